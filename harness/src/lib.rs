@@ -4,4 +4,9 @@
 //! (runs a case on the running kernel, here or inside a guest) → `results` (one
 //! serialisable model) → `report` (terminal, JSON, …). `cli` wires them together.
 
+pub mod case;
 pub mod cli;
+pub mod errno;
+pub mod exec;
+pub mod report;
+pub mod results;

@@ -1,6 +1,172 @@
 //! Command line: parses arguments with clap and dispatches to the stages.
-use std::process::ExitCode;
+//!
+//! Exit codes are decided in one place, [`exit_code`]: 0 all pass, 1 divergences, 2 bad
+//! input or usage, 3 infrastructure error.
+
+use std::{
+    io::{self, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::{
+    case::{self, Case},
+    exec,
+    report::{self, human::Human},
+    results::{CaseOutcome, KernelStatus, RunResults},
+};
+
+pub const EXIT_PASS: u8 = 0;
+pub const EXIT_DIVERGED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_INFRA: u8 = 3;
+
+/// Runs BPF_MAP_TYPE_SK_STORAGE behaviour cases on real kernels and reports divergences
+/// per kernel version.
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, about)]
+#[command(
+    after_help = "Exit codes: 0 all pass, 1 divergences, 2 bad input or usage, 3 infrastructure error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate case files without running them.
+    Check {
+        /// Case files or directories (searched recursively for *.yaml).
+        #[arg(default_value = "cases")]
+        paths: Vec<PathBuf>,
+    },
+    /// Run cases and compare every step with its expectation for the kernel's version.
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Case files or directories (searched recursively for *.yaml).
+    #[arg(default_value = "cases")]
+    paths: Vec<PathBuf>,
+    /// Run on the running kernel, without a VM.
+    #[arg(long)]
+    host: bool,
+    /// Only run cases whose name contains this text (repeatable).
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A line per case, the divergences in detail, a summary.
+    Human,
+    /// The result model as JSON (schema in README.md).
+    Json,
+}
 
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check { paths } => check(&paths),
+        Command::Run(args) => run(&args),
+    };
+    ExitCode::from(code)
+}
+
+fn load_cases(paths: &[PathBuf], filters: &[String]) -> Result<Vec<Case>, u8> {
+    match case::load(paths) {
+        Ok(cases) => Ok(cases
+            .into_iter()
+            .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
+            .collect()),
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{} problem(s) found; nothing was run.", errors.errors.len());
+            Err(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn check(paths: &[PathBuf]) -> u8 {
+    match load_cases(paths, &[]) {
+        Ok(cases) => {
+            println!("{} cases are valid", cases.len());
+            EXIT_PASS
+        }
+        Err(code) => code,
+    }
+}
+
+fn run(args: &RunArgs) -> u8 {
+    let cases = match load_cases(&args.paths, &args.filter) {
+        Ok(cases) => cases,
+        Err(code) => return code,
+    };
+    if cases.is_empty() {
+        eprintln!("no case matches the filter {:?}", args.filter);
+        return EXIT_BAD_INPUT;
+    }
+    if !args.host {
+        eprintln!("error: pass --host to run on the running kernel");
+        return EXIT_BAD_INPUT;
+    }
+    let human = Human::for_stdout();
+    let mut stdout = io::stdout().lock();
+    let show_progress = args.format == Format::Human;
+    let run = exec::run_cases("host", &cases, |case| {
+        if show_progress {
+            let _ = human.case_line(&mut stdout, case);
+        }
+    });
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INFRA;
+        }
+    };
+    let results = RunResults::new(vec![run]);
+    let printed = match args.format {
+        Format::Human => results
+            .kernels
+            .iter()
+            .try_for_each(|k| human.kernel_summary(&mut stdout, k)),
+        Format::Json => writeln!(stdout, "{}", report::to_json(&results)),
+    };
+    // A closed pipe (`| head`) is not a failure of the run.
+    if let Err(e) = printed
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the report: {e}");
+        return EXIT_INFRA;
+    }
+    exit_code(&results)
+}
+
+/// The run's exit code: infrastructure errors outrank divergences, which outrank passes.
+pub fn exit_code(results: &RunResults) -> u8 {
+    let infra = results.kernels.iter().any(|k| {
+        matches!(k.status, KernelStatus::Error { .. })
+            || k.cases
+                .iter()
+                .any(|c| matches!(c.outcome, CaseOutcome::Error { .. }))
+    });
+    let diverged = results
+        .kernels
+        .iter()
+        .any(|k| k.cases.iter().any(|c| c.outcome == CaseOutcome::Diverged));
+    if infra {
+        EXIT_INFRA
+    } else if diverged {
+        EXIT_DIVERGED
+    } else {
+        EXIT_PASS
+    }
 }

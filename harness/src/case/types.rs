@@ -1,0 +1,485 @@
+//! C types of map keys and values: layout, encoding of case values into bytes, and decoding
+//! of the bytes a lookup returns into JSON for comparison and reports.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+/// A key or value type as a case declares it: a name (`u32`, `int`, `bpf_spin_lock`,
+/// `u8[64]`) or an ordered struct of named fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TypeExpr {
+    Named(String),
+    Struct(IndexMap<String, TypeExpr>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Type {
+    Int {
+        bytes: u32,
+        signed: bool,
+    },
+    /// `struct bpf_spin_lock { __u32 val; }`: the kernel finds it by name in the value's BTF.
+    SpinLock,
+    Array {
+        elem: Box<Type>,
+        len: u32,
+    },
+    Struct {
+        fields: Vec<(String, Type)>,
+    },
+}
+
+/// Scalar type names, with the C spelling their BTF carries.
+const SCALARS: &[(&str, u32, bool, &str)] = &[
+    ("int", 4, true, "int"),
+    ("u8", 1, false, "unsigned char"),
+    ("u16", 2, false, "unsigned short"),
+    ("u32", 4, false, "unsigned int"),
+    ("u64", 8, false, "unsigned long long"),
+    ("i8", 1, true, "signed char"),
+    ("i16", 2, true, "short"),
+    ("i32", 4, true, "int"),
+    ("i64", 8, true, "long long"),
+];
+
+pub fn type_names() -> impl Iterator<Item = &'static str> {
+    SCALARS.iter().map(|(n, ..)| *n).chain(["bpf_spin_lock"])
+}
+
+/// Why a value does not fit its type; `path` is relative to the value (`count`, `data[3]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueMismatch {
+    pub path: Vec<String>,
+    pub problem: String,
+}
+
+impl ValueMismatch {
+    fn at(problem: impl Into<String>) -> Self {
+        Self {
+            path: Vec::new(),
+            problem: problem.into(),
+        }
+    }
+
+    fn within(mut self, segment: String) -> Self {
+        self.path.insert(0, segment);
+        self
+    }
+}
+
+impl Type {
+    /// Resolves a declared type; the error names the unknown type name.
+    pub fn from_expr(expr: &TypeExpr) -> Result<Self, ValueMismatch> {
+        match expr {
+            TypeExpr::Named(name) => Self::from_name(name.trim()),
+            TypeExpr::Struct(fields) => {
+                if fields.is_empty() {
+                    return Err(ValueMismatch::at("a struct needs at least one field"));
+                }
+                let fields = fields
+                    .iter()
+                    .map(|(name, expr)| {
+                        Self::from_expr(expr)
+                            .map(|ty| (name.clone(), ty))
+                            .map_err(|e| e.within(name.clone()))
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(Self::Struct { fields })
+            }
+        }
+    }
+
+    fn from_name(name: &str) -> Result<Self, ValueMismatch> {
+        if let Some((elem, rest)) = name.split_once('[') {
+            let len = rest
+                .strip_suffix(']')
+                .and_then(|n| n.trim().parse::<u32>().ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ValueMismatch::at(format!(
+                        "bad array type {name:?}: write it as ELEMENT[N], e.g. u8[64]"
+                    ))
+                })?;
+            let elem = Self::from_name(elem.trim())?;
+            return Ok(Self::Array {
+                elem: Box::new(elem),
+                len,
+            });
+        }
+        if name == "bpf_spin_lock" {
+            return Ok(Self::SpinLock);
+        }
+        SCALARS
+            .iter()
+            .find(|(n, ..)| *n == name)
+            .map(|(_, bytes, signed, _)| Self::Int {
+                bytes: *bytes,
+                signed: *signed,
+            })
+            .ok_or_else(|| {
+                let hint = crate::case::suggest(name, type_names())
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                ValueMismatch::at(format!(
+                    "unknown type `{name}` (known: {}, ELEMENT[N], or a struct of fields){hint}",
+                    type_names().collect::<Vec<_>>().join(", ")
+                ))
+            })
+    }
+
+    pub fn size(&self) -> u32 {
+        match self {
+            Self::Int { bytes, .. } => *bytes,
+            Self::SpinLock => 4,
+            Self::Array { elem, len } => elem.size() * len,
+            Self::Struct { fields } => {
+                let end = self
+                    .field_offsets()
+                    .zip(fields)
+                    .map(|(offset, (_, ty))| offset + ty.size())
+                    .last()
+                    .unwrap_or(0);
+                end.next_multiple_of(self.align())
+            }
+        }
+    }
+
+    pub fn align(&self) -> u32 {
+        match self {
+            Self::Int { bytes, .. } => *bytes,
+            Self::SpinLock => 4,
+            Self::Array { elem, .. } => elem.align(),
+            Self::Struct { fields } => fields.iter().map(|(_, t)| t.align()).max().unwrap_or(1),
+        }
+    }
+
+    /// Byte offsets of a struct's fields under C layout rules; empty for other types.
+    pub fn field_offsets(&self) -> impl Iterator<Item = u32> + '_ {
+        let fields: &[(String, Type)] = match self {
+            Self::Struct { fields } => fields,
+            _ => &[],
+        };
+        fields.iter().scan(0u32, |next, (_, ty)| {
+            let offset = next.next_multiple_of(ty.align());
+            *next = offset + ty.size();
+            Some(offset)
+        })
+    }
+
+    /// The C name of a scalar for BTF, e.g. `unsigned int`.
+    pub fn c_name(bytes: u32, signed: bool) -> &'static str {
+        SCALARS
+            .iter()
+            .find(|(_, b, s, _)| *b == bytes && *s == signed)
+            .map_or("int", |(.., c)| c)
+    }
+
+    /// Encodes a case's value (YAML) into the bytes the kernel expects. Struct fields that
+    /// are left out are zero; an integer given for an array fills every element.
+    pub fn encode(&self, value: &serde_yaml::Value) -> Result<Vec<u8>, ValueMismatch> {
+        let mut out = vec![0u8; self.size() as usize];
+        self.encode_into(value, &mut out)?;
+        Ok(out)
+    }
+
+    fn encode_into(&self, value: &serde_yaml::Value, out: &mut [u8]) -> Result<(), ValueMismatch> {
+        use serde_yaml::Value as Y;
+        match (self, value) {
+            (Self::Int { bytes, signed }, _) => {
+                let raw = int_from_yaml(value, *bytes, *signed)?;
+                out.copy_from_slice(&raw.to_le_bytes()[..*bytes as usize]);
+                Ok(())
+            }
+            (Self::SpinLock, _) => Self::Int {
+                bytes: 4,
+                signed: false,
+            }
+            .encode_into(value, out),
+            (Self::Array { elem, len }, Y::Sequence(items)) => {
+                if items.len() != *len as usize {
+                    return Err(ValueMismatch::at(format!(
+                        "expected {len} elements, found {}",
+                        items.len()
+                    )));
+                }
+                let step = elem.size() as usize;
+                for (i, (item, chunk)) in items.iter().zip(out.chunks_mut(step)).enumerate() {
+                    elem.encode_into(item, chunk)
+                        .map_err(|e| e.within(format!("[{i}]")))?;
+                }
+                Ok(())
+            }
+            (Self::Array { elem, .. }, Y::Number(_)) => {
+                let step = elem.size() as usize;
+                out.chunks_mut(step)
+                    .try_for_each(|chunk| elem.encode_into(value, chunk))
+            }
+            (Self::Struct { fields }, Y::Mapping(given)) => {
+                for key in given.keys() {
+                    let known = key
+                        .as_str()
+                        .is_some_and(|k| fields.iter().any(|(name, _)| name == k));
+                    if !known {
+                        let key = key.as_str().unwrap_or("?");
+                        let hint =
+                            crate::case::suggest(key, fields.iter().map(|(n, _)| n.as_str()))
+                                .map(|s| format!("; did you mean `{s}`?"))
+                                .unwrap_or_default();
+                        return Err(ValueMismatch::at(format!(
+                            "the value type has no field `{key}`{hint}"
+                        )));
+                    }
+                }
+                for (offset, (name, ty)) in self.field_offsets().zip(fields) {
+                    if let Some(v) = given.get(name.as_str()) {
+                        let range = offset as usize..(offset + ty.size()) as usize;
+                        ty.encode_into(v, &mut out[range])
+                            .map_err(|e| e.within(name.clone()))?;
+                    }
+                }
+                Ok(())
+            }
+            (Self::Array { len, .. }, _) => Err(ValueMismatch::at(format!(
+                "expected a list of {len} elements or one integer to fill them"
+            ))),
+            (Self::Struct { .. }, _) => Err(ValueMismatch::at(
+                "expected a mapping of field names to values",
+            )),
+        }
+    }
+
+    /// Decodes bytes (as long as `size()`) into JSON: integers, arrays and objects.
+    pub fn decode(&self, bytes: &[u8]) -> Json {
+        match self {
+            Self::Int { bytes: n, signed } => {
+                let mut raw = [0u8; 8];
+                raw[..*n as usize].copy_from_slice(&bytes[..*n as usize]);
+                let unsigned = u64::from_le_bytes(raw);
+                if *signed {
+                    let shift = 64 - 8 * n;
+                    Json::from(((unsigned << shift) as i64) >> shift)
+                } else {
+                    Json::from(unsigned)
+                }
+            }
+            Self::SpinLock => Self::Int {
+                bytes: 4,
+                signed: false,
+            }
+            .decode(bytes),
+            Self::Array { elem, .. } => Json::Array(
+                bytes
+                    .chunks(elem.size() as usize)
+                    .map(|chunk| elem.decode(chunk))
+                    .collect(),
+            ),
+            Self::Struct { fields } => Json::Object(
+                self.field_offsets()
+                    .zip(fields)
+                    .map(|(offset, (name, ty))| {
+                        let range = offset as usize..(offset + ty.size()) as usize;
+                        (name.clone(), ty.decode(&bytes[range]))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Checks an expected value (YAML) against the type and turns it into JSON comparable
+    /// with `decode`'s output. `any` matches whatever the kernel returns for that part; a
+    /// struct must list every field (use `any` for the ones that do not matter), so that
+    /// an expectation never silently ignores part of the value.
+    pub fn expected(&self, value: &serde_yaml::Value) -> Result<Json, ValueMismatch> {
+        use serde_yaml::Value as Y;
+        if value.as_str() == Some(ANY) {
+            return Ok(Json::String(ANY.into()));
+        }
+        match (self, value) {
+            (Self::Int { bytes, signed }, _) => {
+                let raw = int_from_yaml(value, *bytes, *signed)?;
+                Ok(self.decode(&raw.to_le_bytes()))
+            }
+            (Self::SpinLock, _) => Self::Int {
+                bytes: 4,
+                signed: false,
+            }
+            .expected(value),
+            (Self::Array { elem, len }, Y::Sequence(items)) if items.len() == *len as usize => {
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| elem.expected(item).map_err(|e| e.within(format!("[{i}]"))))
+                    .collect::<Result<_, _>>()
+                    .map(Json::Array)
+            }
+            (Self::Array { elem, len }, Y::Number(_)) => {
+                let one = elem.expected(value)?;
+                Ok(Json::Array(vec![one; *len as usize]))
+            }
+            (Self::Struct { fields }, Y::Mapping(given)) => {
+                self.encode(value)?; // rejects unknown fields with a suggestion
+                let missing: Vec<&str> = fields
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .filter(|n| !given.contains_key(*n))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(ValueMismatch::at(format!(
+                        "expected value lists no `{}`: give every field (`any` where it does not matter)",
+                        missing.join("`, `")
+                    )));
+                }
+                fields
+                    .iter()
+                    .map(|(name, ty)| {
+                        ty.expected(&given[name.as_str()])
+                            .map(|v| (name.clone(), v))
+                            .map_err(|e| e.within(name.clone()))
+                    })
+                    .collect::<Result<_, _>>()
+                    .map(Json::Object)
+            }
+            _ => self.encode(value).map(|_| Json::Null),
+        }
+    }
+}
+
+/// The wildcard in expected values.
+pub const ANY: &str = "any";
+
+/// Whether an actual decoded value satisfies an expected one (with `any` wildcards).
+pub fn value_matches(expected: &Json, actual: &Json) -> bool {
+    match (expected, actual) {
+        (Json::String(s), _) if s == ANY => true,
+        (Json::Array(e), Json::Array(a)) => {
+            e.len() == a.len() && e.iter().zip(a).all(|(e, a)| value_matches(e, a))
+        }
+        (Json::Object(e), Json::Object(a)) => {
+            e.len() == a.len()
+                && e.iter()
+                    .all(|(k, e)| a.get(k).is_some_and(|a| value_matches(e, a)))
+        }
+        _ => expected == actual,
+    }
+}
+
+fn int_from_yaml(
+    value: &serde_yaml::Value,
+    bytes: u32,
+    signed: bool,
+) -> Result<u64, ValueMismatch> {
+    let bits = 8 * bytes;
+    let fits = |n: i128| {
+        if signed {
+            let half = 1i128 << (bits - 1);
+            (-half..half).contains(&n)
+        } else {
+            (0..(1i128 << bits)).contains(&n)
+        }
+    };
+    let n: i128 = match value {
+        serde_yaml::Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .ok_or_else(|| ValueMismatch::at(format!("expected an integer, found {n}")))?,
+        other => {
+            return Err(ValueMismatch::at(format!(
+                "expected an integer, found {}",
+                describe(other)
+            )));
+        }
+    };
+    if !fits(n) {
+        let kind = if signed { "signed" } else { "unsigned" };
+        return Err(ValueMismatch::at(format!(
+            "{n} does not fit in a {bits}-bit {kind} integer"
+        )));
+    }
+    Ok(n as u64)
+}
+
+fn describe(value: &serde_yaml::Value) -> String {
+    match value {
+        serde_yaml::Value::Null => "nothing".into(),
+        serde_yaml::Value::Bool(b) => format!("{b}"),
+        serde_yaml::Value::String(s) => format!("{s:?}"),
+        serde_yaml::Value::Sequence(_) => "a list".into(),
+        serde_yaml::Value::Mapping(_) => "a mapping".into(),
+        serde_yaml::Value::Number(n) => n.to_string(),
+        serde_yaml::Value::Tagged(t) => format!("a tagged value {}", t.tag),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(yaml: &str) -> Type {
+        Type::from_expr(&serde_yaml::from_str(yaml).unwrap()).unwrap()
+    }
+    fn yaml(text: &str) -> serde_yaml::Value {
+        serde_yaml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn struct_layout_follows_c_rules() {
+        let t = ty("{ lock: bpf_spin_lock, small: u8, big: u64 }");
+        assert_eq!(t.field_offsets().collect::<Vec<_>>(), vec![0, 4, 8]);
+        assert_eq!(t.size(), 16);
+        assert_eq!(ty("u8[3]").size(), 3);
+        assert_eq!(ty("{ a: u8[3], b: u16 }").size(), 6);
+    }
+
+    #[test]
+    fn values_encode_and_decode_back() {
+        let t = ty("{ count: u32, delta: i16, tag: u8[2] }");
+        let bytes = t
+            .encode(&yaml("{ count: 7, delta: -2, tag: [1, 2] }"))
+            .unwrap();
+        assert_eq!(bytes, vec![7, 0, 0, 0, 0xfe, 0xff, 1, 2]);
+        assert_eq!(
+            t.decode(&bytes),
+            serde_json::json!({ "count": 7, "delta": -2, "tag": [1, 2] })
+        );
+        assert_eq!(ty("u8[4]").encode(&yaml("9")).unwrap(), vec![9; 4]);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let t = ty("{ count: u32 }");
+        let err = t.encode(&yaml("{ cuont: 1 }")).unwrap_err();
+        assert_eq!(
+            err.problem,
+            "the value type has no field `cuont`; did you mean `count`?"
+        );
+        let err = t.encode(&yaml("{ count: -1 }")).unwrap_err();
+        assert_eq!(err.path, vec!["count"]);
+        assert_eq!(err.problem, "-1 does not fit in a 32-bit unsigned integer");
+        let err = Type::from_expr(&TypeExpr::Named("u33".into())).unwrap_err();
+        assert!(
+            err.problem.contains("did you mean `u32`?"),
+            "{}",
+            err.problem
+        );
+    }
+
+    #[test]
+    fn expectations_list_every_field_and_allow_any() {
+        let t = ty("{ lock: bpf_spin_lock, count: u32 }");
+        let err = t.expected(&yaml("{ count: 1 }")).unwrap_err();
+        assert!(err.problem.contains("lists no `lock`"), "{}", err.problem);
+        let e = t.expected(&yaml("{ lock: any, count: 1 }")).unwrap();
+        assert!(value_matches(
+            &e,
+            &serde_json::json!({ "lock": 5, "count": 1 })
+        ));
+        assert!(!value_matches(
+            &e,
+            &serde_json::json!({ "lock": 5, "count": 2 })
+        ));
+    }
+}

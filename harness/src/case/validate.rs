@@ -1,0 +1,1377 @@
+//! Checks a parsed case as a whole and builds the validated [`Case`].
+//!
+//! Every problem is collected (not just the first) and located by its field path.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
+
+use indexmap::IndexMap;
+use serde_yaml::Value;
+
+use super::{
+    BatchKind, Case, CaseError, Expectation, Expected, FIRST_KERNEL, Family, KeyRef, MapSpec, Op,
+    Requirements, SockType, SocketSource, SocketSpec, Step, Variant,
+    locate::{FieldPath, Locator, Point},
+    model::{BatchArgs, CaseFile, MapDecl, MapOpArgs, SocketDecl, TransferArgs, VariantDecl},
+    suggest,
+    types::Type,
+    version::{KernelVersion, VersionRange},
+};
+
+/// Step operations, with the one-line summary used in error messages.
+const OPERATIONS: &[&str] = &[
+    "create_map",
+    "socket",
+    "close",
+    "drop_capabilities",
+    "update",
+    "lookup",
+    "delete",
+    "lookup_and_delete",
+    "get_next_key",
+    "lookup_batch",
+    "update_batch",
+    "delete_batch",
+    "lookup_and_delete_batch",
+    "send",
+    "recv",
+    "fork",
+];
+
+/// Operations a forked child may run: map operations and close, which need no allocation
+/// between fork and exit.
+const CHILD_OPERATIONS: &[&str] = &["update", "lookup", "delete", "close"];
+
+const MAP_FLAGS: &[(&str, u32)] = &[
+    ("NO_PREALLOC", 1 << 0),
+    ("NO_COMMON_LRU", 1 << 1),
+    ("NUMA_NODE", 1 << 2),
+    ("RDONLY", 1 << 3),
+    ("WRONLY", 1 << 4),
+    ("STACK_BUILD_ID", 1 << 5),
+    ("ZERO_SEED", 1 << 6),
+    ("RDONLY_PROG", 1 << 7),
+    ("WRONLY_PROG", 1 << 8),
+    ("CLONE", 1 << 9),
+    ("MMAPABLE", 1 << 10),
+    ("PRESERVE_ELEMS", 1 << 11),
+    ("INNER_MAP", 1 << 12),
+];
+
+const UPDATE_FLAGS: &[(&str, u64)] = &[("ANY", 0), ("NOEXIST", 1), ("EXIST", 2), ("F_LOCK", 4)];
+const LOOKUP_FLAGS: &[(&str, u64)] = &[("F_LOCK", 4)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    NotYet,
+    Open,
+    Closed,
+}
+
+/// What validation tracks while walking the steps in order.
+#[derive(Clone, Default)]
+struct State {
+    maps: HashMap<String, Life>,
+    sockets: HashMap<String, Life>,
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    locator: Locator<'a>,
+    errors: Vec<CaseError>,
+    min_version: KernelVersion,
+}
+
+pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
+    let mut v = Validator {
+        file,
+        locator: Locator::new(text),
+        errors: Vec::new(),
+        min_version: FIRST_KERNEL,
+    };
+    let raw: CaseFile =
+        match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let field = e.path().to_string();
+                let inner = e.into_inner();
+                let (line, column) = inner.location().map_or((1, 1), |l| (l.line(), l.column()));
+                let mut message = inner.to_string();
+                if let Some(cut) = message.rfind(" at line ") {
+                    message.truncate(cut);
+                }
+                let field = if field == "." { String::new() } else { field };
+                return Err(vec![CaseError {
+                    file: file.to_path_buf(),
+                    line,
+                    column,
+                    field,
+                    message: with_suggestion(&message),
+                }]);
+            }
+        };
+    let case = v.case(raw);
+    if v.errors.is_empty() {
+        Ok(case)
+    } else {
+        Err(v.errors)
+    }
+}
+
+/// Adds "did you mean" to serde's unknown-field and unknown-variant messages, which list
+/// the expected names in backquotes.
+fn with_suggestion(message: &str) -> String {
+    let unknown = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix));
+    let Some(rest) = unknown else {
+        return message.to_string();
+    };
+    let given = rest.split('`').next().unwrap_or_default();
+    let expected: Vec<&str> = rest
+        .split_once("expected")
+        .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+        .unwrap_or_default();
+    match suggest(given, expected) {
+        Some(s) => format!("{message}; did you mean `{s}`?"),
+        None => message.to_string(),
+    }
+}
+
+impl Validator<'_> {
+    fn error(&mut self, path: &FieldPath, point: Point, message: impl Into<String>) {
+        let (line, column) = self.locator.locate(path, point);
+        self.errors.push(CaseError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            field: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// An undefined name: says which names exist and which one was probably meant.
+    fn unknown_name<'n>(
+        &mut self,
+        path: &FieldPath,
+        what: &str,
+        given: &str,
+        known: impl Iterator<Item = &'n str> + Clone,
+    ) {
+        let hint = match suggest(given, known.clone()) {
+            Some(s) => format!("; did you mean `{s}`?"),
+            None => {
+                let names: Vec<&str> = known.collect();
+                if names.is_empty() {
+                    format!("; the case declares no {what}s")
+                } else {
+                    format!("; declared: {}", names.join(", "))
+                }
+            }
+        };
+        self.error(
+            path,
+            Point::Value,
+            format!("no {what} named `{given}`{hint}"),
+        );
+    }
+
+    fn case(&mut self, raw: CaseFile) -> Case {
+        let root = FieldPath::default();
+        let valid_name = !raw.name.is_empty()
+            && raw
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        if !valid_name {
+            self.error(
+                &root.key("name"),
+                Point::Value,
+                "a case name is lowercase letters, digits, `-`, `_` and `.` (it names the case in reports and --filter)",
+            );
+        }
+        if raw.description.trim().is_empty() {
+            self.error(
+                &root.key("description"),
+                Point::Value,
+                "say what the case checks and cite where the fact comes from",
+            );
+        }
+        let requires = self.requirements(&raw);
+        let maps = self.maps(&raw.maps);
+        let sockets = self.sockets(&raw.sockets);
+
+        // A declared map or socket is created before the first step unless a step creates it.
+        let created_by_step = |op: &str, name: &str| {
+            raw.steps
+                .iter()
+                .any(|s| s.get(op).and_then(Value::as_str) == Some(name))
+        };
+        let mut state = State::default();
+        let mut steps = Vec::new();
+        for name in maps.keys() {
+            if created_by_step("create_map", name) {
+                state.maps.insert(name.clone(), Life::NotYet);
+            } else {
+                state.maps.insert(name.clone(), Life::Open);
+                steps.push(Step {
+                    id: format!("setup.{}", steps.len() + 1),
+                    label: format!("create map {name}"),
+                    op: Op::CreateMap(name.clone()),
+                    expect: Expectation::always(Expected::Ok),
+                });
+            }
+        }
+        for name in sockets.keys() {
+            state.sockets.insert(name.clone(), Life::NotYet);
+        }
+        for (name, spec) in &sockets {
+            if created_by_step("socket", name) {
+                continue;
+            }
+            let path = root.key("sockets").key(name.as_str());
+            self.check_socket_creation(&path, name, spec, &sockets, &state);
+            state.sockets.insert(name.clone(), Life::Open);
+            steps.push(Step {
+                id: format!("setup.{}", steps.len() + 1),
+                label: format!("create socket {name} ({})", describe_socket(spec)),
+                op: Op::Socket(name.clone()),
+                expect: Expectation::always(Expected::Ok),
+            });
+        }
+        let ctx = Context {
+            maps: &maps,
+            sockets: &sockets,
+        };
+        let steps_path = root.key("steps");
+        if raw.steps.is_empty() {
+            self.error(&steps_path, Point::Value, "a case needs at least one step");
+        }
+        for (i, raw_step) in raw.steps.iter().enumerate() {
+            if let Some(step) = self.step(
+                &steps_path.index(i),
+                (i + 1).to_string(),
+                raw_step,
+                &ctx,
+                &mut state,
+                false,
+            ) {
+                steps.push(step);
+            }
+        }
+        Case {
+            name: raw.name,
+            description: raw.description.trim().to_string(),
+            file: self.file.to_path_buf(),
+            requires,
+            maps,
+            sockets,
+            steps,
+        }
+    }
+
+    fn requirements(&mut self, raw: &CaseFile) -> Requirements {
+        let path = FieldPath::default().key("requires");
+        if let Some(kernel) = raw.requires.kernel {
+            if kernel < FIRST_KERNEL {
+                self.error(
+                    &path.key("kernel"),
+                    Point::Value,
+                    format!("SK_STORAGE maps exist from {FIRST_KERNEL} on; require {FIRST_KERNEL} or later"),
+                );
+            }
+            self.min_version = kernel.max(FIRST_KERNEL);
+        }
+        let mut capabilities = Vec::new();
+        for (i, name) in raw.requires.capabilities.iter().enumerate() {
+            match parse_capability(name) {
+                Ok(cap) => capabilities.push(cap),
+                Err(message) => {
+                    self.error(&path.key("capabilities").index(i), Point::Value, message)
+                }
+            }
+        }
+        Requirements {
+            kernel: raw.requires.kernel,
+            capabilities,
+        }
+    }
+
+    fn maps(&mut self, decls: &IndexMap<String, MapDecl>) -> IndexMap<String, MapSpec> {
+        let mut maps = IndexMap::new();
+        for (name, decl) in decls {
+            let path = FieldPath::default().key("maps").key(name.as_str());
+            let key = self.type_of(&path.key("key"), &decl.key);
+            let value = self.type_of(&path.key("value"), &decl.value);
+            let mut flags = 0;
+            for (i, flag) in decl.flags.iter().enumerate() {
+                match MAP_FLAGS.iter().find(|(n, _)| n == flag) {
+                    Some((_, bit)) => flags |= bit,
+                    None => {
+                        let hint = suggest(flag, MAP_FLAGS.iter().map(|(n, _)| *n))
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        self.error(
+                            &path.key("flags").index(i),
+                            Point::Value,
+                            format!("unknown map flag `{flag}` (BPF_F_ prefix left out, e.g. NO_PREALLOC, CLONE){hint}"),
+                        );
+                    }
+                }
+            }
+            if let (Some(key), Some(value)) = (key, value) {
+                maps.insert(
+                    name.clone(),
+                    MapSpec {
+                        key_size: decl.key_size.unwrap_or(key.size()),
+                        value_size: decl.value_size.unwrap_or(value.size()),
+                        key,
+                        value,
+                        max_entries: decl.max_entries,
+                        flags,
+                        btf: decl.btf,
+                    },
+                );
+            }
+        }
+        maps
+    }
+
+    fn type_of(&mut self, path: &FieldPath, expr: &super::types::TypeExpr) -> Option<Type> {
+        match Type::from_expr(expr) {
+            Ok(ty) => Some(ty),
+            Err(e) => {
+                let mut at = path.clone();
+                for segment in &e.path {
+                    at = at.key(segment.as_str());
+                }
+                self.error(&at, Point::Value, e.problem);
+                None
+            }
+        }
+    }
+
+    fn sockets(&mut self, decls: &IndexMap<String, SocketDecl>) -> IndexMap<String, SocketSpec> {
+        let mut sockets = IndexMap::new();
+        let names: Vec<&str> = decls.keys().map(String::as_str).collect();
+        for (name, decl) in decls {
+            let path = FieldPath::default().key("sockets").key(name.as_str());
+            let kinds = [
+                ("family", decl.family.is_some()),
+                ("accept", decl.accept.is_some()),
+                ("dup", decl.dup.is_some()),
+                ("file", decl.file.is_some()),
+            ];
+            let given: Vec<&str> = kinds
+                .iter()
+                .filter(|(_, set)| *set)
+                .map(|(k, _)| *k)
+                .collect();
+            if given.len() != 1 {
+                self.error(
+                    &path,
+                    Point::Value,
+                    format!(
+                        "say what the descriptor is with exactly one of `family` (a new socket), `accept`, `dup` or `file`; found {}",
+                        if given.is_empty() { "none".to_string() } else { given.join(", ") }
+                    ),
+                );
+                continue;
+            }
+            for (field, target) in [
+                ("connect", &decl.connect),
+                ("accept", &decl.accept),
+                ("dup", &decl.dup),
+                ("reuse_fd_of", &decl.reuse_fd_of),
+            ] {
+                if let Some(target) = target {
+                    if target == name {
+                        self.error(
+                            &path.key(field),
+                            Point::Value,
+                            format!("`{name}` cannot refer to itself"),
+                        );
+                    } else if !decls.contains_key(target) {
+                        self.unknown_name(
+                            &path.key(field),
+                            "socket",
+                            target,
+                            names.iter().copied(),
+                        );
+                    }
+                }
+            }
+            let only_new = [
+                ("type", decl.kind.is_some()),
+                ("bind", decl.bind),
+                ("listen", decl.listen),
+                ("connect", decl.connect.is_some()),
+            ];
+            let source = if let Some(family) = &decl.family {
+                let family = match family.as_str() {
+                    "inet" => Some(Family::Inet),
+                    "inet6" => Some(Family::Inet6),
+                    "unix" => Some(Family::Unix),
+                    other => {
+                        let hint = suggest(other, ["inet", "inet6", "unix"])
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        self.error(
+                            &path.key("family"),
+                            Point::Value,
+                            format!("unknown family `{other}`: inet, inet6 or unix{hint}"),
+                        );
+                        None
+                    }
+                };
+                let kind = match decl.kind.as_deref().unwrap_or("stream") {
+                    "stream" => Some(SockType::Stream),
+                    "dgram" => Some(SockType::Dgram),
+                    other => {
+                        let hint = suggest(other, ["stream", "dgram"])
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        self.error(
+                            &path.key("type"),
+                            Point::Value,
+                            format!("unknown socket type `{other}`: stream or dgram{hint}"),
+                        );
+                        None
+                    }
+                };
+                if decl.listen && kind == Some(SockType::Dgram) {
+                    self.error(
+                        &path.key("listen"),
+                        Point::Key,
+                        "only stream sockets listen; bind a dgram socket instead",
+                    );
+                }
+                if decl.connect.is_some() && (decl.bind || decl.listen) {
+                    self.error(
+                        &path.key("connect"),
+                        Point::Key,
+                        "a connecting socket neither binds nor listens here",
+                    );
+                }
+                match (family, kind) {
+                    (Some(family), Some(kind)) => SocketSource::New {
+                        family,
+                        kind,
+                        bind: decl.bind || decl.listen,
+                        listen: decl.listen,
+                        connect: decl.connect.clone(),
+                    },
+                    _ => continue,
+                }
+            } else {
+                if let Some((field, _)) = only_new.iter().find(|(_, set)| *set) {
+                    self.error(
+                        &path.key(*field),
+                        Point::Key,
+                        format!("`{field}` applies to new sockets (with `family`)"),
+                    );
+                    continue;
+                }
+                if let Some(listener) = &decl.accept {
+                    SocketSource::Accept(listener.clone())
+                } else if let Some(of) = &decl.dup {
+                    SocketSource::Dup(of.clone())
+                } else {
+                    SocketSource::File(PathBuf::from(decl.file.clone().unwrap_or_default()))
+                }
+            };
+            sockets.insert(
+                name.clone(),
+                SocketSpec {
+                    source,
+                    reuse_fd_of: decl.reuse_fd_of.clone(),
+                },
+            );
+        }
+        // Targets must be of the right kind; checked once all are known.
+        for (name, spec) in &sockets {
+            let path = FieldPath::default().key("sockets").key(name.as_str());
+            match &spec.source {
+                SocketSource::New {
+                    family,
+                    kind,
+                    connect: Some(target),
+                    ..
+                } => match sockets.get(target).map(|t| &t.source) {
+                    Some(SocketSource::New {
+                        family: tf,
+                        kind: tk,
+                        bind,
+                        ..
+                    }) => {
+                        if tf != family || tk != kind {
+                            self.error(
+                                &path.key("connect"),
+                                Point::Value,
+                                format!("`{target}` has another family or type"),
+                            );
+                        } else if !bind {
+                            self.error(
+                                &path.key("connect"),
+                                Point::Value,
+                                format!("`{target}` has no address: give it `listen: true` (stream) or `bind: true` (dgram)"),
+                            );
+                        }
+                    }
+                    Some(_) => self.error(
+                        &path.key("connect"),
+                        Point::Value,
+                        format!("`{target}` is not a new socket"),
+                    ),
+                    None => {}
+                },
+                SocketSource::Accept(listener) => {
+                    let listens = matches!(
+                        sockets.get(listener).map(|t| &t.source),
+                        Some(SocketSource::New { listen: true, .. })
+                    );
+                    if sockets.contains_key(listener) && !listens {
+                        self.error(
+                            &path.key("accept"),
+                            Point::Value,
+                            format!("`{listener}` does not listen: give it `listen: true`"),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        sockets
+    }
+
+    /// The sockets a new descriptor depends on must be open, and a reused number free.
+    fn check_socket_creation(
+        &mut self,
+        path: &FieldPath,
+        name: &str,
+        spec: &SocketSpec,
+        sockets: &IndexMap<String, SocketSpec>,
+        state: &State,
+    ) {
+        let needs_open = match &spec.source {
+            SocketSource::New { connect, .. } => connect.clone().map(|c| ("connect", c)),
+            SocketSource::Accept(l) => Some(("accept", l.clone())),
+            SocketSource::Dup(s) => Some(("dup", s.clone())),
+            SocketSource::File(_) => None,
+        };
+        if let Some((field, target)) = needs_open {
+            match state.sockets.get(&target) {
+                Some(Life::Open) | None => {}
+                Some(Life::NotYet) => {
+                    let when = if sockets.get_index_of(&target) > sockets.get_index_of(name) {
+                        "is declared after it"
+                    } else {
+                        "is created by a later step"
+                    };
+                    self.error(
+                        &path.key(field),
+                        Point::Value,
+                        format!("`{name}` needs `{target}`, which {when}: declare `{target}` first, or create `{name}` with a `socket` step"),
+                    );
+                }
+                Some(Life::Closed) => self.error(
+                    &path.key(field),
+                    Point::Value,
+                    format!("`{target}` is closed by then"),
+                ),
+            }
+        }
+        if let Some(old) = &spec.reuse_fd_of
+            && state.sockets.get(old) != Some(&Life::Closed)
+        {
+            self.error(
+                &path.key("reuse_fd_of"),
+                Point::Value,
+                format!("`{old}` must be closed before `{name}` can take its number: create `{name}` with a `socket` step after `close: {old}`"),
+            );
+        }
+    }
+
+    fn step(
+        &mut self,
+        path: &FieldPath,
+        id: String,
+        raw: &IndexMap<String, Value>,
+        ctx: &Context<'_>,
+        state: &mut State,
+        in_child: bool,
+    ) -> Option<Step> {
+        let allowed = if in_child {
+            CHILD_OPERATIONS
+        } else {
+            OPERATIONS
+        };
+        let mut op_name = None;
+        for key in raw.keys() {
+            if key == "expect" {
+                continue;
+            }
+            if !allowed.contains(&key.as_str()) {
+                let hint = match suggest(key, allowed.iter().copied().chain(["expect"])) {
+                    Some(s) => format!("; did you mean `{s}`?"),
+                    None if in_child && OPERATIONS.contains(&key.as_str()) => {
+                        format!("; a forked child runs only {}", CHILD_OPERATIONS.join(", "))
+                    }
+                    None => format!("; operations: {}", allowed.join(", ")),
+                };
+                self.error(
+                    &path.key(key.as_str()),
+                    Point::Key,
+                    format!("unknown step key `{key}`{hint}"),
+                );
+                return None;
+            }
+            if let Some(first) = op_name {
+                self.error(
+                    &path.key(key.as_str()),
+                    Point::Key,
+                    format!("a step does one thing: `{first}` and `{key}` need two steps"),
+                );
+                return None;
+            }
+            op_name = Some(key.as_str());
+        }
+        let Some(op_name) = op_name else {
+            self.error(
+                path,
+                Point::Value,
+                format!("a step needs an operation: {}", allowed.join(", ")),
+            );
+            return None;
+        };
+        let Some(expect) = raw.get("expect") else {
+            self.error(
+                path,
+                Point::Value,
+                format!("every step says what it expects: add `expect:` to this `{op_name}` step"),
+            );
+            return None;
+        };
+        let arg = &raw[op_name];
+        let arg_path = path.key(op_name);
+        let (op, label, value_type) =
+            self.op(op_name, arg, &arg_path, &id, ctx, state, in_child)?;
+        let expect = self.expectation(&path.key("expect"), expect, value_type.as_ref())?;
+        Some(Step {
+            id,
+            label,
+            op,
+            expect,
+        })
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the validation context of one step"
+    )]
+    fn op(
+        &mut self,
+        name: &str,
+        arg: &Value,
+        path: &FieldPath,
+        id: &str,
+        ctx: &Context<'_>,
+        state: &mut State,
+        in_child: bool,
+    ) -> Option<(Op, String, Option<Type>)> {
+        match name {
+            "create_map" => {
+                let map = self.name_arg(arg, path, "map", ctx.maps.keys())?;
+                match state.maps.get(&map) {
+                    Some(Life::NotYet) => {}
+                    _ => {
+                        self.error(
+                            path,
+                            Point::Value,
+                            format!("map `{map}` is already created by an earlier step"),
+                        );
+                        return None;
+                    }
+                }
+                state.maps.insert(map.clone(), Life::Open);
+                Some((
+                    Op::CreateMap(map.clone()),
+                    format!("create map {map}"),
+                    None,
+                ))
+            }
+            "socket" => {
+                let socket = self.name_arg(arg, path, "socket", ctx.sockets.keys())?;
+                if state.sockets.get(&socket) != Some(&Life::NotYet) {
+                    self.error(path, Point::Value, format!("socket `{socket}` is already created; declare another name for a new socket"));
+                    return None;
+                }
+                let spec = &ctx.sockets[&socket];
+                let decl_path = FieldPath::default().key("sockets").key(socket.as_str());
+                let before = self.errors.len();
+                self.check_socket_creation(&decl_path, &socket, spec, ctx.sockets, state);
+                if self.errors.len() > before {
+                    return None;
+                }
+                state.sockets.insert(socket.clone(), Life::Open);
+                let label = format!("create socket {socket} ({})", describe_socket(spec));
+                Some((Op::Socket(socket), label, None))
+            }
+            "close" => {
+                let socket = self.open_socket(arg, path, ctx, state)?;
+                state.sockets.insert(socket.clone(), Life::Closed);
+                Some((Op::Close(socket.clone()), format!("close {socket}"), None))
+            }
+            "drop_capabilities" => {
+                let names: Vec<String> = self.args(arg, path)?;
+                let mut caps = Vec::new();
+                for (i, n) in names.iter().enumerate() {
+                    match parse_capability(n) {
+                        Ok(c) => caps.push(c),
+                        Err(message) => self.error(&path.index(i), Point::Value, message),
+                    }
+                }
+                (caps.len() == names.len()).then(|| {
+                    (
+                        Op::DropCapabilities(caps),
+                        format!("drop {}", names.join(", ")),
+                        None,
+                    )
+                })
+            }
+            "update" | "lookup" | "delete" | "lookup_and_delete" | "get_next_key" => {
+                let args: MapOpArgs = self.args(arg, path)?;
+                let map = self.created_map(&args.map, &path.key("map"), ctx, state)?;
+                let spec = &ctx.maps[&map];
+                let key = self.key_ref(&args, path, ctx, state, name == "get_next_key");
+                let (takes_value, flag_table): (bool, &[(&str, u64)]) = match name {
+                    "update" => (true, UPDATE_FLAGS),
+                    "lookup" | "lookup_and_delete" => (false, LOOKUP_FLAGS),
+                    _ => (false, &[]),
+                };
+                let value = match (&args.value, takes_value) {
+                    (Some(v), true) => match spec.value.encode(v) {
+                        Ok(bytes) => Some((bytes, render_yaml(v))),
+                        Err(e) => {
+                            let mut at = path.key("value");
+                            for s in &e.path {
+                                at = at.key(s.as_str());
+                            }
+                            self.error(&at, Point::Value, e.problem);
+                            return None;
+                        }
+                    },
+                    (None, true) => {
+                        self.error(path, Point::Value, "update needs a `value`");
+                        return None;
+                    }
+                    (Some(_), false) => {
+                        self.error(
+                            &path.key("value"),
+                            Point::Key,
+                            format!("{name} takes no value: the expected value goes in `expect`"),
+                        );
+                        return None;
+                    }
+                    (None, false) => None,
+                };
+                let flags = match &args.flags {
+                    Some(_) if flag_table.is_empty() => {
+                        self.error(
+                            &path.key("flags"),
+                            Point::Key,
+                            format!("{name} takes no flags"),
+                        );
+                        return None;
+                    }
+                    Some(f) => self.flags(f, &path.key("flags"), flag_table)?,
+                    None => 0,
+                };
+                let key = key?;
+                let key_text = key.as_ref().map_or_else(|| "NULL".to_string(), render_key);
+                let flag_text = render_flags(flags, flag_table);
+                let (op, label) = match name {
+                    "update" => {
+                        let (bytes, text) = value.unwrap_or_default();
+                        let key = key.unwrap_or(KeyRef::Open(String::new()));
+                        (
+                            Op::Update {
+                                map: map.clone(),
+                                key,
+                                value: bytes,
+                                flags,
+                            },
+                            format!("update {map}[{key_text}] = {text}{flag_text}"),
+                        )
+                    }
+                    "lookup" => (
+                        Op::Lookup {
+                            map: map.clone(),
+                            key: key.unwrap_or(KeyRef::Open(String::new())),
+                            flags,
+                        },
+                        format!("lookup {map}[{key_text}]{flag_text}"),
+                    ),
+                    "delete" => (
+                        Op::Delete {
+                            map: map.clone(),
+                            key: key.unwrap_or(KeyRef::Open(String::new())),
+                        },
+                        format!("delete {map}[{key_text}]"),
+                    ),
+                    "lookup_and_delete" => (
+                        Op::LookupAndDelete {
+                            map: map.clone(),
+                            key: key.unwrap_or(KeyRef::Open(String::new())),
+                            flags,
+                        },
+                        format!("lookup_and_delete {map}[{key_text}]{flag_text}"),
+                    ),
+                    _ => (
+                        Op::GetNextKey {
+                            map: map.clone(),
+                            key,
+                        },
+                        format!("get_next_key {map} after {key_text}"),
+                    ),
+                };
+                let value_type =
+                    matches!(name, "lookup" | "lookup_and_delete").then(|| spec.value.clone());
+                Some((op, label, value_type))
+            }
+            "lookup_batch" | "update_batch" | "delete_batch" | "lookup_and_delete_batch" => {
+                let args: BatchArgs = self.args(arg, path)?;
+                let map = self.created_map(&args.map, &path.key("map"), ctx, state)?;
+                let mut keys = Vec::new();
+                for (i, s) in args.sockets.iter().enumerate() {
+                    keys.push(self.open_socket(
+                        &Value::String(s.clone()),
+                        &path.key("sockets").index(i),
+                        ctx,
+                        state,
+                    )?);
+                }
+                let kind = match name {
+                    "lookup_batch" => BatchKind::Lookup,
+                    "update_batch" => BatchKind::Update,
+                    "delete_batch" => BatchKind::Delete,
+                    _ => BatchKind::LookupAndDelete,
+                };
+                let mut values = Vec::new();
+                if kind == BatchKind::Update {
+                    if args.values.len() != keys.len() {
+                        self.error(
+                            path,
+                            Point::Value,
+                            "update_batch needs one value per socket",
+                        );
+                        return None;
+                    }
+                    for (i, v) in args.values.iter().enumerate() {
+                        match ctx.maps[&map].value.encode(v) {
+                            Ok(bytes) => values.push(bytes),
+                            Err(e) => {
+                                self.error(&path.key("values").index(i), Point::Value, e.problem);
+                                return None;
+                            }
+                        }
+                    }
+                } else if !args.values.is_empty() {
+                    self.error(
+                        &path.key("values"),
+                        Point::Key,
+                        format!("{name} takes no values"),
+                    );
+                    return None;
+                }
+                let label = format!("{name} {map} [{}]", keys.join(", "));
+                Some((
+                    Op::Batch {
+                        kind,
+                        map,
+                        keys,
+                        values,
+                    },
+                    label,
+                    None,
+                ))
+            }
+            "send" | "recv" => {
+                let args: TransferArgs = self.args(arg, path)?;
+                let socket = self.open_socket(
+                    &Value::String(args.socket.clone()),
+                    &path.key("socket"),
+                    ctx,
+                    state,
+                )?;
+                let label = format!("{name} {} bytes on {socket}", args.bytes);
+                let op = if name == "send" {
+                    Op::Send {
+                        socket,
+                        bytes: args.bytes,
+                    }
+                } else {
+                    Op::Recv {
+                        socket,
+                        bytes: args.bytes,
+                    }
+                };
+                Some((op, label, None))
+            }
+            "fork" => {
+                debug_assert!(!in_child, "CHILD_OPERATIONS has no fork");
+                let raw_steps: Vec<IndexMap<String, Value>> = self.args(arg, path)?;
+                if raw_steps.is_empty() {
+                    self.error(path, Point::Value, "a fork lists the steps its child runs");
+                    return None;
+                }
+                // The child has copies of the descriptors: what it closes stays open here.
+                let mut child_state = state.clone();
+                let mut steps = Vec::new();
+                for (i, raw) in raw_steps.iter().enumerate() {
+                    let step = self.step(
+                        &path.index(i),
+                        format!("{id}.{}", i + 1),
+                        raw,
+                        ctx,
+                        &mut child_state,
+                        true,
+                    );
+                    steps.extend(step);
+                }
+                (steps.len() == raw_steps.len()).then(|| {
+                    (
+                        Op::Fork(steps),
+                        "fork: the child runs the steps below".to_string(),
+                        None,
+                    )
+                })
+            }
+            _ => unreachable!("operation names are checked against OPERATIONS"),
+        }
+    }
+
+    fn args<T: serde::de::DeserializeOwned>(&mut self, arg: &Value, path: &FieldPath) -> Option<T> {
+        match serde_yaml::from_value(arg.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let message = with_suggestion(&e.to_string());
+                // Point at the offending key where serde names it.
+                let at = message
+                    .strip_prefix("unknown field `")
+                    .and_then(|rest| rest.split('`').next())
+                    .map_or_else(|| path.clone(), |field| path.key(field));
+                self.error(&at, Point::Key, message);
+                None
+            }
+        }
+    }
+
+    fn name_arg<'n>(
+        &mut self,
+        arg: &Value,
+        path: &FieldPath,
+        what: &str,
+        known: impl Iterator<Item = &'n String> + Clone,
+    ) -> Option<String> {
+        let Some(name) = arg.as_str() else {
+            self.error(
+                path,
+                Point::Value,
+                format!("expected the name of a declared {what}"),
+            );
+            return None;
+        };
+        if known.clone().any(|k| k == name) {
+            Some(name.to_string())
+        } else {
+            self.unknown_name(path, what, name, known.map(String::as_str));
+            None
+        }
+    }
+
+    fn created_map(
+        &mut self,
+        name: &str,
+        path: &FieldPath,
+        ctx: &Context<'_>,
+        state: &State,
+    ) -> Option<String> {
+        let name = self.name_arg(&Value::String(name.into()), path, "map", ctx.maps.keys())?;
+        if state.maps.get(&name) == Some(&Life::NotYet) {
+            self.error(
+                path,
+                Point::Value,
+                format!("map `{name}` is used before the `create_map: {name}` step"),
+            );
+            return None;
+        }
+        Some(name)
+    }
+
+    fn open_socket(
+        &mut self,
+        arg: &Value,
+        path: &FieldPath,
+        ctx: &Context<'_>,
+        state: &State,
+    ) -> Option<String> {
+        let name = self.name_arg(arg, path, "socket", ctx.sockets.keys())?;
+        match state.sockets.get(&name) {
+            Some(Life::Open) => Some(name),
+            Some(Life::NotYet) => {
+                self.error(
+                    path,
+                    Point::Value,
+                    format!("socket `{name}` is used before the `socket: {name}` step creates it"),
+                );
+                None
+            }
+            _ => {
+                self.error(
+                    path,
+                    Point::Value,
+                    format!("socket `{name}` is closed by then; to use its old number on purpose, write `closed_socket: {name}`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `Ok(None)` is "no key" (allowed for get_next_key only).
+    fn key_ref(
+        &mut self,
+        args: &MapOpArgs,
+        path: &FieldPath,
+        ctx: &Context<'_>,
+        state: &State,
+        optional: bool,
+    ) -> Option<Option<KeyRef>> {
+        match (&args.socket, &args.closed_socket) {
+            (Some(s), None) => self
+                .open_socket(&Value::String(s.clone()), &path.key("socket"), ctx, state)
+                .map(|s| Some(KeyRef::Open(s))),
+            (None, Some(s)) => {
+                let name = self.name_arg(
+                    &Value::String(s.clone()),
+                    &path.key("closed_socket"),
+                    "socket",
+                    ctx.sockets.keys(),
+                )?;
+                if state.sockets.get(&name) == Some(&Life::Closed) {
+                    Some(Some(KeyRef::Closed(name)))
+                } else {
+                    self.error(
+                        &path.key("closed_socket"),
+                        Point::Value,
+                        format!("socket `{name}` is not closed here; use `socket: {name}`"),
+                    );
+                    None
+                }
+            }
+            (None, None) if optional => Some(None),
+            (None, None) => {
+                self.error(
+                    path,
+                    Point::Value,
+                    "name the key with `socket` (or `closed_socket` for a closed one's number)",
+                );
+                None
+            }
+            (Some(_), Some(_)) => {
+                self.error(
+                    &path.key("closed_socket"),
+                    Point::Key,
+                    "give either `socket` or `closed_socket`, not both",
+                );
+                None
+            }
+        }
+    }
+
+    /// Flags are a name, a list of names, or an integer for raw bits the kernel must reject.
+    fn flags(&mut self, value: &Value, path: &FieldPath, table: &[(&str, u64)]) -> Option<u64> {
+        let mut lookup = |name: &str, path: &FieldPath| -> Option<u64> {
+            let found = table.iter().find(|(n, _)| *n == name).map(|(_, bit)| *bit);
+            if found.is_none() {
+                let hint = suggest(name, table.iter().map(|(n, _)| *n))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+                self.error(
+                    path,
+                    Point::Value,
+                    format!("unknown flag `{name}` (known: {}){hint}", names.join(", ")),
+                );
+            }
+            found
+        };
+        match value {
+            Value::String(name) => lookup(name, path),
+            Value::Sequence(items) => {
+                let mut bits = 0;
+                for (i, item) in items.iter().enumerate() {
+                    bits |= lookup(item.as_str().unwrap_or("?"), &path.index(i))?;
+                }
+                Some(bits)
+            }
+            Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
+            _ => {
+                self.error(
+                    path,
+                    Point::Value,
+                    "flags are a name, a list of names, or an integer",
+                );
+                None
+            }
+        }
+    }
+
+    fn expectation(
+        &mut self,
+        path: &FieldPath,
+        value: &Value,
+        value_type: Option<&Type>,
+    ) -> Option<Expectation> {
+        let Value::Sequence(items) = value else {
+            return self
+                .outcome(path, value, value_type)
+                .map(Expectation::always);
+        };
+        let mut variants = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let item_path = path.index(i);
+            let decl: VariantDecl = self.args(item, &item_path)?;
+            let range = VersionRange {
+                since: decl.since,
+                until: decl.until,
+            };
+            if range.is_empty() {
+                self.error(
+                    &item_path.key("until"),
+                    Point::Value,
+                    "`until` must be later than `since` (until is exclusive)",
+                );
+                return None;
+            }
+            if let Some(j) = variants
+                .iter()
+                .position(|v: &Variant| v.range.overlaps(&range))
+            {
+                self.error(
+                    &item_path,
+                    Point::Value,
+                    format!("versions {range} overlap variant {j} ({}): ranges are half-open [since, until) and must not overlap", variants[j].range),
+                );
+                return None;
+            }
+            if decl.reason.trim().is_empty() {
+                self.error(
+                    &item_path.key("reason"),
+                    Point::Value,
+                    "say why kernels differ here (commit or version)",
+                );
+            }
+            let outcome = self.outcome(&item_path.key("expect"), &decl.expect, value_type)?;
+            variants.push(Variant {
+                range,
+                outcome,
+                reason: Some(decl.reason.trim().to_string()),
+            });
+        }
+        if variants.is_empty() {
+            self.error(
+                path,
+                Point::Value,
+                "an empty list of variants expects nothing",
+            );
+            return None;
+        }
+        if let Some(gap) = first_gap(&variants, self.min_version) {
+            self.error(
+                path,
+                Point::Value,
+                format!(
+                    "no variant covers kernels {gap}: every kernel from {} on needs an expectation",
+                    self.min_version
+                ),
+            );
+            return None;
+        }
+        Some(Expectation { variants })
+    }
+
+    fn outcome(
+        &mut self,
+        path: &FieldPath,
+        value: &Value,
+        value_type: Option<&Type>,
+    ) -> Option<Expected> {
+        match value {
+            Value::String(text) if text == "ok" && value_type.is_some() => {
+                self.error(
+                    path,
+                    Point::Value,
+                    "a lookup returns a value: expect `{ value: … }`, or an errno name",
+                );
+                None
+            }
+            Value::String(text) if text == "ok" => Some(Expected::Ok),
+            Value::String(text) if crate::errno::code(text).is_some() => {
+                Some(Expected::Errno(text.clone()))
+            }
+            Value::String(text) => {
+                let hint = suggest(
+                    text,
+                    std::iter::once("ok").chain(crate::errno::known_names()),
+                )
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+                self.error(path, Point::Value, format!("unknown outcome `{text}`: `ok`, an errno name such as EINVAL, or `{{ value: … }}`{hint}"));
+                None
+            }
+            Value::Mapping(m) if m.len() == 1 && m.contains_key("value") => {
+                let Some(ty) = value_type else {
+                    self.error(
+                        path,
+                        Point::Value,
+                        "only lookups return a value; expect `ok` or an errno name",
+                    );
+                    return None;
+                };
+                match ty.expected(&m["value"]) {
+                    Ok(json) => Some(Expected::Value(json)),
+                    Err(e) => {
+                        let mut at = path.key("value");
+                        for s in &e.path {
+                            at = at.key(s.as_str());
+                        }
+                        self.error(&at, Point::Value, e.problem);
+                        None
+                    }
+                }
+            }
+            Value::Number(n) => {
+                self.error(
+                    path,
+                    Point::Value,
+                    format!("write errnos by name (EINVAL, ENOTSUPP for 524), not {n}"),
+                );
+                None
+            }
+            _ => {
+                self.error(path, Point::Value, "expected `ok`, an errno name, `{ value: … }`, or a list of `{ since, until, expect, reason }` variants");
+                None
+            }
+        }
+    }
+}
+
+struct Context<'a> {
+    maps: &'a IndexMap<String, MapSpec>,
+    sockets: &'a IndexMap<String, SocketSpec>,
+}
+
+/// The first range of kernels at or after `from` that no variant covers.
+fn first_gap(variants: &[Variant], from: KernelVersion) -> Option<VersionRange> {
+    let mut ranges: Vec<VersionRange> = variants.iter().map(|v| v.range).collect();
+    ranges.sort_by_key(|r| r.since);
+    let mut covered_to = Some(from);
+    for r in ranges {
+        let Some(cursor) = covered_to else {
+            return None;
+        };
+        if let Some(since) = r.since
+            && since > cursor
+        {
+            return Some(VersionRange {
+                since: Some(cursor),
+                until: Some(since),
+            });
+        }
+        covered_to = match r.until {
+            None => None,
+            Some(until) => Some(until.max(cursor)),
+        };
+    }
+    covered_to.map(|cursor| VersionRange {
+        since: Some(cursor),
+        until: None,
+    })
+}
+
+fn parse_capability(name: &str) -> Result<caps::Capability, String> {
+    caps::Capability::from_str(name).map_err(|_| {
+        let known: Vec<String> = caps::all().iter().map(ToString::to_string).collect();
+        let hint = suggest(name, known.iter().map(String::as_str))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        format!("unknown capability `{name}` (write it as in capabilities(7), e.g. CAP_BPF){hint}")
+    })
+}
+
+fn describe_socket(spec: &SocketSpec) -> String {
+    let mut text = match &spec.source {
+        SocketSource::New {
+            family,
+            kind,
+            listen,
+            bind,
+            connect,
+        } => {
+            let family = match family {
+                Family::Inet => "inet",
+                Family::Inet6 => "inet6",
+                Family::Unix => "unix",
+            };
+            let kind = match kind {
+                SockType::Stream => "stream",
+                SockType::Dgram => "dgram",
+            };
+            let role = match (listen, bind, connect) {
+                (true, _, _) => ", listening".to_string(),
+                (_, true, _) => ", bound".to_string(),
+                (_, _, Some(peer)) => format!(", connected to {peer}"),
+                _ => String::new(),
+            };
+            format!("{family} {kind}{role}")
+        }
+        SocketSource::Accept(l) => format!("accepted from {l}"),
+        SocketSource::Dup(s) => format!("dup of {s}"),
+        SocketSource::File(p) => format!("file {}", p.display()),
+    };
+    if let Some(old) = &spec.reuse_fd_of {
+        text.push_str(&format!(", at {old}'s old fd number"));
+    }
+    text
+}
+
+fn render_key(key: &KeyRef) -> String {
+    match key {
+        KeyRef::Open(s) => s.clone(),
+        KeyRef::Closed(s) => format!("closed {s}"),
+    }
+}
+
+fn render_flags(bits: u64, table: &[(&str, u64)]) -> String {
+    if bits == 0 {
+        return String::new();
+    }
+    let mut names: Vec<String> = table
+        .iter()
+        .filter(|(_, bit)| *bit != 0 && bits & bit == *bit)
+        .map(|(n, _)| (*n).to_string())
+        .collect();
+    let known: u64 = table.iter().map(|(_, b)| b).fold(0, |a, b| a | b);
+    if bits & !known != 0 {
+        names.push(format!("{:#x}", bits & !known));
+    }
+    format!(" ({})", names.join("|"))
+}
+
+fn render_yaml(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "?".into())
+}

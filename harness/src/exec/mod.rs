@@ -1,0 +1,616 @@
+//! Runs cases on the running kernel: the `--host` runner and, inside each VM, the guest
+//! executor are this same code.
+//!
+//! Each case runs on its own thread in its own network namespace, with its own
+//! descriptors; a panic or fault in one case becomes that case's error and the run goes on.
+
+mod btf;
+mod netns;
+mod sockets;
+mod sys;
+
+use std::{
+    collections::HashMap,
+    os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd},
+    time::Instant,
+};
+
+use aya_obj::generated::bpf_cmd;
+
+use crate::{
+    case::{BatchKind, Case, KernelVersion, KeyRef, Op, Step},
+    results::{Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, StepResult, Verdict},
+};
+
+/// Why the executor cannot run anything here: an environment problem, not a divergence.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error(
+        "the harness must run as root to create BPF maps (effective uid is {uid}); rerun with sudo"
+    )]
+    NotRoot { uid: u32 },
+    #[error(
+        "bpf(2) does not work on this kernel: creating a plain array map failed with {errno}; is CONFIG_BPF_SYSCALL set?"
+    )]
+    NoBpf { errno: String },
+    #[error("cannot read the running kernel's version: {0}")]
+    Version(#[from] crate::case::version::VersionError),
+}
+
+/// Checks that this machine can run cases and returns the kernel's version and release.
+pub fn preflight() -> Result<(KernelVersion, String), InfraError> {
+    let uid = nix::unistd::geteuid().as_raw();
+    if uid != 0 {
+        return Err(InfraError::NotRoot { uid });
+    }
+    // Before 5.11 map memory is charged to RLIMIT_MEMLOCK, whose default runs out after a
+    // few maps; as root, lifting it is allowed and harmless.
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads the struct we pass.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+    sys::probe().map_err(|errno| InfraError::NoBpf {
+        errno: crate::errno::name(errno),
+    })?;
+    Ok(KernelVersion::running()?)
+}
+
+/// Runs `cases` on this kernel, one after the other (a fork or a reused descriptor number
+/// must not race with another case's descriptors).
+pub fn run_cases(
+    kernel: &str,
+    cases: &[Case],
+    mut on_case: impl FnMut(&CaseResult),
+) -> Result<KernelRun, InfraError> {
+    let start = Instant::now();
+    let (version, release) = preflight()?;
+    let mut results = Vec::with_capacity(cases.len());
+    for case in cases {
+        let result = run_case(case, version);
+        on_case(&result);
+        results.push(result);
+    }
+    Ok(KernelRun {
+        kernel: kernel.to_string(),
+        release: Some(release),
+        version: Some(version),
+        status: KernelStatus::Ran,
+        duration_ms: start.elapsed().as_millis() as u64,
+        cases: results,
+    })
+}
+
+pub fn run_case(case: &Case, version: KernelVersion) -> CaseResult {
+    let start = Instant::now();
+    let finish = |outcome, steps| CaseResult {
+        name: case.name.clone(),
+        file: case.file.display().to_string(),
+        outcome,
+        duration_ms: start.elapsed().as_millis() as u64,
+        steps,
+    };
+    if let Some(reason) = unmet_requirement(case, version) {
+        return finish(CaseOutcome::Skipped { reason }, Vec::new());
+    }
+    let owned = case.clone();
+    let joined = std::thread::Builder::new()
+        .name(case.name.clone())
+        .spawn(move || run_isolated(&owned, version))
+        .map_err(|e| format!("cannot start the case's thread: {e}"))
+        .and_then(|handle| {
+            handle.join().map_err(|panic| {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(ToString::to_string))
+                    .unwrap_or_default();
+                format!("the executor panicked: {message}")
+            })
+        });
+    match joined.and_then(|r| r) {
+        Ok(steps) => {
+            let diverged = steps.iter().any(|s| s.verdict == Verdict::Diverged);
+            let outcome = if diverged {
+                CaseOutcome::Diverged
+            } else {
+                CaseOutcome::Pass
+            };
+            finish(outcome, steps)
+        }
+        Err(message) => finish(CaseOutcome::Error { message }, Vec::new()),
+    }
+}
+
+fn unmet_requirement(case: &Case, version: KernelVersion) -> Option<String> {
+    if let Some(min) = case.requires.kernel
+        && version < min
+    {
+        return Some(format!("needs kernel {min} or later; this is {version}"));
+    }
+    let missing: Vec<String> = case
+        .requires
+        .capabilities
+        .iter()
+        .filter(|cap| !caps::has_cap(None, caps::CapSet::Effective, **cap).unwrap_or(false))
+        .map(ToString::to_string)
+        .collect();
+    (!missing.is_empty()).then(|| format!("needs {} in the effective set", missing.join(", ")))
+}
+
+fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, String> {
+    netns::enter_new().map_err(|e| format!("cannot create the case's network namespace: {e}"))?;
+    let mut world = World {
+        case,
+        maps: HashMap::new(),
+        fds: HashMap::new(),
+        closed: HashMap::new(),
+    };
+    let mut results = Vec::new();
+    for step in &case.steps {
+        world.run(step, version, &mut results);
+    }
+    Ok(results)
+}
+
+/// The kernel objects a running case holds; dropped (so closed) when the case ends.
+struct World<'c> {
+    case: &'c Case,
+    maps: HashMap<String, OwnedFd>,
+    fds: HashMap<String, OwnedFd>,
+    /// The numbers closed sockets had, for `closed_socket` keys and `reuse_fd_of`.
+    closed: HashMap<String, RawFd>,
+}
+
+fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
+    let variant = step.expect.for_version(version);
+    let (expected, reason) = match variant {
+        Some(v) => (v.outcome.clone(), v.reason.clone()),
+        None => unreachable!("validation makes variants cover every kernel a case runs on"),
+    };
+    let verdict = if actual.satisfies(&expected) {
+        Verdict::Pass
+    } else {
+        Verdict::Diverged
+    };
+    StepResult {
+        id: step.id.clone(),
+        label: step.label.clone(),
+        expected,
+        reason,
+        actual,
+        verdict,
+    }
+}
+
+impl World<'_> {
+    fn run(&mut self, step: &Step, version: KernelVersion, out: &mut Vec<StepResult>) {
+        if let Op::Fork(children) = &step.op {
+            let (actual, child_actuals) = self.fork(children);
+            out.push(judge(step, actual, version));
+            for (child, actual) in children.iter().zip(child_actuals) {
+                out.push(judge(child, actual, version));
+            }
+            return;
+        }
+        let actual = self.perform(&step.op);
+        out.push(judge(step, actual, version));
+    }
+
+    fn map_fd(&self, map: &str) -> Result<RawFd, Actual> {
+        self.maps
+            .get(map)
+            .map(AsRawFd::as_raw_fd)
+            .ok_or_else(|| Actual::NotRun {
+                reason: format!("map {map} was not created"),
+            })
+    }
+
+    fn socket_fd(&self, name: &str) -> Result<RawFd, Actual> {
+        self.fds
+            .get(name)
+            .map(AsRawFd::as_raw_fd)
+            .ok_or_else(|| Actual::NotRun {
+                reason: format!("socket {name} was not created"),
+            })
+    }
+
+    fn key_fd(&self, key: &KeyRef) -> Result<RawFd, Actual> {
+        match key {
+            KeyRef::Open(name) => self.socket_fd(name),
+            KeyRef::Closed(name) => {
+                let fd = *self.closed.get(name).ok_or_else(|| Actual::NotRun {
+                    reason: format!("socket {name} was never open"),
+                })?;
+                if sockets::is_open(fd) {
+                    return Err(Actual::NotRun {
+                        reason: format!("fd {fd}, which {name} had, is open again"),
+                    });
+                }
+                Ok(fd)
+            }
+        }
+    }
+
+    /// The key buffer: the descriptor as a C int, padded to the map's key size.
+    fn key_bytes(&self, map: &str, fd: RawFd) -> Vec<u8> {
+        let size = self.case.maps[map].key_size.max(4) as usize;
+        let mut key = vec![0u8; size];
+        key[..4].copy_from_slice(&fd.to_le_bytes());
+        key
+    }
+
+    fn value_buffer(&self, map: &str, value: &[u8]) -> Vec<u8> {
+        let spec = &self.case.maps[map];
+        let size = (spec.value_size as usize).max(spec.value.size() as usize);
+        let mut buf = vec![0u8; size];
+        let n = value.len().min(size);
+        buf[..n].copy_from_slice(&value[..n]);
+        buf
+    }
+
+    fn elem_call(&self, op: &Op) -> Result<sys::ElemCall, Actual> {
+        let (cmd, map, key, value, flags) = match op {
+            Op::Update {
+                map,
+                key,
+                value,
+                flags,
+            } => (
+                bpf_cmd::BPF_MAP_UPDATE_ELEM,
+                map,
+                Some(key),
+                value.as_slice(),
+                *flags,
+            ),
+            Op::Lookup { map, key, flags } => (
+                bpf_cmd::BPF_MAP_LOOKUP_ELEM,
+                map,
+                Some(key),
+                &[][..],
+                *flags,
+            ),
+            Op::Delete { map, key } => (bpf_cmd::BPF_MAP_DELETE_ELEM, map, Some(key), &[][..], 0),
+            Op::LookupAndDelete { map, key, flags } => (
+                bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_ELEM,
+                map,
+                Some(key),
+                &[][..],
+                *flags,
+            ),
+            Op::GetNextKey { map, key } => {
+                (bpf_cmd::BPF_MAP_GET_NEXT_KEY, map, key.as_ref(), &[][..], 0)
+            }
+            _ => unreachable!("only element operations build an ElemCall"),
+        };
+        let map_fd = self.map_fd(map)?;
+        let key_fd = key.map(|k| self.key_fd(k)).transpose()?;
+        let value = match cmd {
+            bpf_cmd::BPF_MAP_DELETE_ELEM => Vec::new(),
+            bpf_cmd::BPF_MAP_GET_NEXT_KEY => {
+                vec![0u8; self.case.maps[map].key_size.max(4) as usize]
+            }
+            _ => self.value_buffer(map, value),
+        };
+        Ok(sys::ElemCall {
+            cmd,
+            map_fd,
+            key: self.key_bytes(map, key_fd.unwrap_or(-1)),
+            value,
+            flags,
+            null_key: key_fd.is_none(),
+        })
+    }
+
+    /// Turns a finished element call into the step's actual outcome.
+    fn elem_outcome(&self, op: &Op, result: Result<(), i32>, value: &[u8]) -> Actual {
+        match (result, op) {
+            (Err(errno), _) => Actual::errno(errno),
+            (Ok(()), Op::Lookup { map, .. } | Op::LookupAndDelete { map, .. }) => {
+                let ty = &self.case.maps[map].value;
+                Actual::Value {
+                    value: ty.decode(&value[..ty.size() as usize]),
+                }
+            }
+            (Ok(()), _) => Actual::Ok,
+        }
+    }
+
+    fn perform(&mut self, op: &Op) -> Actual {
+        match self.try_perform(op) {
+            Ok(actual) | Err(actual) => actual,
+        }
+    }
+
+    fn try_perform(&mut self, op: &Op) -> Result<Actual, Actual> {
+        Ok(match op {
+            Op::CreateMap(name) => self.create_map(name),
+            Op::Socket(name) => self.open_socket(name),
+            Op::Close(name) => {
+                let fd = self.fds.remove(name).ok_or_else(|| Actual::NotRun {
+                    reason: format!("socket {name} was not created"),
+                })?;
+                let number = fd.as_raw_fd();
+                self.closed.insert(name.clone(), number);
+                match nix::unistd::close(fd.into_raw_fd()) {
+                    Ok(()) => Actual::Ok,
+                    Err(errno) => Actual::errno(errno as i32),
+                }
+            }
+            Op::DropCapabilities(list) => {
+                for cap in list {
+                    if let Err(e) = caps::drop(None, caps::CapSet::Effective, *cap) {
+                        return Err(Actual::NotRun {
+                            reason: format!("cannot drop {cap}: {e}"),
+                        });
+                    }
+                }
+                Actual::Ok
+            }
+            Op::Update { .. }
+            | Op::Lookup { .. }
+            | Op::Delete { .. }
+            | Op::LookupAndDelete { .. }
+            | Op::GetNextKey { .. } => {
+                let mut call = self.elem_call(op)?;
+                let result = call.call();
+                self.elem_outcome(op, result, &call.value)
+            }
+            Op::Batch {
+                kind,
+                map,
+                keys,
+                values,
+            } => {
+                let map_fd = self.map_fd(map)?;
+                let spec = &self.case.maps[map];
+                let mut key_buf = Vec::new();
+                for name in keys {
+                    key_buf.extend(self.key_bytes(map, self.socket_fd(name)?));
+                }
+                let count = keys.len().max(1);
+                let mut value_buf: Vec<u8> = if values.is_empty() {
+                    vec![0u8; spec.value_size as usize * count]
+                } else {
+                    values
+                        .iter()
+                        .flat_map(|v| self.value_buffer(map, v))
+                        .collect()
+                };
+                key_buf.resize(key_buf.len().max(spec.key_size as usize * count), 0);
+                let cmd = match kind {
+                    BatchKind::Lookup => bpf_cmd::BPF_MAP_LOOKUP_BATCH,
+                    BatchKind::Update => bpf_cmd::BPF_MAP_UPDATE_BATCH,
+                    BatchKind::Delete => bpf_cmd::BPF_MAP_DELETE_BATCH,
+                    BatchKind::LookupAndDelete => bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_BATCH,
+                };
+                match sys::batch(cmd, map_fd, &mut key_buf, &mut value_buf, keys.len() as u32) {
+                    Ok(_) => Actual::Ok,
+                    Err(errno) => Actual::errno(errno),
+                }
+            }
+            Op::Send { socket, bytes } => {
+                let fd = self.socket_fd(socket)?;
+                let payload = vec![0x5au8; *bytes as usize];
+                let flags = nix::sys::socket::MsgFlags::MSG_DONTWAIT
+                    | nix::sys::socket::MsgFlags::MSG_NOSIGNAL;
+                transfer_outcome(nix::sys::socket::send(fd, &payload, flags), *bytes)
+            }
+            Op::Recv { socket, bytes } => {
+                let fd = self.socket_fd(socket)?;
+                let mut buf = vec![0u8; *bytes as usize];
+                let flags = nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+                transfer_outcome(nix::sys::socket::recv(fd, &mut buf, flags), *bytes)
+            }
+            Op::Fork(_) => unreachable!("forks are run by World::run"),
+        })
+    }
+
+    fn create_map(&mut self, name: &str) -> Actual {
+        let spec = &self.case.maps[name];
+        let types = btf::map_types(&spec.key, &spec.value);
+        let btf_fd = if spec.btf {
+            match sys::load_btf(&types.blob) {
+                Ok(fd) => Some(fd),
+                Err((errno, log)) => {
+                    return Actual::NotRun {
+                        reason: format!(
+                            "the kernel rejected the map's BTF ({}): {log}",
+                            crate::errno::name(errno)
+                        ),
+                    };
+                }
+            }
+        } else {
+            None
+        };
+        let attrs = sys::MapAttrs {
+            key_size: spec.key_size,
+            value_size: spec.value_size,
+            max_entries: spec.max_entries,
+            map_flags: spec.flags,
+            btf: btf_fd.as_ref().map(|fd| sys::MapBtf {
+                fd,
+                key_type_id: types.key_type_id,
+                value_type_id: types.value_type_id,
+            }),
+        };
+        match sys::create_sk_storage_map(&attrs) {
+            Ok(fd) => {
+                self.maps.insert(name.to_string(), fd);
+                Actual::Ok
+            }
+            Err(errno) => Actual::errno(errno),
+        }
+    }
+
+    fn open_socket(&mut self, name: &str) -> Actual {
+        let spec = &self.case.sockets[name];
+        let fds = &self.fds;
+        let opened = sockets::open(name, &spec.source, |peer| {
+            fds.get(peer).map(AsRawFd::as_raw_fd)
+        });
+        let placed = opened.and_then(|fd| match &spec.reuse_fd_of {
+            Some(old) => match self.closed.get(old) {
+                Some(number) => sockets::move_to(fd, *number),
+                None => Err(nix::errno::Errno::EBADF),
+            },
+            None => Ok(fd),
+        });
+        match placed {
+            Ok(fd) => {
+                self.fds.insert(name.to_string(), fd);
+                Actual::Ok
+            }
+            Err(errno) => Actual::errno(errno as i32),
+        }
+    }
+
+    /// Runs `children` in a forked child on its copies of the descriptors and returns the
+    /// fork's own outcome and each child step's.
+    fn fork(&mut self, children: &[Step]) -> (Actual, Vec<Actual>) {
+        let not_run = |reason: String| {
+            let actual = Actual::NotRun { reason };
+            (actual.clone(), vec![actual; children.len()])
+        };
+        // Everything the child needs is prepared here: after fork() the child must not
+        // allocate, since another thread may have held the allocator's lock.
+        let mut calls = Vec::with_capacity(children.len());
+        for child in children {
+            calls.push(match &child.op {
+                Op::Close(name) => match self.socket_fd(name) {
+                    Ok(fd) => Ok(ChildCall::Close(fd)),
+                    Err(actual) => Err(actual),
+                },
+                op => self.elem_call(op).map(ChildCall::Elem),
+            });
+        }
+        let mut shared = match SharedResults::new(calls.len()) {
+            Ok(s) => s,
+            Err(e) => return not_run(format!("cannot map memory shared with the child: {e}")),
+        };
+        // SAFETY: the child only makes the prepared syscalls, writes into the shared
+        // mapping and calls _exit.
+        match unsafe { nix::unistd::fork() } {
+            Err(errno) => not_run(format!("fork failed: {errno}")),
+            Ok(nix::unistd::ForkResult::Child) => {
+                for (slot, call) in calls.iter_mut().enumerate() {
+                    let result = match call {
+                        Ok(ChildCall::Elem(c)) => c.call().map(|()| c.value.as_slice()),
+                        // SAFETY: closing the child's copy of a descriptor it inherited.
+                        Ok(ChildCall::Close(fd)) => match unsafe { libc::close(*fd) } {
+                            0 => Ok(&[][..]),
+                            _ => Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
+                        },
+                        Err(_) => continue,
+                    };
+                    shared.record(slot, result);
+                }
+                // SAFETY: ends the child without running the parent's destructors.
+                unsafe { libc::_exit(0) }
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => {
+                let status = nix::sys::wait::waitpid(child, None);
+                let fork_actual = match status {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Actual::Ok,
+                    other => Actual::NotRun {
+                        reason: format!("the child did not exit cleanly: {other:?}"),
+                    },
+                };
+                let actuals = children
+                    .iter()
+                    .zip(calls)
+                    .enumerate()
+                    .map(|(slot, (child, call))| match call {
+                        Err(actual) => actual,
+                        Ok(_) => {
+                            let (result, value) = shared.read(slot);
+                            self.elem_outcome(&child.op, result, value)
+                        }
+                    })
+                    .collect();
+                (fork_actual, actuals)
+            }
+        }
+    }
+}
+
+enum ChildCall {
+    Elem(sys::ElemCall),
+    Close(RawFd),
+}
+
+/// Memory shared with a forked child: per call, a status word and the value it read.
+struct SharedResults {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+/// Room for one call's value; sk storage values are at most about 64 KiB.
+const SLOT_VALUE: usize = 64 * 1024;
+const SLOT: usize = 16 + SLOT_VALUE;
+
+impl SharedResults {
+    fn new(slots: usize) -> nix::Result<Self> {
+        let len = (slots * SLOT).max(1);
+        // SAFETY: a fresh anonymous shared mapping; unmapped in Drop.
+        let ptr = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                std::num::NonZeroUsize::new(len).expect("len is at least 1"),
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_SHARED,
+            )?
+        };
+        Ok(Self {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    fn slot(&mut self, slot: usize) -> &mut [u8] {
+        // SAFETY: slot < slots, so the range lies inside the mapping.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(slot * SLOT), SLOT) }
+    }
+
+    /// Child side: no allocation.
+    fn record(&mut self, slot: usize, result: Result<&[u8], i32>) {
+        let buf = self.slot(slot);
+        let (errno, value) = match result {
+            Ok(v) => (0i32, v),
+            Err(e) => (e, &[][..]),
+        };
+        let n = value.len().min(SLOT_VALUE);
+        buf[0] = 1; // written
+        buf[4..8].copy_from_slice(&errno.to_le_bytes());
+        buf[8..16].copy_from_slice(&(n as u64).to_le_bytes());
+        buf[16..16 + n].copy_from_slice(&value[..n]);
+    }
+
+    fn read(&mut self, slot: usize) -> (Result<(), i32>, &[u8]) {
+        let buf = self.slot(slot);
+        if buf[0] != 1 {
+            return (Err(libc::ECHILD), &[]);
+        }
+        let errno = i32::from_le_bytes(buf[4..8].try_into().expect("4 bytes"));
+        let n = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes")) as usize;
+        let result = if errno == 0 { Ok(()) } else { Err(errno) };
+        (result, &buf[16..16 + n])
+    }
+}
+
+impl Drop for SharedResults {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping created in new().
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+fn transfer_outcome(result: nix::Result<usize>, wanted: u32) -> Actual {
+    match result {
+        Ok(n) if n == wanted as usize => Actual::Ok,
+        Ok(n) => Actual::Returned { value: n as i64 },
+        Err(errno) => Actual::errno(errno as i32),
+    }
+}

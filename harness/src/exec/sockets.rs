@@ -1,0 +1,109 @@
+//! Creates the descriptors a case declares: sockets bound, listening, connected or
+//! accepted over loopback, dups, and non-socket files.
+
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::{
+    errno::Errno,
+    fcntl::{FcntlArg, OFlag, fcntl},
+    sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType as NixSockType, SockaddrIn, SockaddrIn6,
+        SockaddrStorage, UnixAddr, accept4, bind, connect, getsockname, listen, socket,
+    },
+};
+
+use crate::case::{Family, SockType, SocketSource};
+
+/// Opens the descriptor `source` describes. `peer` resolves the sockets it refers to.
+pub fn open(
+    name: &str,
+    source: &SocketSource,
+    peer: impl Fn(&str) -> Option<RawFd>,
+) -> Result<OwnedFd, Errno> {
+    match source {
+        SocketSource::New {
+            family,
+            kind,
+            bind: binds,
+            listen: listens,
+            connect: target,
+        } => {
+            let domain = match family {
+                Family::Inet => AddressFamily::Inet,
+                Family::Inet6 => AddressFamily::Inet6,
+                Family::Unix => AddressFamily::Unix,
+            };
+            let ty = match kind {
+                SockType::Stream => NixSockType::Stream,
+                SockType::Dgram => NixSockType::Datagram,
+            };
+            let fd = socket(domain, ty, SockFlag::SOCK_CLOEXEC, None)?;
+            if *binds {
+                match family {
+                    Family::Inet => bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0))?,
+                    Family::Inet6 => bind(
+                        fd.as_raw_fd(),
+                        &SockaddrIn6::from(std::net::SocketAddrV6::new(
+                            std::net::Ipv6Addr::LOCALHOST,
+                            0,
+                            0,
+                            0,
+                        )),
+                    )?,
+                    // Abstract addresses belong to the case's network namespace.
+                    Family::Unix => bind(
+                        fd.as_raw_fd(),
+                        &UnixAddr::new_abstract(format!("sk-harness/{name}").as_bytes())?,
+                    )?,
+                }
+            }
+            if *listens {
+                listen(&fd, Backlog::new(16)?)?;
+                // accept() of a declared socket must never block the run: without a
+                // pending connection it fails with EAGAIN instead.
+                let flags = OFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
+                fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+            }
+            if let Some(target) = target {
+                let target = peer(target).ok_or(Errno::EBADF)?;
+                let addr: SockaddrStorage = getsockname(target)?;
+                connect(fd.as_raw_fd(), &addr)?;
+            }
+            Ok(fd)
+        }
+        SocketSource::Accept(listener) => {
+            let listener = peer(listener).ok_or(Errno::EBADF)?;
+            // SAFETY: the listener stays open for the duration of the call.
+            let listener = unsafe { std::os::fd::BorrowedFd::borrow_raw(listener) };
+            accept4(listener, SockFlag::SOCK_CLOEXEC)
+        }
+        SocketSource::Dup(of) => {
+            let of = peer(of).ok_or(Errno::EBADF)?;
+            // SAFETY: `of` is open; the duplicate is a new descriptor we own.
+            nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(of) })
+        }
+        SocketSource::File(path) => nix::fcntl::open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        ),
+    }
+}
+
+/// Moves `fd` to the number `target`, which must be free. Used to put a new socket on a
+/// closed socket's number deterministically instead of hoping the kernel reuses it.
+pub fn move_to(fd: OwnedFd, target: RawFd) -> Result<OwnedFd, Errno> {
+    if is_open(target) {
+        return Err(Errno::EBUSY);
+    }
+    // SAFETY: target is free (checked above) and dup3 makes it a copy of fd, which we own.
+    let ret = unsafe { libc::dup3(fd.as_raw_fd(), target, libc::O_CLOEXEC) };
+    Errno::result(ret)?;
+    // SAFETY: dup3 returned target as a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(target) })
+}
+
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}

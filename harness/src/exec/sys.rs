@@ -1,0 +1,178 @@
+//! The raw bpf(2) calls the executor makes from userspace, in one place.
+//!
+//! Cases need the kernel's exact errno for every attribute and flag combination, including
+//! invalid ones that a library would refuse before the syscall; so these are thin wrappers
+//! over `bpf(2)` with aya-obj's generated `bpf_attr`, returning the raw errno.
+
+use std::{
+    mem,
+    os::fd::{FromRawFd, OwnedFd, RawFd},
+};
+
+use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_map_type};
+
+/// An errno from the kernel.
+pub type Errno = i32;
+
+fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> Result<i64, Errno> {
+    // SAFETY: attr is a valid, zero-initialised bpf_attr of the size we pass; pointers
+    // inside it point to buffers that outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            std::ptr::from_mut(attr),
+            mem::size_of::<bpf_attr>(),
+        )
+    };
+    if ret < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(ret)
+    }
+}
+
+fn zeroed_attr() -> bpf_attr {
+    // SAFETY: bpf_attr is a plain C union; all-zero is its documented neutral value.
+    unsafe { mem::zeroed() }
+}
+
+fn fd_from(ret: i64) -> OwnedFd {
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(ret as RawFd) }
+}
+
+/// BTF for a map: the loaded blob and the type ids of key and value.
+pub struct MapBtf<'a> {
+    pub fd: &'a OwnedFd,
+    pub key_type_id: u32,
+    pub value_type_id: u32,
+}
+
+pub struct MapAttrs<'a> {
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub btf: Option<MapBtf<'a>>,
+}
+
+pub fn create_sk_storage_map(attrs: &MapAttrs<'_>) -> Result<OwnedFd, Errno> {
+    create_map(bpf_map_type::BPF_MAP_TYPE_SK_STORAGE, attrs)
+}
+
+pub fn create_map(map_type: bpf_map_type, attrs: &MapAttrs<'_>) -> Result<OwnedFd, Errno> {
+    use std::os::fd::AsRawFd;
+    let mut attr = zeroed_attr();
+    // SAFETY: writing the MAP_CREATE member of a zeroed union.
+    let create = unsafe { &mut attr.__bindgen_anon_1 };
+    create.map_type = map_type as u32;
+    create.key_size = attrs.key_size;
+    create.value_size = attrs.value_size;
+    create.max_entries = attrs.max_entries;
+    create.map_flags = attrs.map_flags;
+    if let Some(btf) = &attrs.btf {
+        create.btf_fd = btf.fd.as_raw_fd() as u32;
+        create.btf_key_type_id = btf.key_type_id;
+        create.btf_value_type_id = btf.value_type_id;
+    }
+    bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr).map(fd_from)
+}
+
+/// Loads a BTF blob; on failure returns the errno and the kernel's log.
+pub fn load_btf(blob: &[u8]) -> Result<OwnedFd, (Errno, String)> {
+    let mut log = vec![0u8; 64 * 1024];
+    let mut attr = zeroed_attr();
+    // SAFETY: writing the BTF_LOAD member of a zeroed union.
+    let load = unsafe { &mut attr.__bindgen_anon_7 };
+    load.btf = blob.as_ptr() as u64;
+    load.btf_size = blob.len() as u32;
+    load.btf_log_buf = log.as_mut_ptr() as u64;
+    load.btf_log_size = log.len() as u32;
+    load.btf_log_level = 1;
+    bpf(bpf_cmd::BPF_BTF_LOAD, &mut attr)
+        .map(fd_from)
+        .map_err(|errno| {
+            let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+            (
+                errno,
+                String::from_utf8_lossy(&log[..end]).trim().to_string(),
+            )
+        })
+}
+
+/// One element operation, prepared so it can also run in a forked child, where nothing may
+/// allocate: every buffer exists before the call.
+pub struct ElemCall {
+    pub cmd: bpf_cmd,
+    pub map_fd: RawFd,
+    pub key: Vec<u8>,
+    /// Input value for update, output buffer for lookups, next-key buffer for get_next_key.
+    pub value: Vec<u8>,
+    pub flags: u64,
+    /// get_next_key with no current key passes NULL.
+    pub null_key: bool,
+}
+
+impl ElemCall {
+    pub fn call(&mut self) -> Result<(), Errno> {
+        let mut attr = zeroed_attr();
+        // SAFETY: writing the element-operation member of a zeroed union.
+        let elem = unsafe { &mut attr.__bindgen_anon_2 };
+        elem.map_fd = self.map_fd as u32;
+        elem.key = if self.null_key {
+            0
+        } else {
+            self.key.as_ptr() as u64
+        };
+        elem.__bindgen_anon_1.value = if self.value.is_empty() {
+            0
+        } else {
+            self.value.as_mut_ptr() as u64
+        };
+        elem.flags = self.flags;
+        bpf(self.cmd, &mut attr).map(|_| ())
+    }
+}
+
+/// A batch operation over `count` keys; `keys` and `values` are the in/out buffers.
+pub fn batch(
+    cmd: bpf_cmd,
+    map_fd: RawFd,
+    keys: &mut [u8],
+    values: &mut [u8],
+    count: u32,
+) -> Result<u32, Errno> {
+    let mut out_batch = [0u8; 8];
+    let mut attr = zeroed_attr();
+    // SAFETY: writing the batch member of a zeroed union.
+    let b = unsafe { &mut attr.batch };
+    b.map_fd = map_fd as u32;
+    b.keys = keys.as_mut_ptr() as u64;
+    b.values = values.as_mut_ptr() as u64;
+    b.count = count;
+    if matches!(
+        cmd,
+        bpf_cmd::BPF_MAP_LOOKUP_BATCH | bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_BATCH
+    ) {
+        b.out_batch = out_batch.as_mut_ptr() as u64;
+    }
+    bpf(cmd, &mut attr)?;
+    // SAFETY: reading back the member we wrote; the kernel updates count in place.
+    Ok(unsafe { attr.batch.count })
+}
+
+/// Checks that bpf(2) works here at all, with a map type every BPF kernel has.
+pub fn probe() -> Result<(), Errno> {
+    create_map(
+        bpf_map_type::BPF_MAP_TYPE_ARRAY,
+        &MapAttrs {
+            key_size: 4,
+            value_size: 4,
+            max_entries: 1,
+            map_flags: 0,
+            btf: None,
+        },
+    )
+    .map(drop)
+}

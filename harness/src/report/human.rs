@@ -1,0 +1,110 @@
+//! The terminal view: a line per case as it finishes, then the divergences in detail and
+//! a summary line.
+
+use std::io::{self, Write};
+
+use owo_colors::{OwoColorize, Style};
+
+use crate::results::{CaseOutcome, CaseResult, KernelRun, KernelStatus, Verdict};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Human {
+    pub color: bool,
+}
+
+impl Human {
+    /// Colour only on a terminal, and never when NO_COLOR is set (no-color.org).
+    pub fn for_stdout() -> Self {
+        use std::io::IsTerminal;
+        Self {
+            color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    fn paint(&self, text: &str, style: Style) -> String {
+        if self.color {
+            text.style(style).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn outcome_style(outcome: &CaseOutcome) -> Style {
+        match outcome {
+            CaseOutcome::Pass => Style::new().green(),
+            CaseOutcome::Diverged => Style::new().red().bold(),
+            CaseOutcome::Skipped { .. } => Style::new().yellow(),
+            CaseOutcome::Error { .. } => Style::new().magenta().bold(),
+        }
+    }
+
+    /// One line as a case finishes.
+    pub fn case_line(&self, out: &mut impl Write, case: &CaseResult) -> io::Result<()> {
+        let label = format!("{:<8}", case.outcome.label());
+        let detail = match &case.outcome {
+            CaseOutcome::Skipped { reason } => format!(" ({reason})"),
+            CaseOutcome::Error { message } => format!(": {message}"),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "{} {}{} [{} ms]",
+            self.paint(&label, Self::outcome_style(&case.outcome)),
+            case.name,
+            detail,
+            case.duration_ms
+        )
+    }
+
+    /// Every diverged step of a kernel's run, then its summary.
+    pub fn kernel_summary(&self, out: &mut impl Write, run: &KernelRun) -> io::Result<()> {
+        if let KernelStatus::Error { message, log_tail } = &run.status {
+            writeln!(
+                out,
+                "{} {}: {message}",
+                self.paint("error", Style::new().magenta().bold()),
+                run.kernel
+            )?;
+            if let Some(tail) = log_tail {
+                for line in tail.lines() {
+                    writeln!(out, "    | {line}")?;
+                }
+            }
+        }
+        for case in run
+            .cases
+            .iter()
+            .filter(|c| c.outcome == CaseOutcome::Diverged)
+        {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{} {} ({})",
+                self.paint("DIVERGED", Style::new().red().bold()),
+                case.name,
+                case.file
+            )?;
+            for step in case.steps.iter().filter(|s| s.verdict == Verdict::Diverged) {
+                writeln!(out, "  step {}: {}", step.id, step.label)?;
+                writeln!(out, "    expected: {}", step.expected)?;
+                writeln!(out, "    actual:   {}", step.actual)?;
+                if let Some(reason) = &step.reason {
+                    writeln!(out, "    (expected because: {reason})")?;
+                }
+            }
+        }
+        let count = |pred: fn(&CaseOutcome) -> bool| run.count(pred);
+        let version = run.version.map(|v| format!(" on {v}")).unwrap_or_default();
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}: {} passed, {} diverged, {} skipped, {} errors{version} in {:.2} s",
+            run.kernel,
+            count(|o| *o == CaseOutcome::Pass),
+            count(|o| *o == CaseOutcome::Diverged),
+            count(|o| matches!(o, CaseOutcome::Skipped { .. })),
+            count(|o| matches!(o, CaseOutcome::Error { .. })),
+            run.duration_ms as f64 / 1000.0,
+        )
+    }
+}
