@@ -8,5 +8,6 @@ pub mod case;
 pub mod cli;
 pub mod errno;
 pub mod exec;
+pub mod kernels;
 pub mod report;
 pub mod results;

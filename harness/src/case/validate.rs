@@ -103,7 +103,13 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
                 if let Some(cut) = message.rfind(" at line ") {
                     message.truncate(cut);
                 }
-                let field = if field == "." { String::new() } else { field };
+                // A syntax error has no meaningful path: serde_path_to_error shows `?` there.
+                let field = field.split(".?").next().unwrap_or_default();
+                let field = if field == "." || field == "?" {
+                    String::new()
+                } else {
+                    field.to_string()
+                };
                 return Err(vec![CaseError {
                     file: file.to_path_buf(),
                     line,

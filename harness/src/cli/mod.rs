@@ -11,6 +11,8 @@ use std::{
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod kernels;
+
 use crate::{
     case::{self, Case},
     exec,
@@ -45,6 +47,14 @@ enum Command {
     },
     /// Run cases and compare every step with its expectation for the kernel's version.
     Run(RunArgs),
+    /// Show or fetch the kernels of the kernel list (Debian kernels are verified and cached).
+    Kernels {
+        #[command(subcommand)]
+        command: kernels::KernelsCommand,
+        /// The kernel list.
+        #[arg(long, default_value = "kernels.toml")]
+        kernels: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +86,15 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { paths } => check(&paths),
         Command::Run(args) => run(&args),
+        Command::Kernels {
+            command,
+            kernels: file,
+        } => {
+            return kernels::run(command, &file).unwrap_or_else(|e| {
+                eprintln!("error: {e:#}");
+                ExitCode::from(EXIT_INFRA)
+            });
+        }
     };
     ExitCode::from(code)
 }

@@ -143,6 +143,7 @@ fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, 
     netns::enter_new().map_err(|e| format!("cannot create the case's network namespace: {e}"))?;
     let mut world = World {
         case,
+        btf: load_map_btf(case),
         maps: HashMap::new(),
         fds: HashMap::new(),
         closed: HashMap::new(),
@@ -154,9 +155,33 @@ fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, 
     Ok(results)
 }
 
+/// Loads the BTF of every map that declares it, before any step runs: BTF describes the
+/// types, and a case that drops privileges must reach map creation's own checks rather
+/// than fail earlier at BPF_BTF_LOAD.
+fn load_map_btf(case: &Case) -> HashMap<String, Result<(OwnedFd, btf::MapTypes), String>> {
+    case.maps
+        .iter()
+        .filter(|(_, spec)| spec.btf)
+        .map(|(name, spec)| {
+            let types = btf::map_types(&spec.key, &spec.value);
+            let loaded =
+                sys::load_btf(&types.blob)
+                    .map(|fd| (fd, types))
+                    .map_err(|(errno, log)| {
+                        format!(
+                            "the kernel rejected the map's BTF ({}): {log}",
+                            crate::errno::name(errno)
+                        )
+                    });
+            (name.clone(), loaded)
+        })
+        .collect()
+}
+
 /// The kernel objects a running case holds; dropped (so closed) when the case ends.
 struct World<'c> {
     case: &'c Case,
+    btf: HashMap<String, Result<(OwnedFd, btf::MapTypes), String>>,
     maps: HashMap<String, OwnedFd>,
     fds: HashMap<String, OwnedFd>,
     /// The numbers closed sockets had, for `closed_socket` keys and `reuse_fd_of`.
@@ -409,32 +434,25 @@ impl World<'_> {
 
     fn create_map(&mut self, name: &str) -> Actual {
         let spec = &self.case.maps[name];
-        let types = btf::map_types(&spec.key, &spec.value);
-        let btf_fd = if spec.btf {
-            match sys::load_btf(&types.blob) {
-                Ok(fd) => Some(fd),
-                Err((errno, log)) => {
-                    return Actual::NotRun {
-                        reason: format!(
-                            "the kernel rejected the map's BTF ({}): {log}",
-                            crate::errno::name(errno)
-                        ),
-                    };
-                }
+        let btf = match self.btf.get(name) {
+            None => None,
+            Some(Ok((fd, types))) => Some(sys::MapBtf {
+                fd,
+                key_type_id: types.key_type_id,
+                value_type_id: types.value_type_id,
+            }),
+            Some(Err(reason)) => {
+                return Actual::NotRun {
+                    reason: reason.clone(),
+                };
             }
-        } else {
-            None
         };
         let attrs = sys::MapAttrs {
             key_size: spec.key_size,
             value_size: spec.value_size,
             max_entries: spec.max_entries,
             map_flags: spec.flags,
-            btf: btf_fd.as_ref().map(|fd| sys::MapBtf {
-                fd,
-                key_type_id: types.key_type_id,
-                value_type_id: types.value_type_id,
-            }),
+            btf,
         };
         match sys::create_sk_storage_map(&attrs) {
             Ok(fd) => {

@@ -93,6 +93,9 @@ pub fn open(
 /// Moves `fd` to the number `target`, which must be free. Used to put a new socket on a
 /// closed socket's number deterministically instead of hoping the kernel reuses it.
 pub fn move_to(fd: OwnedFd, target: RawFd) -> Result<OwnedFd, Errno> {
+    if fd.as_raw_fd() == target {
+        return Ok(fd);
+    }
     if is_open(target) {
         return Err(Errno::EBUSY);
     }

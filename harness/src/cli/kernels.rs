@@ -1,0 +1,197 @@
+//! `harness kernels list|fetch`: the kernel matrix's cache, seen and filled from the shell.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{EXIT_BAD_INPUT, EXIT_INFRA};
+use crate::kernels::{KernelCache, KernelEntry, KernelsFile, Progress, ResolvedKernel, Resolver};
+
+#[derive(Debug, Subcommand)]
+pub enum KernelsCommand {
+    /// Show each kernel's source, resolved release and cache state (reads no network).
+    List,
+    /// Download, verify and unpack Debian kernels into the cache (all, or those named).
+    Fetch {
+        /// Kernel names from the kernel list; none means every kernel.
+        names: Vec<String>,
+        /// Re-read the suites' signed indexes (picks up newer point releases) instead of
+        /// reusing the versions resolved earlier.
+        #[arg(long)]
+        refresh: bool,
+    },
+}
+
+pub fn run(command: KernelsCommand, kernels_file: &Path) -> anyhow::Result<ExitCode> {
+    let file = match KernelsFile::load(kernels_file) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("nothing was fetched");
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
+        }
+    };
+    let cache = KernelCache::at(KernelCache::default_root()?);
+    match command {
+        KernelsCommand::List => list(&file, cache),
+        KernelsCommand::Fetch { names, refresh } => fetch(&file, cache, &names, refresh),
+    }
+}
+
+fn list(file: &KernelsFile, cache: KernelCache) -> anyhow::Result<ExitCode> {
+    let resolver = Resolver::new(file, cache);
+    let rows: Vec<[String; 4]> = file
+        .kernels
+        .iter()
+        .map(|entry| {
+            let status = resolver.status(entry);
+            [
+                entry.name.clone(),
+                entry.source.to_string(),
+                status.release.unwrap_or_else(|| "-".into()),
+                status.cache.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "SOURCE", "RELEASE", "CACHE"].map(String::from);
+    let widths: Vec<usize> = (0..3)
+        .map(|col| {
+            std::iter::once(&header)
+                .chain(&rows)
+                .map(|row| row[col].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in std::iter::once(&header).chain(&rows) {
+        println!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    }
+    println!("cache: {}", resolver.cache().root().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fetch(
+    file: &KernelsFile,
+    cache: KernelCache,
+    names: &[String],
+    refresh: bool,
+) -> anyhow::Result<ExitCode> {
+    let selected: Vec<&KernelEntry> = if names.is_empty() {
+        file.kernels.iter().collect()
+    } else {
+        let mut selected = Vec::new();
+        for name in names {
+            match file.get(name) {
+                Some(entry) => selected.push(entry),
+                None => {
+                    let hint = file
+                        .suggest(name)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    eprintln!(
+                        "{}: no kernel named `{name}`{hint}; `harness kernels list` shows the names",
+                        file.path.display()
+                    );
+                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
+                }
+            }
+        }
+        selected
+    };
+    let progress = BarProgress::default();
+    let mut resolver = Resolver::new(file, cache)
+        .with_progress(&progress)
+        .refreshing(refresh);
+    let mut failed = 0;
+    for entry in selected {
+        let started = Instant::now();
+        match resolver.resolve(entry) {
+            Ok(resolved) => println!(
+                "{}: {} ({:.1} s)",
+                entry.name,
+                describe(&resolved),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}", error_chain(&e));
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{failed} kernel(s) could not be fetched");
+        ExitCode::from(EXIT_INFRA)
+    })
+}
+
+fn describe(resolved: &ResolvedKernel) -> String {
+    match resolved {
+        ResolvedKernel::Bootable(kernel) => {
+            format!("{} at {}", kernel.release, kernel.vmlinuz.display())
+        }
+        ResolvedKernel::Mainline { tag, .. } => {
+            format!("mainline {tag}: vng downloads it when it boots")
+        }
+        ResolvedKernel::Tree { path, .. } => {
+            format!("built by vng from {} when it boots", path.display())
+        }
+        ResolvedKernel::Host { release, .. } => format!("host kernel {release}, nothing to fetch"),
+    }
+}
+
+/// "outer: cause: root cause", as anyhow's `{:#}` prints it.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// One progress bar per download, on stderr (hidden when it is not a terminal).
+#[derive(Default)]
+struct BarProgress {
+    bar: RefCell<Option<ProgressBar>>,
+}
+
+impl Progress for BarProgress {
+    fn begin(&self, label: &str, total_bytes: u64) {
+        let bar = ProgressBar::new(total_bytes).with_message(label.to_string());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        *self.bar.borrow_mut() = Some(bar);
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = self.bar.borrow().as_ref() {
+            bar.inc(bytes);
+        }
+    }
+
+    fn end(&self) {
+        if let Some(bar) = self.bar.borrow_mut().take() {
+            bar.finish_and_clear();
+        }
+    }
+}

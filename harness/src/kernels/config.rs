@@ -1,0 +1,1056 @@
+//! `kernels.toml`: serde shapes (`Raw*`, spans kept) → validated [`KernelsFile`].
+//!
+//! serde checks the shape (unknown keys are errors); [`validate`] checks the rules that
+//! span fields and touch the filesystem, and collects every problem instead of stopping at
+//! the first. Every diagnostic names the file, the line and the field.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Debian flavour used when a `debian` source names none: small, boots fastest, has BTF.
+pub const DEFAULT_FLAVOUR: &str = "cloud-amd64";
+
+/// Environment variable naming the Debian mirror when kernels.toml has no `mirror`.
+pub const MIRROR_ENV: &str = "HARNESS_DEBIAN_MIRROR";
+
+/// The archive keyring apt itself uses on Debian and Ubuntu hosts.
+pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// A validated kernels.toml.
+#[derive(Debug, Clone)]
+pub struct KernelsFile {
+    /// The file it was read from (as given by the caller).
+    pub path: PathBuf,
+    /// Debian mirror root (`http://host/debian`), when the file names one.
+    pub mirror: Option<String>,
+    /// OpenPGP keyring that must have signed the suites' InRelease files.
+    pub keyring: PathBuf,
+    /// Kernels in the order the file lists them.
+    pub kernels: Vec<KernelEntry>,
+}
+
+/// One `[[kernel]]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelEntry {
+    /// Unique name, used on the command line and in reports.
+    pub name: String,
+    pub source: KernelSource,
+    /// Wall-clock limit for this kernel's VM, if the file sets one.
+    pub timeout: Option<Duration>,
+    /// Guest memory, if the file sets one.
+    pub memory: Option<MemorySize>,
+    /// Guest vCPUs, if the file sets them.
+    pub cpus: Option<u32>,
+    /// Extra kernel command line for the guest.
+    pub cmdline: Option<String>,
+    /// Free text shown in reports.
+    pub note: Option<String>,
+}
+
+/// Where a kernel comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KernelSource {
+    /// A package from a Debian suite, fetched and verified through the signed index.
+    Debian(DebianSource),
+    /// A kernel image on disk (paths already resolved against the file's directory).
+    Local {
+        vmlinuz: PathBuf,
+        modules: Option<PathBuf>,
+    },
+    /// An upstream tag (`v5.4`) whose Ubuntu mainline build vng downloads itself.
+    Mainline { tag: String },
+    /// A kernel source tree, built with `vng --build`.
+    Tree { path: PathBuf },
+    /// The running kernel, no VM.
+    Host,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DebianSource {
+    pub suite: String,
+    pub selector: DebianSelector,
+    pub flavour: String,
+}
+
+/// Which package version of a suite to take.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DebianSelector {
+    /// Newest upstream version `X.Y` or `X.Y.*` (e.g. `6.19` matches 6.19.14).
+    Series(String),
+    /// Exactly this upstream version (`6.19.6`) or full Debian version (`6.19.6-1~bpo13+1`).
+    Version(String),
+}
+
+/// Guest memory size, parsed from qemu-style strings such as `1G` or `512M`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemorySize {
+    bytes: u64,
+}
+
+impl MemorySize {
+    const MIB: u64 = 1024 * 1024;
+    /// Smallest size a cloud kernel with the harness reliably boots in.
+    const MINIMUM: u64 = 128 * Self::MIB;
+
+    pub fn bytes(self) -> u64 {
+        self.bytes
+    }
+
+    /// The size in whole MiB with qemu's `M` suffix, as vng's `--memory` takes it.
+    pub fn as_qemu_arg(self) -> String {
+        format!("{}M", self.bytes / Self::MIB)
+    }
+}
+
+impl fmt::Display for KernelSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KernelSource::Debian(debian) => write!(f, "{debian}"),
+            KernelSource::Local { vmlinuz, .. } => write!(f, "local {}", vmlinuz.display()),
+            KernelSource::Mainline { tag } => write!(f, "mainline {tag}"),
+            KernelSource::Tree { path } => write!(f, "tree {}", path.display()),
+            KernelSource::Host => f.write_str("host"),
+        }
+    }
+}
+
+impl fmt::Display for DebianSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "debian {} {} {}",
+            self.suite, self.selector, self.flavour
+        )
+    }
+}
+
+impl fmt::Display for DebianSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DebianSelector::Series(series) => write!(f, "{series}.x"),
+            DebianSelector::Version(version) => f.write_str(version),
+        }
+    }
+}
+
+/// One problem in kernels.toml, located by line and field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub line: usize,
+    /// Field path such as `kernel[3].debian.suite` (empty for a TOML syntax error).
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the kernel list {} (create it, or point the harness at another file)", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render_diagnostics(path, diagnostics))]
+    Invalid {
+        path: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn render_diagnostics(path: &Path, diagnostics: &[Diagnostic]) -> String {
+    let lines: Vec<String> = diagnostics
+        .iter()
+        .map(|d| match d.field.as_str() {
+            "" => format!("{}:{}: {}", path.display(), d.line, d.message),
+            field => format!("{}:{}: {field}: {}", path.display(), d.line, d.message),
+        })
+        .collect();
+    lines.join("\n")
+}
+
+impl KernelsFile {
+    /// Reads and validates a kernels.toml.
+    pub fn load(path: &Path) -> Result<KernelsFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        KernelsFile::parse(&text, path)
+    }
+
+    /// Validates kernels.toml text; `path` names it in diagnostics and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<KernelsFile, ConfigError> {
+        let invalid = |diagnostics| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            diagnostics,
+        };
+        let raw = deserialize(text).map_err(|d| invalid(vec![d]))?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        validate(raw, text, path, base_dir).map_err(invalid)
+    }
+
+    /// The entry called `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&KernelEntry> {
+        self.kernels.iter().find(|k| k.name == name)
+    }
+
+    /// The entry name closest to a misspelt `name`, for "did you mean" hints.
+    pub fn suggest(&self, name: &str) -> Option<&str> {
+        nearest(name, self.kernels.iter().map(|k| k.name.as_str()))
+    }
+}
+
+// ---- serde shapes -------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    mirror: Option<Spanned<String>>,
+    keyring: Option<Spanned<String>>,
+    #[serde(default)]
+    kernel: Vec<Spanned<RawKernel>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKernel {
+    name: Spanned<String>,
+    debian: Option<Spanned<RawDebian>>,
+    local: Option<Spanned<RawLocal>>,
+    mainline: Option<Spanned<String>>,
+    tree: Option<Spanned<String>>,
+    host: Option<Spanned<bool>>,
+    timeout: Option<Spanned<String>>,
+    memory: Option<Spanned<String>>,
+    cpus: Option<Spanned<u32>>,
+    cmdline: Option<String>,
+    note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDebian {
+    suite: Spanned<String>,
+    series: Option<Spanned<String>>,
+    version: Option<Spanned<String>>,
+    #[serde(alias = "flavor")]
+    flavour: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocal {
+    vmlinuz: Spanned<String>,
+    modules: Option<Spanned<String>>,
+}
+
+/// serde's key for the value inside `Spanned`; not a field the user wrote.
+const SPANNED_VALUE_KEY: &str = "$__serde_spanned_private_value";
+
+fn deserialize(text: &str) -> Result<RawFile, Diagnostic> {
+    let syntax_error = |e: toml::de::Error| Diagnostic {
+        line: line_of(text, e.span().map_or(0, |s| s.start)),
+        field: String::new(),
+        message: e.message().to_string(),
+    };
+    let deserializer = toml::Deserializer::parse(text).map_err(syntax_error)?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let field = field_path(e.path());
+        let inner = e.into_inner();
+        let mut message = inner.message().to_string();
+        if let Some(hint) = unknown_field_hint(&message) {
+            message.push_str(&hint);
+        }
+        Diagnostic {
+            line: line_of(text, inner.span().map_or(0, |s| s.start)),
+            field,
+            message,
+        }
+    })
+}
+
+/// `kernel[3].debian.suite` from serde's path, without serde_spanned's internal key.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if key == SPANNED_VALUE_KEY {
+                    continue;
+                }
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// " (did you mean `series`?)" for serde's "unknown field `sereis`, expected …" message.
+///
+/// serde formats that message as the unknown key followed by every accepted key, each in
+/// backquotes; the accepted keys are not otherwise exposed by the error.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    if !message.starts_with("unknown field") {
+        return None;
+    }
+    let mut quoted = message.split('`').skip(1).step_by(2);
+    let unknown = quoted.next()?;
+    nearest(unknown, quoted).map(|best| format!(" (did you mean `{best}`?)"))
+}
+
+/// The candidate most similar to `word`, if it is similar enough to be a likely typo.
+fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+// ---- validation ---------------------------------------------------------------------
+
+struct Validator<'a> {
+    text: &'a str,
+    base_dir: &'a Path,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn report(&mut self, span: std::ops::Range<usize>, field: String, message: String) {
+        self.diagnostics.push(Diagnostic {
+            line: line_of(self.text, span.start),
+            field,
+            message,
+        });
+    }
+
+    /// `~/x` → home, relative → against the file's directory, absolute → as is.
+    fn resolve_path(&self, raw: &str) -> PathBuf {
+        let expanded = match (raw.strip_prefix("~/"), dirs::home_dir()) {
+            (Some(rest), Some(home)) => home.join(rest),
+            _ if raw == "~" => dirs::home_dir().unwrap_or_else(|| PathBuf::from(raw)),
+            _ => PathBuf::from(raw),
+        };
+        if expanded.is_absolute() {
+            expanded
+        } else {
+            self.base_dir.join(expanded)
+        }
+    }
+}
+
+fn validate(
+    raw: RawFile,
+    text: &str,
+    path: &Path,
+    base_dir: &Path,
+) -> Result<KernelsFile, Vec<Diagnostic>> {
+    let mut v = Validator {
+        text,
+        base_dir,
+        diagnostics: Vec::new(),
+    };
+    if let Some(mirror) = &raw.mirror
+        && !is_http_url(mirror.get_ref())
+    {
+        v.report(
+            mirror.span(),
+            "mirror".into(),
+            format!(
+                "`{}` is not an http:// or https:// URL of a Debian mirror root (the directory holding dists/ and pool/)",
+                mirror.get_ref()
+            ),
+        );
+    }
+    let keyring = match &raw.keyring {
+        Some(k) => v.resolve_path(k.get_ref()),
+        None => PathBuf::from(DEFAULT_KEYRING),
+    };
+    if raw.kernel.is_empty() {
+        v.report(
+            0..0,
+            "kernel".into(),
+            "the file lists no kernels; add a [[kernel]] table".into(),
+        );
+    }
+    let mut first_use: HashMap<String, (usize, usize)> = HashMap::new();
+    let mut kernels = Vec::new();
+    for (index, spanned) in raw.kernel.iter().enumerate() {
+        let entry = spanned.get_ref();
+        let at = format!("kernel[{index}]");
+        let name = entry.name.get_ref();
+        let name_line = line_of(text, entry.name.span().start);
+        if !is_valid_name(name) {
+            v.report(
+                entry.name.span(),
+                format!("{at}.name"),
+                format!("`{name}` must be non-empty and use only letters, digits, `.`, `_` and `-` (it names files and report rows)"),
+            );
+        } else if let Some((other, line)) = first_use.get(name) {
+            v.report(
+                entry.name.span(),
+                format!("{at}.name"),
+                format!("`{name}` is already the name of kernel[{other}] (line {line}); names must be unique"),
+            );
+        } else {
+            first_use.insert(name.clone(), (index, name_line));
+        }
+        let source = validate_source(&mut v, entry, spanned.span(), &at);
+        let timeout = entry.timeout.as_ref().and_then(|t| {
+            parse_timeout(t.get_ref())
+                .map_err(|m| v.report(t.span(), format!("{at}.timeout"), m))
+                .ok()
+        });
+        let memory = entry.memory.as_ref().and_then(|m| {
+            parse_memory(m.get_ref())
+                .map_err(|msg| v.report(m.span(), format!("{at}.memory"), msg))
+                .ok()
+        });
+        if let Some(cpus) = &entry.cpus
+            && *cpus.get_ref() == 0
+        {
+            v.report(
+                cpus.span(),
+                format!("{at}.cpus"),
+                "must be at least 1".into(),
+            );
+        }
+        if let Some(source) = source {
+            kernels.push(KernelEntry {
+                name: name.clone(),
+                source,
+                timeout,
+                memory,
+                cpus: entry.cpus.as_ref().map(|c| *c.get_ref()),
+                cmdline: entry.cmdline.clone(),
+                note: entry.note.clone(),
+            });
+        }
+    }
+    if v.diagnostics.is_empty() {
+        Ok(KernelsFile {
+            path: path.to_path_buf(),
+            mirror: raw
+                .mirror
+                .map(|m| m.into_inner().trim_end_matches('/').to_string()),
+            keyring,
+            kernels,
+        })
+    } else {
+        Err(v.diagnostics)
+    }
+}
+
+/// Checks that exactly one source is given and validates it.
+fn validate_source(
+    v: &mut Validator<'_>,
+    entry: &RawKernel,
+    entry_span: std::ops::Range<usize>,
+    at: &str,
+) -> Option<KernelSource> {
+    let mut given = Vec::new();
+    if entry.debian.is_some() {
+        given.push("debian");
+    }
+    if entry.local.is_some() {
+        given.push("local");
+    }
+    if entry.mainline.is_some() {
+        given.push("mainline");
+    }
+    if entry.tree.is_some() {
+        given.push("tree");
+    }
+    if entry.host.as_ref().is_some_and(|h| *h.get_ref()) {
+        given.push("host");
+    }
+    match given.len() {
+        0 => {
+            v.report(
+                entry_span,
+                at.to_string(),
+                "no source: give exactly one of `debian`, `local`, `mainline`, `tree` or `host = true`".into(),
+            );
+            return None;
+        }
+        1 => {}
+        _ => {
+            v.report(
+                entry_span,
+                at.to_string(),
+                format!("several sources ({}): keep exactly one", given.join(", ")),
+            );
+            return None;
+        }
+    }
+    if let Some(debian) = &entry.debian {
+        return validate_debian(v, debian, &format!("{at}.debian"));
+    }
+    if let Some(local) = &entry.local {
+        return validate_local(v, local.get_ref(), &format!("{at}.local"));
+    }
+    if let Some(tag) = &entry.mainline {
+        return match normalise_mainline_tag(tag.get_ref()) {
+            Some(tag) => Some(KernelSource::Mainline { tag }),
+            None => {
+                v.report(
+                    tag.span(),
+                    format!("{at}.mainline"),
+                    format!(
+                        "`{}` is not an upstream release tag such as `v5.4`, `v5.9.16` or `v6.1-rc3`",
+                        tag.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+    }
+    if let Some(tree) = &entry.tree {
+        let path = v.resolve_path(tree.get_ref());
+        return match check_source_tree(&path) {
+            Ok(()) => Some(KernelSource::Tree { path }),
+            Err(message) => {
+                v.report(tree.span(), format!("{at}.tree"), message);
+                None
+            }
+        };
+    }
+    Some(KernelSource::Host)
+}
+
+fn validate_debian(
+    v: &mut Validator<'_>,
+    spanned: &Spanned<RawDebian>,
+    at: &str,
+) -> Option<KernelSource> {
+    let debian = spanned.get_ref();
+    let mut ok = true;
+    let suite = debian.suite.get_ref();
+    if suite.is_empty() || suite.contains(['/', ' ']) {
+        v.report(
+            debian.suite.span(),
+            format!("{at}.suite"),
+            format!("`{suite}` is not a suite name such as `bookworm` or `trixie-backports`"),
+        );
+        ok = false;
+    }
+    let flavour = debian
+        .flavour
+        .as_ref()
+        .map_or(DEFAULT_FLAVOUR, |f| f.get_ref().as_str());
+    if let Some(f) = &debian.flavour
+        && (flavour.is_empty()
+            || !flavour
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+    {
+        v.report(
+            f.span(),
+            format!("{at}.flavour"),
+            format!("`{flavour}` is not a Debian kernel flavour such as `cloud-amd64` or `amd64`"),
+        );
+        ok = false;
+    }
+    let selector = match (&debian.series, &debian.version) {
+        (Some(series), None) => {
+            if !is_series(series.get_ref()) {
+                v.report(
+                    series.span(),
+                    format!("{at}.series"),
+                    format!(
+                        "`{}` is not a kernel series such as `6.1` (use `version` for an exact version)",
+                        series.get_ref()
+                    ),
+                );
+                ok = false;
+            }
+            DebianSelector::Series(series.get_ref().clone())
+        }
+        (None, Some(version)) => {
+            if !is_exact_version(version.get_ref()) {
+                v.report(
+                    version.span(),
+                    format!("{at}.version"),
+                    format!(
+                        "`{}` is not a kernel version such as `6.19.6` or `6.19.6-1~bpo13+1`",
+                        version.get_ref()
+                    ),
+                );
+                ok = false;
+            }
+            DebianSelector::Version(version.get_ref().clone())
+        }
+        (Some(_), Some(_)) => {
+            v.report(
+                spanned.span(),
+                at.to_string(),
+                "give either `series` (newest of a series) or `version` (exact), not both".into(),
+            );
+            return None;
+        }
+        (None, None) => {
+            v.report(
+                spanned.span(),
+                at.to_string(),
+                "missing `series` (e.g. \"6.1\", newest 6.1.x) or `version` (e.g. \"6.19.6\")"
+                    .into(),
+            );
+            return None;
+        }
+    };
+    ok.then(|| {
+        KernelSource::Debian(DebianSource {
+            suite: suite.clone(),
+            selector,
+            flavour: flavour.to_string(),
+        })
+    })
+}
+
+fn validate_local(v: &mut Validator<'_>, local: &RawLocal, at: &str) -> Option<KernelSource> {
+    let vmlinuz = v.resolve_path(local.vmlinuz.get_ref());
+    let mut ok = true;
+    if !vmlinuz.is_file() {
+        v.report(
+            local.vmlinuz.span(),
+            format!("{at}.vmlinuz"),
+            format!(
+                "{} does not exist or is not a file; build the kernel or fix the path (relative paths start at the directory of this file)",
+                vmlinuz.display()
+            ),
+        );
+        ok = false;
+    }
+    let modules = local
+        .modules
+        .as_ref()
+        .map(|m| (m, v.resolve_path(m.get_ref())));
+    if let Some((spanned, path)) = &modules
+        && !path.is_dir()
+    {
+        v.report(
+            spanned.span(),
+            format!("{at}.modules"),
+            format!(
+                "{} is not a directory; give the lib/modules/<release> directory of this build, or leave `modules` out",
+                path.display()
+            ),
+        );
+        ok = false;
+    }
+    ok.then(|| KernelSource::Local {
+        vmlinuz,
+        modules: modules.map(|(_, path)| path),
+    })
+}
+
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && !url.contains(char::is_whitespace)
+}
+
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
+}
+
+/// `6.1`: major and minor only.
+fn is_series(s: &str) -> bool {
+    matches!(s.split('.').collect::<Vec<_>>()[..], [major, minor] if is_number(major) && is_number(minor))
+}
+
+/// `6.19.6` or a full Debian version `6.19.6-1~bpo13+1`.
+fn is_exact_version(s: &str) -> bool {
+    let (upstream, revision) = match s.split_once('-') {
+        Some((upstream, revision)) => (upstream, Some(revision)),
+        None => (s, None),
+    };
+    let numeric = upstream.split('.').collect::<Vec<_>>();
+    (2..=3).contains(&numeric.len())
+        && numeric.iter().all(|p| is_number(p))
+        && revision.is_none_or(|r| {
+            !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '~' | '-'))
+        })
+}
+
+/// `5.4` / `v5.4` / `v5.9.16` / `v6.1-rc3` → the `v`-prefixed tag vng expects.
+fn normalise_mainline_tag(tag: &str) -> Option<String> {
+    let bare = tag.strip_prefix('v').unwrap_or(tag);
+    let (release, rc) = match bare.split_once("-rc") {
+        Some((release, rc)) => (release, Some(rc)),
+        None => (bare, None),
+    };
+    let parts = release.split('.').collect::<Vec<_>>();
+    let valid = (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| is_number(p))
+        && rc.is_none_or(is_number);
+    valid.then(|| format!("v{bare}"))
+}
+
+/// A kernel source tree has a top-level Makefile, Kconfig and `kernel/` directory.
+fn check_source_tree(path: &Path) -> Result<(), String> {
+    if !path.is_dir() {
+        return Err(format!(
+            "{} does not exist or is not a directory; clone or unpack a kernel source tree there, or fix the path",
+            path.display()
+        ));
+    }
+    let missing: Vec<&str> = ["Makefile", "Kconfig", "kernel"]
+        .into_iter()
+        .filter(|entry| !path.join(entry).exists())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a kernel source tree (no {} at its top); point `tree` at the directory holding the kernel's top-level Makefile",
+            path.display(),
+            missing.join(", ")
+        ))
+    }
+}
+
+/// `240s`, `4m`, `1h 30m` (humantime); must be positive.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be longer than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!(
+            "`{s}` is not a duration ({e}); write e.g. \"240s\" or \"5m\""
+        )),
+    }
+}
+
+/// qemu-style sizes: `1G`, `1024M`, `1GiB`, `2048` (MiB, as qemu reads a bare number).
+fn parse_memory(s: &str) -> Result<MemorySize, String> {
+    let bad = || format!("`{s}` is not a memory size; write e.g. \"1G\" or \"512M\"");
+    let trimmed = s.trim();
+    let digits_end = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(digits_end);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let unit = unit.trim();
+    let unit = unit
+        .strip_suffix("iB")
+        .or_else(|| unit.strip_suffix('B'))
+        .unwrap_or(unit);
+    let multiplier: u64 = match unit {
+        "" | "M" | "m" => MemorySize::MIB,
+        "K" | "k" => 1024,
+        "G" | "g" => 1024 * MemorySize::MIB,
+        "T" | "t" => 1024 * 1024 * MemorySize::MIB,
+        _ => return Err(bad()),
+    };
+    let bytes = number.checked_mul(multiplier).ok_or_else(bad)?;
+    if bytes < MemorySize::MINIMUM {
+        return Err(format!(
+            "`{s}` is too small to boot a guest; give at least 128M"
+        ));
+    }
+    Ok(MemorySize { bytes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<KernelsFile, ConfigError> {
+        KernelsFile::parse(text, Path::new("kernels.toml"))
+    }
+
+    /// The rendered error, one diagnostic per line.
+    fn error(text: &str) -> String {
+        match parse(text) {
+            Ok(file) => panic!("expected an error, got {file:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parses_every_source_and_option() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bzImage"), b"x").unwrap();
+        std::fs::create_dir(dir.path().join("mods")).unwrap();
+        let tree = dir.path().join("linux");
+        std::fs::create_dir_all(tree.join("kernel")).unwrap();
+        std::fs::write(tree.join("Makefile"), b"").unwrap();
+        std::fs::write(tree.join("Kconfig"), b"").unwrap();
+        let text = r#"
+mirror = "http://mirror.invalid/debian/"
+[[kernel]]
+name = "6.1"
+debian = { suite = "bookworm", series = "6.1" }
+timeout = "4m"
+memory = "1G"
+cpus = 1
+cmdline = "lsm=bpf"
+note = "stable"
+[[kernel]]
+name = "exact"
+debian = { suite = "trixie-backports", version = "6.19.6", flavor = "amd64" }
+[[kernel]]
+name = "mine"
+local = { vmlinuz = "bzImage", modules = "mods" }
+[[kernel]]
+name = "5.4"
+mainline = "5.4"
+[[kernel]]
+name = "tree"
+tree = "linux"
+[[kernel]]
+name = "host"
+host = true
+"#;
+        let file = KernelsFile::parse(text, &dir.path().join("kernels.toml")).unwrap();
+        assert_eq!(file.mirror.as_deref(), Some("http://mirror.invalid/debian"));
+        assert_eq!(file.keyring, PathBuf::from(DEFAULT_KEYRING));
+        let k = &file.kernels;
+        assert_eq!(k.len(), 6);
+        assert_eq!(
+            k[0].source,
+            KernelSource::Debian(DebianSource {
+                suite: "bookworm".into(),
+                selector: DebianSelector::Series("6.1".into()),
+                flavour: DEFAULT_FLAVOUR.into(),
+            })
+        );
+        assert_eq!(k[0].timeout, Some(Duration::from_secs(240)));
+        assert_eq!(k[0].memory.unwrap().as_qemu_arg(), "1024M");
+        assert_eq!(k[0].cpus, Some(1));
+        assert_eq!(k[0].cmdline.as_deref(), Some("lsm=bpf"));
+        assert_eq!(k[0].note.as_deref(), Some("stable"));
+        assert_eq!(
+            k[1].source,
+            KernelSource::Debian(DebianSource {
+                suite: "trixie-backports".into(),
+                selector: DebianSelector::Version("6.19.6".into()),
+                flavour: "amd64".into(),
+            })
+        );
+        assert_eq!(
+            k[2].source,
+            KernelSource::Local {
+                vmlinuz: dir.path().join("bzImage"),
+                modules: Some(dir.path().join("mods")),
+            }
+        );
+        assert_eq!(k[3].source, KernelSource::Mainline { tag: "v5.4".into() });
+        assert_eq!(k[4].source, KernelSource::Tree { path: tree });
+        assert_eq!(k[5].source, KernelSource::Host);
+        assert_eq!(file.suggest("hots"), Some("host"));
+    }
+
+    #[test]
+    fn misspelt_key_names_line_field_and_suggestion() {
+        let text =
+            "[[kernel]]\nname = \"a\"\ndebian = { suite = \"bookworm\", sereis = \"6.1\" }\n";
+        assert_eq!(
+            error(text),
+            "kernels.toml:3: kernel[0].debian.sereis: unknown field `sereis`, expected one of \
+             `suite`, `series`, `version`, `flavour`, `flavor` (did you mean `series`?)"
+        );
+        let text =
+            "[[kernel]]\nname = \"a\"\nhost = true\n\n[[kernel]]\nname = \"b\"\ntimout = \"1s\"\n";
+        let e = error(text);
+        assert!(
+            e.starts_with("kernels.toml:7: kernel[1].timout: unknown field `timout`"),
+            "{e}"
+        );
+        assert!(e.ends_with("(did you mean `timeout`?)"), "{e}");
+        assert!(error("mirorr = \"http://x\"\n").ends_with("(did you mean `mirror`?)"));
+    }
+
+    #[test]
+    fn unrelated_unknown_key_gets_no_suggestion() {
+        let e = error("[[kernel]]\nname = \"a\"\nhost = true\nzzz = 1\n");
+        assert!(
+            e.starts_with("kernels.toml:4: kernel[0].zzz: unknown field `zzz`"),
+            "{e}"
+        );
+        assert!(!e.contains("did you mean"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_and_syntax_errors_are_located() {
+        assert_eq!(
+            error("[[kernel]]\nname = \"a\"\nhost = true\ncpus = \"two\"\n"),
+            "kernels.toml:4: kernel[0].cpus: invalid type: string \"two\", expected u32"
+        );
+        assert_eq!(
+            error("[[kernel]]\nhost = true\n"),
+            "kernels.toml:1: kernel[0]: missing field `name`"
+        );
+        let e = error("[[kernel]]\nname = \"a\"\nhost = \n");
+        assert!(e.starts_with("kernels.toml:3: "), "{e}");
+    }
+
+    #[test]
+    fn source_count_is_checked() {
+        assert_eq!(
+            error("[[kernel]]\nname = \"a\"\n"),
+            "kernels.toml:1: kernel[0]: no source: give exactly one of `debian`, `local`, \
+             `mainline`, `tree` or `host = true`"
+        );
+        assert_eq!(
+            error("\n[[kernel]]\nname = \"a\"\nhost = true\nmainline = \"v5.4\"\n"),
+            "kernels.toml:2: kernel[0]: several sources (mainline, host): keep exactly one"
+        );
+        assert_eq!(
+            error("[[kernel]]\nname = \"a\"\ndebian = { suite = \"sid\" }\n"),
+            "kernels.toml:3: kernel[0].debian: missing `series` (e.g. \"6.1\", newest 6.1.x) \
+             or `version` (e.g. \"6.19.6\")"
+        );
+        assert!(error("x = 1\n").contains("unknown field `x`"));
+        assert_eq!(
+            error("# nothing\n"),
+            "kernels.toml:1: kernel: the file lists no kernels; add a [[kernel]] table"
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let text = r#"[[kernel]]
+name = "a"
+host = true
+timeout = "soon"
+memory = "lots"
+cpus = 0
+[[kernel]]
+name = "a"
+debian = { suite = "bookworm", series = "6" }
+[[kernel]]
+name = "b c"
+mainline = "linux-5.4"
+"#;
+        let e = error(text);
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 7, "{e}");
+        assert!(
+            lines[0].starts_with("kernels.toml:4: kernel[0].timeout: `soon` is not a duration")
+        );
+        assert!(
+            lines[1].starts_with("kernels.toml:5: kernel[0].memory: `lots` is not a memory size")
+        );
+        assert_eq!(
+            lines[2],
+            "kernels.toml:6: kernel[0].cpus: must be at least 1"
+        );
+        assert_eq!(
+            lines[3],
+            "kernels.toml:8: kernel[1].name: `a` is already the name of kernel[0] (line 2); names must be unique"
+        );
+        assert!(
+            lines[4]
+                .starts_with("kernels.toml:9: kernel[1].debian.series: `6` is not a kernel series")
+        );
+        assert!(lines[5].starts_with("kernels.toml:11: kernel[2].name: `b c` must be non-empty"));
+        assert!(lines[6].starts_with("kernels.toml:12: kernel[2].mainline: `linux-5.4` is not"));
+    }
+
+    #[test]
+    fn missing_local_kernel_and_tree_name_their_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("notatree")).unwrap();
+        let text = "[[kernel]]\nname = \"a\"\nlocal = { vmlinuz = \"build/bzImage\" }\n\
+                    [[kernel]]\nname = \"b\"\ntree = \"notatree\"\n\
+                    [[kernel]]\nname = \"c\"\ntree = \"/nonexistent/linux\"\n";
+        let file = dir.path().join("kernels.toml");
+        let e = KernelsFile::parse(text, &file).unwrap_err().to_string();
+        let lines: Vec<&str> = e.lines().collect();
+        let prefix = file.display().to_string();
+        assert_eq!(
+            lines[0],
+            format!(
+                "{prefix}:3: kernel[0].local.vmlinuz: {} does not exist or is not a file; build the \
+                 kernel or fix the path (relative paths start at the directory of this file)",
+                dir.path().join("build/bzImage").display()
+            )
+        );
+        assert!(
+            lines[1].contains(&format!(
+                "{} is not a kernel source tree (no Makefile, Kconfig, kernel at its top)",
+                dir.path().join("notatree").display()
+            )),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].contains("/nonexistent/linux does not exist or is not a directory"),
+            "{}",
+            lines[2]
+        );
+    }
+
+    #[test]
+    fn paths_resolve_against_home_and_file_directory() {
+        let v = Validator {
+            text: "",
+            base_dir: Path::new("/etc/harness"),
+            diagnostics: Vec::new(),
+        };
+        assert_eq!(
+            v.resolve_path("k/bzImage"),
+            PathBuf::from("/etc/harness/k/bzImage")
+        );
+        assert_eq!(v.resolve_path("/abs"), PathBuf::from("/abs"));
+        if let Some(home) = dirs::home_dir() {
+            assert_eq!(v.resolve_path("~/src/linux"), home.join("src/linux"));
+        }
+    }
+
+    #[test]
+    fn value_parsers() {
+        assert_eq!(parse_memory("1G").unwrap().bytes(), 1 << 30);
+        assert_eq!(parse_memory("512MiB").unwrap().as_qemu_arg(), "512M");
+        assert_eq!(parse_memory("2048").unwrap().as_qemu_arg(), "2048M");
+        assert!(parse_memory("64M").unwrap_err().contains("too small"));
+        assert!(parse_memory("1X").is_err());
+        assert!(parse_memory("G").is_err());
+        assert_eq!(parse_timeout("90s").unwrap(), Duration::from_secs(90));
+        assert!(parse_timeout("0s").is_err());
+        assert!(is_series("6.19") && !is_series("6") && !is_series("6.19.1"));
+        assert!(is_exact_version("6.19.6") && is_exact_version("6.19.6-1~bpo13+1"));
+        assert!(!is_exact_version("6") && !is_exact_version("6.x") && !is_exact_version("6.1-"));
+        assert_eq!(
+            normalise_mainline_tag("v6.1-rc3").as_deref(),
+            Some("v6.1-rc3")
+        );
+        assert_eq!(normalise_mainline_tag("5.9.16").as_deref(), Some("v5.9.16"));
+        assert_eq!(normalise_mainline_tag("v5"), None);
+        assert_eq!(line_of("a\nb\nc", 4), 3);
+    }
+}

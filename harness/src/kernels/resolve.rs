@@ -1,0 +1,453 @@
+//! From a kernels.toml entry to something bootable, using the cache first.
+//!
+//! A Debian source is resolved once (the signed index's answer is recorded in the cache)
+//! and then fetched, verified and unpacked once; later resolves read two small files and
+//! stat the image, with no network. `refresh` re-reads the indexes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::cache::{CacheError, DebianRecord, KernelCache, TreeState};
+use super::config::{DebianSource, KernelEntry, KernelSource, KernelsFile};
+use super::download::{FetchError, Http, NoProgress, Progress, file_matches};
+use super::index::{IndexError, SuiteIndex, fetch_suite_index};
+use super::mirror::{Mirror, NoMirror, find_mirror};
+use super::select::{SelectError, SelectedKernel, select_kernel};
+use super::unpack::{KernelFiles, UnpackError, image_release, locate_kernel, unpack_deb};
+
+/// A kernel image on disk, ready for `vng -r <vmlinuz>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootableKernel {
+    pub name: String,
+    pub vmlinuz: PathBuf,
+    /// `lib/modules/<release>` (or `usr/lib/modules/…`) beside the image, when the kernel
+    /// has modules; vng finds it itself by walking up from the image.
+    pub modules_dir: Option<PathBuf>,
+    /// The release the image announces (`uname -r` in the guest), e.g.
+    /// `6.12.117+deb13-cloud-amd64`.
+    pub release: String,
+}
+
+/// What the caller must do to run a kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolvedKernel {
+    /// Boot this image (a Debian kernel from the cache, or a local build).
+    Bootable(BootableKernel),
+    /// `vng -r <tag>`: vng downloads the Ubuntu mainline build itself.
+    Mainline { name: String, tag: String },
+    /// `vng --build` in this source tree, then boot the result.
+    Tree { name: String, path: PathBuf },
+    /// Run on the running kernel, no VM.
+    Host { name: String, release: String },
+}
+
+impl ResolvedKernel {
+    pub fn name(&self) -> &str {
+        match self {
+            ResolvedKernel::Bootable(kernel) => &kernel.name,
+            ResolvedKernel::Mainline { name, .. }
+            | ResolvedKernel::Tree { name, .. }
+            | ResolvedKernel::Host { name, .. } => name,
+        }
+    }
+}
+
+/// What `kernels list` shows for one kernel, found without network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelStatus {
+    /// The resolved release, when known without network.
+    pub release: Option<String>,
+    pub cache: CacheState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheState {
+    /// Unpacked, complete, bootable offline.
+    Ready,
+    /// Resolved earlier; the packages still have to be fetched.
+    NotFetched,
+    /// The unpacked tree is incomplete or damaged; the next fetch rebuilds it.
+    Broken { reason: String },
+    /// The suite's index has not been read yet.
+    NotResolved,
+    /// Nothing of ours to cache: a local image, a source tree, a mainline build (vng's own
+    /// cache) or the host.
+    NotCached,
+}
+
+impl fmt::Display for CacheState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheState::Ready => f.write_str("cached"),
+            CacheState::NotFetched => f.write_str("not fetched"),
+            CacheState::Broken { reason } => write!(f, "damaged, will refetch ({reason})"),
+            CacheState::NotResolved => f.write_str("not resolved"),
+            CacheState::NotCached => f.write_str("-"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("kernel {kernel}")]
+    Mirror {
+        kernel: String,
+        #[source]
+        source: NoMirror,
+    },
+    #[error("kernel {kernel}: cannot read the Debian index")]
+    Index {
+        kernel: String,
+        #[source]
+        source: IndexError,
+    },
+    #[error("kernel {kernel}: fix `debian` in kernels.toml")]
+    Select {
+        kernel: String,
+        #[source]
+        source: SelectError,
+    },
+    #[error(
+        "kernel {kernel}: cannot download {package}{}",
+        refetch_hint(kernel, source)
+    )]
+    Download {
+        kernel: String,
+        package: String,
+        #[source]
+        source: FetchError,
+    },
+    #[error("kernel {kernel}: cannot unpack")]
+    Unpack {
+        kernel: String,
+        #[source]
+        source: UnpackError,
+    },
+    #[error("kernel {kernel}: cache error")]
+    Cache {
+        kernel: String,
+        #[source]
+        source: CacheError,
+    },
+    #[error(
+        "kernel {kernel}: the packages of {release} hold no kernel image (looked for boot/vmlinuz-{release} and usr/lib/modules/{release}/vmlinuz)"
+    )]
+    NoImage { kernel: String, release: String },
+    #[error("kernel {kernel}: {} announces release {found:?}, expected {expected}", path.display())]
+    ReleaseMismatch {
+        kernel: String,
+        path: PathBuf,
+        expected: String,
+        found: Option<String>,
+    },
+    #[error("kernel {kernel}: cannot tell the release of {}: it is not a bzImage; give `modules` (its lib/modules/<release> directory) in kernels.toml", path.display())]
+    UnknownLocalRelease { kernel: String, path: PathBuf },
+    #[error("kernel {kernel}: cannot read {}", path.display())]
+    Read {
+        kernel: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A 404 on a pool file means the suite moved on since the index was recorded.
+fn refetch_hint(kernel: &str, error: &FetchError) -> String {
+    match error.status() {
+        Some(404) => format!(
+            " (the mirror no longer has it; run `harness kernels fetch --refresh {kernel}` to re-read the index)"
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Resolves kernels of one kernels.toml, sharing the HTTP client, the mirror choice and the
+/// indexes already read between them.
+pub struct Resolver<'a> {
+    file: &'a KernelsFile,
+    cache: KernelCache,
+    progress: &'a dyn Progress,
+    refresh: bool,
+    http: Option<Http>,
+    mirror: Option<Mirror>,
+    /// Indexes read in this run, by (suite, architecture).
+    indexes: HashMap<(String, String), SuiteIndex>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(file: &'a KernelsFile, cache: KernelCache) -> Resolver<'a> {
+        Resolver {
+            file,
+            cache,
+            progress: &NoProgress,
+            refresh: false,
+            http: None,
+            mirror: None,
+            indexes: HashMap::new(),
+        }
+    }
+
+    /// Reports download progress to `progress`.
+    pub fn with_progress(mut self, progress: &'a dyn Progress) -> Resolver<'a> {
+        self.progress = progress;
+        self
+    }
+
+    /// Re-reads the suites' indexes instead of trusting recorded resolutions.
+    pub fn refreshing(mut self, refresh: bool) -> Resolver<'a> {
+        self.refresh = refresh;
+        self
+    }
+
+    pub fn cache(&self) -> &KernelCache {
+        &self.cache
+    }
+
+    /// Makes `entry` runnable: for a Debian source, resolves (recorded answer first), then
+    /// downloads, verifies and unpacks whatever the cache lacks.
+    pub fn resolve(&mut self, entry: &KernelEntry) -> Result<ResolvedKernel, ResolveError> {
+        let name = entry.name.clone();
+        match &entry.source {
+            KernelSource::Debian(source) => {
+                let record = self.debian_record(&name, source)?;
+                let files = self.ensure_tree(&name, &record.kernel)?;
+                Ok(ResolvedKernel::Bootable(BootableKernel {
+                    name,
+                    vmlinuz: files.vmlinuz,
+                    modules_dir: files.modules_dir,
+                    release: record.kernel.release,
+                }))
+            }
+            KernelSource::Local { vmlinuz, modules } => {
+                let release = local_release(&name, vmlinuz, modules.as_deref())?;
+                Ok(ResolvedKernel::Bootable(BootableKernel {
+                    name,
+                    vmlinuz: vmlinuz.clone(),
+                    modules_dir: modules.clone(),
+                    release,
+                }))
+            }
+            KernelSource::Mainline { tag } => Ok(ResolvedKernel::Mainline {
+                name,
+                tag: tag.clone(),
+            }),
+            KernelSource::Tree { path } => Ok(ResolvedKernel::Tree {
+                name,
+                path: path.clone(),
+            }),
+            KernelSource::Host => Ok(ResolvedKernel::Host {
+                release: host_release(&name)?,
+                name,
+            }),
+        }
+    }
+
+    /// What is known about `entry` without network.
+    pub fn status(&self, entry: &KernelEntry) -> KernelStatus {
+        match &entry.source {
+            KernelSource::Debian(source) => match self.cache.load_record(source) {
+                None => KernelStatus {
+                    release: None,
+                    cache: CacheState::NotResolved,
+                },
+                Some(record) => KernelStatus {
+                    cache: match self.cache.tree_state(&record.kernel) {
+                        TreeState::Ready(_) => CacheState::Ready,
+                        TreeState::Missing => CacheState::NotFetched,
+                        TreeState::Broken(reason) => CacheState::Broken { reason },
+                    },
+                    release: Some(record.kernel.release),
+                },
+            },
+            KernelSource::Local { vmlinuz, modules } => KernelStatus {
+                release: local_release(&entry.name, vmlinuz, modules.as_deref()).ok(),
+                cache: CacheState::NotCached,
+            },
+            KernelSource::Mainline { .. } | KernelSource::Tree { .. } => KernelStatus {
+                release: None,
+                cache: CacheState::NotCached,
+            },
+            KernelSource::Host => KernelStatus {
+                release: host_release(&entry.name).ok(),
+                cache: CacheState::NotCached,
+            },
+        }
+    }
+
+    /// The recorded resolution, or a fresh one from the signed index (then recorded).
+    fn debian_record(
+        &mut self,
+        kernel: &str,
+        source: &DebianSource,
+    ) -> Result<DebianRecord, ResolveError> {
+        if !self.refresh
+            && let Some(record) = self.cache.load_record(source)
+        {
+            return Ok(record);
+        }
+        let arch = source
+            .flavour
+            .rsplit('-')
+            .next()
+            .unwrap_or(&source.flavour)
+            .to_string();
+        let key = (source.suite.clone(), arch.clone());
+        if !self.indexes.contains_key(&key) {
+            let mirror = self.mirror(kernel)?.url.clone();
+            let keyring = self.file.keyring.as_path();
+            let index = fetch_suite_index(self.http(), &mirror, &source.suite, &arch, keyring)
+                .map_err(|source| ResolveError::Index {
+                    kernel: kernel.to_string(),
+                    source,
+                })?;
+            self.indexes.insert(key.clone(), index);
+        }
+        let index = &self.indexes[&key];
+        let selected = select_kernel(&index.kernel_packages, source).map_err(|source| {
+            ResolveError::Select {
+                kernel: kernel.to_string(),
+                source,
+            }
+        })?;
+        let record = DebianRecord {
+            suite: source.suite.clone(),
+            flavour: source.flavour.clone(),
+            selector: source.selector.clone(),
+            index_date: index.date.clone(),
+            kernel: selected,
+        };
+        self.cache
+            .store_record(source, &record)
+            .map_err(|source| ResolveError::Cache {
+                kernel: kernel.to_string(),
+                source,
+            })?;
+        Ok(record)
+    }
+
+    /// The unpacked tree of `selected`, building it from verified .debs if it is missing
+    /// or damaged.
+    fn ensure_tree(
+        &mut self,
+        kernel: &str,
+        selected: &SelectedKernel,
+    ) -> Result<KernelFiles, ResolveError> {
+        let cache_error = |source| ResolveError::Cache {
+            kernel: kernel.to_string(),
+            source,
+        };
+        if let TreeState::Ready(files) = self.cache.tree_state(selected) {
+            return Ok(files);
+        }
+        let _lock = self.cache.lock(selected).map_err(cache_error)?;
+        // Another process may have built it while this one waited for the lock.
+        if let TreeState::Ready(files) = self.cache.tree_state(selected) {
+            return Ok(files);
+        }
+        std::fs::create_dir_all(self.cache.debs_dir()).map_err(|source| {
+            cache_error(CacheError::Write {
+                path: self.cache.debs_dir(),
+                source,
+            })
+        })?;
+        for package in &selected.packages {
+            let deb = self.cache.deb_path(package);
+            if file_matches(&deb, &package.digest).unwrap_or(false) {
+                continue;
+            }
+            let url = format!("{}/{}", self.mirror(kernel)?.url, package.filename);
+            let progress = self.progress;
+            self.http()
+                .download_verified(&url, &package.digest, &deb, &package.name, progress)
+                .map_err(|source| ResolveError::Download {
+                    kernel: kernel.to_string(),
+                    package: package.name.clone(),
+                    source,
+                })?;
+        }
+        let staging = self.cache.staging_dir().map_err(cache_error)?;
+        for package in &selected.packages {
+            unpack_deb(&self.cache.deb_path(package), staging.path()).map_err(|source| {
+                ResolveError::Unpack {
+                    kernel: kernel.to_string(),
+                    source,
+                }
+            })?;
+        }
+        let files = locate_kernel(staging.path(), &selected.release).ok_or_else(|| {
+            ResolveError::NoImage {
+                kernel: kernel.to_string(),
+                release: selected.release.clone(),
+            }
+        })?;
+        let announced = image_release(&files.vmlinuz).map_err(|source| ResolveError::Read {
+            kernel: kernel.to_string(),
+            path: files.vmlinuz.clone(),
+            source,
+        })?;
+        if announced.as_deref() != Some(selected.release.as_str()) {
+            return Err(ResolveError::ReleaseMismatch {
+                kernel: kernel.to_string(),
+                path: self.cache.deb_path(&selected.packages[0]),
+                expected: selected.release.clone(),
+                found: announced,
+            });
+        }
+        self.cache
+            .commit_tree(staging, selected, &files)
+            .map_err(cache_error)
+    }
+
+    fn http(&mut self) -> &Http {
+        self.http.get_or_insert_with(Http::new)
+    }
+
+    fn mirror(&mut self, kernel: &str) -> Result<&Mirror, ResolveError> {
+        if self.mirror.is_none() {
+            let mirror = find_mirror(self.file.mirror.as_deref()).map_err(|source| {
+                ResolveError::Mirror {
+                    kernel: kernel.to_string(),
+                    source,
+                }
+            })?;
+            self.mirror = Some(mirror);
+        }
+        Ok(self.mirror.as_ref().expect("set just above"))
+    }
+}
+
+/// A local image's release: from its bzImage header, else its modules directory's name.
+fn local_release(
+    kernel: &str,
+    vmlinuz: &Path,
+    modules: Option<&Path>,
+) -> Result<String, ResolveError> {
+    let from_header = image_release(vmlinuz).map_err(|source| ResolveError::Read {
+        kernel: kernel.to_string(),
+        path: vmlinuz.to_path_buf(),
+        source,
+    })?;
+    from_header
+        .or_else(|| {
+            modules
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .ok_or_else(|| ResolveError::UnknownLocalRelease {
+            kernel: kernel.to_string(),
+            path: vmlinuz.to_path_buf(),
+        })
+}
+
+const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
+
+fn host_release(kernel: &str) -> Result<String, ResolveError> {
+    std::fs::read_to_string(OSRELEASE)
+        .map(|s| s.trim().to_string())
+        .map_err(|source| ResolveError::Read {
+            kernel: kernel.to_string(),
+            path: PathBuf::from(OSRELEASE),
+            source,
+        })
+}
