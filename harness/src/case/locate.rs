@@ -108,8 +108,8 @@ mod tests {
             .index(0)
             .key("update")
             .key("map");
-        assert_eq!(locator.locate(&path, Point::Value), (3, 22));
-        assert_eq!(locator.locate(&path, Point::Key), (3, 17));
+        assert_eq!(locator.locate(&path, Point::Value), (3, 20));
+        assert_eq!(locator.locate(&path, Point::Key), (3, 15));
         assert_eq!(path.to_string(), "steps[0].update.map");
         // A path that leaves the document stops at the deepest node found.
         let missing = FieldPath::default().key("steps").index(0).key("nope");

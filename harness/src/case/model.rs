@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::{types::TypeExpr, version::KernelVersion};
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct CaseFile {
     pub name: String,
@@ -24,6 +25,7 @@ pub struct CaseFile {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct Requires {
     /// The oldest kernel the case applies to; older kernels report a skip.
@@ -49,6 +51,7 @@ fn yes() -> bool {
 /// `max_entries` 0, `NO_PREALLOC`, BTF), so a case about an invalid creation spells out
 /// only the attribute it breaks.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct MapDecl {
     #[serde(default = "default_key")]
@@ -71,6 +74,7 @@ pub struct MapDecl {
 /// non-socket file (for the ENOTSOCK cases). Exactly one of `family`, `accept`, `dup`,
 /// `file` says which.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct SocketDecl {
     pub family: Option<String>,
@@ -97,6 +101,7 @@ pub struct SocketDecl {
 /// Arguments of map operations keyed by a socket. Exactly one of `socket` (an open
 /// socket) or `closed_socket` (the number a closed socket had, on purpose) names the key.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct MapOpArgs {
     pub map: String,
@@ -108,6 +113,7 @@ pub struct MapOpArgs {
 
 /// Arguments of the batch operations: the keys (and values, for update) in order.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct BatchArgs {
     pub map: String,
@@ -118,6 +124,7 @@ pub struct BatchArgs {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct TransferArgs {
     pub socket: String,
@@ -126,6 +133,7 @@ pub struct TransferArgs {
 
 /// One variant of a versioned expectation.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct VariantDecl {
     pub since: Option<KernelVersion>,

@@ -8,6 +8,7 @@ use serde_json::Value as Json;
 /// A key or value type as a case declares it: a name (`u32`, `int`, `bpf_spin_lock`,
 /// `u8[64]`) or an ordered struct of named fields.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 #[serde(untagged)]
 pub enum TypeExpr {
     Named(String),
@@ -218,21 +219,7 @@ impl Type {
                     .try_for_each(|chunk| elem.encode_into(value, chunk))
             }
             (Self::Struct { fields }, Y::Mapping(given)) => {
-                for key in given.keys() {
-                    let known = key
-                        .as_str()
-                        .is_some_and(|k| fields.iter().any(|(name, _)| name == k));
-                    if !known {
-                        let key = key.as_str().unwrap_or("?");
-                        let hint =
-                            crate::case::suggest(key, fields.iter().map(|(n, _)| n.as_str()))
-                                .map(|s| format!("; did you mean `{s}`?"))
-                                .unwrap_or_default();
-                        return Err(ValueMismatch::at(format!(
-                            "the value type has no field `{key}`{hint}"
-                        )));
-                    }
-                }
+                reject_unknown_fields(fields, given)?;
                 for (offset, (name, ty)) in self.field_offsets().zip(fields) {
                     if let Some(v) = given.get(name.as_str()) {
                         let range = offset as usize..(offset + ty.size()) as usize;
@@ -320,7 +307,7 @@ impl Type {
                 Ok(Json::Array(vec![one; *len as usize]))
             }
             (Self::Struct { fields }, Y::Mapping(given)) => {
-                self.encode(value)?; // rejects unknown fields with a suggestion
+                reject_unknown_fields(fields, given)?;
                 let missing: Vec<&str> = fields
                     .iter()
                     .map(|(n, _)| n.as_str())
@@ -345,6 +332,24 @@ impl Type {
             _ => self.encode(value).map(|_| Json::Null),
         }
     }
+}
+
+fn reject_unknown_fields(
+    fields: &[(String, Type)],
+    given: &serde_yaml::Mapping,
+) -> Result<(), ValueMismatch> {
+    for key in given.keys() {
+        let key = key.as_str().unwrap_or("?");
+        if !fields.iter().any(|(name, _)| name == key) {
+            let hint = crate::case::suggest(key, fields.iter().map(|(n, _)| n.as_str()))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(ValueMismatch::at(format!(
+                "the value type has no field `{key}`{hint}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The wildcard in expected values.
@@ -431,12 +436,12 @@ mod tests {
         assert_eq!(t.field_offsets().collect::<Vec<_>>(), vec![0, 4, 8]);
         assert_eq!(t.size(), 16);
         assert_eq!(ty("u8[3]").size(), 3);
-        assert_eq!(ty("{ a: u8[3], b: u16 }").size(), 6);
+        assert_eq!(ty("{ a: \"u8[3]\", b: u16 }").size(), 6);
     }
 
     #[test]
     fn values_encode_and_decode_back() {
-        let t = ty("{ count: u32, delta: i16, tag: u8[2] }");
+        let t = ty("{ count: u32, delta: i16, tag: \"u8[2]\" }");
         let bytes = t
             .encode(&yaml("{ count: 7, delta: -2, tag: [1, 2] }"))
             .unwrap();

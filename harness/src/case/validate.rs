@@ -100,8 +100,16 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
                 let inner = e.into_inner();
                 let (line, column) = inner.location().map_or((1, 1), |l| (l.line(), l.column()));
                 let mut message = inner.to_string();
-                if let Some(cut) = message.rfind(" at line ") {
-                    message.truncate(cut);
+                // The location is reported in front; drop serde_yaml's copy of it.
+                if let Some(l) = inner.location() {
+                    message = message
+                        .replace(&format!(" at line {} column {}", l.line(), l.column()), "");
+                }
+                // serde_yaml puts its own, shorter path in front; ours is in `field`.
+                if let Some((prefix, rest)) = message.split_once(": ")
+                    && !prefix.contains(' ')
+                {
+                    message = rest.to_string();
                 }
                 // A syntax error has no meaningful path: serde_path_to_error shows `?` there.
                 let field = field.split(".?").next().unwrap_or_default();
@@ -1380,4 +1388,107 @@ fn render_flags(bits: u64, table: &[(&str, u64)]) -> String {
 
 fn render_yaml(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "?".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"
+name: round-trip
+description: Every kind of declaration and step, to check the model reads back the same.
+requires: { kernel: "5.4", capabilities: [CAP_BPF] }
+maps:
+  store: { value: { lock: bpf_spin_lock, count: u32, tag: "u8[2]" }, flags: [NO_PREALLOC, CLONE] }
+  raw: { key: u64, value: u32, key_size: 8, value_size: 4, max_entries: 1, btf: false, flags: [] }
+sockets:
+  srv: { family: inet6, listen: true }
+  cli: { family: inet6, connect: srv }
+  acc: { accept: srv }
+  d: { dup: cli }
+  f: { file: /dev/null }
+  again: { family: unix, type: dgram, reuse_fd_of: d }
+steps:
+  - create_map: raw
+    expect: EINVAL
+  - update: { map: store, socket: cli, value: { count: 1, tag: [1, 2] }, flags: [NOEXIST, F_LOCK] }
+    expect: ok
+  - lookup: { map: store, socket: d, flags: F_LOCK }
+    expect: { value: { lock: any, count: 1, tag: 7 } }
+  - close: d
+    expect: ok
+  - lookup: { map: store, closed_socket: d }
+    expect:
+      - { until: "6.1", expect: EBADF, reason: old }
+      - { since: "6.1", expect: EBADF, reason: new }
+  - socket: again
+    expect: ok
+  - fork:
+      - delete: { map: store, socket: cli }
+        expect: ok
+    expect: ok
+  - lookup_batch: { map: store, sockets: [cli, acc] }
+    expect: ENOTSUPP
+  - send: { socket: cli, bytes: 3 }
+    expect: ok
+  - drop_capabilities: [CAP_SYS_ADMIN]
+    expect: ok
+"#;
+
+    #[test]
+    fn a_valid_case_round_trips_through_the_model() {
+        let path = Path::new("round-trip.yaml");
+        let first = parse(path, VALID).expect("valid");
+        let raw: CaseFile = serde_yaml::from_str(VALID).expect("model");
+        let again = serde_yaml::to_string(&raw).expect("serialises");
+        let second = parse(path, &again).expect("still valid");
+        assert_eq!(format!("{first:?}"), format!("{second:?}"));
+        // And the model is what the text says.
+        assert_eq!(
+            first.steps.len(),
+            6 + 10,
+            "six set-up steps, then the case's"
+        );
+        assert_eq!(first.maps["store"].flags, 1 | 512);
+        assert_eq!(first.maps["store"].value_size, 12);
+        assert_eq!(
+            first.steps[7].label,
+            "update store[cli] = {\"count\":1,\"tag\":[1,2]} (NOEXIST|F_LOCK)"
+        );
+        assert_eq!(first.steps[10].label, "lookup store[closed d]");
+        assert_eq!(first.steps[10].expect.variants.len(), 2);
+        assert!(matches!(&first.steps[12].op, Op::Fork(children) if children[0].id == "7.1"));
+    }
+
+    #[test]
+    fn coverage_gaps_are_found_from_the_minimum_version() {
+        let v = |s: &str| s.parse::<KernelVersion>().unwrap();
+        let variant = |since: Option<&str>, until: Option<&str>| Variant {
+            range: VersionRange {
+                since: since.map(v),
+                until: until.map(v),
+            },
+            outcome: Expected::Ok,
+            reason: None,
+        };
+        let full = [variant(None, Some("5.6")), variant(Some("5.6"), None)];
+        assert_eq!(first_gap(&full, v("5.2")), None);
+        let late = [variant(Some("5.4"), None)];
+        assert_eq!(first_gap(&late, v("5.4")), None);
+        assert_eq!(
+            first_gap(&late, v("5.2")),
+            Some(VersionRange {
+                since: Some(v("5.2")),
+                until: Some(v("5.4"))
+            })
+        );
+        let open_end = [variant(None, Some("6.1"))];
+        assert_eq!(
+            first_gap(&open_end, v("5.2")),
+            Some(VersionRange {
+                since: Some(v("6.1")),
+                until: None
+            })
+        );
+    }
 }

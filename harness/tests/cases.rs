@@ -1,0 +1,59 @@
+//! Every case in `cases/` as its own test, run on the host kernel (libtest-mimic), so
+//! `cargo test` names the case that diverged.
+
+use std::path::PathBuf;
+
+use harness::{case, exec, report::human::Human, results::CaseOutcome};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn main() -> std::process::ExitCode {
+    let mut args = Arguments::from_args();
+    // Cases fork and place sockets on chosen descriptor numbers: one at a time.
+    args.test_threads = Some(1);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cases = match case::load(&[root.join("cases")]) {
+        Ok(cases) => cases,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let preflight = exec::preflight().map_err(|e| e.to_string());
+    let trials = cases
+        .into_iter()
+        .map(|case| {
+            let preflight = preflight.clone();
+            let ignored = preflight.is_err();
+            Trial::test(case.name.clone(), move || {
+                let (version, _) =
+                    preflight.map_err(|e| Failed::from(format!("cannot run here: {e}")))?;
+                let result = exec::run_case(&case, version);
+                match &result.outcome {
+                    CaseOutcome::Pass | CaseOutcome::Skipped { .. } => Ok(()),
+                    _ => {
+                        let mut text = Vec::new();
+                        let run = harness::results::KernelRun {
+                            kernel: "host".into(),
+                            release: None,
+                            version: Some(version),
+                            status: harness::results::KernelStatus::Ran,
+                            duration_ms: result.duration_ms,
+                            cases: vec![result],
+                        };
+                        Human { color: false }
+                            .kernel_summary(&mut text, &run)
+                            .map_err(|e| Failed::from(e.to_string()))?;
+                        Err(String::from_utf8_lossy(&text).into_owned().into())
+                    }
+                }
+            })
+            // Without root or BPF the cases cannot run: listed as ignored, with the reason
+            // printed below, rather than failed.
+            .with_ignored_flag(ignored)
+        })
+        .collect();
+    if let Err(reason) = &preflight {
+        eprintln!("host cases are ignored: {reason}");
+    }
+    libtest_mimic::run(&args, trials).exit_code()
+}

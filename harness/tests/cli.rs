@@ -1,0 +1,133 @@
+//! End-to-end tests of the `harness` binary: exit codes, error locations, reports.
+
+use std::{path::PathBuf, process::Output};
+
+fn harness(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the harness binary runs")
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Kernel-facing tests need root; anywhere else they say so instead of failing.
+fn can_use_bpf() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        true
+    } else {
+        eprintln!("skipping: needs root to create BPF maps");
+        false
+    }
+}
+
+#[test]
+fn check_accepts_every_shipped_case() {
+    let out = harness(&["check", "cases"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stdout).ends_with("cases are valid\n"));
+}
+
+#[test]
+fn check_reports_file_line_column_and_exits_2() {
+    let out = harness(&["check", "harness/tests/fixtures/invalid"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "harness/tests/fixtures/invalid/misspelt-field.yaml:4:12: maps.store.valeu: unknown field `valeu`"
+        ),
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("did you mean `value`?"), "stderr: {stderr}");
+}
+
+#[test]
+fn run_refuses_bad_input_without_running_anything() {
+    let out = harness(&["run", "--host", "cases", "harness/tests/fixtures/invalid"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stdout).is_empty(),
+        "nothing may run: {}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stderr).contains("nothing was run"));
+}
+
+#[test]
+fn host_run_passes_every_shipped_case() {
+    if !can_use_bpf() {
+        return;
+    }
+    let out = harness(&["run", "--host", "cases"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.contains(" 0 diverged, 0 skipped, 0 errors"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn wrong_expectation_is_diverged_with_exit_1() {
+    if !can_use_bpf() {
+        return;
+    }
+    let out = harness(&["run", "--host", "harness/tests/fixtures/diverging"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let expected = "DIVERGED wrong-expectation (harness/tests/fixtures/diverging/wrong-expectation.yaml)\n  \
+                    step 2: update store[s] = 2 (NOEXIST)\n    \
+                    expected: ok\n    \
+                    actual:   EEXIST (17)\n";
+    assert!(stdout.contains(expected), "stdout: {stdout}");
+    // Only the wrong step diverges; the others are judged on their own.
+    assert_eq!(stdout.matches("  step ").count(), 1, "stdout: {stdout}");
+}
+
+#[test]
+fn json_output_carries_every_step() {
+    if !can_use_bpf() {
+        return;
+    }
+    let out = harness(&[
+        "run",
+        "--host",
+        "--format",
+        "json",
+        "harness/tests/fixtures/diverging",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let kernel = &json["kernels"][0];
+    assert_eq!(kernel["kernel"], "host");
+    assert_eq!(kernel["status"]["status"], "ran");
+    let case = &kernel["cases"][0];
+    assert_eq!(case["outcome"]["status"], "diverged");
+    let steps = case["steps"].as_array().expect("steps");
+    // Two set-up steps (map, socket) and the case's three.
+    assert_eq!(steps.len(), 5);
+    assert_eq!(
+        steps[3]["actual"],
+        serde_json::json!({ "kind": "errno", "name": "EEXIST", "code": 17 })
+    );
+    assert_eq!(steps[3]["verdict"], "diverged");
+    assert_eq!(
+        steps[4]["actual"],
+        serde_json::json!({ "kind": "value", "value": 1 })
+    );
+}
