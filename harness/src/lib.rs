@@ -4,6 +4,7 @@
 //! (runs a case on the running kernel, here or inside a guest) → `results` (one
 //! serialisable model) → `report` (terminal, JSON, …). `cli` wires them together.
 
+pub mod bpf;
 pub mod case;
 pub mod cli;
 pub mod errno;

@@ -1,0 +1,43 @@
+//! Builds the eBPF object (`ebpf/`, package `sk-storage-ebpf`) with the nightly toolchain
+//! and bpf-linker through aya-build, into `OUT_DIR/sk-storage-ebpf`, which
+//! `harness/src/bpf/object.rs` embeds. Set-up: `scripts/setup-bpf.sh`.
+//!
+//! With `AYA_BUILD_SKIP=1` (a machine without the BPF toolchain) an empty file is embedded
+//! instead and loading the object reports how to get a real one.
+
+use std::{fs, path::PathBuf};
+
+use aya_build::{Package, Toolchain};
+
+/// The eBPF binary's name: the file aya-build leaves in OUT_DIR.
+const EBPF_BINARY: &str = "sk-storage-ebpf";
+
+fn main() -> anyhow::Result<()> {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let workspace = manifest_dir
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("{} has no parent directory", manifest_dir.display()))?;
+    let ebpf_dir = workspace.join("ebpf");
+    let common_dir = workspace.join("sk-storage-common");
+    // aya-build watches the eBPF package; the layouts it shares with us live next to it.
+    println!("cargo:rerun-if-changed={}", common_dir.display());
+
+    let ebpf_dir_str = ebpf_dir
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("{} is not valid UTF-8", ebpf_dir.display()))?;
+    aya_build::build_ebpf(
+        [Package {
+            name: EBPF_BINARY,
+            root_dir: ebpf_dir_str,
+            ..Package::default()
+        }],
+        Toolchain::default(),
+    )?;
+
+    let object = PathBuf::from(std::env::var("OUT_DIR")?).join(EBPF_BINARY);
+    if !object.exists() {
+        // Only reached with AYA_BUILD_SKIP: aya-build returned without building.
+        fs::write(&object, [])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! What the running kernel offers the BPF side: its version, kernel BTF, whether BPF LSM
+//! programs would be called, and the memlock limit older kernels charge maps to.
+
+use std::{fs, path::Path};
+
+use aya::util::KernelVersion;
+use nix::sys::resource::{RLIM_INFINITY, Resource, setrlimit};
+use serde::Serialize;
+
+use super::mountinfo::{TempMount, find_mount};
+
+const MOUNTINFO: &str = "/proc/self/mountinfo";
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot read the running kernel's version: {message}; is /proc mounted?")]
+    KernelVersion { message: String },
+    #[error("cannot raise RLIMIT_MEMLOCK (kernels before 5.11 charge BPF maps to it); run as root")]
+    Memlock(#[source] nix::Error),
+}
+
+/// Whether BPF LSM programs are called on this kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum BpfLsm {
+    /// `bpf` is in the active LSM list.
+    Active,
+    /// Loaded LSM programs would never run: the kernel command line leaves `bpf` out.
+    Inactive { active_lsms: String },
+    /// The list could not be read (no securityfs).
+    Unknown { reason: String },
+}
+
+/// The facts about the running kernel that decide whether a program can run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostSupport {
+    #[serde(serialize_with = "serialize_display")]
+    pub kernel: KernelVersion,
+    pub kernel_btf: bool,
+    pub bpf_lsm: BpfLsm,
+}
+
+fn serialize_display<S: serde::Serializer>(
+    value: &KernelVersion,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+impl HostSupport {
+    pub fn probe() -> Result<Self, HostError> {
+        let kernel = KernelVersion::current().map_err(|e| HostError::KernelVersion {
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            kernel,
+            kernel_btf: Path::new(KERNEL_BTF).exists(),
+            bpf_lsm: probe_bpf_lsm(),
+        })
+    }
+}
+
+/// Reads the active LSM list from securityfs, mounting it on a temporary directory for the
+/// read when it is not mounted (as on hosts whose init does not mount it).
+fn probe_bpf_lsm() -> BpfLsm {
+    let mountinfo = match fs::read_to_string(MOUNTINFO) {
+        Ok(text) => text,
+        Err(e) => {
+            return BpfLsm::Unknown {
+                reason: format!("reading {MOUNTINFO}: {e}"),
+            };
+        }
+    };
+    let list = match find_mount(&mountinfo, "securityfs") {
+        Some(entry) => fs::read_to_string(entry.mount_point.join("lsm")),
+        None => TempMount::new("securityfs").and_then(|m| fs::read_to_string(m.path().join("lsm"))),
+    };
+    match list {
+        Ok(list) => bpf_lsm_from_list(&list),
+        Err(e) => BpfLsm::Unknown {
+            reason: format!("reading the LSM list from securityfs: {e}"),
+        },
+    }
+}
+
+fn bpf_lsm_from_list(list: &str) -> BpfLsm {
+    let list = list.trim();
+    if list.split(',').any(|lsm| lsm == "bpf") {
+        BpfLsm::Active
+    } else {
+        BpfLsm::Inactive {
+            active_lsms: list.to_owned(),
+        }
+    }
+}
+
+/// Lifts RLIMIT_MEMLOCK: before 5.11 map memory counts against it and the default limit is
+/// used up after a dozen small maps (seen on 5.10).
+pub fn raise_memlock_limit() -> Result<(), HostError> {
+    setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY).map_err(HostError::Memlock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bpf_must_be_a_whole_entry_of_the_lsm_list() {
+        assert_eq!(
+            bpf_lsm_from_list("lockdown,capability,landlock,bpf\n"),
+            BpfLsm::Active
+        );
+        assert_eq!(
+            bpf_lsm_from_list("lockdown,capability,bpfx"),
+            BpfLsm::Inactive {
+                active_lsms: "lockdown,capability,bpfx".into()
+            }
+        );
+    }
+
+    #[test]
+    fn probing_this_host_finds_a_kernel_version() {
+        let host = HostSupport::probe().expect("probe");
+        assert!(host.kernel > KernelVersion::new(3, 0, 0), "{host:?}");
+    }
+}

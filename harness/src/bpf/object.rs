@@ -1,0 +1,454 @@
+//! The embedded eBPF object, loaded once per case so its maps start empty: parameters in,
+//! programs loaded and attached, observations out, storage maps shared with userspace.
+
+use std::{collections::BTreeMap, io, os::fd::AsFd, os::fd::BorrowedFd};
+
+use aya::{
+    Btf, BtfError, Ebpf, EbpfError,
+    maps::{Array, Map, MapData, MapError, RingBuf, SkStorage},
+    programs::{
+        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
+        CgroupSockopt, FEntry, FExit, Link, Lsm, Program, ProgramError, SockOps,
+        cgroup_skb::CgroupSkbLink, cgroup_sock::CgroupSockLink,
+        cgroup_sock_addr::CgroupSockAddrLink, cgroup_sockopt::CgroupSockoptLink,
+        fentry::FEntryLink, fexit::FExitLink, lsm::LsmLink, sock_ops::SockOpsLink,
+    },
+};
+use sk_storage_common::{ProgramConfig, SocketStorage, map_name};
+
+use super::{
+    cgroup::CaseCgroup,
+    host::{HostError, raise_memlock_limit},
+    observation::{Observation, ObservationError},
+    params::{ParamsError, ProgramParams, StorageMap},
+    program::{AttachPoint, CgroupHook, ProgramKind},
+};
+
+/// Built by harness/build.rs (aya-build, nightly, bpf-linker with BTF); empty when the
+/// build ran with AYA_BUILD_SKIP.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sk-storage-ebpf"));
+
+/// Size of the embedded eBPF object in bytes.
+pub fn object_size() -> usize {
+    OBJECT.len()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    #[error(
+        "this harness binary was built without its eBPF object (AYA_BUILD_SKIP); run scripts/setup-bpf.sh and rebuild without AYA_BUILD_SKIP"
+    )]
+    NotBuilt,
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error("cannot load the eBPF object (its maps are created at this point); are you root?")]
+    Load(#[source] EbpfError),
+    #[error(
+        "the eBPF object has no {what} named {name}; the embedded object and the loader disagree, rebuild the harness"
+    )]
+    Missing {
+        what: &'static str,
+        name: &'static str,
+    },
+    #[error("map {name} of the eBPF object")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: MapError,
+    },
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    /// The kernel refused the program at `BPF_PROG_LOAD`: an outcome cases can expect.
+    #[error(
+        "the kernel rejected program {program} ({section}) at load with {errno}{hint}\nverifier log:\n{verifier_log}"
+    )]
+    Rejected {
+        program: ProgramKind,
+        section: &'static str,
+        /// The errno name, e.g. `EACCES` (verifier) or `EINVAL`.
+        errno: String,
+        /// The verifier's log; empty when the kernel refused before verifying.
+        verifier_log: String,
+        /// An explanation for known refusals that have no verifier log.
+        hint: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot {action} program {program} ({section})")]
+    Program {
+        program: ProgramKind,
+        section: &'static str,
+        action: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+    #[error(
+        "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux), which {program} needs to find its attach point"
+    )]
+    KernelBtf {
+        program: ProgramKind,
+        #[source]
+        source: BtfError,
+    },
+    #[error("program {program} is not attached")]
+    NotAttached { program: ProgramKind },
+    #[error("program {program} is already attached; detach it first")]
+    AlreadyAttached { program: ProgramKind },
+    #[error(transparent)]
+    Observation(#[from] ObservationError),
+    #[error(
+        "{lost} program runs found the ring buffer full and their records are lost; the case produced too much traffic (the buffer holds about 3,000 records)"
+    )]
+    RecordsLost { lost: u64 },
+}
+
+impl BpfError {
+    /// The verifier log of a rejected program.
+    pub fn verifier_log(&self) -> Option<&str> {
+        match self {
+            Self::Rejected { verifier_log, .. } => Some(verifier_log),
+            _ => None,
+        }
+    }
+}
+
+/// Shown with a rejection that has no verifier log: the kernel refused to set up the
+/// program before verifying it.
+const TRAMPOLINE_HINT: &str = " (no verifier log: the kernel refused before verifying; tracing and LSM programs need BPF trampolines, which kernels without CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS do not offer; run this case on another kernel)";
+
+/// A link the object owns; dropping it detaches the program.
+#[derive(Debug)]
+enum OwnedLink {
+    SockOps(SockOpsLink),
+    CgroupSkb(CgroupSkbLink),
+    CgroupSockopt(CgroupSockoptLink),
+    CgroupSockAddr(CgroupSockAddrLink),
+    CgroupSock(CgroupSockLink),
+    FEntry(FEntryLink),
+    FExit(FExitLink),
+    Lsm(LsmLink),
+}
+
+impl OwnedLink {
+    fn detach(self) -> Result<(), ProgramError> {
+        match self {
+            Self::SockOps(link) => link.detach(),
+            Self::CgroupSkb(link) => link.detach(),
+            Self::CgroupSockopt(link) => link.detach(),
+            Self::CgroupSockAddr(link) => link.detach(),
+            Self::CgroupSock(link) => link.detach(),
+            Self::FEntry(link) => link.detach(),
+            Self::FExit(link) => link.detach(),
+            Self::Lsm(link) => link.detach(),
+        }
+    }
+}
+
+/// One instance of the eBPF object: fresh maps, programs loaded and attached on request.
+/// Dropping it detaches every program and frees the maps (and with them every socket's
+/// storage in them).
+pub struct SkStorageObject {
+    /// Declared first so links are dropped (detached) before the programs are unloaded.
+    links: BTreeMap<ProgramKind, OwnedLink>,
+    records: RingBuf<MapData>,
+    lost_reported: u64,
+    kernel_btf: Option<Btf>,
+    ebpf: Ebpf,
+}
+
+impl SkStorageObject {
+    /// Loads the object: creates its maps (empty). Programs are loaded separately so a
+    /// rejected program is a result of its own and does not prevent the others.
+    pub fn load() -> Result<Self, BpfError> {
+        if OBJECT.is_empty() {
+            return Err(BpfError::NotBuilt);
+        }
+        raise_memlock_limit()?;
+        let mut ebpf = Ebpf::load(OBJECT).map_err(BpfError::Load)?;
+        let records = ebpf
+            .take_map(map_name::RECORDS)
+            .ok_or(BpfError::Missing {
+                what: "map",
+                name: map_name::RECORDS,
+            })
+            .and_then(|map| {
+                RingBuf::try_from(map).map_err(|source| BpfError::Map {
+                    name: map_name::RECORDS,
+                    source,
+                })
+            })?;
+        Ok(Self {
+            links: BTreeMap::new(),
+            records,
+            lost_reported: 0,
+            kernel_btf: None,
+            ebpf,
+        })
+    }
+
+    /// Writes what `program` does when it runs. Takes effect for its next runs, so it can
+    /// also change between steps of a case.
+    pub fn set_params(
+        &mut self,
+        program: ProgramKind,
+        params: &ProgramParams,
+    ) -> Result<(), BpfError> {
+        let config = params.to_config()?;
+        let name = map_name::PROGRAM_CONFIG;
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(BpfError::Missing { what: "map", name })?;
+        let map_error = |source| BpfError::Map { name, source };
+        let mut configs: Array<&mut MapData, ProgramConfig> =
+            Array::try_from(map).map_err(map_error)?;
+        configs.set(program.id(), config, 0).map_err(map_error)
+    }
+
+    /// Loads `program` into the kernel (`BPF_PROG_LOAD`). A verifier rejection is
+    /// [`BpfError::Rejected`] with the verifier log.
+    pub fn load_program(&mut self, program: ProgramKind) -> Result<(), BpfError> {
+        let Self {
+            ebpf, kernel_btf, ..
+        } = self;
+        let handle = program_handle(ebpf, program)?;
+        let typed = |e| program_error(program, "find", e);
+        let result = match program.attach_point() {
+            AttachPoint::Cgroup(CgroupHook::SockOps) => {
+                <&mut SockOps>::try_from(handle).map_err(typed)?.load()
+            }
+            AttachPoint::Cgroup(CgroupHook::SkbIngress | CgroupHook::SkbEgress) => {
+                <&mut CgroupSkb>::try_from(handle).map_err(typed)?.load()
+            }
+            AttachPoint::Cgroup(CgroupHook::Getsockopt | CgroupHook::Setsockopt) => {
+                <&mut CgroupSockopt>::try_from(handle)
+                    .map_err(typed)?
+                    .load()
+            }
+            AttachPoint::Cgroup(CgroupHook::Connect4 | CgroupHook::Connect6) => {
+                <&mut CgroupSockAddr>::try_from(handle)
+                    .map_err(typed)?
+                    .load()
+            }
+            AttachPoint::Cgroup(CgroupHook::SockCreate) => {
+                <&mut CgroupSock>::try_from(handle).map_err(typed)?.load()
+            }
+            AttachPoint::Fentry(function) => {
+                let btf = loaded_kernel_btf(kernel_btf, program)?;
+                <&mut FEntry>::try_from(handle)
+                    .map_err(typed)?
+                    .load(function, btf)
+            }
+            AttachPoint::Fexit(function) => {
+                let btf = loaded_kernel_btf(kernel_btf, program)?;
+                <&mut FExit>::try_from(handle)
+                    .map_err(typed)?
+                    .load(function, btf)
+            }
+            AttachPoint::Lsm(hook) => {
+                let btf = loaded_kernel_btf(kernel_btf, program)?;
+                <&mut Lsm>::try_from(handle).map_err(typed)?.load(hook, btf)
+            }
+        };
+        result.map_err(|e| match e {
+            ProgramError::LoadError {
+                io_error,
+                verifier_log,
+            } => {
+                let verifier_log = verifier_log.to_string();
+                BpfError::Rejected {
+                    program,
+                    section: program.section(),
+                    errno: io_error
+                        .raw_os_error()
+                        .map_or_else(|| io_error.to_string(), crate::errno::name),
+                    hint: if verifier_log.trim().is_empty() {
+                        TRAMPOLINE_HINT
+                    } else {
+                        ""
+                    },
+                    verifier_log,
+                    source: io_error,
+                }
+            }
+            other => program_error(program, "load", other),
+        })
+    }
+
+    /// Attaches a loaded program: cgroup programs to `cgroup` (several programs may share
+    /// an attach point), tracing and LSM programs globally (filter them with
+    /// `ProgramParams::only_thread` / `only_port`).
+    pub fn attach(&mut self, program: ProgramKind, cgroup: &CaseCgroup) -> Result<(), BpfError> {
+        if self.links.contains_key(&program) {
+            return Err(BpfError::AlreadyAttached { program });
+        }
+        let handle = program_handle(&mut self.ebpf, program)?;
+        let link = attach_handle(handle, program.attach_point(), cgroup)
+            .map_err(|e| program_error(program, "attach", e))?;
+        self.links.insert(program, link);
+        Ok(())
+    }
+
+    /// Detaches an attached program; it stays loaded and can be attached again.
+    pub fn detach(&mut self, program: ProgramKind) -> Result<(), BpfError> {
+        let link = self
+            .links
+            .remove(&program)
+            .ok_or(BpfError::NotAttached { program })?;
+        link.detach()
+            .map_err(|e| program_error(program, "detach", e))
+    }
+
+    pub fn is_attached(&self, program: ProgramKind) -> bool {
+        self.links.contains_key(&program)
+    }
+
+    /// Everything the programs reported since the last call, in the order the runs
+    /// reserved their records. A run that happens in softirq context (e.g. the ACK that
+    /// completes a handshake) may land after the syscall that caused it returned: take
+    /// observations after a synchronising step (accept, recv, close).
+    pub fn take_observations(&mut self) -> Result<Vec<Observation>, BpfError> {
+        let mut observations = Vec::new();
+        while let Some(item) = self.records.next() {
+            observations.push(Observation::from_bytes(&item)?);
+        }
+        let lost = self.lost_records()?;
+        if lost > self.lost_reported {
+            self.lost_reported = lost;
+            return Err(BpfError::RecordsLost { lost });
+        }
+        Ok(observations)
+    }
+
+    fn lost_records(&self) -> Result<u64, BpfError> {
+        let name = map_name::LOST_RECORDS;
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(BpfError::Missing { what: "map", name })?;
+        let map_error = |source| BpfError::Map { name, source };
+        let lost: Array<&MapData, u64> = Array::try_from(map).map_err(map_error)?;
+        lost.get(&0, 0).map_err(map_error)
+    }
+
+    /// The storage map for lookups by socket fd from userspace (the same storage the
+    /// programs see).
+    pub fn storage(&self, map: StorageMap) -> Result<SkStorage<&MapData, SocketStorage>, BpfError> {
+        let name = map.map_name();
+        let handle = self
+            .ebpf
+            .map(name)
+            .ok_or(BpfError::Missing { what: "map", name })?;
+        SkStorage::try_from(handle).map_err(|source| BpfError::Map { name, source })
+    }
+
+    /// The storage map for updates and deletes by socket fd from userspace.
+    pub fn storage_mut(
+        &mut self,
+        map: StorageMap,
+    ) -> Result<SkStorage<&mut MapData, SocketStorage>, BpfError> {
+        let name = map.map_name();
+        let handle = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(BpfError::Missing { what: "map", name })?;
+        SkStorage::try_from(handle).map_err(|source| BpfError::Map { name, source })
+    }
+
+    /// The storage map's fd, for raw `bpf(2)` calls that need every errno.
+    pub fn storage_fd(&self, map: StorageMap) -> Result<BorrowedFd<'_>, BpfError> {
+        let name = map.map_name();
+        match self.ebpf.map(name) {
+            Some(Map::SkStorage(data)) => Ok(data.fd().as_fd()),
+            _ => Err(BpfError::Missing {
+                what: "SK_STORAGE map",
+                name,
+            }),
+        }
+    }
+}
+
+/// The kernel's BTF, read once per object and only for programs that attach by it.
+fn loaded_kernel_btf(slot: &mut Option<Btf>, program: ProgramKind) -> Result<&Btf, BpfError> {
+    if slot.is_none() {
+        *slot = Some(Btf::from_sys_fs().map_err(|source| BpfError::KernelBtf { program, source })?);
+    }
+    slot.as_ref().ok_or(BpfError::Missing {
+        what: "kernel BTF for",
+        name: program.name(),
+    })
+}
+
+fn program_handle(ebpf: &mut Ebpf, program: ProgramKind) -> Result<&mut Program, BpfError> {
+    ebpf.program_mut(program.name()).ok_or(BpfError::Missing {
+        what: "program",
+        name: program.name(),
+    })
+}
+
+fn program_error(program: ProgramKind, action: &'static str, source: ProgramError) -> BpfError {
+    BpfError::Program {
+        program,
+        section: program.section(),
+        action,
+        source,
+    }
+}
+
+fn attach_handle(
+    handle: &mut Program,
+    attach: AttachPoint,
+    cgroup: &CaseCgroup,
+) -> Result<OwnedLink, ProgramError> {
+    // Several programs of one attach type (sock_create and sock_create_delete) may be
+    // attached to one cgroup.
+    let mode = CgroupAttachMode::AllowMultiple;
+    let link = match attach {
+        AttachPoint::Cgroup(CgroupHook::SockOps) => {
+            let p = <&mut SockOps>::try_from(handle)?;
+            let id = p.attach(cgroup, mode)?;
+            OwnedLink::SockOps(p.take_link(id)?)
+        }
+        AttachPoint::Cgroup(hook @ (CgroupHook::SkbIngress | CgroupHook::SkbEgress)) => {
+            let p = <&mut CgroupSkb>::try_from(handle)?;
+            let direction = if hook == CgroupHook::SkbIngress {
+                CgroupSkbAttachType::Ingress
+            } else {
+                CgroupSkbAttachType::Egress
+            };
+            let id = p.attach(cgroup, direction, mode)?;
+            OwnedLink::CgroupSkb(p.take_link(id)?)
+        }
+        AttachPoint::Cgroup(CgroupHook::Getsockopt | CgroupHook::Setsockopt) => {
+            let p = <&mut CgroupSockopt>::try_from(handle)?;
+            let id = p.attach(cgroup, mode)?;
+            OwnedLink::CgroupSockopt(p.take_link(id)?)
+        }
+        AttachPoint::Cgroup(CgroupHook::Connect4 | CgroupHook::Connect6) => {
+            let p = <&mut CgroupSockAddr>::try_from(handle)?;
+            let id = p.attach(cgroup, mode)?;
+            OwnedLink::CgroupSockAddr(p.take_link(id)?)
+        }
+        AttachPoint::Cgroup(CgroupHook::SockCreate) => {
+            let p = <&mut CgroupSock>::try_from(handle)?;
+            let id = p.attach(cgroup, mode)?;
+            OwnedLink::CgroupSock(p.take_link(id)?)
+        }
+        AttachPoint::Fentry(_) => {
+            let p = <&mut FEntry>::try_from(handle)?;
+            let id = p.attach()?;
+            OwnedLink::FEntry(p.take_link(id)?)
+        }
+        AttachPoint::Fexit(_) => {
+            let p = <&mut FExit>::try_from(handle)?;
+            let id = p.attach()?;
+            OwnedLink::FExit(p.take_link(id)?)
+        }
+        AttachPoint::Lsm(_) => {
+            let p = <&mut Lsm>::try_from(handle)?;
+            let id = p.attach()?;
+            OwnedLink::Lsm(p.take_link(id)?)
+        }
+    };
+    Ok(link)
+}

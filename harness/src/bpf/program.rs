@@ -1,0 +1,425 @@
+//! The programs of the embedded eBPF object as a table: names, attach points, and what the
+//! running kernel must offer for each. Adding a program touches this table, the matching
+//! `ebpf/src/programs.rs` function and `sk_storage_common::program_id`.
+
+use std::fmt;
+
+use aya::util::KernelVersion;
+use serde::{Deserialize, Serialize};
+use sk_storage_common::program_id;
+
+use super::host::{BpfLsm, HostSupport};
+
+/// One program of the embedded object. Each program type the specification names has one
+/// (two attach points for cgroup_skb, sockopt and sock_addr), plus `SockCreateDelete`,
+/// which exists to be rejected by the verifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgramKind {
+    /// `sockops`: get-or-create on the callbacks in `ProgramParams::sock_ops_callbacks`.
+    SockOps,
+    /// `cgroup_skb/ingress`: per packet, counts packets and bytes in the storage.
+    SkbIngress,
+    /// `cgroup_skb/egress`: as `SkbIngress`.
+    SkbEgress,
+    /// `cgroup/getsockopt`: answers `getsockopt(SOL_HARNESS, 1)` with the stored value.
+    Getsockopt,
+    /// `cgroup/setsockopt`: stores the value of `setsockopt(SOL_HARNESS, 1)`.
+    Setsockopt,
+    /// `cgroup/connect4`.
+    Connect4,
+    /// `cgroup/connect6`.
+    Connect6,
+    /// `cgroup/sock_create`: cgroup_sock programs may call the get helper only.
+    SockCreate,
+    /// `cgroup/sock_create` that also calls `bpf_sk_storage_delete`: expected to be
+    /// rejected at load.
+    SockCreateDelete,
+    /// `fentry/tcp_close`: `sk` is a kernel `struct sock *`.
+    FentryTcpClose,
+    /// `fexit/tcp_close`.
+    FexitTcpClose,
+    /// `lsm/sock_graft` (runs in accept() for the new socket): `sk` is a `struct sock *`.
+    LsmSockGraft,
+}
+
+/// Where a program attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachPoint {
+    /// A cgroup attach type: the program runs for sockets created in the case's cgroup.
+    Cgroup(CgroupHook),
+    /// A kernel function (BTF name); runs for every socket on the host, so the program's
+    /// `only_thread` / `only_port` parameters matter.
+    Fentry(&'static str),
+    Fexit(&'static str),
+    /// An LSM hook name (without the `bpf_lsm_` prefix); global like tracing programs.
+    Lsm(&'static str),
+}
+
+/// The cgroup attach types the object uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupHook {
+    SockOps,
+    SkbIngress,
+    SkbEgress,
+    Getsockopt,
+    Setsockopt,
+    Connect4,
+    Connect6,
+    SockCreate,
+}
+
+struct Spec {
+    kind: ProgramKind,
+    /// The function name in the object, also the name cases use.
+    name: &'static str,
+    /// libbpf-style section, for messages in kernel vocabulary.
+    section: &'static str,
+    id: u32,
+    attach: AttachPoint,
+    /// First kernel whose verifier lets this program type call the sk storage helpers
+    /// (from the specification's catalogue; the matrix confirms or corrects it).
+    sk_storage_since: (u8, u8),
+}
+
+const SPECS: [Spec; 12] = [
+    Spec {
+        kind: ProgramKind::SockOps,
+        name: "sock_ops",
+        section: "sockops",
+        id: program_id::SOCK_OPS,
+        attach: AttachPoint::Cgroup(CgroupHook::SockOps),
+        sk_storage_since: (5, 3),
+    },
+    Spec {
+        kind: ProgramKind::SkbIngress,
+        name: "skb_ingress",
+        section: "cgroup_skb/ingress",
+        id: program_id::SKB_INGRESS,
+        attach: AttachPoint::Cgroup(CgroupHook::SkbIngress),
+        sk_storage_since: (5, 2),
+    },
+    Spec {
+        kind: ProgramKind::SkbEgress,
+        name: "skb_egress",
+        section: "cgroup_skb/egress",
+        id: program_id::SKB_EGRESS,
+        attach: AttachPoint::Cgroup(CgroupHook::SkbEgress),
+        sk_storage_since: (5, 2),
+    },
+    Spec {
+        kind: ProgramKind::Getsockopt,
+        name: "getsockopt",
+        section: "cgroup/getsockopt",
+        id: program_id::GETSOCKOPT,
+        attach: AttachPoint::Cgroup(CgroupHook::Getsockopt),
+        sk_storage_since: (5, 3),
+    },
+    Spec {
+        kind: ProgramKind::Setsockopt,
+        name: "setsockopt",
+        section: "cgroup/setsockopt",
+        id: program_id::SETSOCKOPT,
+        attach: AttachPoint::Cgroup(CgroupHook::Setsockopt),
+        sk_storage_since: (5, 3),
+    },
+    Spec {
+        kind: ProgramKind::Connect4,
+        name: "connect4",
+        section: "cgroup/connect4",
+        id: program_id::CONNECT4,
+        attach: AttachPoint::Cgroup(CgroupHook::Connect4),
+        sk_storage_since: (5, 3),
+    },
+    Spec {
+        kind: ProgramKind::Connect6,
+        name: "connect6",
+        section: "cgroup/connect6",
+        id: program_id::CONNECT6,
+        attach: AttachPoint::Cgroup(CgroupHook::Connect6),
+        sk_storage_since: (5, 3),
+    },
+    Spec {
+        kind: ProgramKind::SockCreate,
+        name: "sock_create",
+        section: "cgroup/sock_create",
+        id: program_id::SOCK_CREATE,
+        attach: AttachPoint::Cgroup(CgroupHook::SockCreate),
+        sk_storage_since: (5, 10),
+    },
+    Spec {
+        kind: ProgramKind::SockCreateDelete,
+        name: "sock_create_delete",
+        section: "cgroup/sock_create",
+        id: program_id::SOCK_CREATE_DELETE,
+        attach: AttachPoint::Cgroup(CgroupHook::SockCreate),
+        sk_storage_since: (5, 10),
+    },
+    Spec {
+        kind: ProgramKind::FentryTcpClose,
+        name: "fentry_tcp_close",
+        section: "fentry/tcp_close",
+        id: program_id::FENTRY_TCP_CLOSE,
+        attach: AttachPoint::Fentry("tcp_close"),
+        sk_storage_since: (5, 11),
+    },
+    Spec {
+        kind: ProgramKind::FexitTcpClose,
+        name: "fexit_tcp_close",
+        section: "fexit/tcp_close",
+        id: program_id::FEXIT_TCP_CLOSE,
+        attach: AttachPoint::Fexit("tcp_close"),
+        sk_storage_since: (5, 11),
+    },
+    Spec {
+        kind: ProgramKind::LsmSockGraft,
+        name: "lsm_sock_graft",
+        section: "lsm/sock_graft",
+        id: program_id::LSM_SOCK_GRAFT,
+        attach: AttachPoint::Lsm("sock_graft"),
+        sk_storage_since: (5, 10),
+    },
+];
+
+/// The harness's result channel is a BPF ring buffer (`bpf_ringbuf_output`), added in 5.8.
+pub const RESULT_CHANNEL_SINCE: KernelVersion = KernelVersion::new(5, 8, 0);
+
+/// Why a program cannot meaningfully run on this kernel; the case is skipped with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkipReason(pub String);
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl ProgramKind {
+    pub const ALL: [ProgramKind; 12] = [
+        ProgramKind::SockOps,
+        ProgramKind::SkbIngress,
+        ProgramKind::SkbEgress,
+        ProgramKind::Getsockopt,
+        ProgramKind::Setsockopt,
+        ProgramKind::Connect4,
+        ProgramKind::Connect6,
+        ProgramKind::SockCreate,
+        ProgramKind::SockCreateDelete,
+        ProgramKind::FentryTcpClose,
+        ProgramKind::FexitTcpClose,
+        ProgramKind::LsmSockGraft,
+    ];
+
+    fn spec(self) -> &'static Spec {
+        // SPECS is in declaration order (checked by a unit test).
+        &SPECS[self as usize]
+    }
+
+    /// The name cases use, also the program's function name in the object.
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The inverse of [`ProgramKind::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        SPECS.iter().find(|spec| spec.name == name).map(|s| s.kind)
+    }
+
+    /// The libbpf-style section name (`sockops`, `cgroup_skb/ingress`, `fentry/tcp_close`…).
+    pub fn section(self) -> &'static str {
+        self.spec().section
+    }
+
+    pub fn attach_point(self) -> AttachPoint {
+        self.spec().attach
+    }
+
+    /// Index into the object's `PROGRAM_CONFIG` and the `program` field of its records.
+    pub(crate) fn id(self) -> u32 {
+        self.spec().id
+    }
+
+    pub(crate) fn from_id(id: u32) -> Option<Self> {
+        SPECS.iter().find(|spec| spec.id == id).map(|s| s.kind)
+    }
+
+    /// First kernel whose verifier accepts the sk storage helpers in this program type, per
+    /// the specification's catalogue. Below it a case may expect a rejection at load
+    /// (`BpfError::Rejected`) or skip; [`ProgramKind::runnable_on`] does not decide that.
+    pub fn sk_storage_since(self) -> KernelVersion {
+        let (major, minor) = self.spec().sk_storage_since;
+        KernelVersion::new(major, minor, 0)
+    }
+
+    /// Whether running this program can tell anything on `host`: the result channel
+    /// exists, tracing and LSM programs have kernel BTF to attach by, and an LSM program
+    /// would actually be called. A verifier rejection is not a skip: it is a result.
+    pub fn runnable_on(self, host: &HostSupport) -> Result<(), SkipReason> {
+        if host.kernel < RESULT_CHANNEL_SINCE {
+            return Err(SkipReason(format!(
+                "kernel {} has no BPF ring buffer (5.8+), which the harness's programs report through",
+                host.kernel
+            )));
+        }
+        let attach = self.attach_point();
+        if !matches!(attach, AttachPoint::Cgroup(_)) && !host.kernel_btf {
+            return Err(SkipReason(format!(
+                "{} programs attach by kernel BTF and /sys/kernel/btf/vmlinux is missing (CONFIG_DEBUG_INFO_BTF)",
+                self.section()
+            )));
+        }
+        if let AttachPoint::Lsm(_) = attach {
+            match &host.bpf_lsm {
+                BpfLsm::Active => {}
+                BpfLsm::Inactive { active_lsms } => {
+                    return Err(SkipReason(format!(
+                        "BPF LSM is not enabled (active LSMs: {active_lsms}); boot with `lsm=…,bpf` on the kernel command line"
+                    )));
+                }
+                BpfLsm::Unknown { reason } => {
+                    return Err(SkipReason(format!(
+                        "cannot tell whether BPF LSM is enabled: {reason}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ProgramKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A sock_ops callback op (`BPF_SOCK_OPS_*` in the uapi), named as there without the
+/// prefix. Unknown numbers (from newer kernels) are kept as numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SockOpsOp(pub u32);
+
+const SOCK_OPS_NAMES: [(u32, &str); 15] = [
+    (1, "TIMEOUT_INIT"),
+    (2, "RWND_INIT"),
+    (3, "TCP_CONNECT_CB"),
+    (4, "ACTIVE_ESTABLISHED_CB"),
+    (5, "PASSIVE_ESTABLISHED_CB"),
+    (6, "NEEDS_ECN"),
+    (7, "BASE_RTT"),
+    (8, "RTO_CB"),
+    (9, "RETRANS_CB"),
+    (10, "STATE_CB"),
+    (11, "TCP_LISTEN_CB"),
+    (12, "RTT_CB"),
+    (13, "PARSE_HDR_OPT_CB"),
+    (14, "HDR_OPT_LEN_CB"),
+    (15, "WRITE_HDR_OPT_CB"),
+];
+
+impl SockOpsOp {
+    pub const TCP_CONNECT_CB: Self = Self(3);
+    pub const ACTIVE_ESTABLISHED_CB: Self = Self(4);
+    pub const PASSIVE_ESTABLISHED_CB: Self = Self(5);
+    pub const STATE_CB: Self = Self(10);
+    pub const TCP_LISTEN_CB: Self = Self(11);
+    /// `BPF_SOCK_OPS_STATE_CB_FLAG`, for `ProgramParams::sock_ops_cb_flags`: turns on
+    /// STATE_CB callbacks for the socket.
+    pub const STATE_CB_FLAG: u32 = 1 << 2;
+
+    /// The uapi name without `BPF_SOCK_OPS_`, e.g. `ACTIVE_ESTABLISHED_CB`.
+    pub fn name(self) -> Option<&'static str> {
+        SOCK_OPS_NAMES
+            .iter()
+            .find(|(op, _)| *op == self.0)
+            .map(|(_, name)| *name)
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        SOCK_OPS_NAMES
+            .iter()
+            .find(|(_, known)| *known == name)
+            .map(|(op, _)| Self(*op))
+    }
+}
+
+impl fmt::Display for SockOpsOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "sock_ops op {}", self.0),
+        }
+    }
+}
+
+impl Serialize for SockOpsOp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.name() {
+            Some(name) => serializer.serialize_str(name),
+            None => serializer.serialize_u32(self.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_follow_the_declaration_order_with_distinct_ids_and_names() {
+        for (index, kind) in ProgramKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, index, "{kind:?}");
+            assert_eq!(SPECS[index].kind, kind);
+            assert_eq!(ProgramKind::from_name(kind.name()), Some(kind));
+            assert_eq!(ProgramKind::from_id(kind.id()), Some(kind));
+        }
+        assert_eq!(SPECS.len() as u32, program_id::COUNT);
+    }
+
+    fn host(kernel: KernelVersion, kernel_btf: bool, bpf_lsm: BpfLsm) -> HostSupport {
+        HostSupport {
+            kernel,
+            kernel_btf,
+            bpf_lsm,
+        }
+    }
+
+    #[test]
+    fn kernels_without_ring_buffer_skip_every_program() {
+        let old = host(KernelVersion::new(5, 4, 0), true, BpfLsm::Active);
+        for kind in ProgramKind::ALL {
+            let reason = kind.runnable_on(&old).unwrap_err();
+            assert!(reason.0.contains("ring buffer"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn tracing_needs_kernel_btf_and_lsm_needs_bpf_in_the_lsm_list() {
+        let no_btf = host(KernelVersion::new(6, 1, 0), false, BpfLsm::Active);
+        assert!(ProgramKind::SockOps.runnable_on(&no_btf).is_ok());
+        assert!(ProgramKind::FentryTcpClose.runnable_on(&no_btf).is_err());
+
+        let inactive = host(
+            KernelVersion::new(6, 1, 0),
+            true,
+            BpfLsm::Inactive {
+                active_lsms: "lockdown,capability".into(),
+            },
+        );
+        let reason = ProgramKind::LsmSockGraft
+            .runnable_on(&inactive)
+            .unwrap_err();
+        assert!(reason.0.contains("lsm=…,bpf"), "{reason}");
+        assert!(ProgramKind::FexitTcpClose.runnable_on(&inactive).is_ok());
+    }
+
+    #[test]
+    fn sock_ops_ops_round_trip_through_their_uapi_names() {
+        assert_eq!(
+            SockOpsOp::from_name("PASSIVE_ESTABLISHED_CB"),
+            Some(SockOpsOp::PASSIVE_ESTABLISHED_CB)
+        );
+        assert_eq!(SockOpsOp::STATE_CB.to_string(), "STATE_CB");
+        assert_eq!(SockOpsOp(99).to_string(), "sock_ops op 99");
+        assert_eq!(SockOpsOp::from_name("ACTIVE_ESTABLISHED"), None);
+    }
+}
