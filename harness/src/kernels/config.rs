@@ -881,7 +881,7 @@ host = true
         assert_eq!(
             error(text),
             "kernels.toml:3: kernel[0].debian.sereis: unknown field `sereis`, expected one of \
-             `suite`, `series`, `version`, `flavour`, `flavor` (did you mean `series`?)"
+             `suite`, `series`, `version`, `flavor`, `flavour` (did you mean `series`?)"
         );
         let text =
             "[[kernel]]\nname = \"a\"\nhost = true\n\n[[kernel]]\nname = \"b\"\ntimout = \"1s\"\n";

@@ -43,7 +43,7 @@ pub enum FetchError {
     Request {
         url: String,
         #[source]
-        source: ureq::Error,
+        source: Box<ureq::Error>,
     },
     #[error("GET {url}: the server answered HTTP {status}")]
     Status { url: String, status: u16 },
@@ -102,9 +102,11 @@ pub fn file_matches(path: &Path, expected: &FileDigest) -> std::io::Result<bool>
     if file.metadata()?.len() != expected.size {
         return Ok(false);
     }
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex(&hasher.finalize()) == expected.sha256)
+    let (_, sha256) =
+        stream(&mut file, &mut std::io::sink(), &NoProgress).map_err(|e| match e {
+            StreamError::Read(e) | StreamError::Write(e) => e,
+        })?;
+    Ok(sha256 == expected.sha256)
 }
 
 /// A blocking HTTP client with a timeout on every phase of every request.
@@ -154,7 +156,7 @@ impl Http {
             }),
             Err(source) => Err(FetchError::Request {
                 url: url.to_string(),
-                source,
+                source: Box::new(source),
             }),
         }
     }

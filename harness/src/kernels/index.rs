@@ -14,7 +14,6 @@ use super::select::{PackageStanza, parse_kernel_stanzas};
 /// The kernel packages of one suite and architecture.
 #[derive(Debug, Clone)]
 pub struct SuiteIndex {
-    pub suite: String,
     /// The Release file's `Date` field, for the resolution record.
     pub date: Option<String>,
     pub kernel_packages: Vec<PackageStanza>,
@@ -107,7 +106,6 @@ pub fn fetch_suite_index(
     let text = decompress(&compressed, &entry.path)
         .map_err(|source| IndexError::Decompress { url, source })?;
     Ok(SuiteIndex {
-        suite: suite.to_string(),
         date: release.date,
         kernel_packages: parse_kernel_stanzas(&text),
     })

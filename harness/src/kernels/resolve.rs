@@ -100,13 +100,13 @@ pub enum ResolveError {
     Index {
         kernel: String,
         #[source]
-        source: IndexError,
+        source: Box<IndexError>,
     },
     #[error("kernel {kernel}: fix `debian` in kernels.toml")]
     Select {
         kernel: String,
         #[source]
-        source: SelectError,
+        source: Box<SelectError>,
     },
     #[error(
         "kernel {kernel}: cannot download {package}{}",
@@ -299,7 +299,7 @@ impl<'a> Resolver<'a> {
             let index = fetch_suite_index(self.http(), &mirror, &source.suite, &arch, keyring)
                 .map_err(|source| ResolveError::Index {
                     kernel: kernel.to_string(),
-                    source,
+                    source: Box::new(source),
                 })?;
             self.indexes.insert(key.clone(), index);
         }
@@ -307,7 +307,7 @@ impl<'a> Resolver<'a> {
         let selected = select_kernel(&index.kernel_packages, source).map_err(|source| {
             ResolveError::Select {
                 kernel: kernel.to_string(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let record = DebianRecord {
@@ -451,3 +451,6 @@ fn host_release(kernel: &str) -> Result<String, ResolveError> {
             source,
         })
 }
+
+#[cfg(test)]
+mod tests;

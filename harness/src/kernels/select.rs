@@ -124,10 +124,7 @@ fn parse_stanza(stanza: &str) -> Option<PackageStanza> {
 
 /// Upstream part of a Debian version: `6.19.14-1~bpo13+1` → `6.19.14`.
 fn upstream_version(version: &str) -> &str {
-    let without_epoch = version.split_once(':').map_or(version, |(_, rest)| rest);
-    without_epoch
-        .rsplit_once('-')
-        .map_or(without_epoch, |(upstream, _)| upstream)
+    split_version(version).1
 }
 
 fn selector_matches(selector: &DebianSelector, version: &str) -> bool {
@@ -238,19 +235,21 @@ fn to_deb_package(stanza: &PackageStanza) -> DebPackage {
 /// Debian version ordering (epoch, then upstream, then revision, each compared as dpkg
 /// does: `~` sorts before everything, digit runs numerically).
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let split = |v: &str| {
-        let (epoch, rest) = match v.split_once(':') {
-            Some((epoch, rest)) => (epoch.parse::<u64>().unwrap_or(0), rest),
-            None => (0, v),
-        };
-        let (upstream, revision) = rest.rsplit_once('-').unwrap_or((rest, ""));
-        (epoch, upstream, revision)
-    };
-    let (ea, ua, ra) = split(a);
-    let (eb, ub, rb) = split(b);
+    let (ea, ua, ra) = split_version(a);
+    let (eb, ub, rb) = split_version(b);
     ea.cmp(&eb)
         .then_with(|| compare_fragment(ua.as_bytes(), ub.as_bytes()))
         .then_with(|| compare_fragment(ra.as_bytes(), rb.as_bytes()))
+}
+
+/// (epoch, upstream, revision) of a Debian version.
+fn split_version(version: &str) -> (u64, &str, &str) {
+    let (epoch, rest) = match version.split_once(':') {
+        Some((epoch, rest)) => (epoch.parse().unwrap_or(0), rest),
+        None => (0, version),
+    };
+    let (upstream, revision) = rest.rsplit_once('-').unwrap_or((rest, ""));
+    (epoch, upstream, revision)
 }
 
 /// Sort weight of a non-digit character; the end of the string weighs 0.

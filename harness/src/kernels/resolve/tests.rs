@@ -1,0 +1,479 @@
+//! The whole Debian path against a fake archive on loopback: a Release signed with a
+//! throwaway key, an xz Packages index and .debs with the real structure.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::kernels::download::sha256_hex;
+use crate::kernels::download::test_server::TestServer;
+use crate::kernels::unpack::test_support::{fake_bzimage, fake_deb};
+
+/// A temporary GnuPG home with one signing key; its agent is stopped on drop.
+struct TestKey {
+    home: tempfile::TempDir,
+    keyring: PathBuf,
+}
+
+impl TestKey {
+    /// None (with the reason printed) when gpg is not installed.
+    fn generate() -> Option<TestKey> {
+        if duct::cmd!("gpg", "--version").stdout_null().run().is_err() {
+            eprintln!("skipped: gpg is not installed (apt-get install gnupg)");
+            return None;
+        }
+        let home = tempfile::tempdir().unwrap();
+        let gpg = |args: &[&str]| {
+            duct::cmd("gpg", args)
+                .env("GNUPGHOME", home.path())
+                .stderr_null()
+        };
+        gpg(&[
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "Harness Test <test@invalid>",
+            "ed25519",
+            "sign",
+            "never",
+        ])
+        .run()
+        .unwrap();
+        let keyring = home.path().join("test-keyring.gpg");
+        let exported = gpg(&["--export"]).stdout_capture().run().unwrap().stdout;
+        std::fs::write(&keyring, exported).unwrap();
+        Some(TestKey { home, keyring })
+    }
+
+    fn clearsign(&self, text: &str) -> Vec<u8> {
+        duct::cmd!(
+            "gpg",
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--clearsign"
+        )
+        .env("GNUPGHOME", self.home.path())
+        .stdin_bytes(text)
+        .stdout_capture()
+        .stderr_null()
+        .run()
+        .unwrap()
+        .stdout
+    }
+}
+
+impl Drop for TestKey {
+    fn drop(&mut self) {
+        let _ = duct::cmd!("gpgconf", "--kill", "all")
+            .env("GNUPGHOME", self.home.path())
+            .stderr_null()
+            .run();
+    }
+}
+
+const CLASSIC_OLD: &str = "6.1.0-47-cloud-amd64";
+const CLASSIC: &str = "6.1.0-50-cloud-amd64";
+const SPLIT: &str = "7.3.4+deb13-cloud-amd64";
+
+struct FakeArchive {
+    server: TestServer,
+    key: TestKey,
+    /// Pool path of each package, by package name.
+    pool: HashMap<String, String>,
+}
+
+fn stanza(package: &str, version: &str, filename: &str, body: &[u8], depends: &str) -> String {
+    format!(
+        "Package: {package}\nVersion: {version}\nArchitecture: amd64\nDepends: {depends}\n\
+         Filename: {filename}\nSize: {}\nSHA256: {}\n",
+        body.len(),
+        sha256_hex(body)
+    )
+}
+
+impl FakeArchive {
+    /// Suite `stable`: an older and a newer classic 6.1 kernel, a split 7.3 kernel.
+    fn build() -> Option<FakeArchive> {
+        let key = TestKey::generate()?;
+        let mut files = HashMap::new();
+        let mut pool = HashMap::new();
+        let mut stanzas = Vec::new();
+        let mut add = |name: &str, version: &str, deb: Vec<u8>, depends: &str| {
+            let filename = format!("pool/main/l/linux/{name}_{version}_amd64.deb");
+            stanzas.push(stanza(name, version, &filename, &deb, depends));
+            files.insert(format!("/debian/{filename}"), deb);
+            pool.insert(name.to_string(), filename);
+        };
+        for (release, version) in [(CLASSIC_OLD, "6.1.170-3"), (CLASSIC, "6.1.176-1")] {
+            let deb = fake_deb(&[
+                (
+                    &format!("boot/vmlinuz-{release}"),
+                    &fake_bzimage(release, 64 * 1024),
+                ),
+                (&format!("lib/modules/{release}/kernel/fs/x.ko"), b"module"),
+            ]);
+            add(&format!("linux-image-{release}"), version, deb, "kmod");
+        }
+        let v = "7.3.4-1~bpo13+1";
+        add(
+            &format!("linux-image-{SPLIT}"),
+            v,
+            fake_deb(&[]),
+            &format!(
+                "linux-base-{SPLIT} (= {v}), linux-binary-{SPLIT} (= {v}), linux-modules-{SPLIT} (= {v})"
+            ),
+        );
+        add(
+            &format!("linux-binary-{SPLIT}"),
+            v,
+            fake_deb(&[(
+                &format!("usr/lib/modules/{SPLIT}/vmlinuz"),
+                &fake_bzimage(SPLIT, 64 * 1024),
+            )]),
+            "",
+        );
+        add(
+            &format!("linux-modules-{SPLIT}"),
+            v,
+            fake_deb(&[(
+                &format!("usr/lib/modules/{SPLIT}/kernel/net/y.ko.xz"),
+                b"module",
+            )]),
+            "",
+        );
+        add(
+            &format!("linux-base-{SPLIT}"),
+            v,
+            fake_deb(&[(
+                &format!("usr/lib/modules/{SPLIT}/modules.builtin"),
+                b"kernel/x.ko\n",
+            )]),
+            "",
+        );
+        let packages = stanzas.join("\n");
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(packages.as_bytes()).unwrap();
+        let packages_xz = xz.finish().unwrap();
+        let release = format!(
+            "Suite: stable\nDate: Tue, 24 Nov 2026 02:12:15 UTC\nSHA256:\n {} {} main/binary-amd64/Packages.xz\n",
+            sha256_hex(&packages_xz),
+            packages_xz.len()
+        );
+        files.insert(
+            "/debian/dists/stable/InRelease".into(),
+            key.clearsign(&release),
+        );
+        files.insert(
+            "/debian/dists/stable/main/binary-amd64/Packages.xz".into(),
+            packages_xz,
+        );
+        Some(FakeArchive {
+            server: TestServer::start(files),
+            key,
+            pool,
+        })
+    }
+
+    fn kernels_file(&self, dir: &Path) -> KernelsFile {
+        let text = format!(
+            "mirror = \"{}/debian\"\nkeyring = \"{}\"\n\
+             [[kernel]]\nname = \"6.1\"\ndebian = {{ suite = \"stable\", series = \"6.1\" }}\n\
+             [[kernel]]\nname = \"7.3\"\ndebian = {{ suite = \"stable\", series = \"7.3\" }}\n\
+             [[kernel]]\nname = \"6.12\"\ndebian = {{ suite = \"stable\", series = \"6.12\" }}\n\
+             [[kernel]]\nname = \"gone\"\ndebian = {{ suite = \"oldstable\", series = \"5.10\" }}\n",
+            self.server.base_url,
+            self.key.keyring.display()
+        );
+        KernelsFile::parse(&text, &dir.join("kernels.toml")).unwrap()
+    }
+
+    fn pool_url_path(&self, package: &str) -> String {
+        format!("/debian/{}", self.pool[package])
+    }
+
+    /// Replaces the body the server sends for a package (the index keeps the old digest).
+    fn serve_instead(&self, package: &str, body: Vec<u8>) {
+        self.server
+            .files
+            .lock()
+            .unwrap()
+            .insert(self.pool_url_path(package), body);
+    }
+}
+
+fn bootable(resolved: ResolvedKernel) -> BootableKernel {
+    match resolved {
+        ResolvedKernel::Bootable(kernel) => kernel,
+        other => panic!("expected a bootable kernel, got {other:?}"),
+    }
+}
+
+#[test]
+fn resolves_both_layouts_then_works_offline() {
+    let Some(archive) = FakeArchive::build() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = archive.kernels_file(dir.path());
+    let cache = KernelCache::at(dir.path().join("cache"));
+
+    let mut resolver = Resolver::new(&file, cache.clone());
+    assert_eq!(
+        resolver.status(&file.kernels[0]).cache,
+        CacheState::NotResolved
+    );
+    let classic = bootable(resolver.resolve(&file.kernels[0]).unwrap());
+    assert_eq!(classic.release, CLASSIC, "the newest of the series");
+    assert!(classic.vmlinuz.ends_with(format!("boot/vmlinuz-{CLASSIC}")));
+    assert!(classic.vmlinuz.starts_with(cache.root()));
+    let modules = classic.modules_dir.clone().unwrap();
+    assert!(modules.ends_with(format!("lib/modules/{CLASSIC}")) && modules.join("kernel").is_dir());
+
+    let split = bootable(resolver.resolve(&file.kernels[1]).unwrap());
+    assert_eq!(split.release, SPLIT);
+    assert!(
+        split
+            .vmlinuz
+            .ends_with(format!("usr/lib/modules/{SPLIT}/vmlinuz"))
+    );
+    assert_eq!(
+        split.modules_dir,
+        split.vmlinuz.parent().map(Path::to_path_buf)
+    );
+    assert!(
+        split
+            .modules_dir
+            .as_ref()
+            .unwrap()
+            .join("modules.builtin")
+            .is_file()
+    );
+    assert_eq!(
+        archive.server.hits("/debian/dists/stable/InRelease"),
+        1,
+        "one index read serves every kernel of the suite"
+    );
+
+    // A new resolver (a later run) needs no network at all.
+    let hits = archive.server.total_hits();
+    let mut later = Resolver::new(&file, cache.clone());
+    assert_eq!(bootable(later.resolve(&file.kernels[0]).unwrap()), classic);
+    assert_eq!(bootable(later.resolve(&file.kernels[1]).unwrap()), split);
+    assert_eq!(archive.server.total_hits(), hits);
+    let status = later.status(&file.kernels[1]);
+    assert_eq!(status.release.as_deref(), Some(SPLIT));
+    assert_eq!(status.cache, CacheState::Ready);
+
+    // --refresh re-reads the index but finds the same packages: nothing is downloaded.
+    let mut refreshing = Resolver::new(&file, cache).refreshing(true);
+    assert_eq!(
+        bootable(refreshing.resolve(&file.kernels[0]).unwrap()),
+        classic
+    );
+    assert_eq!(archive.server.hits("/debian/dists/stable/InRelease"), 2);
+    assert_eq!(
+        archive
+            .server
+            .hits(&archive.pool_url_path(&format!("linux-image-{CLASSIC}"))),
+        1
+    );
+}
+
+#[test]
+fn damaged_tree_is_rebuilt_and_corrupt_deb_refetched() {
+    let Some(archive) = FakeArchive::build() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = archive.kernels_file(dir.path());
+    let cache = KernelCache::at(dir.path().join("cache"));
+    let image_path = archive.pool_url_path(&format!("linux-image-{CLASSIC}"));
+    let mut resolver = Resolver::new(&file, cache.clone());
+    let kernel = bootable(resolver.resolve(&file.kernels[0]).unwrap());
+
+    // A truncated image: rebuilt from the cached .deb, without network.
+    std::fs::write(&kernel.vmlinuz, b"partial").unwrap();
+    assert!(matches!(
+        resolver.status(&file.kernels[0]).cache,
+        CacheState::Broken { .. }
+    ));
+    let hits = archive.server.total_hits();
+    assert_eq!(
+        bootable(resolver.resolve(&file.kernels[0]).unwrap()),
+        kernel
+    );
+    assert_eq!(archive.server.total_hits(), hits);
+
+    // A corrupt .deb as well: detected by its SHA256 and downloaded again.
+    let record = cache.load_record(match &file.kernels[0].source {
+        KernelSource::Debian(source) => source,
+        _ => unreachable!(),
+    });
+    let deb = cache.deb_path(&record.unwrap().kernel.packages[0]);
+    let mut bytes = std::fs::read(&deb).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&deb, bytes).unwrap();
+    std::fs::remove_dir_all(kernel.vmlinuz.parent().unwrap().parent().unwrap()).unwrap();
+    assert_eq!(
+        resolver.status(&file.kernels[0]).cache,
+        CacheState::NotFetched
+    );
+    assert_eq!(
+        bootable(resolver.resolve(&file.kernels[0]).unwrap()),
+        kernel
+    );
+    assert_eq!(archive.server.hits(&image_path), 2);
+    assert_eq!(resolver.status(&file.kernels[0]).cache, CacheState::Ready);
+}
+
+#[test]
+fn a_tampered_download_is_rejected_and_leaves_nothing() {
+    let Some(archive) = FakeArchive::build() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = archive.kernels_file(dir.path());
+    let cache = KernelCache::at(dir.path().join("cache"));
+    let evil = fake_deb(&[(
+        &format!("boot/vmlinuz-{CLASSIC}"),
+        &fake_bzimage(CLASSIC, 64 * 1024 + 1),
+    )]);
+    archive.serve_instead(&format!("linux-image-{CLASSIC}"), evil);
+    let err = Resolver::new(&file, cache.clone())
+        .resolve(&file.kernels[0])
+        .unwrap_err();
+    let ResolveError::Download { source, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        matches!(
+            source,
+            FetchError::Size { .. } | FetchError::Checksum { .. }
+        ),
+        "{source}"
+    );
+    let debs: Vec<_> = std::fs::read_dir(cache.debs_dir()).unwrap().collect();
+    assert!(debs.is_empty(), "nothing kept: {debs:?}");
+    assert!(
+        !cache.root().join("debian/trees").exists()
+            || std::fs::read_dir(cache.root().join("debian/trees"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
+
+#[test]
+fn a_tampered_index_is_rejected() {
+    let Some(archive) = FakeArchive::build() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = archive.kernels_file(dir.path());
+    {
+        let mut files = archive.server.files.lock().unwrap();
+        let signed = files.get_mut("/debian/dists/stable/InRelease").unwrap();
+        let text = String::from_utf8(signed.clone())
+            .unwrap()
+            .replace("Suite: stable", "Suite: stabIe");
+        *signed = text.into_bytes();
+    }
+    let err = Resolver::new(&file, KernelCache::at(dir.path().join("cache")))
+        .resolve(&file.kernels[0])
+        .unwrap_err();
+    let ResolveError::Index { source, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(matches!(**source, IndexError::BadSignature { .. }), "{err}");
+}
+
+#[test]
+fn selection_and_suite_errors_name_the_kernel() {
+    let Some(archive) = FakeArchive::build() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = archive.kernels_file(dir.path());
+    let mut resolver = Resolver::new(&file, KernelCache::at(dir.path().join("cache")));
+    let err = resolver.resolve(&file.kernels[2]).unwrap_err();
+    let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert_eq!(
+        chain,
+        "kernel 6.12: fix `debian` in kernels.toml: no cloud-amd64 kernel 6.12.x in stable; \
+         it carries 6.1.170, 6.1.176, 7.3.4"
+    );
+    let err = resolver.resolve(&file.kernels[3]).unwrap_err();
+    let ResolveError::Index { source, kernel } = &err else {
+        panic!("{err}")
+    };
+    let IndexError::UnknownSuite { suite, .. } = &**source else {
+        panic!("{err}")
+    };
+    assert_eq!((suite.as_str(), kernel.as_str()), ("oldstable", "gone"));
+}
+
+#[test]
+fn other_sources_resolve_without_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("bzImage");
+    std::fs::write(&image, fake_bzimage("5.8.18-custom", 4096)).unwrap();
+    let elf = dir.path().join("vmlinux");
+    std::fs::write(&elf, b"\x7fELF").unwrap();
+    let mods = dir.path().join("5.9.0-elf");
+    std::fs::create_dir(&mods).unwrap();
+    let text = "[[kernel]]\nname = \"mine\"\nlocal = { vmlinuz = \"bzImage\" }\n\
+                [[kernel]]\nname = \"elf\"\nlocal = { vmlinuz = \"vmlinux\", modules = \"5.9.0-elf\" }\n\
+                [[kernel]]\nname = \"elf-bare\"\nlocal = { vmlinuz = \"vmlinux\" }\n\
+                [[kernel]]\nname = \"5.4\"\nmainline = \"v5.4\"\n\
+                [[kernel]]\nname = \"host\"\nhost = true\n";
+    let file = KernelsFile::parse(text, &dir.path().join("kernels.toml")).unwrap();
+    let mut resolver = Resolver::new(&file, KernelCache::at(dir.path().join("cache")));
+    let mine = bootable(resolver.resolve(&file.kernels[0]).unwrap());
+    assert_eq!(
+        (mine.release.as_str(), mine.vmlinuz.as_path()),
+        ("5.8.18-custom", image.as_path())
+    );
+    assert_eq!(
+        bootable(resolver.resolve(&file.kernels[1]).unwrap()).release,
+        "5.9.0-elf"
+    );
+    let err = resolver.resolve(&file.kernels[2]).unwrap_err();
+    assert!(
+        matches!(err, ResolveError::UnknownLocalRelease { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        resolver.resolve(&file.kernels[3]).unwrap(),
+        ResolvedKernel::Mainline {
+            name: "5.4".into(),
+            tag: "v5.4".into()
+        }
+    );
+    let ResolvedKernel::Host { release, .. } = resolver.resolve(&file.kernels[4]).unwrap() else {
+        panic!("host")
+    };
+    assert_eq!(
+        release,
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap()
+            .trim()
+    );
+    assert_eq!(
+        resolver.status(&file.kernels[0]).release.as_deref(),
+        Some("5.8.18-custom")
+    );
+    assert_eq!(
+        resolver.status(&file.kernels[3]).cache,
+        CacheState::NotCached
+    );
+    assert!(
+        !dir.path().join("cache").exists(),
+        "nothing cached for these sources"
+    );
+}
