@@ -47,6 +47,9 @@ enum Command {
     },
     /// Run cases and compare every step with its expectation for the kernel's version.
     Run(RunArgs),
+    /// Inside a VM: run cases on this kernel and write the results as JSON (used by `run`).
+    #[command(hide = true)]
+    Guest(GuestArgs),
     /// Show or fetch the kernels of the kernel list (Debian kernels are verified and cached).
     Kernels {
         #[command(subcommand)]
@@ -55,6 +58,22 @@ enum Command {
         #[arg(long, default_value = "kernels.toml")]
         kernels: PathBuf,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct GuestArgs {
+    /// Case files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The kernel's name in kernels.toml, recorded in the results.
+    #[arg(long)]
+    kernel: String,
+    /// Where to write the results (in a directory the host shares read-write).
+    #[arg(long)]
+    out: PathBuf,
+    /// Only cases whose name contains this text (repeatable).
+    #[arg(long)]
+    filter: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +105,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { paths } => check(&paths),
         Command::Run(args) => run(&args),
+        Command::Guest(args) => guest(&args),
         Command::Kernels {
             command,
             kernels: file,
@@ -167,6 +187,42 @@ fn run(args: &RunArgs) -> u8 {
         return EXIT_INFRA;
     }
     exit_code(&results)
+}
+
+/// The in-guest executor: whatever happens, it writes one `KernelRun` for the host to read,
+/// so a kernel without working BPF is reported as that kernel's error.
+fn guest(args: &GuestArgs) -> u8 {
+    let cases = match load_cases(&args.paths, &args.filter) {
+        Ok(cases) => cases,
+        Err(code) => return code,
+    };
+    let started = std::time::Instant::now();
+    let run = exec::run_cases(&args.kernel, &cases, |case| {
+        // The console is captured by the host: one line per case helps when a kernel dies.
+        println!("sk-harness: {} {}", case.outcome.label(), case.name);
+    })
+    .unwrap_or_else(|e| {
+        let running = crate::case::KernelVersion::running().ok();
+        crate::results::KernelRun {
+            kernel: args.kernel.clone(),
+            release: running.as_ref().map(|(_, release)| release.clone()),
+            version: running.map(|(version, _)| version),
+            status: KernelStatus::Error {
+                message: e.to_string(),
+                log_tail: None,
+            },
+            duration_ms: started.elapsed().as_millis() as u64,
+            cases: Vec::new(),
+        }
+    });
+    let json = report::to_json(&RunResults::new(vec![run]));
+    match report::write_atomically(&args.out, json.as_bytes()) {
+        Ok(()) => EXIT_PASS,
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", args.out.display());
+            EXIT_INFRA
+        }
+    }
 }
 
 /// The run's exit code: infrastructure errors outrank divergences, which outrank passes.
