@@ -30,7 +30,7 @@ pub fn run(command: KernelsCommand, kernels_file: &Path) -> anyhow::Result<ExitC
     let file = match KernelsFile::load(kernels_file) {
         Ok(file) => file,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", error_chain(&e));
             eprintln!("nothing was fetched");
             return Ok(ExitCode::from(EXIT_BAD_INPUT));
         }

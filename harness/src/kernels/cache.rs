@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use super::config::{DebianSelector, DebianSource};
-use super::download::sha256_hex;
+use super::download::{PARTIAL_SUFFIX, partial_prefix, sha256_hex};
 use super::select::{DebPackage, SelectedKernel};
 use super::unpack::{KernelFiles, image_release};
 
@@ -203,17 +203,31 @@ impl KernelCache {
         })
     }
 
-    /// An empty directory beside the trees to unpack into before [`Self::commit_tree`].
-    pub fn staging_dir(&self) -> Result<tempfile::TempDir, CacheError> {
+    /// An empty directory beside the trees to unpack `kernel` into before
+    /// [`Self::commit_tree`].
+    pub fn staging_dir(&self, kernel: &SelectedKernel) -> Result<tempfile::TempDir, CacheError> {
         let trees = self.trees_dir();
         create_dir(&trees)?;
         tempfile::Builder::new()
-            .prefix(".unpacking-")
+            .prefix(&staging_prefix(kernel))
             .tempdir_in(&trees)
             .map_err(|source| CacheError::Write {
                 path: trees,
                 source,
             })
+    }
+
+    /// Removes the partial downloads and staging directories of `kernel` that a killed
+    /// process left behind. Call it holding [`Self::lock`]: then no live process owns them.
+    pub fn remove_leftovers(&self, kernel: &SelectedKernel) -> Result<(), CacheError> {
+        for package in &kernel.packages {
+            let prefix = partial_prefix(&self.deb_path(package));
+            remove_matching(&self.debs_dir(), |name| {
+                name.starts_with(&prefix) && name.ends_with(PARTIAL_SUFFIX)
+            })?;
+        }
+        let staging = staging_prefix(kernel);
+        remove_matching(&self.trees_dir(), |name| name.starts_with(&staging))
     }
 
     /// Marks `staging` complete for `kernel` and renames it into place, replacing a
@@ -283,6 +297,30 @@ impl KernelCache {
     }
 }
 
+fn staging_prefix(kernel: &SelectedKernel) -> String {
+    format!(".unpacking-{}-", kernel.release)
+}
+
+/// Deletes the entries of `dir` whose name matches (a missing `dir` has none).
+fn remove_matching(dir: &Path, matches: impl Fn(&str) -> bool) -> Result<(), CacheError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if !matches(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|source| CacheError::Write { path, source })?;
+    }
+    Ok(())
+}
+
 fn create_dir(dir: &Path) -> Result<(), CacheError> {
     std::fs::create_dir_all(dir).map_err(|source| CacheError::Write {
         path: dir.to_path_buf(),
@@ -331,7 +369,7 @@ mod tests {
 
     /// Stages and commits a tree with a fake image of `release`.
     fn commit(cache: &KernelCache, kernel: &SelectedKernel) -> KernelFiles {
-        let staging = cache.staging_dir().unwrap();
+        let staging = cache.staging_dir(kernel).unwrap();
         let boot = staging.path().join("boot");
         std::fs::create_dir_all(&boot).unwrap();
         let vmlinuz = boot.join(format!("vmlinuz-{}", kernel.release));

@@ -205,7 +205,8 @@ impl Http {
             source,
         };
         let mut temp = tempfile::Builder::new()
-            .prefix(".download-")
+            .prefix(&partial_prefix(dest))
+            .suffix(PARTIAL_SUFFIX)
             .tempfile_in(dir)
             .map_err(write_error)?;
         let mut reader = self.open(url)?.into_reader().take(expected.size + 1);
@@ -224,6 +225,15 @@ impl Http {
         temp.persist(dest).map_err(|e| write_error(e.error))?;
         Ok(())
     }
+}
+
+/// A download in progress is `.<file name>.<random>.part` beside its destination, so that
+/// one left by a killed process can be recognised and removed.
+pub const PARTIAL_SUFFIX: &str = ".part";
+
+pub fn partial_prefix(dest: &Path) -> String {
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    format!(".{name}.")
 }
 
 enum StreamError {

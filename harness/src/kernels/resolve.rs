@@ -345,6 +345,7 @@ impl<'a> Resolver<'a> {
         if let TreeState::Ready(files) = self.cache.tree_state(selected) {
             return Ok(files);
         }
+        self.cache.remove_leftovers(selected).map_err(cache_error)?;
         std::fs::create_dir_all(self.cache.debs_dir()).map_err(|source| {
             cache_error(CacheError::Write {
                 path: self.cache.debs_dir(),
@@ -366,7 +367,7 @@ impl<'a> Resolver<'a> {
                     source,
                 })?;
         }
-        let staging = self.cache.staging_dir().map_err(cache_error)?;
+        let staging = self.cache.staging_dir(selected).map_err(cache_error)?;
         for package in &selected.packages {
             unpack_deb(&self.cache.deb_path(package), staging.path()).map_err(|source| {
                 ResolveError::Unpack {

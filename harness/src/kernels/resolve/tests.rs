@@ -477,3 +477,38 @@ fn other_sources_resolve_without_network() {
         "nothing cached for these sources"
     );
 }
+
+#[test]
+fn leftovers_of_a_killed_fetch_are_removed() {
+    let Some(archive) = FakeArchive::build() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = archive.kernels_file(dir.path());
+    let cache = KernelCache::at(dir.path().join("cache"));
+    let debs = cache.debs_dir();
+    let trees = cache.root().join("debian/trees");
+    std::fs::create_dir_all(&debs).unwrap();
+    std::fs::create_dir_all(
+        trees
+            .join(format!(".unpacking-{CLASSIC}-x1y2"))
+            .join("boot"),
+    )
+    .unwrap();
+    let partial = debs.join(format!(
+        ".linux-image-{CLASSIC}_6.1.176-1_amd64.deb.a1b2.part"
+    ));
+    std::fs::write(&partial, b"half a download").unwrap();
+    // Another kernel's work in progress is not ours to remove.
+    let other = trees.join(format!(".unpacking-{SPLIT}-z9"));
+    std::fs::create_dir_all(&other).unwrap();
+
+    bootable(
+        Resolver::new(&file, cache)
+            .resolve(&file.kernels[0])
+            .unwrap(),
+    );
+    assert!(!partial.exists());
+    assert!(!trees.join(format!(".unpacking-{CLASSIC}-x1y2")).exists());
+    assert!(other.exists());
+}
