@@ -1,0 +1,119 @@
+//! `harness kernels list|fetch` end to end: exit codes, messages, nothing touched on bad input.
+//! Each test has its own cache directory; none needs a Debian mirror.
+
+use std::path::Path;
+use std::process::Output;
+
+fn kernels(dir: &Path, args: &[&str], mirror: Option<&str>) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+    command
+        .arg("kernels")
+        .args(["--kernels", &dir.join("kernels.toml").to_string_lossy()])
+        .args(args)
+        .env("XDG_CACHE_HOME", dir.join("cache"));
+    match mirror {
+        Some(url) => command.env("HARNESS_DEBIAN_MIRROR", url),
+        None => command.env_remove("HARNESS_DEBIAN_MIRROR"),
+    };
+    command.output().expect("the harness binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const TWO_KERNELS: &str = "[[kernel]]\nname = \"6.1\"\ndebian = { suite = \"bookworm\", series = \"6.1\" }\n\
+                           [[kernel]]\nname = \"host\"\nhost = true\n";
+
+#[test]
+fn bad_kernel_list_exits_2_and_fetches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kernels.toml"),
+        "[[kernel]]\nname = \"6.1\"\ndebian = { suite = \"bookworm\", serie = \"6.1\" }\n",
+    )
+    .unwrap();
+    for args in [&["fetch"][..], &["list"]] {
+        let out = kernels(dir.path(), args, Some("http://127.0.0.1:1/debian"));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("kernels.toml:3: kernel[0].debian.serie: unknown field `serie`"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("(did you mean `series`?)"), "{stderr}");
+    }
+    assert!(!dir.path().join("cache").exists(), "nothing was written");
+    let out = kernels(&dir.path().join("absent"), &["list"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("cannot read the kernel list"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn list_works_offline_before_any_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kernels.toml"), TWO_KERNELS).unwrap();
+    let out = kernels(dir.path(), &["list"], Some("http://127.0.0.1:1/debian"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].ends_with("CACHE"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("6.1 ") && lines[1].contains("debian bookworm 6.1.x cloud-amd64"),
+        "{stdout}"
+    );
+    assert!(lines[1].ends_with("not resolved"), "{stdout}");
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert!(
+        lines[2].starts_with("host ") && lines[2].contains(release.trim()),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn unreachable_mirror_fails_that_kernel_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kernels.toml"), TWO_KERNELS).unwrap();
+    // Port 1 on loopback: refused at once, no timeout to wait for.
+    let out = kernels(dir.path(), &["fetch"], Some("http://127.0.0.1:1/debian"));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error: kernel 6.1: cannot read the Debian index: cannot fetch the index of bookworm: GET http://127.0.0.1:1/debian/dists/bookworm/InRelease failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("1 kernel(s) could not be fetched\n"),
+        "{stderr}"
+    );
+    // The other kernel still resolved.
+    assert!(
+        text(&out.stdout).starts_with("host: host kernel "),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn unknown_kernel_name_exits_2_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kernels.toml"), TWO_KERNELS).unwrap();
+    let out = kernels(
+        dir.path(),
+        &["fetch", "hots"],
+        Some("http://127.0.0.1:1/debian"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no kernel named `hots` (did you mean `host`?)"),
+        "{}",
+        text(&out.stderr)
+    );
+}
