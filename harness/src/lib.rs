@@ -12,3 +12,4 @@ pub mod exec;
 pub mod kernels;
 pub mod report;
 pub mod results;
+pub mod vm;

@@ -1,0 +1,270 @@
+//! The vng command line for a [`VmSpec`]: pure, so every flag is checked without booting.
+
+use std::{ffi::OsString, path::Path};
+
+use super::{
+    VmError,
+    spec::{Accel, KernelArg, VmSpec},
+};
+
+/// Modules the guest's udev loads under QEMU that no case needs: KVM (the guest has no
+/// nested virtualisation to offer), crypto accelerators, input and firmware-config devices.
+/// Loading them under TCG costs seconds; names a kernel does not have are ignored.
+pub const UNUSED_MODULES: &[&str] = &[
+    "kvm",
+    "kvm_amd",
+    "kvm_intel",
+    "irqbypass",
+    "crct10dif_pclmul",
+    "crc32_pclmul",
+    "crc32c_intel",
+    "ghash_clmulni_intel",
+    "polyval_clmulni",
+    "sha1_ssse3",
+    "sha256_ssse3",
+    "sha512_ssse3",
+    "sha512_generic",
+    "aesni_intel",
+    "crypto_simd",
+    "cryptd",
+    "evdev",
+    "serio_raw",
+    "button",
+    "qemu_fw_cfg",
+    "pcspkr",
+    "intel_rapl_msr",
+    "intel_rapl_common",
+];
+
+const MODULE_BLACKLIST: &str = "module_blacklist=";
+
+/// vng's arguments (without the program name) for `spec`.
+///
+/// Values are passed as `--flag=value` so that a value starting with `-` is never taken
+/// for a flag by vng's argument parser.
+pub fn vng_args(spec: &VmSpec) -> Result<Vec<OsString>, VmError> {
+    let mut args: Vec<OsString> = Vec::new();
+    args.push(match &spec.kernel {
+        KernelArg::Image { vmlinuz, .. } => flag_path("--run=", vmlinuz),
+        KernelArg::Mainline { tag } => {
+            validate_mainline_tag(tag)?;
+            format!("--run={tag}").into()
+        }
+    });
+    // The console (kernel log, init's progress) goes to vng's stderr only with --verbose;
+    // without it a failed boot is silent.
+    args.push("--verbose".into());
+    if spec.accel == Accel::Tcg {
+        args.push("--disable-kvm".into());
+    }
+    args.push(format!("--cpus={}", spec.cpus).into());
+    if let Some(memory) = &spec.memory {
+        args.push(format!("--memory={memory}").into());
+    }
+    if spec.force_9p {
+        args.push("--force-9p".into());
+    }
+    for dir in &spec.rwdirs {
+        // vng reads `--rwdir=guest=host` when the value holds '=': such a path would be
+        // split in two.
+        if dir.as_os_str().as_encoded_bytes().contains(&b'=') {
+            return Err(VmError::RwdirWithEquals { path: dir.clone() });
+        }
+        args.push(flag_path("--rwdir=", dir));
+    }
+    for word in kernel_command_line(&spec.append, spec.skip_unused_modules) {
+        args.push(format!("--append={word}").into());
+    }
+    args.push(format!("--exec={}", guest_command(&spec.command)?).into());
+    Ok(args)
+}
+
+/// The extra kernel command line: the caller's words, with the unused-module blacklist
+/// merged into any `module_blacklist=` the caller gave (the kernel keeps only the last one).
+pub fn kernel_command_line(append: &[String], skip_unused_modules: bool) -> Vec<String> {
+    if !skip_unused_modules {
+        return append.to_vec();
+    }
+    let mut modules: Vec<String> = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    for word in append {
+        match word.strip_prefix(MODULE_BLACKLIST) {
+            Some(list) => {
+                modules.extend(list.split(',').filter(|m| !m.is_empty()).map(String::from))
+            }
+            None => words.push(word.clone()),
+        }
+    }
+    for module in UNUSED_MODULES {
+        if !modules.iter().any(|m| m == module) {
+            modules.push((*module).to_string());
+        }
+    }
+    words.push(format!("{MODULE_BLACKLIST}{}", modules.join(",")));
+    words
+}
+
+/// The guest runs `--exec` through a shell: quote each word so it arrives unchanged.
+pub fn guest_command(command: &[String]) -> Result<String, VmError> {
+    if command.is_empty() {
+        return Err(VmError::EmptyCommand);
+    }
+    shlex::try_join(command.iter().map(String::as_str)).map_err(|_| VmError::CommandHasNul {
+        command: command.to_vec(),
+    })
+}
+
+/// Tags look like `v5.4`, `v5.9.16` or `v6.0-rc3`; anything else would make vng look for a
+/// local kernel tree of that name.
+fn validate_mainline_tag(tag: &str) -> Result<(), VmError> {
+    let bad = || VmError::BadMainlineTag {
+        tag: tag.to_string(),
+    };
+    let version = tag.strip_prefix('v').ok_or_else(bad)?;
+    let (numbers, rc) = match version.split_once("-rc") {
+        Some((numbers, rc)) => (numbers, Some(rc)),
+        None => (version, None),
+    };
+    let parts: Vec<&str> = numbers.split('.').collect();
+    let numeric = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if (2..=3).contains(&parts.len()) && parts.iter().all(|p| numeric(p)) && rc.is_none_or(numeric)
+    {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+fn flag_path(flag: &str, path: &Path) -> OsString {
+    let mut arg = OsString::from(flag);
+    arg.push(path);
+    arg
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn strings(args: &[OsString]) -> Vec<String> {
+        args.iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn spec(kernel: KernelArg, accel: Accel) -> VmSpec {
+        let mut spec = VmSpec::new(kernel, accel, vec!["harness".into(), "guest".into()]);
+        spec.skip_unused_modules = false;
+        spec.timeout = Duration::from_secs(10);
+        spec
+    }
+
+    fn image() -> KernelArg {
+        KernelArg::Image {
+            vmlinuz: "/cache/boot/vmlinuz-6.1.0-48-cloud-amd64".into(),
+            release: Some("6.1.0-48-cloud-amd64".into()),
+        }
+    }
+
+    #[test]
+    fn tcg_boot_of_an_image() {
+        let mut spec = spec(image(), Accel::Tcg);
+        spec.memory = Some("2G".into());
+        spec.rwdirs = vec!["/tmp/out".into()];
+        spec.append = vec!["lsm=lockdown,capability,bpf".into()];
+        assert_eq!(
+            strings(&vng_args(&spec).unwrap()),
+            [
+                "--run=/cache/boot/vmlinuz-6.1.0-48-cloud-amd64",
+                "--verbose",
+                "--disable-kvm",
+                "--cpus=1",
+                "--memory=2G",
+                "--rwdir=/tmp/out",
+                "--append=lsm=lockdown,capability,bpf",
+                "--exec=harness guest",
+            ]
+        );
+    }
+
+    #[test]
+    fn kvm_boot_leaves_kvm_on() {
+        let args = strings(&vng_args(&spec(image(), Accel::Kvm)).unwrap());
+        assert!(!args.contains(&"--disable-kvm".to_string()));
+        assert!(args.contains(&"--cpus=2".to_string()));
+    }
+
+    #[test]
+    fn old_mainline_kernels_use_9p() {
+        let spec = spec(KernelArg::Mainline { tag: "v5.3".into() }, Accel::Tcg);
+        let args = strings(&vng_args(&spec).unwrap());
+        assert_eq!(args[0], "--run=v5.3");
+        assert!(args.contains(&"--force-9p".to_string()));
+    }
+
+    #[test]
+    fn mainline_tags_are_checked() {
+        for good in ["v5.4", "v5.9.16", "v6.0-rc3"] {
+            assert!(validate_mainline_tag(good).is_ok(), "{good}");
+        }
+        for bad in ["5.4", "v5", "vfoo", "v5.4-rc", "v5.4.1.2", "../linux"] {
+            assert!(
+                matches!(
+                    validate_mainline_tag(bad),
+                    Err(VmError::BadMainlineTag { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn command_words_are_quoted_for_the_guest_shell() {
+        let command = vec![
+            "/usr/bin/harness".to_string(),
+            "--out".to_string(),
+            "/tmp/my results/r.json".to_string(),
+            "it's".to_string(),
+        ];
+        let joined = guest_command(&command).unwrap();
+        assert_eq!(shlex::split(&joined).unwrap(), command);
+        assert!(matches!(guest_command(&[]), Err(VmError::EmptyCommand)));
+        assert!(matches!(
+            guest_command(&["a\0b".to_string()]),
+            Err(VmError::CommandHasNul { .. })
+        ));
+    }
+
+    #[test]
+    fn rwdirs_with_equals_are_refused() {
+        let mut spec = spec(image(), Accel::Tcg);
+        spec.rwdirs = vec!["/tmp/a=b".into()];
+        assert!(matches!(
+            vng_args(&spec),
+            Err(VmError::RwdirWithEquals { .. })
+        ));
+    }
+
+    #[test]
+    fn unused_modules_merge_into_the_callers_blacklist() {
+        let words = kernel_command_line(
+            &[
+                "lsm=bpf".to_string(),
+                "module_blacklist=floppy,kvm".to_string(),
+            ],
+            true,
+        );
+        assert_eq!(words.len(), 2);
+        assert_eq!(words[0], "lsm=bpf");
+        let list = words[1].strip_prefix(MODULE_BLACKLIST).unwrap();
+        let modules: Vec<&str> = list.split(',').collect();
+        assert_eq!(&modules[..2], ["floppy", "kvm"]);
+        assert_eq!(modules.iter().filter(|m| **m == "kvm").count(), 1);
+        assert!(modules.contains(&"aesni_intel"));
+        assert_eq!(
+            kernel_command_line(&["lsm=bpf".to_string()], false),
+            ["lsm=bpf"]
+        );
+    }
+}

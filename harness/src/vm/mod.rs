@@ -1,0 +1,123 @@
+//! Booting kernels in virtme-ng (vng) VMs and running one command in each.
+//!
+//! The guest sees the host's root filesystem (a read-only overlay) and the directories in
+//! [`VmSpec::rwdirs`] read-write, so the harness binary runs in the guest as it is and
+//! writes its results to a shared directory. One file per concern: [`accel`] probes
+//! KVM once per run, [`command`] builds vng's command line (pure), [`console`] reads the
+//! console for kernel trouble (pure), [`outcome`] judges a run (pure), [`process`] runs
+//! vng under a wall-clock limit and kills what it leaves, [`tools`] finds vng.
+//!
+//! ```no_run
+//! use harness::vm::{self, KernelArg, VmRegistry, VmSpec, Vng};
+//! let vng = Vng::locate()?;
+//! let registry = VmRegistry::new();
+//! registry.cancel_on_ctrl_c()?;
+//! let kernel = KernelArg::Image {
+//!     vmlinuz: "/cache/boot/vmlinuz-6.1.0-48-cloud-amd64".into(),
+//!     release: Some("6.1.0-48-cloud-amd64".into()),
+//! };
+//! let (accel, why) = vm::probe_accel(&vng, &kernel, &registry)?;
+//! println!("{why}");
+//! let mut spec = VmSpec::new(kernel, accel, vec!["uname".into(), "-r".into()]);
+//! spec.retry_crash_once = true;
+//! let outcome = vm::run(&spec, &vng, &registry)?;
+//! match &outcome.failure {
+//!     None => println!("guest exited {:?}: {}", outcome.guest_exit_code, outcome.guest_stdout),
+//!     Some(failure) => println!("{failure}\n{}", failure.detail()),
+//! }
+//! # Ok::<(), vm::VmError>(())
+//! ```
+
+pub mod accel;
+pub mod command;
+pub mod console;
+pub mod outcome;
+pub mod process;
+pub mod spec;
+pub mod tools;
+
+use std::{io, path::PathBuf};
+
+pub use self::{
+    accel::probe_accel,
+    console::{ConsoleFinding, MarkerKind},
+    outcome::{VmFailure, VmOutcome},
+    process::{VmProcess, VmRegistry, run},
+    spec::{Accel, KernelArg, VmSpec},
+    tools::Vng,
+};
+
+/// Why a VM run could not be attempted (or was cancelled). Trouble inside the guest is not
+/// an error: it is a [`VmFailure`] in the outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error(
+        "virtme-ng (vng) not found{}, nor on PATH: run scripts/setup-vm.sh, or set {} to \
+         where it installed its tools",
+        venv.as_ref().map(|path| format!(" at {}", path.display())).unwrap_or_default(),
+        tools::TOOLS_ENV
+    )]
+    VngNotFound { venv: Option<PathBuf> },
+    #[error("{tool} not found on PATH: {hint}")]
+    ToolMissing {
+        tool: &'static str,
+        hint: &'static str,
+    },
+    #[error("cannot put {} on vng's PATH", dir.display())]
+    BadPath {
+        dir: PathBuf,
+        #[source]
+        source: std::env::JoinPathsError,
+    },
+    #[error("kernel image {} does not exist: fetch the kernel first (harness kernels fetch)", path.display())]
+    KernelImageMissing { path: PathBuf },
+    #[error("directory {} to share with the guest does not exist: create it first", path.display())]
+    RwdirMissing { path: PathBuf },
+    #[error("directory {} cannot be shared with the guest: vng reads '=' in it as guest=host; use a path without '='", path.display())]
+    RwdirWithEquals { path: PathBuf },
+    #[error("mainline kernel tag {tag:?} is not of the form v5.4, v5.9.16 or v6.0-rc3")]
+    BadMainlineTag { tag: String },
+    #[error("no command given for the guest to run")]
+    EmptyCommand,
+    #[error("guest command {command:?} contains a NUL byte, which no shell can pass on")]
+    CommandHasNul { command: Vec<String> },
+    #[error("cannot create a scratch directory for vng (is TMPDIR writable?)")]
+    Scratch {
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write the console log {}", path.display())]
+    ConsoleLog {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read vng's output")]
+    Pipe {
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot start {}", program.display())]
+    Spawn {
+        program: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("lost track of the vng process")]
+    Wait {
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "VM processes survived SIGKILL (stuck in the kernel?): {}; kill them by hand",
+        processes.iter().map(|p| format!("{} (pid {})", p.name, p.pid)).collect::<Vec<_>>().join(", ")
+    )]
+    Strays { processes: Vec<VmProcess> },
+    #[error("cannot install the Ctrl-C handler (is another one installed?)")]
+    InterruptHandler {
+        #[source]
+        source: ctrlc::Error,
+    },
+    #[error("cancelled: every VM was stopped")]
+    Cancelled,
+}

@@ -1,0 +1,367 @@
+//! What a VM run came to: [`VmOutcome`], and the pure rules that read it off vng's exit
+//! status and the console.
+
+use std::{fmt, path::PathBuf, time::Duration};
+
+use serde::Serialize;
+
+use super::{
+    console::{self, ConsoleFinding},
+    spec::KernelArg,
+};
+
+/// Console lines kept in a failure's tail.
+const TAIL_LINES: usize = 40;
+/// Lines of a kernel report (call trace, registers) kept after its first line.
+const REPORT_LINES: usize = 40;
+/// vng's status when QEMU ended without the guest handing back an exit code.
+pub const VNG_CRASH_STATUS: i32 = 255;
+
+/// Why a VM run gave no trustworthy result. Every variant is about this kernel's boot, not
+/// about the case results: the orchestrator shows it as an error row for the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum VmFailure {
+    /// The wall-clock limit passed; the VM was killed.
+    Timeout {
+        after: Duration,
+        /// The first marker on the console (a stall explains many hangs).
+        finding: Option<ConsoleFinding>,
+        tail: String,
+    },
+    /// vng exited 255: QEMU stopped without the guest returning an exit code.
+    GuestCrashed { tail: String },
+    /// The console shows a panic, Oops or BUG: the kernel's state cannot be trusted, even if
+    /// the command finished.
+    KernelError {
+        finding: ConsoleFinding,
+        excerpt: String,
+    },
+    /// vng failed before the guest command started (no kernel, a missing tool, a kernel that
+    /// stopped during boot).
+    BootFailed {
+        vng_status: Option<i32>,
+        tail: String,
+    },
+    /// vng could not download a mainline kernel.
+    FetchFailed { tag: String, message: String },
+}
+
+impl VmFailure {
+    /// A short line for a report row; the tail or excerpt carries the detail.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Timeout { after, finding, .. } => match finding {
+                Some(finding) => format!("timed out after {}s ({finding})", after.as_secs()),
+                None => format!(
+                    "timed out after {}s with no kernel error on the console",
+                    after.as_secs()
+                ),
+            },
+            Self::GuestCrashed { .. } => {
+                "guest crashed: QEMU ended without the guest's exit code (vng exit 255)".into()
+            }
+            Self::KernelError { finding, .. } => finding.to_string(),
+            Self::BootFailed { vng_status, .. } => match vng_status {
+                Some(status) => {
+                    format!("boot failed: vng exited {status} before the guest command started")
+                }
+                None => "boot failed: vng was killed by a signal before the guest command started"
+                    .into(),
+            },
+            Self::FetchFailed { tag, message } => {
+                format!("could not fetch mainline kernel {tag}: {message}")
+            }
+        }
+    }
+
+    /// The console lines that explain the failure.
+    pub fn detail(&self) -> &str {
+        match self {
+            Self::Timeout { tail, .. }
+            | Self::GuestCrashed { tail }
+            | Self::BootFailed { tail, .. } => tail,
+            Self::KernelError { excerpt, .. } => excerpt,
+            Self::FetchFailed { message, .. } => message,
+        }
+    }
+}
+
+impl fmt::Display for VmFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.summary())
+    }
+}
+
+/// The result of one VM run (after the retry, if one was made).
+#[derive(Debug, Clone)]
+pub struct VmOutcome {
+    /// The guest command's exit code, when it ran to the end and the guest powered off.
+    pub guest_exit_code: Option<i32>,
+    /// Set when the run gave no trustworthy result.
+    pub failure: Option<VmFailure>,
+    /// Every marker line on the console, spoiling or not (stalls and warnings end up only
+    /// here when the run otherwise succeeded).
+    pub findings: Vec<ConsoleFinding>,
+    /// vng's stderr: its own messages, the guest's serial console and the guest command's
+    /// stderr.
+    pub console: String,
+    /// The guest command's stdout.
+    pub guest_stdout: String,
+    /// Where the console was also written, if the spec asked.
+    pub console_log: Option<PathBuf>,
+    /// vng's own exit status (None when it was killed).
+    pub vng_status: Option<i32>,
+    /// Wall time of this attempt.
+    pub duration: Duration,
+    /// When the first attempt crashed and the spec asked for a retry: what that attempt
+    /// came to. The fields above describe the second attempt.
+    pub retried_after: Option<VmFailure>,
+}
+
+impl VmOutcome {
+    /// The guest command ran, exited 0 and the kernel showed no spoiling marker.
+    pub fn is_success(&self) -> bool {
+        self.failure.is_none() && self.guest_exit_code == Some(0)
+    }
+}
+
+/// How the vng process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// vng exited by itself with this status (None: killed by a signal not ours).
+    Exited(Option<i32>),
+    /// We killed it when the wall-clock limit passed.
+    TimedOut(Duration),
+}
+
+/// The verdict on one attempt: what the guest returned and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub guest_exit_code: Option<i32>,
+    pub failure: Option<VmFailure>,
+    pub findings: Vec<ConsoleFinding>,
+}
+
+/// Reads an attempt's ending and console into a verdict.
+pub fn judge(kernel: &KernelArg, ending: Ending, console: &str) -> Verdict {
+    let findings = console::scan(console);
+    let progress = console::boot_progress(console);
+    let mainline_tag = match kernel {
+        KernelArg::Mainline { tag } => Some(tag.as_str()),
+        KernelArg::Image { .. } => None,
+    };
+    let guest_exit_code = match ending {
+        Ending::Exited(status) if progress.command_started && progress.powered_off => status,
+        _ => None,
+    };
+    let failure = match ending {
+        // vng downloads a mainline kernel before anything boots: no kernel banner yet means
+        // the time went into the download.
+        Ending::TimedOut(after) => match mainline_tag {
+            Some(tag) if !progress.kernel_started => Some(VmFailure::FetchFailed {
+                tag: tag.to_string(),
+                message: format!(
+                    "no kernel had booted after {}s: the Ubuntu mainline archive did not \
+                     answer; check the network, or build the kernel locally and list its \
+                     vmlinuz instead",
+                    after.as_secs()
+                ),
+            }),
+            _ => Some(VmFailure::Timeout {
+                after,
+                finding: findings.first().cloned(),
+                tail: console::tail(console, TAIL_LINES),
+            }),
+        },
+        Ending::Exited(status) => {
+            let spoiled = console::first_spoiling(&findings);
+            match (mainline_tag, spoiled) {
+                (Some(tag), _) if !progress.kernel_started && status != Some(VNG_CRASH_STATUS) => {
+                    Some(VmFailure::FetchFailed {
+                        tag: tag.to_string(),
+                        message: last_words(console),
+                    })
+                }
+                (_, Some(finding)) => Some(VmFailure::KernelError {
+                    finding: finding.clone(),
+                    excerpt: console::excerpt(console, finding, REPORT_LINES),
+                }),
+                _ if guest_exit_code.is_some() => None,
+                _ if status == Some(VNG_CRASH_STATUS) => Some(VmFailure::GuestCrashed {
+                    tail: console::tail(console, TAIL_LINES),
+                }),
+                _ => Some(VmFailure::BootFailed {
+                    vng_status: status,
+                    tail: console::tail(console, TAIL_LINES),
+                }),
+            }
+        }
+    };
+    Verdict {
+        guest_exit_code,
+        failure,
+        findings,
+    }
+}
+
+/// Whether an attempt is worth one more boot: vng's crash status without a clean power-off
+/// (the 7.3-under-2-vCPU Oops came out this way, as do QEMU aborts).
+pub fn crashed(ending: Ending, verdict: &Verdict) -> bool {
+    ending == Ending::Exited(Some(VNG_CRASH_STATUS)) && verdict.guest_exit_code.is_none()
+}
+
+/// vng's last non-empty line: for a failed download, the exception that ended it.
+fn last_words(console: &str) -> String {
+    console
+        .lines()
+        .map(|line| line.trim_matches(|c: char| c == '\r' || c.is_whitespace()))
+        .rfind(|line| !line.is_empty())
+        .unwrap_or("vng exited without saying why")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::console::MarkerKind;
+
+    fn image() -> KernelArg {
+        KernelArg::Image {
+            vmlinuz: "/k/vmlinuz".into(),
+            release: None,
+        }
+    }
+
+    fn mainline() -> KernelArg {
+        KernelArg::Mainline { tag: "v5.4".into() }
+    }
+
+    const BOOTED: &str = "[ 0.0] Linux version 6.1.0\n[ 9.0] virtme-ng-init: starting script\n";
+
+    fn clean(extra: &str) -> String {
+        format!("{BOOTED}{extra}[ 9.5] reboot: Power down\n")
+    }
+
+    #[test]
+    fn a_clean_run_returns_the_guest_exit_code() {
+        for code in [0, 1, 255] {
+            let verdict = judge(&image(), Ending::Exited(Some(code)), &clean(""));
+            assert_eq!(verdict.guest_exit_code, Some(code));
+            assert_eq!(verdict.failure, None);
+            assert!(!crashed(Ending::Exited(Some(code)), &verdict));
+        }
+    }
+
+    #[test]
+    fn status_255_without_power_off_is_a_crash_worth_a_retry() {
+        let ending = Ending::Exited(Some(255));
+        let verdict = judge(&image(), ending, BOOTED);
+        assert!(matches!(
+            verdict.failure,
+            Some(VmFailure::GuestCrashed { .. })
+        ));
+        assert!(crashed(ending, &verdict));
+    }
+
+    #[test]
+    fn an_oops_spoils_even_a_finished_run() {
+        let console =
+            clean("[ 9.1] BUG: kernel NULL pointer dereference\n[ 9.2] Oops: 0000 [#1] SMP\n");
+        let verdict = judge(&image(), Ending::Exited(Some(0)), &console);
+        assert_eq!(verdict.guest_exit_code, Some(0));
+        match verdict.failure {
+            Some(VmFailure::KernelError { finding, excerpt }) => {
+                assert_eq!(finding.kind, MarkerKind::Bug);
+                assert!(excerpt.contains("Oops: 0000"));
+            }
+            other => panic!("expected a kernel error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stall_is_recorded_but_does_not_fail_a_finished_run() {
+        let console = clean("[ 9.1] rcu: INFO: rcu_sched self-detected stall on CPU\n");
+        let verdict = judge(&image(), Ending::Exited(Some(0)), &console);
+        assert_eq!(verdict.failure, None);
+        assert_eq!(verdict.findings.len(), 1);
+    }
+
+    #[test]
+    fn a_timeout_names_the_first_marker() {
+        let console =
+            format!("{BOOTED}[ 40.0] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [sh:1]\n");
+        let verdict = judge(
+            &image(),
+            Ending::TimedOut(Duration::from_secs(60)),
+            &console,
+        );
+        match verdict.failure {
+            Some(VmFailure::Timeout {
+                finding: Some(finding),
+                tail,
+                ..
+            }) => {
+                assert_eq!(finding.kind, MarkerKind::SoftLockup);
+                assert!(tail.ends_with("[sh:1]"));
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn vng_failing_before_the_command_is_a_boot_failure() {
+        let verdict = judge(
+            &image(),
+            Ending::Exited(Some(1)),
+            "Error: kernel image not found\n",
+        );
+        assert!(matches!(
+            verdict.failure,
+            Some(VmFailure::BootFailed {
+                vng_status: Some(1),
+                ..
+            })
+        ));
+        assert_eq!(verdict.guest_exit_code, None);
+    }
+
+    #[test]
+    fn a_mainline_kernel_that_never_booted_could_not_be_fetched() {
+        let console = "Traceback (most recent call last):\n  ...\nrequests.exceptions.ConnectionError: Failed to resolve 'kernel.ubuntu.com'\n";
+        let verdict = judge(&mainline(), Ending::Exited(Some(1)), console);
+        match verdict.failure {
+            Some(VmFailure::FetchFailed { tag, message }) => {
+                assert_eq!(tag, "v5.4");
+                assert!(message.starts_with("requests.exceptions.ConnectionError"));
+            }
+            other => panic!("expected a fetch failure, got {other:?}"),
+        }
+        let verdict = judge(
+            &mainline(),
+            Ending::TimedOut(Duration::from_secs(30)),
+            "📥 downloading kernel\n",
+        );
+        assert!(matches!(
+            verdict.failure,
+            Some(VmFailure::FetchFailed { .. })
+        ));
+        assert!(
+            verdict
+                .failure
+                .unwrap()
+                .summary()
+                .contains("could not fetch mainline kernel v5.4")
+        );
+    }
+
+    #[test]
+    fn a_mainline_kernel_that_booted_is_judged_like_any_other() {
+        let verdict = judge(
+            &mainline(),
+            Ending::TimedOut(Duration::from_secs(30)),
+            BOOTED,
+        );
+        assert!(matches!(verdict.failure, Some(VmFailure::Timeout { .. })));
+    }
+}

@@ -1,0 +1,515 @@
+//! Running vng: one process group per VM, a wall-clock limit, the console captured as it
+//! comes, and a registry that kills every running VM at once (Ctrl-C).
+//!
+//! vng forks QEMU and starts virtiofsd through a shell, so neither is vng's direct child
+//! for long; all of them stay in the process group vng starts in, which is the only
+//! handle that reaches them all. vng's own temporary files (sockets, pid and exit-code
+//! files) go to a private TMPDIR that is removed after the run, since a killed vng cannot
+//! clean up after itself.
+
+use std::{
+    collections::BTreeMap,
+    fs::{self, File},
+    io::{self, PipeReader, Read, Write},
+    os::unix::process::CommandExt,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc},
+    thread,
+    time::{Duration, Instant},
+};
+
+use nix::{
+    errno::Errno,
+    sys::{
+        signal::{Signal, killpg},
+        wait::{Id, WaitPidFlag, waitid},
+    },
+    unistd::Pid,
+};
+
+use super::{
+    VmError,
+    command::vng_args,
+    outcome::{Ending, VmOutcome, crashed, judge},
+    spec::{KernelArg, VmSpec},
+    tools::Vng,
+};
+
+/// How long killed processes get to disappear before we call them strays. SIGKILL only
+/// fails to end a process stuck in the kernel (e.g. an unanswered FUSE request).
+const KILL_GRACE: Duration = Duration::from_secs(10);
+/// How long to wait for the output pipes to close once the VM's processes are gone.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// Boots `spec` with vng and waits for it, within `spec.timeout`.
+///
+/// `Err` means the run could not be attempted or was cancelled; everything that went wrong
+/// inside the VM (timeout, crash, panic, boot or download failure) is in
+/// [`VmOutcome::failure`]. Whatever happens, no process of the VM survives this call.
+/// Blocks the calling thread; run several VMs from several threads.
+pub fn run(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<VmOutcome, VmError> {
+    let first = attempt(spec, vng, registry)?;
+    if !(spec.retry_crash_once && first.crashed) {
+        return Ok(first.outcome);
+    }
+    let mut second = attempt(spec, vng, registry)?.outcome;
+    second.retried_after = first.outcome.failure;
+    Ok(second)
+}
+
+struct Attempt {
+    outcome: VmOutcome,
+    crashed: bool,
+}
+
+fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, VmError> {
+    preflight(spec, vng)?;
+    let args = vng_args(spec)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("harness-vng-")
+        .tempdir()
+        .map_err(|source| VmError::Scratch { source })?;
+    let console_file = match &spec.console_log {
+        Some(path) => Some(File::create(path).map_err(|source| VmError::ConsoleLog {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let (stdout_reader, stdout_writer) = io::pipe().map_err(|source| VmError::Pipe { source })?;
+    let (stderr_reader, stderr_writer) = io::pipe().map_err(|source| VmError::Pipe { source })?;
+
+    // QEMU opens /proc/self/fd/1 and /proc/self/fd/2 by path for the guest's output and the
+    // console: pipes survive that, whereas regular files would be reopened and truncated.
+    let mut command = Command::new(vng.program());
+    command
+        .args(&args)
+        .env("PATH", vng.search_path())
+        .env("TMPDIR", scratch.path())
+        .stdin(Stdio::null())
+        .stdout(stdout_writer)
+        .stderr(stderr_writer)
+        .process_group(0);
+    let started = Instant::now();
+    let (mut child, group) = registry.spawn(&mut command, vng)?;
+    // The command holds our copies of the pipes' write ends; the readers see EOF only once
+    // they are closed.
+    drop(command);
+    let guest_stdout = Capture::start(stdout_reader, None);
+    let console = Capture::start(stderr_reader, console_file);
+
+    let ending = wait_for_exit(&child, spec.timeout, &group)?;
+    group.terminate()?;
+    let status = child.wait().map_err(|source| VmError::Wait { source })?;
+    let ending = match ending {
+        Ending::Exited(_) => Ending::Exited(status.code()),
+        timed_out => timed_out,
+    };
+    let duration = started.elapsed();
+    let console = console.finish(spec.console_log.as_ref())?;
+    let guest_stdout = guest_stdout.finish(None)?;
+    if registry.is_cancelled() {
+        return Err(VmError::Cancelled);
+    }
+
+    let verdict = judge(&spec.kernel, ending, &console);
+    let crashed = crashed(ending, &verdict);
+    Ok(Attempt {
+        outcome: VmOutcome {
+            guest_exit_code: verdict.guest_exit_code,
+            failure: verdict.failure,
+            findings: verdict.findings,
+            console,
+            guest_stdout,
+            console_log: spec.console_log.clone(),
+            vng_status: status.code(),
+            duration,
+            retried_after: None,
+        },
+        crashed,
+    })
+}
+
+fn preflight(spec: &VmSpec, vng: &Vng) -> Result<(), VmError> {
+    if let KernelArg::Image { vmlinuz, .. } = &spec.kernel
+        && !vmlinuz.is_file()
+    {
+        return Err(VmError::KernelImageMissing {
+            path: vmlinuz.clone(),
+        });
+    }
+    if let Some(dir) = spec.rwdirs.iter().find(|dir| !dir.is_dir()) {
+        return Err(VmError::RwdirMissing { path: dir.clone() });
+    }
+    if !spec.force_9p {
+        vng.require_virtiofsd()?;
+    }
+    Ok(())
+}
+
+/// Waits for vng to exit without reaping it, so that its pid (our process group's id)
+/// cannot be reused before the group is killed; kills the group at the deadline.
+fn wait_for_exit(
+    child: &Child,
+    timeout: Duration,
+    group: &RunningGroup,
+) -> Result<Ending, VmError> {
+    let pid = Pid::from_raw(child_pid(child));
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let result = loop {
+            match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+                Err(Errno::EINTR) => continue,
+                other => break other.map(|_| ()),
+            }
+        };
+        // The receiver is gone only if the run already failed; nothing to report then.
+        let _ = sender.send(result);
+    });
+    let ending = match receiver.recv_timeout(timeout) {
+        Ok(result) => {
+            result.map_err(|errno| VmError::Wait {
+                source: errno.into(),
+            })?;
+            // The real status is read when the child is reaped.
+            Ending::Exited(None)
+        }
+        Err(_) => {
+            group.kill();
+            // vng dies from the SIGKILL; its exit ends the waiting thread.
+            receiver
+                .recv()
+                .map_err(|_| VmError::Wait {
+                    source: io::Error::other("the thread waiting for vng ended without a word"),
+                })?
+                .map_err(|errno| VmError::Wait {
+                    source: errno.into(),
+                })?;
+            Ending::TimedOut(timeout)
+        }
+    };
+    Ok(ending)
+}
+
+fn child_pid(child: &Child) -> i32 {
+    // Pids fit in i32 on Linux (pid_max is at most 2^22).
+    i32::try_from(child.id()).unwrap_or(i32::MAX)
+}
+
+/// Keeps track of running VMs so that all of them can be stopped at once.
+///
+/// Create one per run of the orchestrator and share it (it is cheap to clone). After
+/// [`cancel_all`](Self::cancel_all), running VMs are killed, their [`run`] calls return
+/// [`VmError::Cancelled`], and new runs are refused.
+#[derive(Debug, Clone, Default)]
+pub struct VmRegistry {
+    state: Arc<Mutex<RegistryState>>,
+}
+
+#[derive(Debug, Default)]
+struct RegistryState {
+    cancelled: bool,
+    next_id: u64,
+    /// Process group of each running VM.
+    groups: BTreeMap<u64, Pid>,
+}
+
+/// A live process of a running VM (vng, QEMU, virtiofsd, the shell vng starts them with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmProcess {
+    pub pid: i32,
+    pub process_group: i32,
+    /// The kernel's short name for it (`qemu-system-x86`, `virtiofsd`, `vng`…).
+    pub name: String,
+}
+
+impl VmRegistry {
+    pub fn new() -> VmRegistry {
+        VmRegistry::default()
+    }
+
+    /// Kills every running VM and refuses new ones.
+    pub fn cancel_all(&self) {
+        let mut state = self.lock();
+        state.cancelled = true;
+        for group in state.groups.values() {
+            kill_group(*group);
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.lock().cancelled
+    }
+
+    /// Makes Ctrl-C (SIGINT, and SIGTERM) call [`cancel_all`](Self::cancel_all) instead of
+    /// ending the process, so the orchestrator can stop cleanly: its `run` calls return
+    /// [`VmError::Cancelled`] and it should exit without writing a partial report. A
+    /// process has one such handler; a second call fails.
+    pub fn cancel_on_ctrl_c(&self) -> Result<(), VmError> {
+        let registry = self.clone();
+        ctrlc::try_set_handler(move || registry.cancel_all())
+            .map_err(|source| VmError::InterruptHandler { source })
+    }
+
+    /// Every live process of every running VM, e.g. to say what Ctrl-C is stopping.
+    pub fn running_processes(&self) -> Vec<VmProcess> {
+        let groups: Vec<Pid> = self.lock().groups.values().copied().collect();
+        groups.into_iter().flat_map(live_members).collect()
+    }
+
+    /// Spawns vng in its own process group and registers the group, atomically with respect
+    /// to [`cancel_all`](Self::cancel_all).
+    fn spawn(&self, command: &mut Command, vng: &Vng) -> Result<(Child, RunningGroup), VmError> {
+        let mut state = self.lock();
+        if state.cancelled {
+            return Err(VmError::Cancelled);
+        }
+        let child = command.spawn().map_err(|source| VmError::Spawn {
+            program: vng.program().to_path_buf(),
+            source,
+        })?;
+        let id = state.next_id;
+        state.next_id += 1;
+        // With process_group(0) the group's id is vng's pid.
+        let pgid = Pid::from_raw(child_pid(&child));
+        state.groups.insert(id, pgid);
+        Ok((
+            child,
+            RunningGroup {
+                registry: self.clone(),
+                id,
+                pgid,
+                terminated: false,
+            },
+        ))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RegistryState> {
+        // The state stays consistent even if a holder panicked: every update is one insert
+        // or remove.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A registered process group; killed and unregistered when terminated or dropped, so a
+/// panic or an early return cannot leave a VM behind.
+struct RunningGroup {
+    registry: VmRegistry,
+    id: u64,
+    pgid: Pid,
+    terminated: bool,
+}
+
+impl RunningGroup {
+    fn kill(&self) {
+        kill_group(self.pgid);
+    }
+
+    /// Kills whatever is left of the group (virtiofsd outlives vng for a moment even on a
+    /// clean exit) and waits until none of it is alive.
+    fn terminate(mut self) -> Result<(), VmError> {
+        self.terminated = true;
+        self.release()
+    }
+
+    fn release(&self) -> Result<(), VmError> {
+        self.kill();
+        let deadline = Instant::now() + KILL_GRACE;
+        let result = loop {
+            // The vng zombie stays until we reap it; live_members skips zombies.
+            let alive = live_members(self.pgid);
+            if alive.is_empty() {
+                break Ok(());
+            }
+            if Instant::now() >= deadline {
+                break Err(VmError::Strays { processes: alive });
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        self.registry.lock().groups.remove(&self.id);
+        result
+    }
+}
+
+impl Drop for RunningGroup {
+    fn drop(&mut self) {
+        if !self.terminated {
+            // Already failing: the stray check has no one to report to.
+            let _ = self.release();
+        }
+    }
+}
+
+fn kill_group(pgid: Pid) {
+    // ESRCH: the group is already gone, which is the goal. Nothing else can fail for a
+    // group we created as root.
+    let _ = killpg(pgid, Signal::SIGKILL);
+}
+
+fn live_members(pgid: Pid) -> Vec<VmProcess> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            // A process may exit between listing and reading: skip it.
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let stat = parse_stat(&stat)?;
+            (stat.process_group == pgid.as_raw() && stat.is_alive()).then(|| VmProcess {
+                pid,
+                process_group: stat.process_group,
+                name: stat.name.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Stat<'a> {
+    name: &'a str,
+    state: char,
+    process_group: i32,
+}
+
+impl Stat<'_> {
+    /// Zombies (Z) and dying tasks (X) hold no resources and run nothing.
+    fn is_alive(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X')
+    }
+}
+
+/// `/proc/<pid>/stat`: `pid (name) state ppid pgrp …`; the name may itself hold spaces and
+/// parentheses, so it runs to the last `)`.
+fn parse_stat(stat: &str) -> Option<Stat<'_>> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?;
+    let mut fields = stat.get(close + 1..)?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _parent = fields.next()?;
+    let process_group = fields.next()?.parse().ok()?;
+    Some(Stat {
+        name,
+        state,
+        process_group,
+    })
+}
+
+/// Reads one of vng's output pipes on its own thread, copying to a log file as it comes.
+struct Capture {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    done: mpsc::Receiver<Result<(), io::Error>>,
+}
+
+impl Capture {
+    fn start(mut pipe: PipeReader, mut log: Option<File>) -> Capture {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let (sender, done) = mpsc::channel();
+        let shared = Arc::clone(&buffer);
+        thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            let result = loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) => break Ok(()),
+                    Ok(read) => {
+                        let bytes = &chunk[..read];
+                        shared
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .extend_from_slice(bytes);
+                        if let Some(file) = log.as_mut()
+                            && let Err(error) = file.write_all(bytes)
+                        {
+                            break Err(error);
+                        }
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => break Err(error),
+                }
+            };
+            let _ = sender.send(result);
+        });
+        Capture { buffer, done }
+    }
+
+    /// The text read so far, once the pipe is closed (or after a grace period, if a process
+    /// that escaped the group still holds it open).
+    fn finish(self, log: Option<&PathBuf>) -> Result<String, VmError> {
+        // A timeout (a process outside the group holds the pipe) keeps what was read.
+        if let Ok(Err(source)) = self.done.recv_timeout(DRAIN_GRACE) {
+            return Err(match log {
+                Some(path) => VmError::ConsoleLog {
+                    path: path.clone(),
+                    source,
+                },
+                None => VmError::Pipe { source },
+            });
+        }
+        let bytes = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_parse_even_with_odd_names() {
+        assert_eq!(
+            parse_stat("4242 (qemu-system-x86) S 1 4200 4200 0 -1 4194560 0"),
+            Some(Stat {
+                name: "qemu-system-x86",
+                state: 'S',
+                process_group: 4200
+            })
+        );
+        let odd = parse_stat("17 (a) b (c)) Z 1 99 99 0").unwrap();
+        assert_eq!(odd.name, "a) b (c)");
+        assert_eq!(odd.process_group, 99);
+        assert!(!odd.is_alive());
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn a_cancelled_registry_refuses_new_vms() {
+        let registry = VmRegistry::new();
+        registry.cancel_all();
+        let vng = Vng::for_tests("/bin/true");
+        let mut command = Command::new("/bin/true");
+        assert!(matches!(
+            registry.spawn(&mut command, &vng),
+            Err(VmError::Cancelled)
+        ));
+    }
+
+    #[test]
+    fn a_process_group_is_killed_whole() {
+        // A shell that leaves a background child behind, like vng leaves virtiofsd.
+        let registry = VmRegistry::new();
+        let vng = Vng::for_tests("/bin/sh");
+        let mut command = Command::new("/bin/sh");
+        command
+            .args(["-c", "sleep 300 & sleep 300; true"])
+            .stdin(Stdio::null())
+            .process_group(0);
+        let (mut child, group) = registry.spawn(&mut command, &vng).unwrap();
+        let pgid = group.pgid;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while live_members(pgid).len() < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "the shell never started both sleeps"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(registry.running_processes().len(), 3);
+        registry.cancel_all();
+        group.terminate().unwrap();
+        assert!(live_members(pgid).is_empty());
+        assert!(registry.running_processes().is_empty());
+        assert!(child.wait().unwrap().code().is_none());
+    }
+}

@@ -1,0 +1,187 @@
+//! What to boot and how: [`VmSpec`] and its parts.
+
+use std::{fmt, path::PathBuf, time::Duration};
+
+use serde::Serialize;
+
+use crate::case::KernelVersion;
+
+/// The first kernel with virtiofs; older guests share directories over 9p.
+pub const FIRST_VIRTIOFS_KERNEL: KernelVersion = KernelVersion::new(5, 4, 0);
+
+/// Default wall-clock limit for one boot: a TCG boot takes 6–25 s here, and the cases a
+/// few seconds more.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The kernel a VM boots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelArg {
+    /// A kernel image on disk. vng finds its modules by walking up from the image to
+    /// `lib/modules/<release>` or `usr/lib/modules/<release>`.
+    Image {
+        vmlinuz: PathBuf,
+        /// The release the image announces (`6.1.0-48-cloud-amd64`), when known; it
+        /// decides defaults such as 9p for guests older than 5.4.
+        release: Option<String>,
+    },
+    /// An upstream tag such as `v5.4`: vng downloads the Ubuntu mainline build itself.
+    Mainline { tag: String },
+}
+
+impl KernelArg {
+    /// The kernel version, when the release or tag tells it.
+    pub fn version(&self) -> Option<KernelVersion> {
+        match self {
+            Self::Image { release, .. } => release
+                .as_deref()
+                .and_then(|release| KernelVersion::from_uname(release, "").ok()),
+            Self::Mainline { tag } => {
+                KernelVersion::from_uname(tag.trim_start_matches('v'), "").ok()
+            }
+        }
+    }
+}
+
+impl fmt::Display for KernelArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Image { vmlinuz, .. } => write!(f, "{}", vmlinuz.display()),
+            Self::Mainline { tag } => write!(f, "mainline {tag}"),
+        }
+    }
+}
+
+/// How QEMU runs the guest's CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// Hardware virtualisation through /dev/kvm.
+    Kvm,
+    /// QEMU's software emulation: slower, but works where nested KVM does not.
+    Tcg,
+}
+
+impl Accel {
+    /// vCPUs a guest gets unless the kernel's entry says otherwise. Under TCG two vCPUs
+    /// crashed a 7.3 guest about one boot in eight (Oops in sched_clock_cpu); one never did.
+    pub fn default_cpus(self) -> u32 {
+        match self {
+            Self::Kvm => 2,
+            Self::Tcg => 1,
+        }
+    }
+}
+
+impl fmt::Display for Accel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Kvm => "KVM",
+            Self::Tcg => "TCG",
+        })
+    }
+}
+
+/// Everything one VM run needs. Build it with [`VmSpec::new`], then adjust the fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSpec {
+    pub kernel: KernelArg,
+    /// From [`probe_accel`](super::probe_accel), once per run.
+    pub accel: Accel,
+    pub cpus: u32,
+    /// Guest memory in QEMU's notation (`1G`, `512M`); `None` keeps vng's default (1G).
+    pub memory: Option<String>,
+    /// Extra kernel command-line words, e.g. `lsm=lockdown,capability,bpf`.
+    pub append: Vec<String>,
+    /// Keep the guest's udev from loading modules the harness never uses (KVM, crypto
+    /// accelerators, input): under TCG that saved 2–3 s of a 12–17 s boot of a 6.1 guest.
+    pub skip_unused_modules: bool,
+    /// Share the host's root over 9p instead of virtiofs (kernels before 5.4 lack virtiofs;
+    /// Debian's cloud kernels lack 9p).
+    pub force_9p: bool,
+    /// Host directories the guest may write, at the same path as on the host.
+    pub rwdirs: Vec<PathBuf>,
+    /// The command the guest runs (program and arguments); its exit code is the run's.
+    pub command: Vec<String>,
+    /// Wall-clock limit for the whole run, download and boot included.
+    pub timeout: Duration,
+    /// Where to write the console while the guest runs (it is also kept in the outcome).
+    pub console_log: Option<PathBuf>,
+    /// Boot once more when vng reports a crash (exit 255 without a clean power-off), and say
+    /// so in the outcome.
+    pub retry_crash_once: bool,
+}
+
+impl VmSpec {
+    /// Defaults for booting `kernel` under `accel` to run `command`.
+    pub fn new(kernel: KernelArg, accel: Accel, command: Vec<String>) -> VmSpec {
+        let force_9p = kernel
+            .version()
+            .is_some_and(|version| version < FIRST_VIRTIOFS_KERNEL);
+        VmSpec {
+            kernel,
+            accel,
+            cpus: accel.default_cpus(),
+            memory: None,
+            append: Vec::new(),
+            skip_unused_modules: true,
+            force_9p,
+            rwdirs: Vec::new(),
+            command,
+            timeout: DEFAULT_TIMEOUT,
+            console_log: None,
+            retry_crash_once: false,
+        }
+    }
+
+    /// The same VM with nothing to do (`--exec true`): what a boot alone costs, to compare
+    /// a harness run against.
+    pub fn bare_boot(&self) -> VmSpec {
+        VmSpec {
+            command: vec!["true".into()],
+            rwdirs: Vec::new(),
+            console_log: None,
+            retry_crash_once: false,
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(release: Option<&str>) -> KernelArg {
+        KernelArg::Image {
+            vmlinuz: "/k/vmlinuz".into(),
+            release: release.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn guests_older_than_5_4_default_to_9p() {
+        let tcg = |kernel| VmSpec::new(kernel, Accel::Tcg, vec!["true".into()]);
+        assert!(tcg(KernelArg::Mainline { tag: "v5.3".into() }).force_9p);
+        assert!(!tcg(KernelArg::Mainline { tag: "v5.4".into() }).force_9p);
+        assert!(tcg(image(Some("4.19.0-27-cloud-amd64"))).force_9p);
+        assert!(!tcg(image(Some("6.1.0-48-cloud-amd64"))).force_9p);
+        assert!(!tcg(image(None)).force_9p);
+    }
+
+    #[test]
+    fn tcg_guests_get_one_vcpu() {
+        assert_eq!(VmSpec::new(image(None), Accel::Tcg, vec![]).cpus, 1);
+        assert_eq!(VmSpec::new(image(None), Accel::Kvm, vec![]).cpus, 2);
+    }
+
+    #[test]
+    fn bare_boot_keeps_the_machine_and_drops_the_work() {
+        let mut spec = VmSpec::new(image(None), Accel::Tcg, vec!["harness".into()]);
+        spec.append = vec!["lsm=bpf".into()];
+        spec.rwdirs = vec!["/out".into()];
+        let bare = spec.bare_boot();
+        assert_eq!(bare.command, ["true"]);
+        assert!(bare.rwdirs.is_empty());
+        assert_eq!(bare.append, spec.append);
+        assert_eq!(bare.cpus, spec.cpus);
+    }
+}

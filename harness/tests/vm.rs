@@ -1,0 +1,185 @@
+//! End to end: real vng VMs booting a Debian cloud kernel (under TCG here, where nested KVM
+//! is broken). Skips, saying why, only where vng/QEMU are not installed or no Debian
+//! package source is configured.
+
+mod vm_support;
+
+use std::{
+    fs,
+    net::ToSocketAddrs,
+    thread,
+    time::{Duration, Instant},
+};
+
+use harness::vm::{self, KernelArg, MarkerKind, VmFailure, VmRegistry, VmSpec};
+use vm_support::{prerequisites, survivors, wait_for_qemu};
+
+macro_rules! prerequisites_or_skip {
+    () => {
+        match prerequisites() {
+            Ok(found) => found,
+            Err(reason) => {
+                eprintln!("skipped: {reason}");
+                return;
+            }
+        }
+    };
+}
+
+#[test]
+fn a_debian_guest_writes_into_a_shared_directory() {
+    let (vng, kernel) = prerequisites_or_skip!();
+    let registry = VmRegistry::new();
+    let (accel, why) = vm::probe_accel(&vng, &kernel.arg(), &registry).unwrap();
+    eprintln!("{why}");
+    let shared = tempfile::tempdir().unwrap();
+    let out = shared.path().join("release");
+    let mut spec = VmSpec::new(
+        kernel.arg(),
+        accel,
+        vec![
+            "sh".into(),
+            "-c".into(),
+            format!("uname -r > '{}'; echo to-stdout", out.display()),
+        ],
+    );
+    spec.rwdirs = vec![shared.path().to_path_buf()];
+    spec.console_log = Some(shared.path().join("console.log"));
+
+    let outcome = vm::run(&spec, &vng, &registry).unwrap();
+
+    assert!(
+        outcome.is_success(),
+        "{:?}\n{}",
+        outcome.failure,
+        outcome
+            .failure
+            .as_ref()
+            .map(VmFailure::detail)
+            .unwrap_or_default()
+    );
+    assert_eq!(fs::read_to_string(&out).unwrap().trim(), kernel.release);
+    assert_eq!(outcome.guest_stdout.trim(), "to-stdout");
+    assert_eq!(
+        fs::read_to_string(shared.path().join("console.log")).unwrap(),
+        outcome.console
+    );
+    assert!(
+        outcome
+            .console
+            .contains(&format!("Linux version {}", kernel.release))
+    );
+    eprintln!(
+        "{} booted and ran the command in {:.1}s under {accel}",
+        kernel.release,
+        outcome.duration.as_secs_f64()
+    );
+}
+
+#[test]
+fn a_guest_past_its_timeout_is_killed_with_qemu_and_virtiofsd() {
+    let (vng, kernel) = prerequisites_or_skip!();
+    let registry = VmRegistry::new();
+    // Sleeping keeps the guest busy past the limit under KVM and TCG alike; the limit is
+    // long enough for QEMU and virtiofsd to be running when it strikes.
+    let mut spec = VmSpec::new(
+        kernel.arg(),
+        vm::Accel::Tcg,
+        vec!["sleep".into(), "600".into()],
+    );
+    spec.timeout = Duration::from_secs(10);
+
+    let started = Instant::now();
+    let processes = thread::scope(|scope| {
+        let running = scope.spawn(|| vm::run(&spec, &vng, &registry));
+        let processes = wait_for_qemu(&registry, 1, spec.timeout);
+        let outcome = running.join().unwrap().unwrap();
+        match &outcome.failure {
+            Some(VmFailure::Timeout { after, .. }) => assert_eq!(*after, spec.timeout),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert_eq!(outcome.guest_exit_code, None);
+        processes
+    });
+
+    assert!(started.elapsed() < spec.timeout + Duration::from_secs(10));
+    assert_eq!(
+        survivors(&processes),
+        [],
+        "VM processes outlived the timeout"
+    );
+    assert!(registry.running_processes().is_empty());
+}
+
+#[test]
+fn a_panicking_guest_is_reported_and_retried_once() {
+    let (vng, kernel) = prerequisites_or_skip!();
+    let registry = VmRegistry::new();
+    let mut spec = VmSpec::new(
+        kernel.arg(),
+        vm::Accel::Tcg,
+        vec![
+            "sh".into(),
+            "-c".into(),
+            "echo c > /proc/sysrq-trigger".into(),
+        ],
+    );
+    spec.retry_crash_once = true;
+
+    let outcome = vm::run(&spec, &vng, &registry).unwrap();
+
+    assert_eq!(outcome.vng_status, Some(255));
+    assert_eq!(outcome.guest_exit_code, None);
+    for failure in [outcome.failure.as_ref(), outcome.retried_after.as_ref()] {
+        match failure {
+            Some(VmFailure::KernelError { finding, excerpt }) => {
+                assert_eq!(finding.kind, MarkerKind::Panic);
+                assert!(finding.line.contains("sysrq triggered crash"), "{finding}");
+                assert!(excerpt.contains("Call Trace"), "{excerpt}");
+            }
+            other => panic!("expected a kernel panic, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_mainline_kernel_that_cannot_be_downloaded_fails_fast() {
+    const ARCHIVE: &str = "kernel.ubuntu.com:443";
+    let vng = match vm::Vng::locate() {
+        Ok(vng) => vng,
+        Err(error) => {
+            eprintln!("skipped: {error}");
+            return;
+        }
+    };
+    if ARCHIVE.to_socket_addrs().is_ok() {
+        eprintln!("skipped: {ARCHIVE} resolves, so vng could really download v5.4 here");
+        return;
+    }
+    let registry = VmRegistry::new();
+    let mut spec = VmSpec::new(
+        KernelArg::Mainline { tag: "v5.4".into() },
+        vm::Accel::Tcg,
+        vec!["true".into()],
+    );
+    spec.timeout = Duration::from_secs(60);
+
+    let outcome = vm::run(&spec, &vng, &registry).unwrap();
+
+    match &outcome.failure {
+        Some(failure @ VmFailure::FetchFailed { tag, .. }) => {
+            assert_eq!(tag, "v5.4");
+            assert!(
+                failure
+                    .summary()
+                    .starts_with("could not fetch mainline kernel v5.4: ")
+            );
+            eprintln!("{failure}");
+        }
+        other => panic!(
+            "expected a fetch failure, got {other:?}\n{}",
+            outcome.console
+        ),
+    }
+    assert!(outcome.duration < spec.timeout + Duration::from_secs(10));
+}

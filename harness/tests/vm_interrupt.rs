@@ -1,0 +1,49 @@
+//! Ctrl-C during a run stops every VM. A binary of its own: the SIGINT handler is
+//! process-wide, and this test sends SIGINT to itself.
+
+mod vm_support;
+
+use std::{thread, time::Duration};
+
+use harness::vm::{self, VmError, VmRegistry, VmSpec};
+use nix::sys::signal::{Signal, raise};
+use vm_support::{prerequisites, survivors, wait_for_qemu};
+
+#[test]
+fn ctrl_c_stops_every_running_vm_and_refuses_new_ones() {
+    let (vng, kernel) = match prerequisites() {
+        Ok(found) => found,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let registry = VmRegistry::new();
+    registry.cancel_on_ctrl_c().unwrap();
+    let mut spec = VmSpec::new(
+        kernel.arg(),
+        vm::Accel::Tcg,
+        vec!["sleep".into(), "600".into()],
+    );
+    spec.timeout = Duration::from_secs(300);
+
+    let processes = thread::scope(|scope| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| vm::run(&spec, &vng, &registry)))
+            .collect();
+        let processes = wait_for_qemu(&registry, 2, Duration::from_secs(60));
+        raise(Signal::SIGINT).unwrap();
+        for run in runs {
+            let result = run.join().unwrap();
+            assert!(matches!(result, Err(VmError::Cancelled)), "{result:?}");
+        }
+        processes
+    });
+
+    assert_eq!(survivors(&processes), [], "VM processes outlived Ctrl-C");
+    assert!(registry.running_processes().is_empty());
+    assert!(matches!(
+        vm::run(&spec, &vng, &registry),
+        Err(VmError::Cancelled)
+    ));
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Installs what the harness's VM backend needs to boot kernels with virtme-ng (vng):
+#   - Debian packages: QEMU, the busybox/kmod/udev/file tools vng puts in the guest,
+#     Python's venv, and the libraries virtiofsd links against;
+#   - virtme-ng from PyPI into a virtualenv owned by the project;
+#   - virtiofsd (not packaged for bookworm) built by cargo into the same venv's bin/.
+# Idempotent: every step is skipped when already satisfied, so a second run takes about
+# a second. Run as root on Debian bookworm.
+#
+# Afterwards vng, virtme-run and virtiofsd all live in "$HARNESS_TOOLS/venv/bin"; the harness
+# looks there first, then on PATH. To use vng by hand: export PATH="$HARNESS_TOOLS/venv/bin:$PATH"
+set -euo pipefail
+
+HARNESS_TOOLS="${HARNESS_TOOLS:-${XDG_DATA_HOME:-$HOME/.local/share}/sk-storage-harness}"
+VENV="$HARNESS_TOOLS/venv"
+# Pinned so every machine boots guests with the same vng behaviour; bump deliberately.
+VIRTME_NG_VERSION=1.42
+VIRTIOFSD_VERSION=1.14.0
+
+APT_PACKAGES=(
+    qemu-system-x86 # the emulator itself (KVM or TCG)
+    busybox-static  # vng's guest init uses busybox applets
+    kmod            # depmod/modprobe for the guest kernel's modules (virtiofs is a module <6.12)
+    udev            # the guest starts udevd to create device nodes
+    file            # vng inspects the kernel image type
+    python3
+    python3-venv
+    libseccomp-dev # virtiofsd links libseccomp
+    libcap-ng-dev  # virtiofsd links libcap-ng
+    pkg-config
+    gcc # cargo links with cc
+)
+
+log() { printf 'setup-vm: %s\n' "$*"; }
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "setup-vm: run as root (apt-get install and qemu need it)" >&2
+    exit 1
+fi
+
+missing_apt_packages() {
+    local pkg
+    for pkg in "${APT_PACKAGES[@]}"; do
+        if [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) != "install ok installed" ]]; then
+            printf '%s\n' "$pkg"
+        fi
+    done
+}
+
+mapfile -t missing < <(missing_apt_packages)
+if ((${#missing[@]} == 0)); then
+    log "apt packages already installed"
+else
+    log "installing apt packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Other processes (another install, unattended upgrades) may hold the dpkg lock: wait.
+    apt_get=(apt-get -o DPkg::Lock::Timeout=300 -y -q)
+    # On a fresh machine the package lists may be empty or stale: refresh once and retry.
+    if ! "${apt_get[@]}" install --no-install-recommends "${missing[@]}"; then
+        "${apt_get[@]}" update
+        "${apt_get[@]}" install --no-install-recommends "${missing[@]}"
+    fi
+fi
+
+# virtme-ng: checking the dist-info directory avoids starting Python on the fast path.
+if compgen -G "$VENV/lib/python3*/site-packages/virtme_ng-$VIRTME_NG_VERSION.dist-info" >/dev/null \
+    && [[ -x $VENV/bin/vng ]]; then
+    log "virtme-ng $VIRTME_NG_VERSION already in $VENV"
+else
+    log "installing virtme-ng $VIRTME_NG_VERSION into $VENV"
+    mkdir -p "$HARNESS_TOOLS"
+    # Debian's interpreter, not whatever python3 comes first on PATH (pyenv, conda), so the
+    # venv does not break when a user's Python manager changes versions.
+    /usr/bin/python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "virtme-ng==$VIRTME_NG_VERSION"
+fi
+
+if [[ -x $VENV/bin/virtiofsd ]] \
+    && [[ $("$VENV/bin/virtiofsd" --version 2>/dev/null) == *"$VIRTIOFSD_VERSION"* ]]; then
+    log "virtiofsd $VIRTIOFSD_VERSION already in $VENV/bin"
+else
+    if ! command -v cargo >/dev/null; then
+        echo "setup-vm: cargo not found; install Rust with rustup, then run this script again" >&2
+        exit 1
+    fi
+    log "building virtiofsd $VIRTIOFSD_VERSION (about a minute)"
+    # --root puts the binary in the venv's bin/, next to vng, so one PATH entry finds all.
+    cargo install --quiet --locked --root "$VENV" --version "$VIRTIOFSD_VERSION" virtiofsd
+fi
+
+log "ready: vng is $VENV/bin/vng"
+log "to run vng by hand: export PATH=\"$VENV/bin:\$PATH\""
