@@ -1,8 +1,10 @@
 //! sk-storage harness: runs `BPF_MAP_TYPE_SK_STORAGE` behaviour cases on real kernels.
 //!
-//! Data flows one way through the modules: `case` (YAML → validated cases) → `exec`
-//! (runs a case on the running kernel, here or inside a guest) → `results` (one
-//! serialisable model) → `report` (terminal, JSON, …). `cli` wires them together.
+//! Data flows one way through the modules: `case` (YAML → validated cases) and `kernels`
+//! (kernels.toml → fetched, verified kernels) → `matrix` (one VM per kernel, via `vm`) →
+//! `exec` (runs the cases on the running kernel: in each guest, or on the host with
+//! `--host`; `bpf` loads the eBPF programs) → `results` (one serialisable model) →
+//! `report` (terminal, JSON, JUnit, Markdown). `cli` wires them together.
 
 pub mod bpf;
 pub mod case;
@@ -10,6 +12,19 @@ pub mod cli;
 pub mod errno;
 pub mod exec;
 pub mod kernels;
+pub mod matrix;
 pub mod report;
 pub mod results;
 pub mod vm;
+
+/// An error with its causes, "outer: cause: root cause", as anyhow's `{:#}` prints it.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

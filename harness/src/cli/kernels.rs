@@ -30,7 +30,7 @@ pub fn run(command: KernelsCommand, kernels_file: &Path) -> anyhow::Result<ExitC
     let file = match KernelsFile::load(kernels_file) {
         Ok(file) => file,
         Err(e) => {
-            eprintln!("{}", error_chain(&e));
+            eprintln!("{}", crate::error_chain(&e));
             eprintln!("nothing was fetched");
             return Ok(ExitCode::from(EXIT_BAD_INPUT));
         }
@@ -89,27 +89,12 @@ fn fetch(
     names: &[String],
     refresh: bool,
 ) -> anyhow::Result<ExitCode> {
-    let selected: Vec<&KernelEntry> = if names.is_empty() {
-        file.kernels.iter().collect()
-    } else {
-        let mut selected = Vec::new();
-        for name in names {
-            match file.get(name) {
-                Some(entry) => selected.push(entry),
-                None => {
-                    let hint = file
-                        .suggest(name)
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
-                    eprintln!(
-                        "{}: no kernel named `{name}`{hint}; `harness kernels list` shows the names",
-                        file.path.display()
-                    );
-                    return Ok(ExitCode::from(EXIT_BAD_INPUT));
-                }
-            }
+    let selected = match select(file, names) {
+        Ok(selected) => selected,
+        Err(message) => {
+            eprintln!("{message}");
+            return Ok(ExitCode::from(EXIT_BAD_INPUT));
         }
-        selected
     };
     let progress = BarProgress::default();
     let mut resolver = Resolver::new(file, cache)
@@ -127,7 +112,7 @@ fn fetch(
             ),
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {}", error_chain(&e));
+                eprintln!("error: {}", crate::error_chain(&e));
             }
         }
     }
@@ -137,6 +122,31 @@ fn fetch(
         eprintln!("{failed} kernel(s) could not be fetched");
         ExitCode::from(EXIT_INFRA)
     })
+}
+
+/// The entries named on the command line, in kernels.toml's order; all of them when none
+/// is named. An unknown name is an error that suggests the closest one.
+pub(super) fn select<'a>(
+    file: &'a KernelsFile,
+    names: &[String],
+) -> Result<Vec<&'a KernelEntry>, String> {
+    for name in names {
+        if file.get(name).is_none() {
+            let hint = file
+                .suggest(name)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(format!(
+                "{}: no kernel named `{name}`{hint}; `harness kernels list` shows the names",
+                file.path.display()
+            ));
+        }
+    }
+    Ok(file
+        .kernels
+        .iter()
+        .filter(|entry| names.is_empty() || names.contains(&entry.name))
+        .collect())
 }
 
 fn describe(resolved: &ResolvedKernel) -> String {
@@ -154,21 +164,9 @@ fn describe(resolved: &ResolvedKernel) -> String {
     }
 }
 
-/// "outer: cause: root cause", as anyhow's `{:#}` prints it.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// One progress bar per download, on stderr (hidden when it is not a terminal).
 #[derive(Default)]
-struct BarProgress {
+pub(super) struct BarProgress {
     bar: RefCell<Option<ProgressBar>>,
 }
 

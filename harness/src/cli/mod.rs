@@ -16,6 +16,8 @@ mod kernels;
 use crate::{
     case::{self, Case},
     exec,
+    kernels::{KernelCache, KernelsFile},
+    matrix::{self, Event, MatrixError, MatrixOptions},
     report::{self, human::Human},
     results::{CaseOutcome, KernelStatus, RunResults},
 };
@@ -24,6 +26,8 @@ pub const EXIT_PASS: u8 = 0;
 pub const EXIT_DIVERGED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_INFRA: u8 = 3;
+/// Ctrl-C: every VM was stopped and no report was written (128 + SIGINT, as shells do).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs BPF_MAP_TYPE_SK_STORAGE behaviour cases on real kernels and reports divergences
 /// per kernel version.
@@ -62,18 +66,16 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct GuestArgs {
-    /// Case files or directories.
-    #[arg(required = true)]
-    paths: Vec<PathBuf>,
+    /// A file listing the case files to run, one path per line. (A list on the command
+    /// line would travel on the guest kernel's command line, whose length is limited.)
+    #[arg(long)]
+    case_list: PathBuf,
     /// The kernel's name in kernels.toml, recorded in the results.
     #[arg(long)]
     kernel: String,
     /// Where to write the results (in a directory the host shares read-write).
     #[arg(long)]
     out: PathBuf,
-    /// Only cases whose name contains this text (repeatable).
-    #[arg(long)]
-    filter: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,14 +84,29 @@ struct RunArgs {
     #[arg(default_value = "cases")]
     paths: Vec<PathBuf>,
     /// Run on the running kernel, without a VM.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["kernel", "jobs", "memory"])]
     host: bool,
+    /// The kernel list.
+    #[arg(long, default_value = "kernels.toml")]
+    kernels: PathBuf,
+    /// Only this kernel of the list (repeatable); all of them by default.
+    #[arg(long, value_name = "NAME")]
+    kernel: Vec<String>,
+    /// VMs running at once [default: number of cores].
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Guest memory for kernels whose entry does not set it, e.g. 1G [default: vng's, 1G].
+    #[arg(long)]
+    memory: Option<String>,
     /// Only run cases whose name contains this text (repeatable).
     #[arg(long)]
     filter: Vec<String>,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+    /// Directory for the reports (results.json, junit.xml, report.md), written atomically.
+    #[arg(long, default_value = "target/sk-storage-report")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -152,31 +169,44 @@ fn run(args: &RunArgs) -> u8 {
         eprintln!("no case matches the filter {:?}", args.filter);
         return EXIT_BAD_INPUT;
     }
-    if !args.host {
-        eprintln!("error: pass --host to run on the running kernel");
-        return EXIT_BAD_INPUT;
-    }
     let human = Human::for_stdout();
-    let mut stdout = io::stdout().lock();
-    let show_progress = args.format == Format::Human;
-    let run = exec::run_cases("host", &cases, |case| {
-        if show_progress {
-            let _ = human.case_line(&mut stdout, case);
+    let results = if args.host {
+        let mut stdout = io::stdout().lock();
+        let show_progress = args.format == Format::Human;
+        match exec::run_cases("host", &cases, |case| {
+            if show_progress {
+                let _ = human.case_line(&mut stdout, case);
+            }
+        }) {
+            Ok(run) => RunResults::new(vec![run]),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_INFRA;
+            }
         }
-    });
-    let run = match run {
-        Ok(run) => run,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INFRA;
+    } else {
+        match run_matrix(args, &cases) {
+            Ok(results) => results,
+            Err(code) => return code,
         }
     };
-    let results = RunResults::new(vec![run]);
+    if let Err(e) = report::write_atomically(
+        &args.out.join("results.json"),
+        report::to_json(&results).as_bytes(),
+    ) {
+        eprintln!(
+            "error: cannot write the report to {}: {e}",
+            args.out.display()
+        );
+        return EXIT_INFRA;
+    }
+    let mut stdout = io::stdout().lock();
     let printed = match args.format {
         Format::Human => results
             .kernels
             .iter()
-            .try_for_each(|k| human.kernel_summary(&mut stdout, k)),
+            .try_for_each(|k| human.kernel_summary(&mut stdout, k))
+            .and_then(|()| writeln!(stdout, "reports: {}", args.out.display())),
         Format::Json => writeln!(stdout, "{}", report::to_json(&results)),
     };
     // A closed pipe (`| head`) is not a failure of the run.
@@ -189,10 +219,66 @@ fn run(args: &RunArgs) -> u8 {
     exit_code(&results)
 }
 
+/// Every selected kernel of kernels.toml, one VM each. Bad input (the file, a kernel name)
+/// is reported before anything is fetched or booted.
+fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
+    let file = KernelsFile::load(&args.kernels).map_err(|e| {
+        eprintln!("{e}");
+        EXIT_BAD_INPUT
+    })?;
+    let selected = kernels::select(&file, &args.kernel).map_err(|message| {
+        eprintln!("{message}");
+        EXIT_BAD_INPUT
+    })?;
+    let cache = KernelCache::default_root()
+        .map(KernelCache::at)
+        .map_err(|e| {
+            eprintln!("error: {}", crate::error_chain(&e));
+            EXIT_INFRA
+        })?;
+    let options = MatrixOptions {
+        jobs: args.jobs.unwrap_or_else(matrix::default_jobs),
+        memory: args.memory.clone(),
+        work_dir: args.out.join("guests"),
+        harness_exe: std::env::current_exe().map_err(|e| {
+            eprintln!("error: cannot find the harness binary to run in the guests: {e}");
+            EXIT_INFRA
+        })?,
+    };
+    let progress = kernels::BarProgress::default();
+    // Progress goes to stderr so that stdout stays the report (and JSON stays parseable).
+    let on_event = |event: Event<'_>| match event {
+        Event::Note(text) => eprintln!("{text}"),
+        Event::Started { kernel, how } => eprintln!("{kernel}: {how}"),
+        Event::Finished(run) => eprintln!("{}", report::human::one_line(run)),
+    };
+    matrix::run(
+        &file, &selected, cases, &options, cache, &progress, &on_event,
+    )
+    .map_err(|e| {
+        eprintln!("{}", crate::error_chain(&e));
+        match e {
+            MatrixError::Cancelled => EXIT_INTERRUPTED,
+            _ => EXIT_INFRA,
+        }
+    })
+}
+
 /// The in-guest executor: whatever happens, it writes one `KernelRun` for the host to read,
 /// so a kernel without working BPF is reported as that kernel's error.
 fn guest(args: &GuestArgs) -> u8 {
-    let cases = match load_cases(&args.paths, &args.filter) {
+    let paths: Vec<PathBuf> = match std::fs::read_to_string(&args.case_list) {
+        Ok(text) => text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(PathBuf::from)
+            .collect(),
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.case_list.display());
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let cases = match load_cases(&paths, &[]) {
         Ok(cases) => cases,
         Err(code) => return code,
     };

@@ -93,18 +93,27 @@ impl Human {
                 }
             }
         }
-        let count = |pred: fn(&CaseOutcome) -> bool| run.count(pred);
-        let version = run.version.map(|v| format!(" on {v}")).unwrap_or_default();
         writeln!(out)?;
-        writeln!(
-            out,
-            "{}: {} passed, {} diverged, {} skipped, {} errors{version} in {:.2} s",
-            run.kernel,
-            count(|o| *o == CaseOutcome::Pass),
-            count(|o| *o == CaseOutcome::Diverged),
-            count(|o| matches!(o, CaseOutcome::Skipped { .. })),
-            count(|o| matches!(o, CaseOutcome::Error { .. })),
-            run.duration_ms as f64 / 1000.0,
-        )
+        writeln!(out, "{}", one_line(run))
+    }
+}
+
+/// A kernel's run in one line, for progress: counts, version and time, or its error.
+pub fn one_line(run: &KernelRun) -> String {
+    match &run.status {
+        KernelStatus::Error { message, .. } => format!("{}: error: {message}", run.kernel),
+        KernelStatus::Ran => {
+            let count = |pred: fn(&CaseOutcome) -> bool| run.count(pred);
+            let version = run.version.map(|v| format!(" on {v}")).unwrap_or_default();
+            format!(
+                "{}: {} passed, {} diverged, {} skipped, {} errors{version} in {:.2} s",
+                run.kernel,
+                count(|o| *o == CaseOutcome::Pass),
+                count(|o| *o == CaseOutcome::Diverged),
+                count(|o| matches!(o, CaseOutcome::Skipped { .. })),
+                count(|o| matches!(o, CaseOutcome::Error { .. })),
+                run.duration_ms as f64 / 1000.0,
+            )
+        }
     }
 }

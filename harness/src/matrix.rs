@@ -1,0 +1,333 @@
+//! Runs the case suite on every selected kernel of `kernels.toml`.
+//!
+//! Each kernel is resolved (Debian kernels fetched and verified, or taken from the cache),
+//! booted once in a virtme-ng VM that runs this same binary's guest executor over all the
+//! selected cases, and its results are read back from a directory the guest may write.
+//! Whatever goes wrong with one kernel (fetch, boot, panic, timeout) becomes that kernel's
+//! error row; the others still run.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::Instant,
+};
+
+use crate::{
+    case::{Case, KernelVersion},
+    exec,
+    kernels::{
+        BootableKernel, KernelCache, KernelEntry, KernelsFile, Progress, ResolvedKernel, Resolver,
+    },
+    results::{KernelRun, KernelStatus, RunResults},
+    vm::{self, Accel, KernelArg, VmRegistry, VmSpec, Vng},
+};
+
+/// How to run the matrix; everything else comes from kernels.toml.
+#[derive(Debug, Clone)]
+pub struct MatrixOptions {
+    /// VMs running at once.
+    pub jobs: usize,
+    /// Guest memory when a kernel's entry does not say (QEMU notation, e.g. `1G`).
+    pub memory: Option<String>,
+    /// Where the guests write their results while they run.
+    pub work_dir: PathBuf,
+    /// The binary the guests run (this one).
+    pub harness_exe: PathBuf,
+}
+
+/// What the orchestrator reports while it works; the CLI turns these into progress lines.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// One line about the whole run (the accelerator chosen and why).
+    Note(&'a str),
+    Started {
+        kernel: &'a str,
+        how: String,
+    },
+    Finished(&'a KernelRun),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    #[error("interrupted: every VM was stopped and no report was written")]
+    Cancelled,
+    #[error("cannot create the work directory {}: {source}", path.display())]
+    WorkDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Vm(#[from] vm::VmError),
+}
+
+/// A kernel ready to run, or why it cannot.
+enum Job<'a> {
+    Host(&'a KernelEntry),
+    Vm(&'a KernelEntry, KernelArg),
+    Failed(&'a KernelEntry, String),
+}
+
+/// Runs `cases` on each of `kernels` (in that order in the results).
+pub fn run(
+    file: &KernelsFile,
+    kernels: &[&KernelEntry],
+    cases: &[Case],
+    options: &MatrixOptions,
+    cache: KernelCache,
+    progress: &dyn Progress,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<RunResults, MatrixError> {
+    let registry = VmRegistry::new();
+    registry.cancel_on_ctrl_c()?;
+    std::fs::create_dir_all(&options.work_dir).map_err(|source| MatrixError::WorkDir {
+        path: options.work_dir.clone(),
+        source,
+    })?;
+
+    let jobs = resolve_all(file, kernels, cache, progress);
+    let first_image = jobs.iter().find_map(|job| match job {
+        Job::Vm(_, arg) => Some(arg.clone()),
+        _ => None,
+    });
+    let vm_setup = match first_image {
+        None => None,
+        Some(first) => match Vng::locate() {
+            Ok(vng) => {
+                let (accel, why) = vm::probe_accel(&vng, &first, &registry)?;
+                on_event(Event::Note(&why));
+                Some(Ok((vng, accel)))
+            }
+            Err(e) => Some(Err(e.to_string())),
+        },
+    };
+
+    let queue = Mutex::new(jobs.iter().enumerate());
+    let done: Mutex<Vec<(usize, KernelRun)>> = Mutex::new(Vec::new());
+    let workers = options.jobs.clamp(1, jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().expect("queue lock").next();
+                    let Some((index, job)) = next else { break };
+                    if registry.is_cancelled() {
+                        break;
+                    }
+                    let run = run_job(job, cases, options, vm_setup.as_ref(), &registry, on_event);
+                    on_event(Event::Finished(&run));
+                    done.lock().expect("results lock").push((index, run));
+                }
+            });
+        }
+    });
+    if registry.is_cancelled() {
+        return Err(MatrixError::Cancelled);
+    }
+    let mut done = done.into_inner().expect("results lock");
+    done.sort_by_key(|(index, _)| *index);
+    Ok(RunResults::new(
+        done.into_iter().map(|(_, run)| run).collect(),
+    ))
+}
+
+/// Fetches (or finds in the cache) every kernel, one after the other: downloads are fast
+/// and one progress bar at a time stays readable.
+fn resolve_all<'a>(
+    file: &'a KernelsFile,
+    kernels: &[&'a KernelEntry],
+    cache: KernelCache,
+    progress: &dyn Progress,
+) -> Vec<Job<'a>> {
+    let mut resolver = Resolver::new(file, cache).with_progress(progress);
+    kernels
+        .iter()
+        .map(|entry| match resolver.resolve(entry) {
+            Ok(ResolvedKernel::Host { .. }) => Job::Host(entry),
+            Ok(ResolvedKernel::Bootable(BootableKernel {
+                vmlinuz, release, ..
+            })) => Job::Vm(
+                entry,
+                KernelArg::Image {
+                    vmlinuz,
+                    release: Some(release),
+                },
+            ),
+            Ok(ResolvedKernel::Mainline { tag, .. }) => Job::Vm(entry, KernelArg::Mainline { tag }),
+            Ok(ResolvedKernel::Tree { path, .. }) => Job::Failed(
+                entry,
+                format!(
+                    "booting a source tree is not supported yet: run `vng --build` in {} and list \
+                     its arch/x86/boot/bzImage as a `local` kernel",
+                    path.display()
+                ),
+            ),
+            Err(e) => Job::Failed(
+                entry,
+                format!("could not fetch: {}", crate::error_chain(&e)),
+            ),
+        })
+        .collect()
+}
+
+fn run_job(
+    job: &Job<'_>,
+    cases: &[Case],
+    options: &MatrixOptions,
+    vm_setup: Option<&Result<(Vng, Accel), String>>,
+    registry: &VmRegistry,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> KernelRun {
+    let started = Instant::now();
+    let (entry, outcome) = match job {
+        Job::Failed(entry, message) => (*entry, Err((message.clone(), None))),
+        Job::Host(entry) => {
+            on_event(Event::Started {
+                kernel: &entry.name,
+                how: "on the running kernel".into(),
+            });
+            let run = exec::run_cases(&entry.name, cases, |_| {});
+            (*entry, run.map_err(|e| (e.to_string(), None)))
+        }
+        Job::Vm(entry, arg) => match vm_setup {
+            Some(Ok((vng, accel))) => {
+                on_event(Event::Started {
+                    kernel: &entry.name,
+                    how: format!("booting {arg} under {accel}"),
+                });
+                (
+                    *entry,
+                    run_in_vm(entry, arg, *accel, vng, cases, options, registry),
+                )
+            }
+            Some(Err(message)) => (*entry, Err((message.clone(), None))),
+            None => unreachable!("a VM job implies the VM set-up was attempted"),
+        },
+    };
+    match outcome {
+        Ok(mut run) => {
+            run.kernel = entry.name.clone();
+            run
+        }
+        Err((message, log_tail)) => KernelRun {
+            kernel: entry.name.clone(),
+            release: None,
+            version: None,
+            status: KernelStatus::Error { message, log_tail },
+            duration_ms: started.elapsed().as_millis() as u64,
+            cases: Vec::new(),
+        },
+    }
+}
+
+/// Boots `arg` once and runs every case in it. `Err` carries a message and the console
+/// lines that explain it.
+fn run_in_vm(
+    entry: &KernelEntry,
+    arg: &KernelArg,
+    accel: Accel,
+    vng: &Vng,
+    cases: &[Case],
+    options: &MatrixOptions,
+    registry: &VmRegistry,
+) -> Result<KernelRun, (String, Option<String>)> {
+    let shared = tempfile::Builder::new()
+        .prefix(&format!(
+            "guest-{}-",
+            entry
+                .name
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        ))
+        .tempdir_in(&options.work_dir)
+        .map_err(|e| {
+            (
+                format!("cannot create the guest's result directory: {e}"),
+                None,
+            )
+        })?;
+    let result_file = shared.path().join("results.json");
+    let case_list = shared.path().join("cases.txt");
+    let listed: String = cases
+        .iter()
+        .map(|c| format!("{}\n", absolute(&c.file).display()))
+        .collect();
+    std::fs::write(&case_list, listed)
+        .map_err(|e| (format!("cannot write {}: {e}", case_list.display()), None))?;
+    let command = vec![
+        options.harness_exe.display().to_string(),
+        "guest".into(),
+        "--kernel".into(),
+        entry.name.clone(),
+        "--case-list".into(),
+        case_list.display().to_string(),
+        "--out".into(),
+        result_file.display().to_string(),
+    ];
+
+    let mut spec = VmSpec::new(arg.clone(), accel, command);
+    spec.rwdirs = vec![shared.path().to_path_buf()];
+    spec.retry_crash_once = true;
+    spec.console_log = Some(shared.path().join("console.log"));
+    if let Some(timeout) = entry.timeout {
+        spec.timeout = timeout;
+    }
+    if let Some(cpus) = entry.cpus {
+        spec.cpus = cpus;
+    }
+    spec.memory = entry
+        .memory
+        .map(|m| m.as_qemu_arg())
+        .or_else(|| options.memory.clone());
+    if let Some(cmdline) = &entry.cmdline {
+        spec.append = cmdline.split_whitespace().map(String::from).collect();
+    }
+
+    let outcome = vm::run(&spec, vng, registry).map_err(|e| (e.to_string(), None))?;
+    if let Some(failure) = &outcome.failure {
+        return Err((failure.summary(), Some(failure.detail().to_string())));
+    }
+    let text = std::fs::read_to_string(&result_file).map_err(|e| {
+        (
+            format!(
+                "the guest executor exited {:?} without results ({e})",
+                outcome.guest_exit_code
+            ),
+            Some(vm::console::tail(&outcome.console, 30)),
+        )
+    })?;
+    let results: RunResults = serde_json::from_str(&text)
+        .map_err(|e| (format!("the guest's results do not parse: {e}"), None))?;
+    let mut run = results
+        .kernels
+        .into_iter()
+        .next()
+        .ok_or_else(|| ("the guest wrote no kernel run".to_string(), None))?;
+    // Expectations were chosen by what the guest's kernel said it is; say so when that is
+    // not the kernel kernels.toml pointed at.
+    if let (Some(claimed), Some(actual)) = (arg.version(), run.version)
+        && !same_series(claimed, actual)
+    {
+        run.status = KernelStatus::Error {
+            message: format!(
+                "booted {arg} expecting {claimed}, but the guest reports {actual} ({})",
+                run.release.as_deref().unwrap_or("?")
+            ),
+            log_tail: None,
+        };
+    }
+    run.duration_ms = outcome.duration.as_millis() as u64;
+    Ok(run)
+}
+
+fn same_series(a: KernelVersion, b: KernelVersion) -> bool {
+    a.major == b.major && a.minor == b.minor
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The default number of VMs at once: one per core.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
