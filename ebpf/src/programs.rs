@@ -179,7 +179,7 @@ fn observe(
             record.delete_ret = storage_delete(config.map, sk);
         }
     }
-    if RECORDS.output(&record, 0).is_err()
+    if RECORDS.output(record, 0).is_err()
         && let Some(lost) = LOST_RECORDS.get_ptr_mut(0)
     {
         // SAFETY: an array map value, valid and 8-byte aligned for the program's run.
@@ -420,11 +420,13 @@ pub fn getsockopt(ctx: SockoptContext) -> i32 {
             |storage| {
                 count_event(storage);
                 // Answer with the stored value; without storage the kernel's own
-                // ENOPROTOOPT stays the result.
+                // error for an unknown level stays the result.
                 if optname == HARNESS_OPT_STORAGE_VALUE && optval + size_of::<u64>() <= optval_end {
                     ptr::write_unaligned(optval as *mut u64, (*storage).value);
-                    (*sockopt).optlen = size_of::<u64>() as i32;
-                    (*sockopt).retval = 0;
+                    // Volatile: LLVM would merge the two adjacent 4-byte fields into one
+                    // 8-byte store, which the verifier refuses for context fields.
+                    ptr::write_volatile(&raw mut (*sockopt).optlen, size_of::<u64>() as i32);
+                    ptr::write_volatile(&raw mut (*sockopt).retval, 0);
                 }
             },
         );
@@ -479,8 +481,13 @@ fn on_sock_create(ctx: &SockContext, program: u32, helpers: Helpers) {
         return;
     };
     // In cgroup_sock programs the context itself is the socket argument of the helpers.
+    // At sock_create the socket has no ports yet (and the context may not read them).
     let sk = ctx.sock;
-    let socket = bpf_sock_ident(sk, 0);
+    let socket = SocketIdent {
+        // SAFETY: reading a field of the program's own context.
+        family: unsafe { (*sk).family },
+        ..SocketIdent::default()
+    };
     observe(
         program,
         config,
@@ -548,9 +555,11 @@ pub fn fentry_tcp_close(ctx: FEntryContext) -> i32 {
     0
 }
 
-#[fexit(function = "tcp_close")]
-pub fn fexit_tcp_close(ctx: FExitContext) -> i32 {
-    on_kernel_sock(ctx.arg(0), program_id::FEXIT_TCP_CLOSE);
+/// After `tcp_connect` (the SYN is queued; ports are set). Not fexit on tcp_close: the
+/// socket may already be freed when tcp_close returns.
+#[fexit(function = "tcp_connect")]
+pub fn fexit_tcp_connect(ctx: FExitContext) -> i32 {
+    on_kernel_sock(ctx.arg(0), program_id::FEXIT_TCP_CONNECT);
     0
 }
 

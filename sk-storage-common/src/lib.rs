@@ -33,7 +33,7 @@ pub mod program_id {
     pub const SOCK_CREATE: u32 = 7;
     pub const SOCK_CREATE_DELETE: u32 = 8;
     pub const FENTRY_TCP_CLOSE: u32 = 9;
-    pub const FEXIT_TCP_CLOSE: u32 = 10;
+    pub const FEXIT_TCP_CONNECT: u32 = 10;
     pub const LSM_SOCK_GRAFT: u32 = 11;
     /// Number of programs, the length of `PROGRAM_CONFIG`.
     pub const COUNT: u32 = 12;
@@ -73,7 +73,8 @@ pub mod delete_outcome {
 }
 
 /// The private socket option level the sockopt programs handle; the kernel itself knows no
-/// such level, so without the programs `getsockopt`/`setsockopt` fail with ENOPROTOOPT.
+/// such level, so without the programs `getsockopt`/`setsockopt` fail (EOPNOTSUPP or
+/// ENOPROTOOPT, depending on the kernel and protocol).
 pub const SOL_HARNESS: i32 = 0x5348_5354;
 /// The one option name under [`SOL_HARNESS`]: an 8-byte value kept in the socket's storage.
 pub const HARNESS_OPT_STORAGE_VALUE: i32 = 1;

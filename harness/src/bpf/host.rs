@@ -4,7 +4,7 @@
 use std::{fs, path::Path};
 
 use aya::util::KernelVersion;
-use nix::sys::resource::{RLIM_INFINITY, Resource, setrlimit};
+use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
 use serde::Serialize;
 
 use super::mountinfo::{TempMount, find_mount};
@@ -96,9 +96,15 @@ fn bpf_lsm_from_list(list: &str) -> BpfLsm {
 }
 
 /// Lifts RLIMIT_MEMLOCK: before 5.11 map memory counts against it and the default limit is
-/// used up after a dozen small maps (seen on 5.10).
+/// used up after a dozen small maps (seen on 5.10). Without CAP_SYS_RESOURCE (some
+/// containers) only the soft limit can rise, to the hard one; from 5.11 on the limit does
+/// not matter, so that is not an error.
 pub fn raise_memlock_limit() -> Result<(), HostError> {
-    setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY).map_err(HostError::Memlock)
+    if setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY).is_ok() {
+        return Ok(());
+    }
+    let (_, hard) = getrlimit(Resource::RLIMIT_MEMLOCK).map_err(HostError::Memlock)?;
+    setrlimit(Resource::RLIMIT_MEMLOCK, hard, hard).map_err(HostError::Memlock)
 }
 
 #[cfg(test)]

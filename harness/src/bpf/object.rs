@@ -400,9 +400,9 @@ fn attach_handle(
     attach: AttachPoint,
     cgroup: &CaseCgroup,
 ) -> Result<OwnedLink, ProgramError> {
-    // Several programs of one attach type (sock_create and sock_create_delete) may be
-    // attached to one cgroup.
-    let mode = CgroupAttachMode::AllowMultiple;
+    // With bpf links (5.7+, so on every kernel the harness runs programs on) several
+    // programs share a cgroup attach point anyway; the kernel rejects any attach flag there.
+    let mode = CgroupAttachMode::Single;
     let link = match attach {
         AttachPoint::Cgroup(CgroupHook::SockOps) => {
             let p = <&mut SockOps>::try_from(handle)?;

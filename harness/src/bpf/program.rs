@@ -37,8 +37,9 @@ pub enum ProgramKind {
     SockCreateDelete,
     /// `fentry/tcp_close`: `sk` is a kernel `struct sock *`.
     FentryTcpClose,
-    /// `fexit/tcp_close`.
-    FexitTcpClose,
+    /// `fexit/tcp_connect` (in connect(), ports already set). Not fexit/tcp_close: the
+    /// socket may be freed by the time tcp_close returns.
+    FexitTcpConnect,
     /// `lsm/sock_graft` (runs in accept() for the new socket): `sk` is a `struct sock *`.
     LsmSockGraft,
 }
@@ -164,11 +165,11 @@ const SPECS: [Spec; 12] = [
         sk_storage_since: (5, 11),
     },
     Spec {
-        kind: ProgramKind::FexitTcpClose,
-        name: "fexit_tcp_close",
-        section: "fexit/tcp_close",
-        id: program_id::FEXIT_TCP_CLOSE,
-        attach: AttachPoint::Fexit("tcp_close"),
+        kind: ProgramKind::FexitTcpConnect,
+        name: "fexit_tcp_connect",
+        section: "fexit/tcp_connect",
+        id: program_id::FEXIT_TCP_CONNECT,
+        attach: AttachPoint::Fexit("tcp_connect"),
         sk_storage_since: (5, 11),
     },
     Spec {
@@ -206,7 +207,7 @@ impl ProgramKind {
         ProgramKind::SockCreate,
         ProgramKind::SockCreateDelete,
         ProgramKind::FentryTcpClose,
-        ProgramKind::FexitTcpClose,
+        ProgramKind::FexitTcpConnect,
         ProgramKind::LsmSockGraft,
     ];
 
@@ -409,7 +410,7 @@ mod tests {
             .runnable_on(&inactive)
             .unwrap_err();
         assert!(reason.0.contains("lsm=…,bpf"), "{reason}");
-        assert!(ProgramKind::FexitTcpClose.runnable_on(&inactive).is_ok());
+        assert!(ProgramKind::FexitTcpConnect.runnable_on(&inactive).is_ok());
     }
 
     #[test]
