@@ -1,10 +1,95 @@
-//! Views of the result model: the terminal summary and machine formats.
+//! Views of the result model: the terminal summary and matrix, the behaviour changes across
+//! kernels, and the files a run leaves in its output directory (JSON, JUnit XML, Markdown).
+//! Every view is a pure function of [`RunResults`].
 
+pub mod changes;
 pub mod human;
+pub mod junit;
+pub mod markdown;
+pub mod matrix;
 
-use std::{io, path::Path};
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
 
-use crate::results::RunResults;
+use owo_colors::{OwoColorize, Style};
+
+use crate::{
+    case::KernelVersion,
+    results::{KernelRun, RunResults, SCHEMA_VERSION},
+};
+
+/// The files [`write_all`] leaves in the output directory.
+pub const RESULTS_JSON: &str = "results.json";
+pub const JUNIT_XML: &str = "junit.xml";
+pub const REPORT_MD: &str = "report.md";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot read results file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is not valid JSON (is it a results.json written by `harness run`?)", path.display())]
+    Syntax {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} does not have the shape of a results.json (schema in README.md)", path.display())]
+    Shape {
+        path: PathBuf,
+        #[source]
+        source: serde_path_to_error::Error<serde_json::Error>,
+    },
+    #[error(
+        "{} has results schema {found}, but this harness reads schema {SCHEMA_VERSION}; produce it again with this harness version",
+        path.display()
+    )]
+    Schema { path: PathBuf, found: u64 },
+    #[error("cannot write {} (check that the output directory is writable)", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot serialise the JUnit report")]
+    Junit(#[source] quick_junit::SerializeError),
+}
+
+/// Where [`write_all`] put each file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFiles {
+    pub results_json: PathBuf,
+    pub junit_xml: PathBuf,
+    pub report_md: PathBuf,
+}
+
+/// Writes `results.json`, `junit.xml` and `report.md` into `out_dir` (created if needed).
+/// Every format is rendered before the first file is written, and each file is replaced
+/// atomically, so no reader ever sees a half-written file.
+pub fn write_all(results: &RunResults, out_dir: &Path) -> Result<ReportFiles, ReportError> {
+    let files = ReportFiles {
+        results_json: out_dir.join(RESULTS_JSON),
+        junit_xml: out_dir.join(JUNIT_XML),
+        report_md: out_dir.join(REPORT_MD),
+    };
+    let rendered = [
+        (&files.results_json, to_json(results)),
+        (&files.junit_xml, junit::to_xml(results)?),
+        (&files.report_md, markdown::render(results)),
+    ];
+    for (path, contents) in rendered {
+        write_atomically(path, contents.as_bytes()).map_err(|source| ReportError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(files)
+}
 
 /// Writes `contents` to `path` atomically: a reader sees the old file or the new one, never
 /// half of it, and an interrupted run leaves no partial report.
@@ -24,4 +109,109 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
 
 pub fn to_json(results: &RunResults) -> String {
     serde_json::to_string_pretty(results).expect("the result model always serialises")
+}
+
+/// Reads a `results.json`. The schema number is checked before the rest, so a file from
+/// another harness version is reported as such rather than as a confusing missing field.
+pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| ReportError::Syntax {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if let Some(found) = value.get("schema").and_then(serde_json::Value::as_u64)
+        && found != u64::from(SCHEMA_VERSION)
+    {
+        return Err(ReportError::Schema {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    serde_path_to_error::deserialize(value).map_err(|source| ReportError::Shape {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error(
+        "results schema {found}, but this harness merges schema {SCHEMA_VERSION}; produce every input with the same harness version"
+    )]
+    Schema {
+        /// Index of the input in the merged list.
+        input: usize,
+        found: u32,
+    },
+    #[error(
+        "kernel {kernel:?} is in two inputs; give each CI job its own kernel (`harness run --kernel NAME`) or merge only one of them"
+    )]
+    DuplicateKernel {
+        kernel: String,
+        /// Indexes of the two inputs in the merged list.
+        first: usize,
+        second: usize,
+    },
+}
+
+impl MergeError {
+    /// Indexes of the inputs the error is about, so callers can name their files.
+    pub fn inputs(&self) -> Vec<usize> {
+        match self {
+            Self::Schema { input, .. } => vec![*input],
+            Self::DuplicateKernel { first, second, .. } => vec![*first, *second],
+        }
+    }
+}
+
+/// Joins results of separate runs (a CI matrix: one job per kernel) into one, kernels in
+/// input order. A kernel may appear only once: two results for it cannot both be right.
+pub fn merge(inputs: Vec<RunResults>) -> Result<RunResults, MergeError> {
+    let mut kernels = Vec::new();
+    let mut origin: Vec<usize> = Vec::new();
+    for (input, results) in inputs.into_iter().enumerate() {
+        if results.schema != SCHEMA_VERSION {
+            return Err(MergeError::Schema {
+                input,
+                found: results.schema,
+            });
+        }
+        for run in results.kernels {
+            if let Some(at) = kernels
+                .iter()
+                .position(|k: &KernelRun| k.kernel == run.kernel)
+            {
+                return Err(MergeError::DuplicateKernel {
+                    kernel: run.kernel,
+                    first: origin[at],
+                    second: input,
+                });
+            }
+            kernels.push(run);
+            origin.push(input);
+        }
+    }
+    Ok(RunResults::new(kernels))
+}
+
+/// How every view names a kernel: its name, and the version it reported when the name
+/// does not already say it (`6.1 (6.1.158)`, `host (6.18.44)`, `7.3`).
+pub fn kernel_label(name: &str, version: Option<KernelVersion>) -> String {
+    match version {
+        Some(v) if v.to_string() != name => format!("{name} ({v})"),
+        _ => name.to_string(),
+    }
+}
+
+/// Colours `text` when `color` is on. Pad before painting: escape codes have no width.
+fn paint(text: &str, style: Style, color: bool) -> String {
+    if color {
+        text.style(style).to_string()
+    } else {
+        text.to_string()
+    }
 }

@@ -1,0 +1,218 @@
+//! `harness report merge|show`: the report formats over saved results, for CI matrices
+//! (one job per kernel, a final job merges) and for looking at a finished run again.
+
+use std::{
+    io::{self, Write},
+    path::{Path, PathBuf},
+};
+
+use clap::{Subcommand, ValueEnum};
+
+use super::{EXIT_BAD_INPUT, EXIT_INFRA, exit_code};
+use crate::{
+    report::{self, changes, human::Human, junit, markdown, matrix},
+    results::RunResults,
+};
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the results.json files of several runs (e.g. one CI job per kernel), write
+    /// results.json, junit.xml and report.md into --out, and print the matrix.
+    Merge {
+        /// results.json files; their kernels appear in this order.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Directory for the merged report (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a saved results.json in one of the report formats.
+    Show {
+        /// A results.json written by `harness run` or `harness report merge`.
+        input: PathBuf,
+        #[arg(long, value_enum, default_value_t = ShowFormat::Matrix)]
+        format: ShowFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// Case × kernel on the terminal, then a summary line per kernel.
+    Matrix,
+    /// Divergences per kernel and behaviour changes across versions.
+    Changes,
+    /// The Markdown job summary.
+    Markdown,
+    /// JUnit XML, a testsuite per kernel.
+    Junit,
+    /// The result model as JSON (schema in README.md).
+    Json,
+}
+
+/// Runs the command; the exit code follows the results as for `harness run`, or says that
+/// an input was bad (2) or the report could not be written (3).
+pub fn run(command: ReportCommand) -> u8 {
+    let color = Human::for_stdout().color;
+    run_to(command, &mut io::stdout().lock(), color)
+}
+
+/// [`run`], printing to `stdout`.
+fn run_to(command: ReportCommand, stdout: &mut impl Write, color: bool) -> u8 {
+    match command {
+        ReportCommand::Merge { inputs, out } => merge(&inputs, &out, stdout, color),
+        ReportCommand::Show { input, format } => show(&input, format, stdout, color),
+    }
+}
+
+fn merge(inputs: &[PathBuf], out: &Path, stdout: &mut impl Write, color: bool) -> u8 {
+    let mut loaded = Vec::with_capacity(inputs.len());
+    for path in inputs {
+        match report::read_json(path) {
+            Ok(results) => loaded.push(results),
+            Err(e) => return fail(EXIT_BAD_INPUT, e),
+        }
+    }
+    let merged = match report::merge(loaded) {
+        Ok(merged) => merged,
+        Err(e) => {
+            let files: Vec<String> = e
+                .inputs()
+                .into_iter()
+                .map(|i| inputs[i].display().to_string())
+                .collect();
+            eprintln!("error: {}: {e}", files.join(" and "));
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let files = match report::write_all(&merged, out) {
+        Ok(files) => files,
+        Err(e) => return fail(EXIT_INFRA, e),
+    };
+    eprintln!(
+        "wrote {}, {} and {}",
+        files.results_json.display(),
+        files.junit_xml.display(),
+        files.report_md.display()
+    );
+    finish(matrix::write(stdout, &merged, color), &merged)
+}
+
+fn show(input: &Path, format: ShowFormat, stdout: &mut impl Write, color: bool) -> u8 {
+    let results = match report::read_json(input) {
+        Ok(results) => results,
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
+    let printed = match format {
+        ShowFormat::Matrix => matrix::write(stdout, &results, color),
+        ShowFormat::Changes => changes::write(stdout, &results, color),
+        ShowFormat::Markdown => write!(stdout, "{}", markdown::render(&results)),
+        ShowFormat::Junit => match junit::to_xml(&results) {
+            Ok(xml) => writeln!(stdout, "{xml}"),
+            Err(e) => return fail(EXIT_INFRA, e),
+        },
+        ShowFormat::Json => writeln!(stdout, "{}", report::to_json(&results)),
+    };
+    finish(printed, &results)
+}
+
+/// The results' exit code once printed; a closed pipe (`| head`) is not a failure.
+fn finish(printed: io::Result<()>, results: &RunResults) -> u8 {
+    match printed {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write the report: {e}");
+            EXIT_INFRA
+        }
+        _ => exit_code(results),
+    }
+}
+
+fn fail(code: u8, error: report::ReportError) -> u8 {
+    eprintln!("error: {:#}", anyhow::Error::new(error));
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        cli::EXIT_PASS,
+        results::{KernelRun, KernelStatus},
+    };
+
+    fn kernel(name: &str, status: KernelStatus) -> KernelRun {
+        KernelRun {
+            kernel: name.into(),
+            release: None,
+            version: None,
+            status,
+            duration_ms: 0,
+            cases: Vec::new(),
+        }
+    }
+
+    fn saved(dir: &Path, runs: Vec<KernelRun>) -> PathBuf {
+        let path = dir.join(format!("{}.json", runs[0].kernel));
+        let json = report::to_json(&RunResults::new(runs));
+        std::fs::write(&path, json).expect("writes a results file");
+        path
+    }
+
+    #[test]
+    fn merge_writes_the_report_and_exits_by_the_results() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = saved(dir.path(), vec![kernel("6.1", KernelStatus::Ran)]);
+        let b = saved(dir.path(), vec![kernel("6.12", KernelStatus::Ran)]);
+        let out = dir.path().join("out");
+        let mut stdout = Vec::new();
+        let merge = ReportCommand::Merge {
+            inputs: vec![a, b],
+            out: out.clone(),
+        };
+        assert_eq!(run_to(merge, &mut stdout, false), EXIT_PASS);
+        let printed = String::from_utf8(stdout).expect("UTF-8");
+        assert!(printed.starts_with("case  6.1   6.12\n"), "{printed}");
+        let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
+        let names: Vec<&str> = merged.kernels.iter().map(|k| k.kernel.as_str()).collect();
+        assert_eq!(names, ["6.1", "6.12"]);
+        assert!(out.join(report::JUNIT_XML).is_file());
+        assert!(out.join(report::REPORT_MD).is_file());
+    }
+
+    #[test]
+    fn conflicting_or_unreadable_inputs_are_bad_input_and_write_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = saved(dir.path(), vec![kernel("6.1", KernelStatus::Ran)]);
+        let out = dir.path().join("out");
+        let twice = ReportCommand::Merge {
+            inputs: vec![a.clone(), a],
+            out: out.clone(),
+        };
+        assert_eq!(run_to(twice, &mut Vec::new(), false), EXIT_BAD_INPUT);
+        let missing = ReportCommand::Merge {
+            inputs: vec![dir.path().join("missing.json")],
+            out: out.clone(),
+        };
+        assert_eq!(run_to(missing, &mut Vec::new(), false), EXIT_BAD_INPUT);
+        assert!(!out.exists(), "nothing may be written after a bad input");
+    }
+
+    #[test]
+    fn show_exits_as_the_run_would() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let failed = KernelStatus::Error {
+            message: "timed out".into(),
+            log_tail: None,
+        };
+        let input = saved(dir.path(), vec![kernel("7.3", failed)]);
+        for format in ShowFormat::value_variants() {
+            let show = ReportCommand::Show {
+                input: input.clone(),
+                format: *format,
+            };
+            let mut stdout = Vec::new();
+            assert_eq!(run_to(show, &mut stdout, false), EXIT_INFRA, "{format:?}");
+            let printed = String::from_utf8(stdout).expect("UTF-8");
+            assert!(printed.contains("timed out"), "{format:?} prints {printed}");
+        }
+    }
+}

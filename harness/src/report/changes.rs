@@ -1,0 +1,321 @@
+//! What differs between kernels: every divergence per kernel, and every step whose actual
+//! outcome changed from one kernel version to the next, whether or not the expectations
+//! foresaw it (a change the case does not describe is a finding; one it does is history).
+
+use std::io::{self, Write};
+
+use owo_colors::Style;
+use serde::Serialize;
+
+use super::{kernel_label, paint};
+use crate::{
+    case::{Expected, KernelVersion},
+    results::{Actual, KernelStatus, RunResults, Verdict},
+};
+
+/// A step's actual outcome differs between two kernels adjacent in version order (among
+/// the kernels where the step ran).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BehaviourChange {
+    pub case: String,
+    pub step: String,
+    pub label: String,
+    pub before: Observation,
+    pub after: Observation,
+}
+
+/// A step as one kernel ran it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    pub kernel: String,
+    pub version: KernelVersion,
+    pub actual: Actual,
+    pub expected: Expected,
+    pub verdict: Verdict,
+}
+
+/// A step whose actual outcome is not the expectation in force on its kernel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Divergence {
+    pub kernel: String,
+    pub version: Option<KernelVersion>,
+    pub case: String,
+    pub file: String,
+    pub step: String,
+    pub label: String,
+    pub expected: Expected,
+    pub actual: Actual,
+    /// Why the case expects that on this kernel, when it gives versioned variants.
+    pub reason: Option<String>,
+}
+
+/// Changes per (case, step), cases and steps in the order they first appear, each step's
+/// changes in version order. Kernels are ordered by version, not by name or list order
+/// (ties keep list order); a kernel that reported no version cannot be placed and is left
+/// out, as are steps that did not run.
+pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
+    let mut kernels: Vec<_> = results
+        .kernels
+        .iter()
+        .filter_map(|k| Some((k.version?, k)))
+        .collect();
+    kernels.sort_by_key(|(version, _)| *version);
+
+    // (case, step id) → label and observations in version order.
+    let mut steps: Vec<((&str, &str), &str, Vec<Observation>)> = Vec::new();
+    for (version, kernel) in kernels {
+        for case in &kernel.cases {
+            for step in &case.steps {
+                if matches!(step.actual, Actual::NotRun { .. }) {
+                    continue;
+                }
+                let key = (case.name.as_str(), step.id.as_str());
+                let at = match steps.iter().position(|(k, ..)| *k == key) {
+                    Some(at) => at,
+                    None => {
+                        steps.push((key, &step.label, Vec::new()));
+                        steps.len() - 1
+                    }
+                };
+                steps[at].2.push(Observation {
+                    kernel: kernel.kernel.clone(),
+                    version,
+                    actual: step.actual.clone(),
+                    expected: step.expected.clone(),
+                    verdict: step.verdict,
+                });
+            }
+        }
+    }
+
+    steps
+        .into_iter()
+        .flat_map(|((case, step), label, observations)| {
+            observations
+                .windows(2)
+                .filter(|pair| pair[0].actual != pair[1].actual)
+                .map(|pair| BehaviourChange {
+                    case: case.to_string(),
+                    step: step.to_string(),
+                    label: label.to_string(),
+                    before: pair[0].clone(),
+                    after: pair[1].clone(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Every diverged step, kernels in the results' order, then cases and steps in run order.
+pub fn divergences(results: &RunResults) -> Vec<Divergence> {
+    let mut found = Vec::new();
+    for kernel in &results.kernels {
+        for case in &kernel.cases {
+            for step in case.steps.iter().filter(|s| s.verdict == Verdict::Diverged) {
+                found.push(Divergence {
+                    kernel: kernel.kernel.clone(),
+                    version: kernel.version,
+                    case: case.name.clone(),
+                    file: case.file.clone(),
+                    step: step.id.clone(),
+                    label: step.label.clone(),
+                    expected: step.expected.clone(),
+                    actual: step.actual.clone(),
+                    reason: step.reason.clone(),
+                });
+            }
+        }
+    }
+    found
+}
+
+impl BehaviourChange {
+    /// Both sides meet their expectations: the case already describes this change.
+    pub fn expected(&self) -> bool {
+        self.before.verdict == Verdict::Pass && self.after.verdict == Verdict::Pass
+    }
+
+    /// `update-noexist step 2 (update store[s] = 8 (NOEXIST)): changed between 6.1 and 6.12:
+    /// EINVAL (22) → ok`, without the verdict.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} step {} ({}): changed between {} and {}: {} → {}",
+            self.case,
+            self.step,
+            self.label,
+            kernel_label(&self.before.kernel, Some(self.before.version)),
+            kernel_label(&self.after.kernel, Some(self.after.version)),
+            self.before.actual,
+            self.after.actual,
+        )
+    }
+
+    /// Which side(s) the expectations do not allow, or that they allow both.
+    pub fn verdict(&self) -> String {
+        let diverged: Vec<&str> = [&self.before, &self.after]
+            .into_iter()
+            .filter(|o| o.verdict == Verdict::Diverged)
+            .map(|o| o.kernel.as_str())
+            .collect();
+        if diverged.is_empty() {
+            "as the case expects".to_string()
+        } else {
+            format!("diverges on {}", diverged.join(" and "))
+        }
+    }
+}
+
+/// The divergences per kernel, then the behaviour changes.
+pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Result<()> {
+    let heading = Style::new().bold();
+    let divergences = divergences(results);
+    writeln!(out, "{}", paint("Divergences", heading, color))?;
+    if divergences.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    let mut current_kernel = None;
+    for d in &divergences {
+        if current_kernel != Some(&d.kernel) {
+            current_kernel = Some(&d.kernel);
+            writeln!(out, "  {}", kernel_label(&d.kernel, d.version))?;
+        }
+        writeln!(
+            out,
+            "    {} step {} ({}) [{}]",
+            paint(&d.case, Style::new().red().bold(), color),
+            d.step,
+            d.label,
+            d.file
+        )?;
+        writeln!(out, "      expected: {}", d.expected)?;
+        writeln!(out, "      actual:   {}", d.actual)?;
+        if let Some(reason) = &d.reason {
+            writeln!(out, "      (expected because: {reason})")?;
+        }
+    }
+
+    let changes = behaviour_changes(results);
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        paint("Behaviour changes across versions", heading, color)
+    )?;
+    if changes.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for change in &changes {
+        let verdict_style = if change.expected() {
+            Style::new().green()
+        } else {
+            Style::new().red().bold()
+        };
+        writeln!(
+            out,
+            "  {} [{}]",
+            change.describe(),
+            paint(&change.verdict(), verdict_style, color)
+        )?;
+    }
+
+    let left_out: Vec<String> = results
+        .kernels
+        .iter()
+        .filter_map(|k| match (&k.status, k.version) {
+            (KernelStatus::Error { message, .. }, _) => Some(format!(
+                "{}: kernel error: {}",
+                k.kernel,
+                message.lines().next().unwrap_or_default()
+            )),
+            (KernelStatus::Ran, None) => Some(format!("{}: reported no version", k.kernel)),
+            (KernelStatus::Ran, Some(_)) => None,
+        })
+        .collect();
+    if !left_out.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            paint("Kernels not (fully) compared", heading, color)
+        )?;
+        for line in left_out {
+            writeln!(out, "  {line}")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{CaseOutcome, CaseResult, KernelRun, KernelStatus, StepResult};
+
+    fn kernel(name: &str, version: Option<KernelVersion>, actual: Actual) -> KernelRun {
+        let expected = Expected::Ok;
+        let verdict = if actual.satisfies(&expected) {
+            Verdict::Pass
+        } else {
+            Verdict::Diverged
+        };
+        KernelRun {
+            kernel: name.into(),
+            release: None,
+            version,
+            status: KernelStatus::Ran,
+            duration_ms: 0,
+            cases: vec![CaseResult {
+                name: "c".into(),
+                file: "cases/c.yaml".into(),
+                outcome: CaseOutcome::Pass,
+                duration_ms: 0,
+                steps: vec![StepResult {
+                    id: "1".into(),
+                    label: "update".into(),
+                    expected,
+                    reason: None,
+                    actual,
+                    verdict,
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn changes_follow_versions_not_names_nor_list_order() {
+        let results = RunResults::new(vec![
+            kernel("7.10", Some(KernelVersion::new(7, 10, 0)), Actual::Ok),
+            kernel("7.9", Some(KernelVersion::new(7, 9, 0)), Actual::errno(22)),
+            kernel("host", Some(KernelVersion::new(6, 1, 0)), Actual::errno(22)),
+            // Cannot be placed among the others.
+            kernel("unknown", None, Actual::errno(17)),
+        ]);
+        let changes = behaviour_changes(&results);
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        assert_eq!(
+            changes[0].describe(),
+            "c step 1 (update): changed between 7.9 and 7.10: EINVAL (22) → ok"
+        );
+        assert_eq!(changes[0].verdict(), "diverges on 7.9");
+    }
+
+    #[test]
+    fn a_change_and_back_is_two_changes_and_not_run_steps_are_ignored() {
+        let not_run = Actual::NotRun {
+            reason: "map creation failed".into(),
+        };
+        let results = RunResults::new(vec![
+            kernel("5.10", Some(KernelVersion::new(5, 10, 0)), Actual::Ok),
+            kernel("6.1", Some(KernelVersion::new(6, 1, 0)), not_run),
+            kernel("6.6", Some(KernelVersion::new(6, 6, 0)), Actual::errno(22)),
+            kernel("6.12", Some(KernelVersion::new(6, 12, 0)), Actual::Ok),
+        ]);
+        let between: Vec<(String, String)> = behaviour_changes(&results)
+            .into_iter()
+            .map(|c| (c.before.kernel, c.after.kernel))
+            .collect();
+        assert_eq!(
+            between,
+            [("5.10".into(), "6.6".into()), ("6.6".into(), "6.12".into())]
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! The triage view on a terminal: a row per case, a column per kernel (in the kernels'
+//! order), then a summary line per kernel.
+//!
+//! Cells are at most four characters wide and long names are cut, so 8 kernels next to
+//! 60 cases fit in 120 columns.
+
+use std::io::{self, Write};
+
+use owo_colors::Style;
+
+use super::{kernel_label, paint};
+use crate::results::{CaseOutcome, KernelRun, KernelStatus, RunResults};
+
+const MAX_CASE_WIDTH: usize = 38;
+const MAX_KERNEL_WIDTH: usize = 8;
+/// The widest abbreviation, `pass` or `skip`.
+const CELL_WIDTH: usize = 4;
+const COLUMN_GAP: &str = "  ";
+const LEGEND: &str = "pass: as expected · DIV: diverged from the expectation · skip: skipped · \
+                      err: could not run · -: not in this run";
+
+/// One case on one kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Pass,
+    Diverged,
+    Skipped,
+    /// The case could not run, or its kernel failed (boot, panic, timeout) before it did.
+    Error,
+    /// The kernel ran, but without this case (results merged from runs of other cases).
+    Absent,
+}
+
+impl Cell {
+    fn of(outcome: &CaseOutcome) -> Self {
+        match outcome {
+            CaseOutcome::Pass => Self::Pass,
+            CaseOutcome::Diverged => Self::Diverged,
+            CaseOutcome::Skipped { .. } => Self::Skipped,
+            CaseOutcome::Error { .. } => Self::Error,
+        }
+    }
+
+    /// The terminal's abbreviation.
+    pub fn short(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Diverged => "DIV",
+            Self::Skipped => "skip",
+            Self::Error => "err",
+            Self::Absent => "-",
+        }
+    }
+
+    fn style(self) -> Style {
+        match self {
+            Self::Pass => Style::new().green(),
+            Self::Diverged => Style::new().red().bold(),
+            Self::Skipped => Style::new().yellow(),
+            Self::Error => Style::new().magenta().bold(),
+            Self::Absent => Style::new().dimmed(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row<'a> {
+    pub case: &'a str,
+    /// One cell per kernel, in the kernels' order.
+    pub cells: Vec<Cell>,
+}
+
+/// The matrix: cases in the order they first appear across kernels. A kernel that failed
+/// gets `Error` for every case it did not report, so its whole column reads as an error.
+pub fn rows(results: &RunResults) -> Vec<Row<'_>> {
+    let mut cases: Vec<&str> = Vec::new();
+    for case in results.kernels.iter().flat_map(|k| &k.cases) {
+        if !cases.contains(&case.name.as_str()) {
+            cases.push(&case.name);
+        }
+    }
+    cases
+        .into_iter()
+        .map(|name| Row {
+            case: name,
+            cells: results
+                .kernels
+                .iter()
+                .map(
+                    |kernel| match kernel.cases.iter().find(|c| c.name == name) {
+                        Some(case) => Cell::of(&case.outcome),
+                        None if matches!(kernel.status, KernelStatus::Error { .. }) => Cell::Error,
+                        None => Cell::Absent,
+                    },
+                )
+                .collect(),
+        })
+        .collect()
+}
+
+/// `4 pass, 1 DIVERGED, 1 skip, 0 error`: a kernel's cases by outcome.
+pub fn tally(run: &KernelRun) -> String {
+    format!(
+        "{} pass, {} DIVERGED, {} skip, {} error",
+        run.count(|o| *o == CaseOutcome::Pass),
+        run.count(|o| *o == CaseOutcome::Diverged),
+        run.count(|o| matches!(o, CaseOutcome::Skipped { .. })),
+        run.count(|o| matches!(o, CaseOutcome::Error { .. })),
+    )
+}
+
+pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Result<()> {
+    if results.kernels.is_empty() {
+        return writeln!(out, "no kernel in these results");
+    }
+    let rows = rows(results);
+    let case_width = rows
+        .iter()
+        .map(|r| width(r.case))
+        .max()
+        .unwrap_or(0)
+        .clamp("case".len(), MAX_CASE_WIDTH);
+    let headers: Vec<String> = results
+        .kernels
+        .iter()
+        .map(|k| fit(&k.kernel, MAX_KERNEL_WIDTH))
+        .collect();
+    let widths: Vec<usize> = headers.iter().map(|h| width(h).max(CELL_WIDTH)).collect();
+
+    let mut line = pad("case", case_width);
+    for (header, width) in headers.iter().zip(&widths) {
+        line.push_str(COLUMN_GAP);
+        line.push_str(&pad(header, *width));
+    }
+    writeln!(out, "{}", line.trim_end())?;
+    for row in &rows {
+        let mut line = pad(&fit(row.case, MAX_CASE_WIDTH), case_width);
+        for (cell, width) in row.cells.iter().zip(&widths) {
+            line.push_str(COLUMN_GAP);
+            line.push_str(&paint(cell.short(), cell.style(), color));
+            line.push_str(&" ".repeat(width - cell.short().len()));
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+
+    writeln!(out)?;
+    writeln!(out, "{LEGEND}")?;
+    let labels: Vec<String> = results
+        .kernels
+        .iter()
+        .map(|k| kernel_label(&k.kernel, k.version))
+        .collect();
+    let label_width = labels.iter().map(|l| width(l)).max().unwrap_or(0);
+    for (run, label) in results.kernels.iter().zip(&labels) {
+        let label = pad(label, label_width);
+        let seconds = run.duration_ms as f64 / 1000.0;
+        match &run.status {
+            KernelStatus::Ran => {
+                writeln!(out, "{label}  {} in {seconds:.1} s", tally(run))?;
+            }
+            KernelStatus::Error { message, .. } => {
+                let before = if run.cases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (before it: {})", tally(run))
+                };
+                writeln!(
+                    out,
+                    "{label}  {}: {}{before} after {seconds:.1} s",
+                    paint("kernel error", Cell::Error.style(), color),
+                    message.lines().next().unwrap_or_default(),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn width(text: &str) -> usize {
+    text.chars().count()
+}
+
+fn pad(text: &str, to: usize) -> String {
+    format!("{text}{}", " ".repeat(to.saturating_sub(width(text))))
+}
+
+/// Cuts `text` to `max` characters, marking the cut with `…`.
+fn fit(text: &str, max: usize) -> String {
+    if width(text) <= max {
+        text.to_string()
+    } else {
+        let kept: String = text.chars().take(max - 1).collect();
+        format!("{kept}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_cut_with_a_mark() {
+        assert_eq!(fit("lookup-delete-without-storage", 10), "lookup-de…");
+        assert_eq!(fit("6.12", 8), "6.12");
+        assert_eq!(width(&fit("a-very-long-kernel-name", MAX_KERNEL_WIDTH)), 8);
+    }
+}

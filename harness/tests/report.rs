@@ -1,0 +1,471 @@
+//! Every report format over one hand-built run: kernels 5.10 and 6.12 ran, 7.3 failed to
+//! boot; cases pass, diverge, skip, fail to run, and change behaviour between versions.
+//! Durations are fixed, so the snapshots are stable.
+
+use harness::{
+    case::{Expected, KernelVersion},
+    report::{self, MergeError, ReportError, changes, junit, markdown, matrix},
+    results::{
+        Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, RunResults, StepResult, Verdict,
+    },
+};
+use serde_json::json;
+
+fn step(id: &str, label: &str, expected: Expected, actual: Actual) -> StepResult {
+    let verdict = if actual.satisfies(&expected) {
+        Verdict::Pass
+    } else {
+        Verdict::Diverged
+    };
+    StepResult {
+        id: id.into(),
+        label: label.into(),
+        expected,
+        reason: None,
+        actual,
+        verdict,
+    }
+}
+
+fn because(mut step: StepResult, reason: &str) -> StepResult {
+    step.reason = Some(reason.into());
+    step
+}
+
+fn case(name: &str, outcome: CaseOutcome, steps: Vec<StepResult>) -> CaseResult {
+    CaseResult {
+        name: name.into(),
+        file: format!("cases/{name}.yaml"),
+        outcome,
+        duration_ms: 40,
+        steps,
+    }
+}
+
+fn errno(name: &str) -> Expected {
+    Expected::Errno(name.into())
+}
+
+fn value(v: serde_json::Value) -> Actual {
+    Actual::Value { value: v }
+}
+
+fn create() -> StepResult {
+    step("1", "create store (u32)", Expected::Ok, Actual::Ok)
+}
+
+fn linux_5_10() -> KernelRun {
+    KernelRun {
+        kernel: "5.10".into(),
+        release: Some("5.10.0-36-cloud-amd64".into()),
+        version: Some(KernelVersion::new(5, 10, 244)),
+        status: KernelStatus::Ran,
+        duration_ms: 61_250,
+        cases: vec![
+            case("create-defaults", CaseOutcome::Pass, vec![create()]),
+            case(
+                "update-noexist",
+                CaseOutcome::Pass,
+                vec![
+                    step(
+                        "1",
+                        "update store[s] = 7 (NOEXIST)",
+                        Expected::Ok,
+                        Actual::Ok,
+                    ),
+                    step(
+                        "2",
+                        "update store[s] = 8 (NOEXIST)",
+                        errno("EEXIST"),
+                        Actual::errno(libc::EEXIST),
+                    ),
+                    step(
+                        "3",
+                        "lookup store[s]",
+                        Expected::Value(json!(7)),
+                        value(json!(7)),
+                    ),
+                ],
+            ),
+            case(
+                "f-lock-without-spin-lock",
+                CaseOutcome::Diverged,
+                vec![
+                    create(),
+                    because(
+                        step(
+                            "2",
+                            "update store[s] = 7 (F_LOCK)",
+                            errno("EINVAL"),
+                            Actual::Ok,
+                        ),
+                        "F_LOCK needs a bpf_spin_lock in the value (map_sk_storage.rst)",
+                    ),
+                ],
+            ),
+            case(
+                "create-value-size-limits",
+                CaseOutcome::Pass,
+                vec![because(
+                    step(
+                        "1",
+                        "create store (65536-byte value)",
+                        errno("E2BIG"),
+                        Actual::errno(libc::E2BIG),
+                    ),
+                    "values larger than 64 KiB - 1 were refused before 6.x",
+                )],
+            ),
+            case(
+                "iteration-not-supported",
+                CaseOutcome::Skipped {
+                    reason: "needs kernel 5.11 or later, this is 5.10.244".into(),
+                },
+                vec![],
+            ),
+            case(
+                "storage-charged-to-optmem",
+                CaseOutcome::Pass,
+                vec![
+                    create(),
+                    step(
+                        "2",
+                        "read optmem_max",
+                        Expected::Value(json!("any")),
+                        value(json!(20480)),
+                    ),
+                ],
+            ),
+        ],
+    }
+}
+
+fn linux_6_12() -> KernelRun {
+    KernelRun {
+        kernel: "6.12".into(),
+        release: Some("6.12.57+deb13-cloud-amd64".into()),
+        version: Some(KernelVersion::new(6, 12, 57)),
+        status: KernelStatus::Ran,
+        duration_ms: 58_900,
+        cases: vec![
+            case("create-defaults", CaseOutcome::Pass, vec![create()]),
+            case(
+                "update-noexist",
+                CaseOutcome::Diverged,
+                vec![
+                    step("1", "update store[s] = 7 (NOEXIST)", Expected::Ok, Actual::Ok),
+                    step(
+                        "2",
+                        "update store[s] = 8 (NOEXIST)",
+                        errno("EEXIST"),
+                        Actual::errno(libc::EINVAL),
+                    ),
+                    step(
+                        "3",
+                        "lookup store[s]",
+                        Expected::Value(json!(7)),
+                        value(json!(7)),
+                    ),
+                ],
+            ),
+            case(
+                "f-lock-without-spin-lock",
+                CaseOutcome::Pass,
+                vec![
+                    create(),
+                    step(
+                        "2",
+                        "update store[s] = 7 (F_LOCK)",
+                        errno("EINVAL"),
+                        Actual::errno(libc::EINVAL),
+                    ),
+                ],
+            ),
+            case(
+                "create-value-size-limits",
+                CaseOutcome::Pass,
+                vec![because(
+                    step(
+                        "1",
+                        "create store (65536-byte value)",
+                        Expected::Ok,
+                        Actual::Ok,
+                    ),
+                    "6.x accepts values up to KMALLOC_MAX_SIZE",
+                )],
+            ),
+            case(
+                "iteration-not-supported",
+                CaseOutcome::Pass,
+                vec![step(
+                    "1",
+                    "next key of store",
+                    errno("ENOTSUPP"),
+                    Actual::errno(524),
+                )],
+            ),
+            case(
+                "storage-charged-to-optmem",
+                CaseOutcome::Error {
+                    message: "cannot read /proc/sys/net/core/optmem_max: No such file or directory (os error 2)".into(),
+                },
+                vec![
+                    create(),
+                    step(
+                        "2",
+                        "read optmem_max",
+                        Expected::Value(json!("any")),
+                        Actual::NotRun {
+                            reason: "optmem_max is unreadable".into(),
+                        },
+                    ),
+                ],
+            ),
+            // Only in this kernel's run, as when merging runs of different case sets.
+            case("socket-families", CaseOutcome::Pass, vec![create()]),
+        ],
+    }
+}
+
+fn linux_7_3() -> KernelRun {
+    KernelRun {
+        kernel: "7.3".into(),
+        release: None,
+        version: None,
+        status: KernelStatus::Error {
+            message: "kernel panic while booting (console line 412)".into(),
+            log_tail: Some(
+                "[    2.104411] VFS: Cannot open root device \"vda\"\n\
+                 [    2.104930] \x1b[1;31mKernel panic - not syncing: VFS: Unable to mount root fs\x1b[0m\n\
+                 [    2.105502] CPU: 0 PID: 1 Comm: swapper/0 <not tainted> 7.3.0-1-cloud-amd64 #1 & more\n"
+                    .into(),
+            ),
+        },
+        duration_ms: 12_000,
+        cases: vec![],
+    }
+}
+
+fn fixture() -> RunResults {
+    RunResults::new(vec![linux_5_10(), linux_6_12(), linux_7_3()])
+}
+
+fn render(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    write(&mut out).expect("writing to a Vec cannot fail");
+    String::from_utf8(out).expect("reports are UTF-8")
+}
+
+#[test]
+fn matrix_snapshot() {
+    let text = render(|out| matrix::write(out, &fixture(), false));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn matrix_colour_only_adds_escape_codes() {
+    let plain = render(|out| matrix::write(out, &fixture(), false));
+    let coloured = render(|out| matrix::write(out, &fixture(), true));
+    assert!(coloured.contains("\x1b["), "no colour in {coloured:?}");
+    assert_eq!(strip_ansi_escapes::strip_str(&coloured), plain);
+}
+
+#[test]
+fn matrix_of_8_kernels_by_60_cases_fits_120_columns() {
+    let template = linux_5_10().cases[1].clone();
+    let cases: Vec<CaseResult> = (0..60)
+        .map(|i| CaseResult {
+            name: format!("lookup-delete-without-storage-on-a-closed-socket-{i}"),
+            ..template.clone()
+        })
+        .collect();
+    let kernels = (0..8)
+        .map(|i| KernelRun {
+            kernel: format!("trixie-backports-7.{i}"),
+            cases: cases.clone(),
+            ..linux_5_10()
+        })
+        .collect();
+    let text = render(|out| matrix::write(out, &RunResults::new(kernels), false));
+    let table: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
+    assert_eq!(table.len(), 61, "a header and 60 rows");
+    for line in table {
+        assert!(line.chars().count() <= 120, "too wide: {line:?}");
+    }
+}
+
+#[test]
+fn changes_snapshot() {
+    let text = render(|out| changes::write(out, &fixture(), false));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn behaviour_changes_are_found_even_when_expected() {
+    let found = changes::behaviour_changes(&fixture());
+    let summary: Vec<(&str, &str, bool)> = found
+        .iter()
+        .map(|c| (c.case.as_str(), c.step.as_str(), c.expected()))
+        .collect();
+    // storage-charged-to-optmem step 2 did not run on 6.12: no change is claimed.
+    assert_eq!(
+        summary,
+        [
+            ("update-noexist", "2", false),
+            ("f-lock-without-spin-lock", "2", false),
+            ("create-value-size-limits", "1", true),
+        ]
+    );
+    let divergences = changes::divergences(&fixture());
+    let where_: Vec<(&str, &str, &str)> = divergences
+        .iter()
+        .map(|d| (d.kernel.as_str(), d.case.as_str(), d.step.as_str()))
+        .collect();
+    // A step that could not run did not do what was expected either.
+    assert_eq!(
+        where_,
+        [
+            ("5.10", "f-lock-without-spin-lock", "2"),
+            ("6.12", "update-noexist", "2"),
+            ("6.12", "storage-charged-to-optmem", "2"),
+        ]
+    );
+    assert_eq!(
+        divergences[0].reason.as_deref(),
+        Some("F_LOCK needs a bpf_spin_lock in the value (map_sk_storage.rst)")
+    );
+}
+
+#[test]
+fn markdown_snapshot() {
+    insta::assert_snapshot!(markdown::render(&fixture()));
+}
+
+#[test]
+fn json_snapshot() {
+    insta::assert_snapshot!(report::to_json(&fixture()));
+}
+
+#[test]
+fn junit_snapshot_parses_back_with_the_right_counts() {
+    let xml = junit::to_xml(&fixture()).expect("serialises");
+    insta::assert_snapshot!(xml);
+
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit XML");
+    let counts: Vec<(String, usize, usize, usize, usize)> = parsed
+        .test_suites
+        .iter()
+        .map(|s| (s.name.to_string(), s.tests, s.failures, s.errors, s.skipped))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("5.10".to_string(), 6, 1, 0, 1),
+            ("6.12".to_string(), 7, 1, 1, 0),
+            ("7.3".to_string(), 1, 0, 1, 0),
+        ]
+    );
+    let boot = &parsed.test_suites[2].test_cases[0];
+    assert_eq!(boot.name.as_str(), "7.3/boot");
+    let quick_junit::TestCaseStatus::NonSuccess {
+        kind, description, ..
+    } = &boot.status
+    else {
+        panic!("the failed boot must be a non-success: {:?}", boot.status);
+    };
+    assert_eq!(*kind, quick_junit::NonSuccessKind::Error);
+    let log = description.as_ref().expect("the log tail is the body");
+    assert!(log.contains("Kernel panic - not syncing"), "{log:?}");
+    assert!(
+        !log.contains('\x1b'),
+        "escape codes are not valid XML: {log:?}"
+    );
+}
+
+#[test]
+fn write_all_then_merge_of_two_ci_jobs_gives_back_the_whole_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let whole = fixture();
+    let job_a = RunResults::new(whole.kernels[..2].to_vec());
+    let job_b = RunResults::new(whole.kernels[2..].to_vec());
+    let files_a = report::write_all(&job_a, &dir.path().join("a")).expect("writes job a");
+    let files_b = report::write_all(&job_b, &dir.path().join("b")).expect("writes job b");
+    for file in [
+        &files_a.junit_xml,
+        &files_a.report_md,
+        &files_b.results_json,
+    ] {
+        assert!(file.is_file(), "{} was not written", file.display());
+    }
+
+    let inputs = [&files_a.results_json, &files_b.results_json]
+        .map(|path| report::read_json(path).expect("reads back"))
+        .to_vec();
+    let merged = report::merge(inputs).expect("no kernel in both");
+    assert_eq!(report::to_json(&merged), report::to_json(&whole));
+
+    let out = dir.path().join("merged");
+    let files = report::write_all(&merged, &out).expect("writes the merged report");
+    let reread = report::read_json(&files.results_json).expect("reads the merged file");
+    assert_eq!(report::to_json(&reread), report::to_json(&whole));
+    let md = std::fs::read_to_string(&files.report_md).expect("report.md");
+    assert_eq!(md, markdown::render(&whole));
+    // Atomic writes leave no temporary file behind.
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("out dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["junit.xml", "report.md", "results.json"]);
+}
+
+#[test]
+fn merging_a_kernel_twice_names_it_and_both_inputs() {
+    let err = report::merge(vec![fixture(), RunResults::new(vec![linux_6_12()])])
+        .expect_err("6.12 is in both");
+    assert!(
+        matches!(
+            &err,
+            MergeError::DuplicateKernel { kernel, first: 0, second: 1 } if kernel == "6.12"
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.inputs(), [0, 1]);
+    assert!(err.to_string().contains("\"6.12\""), "{err}");
+}
+
+#[test]
+fn another_schema_is_refused_when_reading_and_merging() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("results.json");
+    std::fs::write(
+        &path,
+        r#"{"schema": 2, "kernels": [{"kernel": "x", "new": 1}]}"#,
+    )
+    .expect("writes");
+    let err = report::read_json(&path).expect_err("schema 2 is not ours");
+    assert!(
+        matches!(err, ReportError::Schema { found: 2, .. }),
+        "{err:?}"
+    );
+
+    let mut other = fixture();
+    other.schema = 2;
+    let err = report::merge(vec![fixture(), other]).expect_err("schemas differ");
+    assert!(
+        matches!(err, MergeError::Schema { input: 1, found: 2 }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_results_file_of_the_wrong_shape_names_the_field() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("results.json");
+    std::fs::write(&path, r#"{"schema": 1, "kernels": [{"kernel": "x"}]}"#).expect("writes");
+    let err = report::read_json(&path).expect_err("status is missing");
+    let ReportError::Shape { source, .. } = &err else {
+        panic!("expected a shape error, got {err:?}");
+    };
+    assert_eq!(source.path().to_string(), "kernels[0]");
+}
