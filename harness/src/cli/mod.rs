@@ -12,13 +12,14 @@ use std::{
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod kernels;
+mod report;
 
 use crate::{
     case::{self, Case},
     exec,
     kernels::{KernelCache, KernelsFile},
     matrix::{self, Event, MatrixError, MatrixOptions},
-    report::{self, human::Human},
+    report::human::Human,
     results::{CaseOutcome, KernelStatus, RunResults},
 };
 
@@ -51,6 +52,11 @@ enum Command {
     },
     /// Run cases and compare every step with its expectation for the kernel's version.
     Run(RunArgs),
+    /// Merge or show saved results (results.json) in the report formats.
+    Report {
+        #[command(subcommand)]
+        command: report::ReportCommand,
+    },
     /// Inside a VM: run cases on this kernel and write the results as JSON (used by `run`).
     #[command(hide = true)]
     Guest(GuestArgs),
@@ -123,6 +129,7 @@ pub fn main() -> ExitCode {
         Command::Check { paths } => check(&paths),
         Command::Run(args) => run(&args),
         Command::Guest(args) => guest(&args),
+        Command::Report { command } => report::run(command),
         Command::Kernels {
             command,
             kernels: file,
@@ -190,25 +197,26 @@ fn run(args: &RunArgs) -> u8 {
             Err(code) => return code,
         }
     };
-    if let Err(e) = report::write_atomically(
-        &args.out.join("results.json"),
-        report::to_json(&results).as_bytes(),
-    ) {
-        eprintln!(
-            "error: cannot write the report to {}: {e}",
-            args.out.display()
-        );
+    if let Err(e) = crate::report::write_all(&results, &args.out) {
+        eprintln!("error: {}", crate::error_chain(&e));
         return EXIT_INFRA;
     }
     let mut stdout = io::stdout().lock();
     let printed = match args.format {
-        Format::Human => results
+        Format::Human if args.host => results
             .kernels
             .iter()
-            .try_for_each(|k| human.kernel_summary(&mut stdout, k))
-            .and_then(|()| writeln!(stdout, "reports: {}", args.out.display())),
-        Format::Json => writeln!(stdout, "{}", report::to_json(&results)),
-    };
+            .try_for_each(|k| human.kernel_summary(&mut stdout, k)),
+        Format::Human => human_matrix(&mut stdout, &results, human),
+        Format::Json => writeln!(stdout, "{}", crate::report::to_json(&results)),
+    }
+    .and_then(|()| {
+        if args.format == Format::Human {
+            writeln!(stdout, "reports: {}", args.out.display())
+        } else {
+            Ok(())
+        }
+    });
     // A closed pipe (`| head`) is not a failure of the run.
     if let Err(e) = printed
         && e.kind() != io::ErrorKind::BrokenPipe
@@ -217,6 +225,18 @@ fn run(args: &RunArgs) -> u8 {
         return EXIT_INFRA;
     }
     exit_code(&results)
+}
+
+/// The triage view of a matrix run: the matrix, each kernel's trouble, the divergences and
+/// where behaviour changed between kernels.
+fn human_matrix(out: &mut impl Write, results: &RunResults, human: Human) -> io::Result<()> {
+    writeln!(out)?;
+    crate::report::matrix::write(out, results, human.color)?;
+    for kernel in &results.kernels {
+        human.kernel_error(out, kernel)?;
+    }
+    writeln!(out)?;
+    crate::report::changes::write(out, results, human.color)
 }
 
 /// Every selected kernel of kernels.toml, one VM each. Bad input (the file, a kernel name)
@@ -250,7 +270,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
     let on_event = |event: Event<'_>| match event {
         Event::Note(text) => eprintln!("{text}"),
         Event::Started { kernel, how } => eprintln!("{kernel}: {how}"),
-        Event::Finished(run) => eprintln!("{}", report::human::one_line(run)),
+        Event::Finished(run) => eprintln!("{}", crate::report::human::one_line(run)),
     };
     matrix::run(
         &file, &selected, cases, &options, cache, &progress, &on_event,
@@ -301,8 +321,8 @@ fn guest(args: &GuestArgs) -> u8 {
             cases: Vec::new(),
         }
     });
-    let json = report::to_json(&RunResults::new(vec![run]));
-    match report::write_atomically(&args.out, json.as_bytes()) {
+    let json = crate::report::to_json(&RunResults::new(vec![run]));
+    match crate::report::write_atomically(&args.out, json.as_bytes()) {
         Ok(()) => EXIT_PASS,
         Err(e) => {
             eprintln!("error: cannot write {}: {e}", args.out.display());

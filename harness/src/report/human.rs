@@ -56,8 +56,8 @@ impl Human {
         )
     }
 
-    /// Every diverged step of a kernel's run, then its summary.
-    pub fn kernel_summary(&self, out: &mut impl Write, run: &KernelRun) -> io::Result<()> {
+    /// A kernel that could not run the cases: why, and the console lines that explain it.
+    pub fn kernel_error(&self, out: &mut impl Write, run: &KernelRun) -> io::Result<()> {
         if let KernelStatus::Error { message, log_tail } = &run.status {
             writeln!(
                 out,
@@ -71,6 +71,12 @@ impl Human {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Every diverged step of a kernel's run, then its summary.
+    pub fn kernel_summary(&self, out: &mut impl Write, run: &KernelRun) -> io::Result<()> {
+        self.kernel_error(out, run)?;
         for case in run
             .cases
             .iter()
