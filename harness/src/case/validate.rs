@@ -1295,9 +1295,7 @@ fn first_gap(variants: &[Variant], from: KernelVersion) -> Option<VersionRange> 
     ranges.sort_by_key(|r| r.since);
     let mut covered_to = Some(from);
     for r in ranges {
-        let Some(cursor) = covered_to else {
-            return None;
-        };
+        let cursor = covered_to?;
         if let Some(since) = r.since
             && since > cursor
         {
@@ -1306,10 +1304,7 @@ fn first_gap(variants: &[Variant], from: KernelVersion) -> Option<VersionRange> 
                 until: Some(since),
             });
         }
-        covered_to = match r.until {
-            None => None,
-            Some(until) => Some(until.max(cursor)),
-        };
+        covered_to = r.until.map(|until| until.max(cursor));
     }
     covered_to.map(|cursor| VersionRange {
         since: Some(cursor),
