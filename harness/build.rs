@@ -7,6 +7,7 @@
 
 use std::{fs, path::PathBuf};
 
+use anyhow::Context as _;
 use aya_build::{Package, Toolchain};
 
 /// The eBPF binary's name: the file aya-build leaves in OUT_DIR.
@@ -32,6 +33,9 @@ fn main() -> anyhow::Result<()> {
             ..Package::default()
         }],
         Toolchain::default(),
+    )
+    .context(
+        "building the eBPF object failed; run scripts/setup-bpf.sh (nightly rust-src and bpf-linker), or set AYA_BUILD_SKIP=1 to build the harness without its BPF programs",
     )?;
 
     let object = PathBuf::from(std::env::var("OUT_DIR")?).join(EBPF_BINARY);

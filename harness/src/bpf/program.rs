@@ -376,6 +376,16 @@ mod tests {
         assert_eq!(SPECS.len() as u32, program_id::COUNT);
     }
 
+    #[test]
+    fn serialised_names_are_the_case_names() {
+        for kind in ProgramKind::ALL {
+            assert_eq!(
+                serde_json::to_value(kind).expect("serialise"),
+                serde_json::Value::from(kind.name())
+            );
+        }
+    }
+
     fn host(kernel: KernelVersion, kernel_btf: bool, bpf_lsm: BpfLsm) -> HostSupport {
         HostSupport {
             kernel,
