@@ -114,7 +114,17 @@ impl BpfError {
 
 /// Shown with a rejection that has no verifier log: the kernel refused to set up the
 /// program before verifying it.
-const TRAMPOLINE_HINT: &str = " (no verifier log: the kernel refused before verifying; tracing and LSM programs need BPF trampolines, which kernels without CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS do not offer; run this case on another kernel)";
+fn rejection_hint(program: ProgramKind, verifier_log: &str) -> &'static str {
+    if !verifier_log.trim().is_empty() {
+        return "";
+    }
+    match program.attach_point() {
+        AttachPoint::Cgroup(_) => " (no verifier log: the kernel refused before verifying)",
+        AttachPoint::Fentry(_) | AttachPoint::Fexit(_) | AttachPoint::Lsm(_) => {
+            " (no verifier log: the kernel refused before verifying; tracing and LSM programs need BPF trampolines, which kernels without CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS do not offer; run this case on another kernel)"
+        }
+    }
+}
 
 /// A link the object owns; dropping it detaches the program.
 #[derive(Debug)]
@@ -262,11 +272,7 @@ impl SkStorageObject {
                     errno: io_error
                         .raw_os_error()
                         .map_or_else(|| io_error.to_string(), crate::errno::name),
-                    hint: if verifier_log.trim().is_empty() {
-                        TRAMPOLINE_HINT
-                    } else {
-                        ""
-                    },
+                    hint: rejection_hint(program, &verifier_log),
                     verifier_log,
                     source: io_error,
                 }
@@ -297,10 +303,6 @@ impl SkStorageObject {
             .ok_or(BpfError::NotAttached { program })?;
         link.detach()
             .map_err(|e| program_error(program, "detach", e))
-    }
-
-    pub fn is_attached(&self, program: ProgramKind) -> bool {
-        self.links.contains_key(&program)
     }
 
     /// Everything the programs reported since the last call, in the order the runs
