@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::{Expected, KernelVersion};
+use crate::case::{Expected, ExpectedDelete, ExpectedGet, KernelVersion};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -124,6 +124,49 @@ pub enum Actual {
     NotRun {
         reason: String,
     },
+    /// What a program's helper calls returned, from its record.
+    Observed {
+        get: ObservedGet,
+        delete: ObservedDelete,
+    },
+    /// No record of the program about the socket was left to observe.
+    NoRecord,
+    /// The kernel refused the program at load.
+    Rejected {
+        errno: String,
+        log: String,
+    },
+}
+
+/// What `bpf_sk_storage_get` returned in a program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ObservedGet {
+    NotCalled,
+    NoSocket,
+    Null,
+    /// A pointer; the storage as the get returned it.
+    Storage {
+        storage: serde_json::Value,
+    },
+}
+
+/// What `bpf_sk_storage_delete` returned in a program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ObservedDelete {
+    NotCalled,
+    NoSocket,
+    Returned { value: i64 },
+}
+
+/// A helper's return value: `0`, or `-ENOENT (-2)`.
+pub fn describe_return(value: i64) -> String {
+    if value < 0 {
+        format!("-{} ({value})", crate::errno::name(-value as i32))
+    } else {
+        value.to_string()
+    }
 }
 
 impl Actual {
@@ -141,6 +184,34 @@ impl Actual {
             (Expected::Value(want), Self::Value { value }) => {
                 crate::case::types::value_matches(want, value)
             }
+            (
+                Expected::Observed { get, delete },
+                Self::Observed {
+                    get: got,
+                    delete: deleted,
+                },
+            ) => {
+                let get_matches = match (get, got) {
+                    (None, ObservedGet::NotCalled) => true,
+                    (Some(ExpectedGet::Null), ObservedGet::Null) => true,
+                    (Some(ExpectedGet::NoSocket), ObservedGet::NoSocket) => true,
+                    (Some(ExpectedGet::Storage(want)), ObservedGet::Storage { storage }) => {
+                        crate::case::types::value_matches(want, storage)
+                    }
+                    _ => false,
+                };
+                let delete_matches = match (delete, deleted) {
+                    (None, ObservedDelete::NotCalled) => true,
+                    (Some(ExpectedDelete::NoSocket), ObservedDelete::NoSocket) => true,
+                    (Some(ExpectedDelete::Returned(want)), ObservedDelete::Returned { value }) => {
+                        want == value
+                    }
+                    _ => false,
+                };
+                get_matches && delete_matches
+            }
+            (Expected::NoRecord, Self::NoRecord) => true,
+            (Expected::Rejected(text), Self::Rejected { log, .. }) => log.contains(text.as_str()),
             _ => false,
         }
     }
@@ -159,6 +230,29 @@ impl fmt::Display for Actual {
             Self::Value { value } => write!(f, "value {value}"),
             Self::Returned { value } => write!(f, "returned {value}"),
             Self::NotRun { reason } => write!(f, "not run: {reason}"),
+            Self::Observed { get, delete } => {
+                let get = match get {
+                    ObservedGet::NotCalled => "not called".to_string(),
+                    ObservedGet::NoSocket => "not called (no socket)".to_string(),
+                    ObservedGet::Null => "NULL".to_string(),
+                    ObservedGet::Storage { storage } => format!("-> {storage}"),
+                };
+                let delete = match delete {
+                    ObservedDelete::NotCalled => "not called".to_string(),
+                    ObservedDelete::NoSocket => "not called (no socket)".to_string(),
+                    ObservedDelete::Returned { value } => describe_return(*value),
+                };
+                write!(f, "get {get}, delete {delete}")
+            }
+            Self::NoRecord => write!(f, "no record (the program did not run for the socket)"),
+            Self::Rejected { errno, log } => {
+                let last = log
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                write!(f, "rejected at load ({errno}): {last}")
+            }
         }
     }
 }

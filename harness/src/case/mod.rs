@@ -36,6 +36,7 @@ pub struct Case {
     pub requires: Requirements,
     pub maps: IndexMap<String, MapSpec>,
     pub sockets: IndexMap<String, SocketSpec>,
+    pub programs: IndexMap<String, ProgramSpec>,
     /// Set-up steps (declared maps and sockets no step creates) come first, then the
     /// case's own steps.
     pub steps: Vec<Step>,
@@ -56,6 +57,17 @@ pub struct MapSpec {
     pub max_entries: u32,
     pub flags: u32,
     pub btf: bool,
+    /// The eBPF object's map, which the object creates; `None`: created by bpf(2).
+    pub bpf: Option<crate::bpf::StorageMap>,
+}
+
+/// A program of the eBPF object, with what it does when it runs (its map is in `params`,
+/// named by `map`).
+#[derive(Debug, Clone)]
+pub struct ProgramSpec {
+    pub kind: crate::bpf::ProgramKind,
+    pub map: String,
+    pub params: crate::bpf::ProgramParams,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +159,24 @@ pub enum Op {
     },
     /// The child process runs these steps on its copies of the descriptors.
     Fork(Vec<Step>),
+    /// Load the program (the verifier may refuse it) and attach it.
+    Attach(String),
+    Detach(String),
+    /// The next record of `program` about `socket` not yet observed.
+    Observe {
+        program: String,
+        socket: String,
+        callback: Option<crate::bpf::SockOpsOp>,
+    },
+    /// setsockopt(SOL_HARNESS, HARNESS_OPT_STORAGE_VALUE): the setsockopt program's input.
+    SetStorageOpt {
+        socket: String,
+        value: u64,
+    },
+    /// getsockopt(SOL_HARNESS, HARNESS_OPT_STORAGE_VALUE): answered by the getsockopt program.
+    GetStorageOpt {
+        socket: String,
+    },
 }
 
 /// The socket a map operation is keyed by.
@@ -188,6 +218,34 @@ pub enum Expected {
     Ok,
     Errno(String),
     Value(serde_json::Value),
+    /// What a program's helper calls returned; `None` where the program makes no such call.
+    Observed {
+        get: Option<ExpectedGet>,
+        delete: Option<ExpectedDelete>,
+    },
+    /// The program did not run for the socket (no record left).
+    NoRecord,
+    /// The kernel refused the program at load; the verifier log contains this text.
+    Rejected(String),
+}
+
+/// What `bpf_sk_storage_get` returned, as a case expects it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedGet {
+    Null,
+    /// The program had no full socket to pass.
+    NoSocket,
+    /// A pointer to this storage (JSON, `any` allowed), as the get returned it.
+    Storage(serde_json::Value),
+}
+
+/// What `bpf_sk_storage_delete` returned, as a case expects it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedDelete {
+    Returned(i64),
+    NoSocket,
 }
 
 impl Expectation {
@@ -214,6 +272,31 @@ impl fmt::Display for Expected {
             Self::Ok => write!(f, "ok"),
             Self::Errno(name) => write!(f, "{name}"),
             Self::Value(v) => write!(f, "value {v}"),
+            Self::Observed { get, delete } => {
+                let mut parts = Vec::new();
+                if let Some(get) = get {
+                    parts.push(format!(
+                        "get {}",
+                        match get {
+                            ExpectedGet::Null => "NULL".to_string(),
+                            ExpectedGet::NoSocket => "not called (no socket)".to_string(),
+                            ExpectedGet::Storage(v) => format!("-> {v}"),
+                        }
+                    ));
+                }
+                if let Some(delete) = delete {
+                    parts.push(format!(
+                        "delete {}",
+                        match delete {
+                            ExpectedDelete::Returned(v) => crate::results::describe_return(*v),
+                            ExpectedDelete::NoSocket => "not called (no socket)".to_string(),
+                        }
+                    ));
+                }
+                write!(f, "{}", parts.join(", "))
+            }
+            Self::NoRecord => write!(f, "no record (the program did not run for the socket)"),
+            Self::Rejected(text) => write!(f, "rejected at load, log containing {text:?}"),
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct CaseFile {
     pub maps: IndexMap<String, MapDecl>,
     #[serde(default)]
     pub sockets: IndexMap<String, SocketDecl>,
+    #[serde(default)]
+    pub programs: IndexMap<String, ProgramDecl>,
     /// Each step is a mapping of one operation plus `expect`; parsed in `validate` so its
     /// errors can name the operation.
     pub steps: Vec<IndexMap<String, serde_yaml::Value>>,
@@ -35,39 +37,77 @@ pub struct Requires {
     pub capabilities: Vec<String>,
 }
 
-fn default_key() -> TypeExpr {
-    TypeExpr::Named("int".into())
-}
-
-fn default_map_flags() -> Vec<String> {
-    vec!["NO_PREALLOC".into()]
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A `BPF_MAP_TYPE_SK_STORAGE` map. Defaults are what the kernel requires (int key,
-/// `max_entries` 0, `NO_PREALLOC`, BTF), so a case about an invalid creation spells out
-/// only the attribute it breaks.
+/// A `BPF_MAP_TYPE_SK_STORAGE` map. Defaults (applied in `validate`) are what the kernel
+/// requires (int key, `max_entries` 0, `NO_PREALLOC`, BTF), so a case about an invalid
+/// creation spells out only the attribute it breaks. With `bpf`, the map is one of the eBPF
+/// object's maps instead, with the object's fixed attributes and value type.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct MapDecl {
-    #[serde(default = "default_key")]
-    pub key: TypeExpr,
-    pub value: TypeExpr,
+    /// `no_prealloc` or `clone`: the eBPF object's map the programs use.
+    pub bpf: Option<String>,
+    pub key: Option<TypeExpr>,
+    pub value: Option<TypeExpr>,
     /// Overrides the size derived from `key`.
     pub key_size: Option<u32>,
     /// Overrides the size derived from `value`.
     pub value_size: Option<u32>,
-    #[serde(default)]
-    pub max_entries: u32,
-    #[serde(default = "default_map_flags")]
-    pub flags: Vec<String>,
+    pub max_entries: Option<u32>,
+    pub flags: Option<Vec<String>>,
     /// `false` creates the map with no BTF at all (btf_fd and type ids 0).
-    #[serde(default = "yes")]
-    pub btf: bool,
+    pub btf: Option<bool>,
+}
+
+/// A program of the eBPF object and what it does when it runs.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub struct ProgramDecl {
+    /// The program: sock_ops, skb_ingress, skb_egress, getsockopt, setsockopt, connect4,
+    /// connect6, sock_create, sock_create_delete, fentry_tcp_close, fexit_tcp_connect,
+    /// lsm_sock_graft.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A map declared with `bpf:`.
+    pub map: String,
+    /// Call bpf_sk_storage_get; left out, the program does not.
+    pub get: Option<GetDecl>,
+    /// Call bpf_sk_storage_delete (after the get).
+    #[serde(default)]
+    pub delete: bool,
+    /// sock_ops only: the callbacks it acts on (default the established ones).
+    pub callbacks: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub struct GetDecl {
+    /// `F_CREATE`, or an integer for flags the kernel must refuse; default 0.
+    pub flags: Option<serde_yaml::Value>,
+    /// The storage's `value` when F_CREATE creates it; left out, NULL is passed (zeroed).
+    pub init: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub struct ObserveArgs {
+    pub program: String,
+    /// The socket the record is about (open or already closed).
+    pub socket: String,
+    /// sock_ops: only records of this callback.
+    pub callback: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub struct SockoptArgs {
+    pub socket: String,
+    /// setsockopt only: the u64 the program stores.
+    pub value: Option<u64>,
 }
 
 /// A file descriptor the case uses: a new socket, an accepted or duplicated one, or a

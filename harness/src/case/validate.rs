@@ -12,10 +12,14 @@ use indexmap::IndexMap;
 use serde_yaml::Value;
 
 use super::{
-    BatchKind, Case, CaseError, Expectation, Expected, FIRST_KERNEL, Family, KeyRef, MapSpec, Op,
-    Requirements, SockType, SocketSource, SocketSpec, Step, Variant,
+    BatchKind, Case, CaseError, Expectation, Expected, ExpectedDelete, ExpectedGet, FIRST_KERNEL,
+    Family, KeyRef, MapSpec, Op, ProgramSpec, Requirements, SockType, SocketSource, SocketSpec,
+    Step, Variant,
     locate::{FieldPath, Locator, Point},
-    model::{BatchArgs, CaseFile, MapDecl, MapOpArgs, SocketDecl, TransferArgs, VariantDecl},
+    model::{
+        BatchArgs, CaseFile, MapDecl, MapOpArgs, ObserveArgs, ProgramDecl, SocketDecl, SockoptArgs,
+        TransferArgs, VariantDecl,
+    },
     suggest,
     types::Type,
     version::{KernelVersion, VersionRange},
@@ -39,6 +43,11 @@ const OPERATIONS: &[&str] = &[
     "send",
     "recv",
     "fork",
+    "attach",
+    "detach",
+    "observe",
+    "setsockopt",
+    "getsockopt",
 ];
 
 /// Operations a forked child may run: map operations and close, which need no allocation
@@ -63,6 +72,7 @@ const MAP_FLAGS: &[(&str, u32)] = &[
 
 const UPDATE_FLAGS: &[(&str, u64)] = &[("ANY", 0), ("NOEXIST", 1), ("EXIST", 2), ("F_LOCK", 4)];
 const LOOKUP_FLAGS: &[(&str, u64)] = &[("F_LOCK", 4)];
+const GET_FLAGS: &[(&str, u64)] = &[("F_CREATE", 1)];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Life {
@@ -76,6 +86,8 @@ enum Life {
 struct State {
     maps: HashMap<String, Life>,
     sockets: HashMap<String, Life>,
+    /// Open: attached.
+    programs: HashMap<String, Life>,
 }
 
 struct Validator<'a> {
@@ -217,6 +229,7 @@ impl Validator<'_> {
         let requires = self.requirements(&raw);
         let maps = self.maps(&raw.maps);
         let sockets = self.sockets(&raw.sockets);
+        let programs = self.programs(&raw.programs, &maps);
 
         // A declared map or socket is created before the first step unless a step creates it.
         let created_by_step = |op: &str, name: &str| {
@@ -226,7 +239,12 @@ impl Validator<'_> {
         };
         let mut state = State::default();
         let mut steps = Vec::new();
-        for name in maps.keys() {
+        for (name, spec) in &maps {
+            if spec.bpf.is_some() {
+                // The eBPF object creates its maps when the case starts.
+                state.maps.insert(name.clone(), Life::Open);
+                continue;
+            }
             if created_by_step("create_map", name) {
                 state.maps.insert(name.clone(), Life::NotYet);
             } else {
@@ -256,9 +274,13 @@ impl Validator<'_> {
                 expect: Expectation::always(Expected::Ok),
             });
         }
+        for name in programs.keys() {
+            state.programs.insert(name.clone(), Life::NotYet);
+        }
         let ctx = Context {
             maps: &maps,
             sockets: &sockets,
+            programs: &programs,
         };
         let steps_path = root.key("steps");
         if raw.steps.is_empty() {
@@ -283,6 +305,7 @@ impl Validator<'_> {
             requires,
             maps,
             sockets,
+            programs,
             steps,
         }
     }
@@ -318,40 +341,225 @@ impl Validator<'_> {
         let mut maps = IndexMap::new();
         for (name, decl) in decls {
             let path = FieldPath::default().key("maps").key(name.as_str());
-            let key = self.type_of(&path.key("key"), &decl.key);
-            let value = self.type_of(&path.key("value"), &decl.value);
-            let mut flags = 0;
-            for (i, flag) in decl.flags.iter().enumerate() {
-                match MAP_FLAGS.iter().find(|(n, _)| n == flag) {
-                    Some((_, bit)) => flags |= bit,
-                    None => {
-                        let hint = suggest(flag, MAP_FLAGS.iter().map(|(n, _)| *n))
-                            .map(|s| format!("; did you mean `{s}`?"))
-                            .unwrap_or_default();
-                        self.error(
-                            &path.key("flags").index(i),
-                            Point::Value,
-                            format!("unknown map flag `{flag}` (BPF_F_ prefix left out, e.g. NO_PREALLOC, CLONE){hint}"),
-                        );
-                    }
-                }
-            }
-            if let (Some(key), Some(value)) = (key, value) {
-                maps.insert(
-                    name.clone(),
-                    MapSpec {
-                        key_size: decl.key_size.unwrap_or(key.size()),
-                        value_size: decl.value_size.unwrap_or(value.size()),
-                        key,
-                        value,
-                        max_entries: decl.max_entries,
-                        flags,
-                        btf: decl.btf,
-                    },
-                );
+            let spec = match &decl.bpf {
+                Some(object_map) => self.object_map(&path, object_map, decl),
+                None => self.syscall_map(&path, decl),
+            };
+            if let Some(spec) = spec {
+                maps.insert(name.clone(), spec);
             }
         }
         maps
+    }
+
+    /// One of the eBPF object's maps: its attributes are the object's, so none may be set.
+    fn object_map(
+        &mut self,
+        path: &FieldPath,
+        object_map: &str,
+        decl: &MapDecl,
+    ) -> Option<MapSpec> {
+        let set = [
+            ("key", decl.key.is_some()),
+            ("value", decl.value.is_some()),
+            ("key_size", decl.key_size.is_some()),
+            ("value_size", decl.value_size.is_some()),
+            ("max_entries", decl.max_entries.is_some()),
+            ("flags", decl.flags.is_some()),
+            ("btf", decl.btf.is_some()),
+        ];
+        if let Some((field, _)) = set.iter().find(|(_, set)| *set) {
+            self.error(
+                &path.key(*field),
+                Point::Key,
+                format!("`{field}` is fixed by the eBPF object for a `bpf:` map (value {{ value: u64, events: u64, bytes: u64 }})"),
+            );
+            return None;
+        }
+        let storage = match object_map {
+            "no_prealloc" => crate::bpf::StorageMap::NoPrealloc,
+            "clone" => crate::bpf::StorageMap::Clone,
+            other => {
+                let hint = suggest(other, ["no_prealloc", "clone"])
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                self.error(
+                    &path.key("bpf"),
+                    Point::Value,
+                    format!("the eBPF object has maps `no_prealloc` (NO_PREALLOC) and `clone` (NO_PREALLOC|CLONE), not `{other}`{hint}"),
+                );
+                return None;
+            }
+        };
+        let key = Type::Int {
+            bytes: 4,
+            signed: true,
+        };
+        let value = object_value_type();
+        Some(MapSpec {
+            key_size: key.size(),
+            value_size: value.size(),
+            key,
+            value,
+            max_entries: 0,
+            flags: storage.map_flags(),
+            btf: true,
+            bpf: Some(storage),
+        })
+    }
+
+    fn syscall_map(&mut self, path: &FieldPath, decl: &MapDecl) -> Option<MapSpec> {
+        let key = match &decl.key {
+            Some(expr) => self.type_of(&path.key("key"), expr),
+            None => Some(Type::Int {
+                bytes: 4,
+                signed: true,
+            }),
+        };
+        let value = match &decl.value {
+            Some(expr) => self.type_of(&path.key("value"), expr),
+            None => {
+                self.error(
+                    path,
+                    Point::Value,
+                    "a map needs a `value` type (or `bpf:` for one of the eBPF object's maps)",
+                );
+                None
+            }
+        };
+        let mut flags = 0;
+        let names = decl
+            .flags
+            .clone()
+            .unwrap_or_else(|| vec!["NO_PREALLOC".into()]);
+        for (i, flag) in names.iter().enumerate() {
+            match MAP_FLAGS.iter().find(|(n, _)| n == flag) {
+                Some((_, bit)) => flags |= bit,
+                None => {
+                    let hint = suggest(flag, MAP_FLAGS.iter().map(|(n, _)| *n))
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    self.error(
+                        &path.key("flags").index(i),
+                        Point::Value,
+                        format!("unknown map flag `{flag}` (BPF_F_ prefix left out, e.g. NO_PREALLOC, CLONE){hint}"),
+                    );
+                }
+            }
+        }
+        let (key, value) = (key?, value?);
+        Some(MapSpec {
+            key_size: decl.key_size.unwrap_or(key.size()),
+            value_size: decl.value_size.unwrap_or(value.size()),
+            key,
+            value,
+            max_entries: decl.max_entries.unwrap_or(0),
+            flags,
+            btf: decl.btf.unwrap_or(true),
+            bpf: None,
+        })
+    }
+
+    fn programs(
+        &mut self,
+        decls: &IndexMap<String, ProgramDecl>,
+        maps: &IndexMap<String, MapSpec>,
+    ) -> IndexMap<String, ProgramSpec> {
+        let mut programs: IndexMap<String, ProgramSpec> = IndexMap::new();
+        for (name, decl) in decls {
+            let path = FieldPath::default().key("programs").key(name.as_str());
+            let Some(kind) = crate::bpf::ProgramKind::from_name(&decl.kind) else {
+                let known: Vec<&str> = crate::bpf::ProgramKind::ALL
+                    .iter()
+                    .map(|k| k.name())
+                    .collect();
+                let hint = suggest(&decl.kind, known.iter().copied())
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                self.error(
+                    &path.key("type"),
+                    Point::Value,
+                    format!(
+                        "unknown program `{}` (the eBPF object has {}){hint}",
+                        decl.kind,
+                        known.join(", ")
+                    ),
+                );
+                continue;
+            };
+            if let Some((other, _)) = programs.iter().find(|(_, p)| p.kind == kind) {
+                self.error(&path.key("type"), Point::Value, format!("program `{other}` is already the object's {}: a case uses each program once", kind.name()));
+                continue;
+            }
+            let map = match maps.get(&decl.map).map(|m| m.bpf) {
+                Some(Some(storage)) => storage,
+                Some(None) => {
+                    self.error(&path.key("map"), Point::Value, format!("map `{}` is created by bpf(2); programs use the object's maps: declare one with `bpf: no_prealloc` or `bpf: clone`", decl.map));
+                    continue;
+                }
+                None => {
+                    self.unknown_name(
+                        &path.key("map"),
+                        "map",
+                        &decl.map,
+                        maps.keys().map(String::as_str),
+                    );
+                    continue;
+                }
+            };
+            let get = match &decl.get {
+                None => None,
+                Some(get) => {
+                    let flags = match &get.flags {
+                        None => 0,
+                        Some(f) => match self.flags(f, &path.key("get").key("flags"), GET_FLAGS) {
+                            Some(bits) => bits,
+                            None => continue,
+                        },
+                    };
+                    Some(crate::bpf::GetCall {
+                        flags,
+                        init: get.init,
+                    })
+                }
+            };
+            let mut params = crate::bpf::ProgramParams {
+                map,
+                get,
+                delete: decl.delete,
+                ..crate::bpf::ProgramParams::default()
+            };
+            match (&decl.callbacks, kind) {
+                (Some(names), crate::bpf::ProgramKind::SockOps) => {
+                    let mut callbacks = Vec::new();
+                    for (i, cb) in names.iter().enumerate() {
+                        match crate::bpf::SockOpsOp::from_name(cb) {
+                            Some(op) => callbacks.push(op),
+                            None => self.error(&path.key("callbacks").index(i), Point::Value, format!("unknown sock_ops callback `{cb}` (uapi name without BPF_SOCK_OPS_, e.g. ACTIVE_ESTABLISHED_CB)")),
+                        }
+                    }
+                    params.sock_ops_callbacks = callbacks;
+                }
+                (Some(_), _) => {
+                    self.error(
+                        &path.key("callbacks"),
+                        Point::Key,
+                        "`callbacks` applies to sock_ops programs only",
+                    );
+                    continue;
+                }
+                (None, _) => {}
+            }
+            programs.insert(
+                name.clone(),
+                ProgramSpec {
+                    kind,
+                    map: decl.map.clone(),
+                    params,
+                },
+            );
+        }
+        programs
     }
 
     fn type_of(&mut self, path: &FieldPath, expr: &super::types::TypeExpr) -> Option<Type> {
@@ -671,9 +879,8 @@ impl Validator<'_> {
         };
         let arg = &raw[op_name];
         let arg_path = path.key(op_name);
-        let (op, label, value_type) =
-            self.op(op_name, arg, &arg_path, &id, ctx, state, in_child)?;
-        let expect = self.expectation(&path.key("expect"), expect, value_type.as_ref())?;
+        let (op, label, outcomes) = self.op(op_name, arg, &arg_path, &id, ctx, state, in_child)?;
+        let expect = self.expectation(&path.key("expect"), expect, &outcomes)?;
         Some(Step {
             id,
             label,
@@ -695,7 +902,7 @@ impl Validator<'_> {
         ctx: &Context<'_>,
         state: &mut State,
         in_child: bool,
-    ) -> Option<(Op, String, Option<Type>)> {
+    ) -> Option<(Op, String, Outcomes)> {
         match name {
             "create_map" => {
                 let map = self.name_arg(arg, path, "map", ctx.maps.keys())?;
@@ -714,7 +921,7 @@ impl Validator<'_> {
                 Some((
                     Op::CreateMap(map.clone()),
                     format!("create map {map}"),
-                    None,
+                    Outcomes::Status,
                 ))
             }
             "socket" => {
@@ -732,12 +939,16 @@ impl Validator<'_> {
                 }
                 state.sockets.insert(socket.clone(), Life::Open);
                 let label = format!("create socket {socket} ({})", describe_socket(spec));
-                Some((Op::Socket(socket), label, None))
+                Some((Op::Socket(socket), label, Outcomes::Status))
             }
             "close" => {
                 let socket = self.open_socket(arg, path, ctx, state)?;
                 state.sockets.insert(socket.clone(), Life::Closed);
-                Some((Op::Close(socket.clone()), format!("close {socket}"), None))
+                Some((
+                    Op::Close(socket.clone()),
+                    format!("close {socket}"),
+                    Outcomes::Status,
+                ))
             }
             "drop_capabilities" => {
                 let names: Vec<String> = self.args(arg, path)?;
@@ -752,7 +963,7 @@ impl Validator<'_> {
                     (
                         Op::DropCapabilities(caps),
                         format!("drop {}", names.join(", ")),
-                        None,
+                        Outcomes::Status,
                     )
                 })
             }
@@ -852,9 +1063,12 @@ impl Validator<'_> {
                         format!("get_next_key {map} after {key_text}"),
                     ),
                 };
-                let value_type =
-                    matches!(name, "lookup" | "lookup_and_delete").then(|| spec.value.clone());
-                Some((op, label, value_type))
+                let outcomes = if matches!(name, "lookup" | "lookup_and_delete") {
+                    Outcomes::Value(spec.value.clone())
+                } else {
+                    Outcomes::Status
+                };
+                Some((op, label, outcomes))
             }
             "lookup_batch" | "update_batch" | "delete_batch" | "lookup_and_delete_batch" => {
                 let args: BatchArgs = self.args(arg, path)?;
@@ -910,7 +1124,7 @@ impl Validator<'_> {
                         values,
                     },
                     label,
-                    None,
+                    Outcomes::Status,
                 ))
             }
             "send" | "recv" => {
@@ -933,7 +1147,146 @@ impl Validator<'_> {
                         bytes: args.bytes,
                     }
                 };
-                Some((op, label, None))
+                Some((op, label, Outcomes::Status))
+            }
+            "attach" | "detach" => {
+                let program = self.name_arg(arg, path, "program", ctx.programs.keys())?;
+                let attached = state.programs.get(&program) == Some(&Life::Open);
+                if (name == "attach") == attached {
+                    let now = if attached {
+                        "already attached"
+                    } else {
+                        "not attached"
+                    };
+                    self.error(
+                        path,
+                        Point::Value,
+                        format!("program `{program}` is {now} here"),
+                    );
+                    return None;
+                }
+                let kind = ctx.programs[&program].kind;
+                if name == "attach" {
+                    state.programs.insert(program.clone(), Life::Open);
+                    let label = format!("load and attach {program} ({})", kind.name());
+                    Some((Op::Attach(program), label, Outcomes::Load))
+                } else {
+                    state.programs.insert(program.clone(), Life::Closed);
+                    let label = format!("detach {program} ({})", kind.name());
+                    Some((Op::Detach(program), label, Outcomes::Status))
+                }
+            }
+            "observe" => {
+                let args: ObserveArgs = self.args(arg, path)?;
+                let program = self.name_arg(
+                    &Value::String(args.program.clone()),
+                    &path.key("program"),
+                    "program",
+                    ctx.programs.keys(),
+                )?;
+                let socket = self.name_arg(
+                    &Value::String(args.socket.clone()),
+                    &path.key("socket"),
+                    "socket",
+                    ctx.sockets.keys(),
+                )?;
+                if state.sockets.get(&socket) == Some(&Life::NotYet) {
+                    self.error(
+                        &path.key("socket"),
+                        Point::Value,
+                        format!("socket `{socket}` does not exist yet here"),
+                    );
+                    return None;
+                }
+                let spec = &ctx.programs[&program];
+                let callback = match &args.callback {
+                    None => None,
+                    Some(_) if spec.kind != crate::bpf::ProgramKind::SockOps => {
+                        self.error(
+                            &path.key("callback"),
+                            Point::Key,
+                            "`callback` applies to sock_ops programs only",
+                        );
+                        return None;
+                    }
+                    Some(cb) => match crate::bpf::SockOpsOp::from_name(cb) {
+                        Some(op) if spec.params.sock_ops_callbacks.contains(&op) => Some(op),
+                        Some(_) => {
+                            self.error(&path.key("callback"), Point::Value, format!("program `{program}` does not act on {cb}: add it to its `callbacks`"));
+                            return None;
+                        }
+                        None => {
+                            self.error(&path.key("callback"), Point::Value, format!("unknown sock_ops callback `{cb}` (uapi name without BPF_SOCK_OPS_)"));
+                            return None;
+                        }
+                    },
+                };
+                let on = callback
+                    .and_then(|c| c.name())
+                    .map(|c| format!(" on {c}"))
+                    .unwrap_or_default();
+                let label = format!(
+                    "observe {program} ({}) about {socket}{on}",
+                    spec.kind.name()
+                );
+                let outcomes = Outcomes::Helpers {
+                    get: spec.params.get.is_some(),
+                    delete: spec.params.delete,
+                };
+                Some((
+                    Op::Observe {
+                        program,
+                        socket,
+                        callback,
+                    },
+                    label,
+                    outcomes,
+                ))
+            }
+            "setsockopt" | "getsockopt" => {
+                let args: SockoptArgs = self.args(arg, path)?;
+                let socket = self.open_socket(
+                    &Value::String(args.socket.clone()),
+                    &path.key("socket"),
+                    ctx,
+                    state,
+                )?;
+                match (name, args.value) {
+                    ("setsockopt", Some(value)) => Some((
+                        Op::SetStorageOpt {
+                            socket: socket.clone(),
+                            value,
+                        },
+                        format!("setsockopt(SOL_HARNESS) on {socket} = {value}"),
+                        Outcomes::Status,
+                    )),
+                    ("getsockopt", None) => Some((
+                        Op::GetStorageOpt {
+                            socket: socket.clone(),
+                        },
+                        format!("getsockopt(SOL_HARNESS) on {socket}"),
+                        Outcomes::Value(Type::Int {
+                            bytes: 8,
+                            signed: false,
+                        }),
+                    )),
+                    ("setsockopt", None) => {
+                        self.error(
+                            path,
+                            Point::Value,
+                            "setsockopt needs the `value` the program stores",
+                        );
+                        None
+                    }
+                    _ => {
+                        self.error(
+                            &path.key("value"),
+                            Point::Key,
+                            "getsockopt takes no value: the expected one goes in `expect`",
+                        );
+                        None
+                    }
+                }
             }
             "fork" => {
                 debug_assert!(!in_child, "CHILD_OPERATIONS has no fork");
@@ -960,7 +1313,7 @@ impl Validator<'_> {
                     (
                         Op::Fork(steps),
                         "fork: the child runs the steps below".to_string(),
-                        None,
+                        Outcomes::Status,
                     )
                 })
             }
@@ -1148,12 +1501,10 @@ impl Validator<'_> {
         &mut self,
         path: &FieldPath,
         value: &Value,
-        value_type: Option<&Type>,
+        outcomes: &Outcomes,
     ) -> Option<Expectation> {
         let Value::Sequence(items) = value else {
-            return self
-                .outcome(path, value, value_type)
-                .map(Expectation::always);
+            return self.outcome(path, value, outcomes).map(Expectation::always);
         };
         let mut variants = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -1189,7 +1540,7 @@ impl Validator<'_> {
                     "say why kernels differ here (commit or version)",
                 );
             }
-            let outcome = self.outcome(&item_path.key("expect"), &decl.expect, value_type)?;
+            let outcome = self.outcome(&item_path.key("expect"), &decl.expect, outcomes)?;
             variants.push(Variant {
                 range,
                 outcome,
@@ -1222,22 +1573,58 @@ impl Validator<'_> {
         &mut self,
         path: &FieldPath,
         value: &Value,
-        value_type: Option<&Type>,
+        outcomes: &Outcomes,
     ) -> Option<Expected> {
-        match value {
-            Value::String(text) if text == "ok" && value_type.is_some() => {
+        match (outcomes, value) {
+            (Outcomes::Helpers { .. }, Value::String(text)) if text == "no_record" => {
+                Some(Expected::NoRecord)
+            }
+            (Outcomes::Helpers { get, delete }, Value::Mapping(m)) => {
+                self.helper_outcome(path, m, *get, *delete)
+            }
+            (Outcomes::Helpers { .. }, _) => {
                 self.error(
                     path,
                     Point::Value,
-                    "a lookup returns a value: expect `{ value: … }`, or an errno name",
+                    "expect what the helpers returned, `{ get: …, delete: … }`, or `no_record`",
                 );
                 None
             }
-            Value::String(text) if text == "ok" => Some(Expected::Ok),
-            Value::String(text) if crate::errno::code(text).is_some() => {
+            (Outcomes::Load, Value::String(text)) if text == "ok" => Some(Expected::Ok),
+            (Outcomes::Load, Value::Mapping(m)) if m.len() == 1 && m.contains_key("rejected") => {
+                match m["rejected"].as_str() {
+                    Some(text) => Some(Expected::Rejected(text.to_string())),
+                    None => {
+                        self.error(
+                            &path.key("rejected"),
+                            Point::Value,
+                            "give the text the verifier log must contain (\"\" for any rejection)",
+                        );
+                        None
+                    }
+                }
+            }
+            (Outcomes::Load, _) => {
+                self.error(
+                    path,
+                    Point::Value,
+                    "a program load expects `ok` or `{ rejected: \"text in the verifier log\" }`",
+                );
+                None
+            }
+            (Outcomes::Value(_), Value::String(text)) if text == "ok" => {
+                self.error(
+                    path,
+                    Point::Value,
+                    "this step returns a value: expect `{ value: … }`, or an errno name",
+                );
+                None
+            }
+            (_, Value::String(text)) if text == "ok" => Some(Expected::Ok),
+            (_, Value::String(text)) if crate::errno::code(text).is_some() => {
                 Some(Expected::Errno(text.clone()))
             }
-            Value::String(text) => {
+            (_, Value::String(text)) => {
                 let hint = suggest(
                     text,
                     std::iter::once("ok").chain(crate::errno::known_names()),
@@ -1247,28 +1634,19 @@ impl Validator<'_> {
                 self.error(path, Point::Value, format!("unknown outcome `{text}`: `ok`, an errno name such as EINVAL, or `{{ value: … }}`{hint}"));
                 None
             }
-            Value::Mapping(m) if m.len() == 1 && m.contains_key("value") => {
-                let Some(ty) = value_type else {
-                    self.error(
-                        path,
-                        Point::Value,
-                        "only lookups return a value; expect `ok` or an errno name",
-                    );
-                    return None;
-                };
-                match ty.expected(&m["value"]) {
-                    Ok(json) => Some(Expected::Value(json)),
-                    Err(e) => {
-                        let mut at = path.key("value");
-                        for s in &e.path {
-                            at = at.key(s.as_str());
-                        }
-                        self.error(&at, Point::Value, e.problem);
-                        None
-                    }
-                }
+            (Outcomes::Value(ty), Value::Mapping(m)) if m.len() == 1 && m.contains_key("value") => {
+                self.expected_value(&path.key("value"), ty, &m["value"])
+                    .map(Expected::Value)
             }
-            Value::Number(n) => {
+            (Outcomes::Status, Value::Mapping(m)) if m.contains_key("value") => {
+                self.error(
+                    path,
+                    Point::Value,
+                    "only lookups and getsockopt return a value; expect `ok` or an errno name",
+                );
+                None
+            }
+            (_, Value::Number(n)) => {
                 self.error(
                     path,
                     Point::Value,
@@ -1282,11 +1660,130 @@ impl Validator<'_> {
             }
         }
     }
+
+    fn expected_value(
+        &mut self,
+        path: &FieldPath,
+        ty: &Type,
+        value: &Value,
+    ) -> Option<serde_json::Value> {
+        match ty.expected(value) {
+            Ok(json) => Some(json),
+            Err(e) => {
+                let mut at = path.clone();
+                for s in &e.path {
+                    at = at.key(s.as_str());
+                }
+                self.error(&at, Point::Value, e.problem);
+                None
+            }
+        }
+    }
+
+    /// `{ get: null | no_socket | { value, events, bytes }, delete: 0 | ENOENT | no_socket }`,
+    /// with exactly the calls the program makes.
+    fn helper_outcome(
+        &mut self,
+        path: &FieldPath,
+        m: &serde_yaml::Mapping,
+        calls_get: bool,
+        calls_delete: bool,
+    ) -> Option<Expected> {
+        for key in m.keys() {
+            let key = key.as_str().unwrap_or("?");
+            let allowed = (key == "get" && calls_get) || (key == "delete" && calls_delete);
+            if !allowed {
+                let why = match key {
+                    "get" | "delete" => format!(
+                        "the program does not call bpf_sk_storage_{key} (see its declaration)"
+                    ),
+                    _ => "expected `get` and/or `delete`".to_string(),
+                };
+                self.error(
+                    &path.key(key),
+                    Point::Key,
+                    format!("unexpected `{key}`: {why}"),
+                );
+                return None;
+            }
+        }
+        for (key, called) in [("get", calls_get), ("delete", calls_delete)] {
+            if called && !m.contains_key(key) {
+                self.error(
+                    path,
+                    Point::Value,
+                    format!(
+                        "the program calls bpf_sk_storage_{key}: say what it returns with `{key}:`"
+                    ),
+                );
+                return None;
+            }
+        }
+        let get = match m.get("get") {
+            None => None,
+            Some(Value::Null) => Some(ExpectedGet::Null),
+            Some(Value::String(s)) if s == "no_socket" => Some(ExpectedGet::NoSocket),
+            Some(v @ Value::Mapping(_)) => Some(ExpectedGet::Storage(self.expected_value(
+                &path.key("get"),
+                &object_value_type(),
+                v,
+            )?)),
+            Some(_) => {
+                self.error(&path.key("get"), Point::Value, "get returns `null` (NULL), the storage `{ value, events, bytes }`, or `no_socket`");
+                return None;
+            }
+        };
+        let delete = match m.get("delete") {
+            None => None,
+            Some(Value::Number(n)) if n.as_i64() == Some(0) => Some(ExpectedDelete::Returned(0)),
+            Some(Value::String(s)) if s == "no_socket" => Some(ExpectedDelete::NoSocket),
+            Some(Value::String(s)) if crate::errno::code(s).is_some() => Some(
+                ExpectedDelete::Returned(-i64::from(crate::errno::code(s).unwrap_or_default())),
+            ),
+            Some(_) => {
+                self.error(
+                    &path.key("delete"),
+                    Point::Value,
+                    "delete returns 0, an errno name (ENOENT for -ENOENT), or `no_socket`",
+                );
+                return None;
+            }
+        };
+        Some(Expected::Observed { get, delete })
+    }
 }
 
 struct Context<'a> {
     maps: &'a IndexMap<String, MapSpec>,
     sockets: &'a IndexMap<String, SocketSpec>,
+    programs: &'a IndexMap<String, ProgramSpec>,
+}
+
+/// What kind of outcome a step can have, for parsing its expectation.
+enum Outcomes {
+    /// `ok` or an errno.
+    Status,
+    /// `{ value: … }` of this type, or an errno.
+    Value(Type),
+    /// `{ get: …, delete: … }` for a program that makes these calls, or `no_record`.
+    Helpers { get: bool, delete: bool },
+    /// `ok` or `{ rejected: "text in the verifier log" }`.
+    Load,
+}
+
+/// The eBPF object's storage value, `SocketStorage` in sk-storage-common.
+fn object_value_type() -> Type {
+    let u64_type = || Type::Int {
+        bytes: 8,
+        signed: false,
+    };
+    Type::Struct {
+        fields: vec![
+            ("value".into(), u64_type()),
+            ("events".into(), u64_type()),
+            ("bytes".into(), u64_type()),
+        ],
+    }
 }
 
 /// The first range of kernels at or after `from` that no variant covers.

@@ -6,6 +6,7 @@
 
 mod btf;
 mod netns;
+mod programs;
 mod sockets;
 mod sys;
 
@@ -111,6 +112,9 @@ pub fn run_case(case: &Case, version: KernelVersion) -> CaseResult {
         });
     match joined.and_then(|r| r) {
         Ok(steps) => {
+            if let Some(reason) = steps.iter().find_map(|s| refused_environment(case, s)) {
+                return finish(CaseOutcome::Skipped { reason }, steps);
+            }
             let diverged = steps.iter().any(|s| s.verdict == Verdict::Diverged);
             let outcome = if diverged {
                 CaseOutcome::Diverged
@@ -121,6 +125,34 @@ pub fn run_case(case: &Case, version: KernelVersion) -> CaseResult {
         }
         Err(message) => finish(CaseOutcome::Error { message }, Vec::new()),
     }
+}
+
+/// A tracing or LSM program refused with EPERM and no verifier log was not judged by the
+/// verifier: the machine forbids such programs (lockdown, a restricted host kernel). That
+/// says nothing about sk storage, so the case is skipped with the reason, not failed.
+fn refused_environment(case: &Case, step: &StepResult) -> Option<String> {
+    let Actual::Rejected { errno, log } = &step.actual else {
+        return None;
+    };
+    let program = case
+        .steps
+        .iter()
+        .find(|s| s.id == step.id)
+        .and_then(|s| match &s.op {
+            Op::Attach(name) => case.programs.get(name),
+            _ => None,
+        })?;
+    let global = !matches!(
+        program.kind.attach_point(),
+        crate::bpf::AttachPoint::Cgroup(_)
+    );
+    (global && errno == "EPERM" && log.trim().is_empty()).then(|| {
+        format!(
+            "this kernel refuses {} programs before verifying them (EPERM, empty verifier log): \
+             tracing or LSM programs are not allowed here",
+            program.kind.name()
+        )
+    })
 }
 
 fn unmet_requirement(case: &Case, version: KernelVersion) -> Option<String> {
@@ -136,21 +168,33 @@ fn unmet_requirement(case: &Case, version: KernelVersion) -> Option<String> {
         .filter(|cap| !caps::has_cap(None, caps::CapSet::Effective, **cap).unwrap_or(false))
         .map(ToString::to_string)
         .collect();
-    (!missing.is_empty()).then(|| format!("needs {} in the effective set", missing.join(", ")))
+    if !missing.is_empty() {
+        return Some(format!("needs {} in the effective set", missing.join(", ")));
+    }
+    programs::unmet(case)
 }
 
 fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, String> {
     netns::enter_new().map_err(|e| format!("cannot create the case's network namespace: {e}"))?;
+    let bpf =
+        programs::CaseBpf::start(case).map_err(|e| format!("cannot load the eBPF object: {e}"))?;
     let mut world = World {
         case,
         btf: load_map_btf(case),
         maps: HashMap::new(),
         fds: HashMap::new(),
         closed: HashMap::new(),
+        keys: programs::SocketKeys::default(),
+        bpf,
     };
     let mut results = Vec::new();
     for step in &case.steps {
         world.run(step, version, &mut results);
+    }
+    // Programs are detached and the cgroup removed before the case's sockets close.
+    if let Some(bpf) = world.bpf.take() {
+        bpf.finish()
+            .map_err(|e| format!("cannot clean up the case's cgroup: {e}"))?;
     }
     Ok(results)
 }
@@ -186,6 +230,10 @@ struct World<'c> {
     fds: HashMap<String, OwnedFd>,
     /// The numbers closed sockets had, for `closed_socket` keys and `reuse_fd_of`.
     closed: HashMap<String, RawFd>,
+    /// Identities of the sockets, to match program records with.
+    keys: programs::SocketKeys,
+    /// The eBPF object, when the case uses programs or the object's maps.
+    bpf: Option<programs::CaseBpf>,
 }
 
 fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
@@ -224,6 +272,15 @@ impl World<'_> {
     }
 
     fn map_fd(&self, map: &str) -> Result<RawFd, Actual> {
+        if let Some(storage) = self.case.maps[map].bpf {
+            let bpf = self
+                .bpf
+                .as_ref()
+                .expect("a case with object maps loads the object");
+            return bpf
+                .map_fd(storage)
+                .map_err(|reason| Actual::NotRun { reason });
+        }
         self.maps
             .get(map)
             .map(AsRawFd::as_raw_fd)
@@ -357,6 +414,7 @@ impl World<'_> {
                     reason: format!("socket {name} was not created"),
                 })?;
                 let number = fd.as_raw_fd();
+                self.keys.remember(name, &fd);
                 self.closed.insert(name.clone(), number);
                 match nix::unistd::close(fd.into_raw_fd()) {
                     Ok(()) => Actual::Ok,
@@ -429,6 +487,44 @@ impl World<'_> {
                 transfer_outcome(nix::sys::socket::recv(fd, &mut buf, flags), *bytes)
             }
             Op::Fork(_) => unreachable!("forks are run by World::run"),
+            Op::Attach(name) | Op::Detach(name) => {
+                let program = &self.case.programs[name];
+                let bpf = self
+                    .bpf
+                    .as_mut()
+                    .expect("a case with programs loads the object");
+                if matches!(op, Op::Attach(_)) {
+                    bpf.attach(program)
+                } else {
+                    bpf.detach(program)
+                }
+            }
+            Op::Observe {
+                program,
+                socket,
+                callback,
+            } => {
+                if let Some(fd) = self.fds.get(socket) {
+                    self.keys.remember(socket, fd);
+                }
+                let key = self
+                    .keys
+                    .get(socket)
+                    .cloned()
+                    .ok_or_else(|| Actual::NotRun {
+                        reason: format!("socket {socket} has no identity to match records with"),
+                    })?;
+                let program = &self.case.programs[program];
+                let bpf = self
+                    .bpf
+                    .as_mut()
+                    .expect("a case with programs loads the object");
+                bpf.observe(program, &key, *callback)
+            }
+            Op::SetStorageOpt { socket, value } => {
+                programs::set_storage_opt(self.socket_fd(socket)?, *value)
+            }
+            Op::GetStorageOpt { socket } => programs::get_storage_opt(self.socket_fd(socket)?),
         })
     }
 
@@ -466,9 +562,19 @@ impl World<'_> {
     fn open_socket(&mut self, name: &str) -> Actual {
         let spec = &self.case.sockets[name];
         let fds = &self.fds;
-        let opened = sockets::open(name, &spec.source, |peer| {
-            fds.get(peer).map(AsRawFd::as_raw_fd)
-        });
+        let open = || {
+            sockets::open(name, &spec.source, |peer| {
+                fds.get(peer).map(AsRawFd::as_raw_fd)
+            })
+        };
+        // With programs, sockets are made inside the case's cgroup so its programs see them.
+        let opened = match &self.bpf {
+            Some(bpf) => match bpf.in_cgroup(open) {
+                Ok(opened) => opened,
+                Err(reason) => return Actual::NotRun { reason },
+            },
+            None => open(),
+        };
         let placed = opened.and_then(|fd| match &spec.reuse_fd_of {
             Some(old) => match self.closed.get(old) {
                 Some(number) => sockets::move_to(fd, *number),
@@ -478,6 +584,7 @@ impl World<'_> {
         });
         match placed {
             Ok(fd) => {
+                self.keys.remember(name, &fd);
                 self.fds.insert(name.to_string(), fd);
                 Actual::Ok
             }

@@ -1,0 +1,255 @@
+//! The BPF side of a running case: the eBPF object loaded for it (fresh maps), its cgroup,
+//! its programs' parameters, and the records they sent, observed in order.
+
+use std::{
+    collections::HashMap,
+    os::fd::{AsFd, AsRawFd, RawFd},
+    sync::OnceLock,
+};
+
+use crate::{
+    bpf::{
+        BpfError, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation, SkStorageObject,
+        SockOpsOp, SocketKey, StorageMap,
+    },
+    case::Case,
+    results::{Actual, ObservedDelete, ObservedGet},
+};
+
+/// What the running kernel supports, probed once per process.
+fn host_support() -> &'static Result<HostSupport, String> {
+    static HOST: OnceLock<Result<HostSupport, String>> = OnceLock::new();
+    HOST.get_or_init(|| HostSupport::probe().map_err(|e| crate::error_chain(&e)))
+}
+
+/// Why `case` cannot run its programs on this kernel, if it cannot.
+pub fn unmet(case: &Case) -> Option<String> {
+    if case.programs.is_empty() {
+        return None;
+    }
+    let host = match host_support() {
+        Ok(host) => host,
+        Err(e) => return Some(format!("cannot tell what BPF this kernel supports: {e}")),
+    };
+    case.programs
+        .values()
+        .find_map(|p| p.kind.runnable_on(host).err())
+        .map(|reason| reason.0)
+}
+
+/// Field order matters: the object (and its links) goes before the cgroup is removed.
+pub struct CaseBpf {
+    object: SkStorageObject,
+    cgroup: Option<CaseCgroup>,
+    records: Vec<Observation>,
+    observed: Vec<bool>,
+}
+
+impl CaseBpf {
+    /// Loads the object when the case uses programs or the object's maps.
+    pub fn start(case: &Case) -> Result<Option<Self>, String> {
+        let uses_object = !case.programs.is_empty() || case.maps.values().any(|m| m.bpf.is_some());
+        if !uses_object {
+            return Ok(None);
+        }
+        let mut object = SkStorageObject::load().map_err(|e| crate::error_chain(&e))?;
+        let thread = nix::unistd::gettid().as_raw() as u32;
+        for program in case.programs.values() {
+            // Tracing and LSM programs see every socket of the machine: only this case's
+            // thread counts.
+            let mut params = program.params.clone();
+            params.only_thread = Some(thread);
+            object
+                .set_params(program.kind, &params)
+                .map_err(|e| crate::error_chain(&e))?;
+        }
+        let cgroup = if case.programs.is_empty() {
+            None
+        } else {
+            Some(CaseCgroup::create(&case.name).map_err(|e| crate::error_chain(&e))?)
+        };
+        Ok(Some(Self {
+            object,
+            cgroup,
+            records: Vec::new(),
+            observed: Vec::new(),
+        }))
+    }
+
+    /// Runs `create` inside the case's cgroup, so the sockets it makes belong to it.
+    pub fn in_cgroup<T>(&self, create: impl FnOnce() -> T) -> Result<T, String> {
+        match &self.cgroup {
+            Some(cgroup) => {
+                let _inside = cgroup.enter().map_err(|e| crate::error_chain(&e))?;
+                Ok(create())
+            }
+            None => Ok(create()),
+        }
+    }
+
+    pub fn map_fd(&self, map: StorageMap) -> Result<RawFd, String> {
+        self.object
+            .storage_fd(map)
+            .map(|fd| fd.as_fd().as_raw_fd())
+            .map_err(|e| crate::error_chain(&e))
+    }
+
+    pub fn attach(&mut self, program: &crate::case::ProgramSpec) -> Actual {
+        match self.object.load_program(program.kind) {
+            Ok(()) => {}
+            Err(BpfError::Rejected {
+                errno,
+                verifier_log,
+                ..
+            }) => {
+                return Actual::Rejected {
+                    errno,
+                    log: verifier_log,
+                };
+            }
+            Err(e) => {
+                return Actual::NotRun {
+                    reason: crate::error_chain(&e),
+                };
+            }
+        }
+        let Some(cgroup) = &self.cgroup else {
+            unreachable!("a case with programs has a cgroup")
+        };
+        match self.object.attach(program.kind, cgroup) {
+            Ok(()) => Actual::Ok,
+            Err(e) => Actual::NotRun {
+                reason: crate::error_chain(&e),
+            },
+        }
+    }
+
+    pub fn detach(&mut self, program: &crate::case::ProgramSpec) -> Actual {
+        match self.object.detach(program.kind) {
+            Ok(()) => Actual::Ok,
+            Err(e) => Actual::NotRun {
+                reason: crate::error_chain(&e),
+            },
+        }
+    }
+
+    /// The first record of `program` about `socket` (and `callback`) not observed yet.
+    pub fn observe(
+        &mut self,
+        program: &crate::case::ProgramSpec,
+        socket: &SocketKey,
+        callback: Option<SockOpsOp>,
+    ) -> Actual {
+        match self.object.take_observations() {
+            Ok(new) => {
+                self.observed.extend(new.iter().map(|_| false));
+                self.records.extend(new);
+            }
+            Err(e) => {
+                return Actual::NotRun {
+                    reason: crate::error_chain(&e),
+                };
+            }
+        }
+        let found = self.records.iter().enumerate().position(|(i, record)| {
+            !self.observed[i]
+                && record.program == program.kind
+                && callback.is_none_or(|cb| record.callback == Some(cb))
+                && record.is_about(socket)
+        });
+        let Some(i) = found else {
+            return Actual::NoRecord;
+        };
+        self.observed[i] = true;
+        let record = &self.records[i];
+        Actual::Observed {
+            get: match &record.get {
+                GetResult::NotCalled => ObservedGet::NotCalled,
+                GetResult::NoSocket => ObservedGet::NoSocket,
+                GetResult::Null => ObservedGet::Null,
+                GetResult::Pointer { storage } => ObservedGet::Storage {
+                    storage: serde_json::json!({
+                        "value": storage.value,
+                        "events": storage.events,
+                        "bytes": storage.bytes,
+                    }),
+                },
+            },
+            delete: match &record.delete {
+                DeleteResult::NotCalled => ObservedDelete::NotCalled,
+                DeleteResult::NoSocket => ObservedDelete::NoSocket,
+                DeleteResult::Returned { value } => ObservedDelete::Returned {
+                    value: i64::from(*value),
+                },
+            },
+        }
+    }
+
+    /// Detaches everything and removes the cgroup; a cgroup left behind is reported.
+    pub fn finish(self) -> Result<(), String> {
+        let Self { object, cgroup, .. } = self;
+        drop(object);
+        match cgroup {
+            Some(cgroup) => cgroup.remove().map_err(|e| crate::error_chain(&e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Socket identities for matching records, kept for sockets that are closed by then.
+#[derive(Default)]
+pub struct SocketKeys(HashMap<String, SocketKey>);
+
+impl SocketKeys {
+    pub fn remember(&mut self, name: &str, fd: &impl AsFd) {
+        if let Ok(key) = SocketKey::of(fd) {
+            self.0.insert(name.to_string(), key);
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&SocketKey> {
+        self.0.get(name)
+    }
+}
+
+/// setsockopt/getsockopt on the private option the sockopt programs handle.
+pub fn set_storage_opt(fd: RawFd, value: u64) -> Actual {
+    let bytes = value.to_ne_bytes();
+    // SAFETY: passes a buffer we own, with its length.
+    let ret = unsafe {
+        libc::setsockopt(
+            fd,
+            sk_storage_common::SOL_HARNESS,
+            sk_storage_common::HARNESS_OPT_STORAGE_VALUE,
+            bytes.as_ptr().cast(),
+            bytes.len() as libc::socklen_t,
+        )
+    };
+    if ret == 0 {
+        Actual::Ok
+    } else {
+        Actual::errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+pub fn get_storage_opt(fd: RawFd) -> Actual {
+    let mut bytes = [0u8; 8];
+    let mut len = bytes.len() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into the buffer we own.
+    let ret = unsafe {
+        libc::getsockopt(
+            fd,
+            sk_storage_common::SOL_HARNESS,
+            sk_storage_common::HARNESS_OPT_STORAGE_VALUE,
+            bytes.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if ret == 0 {
+        Actual::Value {
+            value: serde_json::json!(u64::from_ne_bytes(bytes)),
+        }
+    } else {
+        Actual::errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
