@@ -1,10 +1,10 @@
 //! The embedded eBPF object, loaded once per case so its maps start empty: parameters in,
 //! programs loaded and attached, observations out, storage maps shared with userspace.
 
-use std::{collections::BTreeMap, io, os::fd::AsFd, os::fd::BorrowedFd};
+use std::{collections::BTreeMap, io, os::fd::AsFd, os::fd::BorrowedFd, sync::OnceLock};
 
 use aya::{
-    Btf, BtfError, Ebpf, EbpfError,
+    Btf, Ebpf, EbpfError, EbpfLoader,
     maps::{Array, Map, MapData, MapError, RingBuf, SkStorage},
     programs::{
         CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
@@ -83,12 +83,12 @@ pub enum BpfError {
         source: ProgramError,
     },
     #[error(
-        "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux), which {program} needs to find its attach point"
+        "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux), which {program} needs to find its attach point: {reason}"
     )]
     KernelBtf {
         program: ProgramKind,
-        #[source]
-        source: BtfError,
+        /// The parse error, kept as text: the parse is shared by the whole process.
+        reason: String,
     },
     #[error("program {program} is not attached")]
     NotAttached { program: ProgramKind },
@@ -162,7 +162,6 @@ pub struct SkStorageObject {
     links: BTreeMap<ProgramKind, OwnedLink>,
     records: RingBuf<MapData>,
     lost_reported: u64,
-    kernel_btf: Option<Btf>,
     ebpf: Ebpf,
 }
 
@@ -174,7 +173,12 @@ impl SkStorageObject {
             return Err(BpfError::NotBuilt);
         }
         raise_memlock_limit()?;
-        let mut ebpf = Ebpf::load(OBJECT).map_err(BpfError::Load)?;
+        // The kernel's BTF (several MB) is parsed once per process, not once per case:
+        // under TCG that parse dominated every case's time.
+        let mut ebpf = EbpfLoader::new()
+            .btf(kernel_btf().as_ref().ok())
+            .load(OBJECT)
+            .map_err(BpfError::Load)?;
         let records = ebpf
             .take_map(map_name::RECORDS)
             .ok_or(BpfError::Missing {
@@ -191,7 +195,6 @@ impl SkStorageObject {
             links: BTreeMap::new(),
             records,
             lost_reported: 0,
-            kernel_btf: None,
             ebpf,
         })
     }
@@ -218,9 +221,7 @@ impl SkStorageObject {
     /// Loads `program` into the kernel (`BPF_PROG_LOAD`). A verifier rejection is
     /// [`BpfError::Rejected`] with the verifier log.
     pub fn load_program(&mut self, program: ProgramKind) -> Result<(), BpfError> {
-        let Self {
-            ebpf, kernel_btf, ..
-        } = self;
+        let Self { ebpf, .. } = self;
         let handle = program_handle(ebpf, program)?;
         let typed = |e| program_error(program, "find", e);
         let result = match program.attach_point() {
@@ -244,19 +245,19 @@ impl SkStorageObject {
                 <&mut CgroupSock>::try_from(handle).map_err(typed)?.load()
             }
             AttachPoint::Fentry(function) => {
-                let btf = loaded_kernel_btf(kernel_btf, program)?;
+                let btf = loaded_kernel_btf(program)?;
                 <&mut FEntry>::try_from(handle)
                     .map_err(typed)?
                     .load(function, btf)
             }
             AttachPoint::Fexit(function) => {
-                let btf = loaded_kernel_btf(kernel_btf, program)?;
+                let btf = loaded_kernel_btf(program)?;
                 <&mut FExit>::try_from(handle)
                     .map_err(typed)?
                     .load(function, btf)
             }
             AttachPoint::Lsm(hook) => {
-                let btf = loaded_kernel_btf(kernel_btf, program)?;
+                let btf = loaded_kernel_btf(program)?;
                 <&mut Lsm>::try_from(handle).map_err(typed)?.load(hook, btf)
             }
         };
@@ -370,14 +371,17 @@ impl SkStorageObject {
     }
 }
 
-/// The kernel's BTF, read once per object and only for programs that attach by it.
-fn loaded_kernel_btf(slot: &mut Option<Btf>, program: ProgramKind) -> Result<&Btf, BpfError> {
-    if slot.is_none() {
-        *slot = Some(Btf::from_sys_fs().map_err(|source| BpfError::KernelBtf { program, source })?);
-    }
-    slot.as_ref().ok_or(BpfError::Missing {
-        what: "kernel BTF for",
-        name: program.name(),
+/// The running kernel's BTF, parsed on first use and kept for the process.
+fn kernel_btf() -> &'static Result<Btf, String> {
+    static KERNEL_BTF: OnceLock<Result<Btf, String>> = OnceLock::new();
+    KERNEL_BTF.get_or_init(|| Btf::from_sys_fs().map_err(|e| e.to_string()))
+}
+
+/// The kernel's BTF for programs that attach by it.
+fn loaded_kernel_btf(program: ProgramKind) -> Result<&'static Btf, BpfError> {
+    kernel_btf().as_ref().map_err(|reason| BpfError::KernelBtf {
+        program,
+        reason: reason.clone(),
     })
 }
 
