@@ -131,10 +131,12 @@ pub enum Actual {
     },
     /// No record of the program about the socket was left to observe.
     NoRecord,
-    /// The kernel refused the program at load.
+    /// The kernel refused the program at load: the errno and the verifier's reason (the
+    /// log's last line before its statistics; empty when the kernel refused before
+    /// verifying).
     Rejected {
         errno: String,
-        log: String,
+        message: String,
     },
 }
 
@@ -211,7 +213,9 @@ impl Actual {
                 get_matches && delete_matches
             }
             (Expected::NoRecord, Self::NoRecord) => true,
-            (Expected::Rejected(text), Self::Rejected { log, .. }) => log.contains(text.as_str()),
+            (Expected::Rejected(text), Self::Rejected { message, .. }) => {
+                message.contains(text.as_str())
+            }
             _ => false,
         }
     }
@@ -245,13 +249,8 @@ impl fmt::Display for Actual {
                 write!(f, "get {get}, delete {delete}")
             }
             Self::NoRecord => write!(f, "no record (the program did not run for the socket)"),
-            Self::Rejected { errno, log } => {
-                let last = log
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("");
-                write!(f, "rejected at load ({errno}): {last}")
+            Self::Rejected { errno, message } => {
+                write!(f, "rejected at load ({errno}): {message}")
             }
         }
     }

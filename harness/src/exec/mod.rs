@@ -131,7 +131,7 @@ pub fn run_case(case: &Case, version: KernelVersion) -> CaseResult {
 /// verifier: the machine forbids such programs (lockdown, a restricted host kernel). That
 /// says nothing about sk storage, so the case is skipped with the reason, not failed.
 fn refused_environment(case: &Case, step: &StepResult) -> Option<String> {
-    let Actual::Rejected { errno, log } = &step.actual else {
+    let Actual::Rejected { errno, message } = &step.actual else {
         return None;
     };
     let program = case
@@ -146,7 +146,7 @@ fn refused_environment(case: &Case, step: &StepResult) -> Option<String> {
         program.kind.attach_point(),
         crate::bpf::AttachPoint::Cgroup(_)
     );
-    (global && errno == "EPERM" && log.trim().is_empty()).then(|| {
+    (global && errno == "EPERM" && message.is_empty()).then(|| {
         format!(
             "this kernel refuses {} programs before verifying them (EPERM, empty verifier log): \
              tracing or LSM programs are not allowed here",

@@ -104,7 +104,7 @@ impl CaseBpf {
             }) => {
                 return Actual::Rejected {
                     errno,
-                    log: verifier_log,
+                    message: verifier_message(&verifier_log),
                 };
             }
             Err(e) => {
@@ -196,6 +196,18 @@ impl CaseBpf {
     }
 }
 
+/// The verifier's reason for a rejection: the log's last line before the statistics it
+/// ends with (which differ between kernels and would hide real changes).
+fn verifier_message(log: &str) -> String {
+    const STATISTICS: [&str; 3] = ["processed ", "verification time", "stack depth"];
+    log.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !STATISTICS.iter().any(|s| line.starts_with(s)))
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Socket identities for matching records, kept for sockets that are closed by then.
 #[derive(Default)]
 pub struct SocketKeys(HashMap<String, SocketKey>);
@@ -251,5 +263,23 @@ pub fn get_storage_opt(fd: RawFd) -> Actual {
         }
     } else {
         Actual::errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_message_is_the_reason_not_the_statistics() {
+        let log = "53: (85) call bpf_sk_storage_delete#108\n\
+                   program of this type cannot use helper bpf_sk_storage_delete#108\n\
+                   verification time 56159 usec\nstack depth 136+0\n\
+                   processed 317 insns (limit 1000000) max_states_per_insn 2\n";
+        assert_eq!(
+            verifier_message(log),
+            "program of this type cannot use helper bpf_sk_storage_delete#108"
+        );
+        assert_eq!(verifier_message(""), "");
     }
 }
