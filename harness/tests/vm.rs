@@ -30,12 +30,12 @@ macro_rules! prerequisites_or_skip {
 fn a_debian_guest_writes_into_a_shared_directory() {
     let (vng, kernel) = prerequisites_or_skip!();
     let registry = VmRegistry::new();
-    let (accel, why) = vm::probe_accel(&vng, &kernel.arg(), &registry).unwrap();
+    let (accel, why) = vm::probe_accel(&vng, &kernel.arg.clone(), &registry).unwrap();
     eprintln!("{why}");
     let shared = tempfile::tempdir().unwrap();
     let out = shared.path().join("release");
     let mut spec = VmSpec::new(
-        kernel.arg(),
+        kernel.arg.clone(),
         accel,
         vec![
             "sh".into(),
@@ -83,7 +83,7 @@ fn a_guest_past_its_timeout_is_killed_with_qemu_and_virtiofsd() {
     // Sleeping keeps the guest busy past the limit under KVM and TCG alike; the limit is
     // long enough for QEMU and virtiofsd to be running when it strikes.
     let mut spec = VmSpec::new(
-        kernel.arg(),
+        kernel.arg.clone(),
         vm::Accel::Tcg,
         vec!["sleep".into(), "600".into()],
     );
@@ -116,7 +116,7 @@ fn a_panicking_guest_is_reported_and_retried_once() {
     let (vng, kernel) = prerequisites_or_skip!();
     let registry = VmRegistry::new();
     let mut spec = VmSpec::new(
-        kernel.arg(),
+        kernel.arg.clone(),
         vm::Accel::Tcg,
         vec![
             "sh".into(),

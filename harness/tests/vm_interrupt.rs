@@ -6,7 +6,7 @@ mod vm_support;
 use std::{thread, time::Duration};
 
 use harness::vm::{self, VmError, VmRegistry, VmSpec};
-use nix::sys::signal::{Signal, raise};
+use nix::sys::signal::{SigHandler, Signal, raise, signal};
 use vm_support::{prerequisites, survivors, wait_for_qemu};
 
 #[test]
@@ -18,10 +18,16 @@ fn ctrl_c_stops_every_running_vm_and_refuses_new_ones() {
             return;
         }
     };
+    // As under `nohup`: an ignored SIGHUP must stay ignored.
+    // SAFETY: SIG_IGN runs no code in signal context.
+    unsafe { signal(Signal::SIGHUP, SigHandler::SigIgn) }.unwrap();
     let registry = VmRegistry::new();
     registry.cancel_on_ctrl_c().unwrap();
+    // SAFETY: reading the disposition back restores it unchanged.
+    let hangup = unsafe { signal(Signal::SIGHUP, SigHandler::SigIgn) }.unwrap();
+    assert!(matches!(hangup, SigHandler::SigIgn));
     let mut spec = VmSpec::new(
-        kernel.arg(),
+        kernel.arg.clone(),
         vm::Accel::Tcg,
         vec!["sleep".into(), "600".into()],
     );

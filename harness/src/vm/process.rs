@@ -22,7 +22,7 @@ use std::{
 use nix::{
     errno::Errno,
     sys::{
-        signal::{Signal, killpg},
+        signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, killpg, sigaction},
         wait::{Id, WaitPidFlag, waitid},
     },
     unistd::Pid,
@@ -242,14 +242,33 @@ impl VmRegistry {
         self.lock().cancelled
     }
 
-    /// Makes Ctrl-C (SIGINT, and SIGTERM) call [`cancel_all`](Self::cancel_all) instead of
-    /// ending the process, so the orchestrator can stop cleanly: its `run` calls return
-    /// [`VmError::Cancelled`] and it should exit without writing a partial report. A
-    /// process has one such handler; a second call fails.
+    /// Makes Ctrl-C (SIGINT; SIGTERM and SIGHUP too) call [`cancel_all`](Self::cancel_all)
+    /// instead of ending the process, so the orchestrator can stop cleanly: its `run` calls
+    /// return [`VmError::Cancelled`] and it should exit without writing a partial report.
+    /// A signal that was ignored when the process started (SIGHUP under `nohup`, SIGINT in
+    /// a shell's background job) stays ignored, as Unix programs do. A process has one
+    /// such handler; a second call fails.
     pub fn cancel_on_ctrl_c(&self) -> Result<(), VmError> {
+        let ignored: Vec<Signal> = HANDLED_SIGNALS
+            .into_iter()
+            .filter(|signal| is_ignored(*signal))
+            .collect();
         let registry = self.clone();
-        ctrlc::try_set_handler(move || registry.cancel_all())
-            .map_err(|source| VmError::InterruptHandler { source })
+        ctrlc::set_handler(move || registry.cancel_all())
+            .map_err(|source| VmError::InterruptHandler { source })?;
+        for signal in ignored {
+            // SAFETY: SIG_IGN runs no code in signal context.
+            unsafe {
+                sigaction(
+                    signal,
+                    &SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty()),
+                )
+            }
+            .map_err(|errno| VmError::InterruptHandler {
+                source: ctrlc::Error::System(errno.into()),
+            })?;
+        }
+        Ok(())
     }
 
     /// Every live process of every running VM, e.g. to say what Ctrl-C is stopping.
@@ -339,6 +358,24 @@ impl Drop for RunningGroup {
             let _ = self.release();
         }
     }
+}
+
+/// The signals the ctrlc crate catches with its `termination` feature.
+const HANDLED_SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+fn is_ignored(signal: Signal) -> bool {
+    let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current one into `current`.
+    let queried = unsafe {
+        libc::sigaction(
+            signal as libc::c_int,
+            std::ptr::null(),
+            current.as_mut_ptr(),
+        )
+    };
+    // SAFETY: sigaction filled `current` when it returned 0; zeroed memory is a valid
+    // sigaction otherwise.
+    queried == 0 && unsafe { current.assume_init() }.sa_sigaction == libc::SIG_IGN
 }
 
 fn kill_group(pgid: Pid) {
