@@ -2,15 +2,15 @@
 //! its programs' parameters, and the records they sent, observed in order.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     os::fd::{AsFd, AsRawFd, RawFd},
-    sync::OnceLock,
+    sync::{Mutex, MutexGuard, OnceLock},
 };
 
 use crate::{
     bpf::{
-        BpfError, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation, SkStorageObject,
-        SockOpsOp, SocketKey, StorageMap,
+        BpfError, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation, ProgramKind,
+        SkStorageObject, SockOpsOp, SocketKey, StorageMap,
     },
     case::Case,
     results::{Actual, ObservedDelete, ObservedGet},
@@ -37,22 +37,55 @@ pub fn unmet(case: &Case) -> Option<String> {
         .map(|reason| reason.0)
 }
 
-/// Field order matters: the object (and its links) goes before the cgroup is removed.
-pub struct CaseBpf {
+/// The eBPF object, loaded once per process and lent to one case at a time.
+///
+/// Loading it (and verifying its programs) is most of a BPF case's cost, tenfold under
+/// TCG. Sharing it keeps cases independent: sk storage lives in the sockets, which all
+/// close when their case ends; each case sets its programs' parameters, drains records
+/// left from before it, and detaches what it attached.
+struct SharedObject {
     object: SkStorageObject,
+    /// Programs that passed the verifier in an earlier case.
+    loaded: HashSet<ProgramKind>,
+}
+
+static OBJECT: Mutex<Option<SharedObject>> = Mutex::new(None);
+
+pub struct CaseBpf {
+    shared: MutexGuard<'static, Option<SharedObject>>,
+    attached: Vec<ProgramKind>,
     cgroup: Option<CaseCgroup>,
     records: Vec<Observation>,
     observed: Vec<bool>,
 }
 
 impl CaseBpf {
-    /// Loads the object when the case uses programs or the object's maps.
+    /// Lends the object to `case` when it uses programs or the object's maps.
     pub fn start(case: &Case) -> Result<Option<Self>, String> {
         let uses_object = !case.programs.is_empty() || case.maps.values().any(|m| m.bpf.is_some());
         if !uses_object {
             return Ok(None);
         }
-        let mut object = SkStorageObject::load().map_err(|e| crate::error_chain(&e))?;
+        // A case that panicked while holding the object may have left programs attached:
+        // drop that object (detaching them) and load a fresh one.
+        let mut shared = OBJECT.lock().unwrap_or_else(|poisoned| {
+            let mut guard = poisoned.into_inner();
+            *guard = None;
+            guard
+        });
+        if shared.is_none() {
+            let object = SkStorageObject::load().map_err(|e| crate::error_chain(&e))?;
+            *shared = Some(SharedObject {
+                object,
+                loaded: HashSet::new(),
+            });
+        }
+        let Some(SharedObject { object, .. }) = shared.as_mut() else {
+            unreachable!("loaded above")
+        };
+        object
+            .take_observations()
+            .map_err(|e| crate::error_chain(&e))?;
         let thread = nix::unistd::gettid().as_raw() as u32;
         for program in case.programs.values() {
             // Tracing and LSM programs see every socket of the machine: only this case's
@@ -69,11 +102,16 @@ impl CaseBpf {
             Some(CaseCgroup::create(&case.name).map_err(|e| crate::error_chain(&e))?)
         };
         Ok(Some(Self {
-            object,
+            shared,
+            attached: Vec::new(),
             cgroup,
             records: Vec::new(),
             observed: Vec::new(),
         }))
+    }
+
+    fn object(&mut self) -> &mut SkStorageObject {
+        &mut self.shared.as_mut().expect("lent while loaded").object
     }
 
     /// Runs `create` inside the case's cgroup, so the sockets it makes belong to it.
@@ -88,15 +126,25 @@ impl CaseBpf {
     }
 
     pub fn map_fd(&self, map: StorageMap) -> Result<RawFd, String> {
-        self.object
+        let shared = self.shared.as_ref().expect("lent while loaded");
+        shared
+            .object
             .storage_fd(map)
             .map(|fd| fd.as_fd().as_raw_fd())
             .map_err(|e| crate::error_chain(&e))
     }
 
     pub fn attach(&mut self, program: &crate::case::ProgramSpec) -> Actual {
-        match self.object.load_program(program.kind) {
-            Ok(()) => {}
+        let shared = self.shared.as_mut().expect("lent while loaded");
+        let load = if shared.loaded.contains(&program.kind) {
+            Ok(())
+        } else {
+            shared.object.load_program(program.kind)
+        };
+        match load {
+            Ok(()) => {
+                shared.loaded.insert(program.kind);
+            }
             Err(BpfError::Rejected {
                 errno,
                 verifier_log,
@@ -116,8 +164,11 @@ impl CaseBpf {
         let Some(cgroup) = &self.cgroup else {
             unreachable!("a case with programs has a cgroup")
         };
-        match self.object.attach(program.kind, cgroup) {
-            Ok(()) => Actual::Ok,
+        match shared.object.attach(program.kind, cgroup) {
+            Ok(()) => {
+                self.attached.push(program.kind);
+                Actual::Ok
+            }
             Err(e) => Actual::NotRun {
                 reason: crate::error_chain(&e),
             },
@@ -125,8 +176,11 @@ impl CaseBpf {
     }
 
     pub fn detach(&mut self, program: &crate::case::ProgramSpec) -> Actual {
-        match self.object.detach(program.kind) {
-            Ok(()) => Actual::Ok,
+        match self.object().detach(program.kind) {
+            Ok(()) => {
+                self.attached.retain(|kind| *kind != program.kind);
+                Actual::Ok
+            }
             Err(e) => Actual::NotRun {
                 reason: crate::error_chain(&e),
             },
@@ -140,7 +194,7 @@ impl CaseBpf {
         socket: &SocketKey,
         callback: Option<SockOpsOp>,
     ) -> Actual {
-        match self.object.take_observations() {
+        match self.object().take_observations() {
             Ok(new) => {
                 self.observed.extend(new.iter().map(|_| false));
                 self.records.extend(new);
@@ -185,10 +239,19 @@ impl CaseBpf {
         }
     }
 
-    /// Detaches everything and removes the cgroup; a cgroup left behind is reported.
-    pub fn finish(self) -> Result<(), String> {
-        let Self { object, cgroup, .. } = self;
-        drop(object);
+    /// Detaches what the case attached, gives the object back and removes the cgroup; a
+    /// program that cannot be detached or a cgroup left behind is reported.
+    pub fn finish(mut self) -> Result<(), String> {
+        let attached = std::mem::take(&mut self.attached);
+        let mut detached = Ok(());
+        for kind in attached {
+            if let Err(e) = self.object().detach(kind) {
+                detached = Err(crate::error_chain(&e));
+            }
+        }
+        let Self { shared, cgroup, .. } = self;
+        drop(shared);
+        detached?;
         match cgroup {
             Some(cgroup) => cgroup.remove().map_err(|e| crate::error_chain(&e)),
             None => Ok(()),
