@@ -265,8 +265,7 @@ fn verifier_message(log: &str) -> String {
     const STATISTICS: [&str; 3] = ["processed ", "verification time", "stack depth"];
     log.lines()
         .map(str::trim)
-        .filter(|line| !line.is_empty() && !STATISTICS.iter().any(|s| line.starts_with(s)))
-        .last()
+        .rfind(|line| !line.is_empty() && !STATISTICS.iter().any(|s| line.starts_with(s)))
         .unwrap_or_default()
         .to_string()
 }
