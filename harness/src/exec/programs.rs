@@ -259,12 +259,37 @@ impl CaseBpf {
     }
 }
 
-/// The verifier's reason for a rejection: the log's last line before the statistics it
-/// ends with (which differ between kernels and would hide real changes).
+/// The verifier's reason for a rejection: the line that follows the last instruction it
+/// checked (`53: (85) call …`), which every kernel prints the same way, whereas what comes
+/// after it (statistics, and from 7.x an explanation block) differs between kernels and
+/// would hide real changes. Without an instruction trace, the last line that is not a
+/// statistic.
 fn verifier_message(log: &str) -> String {
-    const STATISTICS: [&str; 3] = ["processed ", "verification time", "stack depth"];
-    log.lines()
-        .map(str::trim)
+    const STATISTICS: [&str; 5] = [
+        "processed ",
+        "verification time",
+        "stack depth",
+        "subprog ",
+        "max_states_per_insn",
+    ];
+    let is_instruction = |line: &str| {
+        line.split_once(": (").is_some_and(|(index, _)| {
+            !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
+    let lines: Vec<&str> = log.lines().collect();
+    if let Some(last) = lines.iter().rposition(|line| is_instruction(line)) {
+        let reason = lines[last + 1..]
+            .iter()
+            .map(|line| line.trim())
+            .find(|line| !line.is_empty() && !line.starts_with(';'));
+        if let Some(reason) = reason {
+            return reason.to_string();
+        }
+    }
+    lines
+        .iter()
+        .map(|line| line.trim())
         .rfind(|line| !line.is_empty() && !STATISTICS.iter().any(|s| line.starts_with(s)))
         .unwrap_or_default()
         .to_string()
@@ -343,5 +368,20 @@ mod tests {
             "program of this type cannot use helper bpf_sk_storage_delete#108"
         );
         assert_eq!(verifier_message(""), "");
+        // 7.x explains rejections at length after the classic line.
+        let explained = "53: (85) call bpf_sk_storage_delete#108\n\
+                         program of this type cannot use helper bpf_sk_storage_delete#108\n\n\
+                         Verification failed: Policy: Operation is not allowed\n\
+                         Instruction context:\n       53 | (85) call bpf_sk_storage_delete#108\n\
+                         verification time 30233 usec\nsubprog 1 (memset) static insns_self 266\n";
+        assert_eq!(
+            verifier_message(explained),
+            "program of this type cannot use helper bpf_sk_storage_delete#108"
+        );
+        let annotated = "63: (85) call bpf_sk_storage_get#107\n; fun(map, sk)\nunknown func bpf_sk_storage_get#107\n";
+        assert_eq!(
+            verifier_message(annotated),
+            "unknown func bpf_sk_storage_get#107"
+        );
     }
 }
