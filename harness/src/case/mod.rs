@@ -433,6 +433,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Case, LoadErrors> {
     validate::parse(file, text).map_err(|errors| LoadErrors { errors })
 }
 
+/// "; did you mean `x`?" when a candidate is close to `given`, else nothing.
+pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    suggest(given, candidates)
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default()
+}
+
 /// The candidate closest to `given`, if it is close enough to be a likely typo.
 pub fn suggest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (given.chars().count() / 3).max(2);

@@ -14,7 +14,7 @@ use serde_yaml::Value;
 use super::{
     BatchKind, Case, CaseError, Expectation, Expected, ExpectedDelete, ExpectedGet, FIRST_KERNEL,
     Family, KeyRef, MapSpec, Op, ProgramSpec, Requirements, SockType, SocketSource, SocketSpec,
-    Step, Variant,
+    Step, Variant, did_you_mean,
     locate::{FieldPath, Locator, Point},
     model::{
         BatchArgs, CaseFile, MapDecl, MapOpArgs, ObserveArgs, ProgramDecl, SocketDecl, SockoptArgs,
@@ -380,9 +380,7 @@ impl Validator<'_> {
             "no_prealloc" => crate::bpf::StorageMap::NoPrealloc,
             "clone" => crate::bpf::StorageMap::Clone,
             other => {
-                let hint = suggest(other, ["no_prealloc", "clone"])
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(other, ["no_prealloc", "clone"]);
                 self.error(
                     &path.key("bpf"),
                     Point::Value,
@@ -436,9 +434,7 @@ impl Validator<'_> {
             match MAP_FLAGS.iter().find(|(n, _)| n == flag) {
                 Some((_, bit)) => flags |= bit,
                 None => {
-                    let hint = suggest(flag, MAP_FLAGS.iter().map(|(n, _)| *n))
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
+                    let hint = did_you_mean(flag, MAP_FLAGS.iter().map(|(n, _)| *n));
                     self.error(
                         &path.key("flags").index(i),
                         Point::Value,
@@ -473,9 +469,7 @@ impl Validator<'_> {
                     .iter()
                     .map(|k| k.name())
                     .collect();
-                let hint = suggest(&decl.kind, known.iter().copied())
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(&decl.kind, known.iter().copied());
                 self.error(
                     &path.key("type"),
                     Point::Value,
@@ -638,9 +632,7 @@ impl Validator<'_> {
                     "inet6" => Some(Family::Inet6),
                     "unix" => Some(Family::Unix),
                     other => {
-                        let hint = suggest(other, ["inet", "inet6", "unix"])
-                            .map(|s| format!("; did you mean `{s}`?"))
-                            .unwrap_or_default();
+                        let hint = did_you_mean(other, ["inet", "inet6", "unix"]);
                         self.error(
                             &path.key("family"),
                             Point::Value,
@@ -653,9 +645,7 @@ impl Validator<'_> {
                     "stream" => Some(SockType::Stream),
                     "dgram" => Some(SockType::Dgram),
                     other => {
-                        let hint = suggest(other, ["stream", "dgram"])
-                            .map(|s| format!("; did you mean `{s}`?"))
-                            .unwrap_or_default();
+                        let hint = did_you_mean(other, ["stream", "dgram"]);
                         self.error(
                             &path.key("type"),
                             Point::Value,
@@ -1464,9 +1454,7 @@ impl Validator<'_> {
         let mut lookup = |name: &str, path: &FieldPath| -> Option<u64> {
             let found = table.iter().find(|(n, _)| *n == name).map(|(_, bit)| *bit);
             if found.is_none() {
-                let hint = suggest(name, table.iter().map(|(n, _)| *n))
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(name, table.iter().map(|(n, _)| *n));
                 let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
                 self.error(
                     path,
@@ -1625,12 +1613,10 @@ impl Validator<'_> {
                 Some(Expected::Errno(text.clone()))
             }
             (_, Value::String(text)) => {
-                let hint = suggest(
+                let hint = did_you_mean(
                     text,
                     std::iter::once("ok").chain(crate::errno::known_names()),
-                )
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
+                );
                 self.error(path, Point::Value, format!("unknown outcome `{text}`: `ok`, an errno name such as EINVAL, or `{{ value: … }}`{hint}"));
                 None
             }
@@ -1812,9 +1798,7 @@ fn first_gap(variants: &[Variant], from: KernelVersion) -> Option<VersionRange> 
 fn parse_capability(name: &str) -> Result<caps::Capability, String> {
     caps::Capability::from_str(name).map_err(|_| {
         let known: Vec<String> = caps::all().iter().map(ToString::to_string).collect();
-        let hint = suggest(name, known.iter().map(String::as_str))
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
+        let hint = did_you_mean(name, known.iter().map(String::as_str));
         format!("unknown capability `{name}` (write it as in capabilities(7), e.g. CAP_BPF){hint}")
     })
 }
