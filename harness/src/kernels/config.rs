@@ -205,7 +205,7 @@ impl KernelsFile {
 
     /// The entry name closest to a misspelt `name`, for "did you mean" hints.
     pub fn suggest(&self, name: &str) -> Option<&str> {
-        nearest(name, self.kernels.iter().map(|k| k.name.as_str()))
+        crate::case::suggest(name, self.kernels.iter().map(|k| k.name.as_str()))
     }
 }
 
@@ -310,16 +310,7 @@ fn unknown_field_hint(message: &str) -> Option<String> {
     }
     let mut quoted = message.split('`').skip(1).step_by(2);
     let unknown = quoted.next()?;
-    nearest(unknown, quoted).map(|best| format!(" (did you mean `{best}`?)"))
-}
-
-/// The candidate most similar to `word`, if it is similar enough to be a likely typo.
-fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+    crate::case::suggest(unknown, quoted).map(|best| format!(" (did you mean `{best}`?)"))
 }
 
 /// 1-based line of a byte offset.
