@@ -179,6 +179,15 @@ impl Validator<'_> {
         });
     }
 
+    /// A value or type that does not fit, located at the field inside it that is wrong.
+    fn value_error(&mut self, path: &FieldPath, e: super::types::ValueMismatch) {
+        let at = e
+            .path
+            .iter()
+            .fold(path.clone(), |at, field| at.key(field.as_str()));
+        self.error(&at, Point::Value, e.problem);
+    }
+
     /// An undefined name: says which names exist and which one was probably meant.
     fn unknown_name<'n>(
         &mut self,
@@ -557,17 +566,9 @@ impl Validator<'_> {
     }
 
     fn type_of(&mut self, path: &FieldPath, expr: &super::types::TypeExpr) -> Option<Type> {
-        match Type::from_expr(expr) {
-            Ok(ty) => Some(ty),
-            Err(e) => {
-                let mut at = path.clone();
-                for segment in &e.path {
-                    at = at.key(segment.as_str());
-                }
-                self.error(&at, Point::Value, e.problem);
-                None
-            }
-        }
+        Type::from_expr(expr)
+            .map_err(|e| self.value_error(path, e))
+            .ok()
     }
 
     fn sockets(&mut self, decls: &IndexMap<String, SocketDecl>) -> IndexMap<String, SocketSpec> {
@@ -971,11 +972,7 @@ impl Validator<'_> {
                     (Some(v), true) => match spec.value.encode(v) {
                         Ok(bytes) => Some((bytes, render_yaml(v))),
                         Err(e) => {
-                            let mut at = path.key("value");
-                            for s in &e.path {
-                                at = at.key(s.as_str());
-                            }
-                            self.error(&at, Point::Value, e.problem);
+                            self.value_error(&path.key("value"), e);
                             return None;
                         }
                     },
@@ -1092,7 +1089,7 @@ impl Validator<'_> {
                         match ctx.maps[&map].value.encode(v) {
                             Ok(bytes) => values.push(bytes),
                             Err(e) => {
-                                self.error(&path.key("values").index(i), Point::Value, e.problem);
+                                self.value_error(&path.key("values").index(i), e);
                                 return None;
                             }
                         }
@@ -1653,17 +1650,9 @@ impl Validator<'_> {
         ty: &Type,
         value: &Value,
     ) -> Option<serde_json::Value> {
-        match ty.expected(value) {
-            Ok(json) => Some(json),
-            Err(e) => {
-                let mut at = path.clone();
-                for s in &e.path {
-                    at = at.key(s.as_str());
-                }
-                self.error(&at, Point::Value, e.problem);
-                None
-            }
-        }
+        ty.expected(value)
+            .map_err(|e| self.value_error(path, e))
+            .ok()
     }
 
     /// `{ get: null | no_socket | { value, events, bytes }, delete: 0 | ENOENT | no_socket }`,
