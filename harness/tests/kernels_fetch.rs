@@ -6,10 +6,9 @@
 
 use std::time::Instant;
 
-use harness::kernels::{
-    CacheState, FetchError, IndexError, KernelCache, KernelsFile, ResolveError, ResolvedKernel,
-    Resolver,
-};
+use harness::kernels::{CacheState, KernelCache, KernelsFile, ResolvedKernel, Resolver};
+
+mod vm_support;
 
 #[test]
 fn fetches_bookworm_cloud_kernel_from_the_real_archive() {
@@ -22,26 +21,13 @@ fn fetches_bookworm_cloud_kernel_from_the_real_archive() {
     let started = Instant::now();
     let resolved = match Resolver::new(&file, cache.clone()).resolve(&file.kernels[0]) {
         Ok(resolved) => resolved,
-        Err(ResolveError::Mirror { source, .. }) => {
-            eprintln!("skipped: no Debian mirror: {source}");
-            return;
-        }
-        Err(ResolveError::Index { source, .. })
-            if matches!(
-                &*source,
-                IndexError::Fetch {
-                    source: FetchError::Request { .. },
-                    ..
-                }
-            ) =>
-        {
-            eprintln!(
-                "skipped: the mirror is unreachable ({})",
-                error_chain(&*source)
-            );
-            return;
-        }
-        Err(e) => panic!("{}", error_chain(&e)),
+        Err(e) => match vm_support::mirror_unavailable(&e) {
+            Some(reason) => {
+                eprintln!("skipped: {reason}");
+                return;
+            }
+            None => panic!("{}", harness::error_chain(&e)),
+        },
     };
     let cold = started.elapsed();
     let ResolvedKernel::Bootable(kernel) = resolved else {
@@ -78,14 +64,4 @@ fn fetches_bookworm_cloud_kernel_from_the_real_archive() {
         cold.as_secs_f64(),
         warm.as_secs_f64() * 1000.0
     );
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
 }

@@ -15,6 +15,7 @@ use std::{
 };
 
 use harness::{
+    error_chain as chain,
     kernels::{
         FetchError, IndexError, KernelCache, KernelsFile, ResolveError, ResolvedKernel, Resolver,
     },
@@ -53,35 +54,33 @@ fn bookworm_cloud_kernel() -> Result<TestKernel, String> {
             release: kernel.release,
         }),
         Ok(other) => panic!("expected a bootable kernel, got {other:?}"),
-        Err(error @ ResolveError::Mirror { .. }) => {
-            Err(format!("no Debian mirror: {}", chain(&error)))
+        Err(error) => {
+            Err(mirror_unavailable(&error).unwrap_or_else(|| panic!("{}", chain(&error))))
         }
-        Err(ResolveError::Index { source, .. })
+    }
+}
+
+/// Why a resolve failed for want of a Debian mirror (none configured, or unreachable): a
+/// reason to skip, as on a machine without network. Any other failure is a test failure.
+pub fn mirror_unavailable(error: &ResolveError) -> Option<String> {
+    match error {
+        ResolveError::Mirror { .. } => Some(format!("no Debian mirror: {}", chain(error))),
+        ResolveError::Index { source, .. }
             if matches!(
-                &*source,
+                &**source,
                 IndexError::Fetch {
                     source: FetchError::Request { .. },
                     ..
                 }
             ) =>
         {
-            Err(format!(
+            Some(format!(
                 "the Debian mirror is unreachable: {}",
-                chain(&*source)
+                chain(&**source)
             ))
         }
-        Err(error) => panic!("{}", chain(&error)),
+        _ => None,
     }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 /// Waits until the registry shows QEMU and virtiofsd running for some VM, and returns
