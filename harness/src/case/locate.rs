@@ -2,9 +2,10 @@
 //!
 //! serde_yaml reports positions only for errors raised while it deserializes; checks that
 //! span the whole case (an undefined name, a closed socket, overlapping versions) run later,
-//! so the file is parsed once more with saphyr, which keeps a span on every node.
+//! so the file is parsed once more with saphyr, which keeps a span on every node. That
+//! second parse happens only when there is an error to place: a valid case never pays it.
 
-use std::fmt;
+use std::{cell::OnceCell, fmt};
 
 use saphyr::{LoadableYamlNode, MarkedYaml, YamlData};
 
@@ -55,20 +56,26 @@ pub enum Point {
 }
 
 pub struct Locator<'a> {
-    root: Option<MarkedYaml<'a>>,
+    text: &'a str,
+    root: OnceCell<Option<MarkedYaml<'a>>>,
 }
 
 impl<'a> Locator<'a> {
     pub fn new(text: &'a str) -> Self {
-        let root = MarkedYaml::load_from_str(text)
-            .ok()
-            .and_then(|docs| docs.into_iter().next());
-        Self { root }
+        Self {
+            text,
+            root: OnceCell::new(),
+        }
     }
 
     /// 1-based line and column of the deepest node on `path` that exists.
     pub fn locate(&self, path: &FieldPath, point: Point) -> (usize, usize) {
-        let Some(mut node) = self.root.as_ref() else {
+        let root = self.root.get_or_init(|| {
+            MarkedYaml::load_from_str(self.text)
+                .ok()
+                .and_then(|docs| docs.into_iter().next())
+        });
+        let Some(mut node) = root.as_ref() else {
             return (1, 1);
         };
         let mut at = node;
