@@ -1,7 +1,8 @@
 //! sk-storage harness: runs `BPF_MAP_TYPE_SK_STORAGE` behaviour cases on real kernels.
 //!
 //! Data flows one way through the modules: `case` (YAML → validated cases) and `kernels`
-//! (kernels.toml → fetched, verified kernels) → `matrix` (one VM per kernel, via `vm`) →
+//! (kernels.toml → fetched, verified kernels) → `matrix` (one VM per kernel, via `vm`, each
+//! given its `plan`) →
 //! `exec` (runs the cases on the running kernel: in each guest, or on the host with
 //! `--host`; `bpf` loads the eBPF programs) → `results` (one serialisable model) →
 //! `report` (terminal, JSON, JUnit, Markdown). `cli` wires them together.
@@ -13,6 +14,7 @@ pub mod errno;
 pub mod exec;
 pub mod kernels;
 pub mod matrix;
+pub mod plan;
 pub mod report;
 pub mod results;
 pub mod vm;

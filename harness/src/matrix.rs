@@ -6,11 +6,7 @@
 //! Whatever goes wrong with one kernel (fetch, boot, panic, timeout) becomes that kernel's
 //! error row; the others still run.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Mutex,
-    time::Instant,
-};
+use std::{path::PathBuf, sync::Mutex, time::Instant};
 
 use crate::{
     case::{Case, KernelVersion},
@@ -18,6 +14,7 @@ use crate::{
     kernels::{
         BootableKernel, KernelCache, KernelEntry, KernelsFile, Progress, ResolvedKernel, Resolver,
     },
+    plan::Plan,
     results::{KernelRun, KernelStatus, RunResults},
     vm::{self, Accel, KernelArg, VmRegistry, VmSpec, Vng},
 };
@@ -246,20 +243,19 @@ fn run_in_vm(
             )
         })?;
     let result_file = shared.path().join("results.json");
-    let case_list = shared.path().join("cases.txt");
-    let listed: String = cases
-        .iter()
-        .map(|c| format!("{}\n", absolute(&c.file).display()))
-        .collect();
-    std::fs::write(&case_list, listed)
-        .map_err(|e| (format!("cannot write {}: {e}", case_list.display()), None))?;
+    let plan_file = shared.path().join("plan.json");
+    Plan {
+        cases: cases.to_vec(),
+    }
+    .write(&plan_file)
+    .map_err(|e| (format!("cannot write {}: {e}", plan_file.display()), None))?;
     let command = vec![
         options.harness_exe.display().to_string(),
         "guest".into(),
         "--kernel".into(),
         entry.name.clone(),
-        "--case-list".into(),
-        case_list.display().to_string(),
+        "--plan".into(),
+        plan_file.display().to_string(),
         "--out".into(),
         result_file.display().to_string(),
     ];
@@ -321,10 +317,6 @@ fn run_in_vm(
 
 fn same_series(a: KernelVersion, b: KernelVersion) -> bool {
     a.major == b.major && a.minor == b.minor
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The default number of VMs at once: one per core.

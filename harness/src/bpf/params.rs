@@ -1,7 +1,7 @@
 //! What a program does when it runs, as cases declare it; encoded into the object's
 //! `PROGRAM_CONFIG` slot for the program before it runs.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sk_storage_common::{ProgramConfig, SocketStorage, action, map_name, storage_map};
 
 use super::program::SockOpsOp;
@@ -10,7 +10,7 @@ use super::program::SockOpsOp;
 pub const F_CREATE: u64 = 1;
 
 /// The object's two SK_STORAGE maps (value type [`SocketStorage`], int key, BTF).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StorageMap {
     /// `map_flags = BPF_F_NO_PREALLOC`.
@@ -53,7 +53,7 @@ impl StorageMap {
 }
 
 /// A `bpf_sk_storage_get(map, sk, value, flags)` call.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetCall {
     /// 0, [`F_CREATE`], or anything else (which the kernel answers with NULL).
     pub flags: u64,
@@ -64,7 +64,7 @@ pub struct GetCall {
 
 /// Parameters of one program. The default is the specification's sock_ops example:
 /// get-or-create (F_CREATE, no init value) on the established callbacks.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgramParams {
     pub map: StorageMap,
     /// `None`: the program does not call `bpf_sk_storage_get`.

@@ -361,6 +361,22 @@ impl Serialize for SockOpsOp {
     }
 }
 
+impl<'de> Deserialize<'de> for SockOpsOp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Spelled {
+            Name(String),
+            Number(u32),
+        }
+        match Spelled::deserialize(deserializer)? {
+            Spelled::Number(op) => Ok(Self(op)),
+            Spelled::Name(name) => Self::from_name(&name)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown sock_ops op {name:?}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ pub use self::{
 pub const FIRST_KERNEL: KernelVersion = KernelVersion::new(5, 2, 0);
 
 /// A validated case, ready to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Case {
     pub name: String,
     pub description: String,
@@ -42,13 +42,13 @@ pub struct Case {
     pub steps: Vec<Step>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Requirements {
     pub kernel: Option<KernelVersion>,
     pub capabilities: Vec<caps::Capability>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MapSpec {
     pub key: Type,
     pub value: Type,
@@ -63,20 +63,20 @@ pub struct MapSpec {
 
 /// A program of the eBPF object, with what it does when it runs (its map is in `params`,
 /// named by `map`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProgramSpec {
     pub kind: crate::bpf::ProgramKind,
     pub map: String,
     pub params: crate::bpf::ProgramParams,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SocketSpec {
     pub source: SocketSource,
     pub reuse_fd_of: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SocketSource {
     New {
         family: Family,
@@ -90,20 +90,20 @@ pub enum SocketSource {
     File(PathBuf),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Family {
     Inet,
     Inet6,
     Unix,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SockType {
     Stream,
     Dgram,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
     /// `3`, `3.1` inside a fork, `setup.2` for set-up.
     pub id: String,
@@ -113,7 +113,7 @@ pub struct Step {
     pub expect: Expectation,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Op {
     CreateMap(String),
     Socket(String),
@@ -180,14 +180,14 @@ pub enum Op {
 }
 
 /// The socket a map operation is keyed by.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyRef {
     Open(String),
     /// The number a closed socket had: deliberately stale.
     Closed(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BatchKind {
     Lookup,
     Update,
@@ -196,12 +196,12 @@ pub enum BatchKind {
 }
 
 /// What a step should produce, per kernel version range.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Expectation {
     pub variants: Vec<Variant>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Variant {
     #[serde(flatten)]
     pub range: VersionRange,

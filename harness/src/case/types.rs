@@ -15,7 +15,7 @@ pub enum TypeExpr {
     Struct(IndexMap<String, TypeExpr>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Type {
     Int {

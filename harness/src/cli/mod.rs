@@ -19,6 +19,7 @@ use crate::{
     exec,
     kernels::{KernelCache, KernelsFile},
     matrix::{self, Event, MatrixError, MatrixOptions},
+    plan::Plan,
     report::human::Human,
     results::{CaseOutcome, KernelStatus, RunResults},
 };
@@ -72,10 +73,10 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct GuestArgs {
-    /// A file listing the case files to run, one path per line. (A list on the command
-    /// line would travel on the guest kernel's command line, whose length is limited.)
+    /// The plan to run: the cases the host validated (see `plan`). A file, as the guest's
+    /// command line travels on the kernel's, whose length is limited.
     #[arg(long)]
-    case_list: PathBuf,
+    plan: PathBuf,
     /// The kernel's name in kernels.toml, recorded in the results.
     #[arg(long)]
     kernel: String,
@@ -287,23 +288,15 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
 /// The in-guest executor: whatever happens, it writes one `KernelRun` for the host to read,
 /// so a kernel without working BPF is reported as that kernel's error.
 fn guest(args: &GuestArgs) -> u8 {
-    let paths: Vec<PathBuf> = match std::fs::read_to_string(&args.case_list) {
-        Ok(text) => text
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(PathBuf::from)
-            .collect(),
+    let plan = match Plan::read(&args.plan) {
+        Ok(plan) => plan,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", args.case_list.display());
+            eprintln!("error: {e}");
             return EXIT_BAD_INPUT;
         }
     };
-    let cases = match load_cases(&paths, &[]) {
-        Ok(cases) => cases,
-        Err(code) => return code,
-    };
     let started = std::time::Instant::now();
-    let run = exec::run_cases(&args.kernel, &cases, |case| {
+    let run = exec::run_cases(&args.kernel, &plan.cases, |case| {
         // The console is captured by the host: one line per case helps when a kernel dies.
         println!("sk-harness: {} {}", case.outcome.label(), case.name);
     })
