@@ -49,7 +49,7 @@ fn main() {
         eprintln!("no kernel to measure");
         return;
     };
-    let (accel, why) = vm::probe_accel(&vng, first, &registry).expect("accelerator probe");
+    let (accel, why) = vm::probe_accel(&vng, first, &registry, None).expect("accelerator probe");
     println!("{why}");
     println!(
         "{:<8} {:>10} {:>12} {:>7}",

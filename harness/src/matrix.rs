@@ -30,6 +30,8 @@ pub struct MatrixOptions {
     pub work_dir: PathBuf,
     /// The binary the guests run (this one).
     pub harness_exe: PathBuf,
+    /// Where the accelerator probe's verdict is remembered between runs (`None`: probe).
+    pub accel_memo: Option<PathBuf>,
 }
 
 /// What the orchestrator reports while it works; the CLI turns these into progress lines.
@@ -91,7 +93,8 @@ pub fn run(
         None => None,
         Some(first) => match Vng::locate() {
             Ok(vng) => {
-                let (accel, why) = vm::probe_accel(&vng, &first, &registry)?;
+                let (accel, why) =
+                    vm::probe_accel(&vng, &first, &registry, options.accel_memo.as_deref())?;
                 on_event(Event::Note(&why));
                 Some(Ok((vng, accel)))
             }

@@ -30,7 +30,7 @@ macro_rules! prerequisites_or_skip {
 fn a_debian_guest_writes_into_a_shared_directory() {
     let (vng, kernel) = prerequisites_or_skip!();
     let registry = VmRegistry::new();
-    let (accel, why) = vm::probe_accel(&vng, &kernel.arg.clone(), &registry).unwrap();
+    let (accel, why) = vm::probe_accel(&vng, &kernel.arg.clone(), &registry, None).unwrap();
     eprintln!("{why}");
     let shared = tempfile::tempdir().unwrap();
     let out = shared.path().join("release");

@@ -3,8 +3,14 @@
 //! /dev/kvm can exist and still be useless: on nested-virtualisation hosts QEMU aborts on
 //! an MSR it cannot set, or the guest hangs. So the probe boots a real guest under KVM
 //! with a short timeout and falls back to TCG when it does not answer.
+//!
+//! The verdict holds until the machine reboots or QEMU changes, so it can be remembered in
+//! a file: the probe costs every run a boot (0.6 s where QEMU aborts at once, the whole
+//! timeout where a guest hangs).
 
-use std::{fs::OpenOptions, time::Duration};
+use std::{fs::OpenOptions, os::unix::fs::MetadataExt, path::Path, time::Duration};
+
+use serde::{Deserialize, Serialize};
 
 use super::{
     VmError,
@@ -21,11 +27,13 @@ const PROBE_ANSWER: &str = "harness-kvm-probe-ok";
 /// The accelerator to use for every VM of this run, and one line saying why.
 ///
 /// `kernel` should be a kernel the run boots anyway (the first of the matrix). Costs one
-/// short boot when /dev/kvm is usable, nothing otherwise.
+/// short boot when /dev/kvm is usable, nothing otherwise, and nothing either when `memo`
+/// holds the verdict of a probe made with the same QEMU since the machine booted.
 pub fn probe_accel(
     vng: &Vng,
     kernel: &KernelArg,
     registry: &VmRegistry,
+    memo: Option<&Path>,
 ) -> Result<(Accel, String), VmError> {
     if let Err(error) = OpenOptions::new().read(true).write(true).open("/dev/kvm") {
         return Ok((
@@ -35,6 +43,78 @@ pub fn probe_accel(
             ),
         ));
     }
+    let setting = ProbeSetting::current(vng.qemu());
+    if let (Some(memo), Some(setting)) = (memo, &setting)
+        && let Some(known) = Verdict::read(memo).filter(|v| v.setting == *setting)
+    {
+        return Ok((
+            known.accel,
+            format!(
+                "{} [remembered; delete {} to probe again]",
+                known.why,
+                memo.display()
+            ),
+        ));
+    }
+    let (accel, why) = probe(vng, kernel, registry)?;
+    if let (Some(memo), Some(setting)) = (memo, setting) {
+        // Failing to remember only costs the next run a probe.
+        let _ = Verdict {
+            setting,
+            accel,
+            why: why.clone(),
+        }
+        .write(memo);
+    }
+    Ok((accel, why))
+}
+
+/// What a probe's verdict depends on: the boot of this machine and the QEMU binary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ProbeSetting {
+    boot_id: String,
+    qemu: String,
+}
+
+impl ProbeSetting {
+    fn current(qemu: &Path) -> Option<Self> {
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let meta = qemu.metadata().ok()?;
+        Some(Self {
+            boot_id: boot_id.trim().to_string(),
+            qemu: format!(
+                "{} ({} bytes, modified {})",
+                qemu.display(),
+                meta.size(),
+                meta.mtime()
+            ),
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Verdict {
+    setting: ProbeSetting,
+    accel: Accel,
+    why: String,
+}
+
+impl Verdict {
+    fn read(path: &Path) -> Option<Self> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+
+    fn write(&self, path: &Path) -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer(&mut file, self)?;
+        file.persist(path)?;
+        Ok(())
+    }
+}
+
+fn probe(vng: &Vng, kernel: &KernelArg, registry: &VmRegistry) -> Result<(Accel, String), VmError> {
     let mut spec = VmSpec::new(
         kernel.clone(),
         Accel::Kvm,
@@ -127,6 +207,37 @@ mod tests {
         let (accel, line) = verdict(&outcome(Ending::Exited(Some(255)), console, ""));
         assert_eq!(accel, Accel::Tcg);
         assert!(line.ends_with("failed to set MSR 0x10a to 0x69"), "{line}");
+    }
+
+    #[test]
+    fn a_verdict_is_remembered_for_its_setting_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let memo = dir.path().join("cache").join("accel-probe.json");
+        let setting = ProbeSetting {
+            boot_id: "b1".into(),
+            qemu: "/usr/bin/qemu-system-x86_64 (10 bytes, modified 5)".into(),
+        };
+        Verdict {
+            setting: setting.clone(),
+            accel: Accel::Tcg,
+            why: "using TCG".into(),
+        }
+        .write(&memo)
+        .unwrap();
+        let known = Verdict::read(&memo).unwrap();
+        assert_eq!(known.setting, setting);
+        assert_eq!(known.accel, Accel::Tcg);
+        std::fs::write(&memo, "{ torn").unwrap();
+        assert!(Verdict::read(&memo).is_none());
+    }
+
+    #[test]
+    fn the_setting_names_this_boot_and_the_qemu_binary() {
+        let exe = std::env::current_exe().unwrap();
+        let setting = ProbeSetting::current(&exe).unwrap();
+        assert_eq!(setting.boot_id.len(), 36, "{setting:?}");
+        assert!(setting.qemu.starts_with(&exe.display().to_string()));
+        assert!(ProbeSetting::current(Path::new("/nonexistent/qemu")).is_none());
     }
 
     #[test]

@@ -52,7 +52,12 @@ pub const UNUSED_MODULES: &[&str] = &[
     "scsi_common",
 ];
 
+/// The kernel refuses to load modules listed here (udev still reads and decompresses each
+/// one first)...
 const MODULE_BLACKLIST: &str = "module_blacklist=";
+/// ...and udev's kmod skips those listed here before reading them: ~1.5 s less udev
+/// coldplug per boot of 7.3 under TCG. It covers only loads by alias, hence both.
+const MODPROBE_BLACKLIST: &str = "modprobe.blacklist=";
 
 /// vng's arguments (without the program name) for `spec`.
 ///
@@ -95,8 +100,8 @@ pub fn vng_args(spec: &VmSpec) -> Result<Vec<OsString>, VmError> {
     Ok(args)
 }
 
-/// The extra kernel command line: the caller's words, with the unused-module blacklist
-/// merged into any `module_blacklist=` the caller gave (the kernel keeps only the last one).
+/// The extra kernel command line: the caller's words, with the unused modules merged into
+/// any blacklist the caller gave (the kernel keeps only the last `module_blacklist=`).
 pub fn kernel_command_line(append: &[String], skip_unused_modules: bool) -> Vec<String> {
     if !skip_unused_modules {
         return append.to_vec();
@@ -104,9 +109,16 @@ pub fn kernel_command_line(append: &[String], skip_unused_modules: bool) -> Vec<
     let mut modules: Vec<String> = Vec::new();
     let mut words: Vec<String> = Vec::new();
     for word in append {
-        match word.strip_prefix(MODULE_BLACKLIST) {
+        match word
+            .strip_prefix(MODULE_BLACKLIST)
+            .or_else(|| word.strip_prefix(MODPROBE_BLACKLIST))
+        {
             Some(list) => {
-                modules.extend(list.split(',').filter(|m| !m.is_empty()).map(String::from))
+                for module in list.split(',').filter(|m| !m.is_empty()) {
+                    if !modules.iter().any(|m| m == module) {
+                        modules.push(module.to_string());
+                    }
+                }
             }
             None => words.push(word.clone()),
         }
@@ -116,7 +128,9 @@ pub fn kernel_command_line(append: &[String], skip_unused_modules: bool) -> Vec<
             modules.push((*module).to_string());
         }
     }
-    words.push(format!("{MODULE_BLACKLIST}{}", modules.join(",")));
+    let list = modules.join(",");
+    words.push(format!("{MODULE_BLACKLIST}{list}"));
+    words.push(format!("{MODPROBE_BLACKLIST}{list}"));
     words
 }
 
@@ -268,15 +282,18 @@ mod tests {
             &[
                 "lsm=bpf".to_string(),
                 "module_blacklist=floppy,kvm".to_string(),
+                "modprobe.blacklist=pcspkr,psmouse".to_string(),
             ],
             true,
         );
-        assert_eq!(words.len(), 2);
+        assert_eq!(words.len(), 3);
         assert_eq!(words[0], "lsm=bpf");
         let list = words[1].strip_prefix(MODULE_BLACKLIST).unwrap();
+        assert_eq!(words[2].strip_prefix(MODPROBE_BLACKLIST), Some(list));
         let modules: Vec<&str> = list.split(',').collect();
-        assert_eq!(&modules[..2], ["floppy", "kvm"]);
+        assert_eq!(&modules[..4], ["floppy", "kvm", "pcspkr", "psmouse"]);
         assert_eq!(modules.iter().filter(|m| **m == "kvm").count(), 1);
+        assert_eq!(modules.iter().filter(|m| **m == "pcspkr").count(), 1);
         assert!(modules.contains(&"aesni_intel"));
         assert_eq!(
             kernel_command_line(&["lsm=bpf".to_string()], false),

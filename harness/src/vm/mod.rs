@@ -16,7 +16,7 @@
 //!     vmlinuz: "/cache/boot/vmlinuz-6.1.0-48-cloud-amd64".into(),
 //!     release: Some("6.1.0-48-cloud-amd64".into()),
 //! };
-//! let (accel, why) = vm::probe_accel(&vng, &kernel, &registry)?;
+//! let (accel, why) = vm::probe_accel(&vng, &kernel, &registry, None)?;
 //! println!("{why}");
 //! let mut spec = VmSpec::new(kernel, accel, vec!["uname".into(), "-r".into()]);
 //! spec.retry_crash_once = true;

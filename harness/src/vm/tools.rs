@@ -28,6 +28,7 @@ pub struct Vng {
     /// The venv's bin/ first (vng runs virtme-run and virtiofsd from there), then the
     /// user's PATH.
     search_path: OsString,
+    qemu: PathBuf,
     virtiofsd: Option<PathBuf>,
 }
 
@@ -43,12 +44,10 @@ impl Vng {
             .ok_or(VmError::VngNotFound { venv: venv_vng })?;
         let bin = program.parent().unwrap_or(Path::new("/")).to_path_buf();
         let search_path = prepend_path(&bin, &user_path)?;
-        if find_on_path(QEMU, &search_path).is_none() {
-            return Err(VmError::ToolMissing {
-                tool: QEMU,
-                hint: "install the Debian package qemu-system-x86 (scripts/setup-vm.sh does)",
-            });
-        }
+        let qemu = find_on_path(QEMU, &search_path).ok_or(VmError::ToolMissing {
+            tool: QEMU,
+            hint: "install the Debian package qemu-system-x86 (scripts/setup-vm.sh does)",
+        })?;
         let virtiofsd = find_on_path(VIRTIOFSD, &search_path).or_else(|| {
             VIRTIOFSD_SYSTEM_PATHS
                 .iter()
@@ -58,6 +57,7 @@ impl Vng {
         Ok(Vng {
             program,
             search_path,
+            qemu,
             virtiofsd,
         })
     }
@@ -68,12 +68,18 @@ impl Vng {
         Vng {
             program: program.into(),
             search_path: env::var_os("PATH").unwrap_or_default(),
+            qemu: QEMU.into(),
             virtiofsd: None,
         }
     }
 
     pub fn program(&self) -> &Path {
         &self.program
+    }
+
+    /// The QEMU vng will run (the first on its PATH).
+    pub fn qemu(&self) -> &Path {
+        &self.qemu
     }
 
     /// The PATH to give vng's process.
