@@ -1,7 +1,18 @@
 //! The VM smoke run: boots the kernels of ci/kernels-smoke.toml (two Debian kernels of
 //! different majors and one with a timeout too short to boot) and runs every case in each.
+//! And a harness killed outright (SIGKILL, no chance to clean up) leaves no VM behind.
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    collections::HashSet,
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -89,4 +100,105 @@ fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
         }
         other => panic!("the tiny timeout must be an error, got {other:?}"),
     }
+}
+
+#[test]
+fn a_killed_harness_leaves_no_vm_behind() {
+    if let Some(reason) = vm_tools_missing() {
+        eprintln!("skipping: {reason}");
+        return;
+    }
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo_root())
+        .args([
+            "run",
+            "--kernels",
+            "ci/kernels-smoke.toml",
+            "--kernel",
+            "6.1",
+            "--out",
+        ])
+        .arg(out_dir.path())
+        .arg("cases")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("harness runs");
+    let harness_pid = harness.id() as i32;
+
+    // The VM's processes: every member of the process groups of the harness's children.
+    let vm_processes = || {
+        let all = processes();
+        let groups: HashSet<i32> = all
+            .iter()
+            .filter(|p| p.parent == harness_pid)
+            .map(|p| p.group)
+            .collect();
+        all.into_iter()
+            .filter(|p| groups.contains(&p.group) && p.pid != harness_pid)
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let running = loop {
+        let running = vm_processes();
+        if running.iter().any(|p| p.name.starts_with("qemu-system")) {
+            break running;
+        }
+        assert!(Instant::now() < deadline, "no QEMU showed up: {running:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    kill(Pid::from_raw(harness_pid), Signal::SIGKILL).unwrap();
+    harness.wait().unwrap();
+
+    let pids: HashSet<i32> = running.iter().map(|p| p.pid).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left: Vec<Process> = processes()
+            .into_iter()
+            .filter(|p| pids.contains(&p.pid))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "VM processes outlived the killed harness: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[derive(Debug)]
+struct Process {
+    pid: i32,
+    parent: i32,
+    group: i32,
+    name: String,
+}
+
+/// Live processes (zombies left out), from /proc.
+fn processes() -> Vec<Process> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (name) state ppid pgrp ...": the name may hold spaces and parentheses.
+            let name = &stat[stat.find('(')? + 1..stat.rfind(')')?];
+            let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+            let state = rest.next()?;
+            let parent = rest.next()?.parse().ok()?;
+            let group = rest.next()?.parse().ok()?;
+            (state != "Z" && state != "X").then(|| Process {
+                pid,
+                parent,
+                group,
+                name: name.to_string(),
+            })
+        })
+        .collect()
 }

@@ -143,6 +143,38 @@ fn a_panicking_guest_is_reported_and_retried_once() {
 }
 
 #[test]
+fn a_guest_that_halts_after_a_panic_is_stopped_long_before_its_timeout() {
+    let (vng, kernel) = prerequisites_or_skip!();
+    let registry = VmRegistry::new();
+    let mut spec = VmSpec::new(
+        kernel.arg.clone(),
+        vm::Accel::Tcg,
+        vec![
+            "sh".into(),
+            "-c".into(),
+            "echo c > /proc/sysrq-trigger".into(),
+        ],
+    );
+    // panic=0 (after vng's panic=-1, so it wins) halts the guest instead of rebooting it.
+    spec.append = vec!["panic=0".into()];
+    // Waiting this long would be a Timeout failure, not the panic.
+    spec.timeout = Duration::from_secs(600);
+
+    let outcome = vm::run(&spec, &vng, &registry).unwrap();
+
+    // vng did not exit by itself: it was stopped.
+    assert_eq!(outcome.vng_status, None);
+    match &outcome.failure {
+        Some(VmFailure::KernelError { finding, .. }) => {
+            assert_eq!(finding.kind, MarkerKind::Panic);
+            assert!(finding.line.contains("sysrq triggered crash"), "{finding}");
+        }
+        other => panic!("expected a kernel panic, got {other:?}"),
+    }
+    assert!(registry.running_processes().is_empty());
+}
+
+#[test]
 fn a_mainline_kernel_that_cannot_be_downloaded_fails_fast() {
     const ARCHIVE: &str = "kernel.ubuntu.com:443";
     let vng = match vm::Vng::locate() {

@@ -157,9 +157,11 @@ fn describe(resolved: &ResolvedKernel) -> String {
         ResolvedKernel::Mainline { tag, .. } => {
             format!("mainline {tag}: vng downloads it when it boots")
         }
-        ResolvedKernel::Tree { path, .. } => {
-            format!("built by vng from {} when it boots", path.display())
-        }
+        ResolvedKernel::Tree { path, .. } => format!(
+            "source tree {}: not booted by the harness yet; build it (`vng --build` in it) and \
+             list its arch/x86/boot/bzImage as a `local` kernel",
+            path.display()
+        ),
         ResolvedKernel::Host { release, .. } => format!("host kernel {release}, nothing to fetch"),
     }
 }

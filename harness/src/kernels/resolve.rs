@@ -36,7 +36,8 @@ pub enum ResolvedKernel {
     Bootable(BootableKernel),
     /// `vng -r <tag>`: vng downloads the Ubuntu mainline build itself.
     Mainline { name: String, tag: String },
-    /// `vng --build` in this source tree, then boot the result.
+    /// A kernel source tree. Validated, not booted yet: the user builds it (`vng --build`)
+    /// and lists the image as a `local` kernel.
     Tree { name: String, path: PathBuf },
     /// Run on the running kernel, no VM.
     Host { name: String, release: String },

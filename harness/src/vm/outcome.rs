@@ -133,6 +133,9 @@ pub enum Ending {
     Exited(Option<i32>),
     /// We killed it when the wall-clock limit passed.
     TimedOut(Duration),
+    /// We killed it because the guest panicked (at this time into the run) and did not
+    /// power off.
+    HaltedAfterPanic(Duration),
 }
 
 /// The verdict on one attempt: what the guest returned and what went wrong.
@@ -174,7 +177,13 @@ pub fn judge(kernel: &KernelArg, ending: Ending, console: &str) -> Verdict {
                 tail: console::tail(console, TAIL_LINES),
             }),
         },
-        Ending::Exited(status) => {
+        // A guest halted by a panic is judged like one that exited without a status: the
+        // panic on its console is the failure.
+        Ending::Exited(_) | Ending::HaltedAfterPanic(_) => {
+            let status = match ending {
+                Ending::Exited(status) => status,
+                _ => None,
+            };
             let spoiled = console::first_spoiling(&findings);
             match (mainline_tag, spoiled) {
                 (Some(tag), _) if !progress.kernel_started && status != Some(VNG_CRASH_STATUS) => {
@@ -206,9 +215,16 @@ pub fn judge(kernel: &KernelArg, ending: Ending, console: &str) -> Verdict {
 }
 
 /// Whether an attempt is worth one more boot: vng's crash status without a clean power-off
-/// (the 7.3-under-2-vCPU Oops came out this way, as do QEMU aborts).
+/// (the 7.3-under-2-vCPU Oops came out this way, as do QEMU aborts and panics, which
+/// reboot), or a guest halted by a panic.
 pub fn crashed(ending: Ending, verdict: &Verdict) -> bool {
-    ending == Ending::Exited(Some(VNG_CRASH_STATUS)) && verdict.guest_exit_code.is_none()
+    match ending {
+        Ending::Exited(status) => {
+            status == Some(VNG_CRASH_STATUS) && verdict.guest_exit_code.is_none()
+        }
+        Ending::HaltedAfterPanic(_) => true,
+        Ending::TimedOut(_) => false,
+    }
 }
 
 /// vng's last non-empty line: for a failed download, the exception that ended it.
@@ -261,6 +277,25 @@ mod tests {
             verdict.failure,
             Some(VmFailure::GuestCrashed { .. })
         ));
+        assert!(crashed(ending, &verdict));
+    }
+
+    #[test]
+    fn a_guest_halted_by_a_panic_fails_with_the_panic_and_is_retried() {
+        let console = format!(
+            "{BOOTED}[ 9.1] Kernel panic - not syncing: VFS: Unable to mount root fs\n\
+             [ 9.2] CPU: 0 PID: 1 Comm: swapper/0\n"
+        );
+        let ending = Ending::HaltedAfterPanic(Duration::from_secs(9));
+        let verdict = judge(&image(), ending, &console);
+        assert_eq!(verdict.guest_exit_code, None);
+        match &verdict.failure {
+            Some(VmFailure::KernelError { finding, excerpt }) => {
+                assert_eq!(finding.kind, MarkerKind::Panic);
+                assert!(excerpt.contains("Comm: swapper/0"), "{excerpt}");
+            }
+            other => panic!("expected a kernel error, got {other:?}"),
+        }
         assert!(crashed(ending, &verdict));
     }
 

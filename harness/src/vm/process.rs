@@ -5,7 +5,8 @@
 //! for long; all of them stay in the process group vng starts in, which is the only
 //! handle that reaches them all. vng's own temporary files (sockets, pid and exit-code
 //! files) go to a private TMPDIR that is removed after the run, since a killed vng cannot
-//! clean up after itself.
+//! clean up after itself. Should this process die without stopping its VMs (SIGKILL, a
+//! crash), a guard in each group kills the group: see [`OrphanGuard`].
 
 use std::{
     collections::BTreeMap,
@@ -31,6 +32,7 @@ use nix::{
 use super::{
     VmError,
     command::vng_args,
+    console::{self, MarkerKind},
     outcome::{Ending, VmOutcome, crashed, judge},
     spec::{KernelArg, VmSpec},
     tools::Vng,
@@ -41,6 +43,13 @@ use super::{
 const KILL_GRACE: Duration = Duration::from_secs(10);
 /// How long to wait for the output pipes to close once the VM's processes are gone.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// How long a guest that panicked gets to power off (vng boots with `panic=-1`, so it
+/// reboots at once and QEMU exits) before it is stopped. A panic before that parameter
+/// applies, or with a `panic=0` in the kernel's extra command line, halts the guest, which
+/// would otherwise wait for the whole timeout.
+const PANIC_GRACE: Duration = Duration::from_secs(10);
+/// How often the console is checked for a panic while vng runs.
+const CONSOLE_POLL: Duration = Duration::from_millis(500);
 
 /// Boots `spec` with vng and waits for it, within `spec.timeout`.
 ///
@@ -99,7 +108,7 @@ fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, V
     let guest_stdout = Capture::start(stdout_reader, None);
     let console = Capture::start(stderr_reader, console_file);
 
-    let ending = wait_for_exit(&child, spec.timeout, &group)?;
+    let ending = wait_for_exit(&child, spec.timeout, &group, &console)?;
     group.terminate()?;
     let status = child.wait().map_err(|source| VmError::Wait { source })?;
     let ending = match ending {
@@ -149,11 +158,13 @@ fn preflight(spec: &VmSpec, vng: &Vng) -> Result<(), VmError> {
 }
 
 /// Waits for vng to exit without reaping it, so that its pid (our process group's id)
-/// cannot be reused before the group is killed; kills the group at the deadline.
+/// cannot be reused before the group is killed; kills the group at the deadline, or
+/// [`PANIC_GRACE`] after a kernel panic on the console.
 fn wait_for_exit(
     child: &Child,
     timeout: Duration,
     group: &RunningGroup,
+    console: &Capture,
 ) -> Result<Ending, VmError> {
     let pid = Pid::from_raw(child_pid(child));
     let (sender, receiver) = mpsc::channel();
@@ -167,15 +178,40 @@ fn wait_for_exit(
         // The receiver is gone only if the run already failed; nothing to report then.
         let _ = sender.send(result);
     });
-    let ending = match receiver.recv_timeout(timeout) {
-        Ok(result) => {
+    let started = Instant::now();
+    let mut panicked_at: Option<Instant> = None;
+    let outcome = loop {
+        let deadline = match panicked_at {
+            Some(at) => (at + PANIC_GRACE).min(started + timeout),
+            None => started + timeout,
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            break None;
+        }
+        match receiver.recv_timeout(CONSOLE_POLL.min(deadline - now)) {
+            Ok(result) => break Some(result),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if panicked_at.is_none() && console.shows_panic() {
+                    panicked_at = Some(Instant::now());
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(VmError::Wait {
+                    source: io::Error::other("the thread waiting for vng ended without a word"),
+                });
+            }
+        }
+    };
+    let ending = match outcome {
+        Some(result) => {
             result.map_err(|errno| VmError::Wait {
                 source: errno.into(),
             })?;
             // The real status is read when the child is reaped.
             Ending::Exited(None)
         }
-        Err(_) => {
+        None => {
             group.kill();
             // vng dies from the SIGKILL; its exit ends the waiting thread.
             receiver
@@ -186,7 +222,12 @@ fn wait_for_exit(
                 .map_err(|errno| VmError::Wait {
                     source: errno.into(),
                 })?;
-            Ending::TimedOut(timeout)
+            match panicked_at {
+                Some(at) if started.elapsed() < timeout => {
+                    Ending::HaltedAfterPanic(at.duration_since(started))
+                }
+                _ => Ending::TimedOut(timeout),
+            }
         }
     };
     Ok(ending)
@@ -293,15 +334,20 @@ impl VmRegistry {
         // With process_group(0) the group's id is vng's pid.
         let pgid = Pid::from_raw(child_pid(&child));
         state.groups.insert(id, pgid);
-        Ok((
-            child,
-            RunningGroup {
-                registry: self.clone(),
-                id,
-                pgid,
-                terminated: false,
-            },
-        ))
+        let mut group = RunningGroup {
+            registry: self.clone(),
+            id,
+            pgid,
+            terminated: false,
+            orphan_guard: None,
+        };
+        // vng is not reaped before the group is terminated, so the group exists here. On
+        // failure, dropping the group kills vng.
+        group.orphan_guard = Some(OrphanGuard::join(pgid).map_err(|source| VmError::Spawn {
+            program: PathBuf::from(OrphanGuard::SHELL),
+            source,
+        })?);
+        Ok((child, group))
     }
 
     fn lock(&self) -> MutexGuard<'_, RegistryState> {
@@ -318,8 +364,36 @@ struct RunningGroup {
     id: u64,
     pgid: Pid,
     terminated: bool,
+    orphan_guard: Option<OrphanGuard>,
 }
 
+/// A shell in a VM's process group that kills the group when this process is gone: it
+/// waits for end-of-file on a pipe whose only writer is this process (close-on-exec, so no
+/// other child holds it), which the kernel closes however this process ends.
+struct OrphanGuard {
+    shell: Child,
+    _writer: io::PipeWriter,
+}
+
+impl OrphanGuard {
+    const SHELL: &str = "/bin/sh";
+
+    fn join(pgid: Pid) -> io::Result<OrphanGuard> {
+        let (reader, writer) = io::pipe()?;
+        let shell = Command::new(Self::SHELL)
+            // `kill 0`: every process of the shell's own group, the VM's.
+            .args(["-c", "read _; kill -KILL 0"])
+            .stdin(reader)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(pgid.as_raw())
+            .spawn()?;
+        Ok(OrphanGuard {
+            shell,
+            _writer: writer,
+        })
+    }
+}
 impl RunningGroup {
     fn kill(&self) {
         kill_group(self.pgid);
@@ -332,8 +406,12 @@ impl RunningGroup {
         self.release()
     }
 
-    fn release(&self) -> Result<(), VmError> {
+    fn release(&mut self) -> Result<(), VmError> {
         self.kill();
+        if let Some(mut guard) = self.orphan_guard.take() {
+            // Killed with the group; reaped so that it leaves no zombie.
+            let _ = guard.shell.wait();
+        }
         let deadline = Instant::now() + KILL_GRACE;
         let result = loop {
             // The vng zombie stays until we reap it; live_members skips zombies.
@@ -471,6 +549,14 @@ impl Capture {
         Capture { buffer, done }
     }
 
+    /// Whether a kernel panic has reached the console so far.
+    fn shows_panic(&self) -> bool {
+        let bytes = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        console::scan(&String::from_utf8_lossy(&bytes))
+            .iter()
+            .any(|finding| finding.kind == MarkerKind::Panic)
+    }
+
     /// The text read so far, once the pipe is closed (or after a grace period, if a process
     /// that escaped the group still holds it open).
     fn finish(self, log: Option<&PathBuf>) -> Result<String, VmError> {
@@ -535,18 +621,40 @@ mod tests {
         let (mut child, group) = registry.spawn(&mut command, &vng).unwrap();
         let pgid = group.pgid;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while live_members(pgid).len() < 3 {
+        // The shell, its two sleeps and the orphan guard.
+        while live_members(pgid).len() < 4 {
             assert!(
                 Instant::now() < deadline,
                 "the shell never started both sleeps"
             );
             thread::sleep(Duration::from_millis(10));
         }
-        assert_eq!(registry.running_processes().len(), 3);
+        assert_eq!(registry.running_processes().len(), 4);
         registry.cancel_all();
         group.terminate().unwrap();
         assert!(live_members(pgid).is_empty());
         assert!(registry.running_processes().is_empty());
         assert!(child.wait().unwrap().code().is_none());
+    }
+
+    #[test]
+    fn the_orphan_guard_kills_the_group_once_its_writer_is_gone() {
+        let mut sleeper = Command::new("sleep")
+            .arg("300")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = Pid::from_raw(child_pid(&sleeper));
+        let guard = OrphanGuard::join(pgid).unwrap();
+        assert_eq!(live_members(pgid).len(), 2);
+        // What the kernel does to the pipe when this process dies.
+        let OrphanGuard { mut shell, _writer } = guard;
+        drop(_writer);
+        shell.wait().unwrap();
+        assert!(
+            sleeper.wait().unwrap().code().is_none(),
+            "killed by a signal"
+        );
+        assert!(live_members(pgid).is_empty());
     }
 }
