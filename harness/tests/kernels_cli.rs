@@ -41,7 +41,7 @@ fn bad_kernel_list_exits_2_and_fetches_nothing() {
             stderr.contains("kernels.toml:3: kernel[0].debian.serie: unknown field `serie`"),
             "{stderr}"
         );
-        assert!(stderr.contains("(did you mean `series`?)"), "{stderr}");
+        assert!(stderr.contains("; did you mean `series`?"), "{stderr}");
     }
     assert!(!dir.path().join("cache").exists(), "nothing was written");
     let out = kernels(&dir.path().join("absent"), &["list"], None);
@@ -112,7 +112,7 @@ fn unknown_kernel_name_exits_2_with_a_suggestion() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("no kernel named `hots` (did you mean `host`?)"),
+        text(&out.stderr).contains("no kernel named `hots`; did you mean `host`?"),
         "{}",
         text(&out.stderr)
     );

@@ -111,19 +111,24 @@ fn a_guest_past_its_timeout_is_killed_with_qemu_and_virtiofsd() {
     assert!(registry.running_processes().is_empty());
 }
 
-#[test]
-fn a_panicking_guest_is_reported_and_retried_once() {
-    let (vng, kernel) = prerequisites_or_skip!();
-    let registry = VmRegistry::new();
-    let mut spec = VmSpec::new(
-        kernel.arg.clone(),
+/// A guest whose command crashes the kernel through sysrq.
+fn panicking_guest(kernel: &KernelArg) -> VmSpec {
+    VmSpec::new(
+        kernel.clone(),
         vm::Accel::Tcg,
         vec![
             "sh".into(),
             "-c".into(),
             "echo c > /proc/sysrq-trigger".into(),
         ],
-    );
+    )
+}
+
+#[test]
+fn a_panicking_guest_is_reported_and_retried_once() {
+    let (vng, kernel) = prerequisites_or_skip!();
+    let registry = VmRegistry::new();
+    let mut spec = panicking_guest(&kernel.arg);
     spec.retry_crash_once = true;
 
     let outcome = vm::run(&spec, &vng, &registry).unwrap();
@@ -143,18 +148,10 @@ fn a_panicking_guest_is_reported_and_retried_once() {
 }
 
 #[test]
-fn a_guest_that_halts_after_a_panic_is_stopped_long_before_its_timeout() {
+fn a_guest_that_halts_after_a_panic_is_stopped_as_a_panic_not_a_timeout() {
     let (vng, kernel) = prerequisites_or_skip!();
     let registry = VmRegistry::new();
-    let mut spec = VmSpec::new(
-        kernel.arg.clone(),
-        vm::Accel::Tcg,
-        vec![
-            "sh".into(),
-            "-c".into(),
-            "echo c > /proc/sysrq-trigger".into(),
-        ],
-    );
+    let mut spec = panicking_guest(&kernel.arg);
     // panic=0 (after vng's panic=-1, so it wins) halts the guest instead of rebooting it.
     spec.append = vec!["panic=0".into()];
     // Waiting this long would be a Timeout failure, not the panic.

@@ -161,10 +161,7 @@ fn with_suggestion(message: &str) -> String {
         .split_once("expected")
         .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
         .unwrap_or_default();
-    match suggest(given, expected) {
-        Some(s) => format!("{message}; did you mean `{s}`?"),
-        None => message.to_string(),
-    }
+    format!("{message}{}", did_you_mean(given, expected))
 }
 
 impl Validator<'_> {

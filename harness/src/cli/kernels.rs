@@ -132,10 +132,8 @@ pub(super) fn select<'a>(
 ) -> Result<Vec<&'a KernelEntry>, String> {
     for name in names {
         if file.get(name).is_none() {
-            let hint = file
-                .suggest(name)
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
+            let hint =
+                crate::case::did_you_mean(name, file.kernels.iter().map(|k| k.name.as_str()));
             return Err(format!(
                 "{}: no kernel named `{name}`{hint}; `harness kernels list` shows the names",
                 file.path.display()

@@ -202,11 +202,6 @@ impl KernelsFile {
     pub fn get(&self, name: &str) -> Option<&KernelEntry> {
         self.kernels.iter().find(|k| k.name == name)
     }
-
-    /// The entry name closest to a misspelt `name`, for "did you mean" hints.
-    pub fn suggest(&self, name: &str) -> Option<&str> {
-        crate::case::suggest(name, self.kernels.iter().map(|k| k.name.as_str()))
-    }
 }
 
 // ---- serde shapes -------------------------------------------------------------------
@@ -267,9 +262,7 @@ fn deserialize(text: &str) -> Result<RawFile, Diagnostic> {
         let field = field_path(e.path());
         let inner = e.into_inner();
         let mut message = inner.message().to_string();
-        if let Some(hint) = unknown_field_hint(&message) {
-            message.push_str(&hint);
-        }
+        message.push_str(&unknown_field_hint(&message));
         Diagnostic {
             line: line_of(text, inner.span().map_or(0, |s| s.start)),
             field,
@@ -300,17 +293,20 @@ fn field_path(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-/// " (did you mean `series`?)" for serde's "unknown field `sereis`, expected …" message.
+/// "; did you mean `series`?" for serde's "unknown field `sereis`, expected …" message,
+/// or nothing.
 ///
 /// serde formats that message as the unknown key followed by every accepted key, each in
 /// backquotes; the accepted keys are not otherwise exposed by the error.
-fn unknown_field_hint(message: &str) -> Option<String> {
+fn unknown_field_hint(message: &str) -> String {
     if !message.starts_with("unknown field") {
-        return None;
+        return String::new();
     }
     let mut quoted = message.split('`').skip(1).step_by(2);
-    let unknown = quoted.next()?;
-    crate::case::suggest(unknown, quoted).map(|best| format!(" (did you mean `{best}`?)"))
+    match quoted.next() {
+        Some(unknown) => crate::case::did_you_mean(unknown, quoted),
+        None => String::new(),
+    }
 }
 
 /// 1-based line of a byte offset.
@@ -862,7 +858,6 @@ host = true
         assert_eq!(k[3].source, KernelSource::Mainline { tag: "v5.4".into() });
         assert_eq!(k[4].source, KernelSource::Tree { path: tree });
         assert_eq!(k[5].source, KernelSource::Host);
-        assert_eq!(file.suggest("hots"), Some("host"));
     }
 
     #[test]
@@ -872,7 +867,7 @@ host = true
         assert_eq!(
             error(text),
             "kernels.toml:3: kernel[0].debian.sereis: unknown field `sereis`, expected one of \
-             `suite`, `series`, `version`, `flavor`, `flavour` (did you mean `series`?)"
+             `suite`, `series`, `version`, `flavor`, `flavour`; did you mean `series`?"
         );
         let text =
             "[[kernel]]\nname = \"a\"\nhost = true\n\n[[kernel]]\nname = \"b\"\ntimout = \"1s\"\n";
@@ -881,8 +876,8 @@ host = true
             e.starts_with("kernels.toml:7: kernel[1].timout: unknown field `timout`"),
             "{e}"
         );
-        assert!(e.ends_with("(did you mean `timeout`?)"), "{e}");
-        assert!(error("mirorr = \"http://x\"\n").ends_with("(did you mean `mirror`?)"));
+        assert!(e.ends_with("; did you mean `timeout`?"), "{e}");
+        assert!(error("mirorr = \"http://x\"\n").ends_with("; did you mean `mirror`?"));
     }
 
     #[test]
