@@ -135,7 +135,7 @@ pub(super) fn select<'a>(
             let hint =
                 crate::case::did_you_mean(name, file.kernels.iter().map(|k| k.name.as_str()));
             return Err(format!(
-                "{}: no kernel named `{name}`{hint}; `harness kernels list` shows the names",
+                "{}: no kernel named `{name}`{hint} (`harness kernels list` shows the names)",
                 file.path.display()
             ));
         }
