@@ -13,7 +13,7 @@ use std::{
     fs::{self, File},
     io::{self, PipeReader, Read, Write},
     os::unix::process::CommandExt,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc},
     thread,
@@ -101,7 +101,7 @@ fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, V
         .stderr(stderr_writer)
         .process_group(0);
     let started = Instant::now();
-    let (mut child, group) = registry.spawn(&mut command, vng)?;
+    let (mut child, group) = registry.spawn(&mut command, vng, scratch.path())?;
     // The command holds our copies of the pipes' write ends; the readers see EOF only once
     // they are closed.
     drop(command);
@@ -319,8 +319,14 @@ impl VmRegistry {
     }
 
     /// Spawns vng in its own process group and registers the group, atomically with respect
-    /// to [`cancel_all`](Self::cancel_all).
-    fn spawn(&self, command: &mut Command, vng: &Vng) -> Result<(Child, RunningGroup), VmError> {
+    /// to [`cancel_all`](Self::cancel_all). `scratch` is vng's TMPDIR, which the orphan
+    /// guard removes if this process dies.
+    fn spawn(
+        &self,
+        command: &mut Command,
+        vng: &Vng,
+        scratch: &Path,
+    ) -> Result<(Child, RunningGroup), VmError> {
         let mut state = self.lock();
         if state.cancelled {
             return Err(VmError::Cancelled);
@@ -343,10 +349,11 @@ impl VmRegistry {
         };
         // vng is not reaped before the group is terminated, so the group exists here. On
         // failure, dropping the group kills vng.
-        group.orphan_guard = Some(OrphanGuard::join(pgid).map_err(|source| VmError::Spawn {
+        let guard = OrphanGuard::join(pgid, scratch).map_err(|source| VmError::Spawn {
             program: PathBuf::from(OrphanGuard::SHELL),
             source,
-        })?);
+        })?;
+        group.orphan_guard = Some(guard);
         Ok((child, group))
     }
 
@@ -369,7 +376,8 @@ struct RunningGroup {
 
 /// A shell in a VM's process group that kills the group when this process is gone: it
 /// waits for end-of-file on a pipe whose only writer is this process (close-on-exec, so no
-/// other child holds it), which the kernel closes however this process ends.
+/// other child holds it), which the kernel closes however this process ends. It removes
+/// vng's TMPDIR first, which this process can no longer do.
 struct OrphanGuard {
     shell: Child,
     _writer: io::PipeWriter,
@@ -378,11 +386,16 @@ struct OrphanGuard {
 impl OrphanGuard {
     const SHELL: &str = "/bin/sh";
 
-    fn join(pgid: Pid) -> io::Result<OrphanGuard> {
+    fn join(pgid: Pid, scratch: &Path) -> io::Result<OrphanGuard> {
         let (reader, writer) = io::pipe()?;
         let shell = Command::new(Self::SHELL)
             // `kill 0`: every process of the shell's own group, the VM's.
-            .args(["-c", "read _; kill -KILL 0"])
+            .args([
+                "-c",
+                r#"read _; rm -rf -- "$1"; kill -KILL 0"#,
+                "orphan-guard",
+            ])
+            .arg(scratch)
             .stdin(reader)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -603,7 +616,7 @@ mod tests {
         let vng = Vng::for_tests("/bin/true");
         let mut command = Command::new("/bin/true");
         assert!(matches!(
-            registry.spawn(&mut command, &vng),
+            registry.spawn(&mut command, &vng, Path::new("/nonexistent")),
             Err(VmError::Cancelled)
         ));
     }
@@ -618,7 +631,8 @@ mod tests {
             .args(["-c", "sleep 300 & sleep 300; true"])
             .stdin(Stdio::null())
             .process_group(0);
-        let (mut child, group) = registry.spawn(&mut command, &vng).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let (mut child, group) = registry.spawn(&mut command, &vng, scratch.path()).unwrap();
         let pgid = group.pgid;
         let deadline = Instant::now() + Duration::from_secs(10);
         // The shell, its two sleeps and the orphan guard.
@@ -645,7 +659,9 @@ mod tests {
             .spawn()
             .unwrap();
         let pgid = Pid::from_raw(child_pid(&sleeper));
-        let guard = OrphanGuard::join(pgid).unwrap();
+        let scratch = tempfile::tempdir().unwrap().keep();
+        std::fs::write(scratch.join("qemu.pid"), "1").unwrap();
+        let guard = OrphanGuard::join(pgid, &scratch).unwrap();
         assert_eq!(live_members(pgid).len(), 2);
         // What the kernel does to the pipe when this process dies.
         let OrphanGuard { mut shell, _writer } = guard;
@@ -656,5 +672,6 @@ mod tests {
             "killed by a signal"
         );
         assert!(live_members(pgid).is_empty());
+        assert!(!scratch.exists(), "vng's TMPDIR is left behind");
     }
 }
