@@ -4,7 +4,7 @@
 
 use std::{
     collections::HashSet,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -29,6 +29,18 @@ fn vm_tools_missing() -> Option<String> {
     None
 }
 
+/// `harness run` over cases/ with the kernels of ci/kernels-smoke.toml, reports to `out`.
+fn smoke_run(args: &[&str], out: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
+    command
+        .current_dir(repo_root())
+        .args(["run", "--kernels", "ci/kernels-smoke.toml", "--out"])
+        .arg(out)
+        .args(args)
+        .arg("cases");
+    command
+}
+
 #[test]
 fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
     if let Some(reason) = vm_tools_missing() {
@@ -36,18 +48,7 @@ fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
         return;
     }
     let out_dir = tempfile::tempdir().expect("temp dir");
-    let output = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .current_dir(repo_root())
-        .args([
-            "run",
-            "--kernels",
-            "ci/kernels-smoke.toml",
-            "-j",
-            "2",
-            "--out",
-        ])
-        .arg(out_dir.path())
-        .arg("cases")
+    let output = smoke_run(&["-j", "2"], out_dir.path())
         .env("NO_COLOR", "1")
         .output()
         .expect("harness runs");
@@ -109,18 +110,7 @@ fn a_killed_harness_leaves_no_vm_behind() {
         return;
     }
     let out_dir = tempfile::tempdir().expect("temp dir");
-    let mut harness = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .current_dir(repo_root())
-        .args([
-            "run",
-            "--kernels",
-            "ci/kernels-smoke.toml",
-            "--kernel",
-            "6.1",
-            "--out",
-        ])
-        .arg(out_dir.path())
-        .arg("cases")
+    let mut harness = smoke_run(&["--kernel", "6.1"], out_dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
