@@ -133,9 +133,8 @@ pub enum Ending {
     Exited(Option<i32>),
     /// We killed it when the wall-clock limit passed.
     TimedOut(Duration),
-    /// We killed it because the guest panicked (at this time into the run) and did not
-    /// power off.
-    HaltedAfterPanic(Duration),
+    /// We killed it because the guest panicked and did not power off.
+    HaltedAfterPanic,
 }
 
 /// The verdict on one attempt: what the guest returned and what went wrong.
@@ -179,7 +178,7 @@ pub fn judge(kernel: &KernelArg, ending: Ending, console: &str) -> Verdict {
         },
         // A guest halted by a panic is judged like one that exited without a status: the
         // panic on its console is the failure.
-        Ending::Exited(_) | Ending::HaltedAfterPanic(_) => {
+        Ending::Exited(_) | Ending::HaltedAfterPanic => {
             let status = match ending {
                 Ending::Exited(status) => status,
                 _ => None,
@@ -222,7 +221,7 @@ pub fn crashed(ending: Ending, verdict: &Verdict) -> bool {
         Ending::Exited(status) => {
             status == Some(VNG_CRASH_STATUS) && verdict.guest_exit_code.is_none()
         }
-        Ending::HaltedAfterPanic(_) => true,
+        Ending::HaltedAfterPanic => true,
         Ending::TimedOut(_) => false,
     }
 }
@@ -286,7 +285,7 @@ mod tests {
             "{BOOTED}[ 9.1] Kernel panic - not syncing: VFS: Unable to mount root fs\n\
              [ 9.2] CPU: 0 PID: 1 Comm: swapper/0\n"
         );
-        let ending = Ending::HaltedAfterPanic(Duration::from_secs(9));
+        let ending = Ending::HaltedAfterPanic;
         let verdict = judge(&image(), ending, &console);
         assert_eq!(verdict.guest_exit_code, None);
         match &verdict.failure {
