@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     VmError,
-    outcome::VmOutcome,
+    outcome::{VmFailure, VmOutcome},
     process::{VmRegistry, run},
     spec::{Accel, KernelArg, VmSpec},
     tools::Vng,
@@ -56,8 +56,8 @@ pub fn probe_accel(
             ),
         ));
     }
-    let (accel, why) = probe(vng, kernel, registry)?;
-    if let (Some(memo), Some(setting)) = (memo, setting) {
+    let (accel, why, lasting) = probe(vng, kernel, registry)?;
+    if lasting && let (Some(memo), Some(setting)) = (memo, setting) {
         // Failing to remember only costs the next run a probe.
         let _ = Verdict {
             setting,
@@ -114,7 +114,11 @@ impl Verdict {
     }
 }
 
-fn probe(vng: &Vng, kernel: &KernelArg, registry: &VmRegistry) -> Result<(Accel, String), VmError> {
+fn probe(
+    vng: &Vng,
+    kernel: &KernelArg,
+    registry: &VmRegistry,
+) -> Result<(Accel, String, bool), VmError> {
     let mut spec = VmSpec::new(
         kernel.clone(),
         Accel::Kvm,
@@ -126,7 +130,10 @@ fn probe(vng: &Vng, kernel: &KernelArg, registry: &VmRegistry) -> Result<(Accel,
     Ok(verdict(&outcome))
 }
 
-fn verdict(outcome: &VmOutcome) -> (Accel, String) {
+/// The accelerator, the line saying why, and whether the verdict is about KVM on this
+/// machine, to be remembered: an answer, QEMU's own complaint or a hang is; a guest that
+/// panicked or failed to boot may be the kernel's fault, so the next run probes again.
+fn verdict(outcome: &VmOutcome) -> (Accel, String, bool) {
     if outcome.is_success() && outcome.guest_stdout.contains(PROBE_ANSWER) {
         return (
             Accel::Kvm,
@@ -134,9 +141,12 @@ fn verdict(outcome: &VmOutcome) -> (Accel, String) {
                 "using KVM: a probe guest booted and answered in {:.1}s",
                 outcome.duration.as_secs_f64()
             ),
+            true,
         );
     }
-    let reason = qemu_complaint(&outcome.console).unwrap_or_else(|| match &outcome.failure {
+    let complaint = qemu_complaint(&outcome.console);
+    let lasting = complaint.is_some() || matches!(outcome.failure, Some(VmFailure::Timeout { .. }));
+    let reason = complaint.unwrap_or_else(|| match &outcome.failure {
         Some(failure) => failure.summary(),
         None => format!(
             "the probe guest exited {:?} without answering",
@@ -148,6 +158,7 @@ fn verdict(outcome: &VmOutcome) -> (Accel, String) {
         format!(
             "using TCG (software emulation, 1 vCPU per guest): KVM is present but a probe guest failed under it: {reason}"
         ),
+        lasting,
     )
 }
 
@@ -190,13 +201,14 @@ mod tests {
     #[test]
     fn an_answering_guest_means_kvm() {
         let console = "Linux version 6.1\nvirtme-ng-init: starting script\nreboot: Power down\n";
-        let (accel, line) = verdict(&outcome(
+        let (accel, line, lasting) = verdict(&outcome(
             Ending::Exited(Some(0)),
             console,
             "harness-kvm-probe-ok\n",
         ));
         assert_eq!(accel, Accel::Kvm);
         assert_eq!(line, "using KVM: a probe guest booted and answered in 2.5s");
+        assert!(lasting);
     }
 
     #[test]
@@ -204,9 +216,20 @@ mod tests {
         // Captured on the development host (nested KVM): QEMU aborts at once, vng exits 255.
         let console = "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n\
             qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.\n";
-        let (accel, line) = verdict(&outcome(Ending::Exited(Some(255)), console, ""));
+        let (accel, line, lasting) = verdict(&outcome(Ending::Exited(Some(255)), console, ""));
         assert_eq!(accel, Accel::Tcg);
         assert!(line.ends_with("failed to set MSR 0x10a to 0x69"), "{line}");
+        assert!(lasting);
+    }
+
+    #[test]
+    fn a_probe_kernel_that_panics_means_tcg_for_this_run_only() {
+        let console =
+            "Linux version 6.1\nKernel panic - not syncing: VFS: Unable to mount root fs\n";
+        let (accel, line, lasting) = verdict(&outcome(Ending::Exited(Some(255)), console, ""));
+        assert_eq!(accel, Accel::Tcg);
+        assert!(line.contains("Kernel panic"), "{line}");
+        assert!(!lasting, "the kernel, not KVM, may be at fault");
     }
 
     #[test]
@@ -242,12 +265,13 @@ mod tests {
 
     #[test]
     fn a_hanging_guest_means_tcg() {
-        let (accel, line) = verdict(&outcome(
+        let (accel, line, lasting) = verdict(&outcome(
             Ending::TimedOut(PROBE_TIMEOUT),
             "Linux version 6.1\n",
             "",
         ));
         assert_eq!(accel, Accel::Tcg);
         assert!(line.contains("timed out after 30s"), "{line}");
+        assert!(lasting, "a hang costs every run the whole probe timeout");
     }
 }
