@@ -106,26 +106,22 @@ pub fn kernel_command_line(append: &[String], skip_unused_modules: bool) -> Vec<
     if !skip_unused_modules {
         return append.to_vec();
     }
-    let mut modules: Vec<String> = Vec::new();
+    let mut listed: Vec<&str> = Vec::new();
     let mut words: Vec<String> = Vec::new();
     for word in append {
         match word
             .strip_prefix(MODULE_BLACKLIST)
             .or_else(|| word.strip_prefix(MODPROBE_BLACKLIST))
         {
-            Some(list) => {
-                for module in list.split(',').filter(|m| !m.is_empty()) {
-                    if !modules.iter().any(|m| m == module) {
-                        modules.push(module.to_string());
-                    }
-                }
-            }
+            Some(list) => listed.extend(list.split(',')),
             None => words.push(word.clone()),
         }
     }
-    for module in UNUSED_MODULES {
-        if !modules.iter().any(|m| m == module) {
-            modules.push((*module).to_string());
+    // The caller's modules first, in their order, then ours; each once.
+    let mut modules: Vec<&str> = Vec::new();
+    for module in listed.into_iter().chain(UNUSED_MODULES.iter().copied()) {
+        if !module.is_empty() && !modules.contains(&module) {
+            modules.push(module);
         }
     }
     let list = modules.join(",");
