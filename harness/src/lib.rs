@@ -19,6 +19,12 @@ pub mod report;
 pub mod results;
 pub mod vm;
 
+/// `$XDG_CACHE_HOME/sk-storage-harness` (or `~/.cache/…`): kernels and the accelerator
+/// probe's verdict are kept under it.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    dirs::cache_dir().map(|dir| dir.join("sk-storage-harness"))
+}
+
 /// An error with its causes, "outer: cause: root cause", as anyhow's `{:#}` prints it.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

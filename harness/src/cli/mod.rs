@@ -265,8 +265,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
             eprintln!("error: cannot find the harness binary to run in the guests: {e}");
             EXIT_INFRA
         })?,
-        accel_memo: dirs::cache_dir()
-            .map(|dir| dir.join("sk-storage-harness").join("accel-probe.json")),
+        accel_memo: crate::cache_dir().map(|dir| dir.join("accel-probe.json")),
     };
     let progress = kernels::BarProgress::default();
     // Progress goes to stderr so that stdout stays the report (and JSON stays parseable).

@@ -73,8 +73,8 @@ pub struct KernelCache {
 impl KernelCache {
     /// `$XDG_CACHE_HOME/sk-storage-harness/kernels` (or `~/.cache/…`).
     pub fn default_root() -> Result<PathBuf, CacheError> {
-        dirs::cache_dir()
-            .map(|dir| dir.join("sk-storage-harness").join("kernels"))
+        crate::cache_dir()
+            .map(|dir| dir.join("kernels"))
             .ok_or(CacheError::NoCacheDir)
     }
 
