@@ -1,7 +1,7 @@
 //! eBPF programs that call `bpf_sk_storage_get` / `bpf_sk_storage_delete` at points of a
 //! socket's life, one program per program type, all driven by the same parameters
 //! (`ProgramConfig`, written by the harness) and all reporting what the helpers did through
-//! one ring buffer of `HelperRecord`s.
+//! one queue of `HelperRecord`s.
 //!
 //! Every program follows the same steps (see [`observe`]): apply its filters, call the
 //! helpers the parameters ask for, record the outcome, then update the storage it obtained

@@ -13,7 +13,7 @@ use aya_ebpf::{
         BPF_F_CLONE, BPF_F_NO_PREALLOC, BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB,
         BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB, bpf_map_type::BPF_MAP_TYPE_SK_STORAGE, bpf_sock,
     },
-    btf_maps::{Array, RingBuf},
+    btf_maps::{Array, Queue},
     helpers::generated::{
         bpf_get_current_pid_tgid, bpf_get_socket_cookie, bpf_sk_fullsock, bpf_sk_storage_delete,
         bpf_sk_storage_get,
@@ -67,8 +67,9 @@ impl<const FLAGS: usize> SkStorageMap<FLAGS> {
 
 const NO_PREALLOC: usize = BPF_F_NO_PREALLOC as usize;
 const NO_PREALLOC_CLONE: usize = (BPF_F_NO_PREALLOC | BPF_F_CLONE) as usize;
-/// Room for about 3,000 records: far more than a case's traffic produces.
-const RECORDS_BYTES: usize = 256 * 1024;
+/// Records the queue holds before the harness drains it: far more than a case's traffic
+/// produces.
+const RECORD_SLOTS: usize = 4096;
 
 #[btf_map]
 static STORAGE: SkStorageMap<NO_PREALLOC> = SkStorageMap::new();
@@ -79,8 +80,10 @@ static STORAGE_CLONE: SkStorageMap<NO_PREALLOC_CLONE> = SkStorageMap::new();
 #[btf_map]
 static PROGRAM_CONFIG: Array<ProgramConfig, { program_id::COUNT as usize }> = Array::new();
 
+/// A queue, not a ring buffer: BPF_MAP_TYPE_QUEUE and `bpf_map_push_elem` exist since 4.20
+/// for every program type here, where the ring buffer needs 5.8.
 #[btf_map]
-static RECORDS: RingBuf<HelperRecord, RECORDS_BYTES> = RingBuf::new();
+static RECORDS: Queue<HelperRecord, RECORD_SLOTS> = Queue::new();
 
 #[btf_map]
 static LOST_RECORDS: Array<u64, 1> = Array::new();
@@ -179,7 +182,7 @@ fn observe(
             record.delete_ret = storage_delete(config.map, sk);
         }
     }
-    if RECORDS.output(record, 0).is_err()
+    if RECORDS.push(record, 0).is_err()
         && let Some(lost) = LOST_RECORDS.get_ptr_mut(0)
     {
         // SAFETY: an array map value, valid and 8-byte aligned for the program's run.

@@ -65,6 +65,7 @@ enum Job<'a> {
     Host(&'a KernelEntry),
     Vm(&'a KernelEntry, KernelArg),
     Failed(&'a KernelEntry, String),
+    Skipped(&'a KernelEntry, String),
 }
 
 /// Runs `cases` on each of `kernels` (in that order in the results).
@@ -154,6 +155,9 @@ fn resolve_all<'a>(
                 },
             ),
             Ok(ResolvedKernel::Mainline { tag, .. }) => Job::Vm(entry, KernelArg::Mainline { tag }),
+            Ok(ResolvedKernel::Absent { vmlinuz, why, .. }) => {
+                Job::Skipped(entry, ResolvedKernel::absent_reason(&vmlinuz, &why))
+            }
             Ok(ResolvedKernel::Tree { path, .. }) => Job::Failed(
                 entry,
                 format!(
@@ -162,10 +166,7 @@ fn resolve_all<'a>(
                     path.display()
                 ),
             ),
-            Err(e) => Job::Failed(
-                entry,
-                format!("could not fetch: {}", crate::error_chain(&e)),
-            ),
+            Err(e) => Job::Failed(entry, crate::error_chain(&e)),
         })
         .collect()
 }
@@ -181,6 +182,18 @@ fn run_job(
     let started = Instant::now();
     let (entry, outcome) = match job {
         Job::Failed(entry, message) => (*entry, Err((message.clone(), None))),
+        Job::Skipped(entry, reason) => {
+            return KernelRun {
+                kernel: entry.name.clone(),
+                release: None,
+                version: None,
+                status: KernelStatus::Skipped {
+                    reason: reason.clone(),
+                },
+                duration_ms: 0,
+                cases: Vec::new(),
+            };
+        }
         Job::Host(entry) => {
             on_event(Event::Started {
                 kernel: &entry.name,

@@ -36,11 +36,15 @@ pub struct KernelRun {
 }
 
 /// Whether the kernel ran the cases at all; `Error` is an infrastructure failure (boot,
-/// panic, timeout), never a divergence.
+/// panic, timeout), never a divergence; `Skipped` is a kernel this machine does not have
+/// (an optional local image), which changes no exit code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum KernelStatus {
     Ran,
+    Skipped {
+        reason: String,
+    },
     Error {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]

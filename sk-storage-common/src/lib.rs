@@ -15,9 +15,9 @@ pub mod map_name {
     pub const STORAGE_CLONE: &str = "STORAGE_CLONE";
     /// Array of [`crate::ProgramConfig`], indexed by [`crate::program_id`].
     pub const PROGRAM_CONFIG: &str = "PROGRAM_CONFIG";
-    /// Ring buffer of [`crate::HelperRecord`].
+    /// Queue (BPF_MAP_TYPE_QUEUE) of [`crate::HelperRecord`].
     pub const RECORDS: &str = "RECORDS";
-    /// One-slot array counting records the ring buffer had no room for.
+    /// One-slot array counting records the queue had no room for.
     pub const LOST_RECORDS: &str = "LOST_RECORDS";
 }
 
@@ -120,7 +120,7 @@ pub struct ProgramConfig {
     pub init: SocketStorage,
 }
 
-/// One program invocation that passed its filters, as sent through the ring buffer.
+/// One program invocation that passed its filters, as sent through the record queue.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HelperRecord {

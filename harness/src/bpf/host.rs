@@ -1,28 +1,28 @@
-//! What the running kernel offers the BPF side: its version, kernel BTF, whether BPF LSM
-//! programs would be called, and the memlock limit older kernels charge maps to.
+//! What the running kernel offers the BPF side: the program types it knows, kernel BTF,
+//! whether BPF LSM programs would be called, and the memlock limit older kernels charge
+//! maps to. Everything is probed, never inferred from the version number.
 
 use std::{fs, path::Path};
 
-use aya::util::KernelVersion;
+use aya::{programs::ProgramType, sys::is_program_supported};
 use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
-use serde::Serialize;
 
-use super::mountinfo::{TempMount, find_mount};
+use super::{
+    mountinfo::{TempMount, find_mount},
+    program::ProgramKind,
+};
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error("cannot read the running kernel's version: {message}; is /proc mounted?")]
-    KernelVersion { message: String },
     #[error("cannot raise RLIMIT_MEMLOCK (kernels before 5.11 charge BPF maps to it); run as root")]
     Memlock(#[source] nix::Error),
 }
 
 /// Whether BPF LSM programs are called on this kernel.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BpfLsm {
     /// `bpf` is in the active LSM list.
     Active,
@@ -33,31 +33,32 @@ pub enum BpfLsm {
 }
 
 /// The facts about the running kernel that decide whether a program can run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HostSupport {
-    #[serde(serialize_with = "serialize_display")]
-    pub kernel: KernelVersion,
     pub kernel_btf: bool,
     pub bpf_lsm: BpfLsm,
-}
-
-fn serialize_display<S: serde::Serializer>(
-    value: &KernelVersion,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
+    /// Program types of the object's programs that the kernel does not know: loading a
+    /// trivial program of the type fails before the verifier (aya's probe). A probe that
+    /// fails otherwise counts as known, so the real load reports what went wrong.
+    pub missing_program_types: Vec<ProgramType>,
 }
 
 impl HostSupport {
-    pub fn probe() -> Result<Self, HostError> {
-        let kernel = KernelVersion::current().map_err(|e| HostError::KernelVersion {
-            message: e.to_string(),
-        })?;
-        Ok(Self {
-            kernel,
+    pub fn probe() -> Self {
+        let mut missing_program_types = Vec::new();
+        for kind in ProgramKind::ALL {
+            let program_type = kind.program_type();
+            if !missing_program_types.contains(&program_type)
+                && matches!(is_program_supported(program_type), Ok(false))
+            {
+                missing_program_types.push(program_type);
+            }
+        }
+        Self {
             kernel_btf: Path::new(KERNEL_BTF).exists(),
             bpf_lsm: probe_bpf_lsm(),
-        })
+            missing_program_types,
+        }
     }
 }
 
@@ -126,8 +127,17 @@ mod tests {
     }
 
     #[test]
-    fn probing_this_host_finds_a_kernel_version() {
-        let host = HostSupport::probe().expect("probe");
-        assert!(host.kernel > KernelVersion::new(3, 0, 0), "{host:?}");
+    fn this_host_knows_the_cgroup_program_types() {
+        let host = HostSupport::probe();
+        for kind in [
+            ProgramKind::SockOps,
+            ProgramKind::SkbIngress,
+            ProgramKind::Connect4,
+        ] {
+            assert!(
+                !host.missing_program_types.contains(&kind.program_type()),
+                "{host:?}"
+            );
+        }
     }
 }

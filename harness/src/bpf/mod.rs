@@ -5,7 +5,7 @@
 //! # Driving a case
 //!
 //! ```text
-//! let host = HostSupport::probe()?;                    // kernel version, BTF, BPF LSM
+//! let host = HostSupport::probe();                     // program types, BTF, BPF LSM
 //! program.runnable_on(&host)?;                          // Err(SkipReason) → skip the case
 //! let mut object = SkStorageObject::load()?;            // fresh maps for this case
 //! let cgroup = CaseCgroup::create(case_name)?;          // child of the cgroup2 mount
@@ -47,7 +47,8 @@
 //! # Records
 //!
 //! The programs write `sk_storage_common::HelperRecord` (80 bytes, `#[repr(C)]`) to the
-//! object's ring buffer (`RECORDS`, 256 KiB ≈ 3,000 records; overflow is counted in
+//! object's record queue (`RECORDS`, a BPF_MAP_TYPE_QUEUE of 4,096 records, which every
+//! kernel from 5.2 offers to every program type here; overflow is counted in
 //! `LOST_RECORDS` and reported as [`BpfError::RecordsLost`]).
 //! [`SkStorageObject::take_observations`] turns them into [`Observation`]s: program,
 //! sock_ops callback, socket identity (cookie where the program type can read it —
@@ -61,6 +62,7 @@
 //! each, 24 bytes); userspace reads and writes it by socket fd through
 //! [`SkStorageObject::storage`] / [`SkStorageObject::storage_mut`] (aya's `SkStorage`), or
 //! raw `bpf(2)` on [`SkStorageObject::storage_fd`].
+mod btf_compat;
 pub mod cgroup;
 pub mod host;
 mod mountinfo;

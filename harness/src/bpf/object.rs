@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, io, os::fd::AsFd, os::fd::BorrowedFd, sync::Onc
 
 use aya::{
     Btf, Ebpf, EbpfError, EbpfLoader,
-    maps::{Array, Map, MapData, MapError, RingBuf, SkStorage},
+    maps::{Array, Map, MapData, MapError, Queue, SkStorage},
     programs::{
         CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
         CgroupSockopt, FEntry, FExit, Link, Lsm, Program, ProgramError, SockOps,
@@ -14,9 +14,10 @@ use aya::{
         fentry::FEntryLink, fexit::FExitLink, lsm::LsmLink, sock_ops::SockOpsLink,
     },
 };
-use sk_storage_common::{ProgramConfig, SocketStorage, map_name};
+use sk_storage_common::{HelperRecord, ProgramConfig, SocketStorage, map_name};
 
 use super::{
+    btf_compat::widen_small_enums,
     cgroup::CaseCgroup,
     host::{HostError, raise_memlock_limit},
     observation::{Observation, ObservationError},
@@ -41,6 +42,8 @@ pub enum BpfError {
     NotBuilt,
     #[error(transparent)]
     Host(#[from] HostError),
+    #[error("cannot make the eBPF object's BTF loadable on older kernels: {0}")]
+    BtfCompat(String),
     #[error("cannot load the eBPF object (its maps are created at this point); are you root?")]
     Load(#[source] EbpfError),
     #[error(
@@ -97,7 +100,7 @@ pub enum BpfError {
     #[error(transparent)]
     Observation(#[from] ObservationError),
     #[error(
-        "{lost} program runs found the ring buffer full and their records are lost; the case produced too much traffic (the buffer holds about 3,000 records)"
+        "{lost} program runs found the record queue full and their records are lost; the case produced too much traffic (the queue holds 4,096 records)"
     )]
     RecordsLost { lost: u64 },
 }
@@ -160,7 +163,7 @@ impl OwnedLink {
 pub struct SkStorageObject {
     /// Declared first so links are dropped (detached) before the programs are unloaded.
     links: BTreeMap<ProgramKind, OwnedLink>,
-    records: RingBuf<MapData>,
+    records: Queue<MapData, HelperRecord>,
     lost_reported: u64,
     ebpf: Ebpf,
 }
@@ -175,9 +178,12 @@ impl SkStorageObject {
         raise_memlock_limit()?;
         // The kernel's BTF (several MB) is parsed once per process, not once per case:
         // under TCG that parse dominated every case's time.
+        let object = compatible_object()
+            .as_ref()
+            .map_err(|e| BpfError::BtfCompat(e.clone()))?;
         let mut ebpf = EbpfLoader::new()
             .btf(kernel_btf().as_ref().ok())
-            .load(OBJECT)
+            .load(object)
             .map_err(BpfError::Load)?;
         let records = ebpf
             .take_map(map_name::RECORDS)
@@ -186,7 +192,7 @@ impl SkStorageObject {
                 name: map_name::RECORDS,
             })
             .and_then(|map| {
-                RingBuf::try_from(map).map_err(|source| BpfError::Map {
+                Queue::try_from(map).map_err(|source| BpfError::Map {
                     name: map_name::RECORDS,
                     source,
                 })
@@ -307,13 +313,22 @@ impl SkStorageObject {
     }
 
     /// Everything the programs reported since the last call, in the order the runs
-    /// reserved their records. A run that happens in softirq context (e.g. the ACK that
+    /// pushed their records. A run that happens in softirq context (e.g. the ACK that
     /// completes a handshake) may land after the syscall that caused it returned: take
     /// observations after a synchronising step (accept, recv, close).
     pub fn take_observations(&mut self) -> Result<Vec<Observation>, BpfError> {
         let mut observations = Vec::new();
-        while let Some(item) = self.records.next() {
-            observations.push(Observation::from_bytes(&item)?);
+        loop {
+            match self.records.pop(0) {
+                Ok(record) => observations.push(Observation::from_record(&record)?),
+                Err(MapError::ElementNotFound) => break,
+                Err(source) => {
+                    return Err(BpfError::Map {
+                        name: map_name::RECORDS,
+                        source,
+                    });
+                }
+            }
         }
         let lost = self.lost_records()?;
         if lost > self.lost_reported {
@@ -371,6 +386,12 @@ impl SkStorageObject {
     }
 }
 
+/// The embedded object with BTF every kernel from 5.2 accepts, prepared once per process.
+fn compatible_object() -> &'static Result<Vec<u8>, String> {
+    static OBJECT_BYTES: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
+    OBJECT_BYTES.get_or_init(|| widen_small_enums(OBJECT).map_err(|e| e.to_string()))
+}
+
 /// The running kernel's BTF, parsed on first use and kept for the process.
 fn kernel_btf() -> &'static Result<Btf, String> {
     static KERNEL_BTF: OnceLock<Result<Btf, String>> = OnceLock::new();
@@ -406,8 +427,9 @@ fn attach_handle(
     attach: AttachPoint,
     cgroup: &CaseCgroup,
 ) -> Result<OwnedLink, ProgramError> {
-    // With bpf links (5.7+, so on every kernel the harness runs programs on) several
-    // programs share a cgroup attach point anyway; the kernel rejects any attach flag there.
+    // aya attaches through bpf links from 5.7, where the kernel rejects attach flags, and
+    // with BPF_PROG_ATTACH before, where no flag means one program per attach point and
+    // cgroup: each case has its own cgroup and attaches one program per hook.
     let mode = CgroupAttachMode::Single;
     let link = match attach {
         AttachPoint::Cgroup(CgroupHook::SockOps) => {

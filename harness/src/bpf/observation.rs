@@ -1,4 +1,4 @@
-//! What the programs report: each `HelperRecord` from the ring buffer as a plain
+//! What the programs report: each `HelperRecord` from the record queue as a plain
 //! [`Observation`], and the socket identity cases match observations by.
 
 use std::{
@@ -76,31 +76,12 @@ pub struct Observation {
 #[derive(Debug, thiserror::Error)]
 pub enum ObservationError {
     #[error(
-        "a ring buffer record has {len} bytes, expected {expected}; the embedded eBPF object and the loader disagree on HelperRecord, rebuild the harness"
-    )]
-    RecordSize { len: usize, expected: usize },
-    #[error(
         "a record carries unknown {field} {value}; the embedded eBPF object and the loader disagree, rebuild the harness"
     )]
     UnknownCode { field: &'static str, value: u32 },
 }
 
 impl Observation {
-    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, ObservationError> {
-        let expected = size_of::<HelperRecord>();
-        if bytes.len() != expected {
-            return Err(ObservationError::RecordSize {
-                len: bytes.len(),
-                expected,
-            });
-        }
-        // SAFETY: the length matches and HelperRecord is plain old data (any bytes are a
-        // valid value); read_unaligned copes with the ring buffer's 8-byte alignment.
-        let record: HelperRecord =
-            unsafe { bytes.as_ptr().cast::<HelperRecord>().read_unaligned() };
-        Self::from_record(&record)
-    }
-
     pub(crate) fn from_record(record: &HelperRecord) -> Result<Self, ObservationError> {
         let unknown = |field, value| ObservationError::UnknownCode { field, value };
         let program = ProgramKind::from_id(record.program)
@@ -272,18 +253,11 @@ mod tests {
     }
 
     #[test]
-    fn from_bytes_checks_the_size_and_the_codes() {
-        let record = record();
-        // SAFETY: viewing a POD struct as bytes.
-        let bytes = unsafe {
-            std::slice::from_raw_parts((&raw const record).cast::<u8>(), size_of::<HelperRecord>())
+    fn unknown_codes_are_refused() {
+        let bad = HelperRecord {
+            get: 42,
+            ..record()
         };
-        assert!(Observation::from_bytes(bytes).is_ok());
-        assert!(matches!(
-            Observation::from_bytes(&bytes[1..]),
-            Err(ObservationError::RecordSize { .. })
-        ));
-        let bad = HelperRecord { get: 42, ..record };
         assert!(matches!(
             Observation::from_record(&bad),
             Err(ObservationError::UnknownCode {

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use aya::util::KernelVersion;
+use aya::programs::{LsmAttachType, ProgramType};
 use serde::{Deserialize, Serialize};
 use sk_storage_common::program_id;
 
@@ -78,9 +78,6 @@ struct Spec {
     section: &'static str,
     id: u32,
     attach: AttachPoint,
-    /// First kernel whose verifier lets this program type call the sk storage helpers
-    /// (from the specification's catalogue; the matrix confirms or corrects it).
-    sk_storage_since: (u8, u8),
 }
 
 const SPECS: [Spec; 12] = [
@@ -90,7 +87,6 @@ const SPECS: [Spec; 12] = [
         section: "sockops",
         id: program_id::SOCK_OPS,
         attach: AttachPoint::Cgroup(CgroupHook::SockOps),
-        sk_storage_since: (5, 3),
     },
     Spec {
         kind: ProgramKind::SkbIngress,
@@ -98,7 +94,6 @@ const SPECS: [Spec; 12] = [
         section: "cgroup_skb/ingress",
         id: program_id::SKB_INGRESS,
         attach: AttachPoint::Cgroup(CgroupHook::SkbIngress),
-        sk_storage_since: (5, 2),
     },
     Spec {
         kind: ProgramKind::SkbEgress,
@@ -106,7 +101,6 @@ const SPECS: [Spec; 12] = [
         section: "cgroup_skb/egress",
         id: program_id::SKB_EGRESS,
         attach: AttachPoint::Cgroup(CgroupHook::SkbEgress),
-        sk_storage_since: (5, 2),
     },
     Spec {
         kind: ProgramKind::Getsockopt,
@@ -114,7 +108,6 @@ const SPECS: [Spec; 12] = [
         section: "cgroup/getsockopt",
         id: program_id::GETSOCKOPT,
         attach: AttachPoint::Cgroup(CgroupHook::Getsockopt),
-        sk_storage_since: (5, 3),
     },
     Spec {
         kind: ProgramKind::Setsockopt,
@@ -122,7 +115,6 @@ const SPECS: [Spec; 12] = [
         section: "cgroup/setsockopt",
         id: program_id::SETSOCKOPT,
         attach: AttachPoint::Cgroup(CgroupHook::Setsockopt),
-        sk_storage_since: (5, 3),
     },
     Spec {
         kind: ProgramKind::Connect4,
@@ -130,7 +122,6 @@ const SPECS: [Spec; 12] = [
         section: "cgroup/connect4",
         id: program_id::CONNECT4,
         attach: AttachPoint::Cgroup(CgroupHook::Connect4),
-        sk_storage_since: (5, 3),
     },
     Spec {
         kind: ProgramKind::Connect6,
@@ -138,7 +129,6 @@ const SPECS: [Spec; 12] = [
         section: "cgroup/connect6",
         id: program_id::CONNECT6,
         attach: AttachPoint::Cgroup(CgroupHook::Connect6),
-        sk_storage_since: (5, 3),
     },
     Spec {
         kind: ProgramKind::SockCreate,
@@ -146,7 +136,6 @@ const SPECS: [Spec; 12] = [
         section: "cgroup/sock_create",
         id: program_id::SOCK_CREATE,
         attach: AttachPoint::Cgroup(CgroupHook::SockCreate),
-        sk_storage_since: (5, 10),
     },
     Spec {
         kind: ProgramKind::SockCreateDelete,
@@ -154,7 +143,6 @@ const SPECS: [Spec; 12] = [
         section: "cgroup/sock_create",
         id: program_id::SOCK_CREATE_DELETE,
         attach: AttachPoint::Cgroup(CgroupHook::SockCreate),
-        sk_storage_since: (5, 10),
     },
     Spec {
         kind: ProgramKind::FentryTcpClose,
@@ -162,7 +150,6 @@ const SPECS: [Spec; 12] = [
         section: "fentry/tcp_close",
         id: program_id::FENTRY_TCP_CLOSE,
         attach: AttachPoint::Fentry("tcp_close"),
-        sk_storage_since: (5, 11),
     },
     Spec {
         kind: ProgramKind::FexitTcpConnect,
@@ -170,7 +157,6 @@ const SPECS: [Spec; 12] = [
         section: "fexit/tcp_connect",
         id: program_id::FEXIT_TCP_CONNECT,
         attach: AttachPoint::Fexit("tcp_connect"),
-        sk_storage_since: (5, 11),
     },
     Spec {
         kind: ProgramKind::LsmSockGraft,
@@ -178,12 +164,8 @@ const SPECS: [Spec; 12] = [
         section: "lsm/sock_graft",
         id: program_id::LSM_SOCK_GRAFT,
         attach: AttachPoint::Lsm("sock_graft"),
-        sk_storage_since: (5, 10),
     },
 ];
-
-/// The harness's result channel is a BPF ring buffer (`bpf_ringbuf_output`), added in 5.8.
-pub const RESULT_CHANNEL_SINCE: KernelVersion = KernelVersion::new(5, 8, 0);
 
 /// Why a program cannot meaningfully run on this kernel; the case is skipped with it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -244,22 +226,34 @@ impl ProgramKind {
         SPECS.iter().find(|spec| spec.id == id).map(|s| s.kind)
     }
 
-    /// First kernel whose verifier accepts the sk storage helpers in this program type, per
-    /// the specification's catalogue. Below it a case may expect a rejection at load
-    /// (`BpfError::Rejected`) or skip; [`ProgramKind::runnable_on`] does not decide that.
-    pub fn sk_storage_since(self) -> KernelVersion {
-        let (major, minor) = self.spec().sk_storage_since;
-        KernelVersion::new(major, minor, 0)
+    /// The kernel's program type for this program.
+    pub fn program_type(self) -> ProgramType {
+        match self.attach_point() {
+            AttachPoint::Cgroup(CgroupHook::SockOps) => ProgramType::SockOps,
+            AttachPoint::Cgroup(CgroupHook::SkbIngress | CgroupHook::SkbEgress) => {
+                ProgramType::CgroupSkb
+            }
+            AttachPoint::Cgroup(CgroupHook::Getsockopt | CgroupHook::Setsockopt) => {
+                ProgramType::CgroupSockopt
+            }
+            AttachPoint::Cgroup(CgroupHook::Connect4 | CgroupHook::Connect6) => {
+                ProgramType::CgroupSockAddr
+            }
+            AttachPoint::Cgroup(CgroupHook::SockCreate) => ProgramType::CgroupSock,
+            AttachPoint::Fentry(_) | AttachPoint::Fexit(_) => ProgramType::Tracing,
+            AttachPoint::Lsm(_) => ProgramType::Lsm(LsmAttachType::Mac),
+        }
     }
 
-    /// Whether running this program can tell anything on `host`: the result channel
-    /// exists, tracing and LSM programs have kernel BTF to attach by, and an LSM program
+    /// Whether running this program can tell anything on `host`: the kernel knows its
+    /// program type, tracing and LSM programs have kernel BTF to attach by, and an LSM program
     /// would actually be called. A verifier rejection is not a skip: it is a result.
     pub fn runnable_on(self, host: &HostSupport) -> Result<(), SkipReason> {
-        if host.kernel < RESULT_CHANNEL_SINCE {
+        let program_type = self.program_type();
+        if host.missing_program_types.contains(&program_type) {
             return Err(SkipReason(format!(
-                "kernel {} has no BPF ring buffer (5.8+), which the harness's programs report through",
-                host.kernel
+                "this kernel has no {program_type:?} programs (loading a trivial one fails before the verifier), so {} cannot run here",
+                self.section()
             )));
         }
         let attach = self.attach_point();
@@ -402,35 +396,62 @@ mod tests {
         }
     }
 
-    fn host(kernel: KernelVersion, kernel_btf: bool, bpf_lsm: BpfLsm) -> HostSupport {
+    fn host(kernel_btf: bool, bpf_lsm: BpfLsm, missing: Vec<ProgramType>) -> HostSupport {
         HostSupport {
-            kernel,
             kernel_btf,
             bpf_lsm,
+            missing_program_types: missing,
         }
     }
 
     #[test]
-    fn kernels_without_ring_buffer_skip_every_program() {
-        let old = host(KernelVersion::new(5, 4, 0), true, BpfLsm::Active);
-        for kind in ProgramKind::ALL {
+    fn a_program_type_the_kernel_lacks_skips_its_programs_only() {
+        let old = host(true, BpfLsm::Active, vec![ProgramType::Tracing]);
+        for kind in [ProgramKind::FentryTcpClose, ProgramKind::FexitTcpConnect] {
             let reason = kind.runnable_on(&old).unwrap_err();
-            assert!(reason.0.contains("ring buffer"), "{reason}");
+            assert!(reason.0.contains("no Tracing programs"), "{reason}");
+            assert!(reason.0.contains(kind.section()), "{reason}");
         }
+        assert!(ProgramKind::SockOps.runnable_on(&old).is_ok());
+        assert!(ProgramKind::LsmSockGraft.runnable_on(&old).is_ok());
+    }
+
+    #[test]
+    fn every_program_maps_to_its_kernel_program_type() {
+        assert_eq!(
+            ProgramKind::SkbEgress.program_type(),
+            ProgramType::CgroupSkb
+        );
+        assert_eq!(
+            ProgramKind::Setsockopt.program_type(),
+            ProgramType::CgroupSockopt
+        );
+        assert_eq!(
+            ProgramKind::Connect6.program_type(),
+            ProgramType::CgroupSockAddr
+        );
+        assert_eq!(
+            ProgramKind::SockCreateDelete.program_type(),
+            ProgramType::CgroupSock
+        );
+        assert_eq!(
+            ProgramKind::LsmSockGraft.program_type(),
+            ProgramType::Lsm(LsmAttachType::Mac)
+        );
     }
 
     #[test]
     fn tracing_needs_kernel_btf_and_lsm_needs_bpf_in_the_lsm_list() {
-        let no_btf = host(KernelVersion::new(6, 1, 0), false, BpfLsm::Active);
+        let no_btf = host(false, BpfLsm::Active, Vec::new());
         assert!(ProgramKind::SockOps.runnable_on(&no_btf).is_ok());
         assert!(ProgramKind::FentryTcpClose.runnable_on(&no_btf).is_err());
 
         let inactive = host(
-            KernelVersion::new(6, 1, 0),
             true,
             BpfLsm::Inactive {
                 active_lsms: "lockdown,capability".into(),
             },
+            Vec::new(),
         );
         let reason = ProgramKind::LsmSockGraft
             .runnable_on(&inactive)

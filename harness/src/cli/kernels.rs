@@ -161,6 +161,9 @@ fn describe(resolved: &ResolvedKernel) -> String {
             path.display()
         ),
         ResolvedKernel::Host { release, .. } => format!("host kernel {release}, nothing to fetch"),
+        ResolvedKernel::Absent { vmlinuz, why, .. } => {
+            format!("skipped: {}", ResolvedKernel::absent_reason(vmlinuz, why))
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use std::{
 use aya_obj::generated::bpf_cmd;
 
 use crate::{
-    case::{BatchKind, Case, KernelVersion, KeyRef, Op, Step},
+    case::{BatchKind, Case, FIRST_KERNEL, KernelVersion, KeyRef, Op, Step},
     results::{Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, StepResult, Verdict},
 };
 
@@ -156,6 +156,12 @@ fn refused_environment(case: &Case, step: &StepResult) -> Option<String> {
 }
 
 fn unmet_requirement(case: &Case, version: KernelVersion) -> Option<String> {
+    // Expectations cover kernels from FIRST_KERNEL on; older ones have no such map at all.
+    if version < FIRST_KERNEL {
+        return Some(format!(
+            "BPF_MAP_TYPE_SK_STORAGE does not exist before {FIRST_KERNEL}; this is {version}"
+        ));
+    }
     if let Some(min) = case.requires.kernel
         && version < min
     {
@@ -737,5 +743,29 @@ fn transfer_outcome(result: nix::Result<usize>, wanted: u32) -> Actual {
         Ok(n) if n == wanted as usize => Actual::Ok,
         Ok(n) => Actual::Returned { value: n as i64 },
         Err(errno) => Actual::errno(errno as i32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn kernels_older_than_sk_storage_skip_every_case_with_one_reason() {
+        let case = crate::case::parse(
+            Path::new("cases/x.yaml"),
+            "name: x\ndescription: d\nmaps:\n  store: { value: u32 }\nsteps:\n  - create_map: store\n    expect: ok\n",
+        )
+        .expect("valid case");
+        let result = run_case(&case, KernelVersion::new(4, 19, 0));
+        assert_eq!(
+            result.outcome,
+            CaseOutcome::Skipped {
+                reason: "BPF_MAP_TYPE_SK_STORAGE does not exist before 5.2; this is 4.19".into()
+            }
+        );
+        assert!(result.steps.is_empty());
     }
 }

@@ -17,9 +17,9 @@ use crate::{
 };
 
 /// What the running kernel supports, probed once per process.
-fn host_support() -> &'static Result<HostSupport, String> {
-    static HOST: OnceLock<Result<HostSupport, String>> = OnceLock::new();
-    HOST.get_or_init(|| HostSupport::probe().map_err(|e| crate::error_chain(&e)))
+fn host_support() -> &'static HostSupport {
+    static HOST: OnceLock<HostSupport> = OnceLock::new();
+    HOST.get_or_init(HostSupport::probe)
 }
 
 /// Why `case` cannot run its programs on this kernel, if it cannot.
@@ -27,10 +27,7 @@ pub fn unmet(case: &Case) -> Option<String> {
     if case.programs.is_empty() {
         return None;
     }
-    let host = match host_support() {
-        Ok(host) => host,
-        Err(e) => return Some(format!("cannot tell what BPF this kernel supports: {e}")),
-    };
+    let host = host_support();
     case.programs
         .values()
         .find_map(|p| p.kind.runnable_on(host).err())

@@ -61,6 +61,15 @@ pub enum KernelSource {
     Local {
         vmlinuz: PathBuf,
         modules: Option<PathBuf>,
+        /// The image's pinned SHA256 (lowercase hex): another image is refused.
+        sha256: Option<String>,
+    },
+    /// An `optional` local image that is not on this machine: its row is a skip.
+    Absent {
+        /// The path as kernels.toml writes it.
+        vmlinuz: String,
+        /// Why it is absent (an unset variable, a missing file).
+        why: String,
     },
     /// An upstream tag (`v5.4`) whose Ubuntu mainline build vng downloads itself.
     Mainline { tag: String },
@@ -113,6 +122,7 @@ impl fmt::Display for KernelSource {
         match self {
             KernelSource::Debian(debian) => write!(f, "{debian}"),
             KernelSource::Local { vmlinuz, .. } => write!(f, "local {}", vmlinuz.display()),
+            KernelSource::Absent { vmlinuz, .. } => write!(f, "local {vmlinuz} (absent)"),
             KernelSource::Mainline { tag } => write!(f, "mainline {tag}"),
             KernelSource::Tree { path } => write!(f, "tree {}", path.display()),
             KernelSource::Host => f.write_str("host"),
@@ -246,6 +256,9 @@ struct RawDebian {
 struct RawLocal {
     vmlinuz: Spanned<String>,
     modules: Option<Spanned<String>>,
+    sha256: Option<Spanned<String>>,
+    #[serde(default)]
+    optional: bool,
 }
 
 /// serde's key for the value inside `Spanned`; not a field the user wrote.
@@ -336,19 +349,43 @@ impl Validator<'_> {
         });
     }
 
-    /// `~/x` → home, relative → against the file's directory, absolute → as is.
-    fn resolve_path(&self, raw: &str) -> PathBuf {
+    /// `${NAME}` → the environment variable, then `~/x` → home, relative → against the
+    /// file's directory, absolute → as is. `Err` names a variable that is not set.
+    fn resolve_path(&self, raw: &str) -> Result<PathBuf, String> {
+        let raw = &expand_variables(raw)?;
         let expanded = match (raw.strip_prefix("~/"), dirs::home_dir()) {
             (Some(rest), Some(home)) => home.join(rest),
             _ if raw == "~" => dirs::home_dir().unwrap_or_else(|| PathBuf::from(raw)),
             _ => PathBuf::from(raw),
         };
-        if expanded.is_absolute() {
+        Ok(if expanded.is_absolute() {
             expanded
         } else {
             self.base_dir.join(expanded)
-        }
+        })
     }
+}
+
+/// Replaces each `${NAME}` with the environment variable's value, so kernels.toml can name
+/// machine-specific places (a directory of kernel builds) without hard-coding them.
+fn expand_variables(raw: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else {
+            return Err(format!("`${{` without a closing `}}` in {raw:?}"));
+        };
+        let name = &rest[start + 2..start + 2 + len];
+        let value = std::env::var(name)
+            .ok()
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| format!("environment variable {name} is not set"))?;
+        out.push_str(&rest[..start]);
+        out.push_str(&value);
+        rest = &rest[start + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn validate(
@@ -375,7 +412,10 @@ fn validate(
         );
     }
     let keyring = match &raw.keyring {
-        Some(k) => v.resolve_path(k.get_ref()),
+        Some(k) => v.resolve_path(k.get_ref()).unwrap_or_else(|why| {
+            v.report(k.span(), "keyring".into(), why);
+            PathBuf::new()
+        }),
         None => PathBuf::from(DEFAULT_KEYRING),
     };
     if raw.kernel.is_empty() {
@@ -518,9 +558,11 @@ fn validate_source(
         };
     }
     if let Some(tree) = &entry.tree {
-        let path = v.resolve_path(tree.get_ref());
-        return match check_source_tree(&path) {
-            Ok(()) => Some(KernelSource::Tree { path }),
+        let checked = v
+            .resolve_path(tree.get_ref())
+            .and_then(|path| check_source_tree(&path).map(|()| path));
+        return match checked {
+            Ok(path) => Some(KernelSource::Tree { path }),
             Err(message) => {
                 v.report(tree.span(), format!("{at}.tree"), message);
                 None
@@ -620,39 +662,76 @@ fn validate_debian(
 }
 
 fn validate_local(v: &mut Validator<'_>, local: &RawLocal, at: &str) -> Option<KernelSource> {
-    let vmlinuz = v.resolve_path(local.vmlinuz.get_ref());
-    let mut ok = true;
-    if !vmlinuz.is_file() {
-        v.report(
-            local.vmlinuz.span(),
-            format!("{at}.vmlinuz"),
-            format!(
-                "{} does not exist or is not a file; build the kernel or fix the path (relative paths start at the directory of this file)",
-                vmlinuz.display()
-            ),
-        );
-        ok = false;
-    }
-    let modules = local
-        .modules
-        .as_ref()
-        .map(|m| (m, v.resolve_path(m.get_ref())));
-    if let Some((spanned, path)) = &modules
-        && !path.is_dir()
-    {
-        v.report(
-            spanned.span(),
-            format!("{at}.modules"),
-            format!(
-                "{} is not a directory; give the lib/modules/<release> directory of this build, or leave `modules` out",
+    let raw_vmlinuz = local.vmlinuz.get_ref();
+    let vmlinuz = v.resolve_path(raw_vmlinuz).and_then(|path| {
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{} does not exist or is not a file",
                 path.display()
-            ),
-        );
-        ok = false;
-    }
-    ok.then(|| KernelSource::Local {
+            ))
+        }
+    });
+    let vmlinuz = match vmlinuz {
+        Ok(path) => path,
+        Err(why) if local.optional => {
+            return Some(KernelSource::Absent {
+                vmlinuz: raw_vmlinuz.clone(),
+                why,
+            });
+        }
+        Err(why) => {
+            v.report(
+                local.vmlinuz.span(),
+                format!("{at}.vmlinuz"),
+                format!(
+                    "{why}; build the kernel or fix the path (relative paths start at the directory of this file), or add `optional = true` to skip it where it is absent"
+                ),
+            );
+            return None;
+        }
+    };
+    let mut ok = true;
+    let modules = match &local.modules {
+        None => None,
+        Some(spanned) => match v.resolve_path(spanned.get_ref()) {
+            Ok(path) if path.is_dir() => Some(path),
+            resolved => {
+                let why = resolved.map_or_else(
+                    |why| why,
+                    |path| format!("{} is not a directory", path.display()),
+                );
+                v.report(
+                    spanned.span(),
+                    format!("{at}.modules"),
+                    format!(
+                        "{why}; give the lib/modules/<release> directory of this build, or leave `modules` out"
+                    ),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+    let sha256 = local.sha256.as_ref().and_then(|spanned| {
+        let hex = spanned.get_ref();
+        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Some(hex.to_ascii_lowercase())
+        } else {
+            v.report(
+                spanned.span(),
+                format!("{at}.sha256"),
+                "expected the image's SHA256 as 64 hex digits (`sha256sum bzImage`)".into(),
+            );
+            ok = false;
+            None
+        }
+    });
+    ok.then_some(KernelSource::Local {
         vmlinuz,
-        modules: modules.map(|(_, path)| path),
+        modules,
+        sha256,
     })
 }
 
@@ -1010,12 +1089,22 @@ mainline = "linux-5.4"
         };
         assert_eq!(
             v.resolve_path("k/bzImage"),
-            PathBuf::from("/etc/harness/k/bzImage")
+            Ok(PathBuf::from("/etc/harness/k/bzImage"))
         );
-        assert_eq!(v.resolve_path("/abs"), PathBuf::from("/abs"));
+        assert_eq!(v.resolve_path("/abs"), Ok(PathBuf::from("/abs")));
         if let Some(home) = dirs::home_dir() {
-            assert_eq!(v.resolve_path("~/src/linux"), home.join("src/linux"));
+            assert_eq!(v.resolve_path("~/src/linux"), Ok(home.join("src/linux")));
         }
+        let home = std::env::var("HOME").expect("HOME is set");
+        assert_eq!(
+            v.resolve_path("${HOME}/k/${HOME}"),
+            Ok(PathBuf::from(format!("{home}/k/{home}")))
+        );
+        assert_eq!(
+            v.resolve_path("${HARNESS_TEST_SURELY_UNSET}/bzImage"),
+            Err("environment variable HARNESS_TEST_SURELY_UNSET is not set".to_string())
+        );
+        assert!(v.resolve_path("${HOME/x").is_err());
     }
 
     #[test]

@@ -41,15 +41,31 @@ pub enum ResolvedKernel {
     Tree { name: String, path: PathBuf },
     /// Run on the running kernel, no VM.
     Host { name: String, release: String },
+    /// An optional local image that is not on this machine: nothing to run, nothing wrong.
+    Absent {
+        name: String,
+        vmlinuz: String,
+        why: String,
+    },
 }
 
 impl ResolvedKernel {
+    /// Why an absent kernel does not run, and how to get one.
+    pub fn absent_reason(vmlinuz: &str, why: &str) -> String {
+        format!(
+            "the image {vmlinuz} is not on this machine ({why}); to run this kernel, get such a \
+             build: with internet, `mainline = \"vX.Y\"` in kernels.toml lets vng download one, or \
+             build it from upstream sources as README.md (\"Kernels before 5.10\") describes"
+        )
+    }
+
     pub fn name(&self) -> &str {
         match self {
             ResolvedKernel::Bootable(kernel) => &kernel.name,
             ResolvedKernel::Mainline { name, .. }
             | ResolvedKernel::Tree { name, .. }
-            | ResolvedKernel::Host { name, .. } => name,
+            | ResolvedKernel::Host { name, .. }
+            | ResolvedKernel::Absent { name, .. } => name,
         }
     }
 }
@@ -75,6 +91,8 @@ pub enum CacheState {
     /// Nothing of ours to cache: a local image, a source tree, a mainline build (vng's own
     /// cache) or the host.
     NotCached,
+    /// An optional local image that is not on this machine.
+    Absent { why: String },
 }
 
 impl fmt::Display for CacheState {
@@ -85,6 +103,7 @@ impl fmt::Display for CacheState {
             CacheState::Broken { reason } => write!(f, "damaged, will refetch ({reason})"),
             CacheState::NotResolved => f.write_str("not resolved"),
             CacheState::NotCached => f.write_str("-"),
+            CacheState::Absent { why } => write!(f, "absent, skipped ({why})"),
         }
     }
 }
@@ -144,6 +163,16 @@ pub enum ResolveError {
     },
     #[error("kernel {kernel}: cannot tell the release of {}: it is not a bzImage; give `modules` (its lib/modules/<release> directory) in kernels.toml", path.display())]
     UnknownLocalRelease { kernel: String, path: PathBuf },
+    #[error(
+        "kernel {kernel}: {} has SHA256 {found}, but kernels.toml pins {expected}; refusing another image than the one the list names (fix the image or update the pin)",
+        path.display()
+    )]
+    ImageChanged {
+        kernel: String,
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
     #[error("kernel {kernel}: cannot read {}", path.display())]
     Read {
         kernel: String,
@@ -220,7 +249,14 @@ impl<'a> Resolver<'a> {
                     release: record.kernel.release,
                 }))
             }
-            KernelSource::Local { vmlinuz, modules } => {
+            KernelSource::Local {
+                vmlinuz,
+                modules,
+                sha256,
+            } => {
+                if let Some(expected) = sha256 {
+                    check_pinned_image(&name, vmlinuz, expected)?;
+                }
                 let release = local_release(&name, vmlinuz, modules.as_deref())?;
                 Ok(ResolvedKernel::Bootable(BootableKernel {
                     name,
@@ -229,6 +265,11 @@ impl<'a> Resolver<'a> {
                     release,
                 }))
             }
+            KernelSource::Absent { vmlinuz, why } => Ok(ResolvedKernel::Absent {
+                name,
+                vmlinuz: vmlinuz.clone(),
+                why: why.clone(),
+            }),
             KernelSource::Mainline { tag } => Ok(ResolvedKernel::Mainline {
                 name,
                 tag: tag.clone(),
@@ -261,9 +302,15 @@ impl<'a> Resolver<'a> {
                     release: Some(record.kernel.release),
                 },
             },
-            KernelSource::Local { vmlinuz, modules } => KernelStatus {
+            KernelSource::Local {
+                vmlinuz, modules, ..
+            } => KernelStatus {
                 release: local_release(&entry.name, vmlinuz, modules.as_deref()).ok(),
                 cache: CacheState::NotCached,
+            },
+            KernelSource::Absent { why, .. } => KernelStatus {
+                release: None,
+                cache: CacheState::Absent { why: why.clone() },
             },
             KernelSource::Mainline { .. } | KernelSource::Tree { .. } => KernelStatus {
                 release: None,
@@ -416,6 +463,26 @@ impl<'a> Resolver<'a> {
             self.mirror = Some(mirror);
         }
         Ok(self.mirror.as_ref().expect("set just above"))
+    }
+}
+
+/// Refuses a local image whose SHA256 is not the one kernels.toml pins.
+fn check_pinned_image(kernel: &str, vmlinuz: &Path, expected: &str) -> Result<(), ResolveError> {
+    let bytes = std::fs::read(vmlinuz).map_err(|source| ResolveError::Read {
+        kernel: kernel.to_string(),
+        path: vmlinuz.to_path_buf(),
+        source,
+    })?;
+    let found = super::download::sha256_hex(&bytes);
+    if found == expected {
+        Ok(())
+    } else {
+        Err(ResolveError::ImageChanged {
+            kernel: kernel.to_string(),
+            path: vmlinuz.to_path_buf(),
+            expected: expected.to_string(),
+            found,
+        })
     }
 }
 

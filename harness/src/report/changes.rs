@@ -227,6 +227,9 @@ pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Res
                 k.kernel,
                 message.lines().next().unwrap_or_default()
             )),
+            (KernelStatus::Skipped { reason }, _) => {
+                Some(format!("{}: skipped: {reason}", k.kernel))
+            }
             (KernelStatus::Ran, None) => Some(format!("{}: reported no version", k.kernel)),
             (KernelStatus::Ran, Some(_)) => None,
         })

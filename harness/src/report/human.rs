@@ -108,6 +108,7 @@ impl Human {
 pub fn one_line(run: &KernelRun) -> String {
     match &run.status {
         KernelStatus::Error { message, .. } => format!("{}: error: {message}", run.kernel),
+        KernelStatus::Skipped { reason } => format!("{}: skipped: {reason}", run.kernel),
         KernelStatus::Ran => {
             let count = |pred: fn(&CaseOutcome) -> bool| run.count(pred);
             let version = run.version.map(|v| format!(" on {v}")).unwrap_or_default();

@@ -46,6 +46,13 @@ fn suite(run: &KernelRun) -> TestSuite {
             .set_time(Duration::from_millis(run.duration_ms));
         suite.add_test_case(case);
     }
+    if let KernelStatus::Skipped { reason } = &run.status {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(reason);
+        let mut case = TestCase::new(format!("{}/boot", run.kernel), status);
+        case.set_classname(&run.kernel);
+        suite.add_test_case(case);
+    }
     suite.add_test_cases(run.cases.iter().map(|case| test_case(&run.kernel, case)));
     suite
 }

@@ -32,6 +32,9 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
             KernelStatus::Error { message, .. } => {
                 writeln!(md, "- {label}: ⚠️ **kernel error**: {}", text(message))?
             }
+            KernelStatus::Skipped { reason } => {
+                writeln!(md, "- {label}: ⏭️ skipped: {}", text(reason))?
+            }
         }
     }
 

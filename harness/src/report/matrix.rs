@@ -90,6 +90,9 @@ pub fn rows(results: &RunResults) -> Vec<Row<'_>> {
                     |kernel| match kernel.cases.iter().find(|c| c.name == name) {
                         Some(case) => Cell::of(&case.outcome),
                         None if matches!(kernel.status, KernelStatus::Error { .. }) => Cell::Error,
+                        None if matches!(kernel.status, KernelStatus::Skipped { .. }) => {
+                            Cell::Skipped
+                        }
                         None => Cell::Absent,
                     },
                 )
@@ -157,6 +160,13 @@ pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Res
         match &run.status {
             KernelStatus::Ran => {
                 writeln!(out, "{label}  {} in {seconds:.1} s", tally(run))?;
+            }
+            KernelStatus::Skipped { reason } => {
+                writeln!(
+                    out,
+                    "{label}  {}: {reason}",
+                    paint("kernel skipped", Cell::Skipped.style(), color),
+                )?;
             }
             KernelStatus::Error { message, .. } => {
                 let before = if run.cases.is_empty() {

@@ -222,11 +222,13 @@ mod tests {
     }
 
     #[test]
-    fn old_mainline_kernels_use_9p() {
-        let spec = spec(KernelArg::Mainline { tag: "v5.3".into() }, Accel::Tcg);
+    fn mainline_kernels_and_9p_shares() {
+        let mut spec = spec(KernelArg::Mainline { tag: "v5.3".into() }, Accel::Tcg);
         let args = strings(&vng_args(&spec).unwrap());
         assert_eq!(args[0], "--run=v5.3");
-        assert!(args.contains(&"--force-9p".to_string()));
+        assert!(!args.contains(&"--force-9p".to_string()));
+        spec.force_9p = true;
+        assert!(strings(&vng_args(&spec).unwrap()).contains(&"--force-9p".to_string()));
     }
 
     #[test]

@@ -86,12 +86,18 @@ pub const COMMAND_STARTED: &str = "virtme-ng-init: starting script";
 /// Printed by the kernel when the guest powered off cleanly after the command returned.
 pub const CLEAN_POWER_OFF: &str = "reboot: Power down";
 
+/// Printed by the kernel when it found no root filesystem to mount. Under vng that means the
+/// guest could not mount the shared root: a kernel without virtiofs (5.2), or one that
+/// cannot mount a virtiofs tag as its root without an initramfs (5.4–5.9, as vng passes it).
+pub const ROOT_NOT_MOUNTED: &str = "VFS: Unable to mount root fs";
+
 /// How far a boot got, read from its console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BootProgress {
     pub kernel_started: bool,
     pub command_started: bool,
     pub powered_off: bool,
+    pub root_not_mounted: bool,
 }
 
 pub fn boot_progress(console: &str) -> BootProgress {
@@ -99,6 +105,7 @@ pub fn boot_progress(console: &str) -> BootProgress {
         kernel_started: console.contains(KERNEL_BANNER),
         command_started: console.contains(COMMAND_STARTED),
         powered_off: console.contains(CLEAN_POWER_OFF),
+        root_not_mounted: !console.contains(COMMAND_STARTED) && console.contains(ROOT_NOT_MOUNTED),
     }
 }
 

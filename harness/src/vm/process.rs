@@ -32,7 +32,7 @@ use nix::{
 use super::{
     VmError,
     command::vng_args,
-    console::{self, MarkerKind},
+    console::{self, MarkerKind, boot_progress},
     outcome::{Ending, VmOutcome, crashed, judge},
     spec::{KernelArg, VmSpec},
     tools::Vng,
@@ -58,6 +58,27 @@ const CONSOLE_POLL: Duration = Duration::from_millis(500);
 /// [`VmOutcome::failure`]. Whatever happens, no process of the VM survives this call.
 /// Blocks the calling thread; run several VMs from several threads.
 pub fn run(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<VmOutcome, VmError> {
+    let outcome = run_with_crash_retry(spec, vng, registry)?;
+    // Whether virtiofs can serve a guest's root depends on the kernel (virtiofs itself, and
+    // mounting a tag as root without an initramfs): try it, and fall back to 9p when the
+    // guest found no root, which costs only the boot up to the root mount.
+    if spec.force_9p || !boot_progress(&outcome.console).root_not_mounted {
+        return Ok(outcome);
+    }
+    let over_9p = VmSpec {
+        force_9p: true,
+        ..spec.clone()
+    };
+    let mut second = run_with_crash_retry(&over_9p, vng, registry)?;
+    second.root_over_9p = true;
+    Ok(second)
+}
+
+fn run_with_crash_retry(
+    spec: &VmSpec,
+    vng: &Vng,
+    registry: &VmRegistry,
+) -> Result<VmOutcome, VmError> {
     let first = attempt(spec, vng, registry)?;
     if !(spec.retry_crash_once && first.crashed) {
         return Ok(first.outcome);
@@ -135,6 +156,7 @@ fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, V
             vng_status: status.code(),
             duration,
             retried_after: None,
+            root_over_9p: spec.force_9p,
         },
         crashed,
     })

@@ -6,9 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::KernelVersion;
 
-/// The first kernel with virtiofs; older guests share directories over 9p.
-pub const FIRST_VIRTIOFS_KERNEL: KernelVersion = KernelVersion::new(5, 4, 0);
-
 /// Default wall-clock limit for one boot: a TCG boot takes 6–25 s here, and the cases a
 /// few seconds more.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -20,8 +17,7 @@ pub enum KernelArg {
     /// `lib/modules/<release>` or `usr/lib/modules/<release>`.
     Image {
         vmlinuz: PathBuf,
-        /// The release the image announces (`6.1.0-48-cloud-amd64`), when known; it
-        /// decides defaults such as 9p for guests older than 5.4.
+        /// The release the image announces (`6.1.0-48-cloud-amd64`), when known.
         release: Option<String>,
     },
     /// An upstream tag such as `v5.4`: vng downloads the Ubuntu mainline build itself.
@@ -95,8 +91,9 @@ pub struct VmSpec {
     /// Keep the guest's udev from loading modules the harness never uses (KVM, crypto
     /// accelerators, input): under TCG that saved 2–3 s of a 12–17 s boot of a 6.1 guest.
     pub skip_unused_modules: bool,
-    /// Share the host's root over 9p instead of virtiofs (kernels before 5.4 lack virtiofs;
-    /// Debian's cloud kernels lack 9p).
+    /// Share the host's root over 9p instead of virtiofs from the start. Without it a guest
+    /// that cannot mount its root over virtiofs is booted again over 9p (see
+    /// [`run`](super::run)); Debian's cloud kernels have no 9p.
     pub force_9p: bool,
     /// Host directories the guest may write, at the same path as on the host.
     pub rwdirs: Vec<PathBuf>,
@@ -114,9 +111,6 @@ pub struct VmSpec {
 impl VmSpec {
     /// Defaults for booting `kernel` under `accel` to run `command`.
     pub fn new(kernel: KernelArg, accel: Accel, command: Vec<String>) -> VmSpec {
-        let force_9p = kernel
-            .version()
-            .is_some_and(|version| version < FIRST_VIRTIOFS_KERNEL);
         VmSpec {
             kernel,
             accel,
@@ -124,7 +118,7 @@ impl VmSpec {
             memory: None,
             append: Vec::new(),
             skip_unused_modules: true,
-            force_9p,
+            force_9p: false,
             rwdirs: Vec::new(),
             command,
             timeout: DEFAULT_TIMEOUT,
@@ -155,16 +149,6 @@ mod tests {
             vmlinuz: "/k/vmlinuz".into(),
             release: release.map(str::to_string),
         }
-    }
-
-    #[test]
-    fn guests_older_than_5_4_default_to_9p() {
-        let tcg = |kernel| VmSpec::new(kernel, Accel::Tcg, vec!["true".into()]);
-        assert!(tcg(KernelArg::Mainline { tag: "v5.3".into() }).force_9p);
-        assert!(!tcg(KernelArg::Mainline { tag: "v5.4".into() }).force_9p);
-        assert!(tcg(image(Some("4.19.0-27-cloud-amd64"))).force_9p);
-        assert!(!tcg(image(Some("6.1.0-48-cloud-amd64"))).force_9p);
-        assert!(!tcg(image(None)).force_9p);
     }
 
     #[test]
