@@ -104,7 +104,7 @@ impl Case {
             }
         }
         Some(Case {
-            object: SkStorageObject::load().expect("load the eBPF object"),
+            object: SkStorageObject::load(true).expect("load the eBPF object"),
             cgroup: CaseCgroup::create(label).expect("create the case cgroup"),
         })
     }
@@ -732,7 +732,7 @@ fn a_sock_create_program_calling_delete_is_rejected_with_the_verifier_log() {
         eprintln!("skipping: loading BPF programs needs root");
         return;
     }
-    let mut object = SkStorageObject::load().expect("load the eBPF object");
+    let mut object = SkStorageObject::load(true).expect("load the eBPF object");
     let error = object
         .load_program(ProgramKind::SockCreateDelete)
         .expect_err("cgroup_sock programs may not call bpf_sk_storage_delete");

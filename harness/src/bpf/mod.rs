@@ -7,7 +7,7 @@
 //! ```text
 //! let host = HostSupport::probe();                     // program types, BTF, BPF LSM
 //! program.runnable_on(&host)?;                          // Err(SkipReason) → skip the case
-//! let mut object = SkStorageObject::load()?;            // fresh maps for this case
+//! let mut object = SkStorageObject::load(true)?;        // fresh maps; true: BPF_F_CLONE works
 //! let cgroup = CaseCgroup::create(case_name)?;          // child of the cgroup2 mount
 //! object.set_params(program, &params)?;                 // what the program does (any time)
 //! object.load_program(program)?;                        // Err(BpfError::Rejected{verifier_log,..})

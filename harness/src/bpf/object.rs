@@ -14,10 +14,11 @@ use aya::{
         fentry::FEntryLink, fexit::FExitLink, lsm::LsmLink, sock_ops::SockOpsLink,
     },
 };
+use aya_obj::generated::BPF_F_NO_PREALLOC;
 use sk_storage_common::{HelperRecord, ProgramConfig, SocketStorage, map_name};
 
 use super::{
-    btf_compat::widen_small_enums,
+    btf_compat::{set_map_flags, widen_small_enums},
     cgroup::CaseCgroup,
     host::{HostError, raise_memlock_limit},
     observation::{Observation, ObservationError},
@@ -171,14 +172,18 @@ pub struct SkStorageObject {
 impl SkStorageObject {
     /// Loads the object: creates its maps (empty). Programs are loaded separately so a
     /// rejected program is a result of its own and does not prevent the others.
-    pub fn load() -> Result<Self, BpfError> {
+    ///
+    /// `clone_flag`: whether the kernel accepts `BPF_F_CLONE`. Without it the object's clone
+    /// twin is created as a plain NO_PREALLOC map (the kernel would refuse the whole object
+    /// otherwise), and cases must not use it.
+    pub fn load(clone_flag: bool) -> Result<Self, BpfError> {
         if OBJECT.is_empty() {
             return Err(BpfError::NotBuilt);
         }
         raise_memlock_limit()?;
         // The kernel's BTF (several MB) is parsed once per process, not once per case:
         // under TCG that parse dominated every case's time.
-        let object = compatible_object()
+        let object = compatible_object(clone_flag)
             .as_ref()
             .map_err(|e| BpfError::BtfCompat(e.clone()))?;
         let mut ebpf = EbpfLoader::new()
@@ -386,10 +391,17 @@ impl SkStorageObject {
     }
 }
 
-/// The embedded object with BTF every kernel from 5.2 accepts, prepared once per process.
-fn compatible_object() -> &'static Result<Vec<u8>, String> {
+/// The embedded object with BTF this kernel accepts, prepared once per process.
+fn compatible_object(clone_flag: bool) -> &'static Result<Vec<u8>, String> {
     static OBJECT_BYTES: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
-    OBJECT_BYTES.get_or_init(|| widen_small_enums(OBJECT).map_err(|e| e.to_string()))
+    OBJECT_BYTES.get_or_init(|| {
+        let widened = widen_small_enums(OBJECT).map_err(|e| e.to_string())?;
+        if clone_flag {
+            return Ok(widened);
+        }
+        set_map_flags(&widened, map_name::STORAGE_CLONE, BPF_F_NO_PREALLOC)
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// The running kernel's BTF, parsed on first use and kept for the process.

@@ -7,12 +7,14 @@ use std::{
     sync::{Mutex, MutexGuard, OnceLock},
 };
 
+use aya_obj::generated::{BPF_F_CLONE, BPF_F_NO_PREALLOC};
+
 use crate::{
     bpf::{
         BpfError, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation, ProgramKind,
         SkStorageObject, SockOpsOp, SocketKey, StorageMap,
     },
-    case::Case,
+    case::{Case, Type},
     results::{Actual, ObservedDelete, ObservedGet},
 };
 
@@ -22,8 +24,47 @@ fn host_support() -> &'static HostSupport {
     HOST.get_or_init(HostSupport::probe)
 }
 
+/// Whether the kernel accepts `BPF_F_CLONE` on an SK_STORAGE map (it refuses the flag
+/// with EINVAL where it does not know it), probed once per process.
+fn kernel_accepts_clone_flag() -> bool {
+    static ACCEPTS: OnceLock<bool> = OnceLock::new();
+    *ACCEPTS.get_or_init(|| {
+        let int = Type::Int {
+            bytes: 4,
+            signed: true,
+        };
+        let types = super::btf::map_types(&int, &int);
+        let Ok(btf) = super::sys::load_btf(&types.blob) else {
+            // No map could be created either way; let the object's load say why.
+            return true;
+        };
+        let attrs = super::sys::MapAttrs {
+            key_size: 4,
+            value_size: 4,
+            max_entries: 0,
+            map_flags: BPF_F_NO_PREALLOC | BPF_F_CLONE,
+            btf: Some(super::sys::MapBtf {
+                fd: &btf,
+                key_type_id: types.key_type_id,
+                value_type_id: types.value_type_id,
+            }),
+        };
+        !matches!(super::sys::create_sk_storage_map(&attrs), Err(libc::EINVAL))
+    })
+}
+
 /// Why `case` cannot run its programs on this kernel, if it cannot.
 pub fn unmet(case: &Case) -> Option<String> {
+    let uses_clone_map = case.maps.values().any(|m| m.bpf == Some(StorageMap::Clone))
+        || case
+            .programs
+            .values()
+            .any(|p| p.params.map == StorageMap::Clone);
+    if uses_clone_map && !kernel_accepts_clone_flag() {
+        return Some(
+            "this kernel refuses BPF_F_CLONE (EINVAL creating an SK_STORAGE map with it), so the eBPF object has no clone map here".into(),
+        );
+    }
     if case.programs.is_empty() {
         return None;
     }
@@ -71,7 +112,8 @@ impl CaseBpf {
             guard
         });
         if shared.is_none() {
-            let object = SkStorageObject::load().map_err(|e| crate::error_chain(&e))?;
+            let object = SkStorageObject::load(kernel_accepts_clone_flag())
+                .map_err(|e| crate::error_chain(&e))?;
             *shared = Some(SharedObject {
                 object,
                 loaded: HashSet::new(),
