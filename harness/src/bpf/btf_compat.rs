@@ -256,17 +256,18 @@ mod tests {
         let mut out = Vec::new();
         out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
         out.extend_from_slice(&[1, 0]);
+        let type_len = type_bytes.len() as u32;
         for word in [
             HEADER_LEN as u32,
             0,
-            type_bytes.len() as u32,
-            type_bytes.len() as u32,
-            1,
+            type_len,
+            type_len,
+            strings.len() as u32,
         ] {
             out.extend_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&type_bytes);
-        out.push(0);
+        out.extend_from_slice(strings);
         out
     }
 

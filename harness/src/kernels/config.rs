@@ -932,6 +932,7 @@ host = true
             KernelSource::Local {
                 vmlinuz: dir.path().join("bzImage"),
                 modules: Some(dir.path().join("mods")),
+                sha256: None,
             }
         );
         assert_eq!(k[3].source, KernelSource::Mainline { tag: "v5.4".into() });
@@ -1047,6 +1048,52 @@ mainline = "linux-5.4"
     }
 
     #[test]
+    fn optional_local_kernels_are_absent_not_errors_and_pins_are_checked_hex() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bzImage"), b"image").unwrap();
+        let pin = "AB".repeat(32);
+        let text = format!(
+            "[[kernel]]\nname = \"gone\"\n\
+             local = {{ vmlinuz = \"${{HARNESS_TEST_SURELY_UNSET}}/bzImage\", optional = true }}\n\
+             [[kernel]]\nname = \"missing\"\nlocal = {{ vmlinuz = \"nope/bzImage\", optional = true }}\n\
+             [[kernel]]\nname = \"pinned\"\nlocal = {{ vmlinuz = \"bzImage\", sha256 = \"{pin}\" }}\n"
+        );
+        let file = dir.path().join("kernels.toml");
+        let parsed = KernelsFile::parse(&text, &file).expect("valid");
+        assert_eq!(
+            parsed.kernels[0].source,
+            KernelSource::Absent {
+                vmlinuz: "${HARNESS_TEST_SURELY_UNSET}/bzImage".into(),
+                why: "environment variable HARNESS_TEST_SURELY_UNSET is not set".into(),
+            }
+        );
+        match &parsed.kernels[1].source {
+            KernelSource::Absent { why, .. } => {
+                assert!(
+                    why.ends_with("nope/bzImage does not exist or is not a file"),
+                    "{why}"
+                )
+            }
+            other => panic!("expected an absent kernel, got {other:?}"),
+        }
+        assert_eq!(
+            parsed.kernels[2].source,
+            KernelSource::Local {
+                vmlinuz: dir.path().join("bzImage"),
+                modules: None,
+                sha256: Some("ab".repeat(32)),
+            }
+        );
+
+        let bad = "[[kernel]]\nname = \"a\"\nlocal = { vmlinuz = \"bzImage\", sha256 = \"abc\" }\n";
+        let e = KernelsFile::parse(bad, &file).unwrap_err().to_string();
+        assert!(
+            e.contains(":3: kernel[0].local.sha256: expected the image's SHA256 as 64 hex digits"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn missing_local_kernel_and_tree_name_their_paths() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("notatree")).unwrap();
@@ -1061,7 +1108,8 @@ mainline = "linux-5.4"
             lines[0],
             format!(
                 "{prefix}:3: kernel[0].local.vmlinuz: {} does not exist or is not a file; build the \
-                 kernel or fix the path (relative paths start at the directory of this file)",
+                 kernel or fix the path (relative paths start at the directory of this file), or \
+                 add `optional = true` to skip it where it is absent",
                 dir.path().join("build/bzImage").display()
             )
         );

@@ -328,7 +328,8 @@ mod tests {
             BootProgress {
                 kernel_started: true,
                 command_started: true,
-                powered_off: true
+                powered_off: true,
+                root_not_mounted: false,
             }
         );
     }
@@ -347,6 +348,20 @@ mod tests {
         assert!(progress.command_started && !progress.powered_off);
         let excerpt = excerpt(console, &findings[0], 40);
         assert!(excerpt.contains("sysrq_handle_crash"), "{excerpt}");
+    }
+
+    #[test]
+    fn a_guest_without_a_virtiofs_root_says_so() {
+        // 5.4.286 booted by vng 1.42 with `root=ROOTFS rootfstype=virtiofs`.
+        let console = capture!("linux-5.4-virtiofs-root-panic.log");
+        assert_eq!(kinds(&scan(console)), [MarkerKind::Panic]);
+        let progress = boot_progress(console);
+        assert!(
+            progress.kernel_started && progress.root_not_mounted,
+            "{progress:?}"
+        );
+        assert!(!progress.command_started);
+        assert!(!boot_progress(capture!("debian-6.1-sysrq-panic.log")).root_not_mounted);
     }
 
     #[test]
@@ -390,7 +405,8 @@ mod tests {
             BootProgress {
                 kernel_started: true,
                 command_started: true,
-                powered_off: false
+                powered_off: false,
+                root_not_mounted: false,
             }
         );
     }

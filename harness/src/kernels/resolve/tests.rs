@@ -512,3 +512,38 @@ fn leftovers_of_a_killed_fetch_are_removed() {
     assert!(!trees.join(format!(".unpacking-{CLASSIC}-x1y2")).exists());
     assert!(other.exists());
 }
+
+#[test]
+fn a_pinned_image_must_have_its_hash_and_an_absent_one_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = fake_bzimage("5.2.1", 4096);
+    std::fs::write(dir.path().join("bzImage"), &bytes).unwrap();
+    let good = crate::kernels::download::sha256_hex(&bytes);
+    let wrong = "0".repeat(64);
+    let text = format!(
+        "[[kernel]]\nname = \"good\"\nlocal = {{ vmlinuz = \"bzImage\", sha256 = \"{good}\" }}\n\
+         [[kernel]]\nname = \"changed\"\nlocal = {{ vmlinuz = \"bzImage\", sha256 = \"{wrong}\" }}\n\
+         [[kernel]]\nname = \"gone\"\nlocal = {{ vmlinuz = \"none/bzImage\", optional = true }}\n"
+    );
+    let file = KernelsFile::parse(&text, &dir.path().join("kernels.toml")).unwrap();
+    let mut resolver = Resolver::new(&file, KernelCache::at(dir.path().join("cache")));
+    assert_eq!(
+        bootable(resolver.resolve(&file.kernels[0]).unwrap()).release,
+        "5.2.1"
+    );
+    let err = resolver.resolve(&file.kernels[1]).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, ResolveError::ImageChanged { .. })
+            && message.contains(&good)
+            && message.contains(&wrong),
+        "{message}"
+    );
+    match resolver.resolve(&file.kernels[2]).unwrap() {
+        ResolvedKernel::Absent { name, why, .. } => {
+            assert_eq!(name, "gone");
+            assert!(why.contains("none/bzImage does not exist"), "{why}");
+        }
+        other => panic!("expected an absent kernel, got {other:?}"),
+    }
+}
