@@ -53,7 +53,8 @@ enum Command {
     },
     /// Run cases and compare every step with its expectation for the kernel's version.
     Run(RunArgs),
-    /// Merge or show saved results (results.json) in the report formats.
+    /// Merge or show saved results (results.json) in the report formats, or say which
+    /// versioned expectations their kernels have shown (evidence).
     Report {
         #[command(subcommand)]
         command: report::ReportCommand,
@@ -208,7 +209,7 @@ fn run(args: &RunArgs) -> u8 {
             .kernels
             .iter()
             .try_for_each(|k| human.kernel_summary(&mut stdout, k)),
-        Format::Human => human_matrix(&mut stdout, &results, human),
+        Format::Human => human_matrix(&mut stdout, &results, &cases, human),
         Format::Json => writeln!(stdout, "{}", crate::report::to_json(&results)),
     }
     .and_then(|()| {
@@ -228,16 +229,24 @@ fn run(args: &RunArgs) -> u8 {
     exit_code(&results)
 }
 
-/// The triage view of a matrix run: the matrix, each kernel's trouble, the divergences and
-/// where behaviour changed between kernels.
-fn human_matrix(out: &mut impl Write, results: &RunResults, human: Human) -> io::Result<()> {
+/// The triage view of a matrix run: the matrix, each kernel's trouble, the divergences,
+/// where behaviour changed between kernels, and the versioned expectations no kernel of the
+/// run has shown.
+fn human_matrix(
+    out: &mut impl Write,
+    results: &RunResults,
+    cases: &[Case],
+    human: Human,
+) -> io::Result<()> {
     writeln!(out)?;
     crate::report::matrix::write(out, results, human.color)?;
     for kernel in &results.kernels {
         human.kernel_error(out, kernel)?;
     }
     writeln!(out)?;
-    crate::report::changes::write(out, results, human.color)
+    crate::report::changes::write(out, results, human.color)?;
+    writeln!(out)?;
+    crate::report::evidence::write_unverified(out, cases, results, human.color)
 }
 
 /// Every selected kernel of kernels.toml, one VM each. Bad input (the file, a kernel name)

@@ -1,5 +1,6 @@
-//! `harness report merge|show`: the report formats over saved results, for CI matrices
-//! (one job per kernel, a final job merges) and for looking at a finished run again.
+//! `harness report merge|show|evidence`: the report formats over saved results, for CI
+//! matrices (one job per kernel, a final job merges) and for looking at a finished run
+//! again; `evidence` holds the cases' versioned expectations against what the kernels did.
 
 use std::{
     io::{self, Write},
@@ -8,11 +9,8 @@ use std::{
 
 use clap::{Subcommand, ValueEnum};
 
-use super::{EXIT_BAD_INPUT, EXIT_INFRA, exit_code};
-use crate::{
-    report::{self, changes, human::Human, junit, markdown, matrix},
-    results::RunResults,
-};
+use super::{EXIT_BAD_INPUT, EXIT_INFRA, EXIT_PASS, exit_code, load_cases};
+use crate::report::{self, changes, evidence, human::Human, junit, markdown, matrix};
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -33,6 +31,19 @@ pub enum ReportCommand {
         #[arg(long, value_enum, default_value_t = ShowFormat::Matrix)]
         format: ShowFormat,
     },
+    /// Say which kernels of a saved results.json ran each variant of the cases' versioned
+    /// expectations, and list the variants no kernel ran as unverified.
+    ///
+    /// A variant is seen when a kernel in its range ran its step and did what it says,
+    /// contradicted when every such kernel did otherwise. Exits 0 once printed: unverified
+    /// variants are information, not a failure.
+    Evidence {
+        /// A results.json written by `harness run` or `harness report merge`.
+        input: PathBuf,
+        /// Case files or directories (searched recursively for *.yaml).
+        #[arg(default_value = "cases")]
+        cases: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,8 +60,8 @@ pub enum ShowFormat {
     Json,
 }
 
-/// Runs the command; the exit code follows the results as for `harness run`, or says that
-/// an input was bad (2) or the report could not be written (3).
+/// Runs the command; the exit code follows the results as for `harness run` (`evidence`:
+/// 0 once printed), or says that an input was bad (2) or the report could not be written (3).
 pub fn run(command: ReportCommand) -> u8 {
     let color = Human::for_stdout().color;
     run_to(command, &mut io::stdout().lock(), color)
@@ -61,6 +72,7 @@ fn run_to(command: ReportCommand, stdout: &mut impl Write, color: bool) -> u8 {
     match command {
         ReportCommand::Merge { inputs, out } => merge(&inputs, &out, stdout, color),
         ReportCommand::Show { input, format } => show(&input, format, stdout, color),
+        ReportCommand::Evidence { input, cases } => show_evidence(&input, &cases, stdout, color),
     }
 }
 
@@ -94,7 +106,7 @@ fn merge(inputs: &[PathBuf], out: &Path, stdout: &mut impl Write, color: bool) -
         files.junit_xml.display(),
         files.report_md.display()
     );
-    finish(matrix::write(stdout, &merged, color), &merged)
+    finish(matrix::write(stdout, &merged, color), exit_code(&merged))
 }
 
 fn show(input: &Path, format: ShowFormat, stdout: &mut impl Write, color: bool) -> u8 {
@@ -112,17 +124,29 @@ fn show(input: &Path, format: ShowFormat, stdout: &mut impl Write, color: bool) 
         },
         ShowFormat::Json => writeln!(stdout, "{}", report::to_json(&results)),
     };
-    finish(printed, &results)
+    finish(printed, exit_code(&results))
 }
 
-/// The results' exit code once printed; a closed pipe (`| head`) is not a failure.
-fn finish(printed: io::Result<()>, results: &RunResults) -> u8 {
+fn show_evidence(input: &Path, case_paths: &[PathBuf], stdout: &mut impl Write, color: bool) -> u8 {
+    let results = match report::read_json(input) {
+        Ok(results) => results,
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
+    let cases = match load_cases(case_paths, &[]) {
+        Ok(cases) => cases,
+        Err(code) => return code,
+    };
+    finish(evidence::write(stdout, &cases, &results, color), EXIT_PASS)
+}
+
+/// `code` once printed; a closed pipe (`| head`) is not a failure.
+fn finish(printed: io::Result<()>, code: u8) -> u8 {
     match printed {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             eprintln!("error: cannot write the report: {e}");
             EXIT_INFRA
         }
-        _ => exit_code(results),
+        _ => code,
     }
 }
 
@@ -134,10 +158,7 @@ fn fail(code: u8, error: report::ReportError) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        cli::EXIT_PASS,
-        results::{KernelRun, KernelStatus},
-    };
+    use crate::results::{KernelRun, KernelStatus, RunResults};
 
     fn kernel(name: &str, status: KernelStatus) -> KernelRun {
         KernelRun {
@@ -214,5 +235,64 @@ mod tests {
             let printed = String::from_utf8(stdout).expect("UTF-8");
             assert!(printed.contains("timed out"), "{format:?} prints {printed}");
         }
+    }
+
+    #[test]
+    fn evidence_exits_0_once_printed_and_2_on_bad_input() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cases = dir.path().join("cases");
+        std::fs::create_dir(&cases).expect("creates the cases directory");
+        std::fs::write(
+            cases.join("batch.yaml"),
+            r#"name: batch
+description: batch commands by version
+maps:
+  store: { value: u32 }
+sockets:
+  s: { family: inet }
+steps:
+  - lookup_batch: { map: store, sockets: [s] }
+    expect:
+      - { until: "5.6", expect: EINVAL, reason: batch commands came in 5.6 }
+      - { since: "5.6", expect: ENOTSUPP, reason: sk storage has no batch callbacks }
+"#,
+        )
+        .expect("writes a case");
+        // A diverged kernel would make `show` exit 1; `evidence` reports, it does not judge.
+        let failed = KernelStatus::Error {
+            message: "timed out".into(),
+            log_tail: None,
+        };
+        let input = saved(dir.path(), vec![kernel("7.3", failed)]);
+        let evidence = |input: &Path, cases: &Path| ReportCommand::Evidence {
+            input: input.to_path_buf(),
+            cases: vec![cases.to_path_buf()],
+        };
+
+        let mut stdout = Vec::new();
+        assert_eq!(
+            run_to(evidence(&input, &cases), &mut stdout, false),
+            EXIT_PASS
+        );
+        let printed = String::from_utf8(stdout).expect("UTF-8");
+        assert!(
+            printed.contains("  not counted: 7.3 (kernel error)\n"),
+            "{printed}"
+        );
+        assert!(
+            printed.ends_with("2 versioned variants: 0 seen, 0 contradicted, 2 unverified\n"),
+            "{printed}"
+        );
+
+        let missing = dir.path().join("missing.json");
+        assert_eq!(
+            run_to(evidence(&missing, &cases), &mut Vec::new(), false),
+            EXIT_BAD_INPUT
+        );
+        let no_cases = dir.path().join("no-cases");
+        assert_eq!(
+            run_to(evidence(&input, &no_cases), &mut Vec::new(), false),
+            EXIT_BAD_INPUT
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Views of the result model: the terminal summary and matrix, the behaviour changes across
-//! kernels, and the files a run leaves in its output directory (JSON, JUnit XML, Markdown).
-//! Every view is a pure function of [`RunResults`].
+//! kernels, the evidence for each versioned expectation, and the files a run leaves in its
+//! output directory (JSON, JUnit XML, Markdown). Every view is a pure function of
+//! [`RunResults`] (the evidence also of the cases whose expectations it weighs).
 
 pub mod changes;
+pub mod evidence;
 pub mod human;
 pub mod junit;
 pub mod markdown;

@@ -1,0 +1,643 @@
+//! Which versioned expectations the kernels of a run have shown. A variant that no kernel
+//! ran is what the case's author believes, not what a kernel did; this view tells the two
+//! apart, per variant of every versioned expectation:
+//!
+//! - seen: a kernel in the variant's range ran the step and did what the variant says;
+//! - contradicted: kernels in the range ran the step, and none did what it says;
+//! - unverified: no kernel in the range ran the step.
+
+use std::io::{self, Write};
+
+use owo_colors::Style;
+use serde::Serialize;
+
+use super::{kernel_label, paint};
+use crate::{
+    case::{Case, Expectation, Expected, KernelVersion, Op, Step, VersionRange},
+    results::{Actual, CaseOutcome, KernelRun, KernelStatus, RunResults},
+};
+
+/// What the kernels of the results say about one variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariantState {
+    /// At least one kernel in the range ran the step and did what the variant says.
+    Seen,
+    /// Kernels in the range ran the step, and none did what the variant says.
+    Contradicted,
+    /// No kernel in the range ran the step.
+    Unverified,
+}
+
+/// One variant of a versioned expectation, and the kernels that ran its step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VariantEvidence {
+    pub case: String,
+    pub file: String,
+    /// `2`, `setup.1`, `4.1` inside a fork.
+    pub step: String,
+    pub label: String,
+    /// The versions the variant is for: `>= 5.6`, `< 5.4`, `>= 6.8, < 7.1`.
+    pub range: String,
+    pub expected: Expected,
+    pub reason: Option<String>,
+    pub state: VariantState,
+    /// The kernels in the range that ran the step, in version order.
+    pub kernels: Vec<RanOn>,
+}
+
+/// A kernel that ran a variant's step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RanOn {
+    pub kernel: String,
+    pub version: KernelVersion,
+    /// The kernel's actual outcome is the one the variant expects.
+    pub satisfied: bool,
+}
+
+/// Every variant of every versioned expectation (more than one variant, or one with a
+/// version bound), cases in the given order, then steps in run order (a fork's steps right
+/// after it), then variants as the case lists them.
+///
+/// A kernel counts for a variant when it ran (neither a kernel error nor a skipped kernel),
+/// reported a version in the variant's range, ran the case (pass or diverged, not skipped
+/// nor failed) and attempted the step: a step the executor could not attempt (`not_run`,
+/// e.g. its map was never created) shows nothing about the kernel. Steps are matched by
+/// case name and step id.
+pub fn variant_evidence(cases: &[Case], results: &RunResults) -> Vec<VariantEvidence> {
+    let mut kernels: Vec<(KernelVersion, &KernelRun)> = results
+        .kernels
+        .iter()
+        .filter(|k| k.status == KernelStatus::Ran)
+        .filter_map(|k| Some((k.version?, k)))
+        .collect();
+    kernels.sort_by_key(|(version, _)| *version);
+
+    let mut found = Vec::new();
+    for case in cases {
+        let mut steps = Vec::new();
+        in_run_order(&case.steps, &mut steps);
+        for step in steps.into_iter().filter(|s| is_versioned(&s.expect)) {
+            for variant in &step.expect.variants {
+                let ran_on: Vec<RanOn> = kernels
+                    .iter()
+                    .filter(|(version, _)| variant.range.contains(*version))
+                    .filter_map(|(version, kernel)| {
+                        let actual = attempted(kernel, &case.name, &step.id)?;
+                        Some(RanOn {
+                            kernel: kernel.kernel.clone(),
+                            version: *version,
+                            // Judged against this variant rather than read from the step's
+                            // verdict: results saved before the case's ranges were edited
+                            // were judged against whichever variant was in force then.
+                            satisfied: actual.satisfies(&variant.outcome),
+                        })
+                    })
+                    .collect();
+                let state = if ran_on.iter().any(|k| k.satisfied) {
+                    VariantState::Seen
+                } else if ran_on.is_empty() {
+                    VariantState::Unverified
+                } else {
+                    VariantState::Contradicted
+                };
+                found.push(VariantEvidence {
+                    case: case.name.clone(),
+                    file: case.file.display().to_string(),
+                    step: step.id.clone(),
+                    label: step.label.clone(),
+                    range: variant.range.to_string(),
+                    expected: variant.outcome.clone(),
+                    reason: variant.reason.clone(),
+                    state,
+                    kernels: ran_on,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// An expectation that depends on the kernel version; one for all kernels claims nothing
+/// about versions.
+fn is_versioned(expectation: &Expectation) -> bool {
+    expectation.variants.len() > 1
+        || expectation
+            .variants
+            .iter()
+            .any(|v| v.range != VersionRange::default())
+}
+
+/// `steps` as they run: each fork's own steps follow it, as in the results.
+fn in_run_order<'a>(steps: &'a [Step], into: &mut Vec<&'a Step>) {
+    for step in steps {
+        into.push(step);
+        if let Op::Fork(children) = &step.op {
+            in_run_order(children, into);
+        }
+    }
+}
+
+/// What `kernel` did at the step, if it ran the case and attempted the step.
+fn attempted<'a>(kernel: &'a KernelRun, case: &str, step: &str) -> Option<&'a Actual> {
+    let case = kernel.cases.iter().find(|c| c.name == case)?;
+    if !matches!(case.outcome, CaseOutcome::Pass | CaseOutcome::Diverged) {
+        return None;
+    }
+    case.steps
+        .iter()
+        .find(|s| s.id == step)
+        .map(|s| &s.actual)
+        .filter(|actual| !matches!(actual, Actual::NotRun { .. }))
+}
+
+/// `12 versioned variants: 8 seen, 1 contradicted, 3 unverified`.
+pub fn summary(evidence: &[VariantEvidence]) -> String {
+    let count = |state| evidence.iter().filter(|v| v.state == state).count();
+    format!(
+        "{} versioned variants: {} seen, {} contradicted, {} unverified",
+        evidence.len(),
+        count(VariantState::Seen),
+        count(VariantState::Contradicted),
+        count(VariantState::Unverified),
+    )
+}
+
+/// The whole view: the variants the kernels ran (seen or contradicted, with the kernels),
+/// the kernels that could not count, then the unverified variants and the count.
+pub fn write(
+    out: &mut impl Write,
+    cases: &[Case],
+    results: &RunResults,
+    color: bool,
+) -> io::Result<()> {
+    let evidence = variant_evidence(cases, results);
+    writeln!(
+        out,
+        "{}",
+        paint("Versioned variants the kernels ran:", heading(), color)
+    )?;
+    let ran: Vec<&VariantEvidence> = evidence
+        .iter()
+        .filter(|v| v.state != VariantState::Unverified)
+        .collect();
+    if ran.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    write_by_step(out, &ran, color, |out, v| {
+        let satisfied = kernel_list(v.kernels.iter().filter(|k| k.satisfied));
+        let diverged = kernel_list(v.kernels.iter().filter(|k| !k.satisfied));
+        let kernels = match v.state {
+            VariantState::Contradicted => format!(
+                "{} by {diverged}",
+                paint("CONTRADICTED", Style::new().red().bold(), color)
+            ),
+            _ if diverged.is_empty() => {
+                format!(
+                    "{} on {satisfied}",
+                    paint("seen", Style::new().green(), color)
+                )
+            }
+            _ => format!(
+                "{} on {satisfied}; diverged on {diverged}",
+                paint("seen", Style::new().green(), color)
+            ),
+        };
+        writeln!(out, "    {} expects {}: {kernels}", v.range, v.expected)
+    })?;
+    let not_counted: Vec<String> = results
+        .kernels
+        .iter()
+        .filter_map(|k| match (&k.status, k.version) {
+            (KernelStatus::Error { .. }, _) => Some(format!("{} (kernel error)", k.kernel)),
+            (KernelStatus::Skipped { .. }, _) => Some(format!("{} (kernel skipped)", k.kernel)),
+            (KernelStatus::Ran, None) => Some(format!("{} (reported no version)", k.kernel)),
+            (KernelStatus::Ran, Some(_)) => None,
+        })
+        .collect();
+    if !not_counted.is_empty() {
+        writeln!(out, "  not counted: {}", not_counted.join(", "))?;
+    }
+    writeln!(out)?;
+    write_unverified_and_summary(out, &evidence, color)
+}
+
+/// The variants no kernel of `results` ran, then the count of all versioned variants: what
+/// `harness run` prints after a matrix run, so beliefs are not taken for findings.
+pub fn write_unverified(
+    out: &mut impl Write,
+    cases: &[Case],
+    results: &RunResults,
+    color: bool,
+) -> io::Result<()> {
+    write_unverified_and_summary(out, &variant_evidence(cases, results), color)
+}
+
+fn write_unverified_and_summary(
+    out: &mut impl Write,
+    evidence: &[VariantEvidence],
+    color: bool,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}",
+        paint(
+            "Unverified variants (no kernel in these results ran them):",
+            heading(),
+            color
+        )
+    )?;
+    let unverified: Vec<&VariantEvidence> = evidence
+        .iter()
+        .filter(|v| v.state == VariantState::Unverified)
+        .collect();
+    if unverified.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    write_by_step(out, &unverified, color, |out, v| {
+        writeln!(
+            out,
+            "    {} expects {}",
+            paint(&v.range, Style::new().yellow(), color),
+            v.expected
+        )?;
+        match &v.reason {
+            Some(reason) => writeln!(out, "      because: {reason}"),
+            None => Ok(()),
+        }
+    })?;
+    writeln!(out, "{}", summary(evidence))
+}
+
+/// A heading line per step (`case step 2 (label) [file]`), then `variant` for each of its
+/// variants; `variants` of one step are adjacent, as [`variant_evidence`] orders them.
+fn write_by_step<W: Write>(
+    out: &mut W,
+    variants: &[&VariantEvidence],
+    color: bool,
+    variant: impl Fn(&mut W, &VariantEvidence) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut current_step = None;
+    for v in variants {
+        if current_step != Some((&v.case, &v.step)) {
+            current_step = Some((&v.case, &v.step));
+            writeln!(
+                out,
+                "  {} step {} ({}) [{}]",
+                paint(&v.case, Style::new().bold(), color),
+                v.step,
+                v.label,
+                v.file
+            )?;
+        }
+        variant(out, v)?;
+    }
+    Ok(())
+}
+
+/// `5.4 (5.4.286), 6.1 (6.1.176)`.
+fn kernel_list<'a>(kernels: impl Iterator<Item = &'a RanOn>) -> String {
+    kernels
+        .map(|k| kernel_label(&k.kernel, Some(k.version)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn heading() -> Style {
+    Style::new().bold()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::results::{CaseResult, StepResult, Verdict};
+
+    /// Batch commands: EINVAL before 5.6, ENOTSUPP from 5.6 (step 2); step 1 and the
+    /// set-up steps expect the same on every kernel.
+    const BATCH: &str = r#"name: batch
+description: batch commands by version
+maps:
+  store: { value: u32 }
+sockets:
+  s: { family: inet }
+steps:
+  - update: { map: store, socket: s, value: 1 }
+    expect: ok
+  - lookup_batch: { map: store, sockets: [s] }
+    expect:
+      - { until: "5.6", expect: EINVAL, reason: batch commands came in 5.6 }
+      - { since: "5.6", expect: ENOTSUPP, reason: sk storage has no batch callbacks }
+"#;
+
+    fn case(yaml: &str) -> Case {
+        crate::case::parse(Path::new("cases/test.yaml"), yaml).expect("a valid case")
+    }
+
+    fn version(text: &str) -> KernelVersion {
+        text.parse().expect("a kernel version")
+    }
+
+    /// A step result judged as the executor judges it, against `expected`.
+    fn step(id: &str, expected: Expected, actual: Actual) -> StepResult {
+        let verdict = if actual.satisfies(&expected) {
+            Verdict::Pass
+        } else {
+            Verdict::Diverged
+        };
+        StepResult {
+            id: id.into(),
+            label: String::new(),
+            expected,
+            reason: None,
+            actual,
+            verdict,
+        }
+    }
+
+    /// The batch case on a kernel where step 2 did `actual`.
+    fn batch_result(outcome: CaseOutcome, actual: Actual) -> CaseResult {
+        CaseResult {
+            name: "batch".into(),
+            file: "cases/test.yaml".into(),
+            outcome,
+            duration_ms: 0,
+            steps: vec![
+                step("1", Expected::Ok, Actual::Ok),
+                step("2", Expected::Errno("ENOTSUPP".into()), actual),
+            ],
+        }
+    }
+
+    fn kernel(name: &str, version_text: &str, cases: Vec<CaseResult>) -> KernelRun {
+        KernelRun {
+            kernel: name.into(),
+            release: None,
+            version: Some(version(version_text)),
+            status: KernelStatus::Ran,
+            duration_ms: 0,
+            cases,
+        }
+    }
+
+    /// A variant's range, state, and kernels with whether they did what it says.
+    type Outline<'a> = (&'a str, VariantState, Vec<(&'a str, bool)>);
+
+    fn outline(evidence: &[VariantEvidence]) -> Vec<Outline<'_>> {
+        evidence
+            .iter()
+            .map(|v| {
+                let kernels = v
+                    .kernels
+                    .iter()
+                    .map(|k| (k.kernel.as_str(), k.satisfied))
+                    .collect();
+                (v.range.as_str(), v.state, kernels)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_variant_is_seen_by_the_kernels_in_its_range_only() {
+        let results = RunResults::new(vec![
+            kernel(
+                "6.1",
+                "6.1.176",
+                vec![batch_result(CaseOutcome::Pass, Actual::errno(524))],
+            ),
+            kernel(
+                "5.4",
+                "5.4.286",
+                vec![batch_result(CaseOutcome::Pass, Actual::errno(libc::EINVAL))],
+            ),
+        ]);
+        let evidence = variant_evidence(&[case(BATCH)], &results);
+        assert_eq!(
+            outline(&evidence),
+            [
+                ("< 5.6", VariantState::Seen, vec![("5.4", true)]),
+                (">= 5.6", VariantState::Seen, vec![("6.1", true)]),
+            ]
+        );
+        assert_eq!(evidence[0].step, "2");
+        assert_eq!(evidence[0].expected, Expected::Errno("EINVAL".into()));
+        assert_eq!(
+            evidence[0].reason.as_deref(),
+            Some("batch commands came in 5.6")
+        );
+        assert_eq!(evidence[1].kernels[0].version, version("6.1.176"));
+    }
+
+    #[test]
+    fn skipped_or_failed_cases_failed_kernels_and_unattempted_steps_do_not_count() {
+        let not_run = Actual::NotRun {
+            reason: "map store was not created".into(),
+        };
+        let mut failed_kernel = kernel(
+            "6.12",
+            "6.12.117",
+            vec![batch_result(CaseOutcome::Pass, Actual::errno(524))],
+        );
+        failed_kernel.status = KernelStatus::Error {
+            message: "panic".into(),
+            log_tail: None,
+        };
+        let mut no_version = kernel(
+            "host",
+            "6.18.44",
+            vec![batch_result(CaseOutcome::Pass, Actual::errno(524))],
+        );
+        no_version.version = None;
+        let mut skipped_kernel = kernel(
+            "5.5.0",
+            "5.5.0",
+            vec![batch_result(CaseOutcome::Pass, Actual::errno(libc::EINVAL))],
+        );
+        skipped_kernel.status = KernelStatus::Skipped {
+            reason: "no local image".into(),
+        };
+        let results = RunResults::new(vec![
+            skipped_kernel,
+            kernel(
+                "5.4",
+                "5.4.286",
+                vec![batch_result(
+                    CaseOutcome::Skipped {
+                        reason: "no BTF".into(),
+                    },
+                    Actual::errno(libc::EINVAL),
+                )],
+            ),
+            kernel(
+                "5.5",
+                "5.5.19",
+                vec![batch_result(
+                    CaseOutcome::Error {
+                        message: "netns".into(),
+                    },
+                    Actual::errno(libc::EINVAL),
+                )],
+            ),
+            kernel(
+                "6.1",
+                "6.1.176",
+                vec![batch_result(CaseOutcome::Diverged, not_run)],
+            ),
+            // Ran, but without this case.
+            kernel("7.0", "7.0.13", vec![]),
+            failed_kernel,
+            no_version,
+        ]);
+        let evidence = variant_evidence(&[case(BATCH)], &results);
+        assert_eq!(
+            outline(&evidence),
+            [
+                ("< 5.6", VariantState::Unverified, vec![]),
+                (">= 5.6", VariantState::Unverified, vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_variant_only_diverging_kernels_ran_is_contradicted() {
+        let diverged = || batch_result(CaseOutcome::Diverged, Actual::errno(libc::EINVAL));
+        let contradicted = RunResults::new(vec![
+            kernel("6.1", "6.1.176", vec![diverged()]),
+            kernel("6.12", "6.12.117", vec![diverged()]),
+        ]);
+        let evidence = variant_evidence(&[case(BATCH)], &contradicted);
+        assert_eq!(
+            outline(&evidence)[1],
+            (
+                ">= 5.6",
+                VariantState::Contradicted,
+                vec![("6.1", false), ("6.12", false)]
+            )
+        );
+
+        // One kernel that does what the variant says is enough to have seen it.
+        let mixed = RunResults::new(vec![
+            kernel("6.1", "6.1.176", vec![diverged()]),
+            kernel(
+                "6.12",
+                "6.12.117",
+                vec![batch_result(CaseOutcome::Pass, Actual::errno(524))],
+            ),
+        ]);
+        let evidence = variant_evidence(&[case(BATCH)], &mixed);
+        assert_eq!(
+            outline(&evidence)[1],
+            (
+                ">= 5.6",
+                VariantState::Seen,
+                vec![("6.1", false), ("6.12", true)]
+            )
+        );
+    }
+
+    #[test]
+    fn only_versioned_expectations_are_listed_fork_steps_included() {
+        let forked = format!(
+            "{BATCH}{}",
+            r#"  - fork:
+      - lookup: { map: store, socket: s }
+        expect:
+          - { until: "6.1", expect: { value: 1 }, reason: before }
+          - { since: "6.1", expect: ENOENT, reason: after }
+    expect: ok
+"#
+        );
+        let evidence = variant_evidence(&[case(&forked)], &RunResults::new(vec![]));
+        let steps: Vec<(&str, &str)> = evidence
+            .iter()
+            .map(|v| (v.step.as_str(), v.label.as_str()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("2", "lookup_batch store [s]"),
+                ("2", "lookup_batch store [s]"),
+                ("3.1", "lookup store[s]"),
+                ("3.1", "lookup store[s]"),
+            ]
+        );
+    }
+
+    #[test]
+    fn ranges_read_as_text_and_a_single_bounded_variant_is_versioned() {
+        let yaml = r#"name: optmem
+description: storage limits by version
+requires: { kernel: "5.4" }
+maps:
+  store: { value: u32 }
+sockets:
+  s: { family: inet }
+steps:
+  - update: { map: store, socket: s, value: 1 }
+    expect:
+      - { until: "6.8", expect: ENOMEM, reason: optmem_max is 20 KiB }
+      - { since: "6.8", until: "7.1", expect: ok, reason: optmem_max is 128 KiB }
+      - { since: "7.1", expect: ENOMEM, reason: elements are limited to 8 KiB }
+  - lookup: { map: store, socket: s }
+    expect:
+      - { since: "5.4", expect: ENOENT, reason: the case needs 5.4 }
+"#;
+        let evidence = variant_evidence(&[case(yaml)], &RunResults::new(vec![]));
+        let ranges: Vec<&str> = evidence.iter().map(|v| v.range.as_str()).collect();
+        assert_eq!(ranges, ["< 6.8", ">= 6.8, < 7.1", ">= 7.1", ">= 5.4"]);
+        assert_eq!(
+            summary(&evidence),
+            "4 versioned variants: 0 seen, 0 contradicted, 4 unverified"
+        );
+    }
+
+    #[test]
+    fn the_terminal_view_lists_kernels_then_the_unverified_variants() {
+        let mut no_version = kernel("host", "6.18.44", vec![]);
+        no_version.version = None;
+        let results = RunResults::new(vec![
+            kernel(
+                "6.1",
+                "6.1.176",
+                vec![batch_result(CaseOutcome::Diverged, Actual::errno(22))],
+            ),
+            kernel(
+                "6.12",
+                "6.12.117",
+                vec![batch_result(CaseOutcome::Pass, Actual::errno(524))],
+            ),
+            no_version,
+        ]);
+        let cases = [case(BATCH)];
+        let mut out = Vec::new();
+        write(&mut out, &cases, &results, false).expect("writes to memory");
+        assert_eq!(
+            String::from_utf8(out).expect("UTF-8"),
+            "\
+Versioned variants the kernels ran:
+  batch step 2 (lookup_batch store [s]) [cases/test.yaml]
+    >= 5.6 expects ENOTSUPP: seen on 6.12 (6.12.117); diverged on 6.1 (6.1.176)
+  not counted: host (reported no version)
+
+Unverified variants (no kernel in these results ran them):
+  batch step 2 (lookup_batch store [s]) [cases/test.yaml]
+    < 5.6 expects EINVAL
+      because: batch commands came in 5.6
+2 versioned variants: 1 seen, 0 contradicted, 1 unverified
+"
+        );
+
+        let mut out = Vec::new();
+        write_unverified(&mut out, &cases, &results, false).expect("writes to memory");
+        let printed = String::from_utf8(out).expect("UTF-8");
+        assert!(
+            printed.starts_with("Unverified variants (no kernel in these results ran them):\n"),
+            "{printed}"
+        );
+        assert!(
+            printed.ends_with("1 unverified\n") && !printed.contains("seen on"),
+            "{printed}"
+        );
+    }
+}
