@@ -57,7 +57,17 @@ pub enum MatrixError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Vm(#[from] vm::VmError),
+    Vm(vm::VmError),
+}
+
+impl From<vm::VmError> for MatrixError {
+    /// A VM call cancelled by Ctrl-C (the accelerator probe's boot) is the run's interruption.
+    fn from(error: vm::VmError) -> Self {
+        match error {
+            vm::VmError::Cancelled => Self::Cancelled,
+            other => Self::Vm(other),
+        }
+    }
 }
 
 /// A kernel ready to run, or why it cannot.
@@ -278,6 +288,7 @@ fn run_in_vm(
 
     let mut spec = VmSpec::new(arg.clone(), accel, command);
     spec.rwdirs = vec![shared.path().to_path_buf()];
+    spec.remove_if_orphaned = vec![shared.path().to_path_buf()];
     spec.retry_crash_once = true;
     spec.console_log = Some(shared.path().join("console.log"));
     if let Some(timeout) = entry.timeout {
@@ -338,4 +349,21 @@ fn same_series(a: KernelVersion, b: KernelVersion) -> bool {
 /// The default number of VMs at once: one per core.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vm_call_cancelled_by_ctrl_c_is_the_runs_interruption() {
+        assert!(matches!(
+            MatrixError::from(vm::VmError::Cancelled),
+            MatrixError::Cancelled
+        ));
+        assert!(matches!(
+            MatrixError::from(vm::VmError::EmptyCommand),
+            MatrixError::Vm(vm::VmError::EmptyCommand)
+        ));
+    }
 }

@@ -173,15 +173,22 @@ fn a_killed_harness_leaves_no_vm_behind() {
     harness.wait().unwrap();
 
     let pids: HashSet<i32> = running.iter().map(|p| p.pid).collect();
+    let guests = out_dir.path().join("guests");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left: Vec<Process> = processes()
             .into_iter()
             .filter(|p| pids.contains(&p.pid))
             .collect();
-        if left.is_empty() {
+        let guest_dirs = std::fs::read_dir(&guests).map_or(0, |dir| dir.count());
+        if left.is_empty() && guest_dirs == 0 {
             break;
         }
+        assert!(
+            Instant::now() < deadline || !left.is_empty(),
+            "the killed harness left {guest_dirs} guest directories in {}",
+            guests.display()
+        );
         assert!(
             Instant::now() < deadline,
             "VM processes outlived the killed harness: {left:?}"

@@ -469,3 +469,33 @@ fn a_results_file_of_the_wrong_shape_names_the_field() {
     };
     assert_eq!(source.path().to_string(), "kernels[0]");
 }
+
+#[test]
+fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = fixture();
+    let files = report::write_all(&first, dir.path()).expect("writes the first set");
+    for file in [&files.results_json, &files.junit_xml, &files.report_md] {
+        let mode = std::fs::metadata(file)
+            .expect("written")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "{}", file.display());
+    }
+
+    // The second run cannot put report.md in place: nothing of its set may land.
+    std::fs::remove_file(&files.report_md).expect("remove report.md");
+    std::fs::create_dir(&files.report_md).expect("a directory in its place");
+    let second = RunResults::new(first.kernels[..1].to_vec());
+    let error = report::write_all(&second, dir.path()).expect_err("report.md cannot be written");
+    assert!(error.to_string().contains("report.md"), "{error}");
+    let kept = report::read_json(&files.results_json).expect("the first results.json");
+    assert_eq!(report::to_json(&kept), report::to_json(&first));
+    assert_eq!(
+        std::fs::read_to_string(&files.junit_xml).expect("junit.xml"),
+        harness::report::junit::to_xml(&first).expect("renders")
+    );
+    let leftovers = std::fs::read_dir(dir.path()).expect("out dir").count();
+    assert_eq!(leftovers, 3, "temporary files left behind");
+}

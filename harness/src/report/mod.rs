@@ -70,9 +70,14 @@ pub struct ReportFiles {
     pub report_md: PathBuf,
 }
 
-/// Writes `results.json`, `junit.xml` and `report.md` into `out_dir` (created if needed).
-/// Every format is rendered before the first file is written, and each file is replaced
-/// atomically, so no reader ever sees a half-written file.
+/// Writes `results.json`, `junit.xml` and `report.md` into `out_dir` (created if needed) as
+/// one set: every file is rendered, written in full under a temporary name and synced before
+/// the first one replaces its predecessor, so a failure to write (a full disk, a read-only
+/// directory) leaves the previous set whole, and no reader ever sees a half-written file.
+/// Only the renames that put the set in place remain, which then fail only with the
+/// filesystem itself.
+/// The files are readable by everyone (0644), like any build output, so that the user who
+/// ran `sudo harness …` and CI's artifact upload can read them.
 pub fn write_all(results: &RunResults, out_dir: &Path) -> Result<ReportFiles, ReportError> {
     let files = ReportFiles {
         results_json: out_dir.join(RESULTS_JSON),
@@ -84,29 +89,58 @@ pub fn write_all(results: &RunResults, out_dir: &Path) -> Result<ReportFiles, Re
         (&files.junit_xml, junit::to_xml(results)?),
         (&files.report_md, markdown::render(results)),
     ];
+    // A directory in a report file's place would make its rename fail after the others.
+    if let Some(path) = [&files.results_json, &files.junit_xml, &files.report_md]
+        .into_iter()
+        .find(|path| path.is_dir())
+    {
+        return Err(ReportError::Write {
+            path: path.clone(),
+            source: io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "a directory is in the report file's place",
+            ),
+        });
+    }
+    let mut staged = Vec::with_capacity(rendered.len());
     for (path, contents) in rendered {
-        write_atomically(path, contents.as_bytes()).map_err(|source| ReportError::Write {
+        let written = stage(path, contents.as_bytes()).map_err(|source| ReportError::Write {
             path: path.clone(),
             source,
+        })?;
+        staged.push((path, written));
+    }
+    for (path, written) in staged {
+        written.persist(path).map_err(|e| ReportError::Write {
+            path: path.clone(),
+            source: e.error,
         })?;
     }
     Ok(files)
 }
 
 /// Writes `contents` to `path` atomically: a reader sees the old file or the new one, never
-/// half of it, and an interrupted run leaves no partial report.
+/// half of it, and an interrupted run leaves no partial file.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    use std::io::Write;
+    stage(path, contents)?.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// `contents` written and synced to a temporary file (mode 0644) beside `path`, ready to be
+/// renamed over it.
+fn stage(path: &Path, contents: &[u8]) -> io::Result<tempfile::NamedTempFile> {
+    use std::{io::Write, os::unix::fs::PermissionsExt};
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    Ok(tmp)
 }
 
 pub fn to_json(results: &RunResults) -> String {

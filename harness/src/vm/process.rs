@@ -122,7 +122,10 @@ fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, V
         .stderr(stderr_writer)
         .process_group(0);
     let started = Instant::now();
-    let (mut child, group) = registry.spawn(&mut command, vng, scratch.path())?;
+    let orphaned_dirs: Vec<&Path> = std::iter::once(scratch.path())
+        .chain(spec.remove_if_orphaned.iter().map(PathBuf::as_path))
+        .collect();
+    let (mut child, group) = registry.spawn(&mut command, vng, &orphaned_dirs)?;
     // The command holds our copies of the pipes' write ends; the readers see EOF only once
     // they are closed.
     drop(command);
@@ -339,13 +342,13 @@ impl VmRegistry {
     }
 
     /// Spawns vng in its own process group and registers the group, atomically with respect
-    /// to [`cancel_all`](Self::cancel_all). `scratch` is vng's TMPDIR, which the orphan
-    /// guard removes if this process dies.
+    /// to [`cancel_all`](Self::cancel_all). `orphaned_dirs` (vng's TMPDIR and the caller's
+    /// directories for this VM) are what the orphan guard removes if this process dies.
     fn spawn(
         &self,
         command: &mut Command,
         vng: &Vng,
-        scratch: &Path,
+        orphaned_dirs: &[&Path],
     ) -> Result<(Child, RunningGroup), VmError> {
         let mut state = self.lock();
         if state.cancelled {
@@ -369,7 +372,7 @@ impl VmRegistry {
         };
         // vng is not reaped before the group is terminated, so the group exists here. On
         // failure, dropping the group kills vng.
-        let guard = OrphanGuard::join(pgid, scratch).map_err(|source| VmError::Spawn {
+        let guard = OrphanGuard::join(pgid, orphaned_dirs).map_err(|source| VmError::Spawn {
             program: PathBuf::from(OrphanGuard::SHELL),
             source,
         })?;
@@ -397,7 +400,8 @@ struct RunningGroup {
 /// A shell in a VM's process group that kills the group when this process is gone: it
 /// waits for end-of-file on a pipe whose only writer is this process (close-on-exec, so no
 /// other child holds it), which the kernel closes however this process ends. It removes
-/// vng's TMPDIR first, which this process can no longer do.
+/// vng's TMPDIR and the caller's directories for the VM first, which this process can no
+/// longer do.
 struct OrphanGuard {
     shell: Child,
     _writer: io::PipeWriter,
@@ -406,16 +410,16 @@ struct OrphanGuard {
 impl OrphanGuard {
     const SHELL: &str = "/bin/sh";
 
-    fn join(pgid: Pid, scratch: &Path) -> io::Result<OrphanGuard> {
+    fn join(pgid: Pid, dirs: &[&Path]) -> io::Result<OrphanGuard> {
         let (reader, writer) = io::pipe()?;
         let shell = Command::new(Self::SHELL)
             // `kill 0`: every process of the shell's own group, the VM's.
             .args([
                 "-c",
-                r#"read _; rm -rf -- "$1"; kill -KILL 0"#,
+                r#"read _; rm -rf -- "$@"; kill -KILL 0"#,
                 "orphan-guard",
             ])
-            .arg(scratch)
+            .args(dirs)
             .stdin(reader)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -636,7 +640,7 @@ mod tests {
         let vng = Vng::for_tests("/bin/true");
         let mut command = Command::new("/bin/true");
         assert!(matches!(
-            registry.spawn(&mut command, &vng, Path::new("/nonexistent")),
+            registry.spawn(&mut command, &vng, &[Path::new("/nonexistent")]),
             Err(VmError::Cancelled)
         ));
     }
@@ -652,7 +656,9 @@ mod tests {
             .stdin(Stdio::null())
             .process_group(0);
         let scratch = tempfile::tempdir().unwrap();
-        let (mut child, group) = registry.spawn(&mut command, &vng, scratch.path()).unwrap();
+        let (mut child, group) = registry
+            .spawn(&mut command, &vng, &[scratch.path()])
+            .unwrap();
         let pgid = group.pgid;
         let deadline = Instant::now() + Duration::from_secs(10);
         // The shell, its two sleeps and the orphan guard.
@@ -681,7 +687,9 @@ mod tests {
         let pgid = Pid::from_raw(child_pid(&sleeper));
         let scratch = tempfile::tempdir().unwrap().keep();
         std::fs::write(scratch.join("qemu.pid"), "1").unwrap();
-        let guard = OrphanGuard::join(pgid, &scratch).unwrap();
+        let guest_dir = tempfile::tempdir().unwrap().keep();
+        std::fs::write(guest_dir.join("plan.json"), "{}").unwrap();
+        let guard = OrphanGuard::join(pgid, &[&scratch, &guest_dir]).unwrap();
         assert_eq!(live_members(pgid).len(), 2);
         // What the kernel does to the pipe when this process dies.
         let OrphanGuard { mut shell, _writer } = guard;
@@ -693,5 +701,6 @@ mod tests {
         );
         assert!(live_members(pgid).is_empty());
         assert!(!scratch.exists(), "vng's TMPDIR is left behind");
+        assert!(!guest_dir.exists(), "the guest's directory is left behind");
     }
 }

@@ -97,6 +97,9 @@ pub struct VmSpec {
     pub force_9p: bool,
     /// Host directories the guest may write, at the same path as on the host.
     pub rwdirs: Vec<PathBuf>,
+    /// Directories of the caller's that only this VM uses (e.g. the guest's result
+    /// directory): removed with the VM if the harness dies without cleaning up (SIGKILL).
+    pub remove_if_orphaned: Vec<PathBuf>,
     /// The command the guest runs (program and arguments); its exit code is the run's.
     pub command: Vec<String>,
     /// Wall-clock limit for the whole run, download and boot included.
@@ -120,6 +123,7 @@ impl VmSpec {
             skip_unused_modules: true,
             force_9p: false,
             rwdirs: Vec::new(),
+            remove_if_orphaned: Vec::new(),
             command,
             timeout: DEFAULT_TIMEOUT,
             console_log: None,
@@ -133,6 +137,7 @@ impl VmSpec {
         VmSpec {
             command: vec!["true".into()],
             rwdirs: Vec::new(),
+            remove_if_orphaned: Vec::new(),
             console_log: None,
             retry_crash_once: false,
             ..self.clone()
