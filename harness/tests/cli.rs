@@ -1,6 +1,10 @@
 //! End-to-end tests of the `harness` binary: exit codes, error locations, reports.
 
+mod requirements;
+
 use std::{path::PathBuf, process::Output};
+
+use requirements::Requirement;
 
 fn harness(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
@@ -19,12 +23,13 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Kernel-facing tests need root; anywhere else they say so instead of failing.
+/// Kernel-facing tests need root; anywhere else they say so instead of failing (unless the
+/// environment declares root a requirement).
 fn can_use_bpf() -> bool {
     if nix::unistd::geteuid().is_root() {
         true
     } else {
-        eprintln!("skipping: needs root to create BPF maps");
+        requirements::missing(Requirement::Root, "creating BPF maps");
         false
     }
 }

@@ -8,7 +8,10 @@ use std::time::Instant;
 
 use harness::kernels::{CacheState, KernelCache, KernelsFile, ResolvedKernel, Resolver};
 
+mod requirements;
 mod vm_support;
+
+use requirements::Requirement;
 
 #[test]
 fn fetches_bookworm_cloud_kernel_from_the_real_archive() {
@@ -23,7 +26,7 @@ fn fetches_bookworm_cloud_kernel_from_the_real_archive() {
         Ok(resolved) => resolved,
         Err(e) => match vm_support::mirror_unavailable(&e) {
             Some(reason) => {
-                eprintln!("skipped: {reason}");
+                requirements::missing(Requirement::Network, &reason);
                 return;
             }
             None => panic!("{}", harness::error_chain(&e)),

@@ -2,6 +2,7 @@
 //! is broken). Skips, saying why, only where vng/QEMU are not installed or no Debian
 //! package source is configured.
 
+mod requirements;
 mod vm_support;
 
 use std::{
@@ -18,8 +19,8 @@ macro_rules! prerequisites_or_skip {
     () => {
         match prerequisites() {
             Ok(found) => found,
-            Err(reason) => {
-                eprintln!("skipped: {reason}");
+            Err((requirement, reason)) => {
+                requirements::missing(requirement, &reason);
                 return;
             }
         }

@@ -1,6 +1,7 @@
 //! Ctrl-C during a run stops every VM. A binary of its own: the SIGINT handler is
 //! process-wide, and this test sends SIGINT to itself.
 
+mod requirements;
 mod vm_support;
 
 use std::{thread, time::Duration};
@@ -13,8 +14,8 @@ use vm_support::{prerequisites, survivors, wait_for_qemu};
 fn ctrl_c_stops_every_running_vm_and_refuses_new_ones() {
     let (vng, kernel) = match prerequisites() {
         Ok(found) => found,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
+        Err((requirement, reason)) => {
+            requirements::missing(requirement, &reason);
             return;
         }
     };

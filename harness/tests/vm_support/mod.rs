@@ -14,6 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::requirements::Requirement;
 use harness::{
     error_chain as chain,
     kernels::{
@@ -27,16 +28,20 @@ pub struct TestKernel {
     pub release: String,
 }
 
-/// vng and a kernel to boot, or the reason this machine cannot boot one (printed by the
-/// caller as the skip reason). A kernel that resolves wrongly fails the test instead.
-pub fn prerequisites() -> Result<(Vng, TestKernel), String> {
+/// vng and a kernel to boot, or what this machine lacks to boot one and why (the caller
+/// skips, or fails where the requirement is declared). A kernel that resolves wrongly fails
+/// the test instead.
+pub fn prerequisites() -> Result<(Vng, TestKernel), (Requirement, String)> {
     // Tests of one binary run in parallel; one download is enough.
     static FETCH: Mutex<()> = Mutex::new(());
-    let vng = Vng::locate().map_err(|error| chain(&error))?;
+    if !nix::unistd::geteuid().is_root() {
+        return Err((Requirement::Root, "booting VMs with the harness".into()));
+    }
+    let vng = Vng::locate().map_err(|error| (Requirement::Vm, chain(&error)))?;
     let _one_at_a_time = FETCH
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let kernel = bookworm_cloud_kernel()?;
+    let kernel = bookworm_cloud_kernel().map_err(|reason| (Requirement::Network, reason))?;
     Ok((vng, kernel))
 }
 

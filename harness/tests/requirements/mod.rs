@@ -1,0 +1,74 @@
+//! What a test needs from the machine, and what happens when it is missing.
+//!
+//! A test whose subject cannot run here (no root, no BPF, no VM tools, no network, no
+//! kernels before 5.10) skips with a printed reason, so the suite still works on a laptop.
+//! Where the environment declares a requirement in `HARNESS_REQUIRE` (a comma-separated
+//! list of the names below; `.ci/run` declares them all), its absence fails the test
+//! instead: CI never goes green by skipping what it promised to test.
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::fmt;
+
+pub const ENV: &str = "HARNESS_REQUIRE";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requirement {
+    /// Running as root (BPF maps, cgroups, namespaces, VMs).
+    Root,
+    /// bpf(2) works on the running kernel.
+    Bpf,
+    /// virtme-ng and QEMU are installed.
+    Vm,
+    /// A Debian mirror answers (kernel downloads).
+    Network,
+    /// This project's kernels before 5.10 are found through HARNESS_KERNELS_DIR.
+    OldKernels,
+}
+
+impl Requirement {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Bpf => "bpf",
+            Self::Vm => "vm",
+            Self::Network => "network",
+            Self::OldKernels => "old-kernels",
+        }
+    }
+
+    /// Whether the environment declares this requirement.
+    pub fn is_declared(self) -> bool {
+        declared(std::env::var(ENV).unwrap_or_default().as_str(), self)
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn declared(list: &str, requirement: Requirement) -> bool {
+    list.split(',')
+        .any(|name| name.trim() == requirement.name())
+}
+
+/// Reports that `requirement` is missing: a skip with `reason` on stderr, or a failure where
+/// the environment declared it. The caller returns right after.
+#[track_caller]
+pub fn missing(requirement: Requirement, reason: &str) {
+    if requirement.is_declared() {
+        panic!("{ENV} declares `{requirement}`, but it is missing here: {reason}");
+    }
+    eprintln!("skipped ({requirement} is not available): {reason}");
+}
+
+#[test]
+fn a_declared_list_names_requirements_exactly() {
+    assert!(declared("root, vm,network", Requirement::Vm));
+    assert!(declared("old-kernels", Requirement::OldKernels));
+    assert!(!declared("vms", Requirement::Vm));
+    assert!(!declared("", Requirement::Root));
+}
