@@ -68,16 +68,15 @@ impl<'a> Locator<'a> {
         }
     }
 
-    /// 1-based line and column of the deepest node on `path` that exists.
-    pub fn locate(&self, path: &FieldPath, point: Point) -> (usize, usize) {
+    /// 1-based line and column of the deepest node on `path` that exists; `None` where saphyr
+    /// cannot load what serde_yaml did (beyond saphyr's alias expansion budget, say).
+    pub fn locate(&self, path: &FieldPath, point: Point) -> Option<(usize, usize)> {
         let root = self.root.get_or_init(|| {
             MarkedYaml::load_from_str(self.text)
                 .ok()
                 .and_then(|docs| docs.into_iter().next())
         });
-        let Some(mut node) = root.as_ref() else {
-            return (1, 1);
-        };
+        let mut node = root.as_ref()?;
         let mut at = node;
         for (i, segment) in path.0.iter().enumerate() {
             let last = i + 1 == path.0.len();
@@ -98,7 +97,7 @@ impl<'a> Locator<'a> {
             }
         }
         let start = at.span.start;
-        (start.line(), start.col() + 1)
+        Some((start.line(), start.col() + 1))
     }
 }
 
@@ -115,11 +114,11 @@ mod tests {
             .index(0)
             .key("update")
             .key("map");
-        assert_eq!(locator.locate(&path, Point::Value), (3, 20));
-        assert_eq!(locator.locate(&path, Point::Key), (3, 15));
+        assert_eq!(locator.locate(&path, Point::Value), Some((3, 20)));
+        assert_eq!(locator.locate(&path, Point::Key), Some((3, 15)));
         assert_eq!(path.to_string(), "steps[0].update.map");
         // A path that leaves the document stops at the deepest node found.
         let missing = FieldPath::default().key("steps").index(0).key("nope");
-        assert_eq!(locator.locate(&missing, Point::Value), (3, 5));
+        assert_eq!(locator.locate(&missing, Point::Value), Some((3, 5)));
     }
 }

@@ -1,17 +1,20 @@
 //! Case files: YAML → validated [`Case`]s, or errors that name file, line, column and field.
 //!
+//! `prescan` refuses deep nesting and duplicate keys before anything else reads the YAML,
 //! `model` is the serde shape, `validate` checks names, references, socket lifetimes,
 //! values and version ranges across the whole case, `locate` turns a field path back into a
 //! line and column, `types` lays out key and value types.
 
 mod locate;
 mod model;
+mod prescan;
 pub mod types;
 mod validate;
 pub mod version;
 
 use std::{
     fmt,
+    io::Read,
     path::{Path, PathBuf},
 };
 
@@ -105,7 +108,8 @@ pub enum SockType {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
-    /// `3`, `3.1` inside a fork, `setup.2` for set-up.
+    /// `3`, `3.1` inside a fork, `setup.2` for set-up: counted from 1, while the field path
+    /// of the same step in a validation error counts from 0 (`steps[2]`, `steps[2].fork[0]`).
     pub id: String,
     /// What the step does, for reports: `update store[s] = 7 (NOEXIST)`.
     pub label: String,
@@ -302,24 +306,44 @@ impl fmt::Display for Expected {
 }
 
 /// A problem in a case file, located as precisely as the YAML allows.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{}:{line}:{column}: {}{message}", file.display(), field_prefix(field))]
+#[derive(Debug, Clone)]
 pub struct CaseError {
     pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
+    /// 1-based line and column; `None` for a problem with the file as a whole (missing,
+    /// unreadable, too large), which has no place in it to point at.
+    pub location: Option<(usize, usize)>,
     /// Dotted path of the offending field, e.g. `steps[2].update.map`.
     pub field: String,
     pub message: String,
 }
 
-fn field_prefix(field: &str) -> String {
-    if field.is_empty() {
-        String::new()
-    } else {
-        format!("{field}: ")
+impl CaseError {
+    /// A problem with the file or directory itself rather than a place in it.
+    fn of_file(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            location: None,
+            field: String::new(),
+            message: message.into(),
+        }
     }
 }
+
+impl fmt::Display for CaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, column)) = self.location {
+            write!(f, ":{line}:{column}")?;
+        }
+        write!(f, ": ")?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for CaseError {}
 
 /// Every problem found while loading cases; loading goes on past a bad file so one run
 /// reports them all.
@@ -329,28 +353,35 @@ pub struct LoadErrors {
     pub errors: Vec<CaseError>,
 }
 
+/// The largest case file read, in bytes. The largest case in cases/ is under 3 KB; 1 MiB is
+/// hundreds of times that, and bounds what parsing and validation may cost (a 50 MB file
+/// took gigabytes). Reading stops one byte past it, so a file that never ends (a symlink to
+/// /dev/zero) costs no more.
+pub const MAX_CASE_FILE_BYTES: u64 = 1 << 20;
+
 /// Finds case files: each path is a `.yaml`/`.yml` file or a directory searched
-/// recursively; the result is sorted so runs are deterministic.
+/// recursively (following symlinks); the result is sorted so runs are deterministic.
+/// A `.yaml` entry that is not a regular file (a FIFO, a device) and a directory symlink
+/// that leads back to a directory being searched are errors, not skipped.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadErrors> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
-        if path.is_dir() {
-            collect_yaml(path, &mut files, &mut errors);
-        } else if path.is_file() {
-            files.push(path.clone());
-        } else {
-            errors.push(CaseError {
-                file: path.clone(),
-                line: 0,
-                column: 0,
-                field: String::new(),
-                message: "no such file or directory".into(),
-            });
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                collect_yaml(path, &mut vec![dir_id(&meta)], &mut files, &mut errors);
+            }
+            Ok(meta) if meta.is_file() => files.push(path.clone()),
+            Ok(_) => errors.push(not_regular(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                errors.push(CaseError::of_file(path, "no such file or directory"));
+            }
+            Err(e) => errors.push(CaseError::of_file(path, format!("cannot read: {e}"))),
         }
     }
     files.sort();
     files.dedup();
+    errors.sort_by(|a, b| a.file.cmp(&b.file));
     if errors.is_empty() {
         Ok(files)
     } else {
@@ -358,31 +389,112 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadErrors> {
     }
 }
 
-fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<CaseError>) {
+/// A directory's identity, which every path to it (through symlinks too) shares.
+fn dir_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+fn not_regular(path: &Path) -> CaseError {
+    CaseError::of_file(
+        path,
+        "not a regular file (a FIFO, device or socket): a case is a regular YAML file",
+    )
+}
+
+/// Searches `dir`; `open` holds the identities of `dir` and the directories it is in, so a
+/// symlink back to one of them is reported as a loop instead of being followed forever.
+fn collect_yaml(
+    dir: &Path,
+    open: &mut Vec<(u64, u64)>,
+    files: &mut Vec<PathBuf>,
+    errors: &mut Vec<CaseError>,
+) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            errors.push(CaseError {
-                file: dir.to_path_buf(),
-                line: 0,
-                column: 0,
-                field: String::new(),
-                message: format!("cannot read directory: {e}"),
-            });
+            errors.push(CaseError::of_file(
+                dir,
+                format!("cannot read directory: {e}"),
+            ));
             return;
         }
     };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_yaml(&path, files, errors);
-        } else if path
+    for entry in entries {
+        let path = match entry {
+            Ok(entry) => entry.path(),
+            Err(e) => {
+                errors.push(CaseError::of_file(
+                    dir,
+                    format!("cannot read directory: {e}"),
+                ));
+                continue;
+            }
+        };
+        let is_yaml = path
             .extension()
-            .is_some_and(|ext| ext == "yaml" || ext == "yml")
-        {
-            files.push(path);
+            .is_some_and(|ext| ext == "yaml" || ext == "yml");
+        // metadata follows symlinks: a link to a case file or a case directory counts as one.
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => {
+                let id = dir_id(&meta);
+                if open.contains(&id) {
+                    errors.push(CaseError::of_file(
+                        &path,
+                        "directory loop: this leads back to a directory that contains it (a symlink to `.` or a parent?)",
+                    ));
+                } else {
+                    open.push(id);
+                    collect_yaml(&path, open, files, errors);
+                    open.pop();
+                }
+            }
+            Ok(meta) if meta.is_file() => {
+                if is_yaml {
+                    files.push(path);
+                }
+            }
+            Ok(_) if is_yaml => errors.push(not_regular(&path)),
+            Err(e) if is_yaml => {
+                errors.push(CaseError::of_file(&path, format!("cannot read: {e}")))
+            }
+            // Neither a case nor a directory of cases (a dangling link, a socket…).
+            Ok(_) | Err(_) => {}
         }
     }
+}
+
+/// Reads a case file: at most [`MAX_CASE_FILE_BYTES`] (one byte more tells a larger file),
+/// and UTF-8, with the place of the first byte that is not.
+fn read_case(file: &Path) -> Result<String, CaseError> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_CASE_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| CaseError::of_file(file, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_CASE_FILE_BYTES {
+        return Err(CaseError::of_file(
+            file,
+            format!(
+                "larger than {MAX_CASE_FILE_BYTES} bytes (1 MiB), the most a case file may be; \
+                 real cases are a few KB"
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
+        let line = valid.matches('\n').count() + 1;
+        let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+        let column = valid[line_start..].chars().count() + 1;
+        CaseError {
+            file: file.to_path_buf(),
+            location: Some((line, column)),
+            field: String::new(),
+            message: format!(
+                "not valid UTF-8 (byte {:#04x}): a case file is UTF-8 text",
+                e.as_bytes()[e.utf8_error().valid_up_to()]
+            ),
+        }
+    })
 }
 
 /// Loads and validates every case under `paths`. Duplicate case names are errors too,
@@ -392,26 +504,19 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, LoadErrors> {
     let mut cases: Vec<Case> = Vec::new();
     let mut errors = Vec::new();
     for file in files {
-        match std::fs::read_to_string(&file) {
+        match read_case(&file) {
             Ok(text) => match validate::parse(&file, &text) {
                 Ok(case) => cases.push(case),
                 Err(mut errs) => errors.append(&mut errs),
             },
-            Err(e) => errors.push(CaseError {
-                file: file.clone(),
-                line: 0,
-                column: 0,
-                field: String::new(),
-                message: format!("cannot read: {e}"),
-            }),
+            Err(e) => errors.push(e),
         }
     }
     for (i, case) in cases.iter().enumerate() {
         if let Some(first) = cases[..i].iter().find(|c| c.name == case.name) {
             errors.push(CaseError {
                 file: case.file.clone(),
-                line: 1,
-                column: 1,
+                location: Some((1, 1)),
                 field: "name".into(),
                 message: format!(
                     "case name `{}` is already used by {}",

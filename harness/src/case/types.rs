@@ -1,6 +1,8 @@
 //! C types of map keys and values: layout, encoding of case values into bytes, and decoding
 //! of the bytes a lookup returns into JSON for comparison and reports.
 
+use std::num::IntErrorKind;
+
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -71,11 +73,20 @@ impl ValueMismatch {
     }
 }
 
+/// The largest key or value type a case may declare, in bytes. The kernel refuses sk storage
+/// values above just under 64 KiB (`BPF_LOCAL_STORAGE_MAX_VALUE_SIZE`), so larger types only
+/// serve to check that refusal, which 1 MiB leaves ample room for (`u8[65536]` is a real
+/// case). Validation builds values of the type (an update's bytes, an expected value), so the
+/// bound is what keeps a short case from asking for gigabytes. `value_size` is not a type: it
+/// goes to BPF_MAP_CREATE as given, up to u32, and nothing is allocated from it here.
+pub const MAX_TYPE_SIZE: u32 = 1 << 20;
+
 impl Type {
-    /// Resolves a declared type; the error names the unknown type name.
+    /// Resolves a declared type; the error names the unknown type name, or the type that is
+    /// larger than [`MAX_TYPE_SIZE`].
     pub fn from_expr(expr: &TypeExpr) -> Result<Self, ValueMismatch> {
-        match expr {
-            TypeExpr::Named(name) => Self::from_name(name.trim()),
+        let ty = match expr {
+            TypeExpr::Named(name) => Self::from_name(name.trim())?,
             TypeExpr::Struct(fields) => {
                 if fields.is_empty() {
                     return Err(ValueMismatch::at("a struct needs at least one field"));
@@ -88,22 +99,28 @@ impl Type {
                             .map_err(|e| e.within(name.clone()))
                     })
                     .collect::<Result<_, _>>()?;
-                Ok(Self::Struct { fields })
+                Self::Struct { fields }
             }
+        };
+        match ty.checked_size() {
+            Some(size) if size <= MAX_TYPE_SIZE => Ok(ty),
+            size => Err(too_large(size)),
         }
     }
 
     fn from_name(name: &str) -> Result<Self, ValueMismatch> {
         if let Some((elem, rest)) = name.split_once('[') {
-            let len = rest
-                .strip_suffix(']')
-                .and_then(|n| n.trim().parse::<u32>().ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ValueMismatch::at(format!(
+            let len = match rest.strip_suffix(']').map(|n| n.trim().parse::<u32>()) {
+                Some(Ok(len)) if len > 0 => len,
+                Some(Err(e)) if *e.kind() == IntErrorKind::PosOverflow => {
+                    return Err(too_large(None));
+                }
+                _ => {
+                    return Err(ValueMismatch::at(format!(
                         "bad array type {name:?}: write it as ELEMENT[N], e.g. u8[64]"
-                    ))
-                })?;
+                    )));
+                }
+            };
             let elem = Self::from_name(elem.trim())?;
             return Ok(Self::Array {
                 elem: Box::new(elem),
@@ -129,20 +146,22 @@ impl Type {
             })
     }
 
+    /// The size under C layout rules. Types come from [`Type::from_expr`], which bounds them
+    /// to [`MAX_TYPE_SIZE`], or from the harness itself, so the size always fits.
     pub fn size(&self) -> u32 {
+        self.checked_size()
+            .expect("types are bounded by MAX_TYPE_SIZE when declared")
+    }
+
+    /// The size, or `None` where it overflows u32.
+    fn checked_size(&self) -> Option<u32> {
         match self {
-            Self::Int { bytes, .. } => *bytes,
-            Self::SpinLock => 4,
-            Self::Array { elem, len } => elem.size() * len,
-            Self::Struct { fields } => {
-                let end = self
-                    .field_offsets()
-                    .zip(fields)
-                    .map(|(offset, (_, ty))| offset + ty.size())
-                    .last()
-                    .unwrap_or(0);
-                end.next_multiple_of(self.align())
-            }
+            Self::Int { bytes, .. } => Some(*bytes),
+            Self::SpinLock => Some(4),
+            Self::Array { elem, len } => elem.checked_size()?.checked_mul(*len),
+            Self::Struct { fields } => struct_layout(fields)?
+                .1
+                .checked_next_multiple_of(self.align()),
         }
     }
 
@@ -157,15 +176,15 @@ impl Type {
 
     /// Byte offsets of a struct's fields under C layout rules; empty for other types.
     pub fn field_offsets(&self) -> impl Iterator<Item = u32> + '_ {
-        let fields: &[(String, Type)] = match self {
-            Self::Struct { fields } => fields,
-            _ => &[],
+        let offsets = match self {
+            Self::Struct { fields } => {
+                struct_layout(fields)
+                    .expect("types are bounded by MAX_TYPE_SIZE when declared")
+                    .0
+            }
+            _ => Vec::new(),
         };
-        fields.iter().scan(0u32, |next, (_, ty)| {
-            let offset = next.next_multiple_of(ty.align());
-            *next = offset + ty.size();
-            Some(offset)
-        })
+        offsets.into_iter()
     }
 
     /// The C name of a scalar for BTF, e.g. `unsigned int`.
@@ -332,6 +351,29 @@ impl Type {
     }
 }
 
+/// A type beyond [`MAX_TYPE_SIZE`]; `None`: beyond u32 too.
+fn too_large(size: Option<u32>) -> ValueMismatch {
+    ValueMismatch::at(format!(
+        "the type is {}, more than the {MAX_TYPE_SIZE} bytes (1 MiB) a case may declare \
+         (the kernel's limit for sk storage values is just under 64 KiB); to pass a larger \
+         size to BPF_MAP_CREATE, set `value_size`",
+        size.map_or_else(|| "over 4 GiB".to_string(), |s| format!("{s} bytes"))
+    ))
+}
+
+/// The offset of each field and where the last one ends (before the struct's tail padding);
+/// `None` where an offset overflows u32.
+fn struct_layout(fields: &[(String, Type)]) -> Option<(Vec<u32>, u32)> {
+    let mut offsets = Vec::with_capacity(fields.len());
+    let mut end = 0u32;
+    for (_, ty) in fields {
+        let offset = end.checked_next_multiple_of(ty.align())?;
+        offsets.push(offset);
+        end = offset.checked_add(ty.checked_size()?)?;
+    }
+    Some((offsets, end))
+}
+
 fn reject_unknown_fields(
     fields: &[(String, Type)],
     given: &serde_yaml::Mapping,
@@ -433,6 +475,41 @@ mod tests {
         assert_eq!(t.size(), 16);
         assert_eq!(ty("u8[3]").size(), 3);
         assert_eq!(ty("{ a: \"u8[3]\", b: u16 }").size(), 6);
+    }
+
+    #[test]
+    fn sizes_are_bounded_and_never_overflow() {
+        let problem = |yaml: &str| {
+            Type::from_expr(&serde_yaml::from_str(yaml).unwrap())
+                .unwrap_err()
+                .problem
+        };
+        assert_eq!(ty("\"u8[1048576]\"").size(), MAX_TYPE_SIZE);
+        assert!(problem("\"u8[1048577]\"").starts_with("the type is 1048577 bytes, more than"));
+        assert!(problem("\"u8[4294967295]\"").starts_with("the type is 4294967295 bytes"));
+        // 8 * 2^29 = 2^32 bytes, and more elements than u32 holds: both beyond u32.
+        assert!(problem("\"u64[536870912]\"").starts_with("the type is over 4 GiB"));
+        assert!(problem("\"u8[99999999999]\"").starts_with("the type is over 4 GiB"));
+        // Fields each within the limit, together beyond it; the innermost such struct is named.
+        assert!(problem("{ a: \"u8[1048576]\", b: u8 }").starts_with("the type is 1048577 bytes"));
+        let wide = (0..5)
+            .map(|i| format!("f{i}: \"u8[1048576]\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let nested = format!("{{ s: {{ {wide} }} }}");
+        let err = Type::from_expr(&serde_yaml::from_str(&nested).unwrap()).unwrap_err();
+        assert_eq!(err.path, vec!["s"], "the innermost struct too large");
+        assert!(
+            err.problem.starts_with("the type is 5242880 bytes"),
+            "{}",
+            err.problem
+        );
+        // 4,100 fields of 1 MiB: the offsets pass u32 themselves.
+        let huge = (0..4100)
+            .map(|i| format!("f{i}: \"u8[1048576]\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert!(problem(&format!("{{ {huge} }}")).starts_with("the type is over 4 GiB"));
     }
 
     #[test]

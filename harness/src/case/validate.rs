@@ -20,7 +20,7 @@ use super::{
         BatchArgs, CaseFile, MapDecl, MapOpArgs, ObserveArgs, ProgramDecl, SocketDecl, SockoptArgs,
         TransferArgs, VariantDecl,
     },
-    suggest,
+    prescan, suggest,
     types::Type,
     version::{KernelVersion, VersionRange},
 };
@@ -70,6 +70,14 @@ const MAP_FLAGS: &[(&str, u32)] = &[
     ("INNER_MAP", 1 << 12),
 ];
 
+/// The most bytes of values one case may build while it is validated: each update's bytes
+/// and each expected value count at their type's size. The largest case in cases/ builds
+/// about 84 KB; 1 MiB is 16 values of the kernel's largest (just under 64 KiB). Types are
+/// bounded by [`super::types::MAX_TYPE_SIZE`], but without this a 1 MiB file of one-line
+/// updates of a 1 MiB type would still build tens of gigabytes. An expected value is JSON,
+/// about 32 bytes per element, so this also keeps those under about 32 MB.
+const MAX_CASE_VALUE_BYTES: u32 = 1 << 20;
+
 const UPDATE_FLAGS: &[(&str, u64)] = &[("ANY", 0), ("NOEXIST", 1), ("EXIST", 2), ("F_LOCK", 4)];
 const LOOKUP_FLAGS: &[(&str, u64)] = &[("F_LOCK", 4)];
 const GET_FLAGS: &[(&str, u64)] = &[("F_CREATE", 1)];
@@ -95,14 +103,29 @@ struct Validator<'a> {
     locator: Locator<'a>,
     errors: Vec<CaseError>,
     min_version: KernelVersion,
+    /// Bytes of values built so far, against [`MAX_CASE_VALUE_BYTES`].
+    value_bytes: u32,
 }
 
 pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
+    let problems = prescan::scan(text);
+    if !problems.is_empty() {
+        return Err(problems
+            .into_iter()
+            .map(|p| CaseError {
+                file: file.to_path_buf(),
+                location: Some((p.line, p.column)),
+                field: p.path.to_string(),
+                message: p.message,
+            })
+            .collect());
+    }
     let mut v = Validator {
         file,
         locator: Locator::new(text),
         errors: Vec::new(),
         min_version: FIRST_KERNEL,
+        value_bytes: 0,
     };
     let raw: CaseFile =
         match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
@@ -110,7 +133,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
             Err(e) => {
                 let field = e.path().to_string();
                 let inner = e.into_inner();
-                let (line, column) = inner.location().map_or((1, 1), |l| (l.line(), l.column()));
+                let location = inner.location().map(|l| (l.line(), l.column()));
                 let mut message = inner.to_string();
                 // The location is reported in front; drop serde_yaml's copy of it.
                 if let Some(l) = inner.location() {
@@ -130,12 +153,12 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
                 } else {
                     field.to_string()
                 };
+                let message = out_of_range(&message).unwrap_or_else(|| with_suggestion(&message));
                 return Err(vec![CaseError {
                     file: file.to_path_buf(),
-                    line,
-                    column,
+                    location,
                     field,
-                    message: with_suggestion(&message),
+                    message,
                 }]);
             }
         };
@@ -145,6 +168,22 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
     } else {
         Err(v.errors)
     }
+}
+
+/// serde_yaml reads an integer beyond 64 bits as u128 or i128, then says "invalid type:
+/// integer `N` as u128, expected u32"; this says plainly that the integer is out of range.
+fn out_of_range(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("invalid type: integer `")?;
+    let (number, rest) = rest.split_once('`')?;
+    let expected = rest
+        .strip_prefix(" as u128, expected ")
+        .or_else(|| rest.strip_prefix(" as i128, expected "))?;
+    Some(if expected == "any YAML value" {
+        // A value checked later against the map's type, which is at most 64-bit.
+        format!("the integer {number} is out of range: integers in a case have at most 64 bits")
+    } else {
+        format!("the integer {number} is out of range for this field ({expected})")
+    })
 }
 
 /// Adds "did you mean" to serde's unknown-field and unknown-variant messages, which list
@@ -166,14 +205,31 @@ fn with_suggestion(message: &str) -> String {
 
 impl Validator<'_> {
     fn error(&mut self, path: &FieldPath, point: Point, message: impl Into<String>) {
-        let (line, column) = self.locator.locate(path, point);
+        let location = self.locator.locate(path, point);
         self.errors.push(CaseError {
             file: self.file.to_path_buf(),
-            line,
-            column,
+            location,
             field: path.to_string(),
             message: message.into(),
         });
+    }
+
+    /// Counts a value of `ty` against [`MAX_CASE_VALUE_BYTES`] before it is built; the error
+    /// is reported once, where the total first goes over.
+    fn charge(&mut self, path: &FieldPath, ty: &Type) -> bool {
+        let before = self.value_bytes;
+        self.value_bytes = before.saturating_add(ty.size());
+        if self.value_bytes <= MAX_CASE_VALUE_BYTES {
+            return true;
+        }
+        if before <= MAX_CASE_VALUE_BYTES {
+            self.error(
+                path,
+                Point::Value,
+                format!("the case's values (updates and expected values, at their type's size) add up to more than {MAX_CASE_VALUE_BYTES} bytes (1 MiB) here, the most one case may build; split the case"),
+            );
+        }
+        false
     }
 
     /// A value or type that does not fit, located at the field inside it that is wrong.
@@ -292,6 +348,9 @@ impl Validator<'_> {
         if raw.steps.is_empty() {
             self.error(&steps_path, Point::Value, "a case needs at least one step");
         }
+        // Two numberings, on purpose: a field path indexes the YAML list from 0 (`steps[0]`,
+        // as in any YAML path), while a step's id, which run reports and any text that says
+        // "step N" use, counts from 1 (`1`, `1.2` in a fork). Never mix them in one message.
         for (i, raw_step) in raw.steps.iter().enumerate() {
             if let Some(step) = self.step(
                 &steps_path.index(i),
@@ -966,6 +1025,9 @@ impl Validator<'_> {
                     _ => (false, &[]),
                 };
                 let value = match (&args.value, takes_value) {
+                    (Some(_), true) if !self.charge(&path.key("value"), &spec.value) => {
+                        return None;
+                    }
                     (Some(v), true) => match spec.value.encode(v) {
                         Ok(bytes) => Some((bytes, render_yaml(v))),
                         Err(e) => {
@@ -1083,7 +1145,11 @@ impl Validator<'_> {
                         return None;
                     }
                     for (i, v) in args.values.iter().enumerate() {
-                        match ctx.maps[&map].value.encode(v) {
+                        let ty = &ctx.maps[&map].value;
+                        if !self.charge(&path.key("values").index(i), ty) {
+                            return None;
+                        }
+                        match ty.encode(v) {
                             Ok(bytes) => values.push(bytes),
                             Err(e) => {
                                 self.value_error(&path.key("values").index(i), e);
@@ -1647,6 +1713,9 @@ impl Validator<'_> {
         ty: &Type,
         value: &Value,
     ) -> Option<serde_json::Value> {
+        if !self.charge(path, ty) {
+            return None;
+        }
         ty.expected(value)
             .map_err(|e| self.value_error(path, e))
             .ok()
