@@ -81,14 +81,18 @@ fn list_works_offline_before_any_fetch() {
 fn unreachable_mirror_fails_that_kernel_with_exit_3() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("kernels.toml"), TWO_KERNELS).unwrap();
-    // Port 1 on loopback: refused at once, no timeout to wait for.
+    // Port 1 on loopback: refused at once, no timeout to wait for; tried again after 1, 2
+    // and 4 s.
+    let started = std::time::Instant::now();
     let out = kernels(dir.path(), &["fetch"], Some("http://127.0.0.1:1/debian"));
     assert_eq!(out.status.code(), Some(3));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("error: kernel 6.1: cannot read the Debian index: cannot fetch the index of bookworm: GET http://127.0.0.1:1/debian/dists/bookworm/InRelease failed"),
+        stderr.contains("error: kernel 6.1: cannot read the Debian index: cannot fetch the index of bookworm: after 4 attempts: GET http://127.0.0.1:1/debian/dists/bookworm/InRelease failed"),
         "{stderr}"
     );
+    let waited = started.elapsed().as_secs_f64();
+    assert!((7.0..20.0).contains(&waited), "{waited} s");
     assert!(
         stderr.ends_with("1 kernel(s) could not be fetched\n"),
         "{stderr}"

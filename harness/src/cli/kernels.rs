@@ -9,7 +9,9 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_BAD_INPUT, EXIT_INFRA};
-use crate::kernels::{KernelCache, KernelEntry, KernelsFile, Progress, ResolvedKernel, Resolver};
+use crate::kernels::{
+    CacheState, KernelCache, KernelEntry, KernelsFile, Progress, ResolvedKernel, Resolver,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum KernelsCommand {
@@ -49,11 +51,18 @@ fn list(file: &KernelsFile, cache: KernelCache) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|entry| {
             let status = resolver.status(entry);
+            let cache = match status.cache {
+                CacheState::Broken { .. } => format!(
+                    "{}; `harness kernels fetch {}` rebuilds it",
+                    status.cache, entry.name
+                ),
+                cache => cache.to_string(),
+            };
             [
                 entry.name.clone(),
                 entry.source.to_string(),
                 status.release.unwrap_or_else(|| "-".into()),
-                status.cache.to_string(),
+                cache,
             ]
         })
         .collect();
@@ -194,5 +203,9 @@ impl Progress for BarProgress {
         if let Some(bar) = self.bar.borrow_mut().take() {
             bar.finish_and_clear();
         }
+    }
+
+    fn rebuilding(&self, kernel: &str, reason: &str) {
+        eprintln!("{kernel}: rebuilding the cached kernel, which is damaged: {reason}");
     }
 }

@@ -580,11 +580,14 @@ fn validate_debian(
     let debian = spanned.get_ref();
     let mut ok = true;
     let suite = debian.suite.get_ref();
-    if suite.is_empty() || suite.contains(['/', ' ']) {
+    if !is_suite_name(suite) {
         v.report(
             debian.suite.span(),
             format!("{at}.suite"),
-            format!("`{suite}` is not a suite name such as `bookworm` or `trixie-backports`"),
+            format!(
+                "`{suite}` is not a suite name such as `bookworm` or `trixie-backports` \
+                 (lowercase letters, digits, `.`, `+` and `-`, starting with a letter or digit)"
+            ),
         );
         ok = false;
     }
@@ -593,10 +596,7 @@ fn validate_debian(
         .as_ref()
         .map_or(DEFAULT_FLAVOUR, |f| f.get_ref().as_str());
     if let Some(f) = &debian.flavour
-        && (flavour.is_empty()
-            || !flavour
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        && !is_flavour(flavour)
     {
         v.report(
             f.span(),
@@ -745,6 +745,28 @@ fn is_valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The suite becomes part of URLs (`dists/<suite>/`) and cache paths: Debian's own names
+/// use the characters of package names (`bookworm`, `trixie-backports`, `stable-updates`),
+/// and nothing else can make `..`, `?` or `#` of it.
+fn is_suite_name(suite: &str) -> bool {
+    suite.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && suite
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '+' | '-'))
+}
+
+/// `cloud-amd64`, `rt-arm64`, `686-pae`: the end of a kernel package name, whose last part
+/// is the architecture in the index's URL.
+fn is_flavour(flavour: &str) -> bool {
+    !flavour.is_empty()
+        && flavour.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
 }
 
 fn is_number(s: &str) -> bool {
@@ -1045,6 +1067,61 @@ mainline = "linux-5.4"
         );
         assert!(lines[5].starts_with("kernels.toml:11: kernel[2].name: `b c` must be non-empty"));
         assert!(lines[6].starts_with("kernels.toml:12: kernel[2].mainline: `linux-5.4` is not"));
+    }
+
+    #[test]
+    fn strings_that_reach_urls_and_paths_are_checked() {
+        let text = r#"[[kernel]]
+name = "a"
+debian = { suite = "..", series = "6.1" }
+[[kernel]]
+name = "b"
+debian = { suite = "bookworm?x=1#", series = "6.1" }
+[[kernel]]
+name = "c"
+debian = { suite = "bookworm", series = "6.1/../..", flavour = "../amd64" }
+[[kernel]]
+name = "d"
+debian = { suite = "Bookworm", version = "6.1.0-1#x", flavour = "cloud-" }
+"#;
+        let suite = "is not a suite name such as `bookworm` or `trixie-backports` (lowercase \
+                     letters, digits, `.`, `+` and `-`, starting with a letter or digit)";
+        let flavour = "is not a Debian kernel flavour such as `cloud-amd64` or `amd64`";
+        let e = error(text);
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                format!("kernels.toml:3: kernel[0].debian.suite: `..` {suite}"),
+                format!("kernels.toml:6: kernel[1].debian.suite: `bookworm?x=1#` {suite}"),
+                format!("kernels.toml:9: kernel[2].debian.flavour: `../amd64` {flavour}"),
+                "kernels.toml:9: kernel[2].debian.series: `6.1/../..` is not a kernel series \
+                 such as `6.1` (use `version` for an exact version)"
+                    .to_string(),
+                format!("kernels.toml:12: kernel[3].debian.suite: `Bookworm` {suite}"),
+                format!("kernels.toml:12: kernel[3].debian.flavour: `cloud-` {flavour}"),
+                "kernels.toml:12: kernel[3].debian.version: `6.1.0-1#x` is not a kernel version \
+                 such as `6.19.6` or `6.19.6-1~bpo13+1`"
+                    .to_string(),
+            ]
+        );
+        for suite in [
+            "bookworm",
+            "trixie-backports",
+            "bookworm-proposed-updates",
+            "sid",
+        ] {
+            assert!(is_suite_name(suite), "{suite}");
+        }
+        for suite in ["", ".", "-rc", "a/b", "a b", "a%2f"] {
+            assert!(!is_suite_name(suite), "{suite}");
+        }
+        for flavour in ["cloud-amd64", "amd64", "686-pae", "rt-arm64"] {
+            assert!(is_flavour(flavour), "{flavour}");
+        }
+        for flavour in ["", "-amd64", "cloud--amd64", "cloud.amd64"] {
+            assert!(!is_flavour(flavour), "{flavour}");
+        }
     }
 
     #[test]

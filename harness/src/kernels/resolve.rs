@@ -1,8 +1,9 @@
 //! From a kernels.toml entry to something bootable, using the cache first.
 //!
 //! A Debian source is resolved once (the signed index's answer is recorded in the cache)
-//! and then fetched, verified and unpacked once; later resolves read two small files and
-//! stat the image, with no network. `refresh` re-reads the indexes.
+//! and then fetched, verified and unpacked once; later resolves read the record and the
+//! tree's marker and check the tree's files against it, with no network. A damaged tree is
+//! rebuilt from the verified packages. `refresh` re-reads the indexes.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -84,7 +85,7 @@ pub enum CacheState {
     Ready,
     /// Resolved earlier; the packages still have to be fetched.
     NotFetched,
-    /// The unpacked tree is incomplete or damaged; the next fetch rebuilds it.
+    /// The unpacked tree is incomplete or damaged; the next fetch or run rebuilds it.
     Broken { reason: String },
     /// The suite's index has not been read yet.
     NotResolved,
@@ -100,7 +101,7 @@ impl fmt::Display for CacheState {
         match self {
             CacheState::Ready => f.write_str("cached"),
             CacheState::NotFetched => f.write_str("not fetched"),
-            CacheState::Broken { reason } => write!(f, "damaged, will refetch ({reason})"),
+            CacheState::Broken { reason } => write!(f, "damaged: {reason}"),
             CacheState::NotResolved => f.write_str("not resolved"),
             CacheState::NotCached => f.write_str("-"),
             CacheState::Absent { why } => write!(f, "absent, skipped ({why})"),
@@ -390,8 +391,10 @@ impl<'a> Resolver<'a> {
         }
         let _lock = self.cache.lock(selected).map_err(cache_error)?;
         // Another process may have built it while this one waited for the lock.
-        if let TreeState::Ready(files) = self.cache.tree_state(selected) {
-            return Ok(files);
+        match self.cache.tree_state(selected) {
+            TreeState::Ready(files) => return Ok(files),
+            TreeState::Broken(reason) => self.progress.rebuilding(kernel, &reason),
+            TreeState::Missing => {}
         }
         self.cache.remove_leftovers(selected).map_err(cache_error)?;
         std::fs::create_dir_all(self.cache.debs_dir()).map_err(|source| {

@@ -79,6 +79,14 @@ impl Drop for TestKey {
 const CLASSIC_OLD: &str = "6.1.0-47-cloud-amd64";
 const CLASSIC: &str = "6.1.0-50-cloud-amd64";
 const SPLIT: &str = "7.3.4+deb13-cloud-amd64";
+/// Below `lib/modules/<release>/` of the classic kernels (each file holds its own path).
+const CLASSIC_MODULES: [&str; 5] = [
+    "kernel/fs/x.ko",
+    "kernel/fs/y.ko",
+    "kernel/net/z.ko",
+    "modules.alias",
+    "modules.dep",
+];
 
 struct FakeArchive {
     server: TestServer,
@@ -110,13 +118,16 @@ impl FakeArchive {
             pool.insert(name.to_string(), filename);
         };
         for (release, version) in [(CLASSIC_OLD, "6.1.170-3"), (CLASSIC, "6.1.176-1")] {
-            let deb = fake_deb(&[
-                (
-                    &format!("boot/vmlinuz-{release}"),
-                    &fake_bzimage(release, 64 * 1024),
-                ),
-                (&format!("lib/modules/{release}/kernel/fs/x.ko"), b"module"),
-            ]);
+            let modules = CLASSIC_MODULES.map(|m| (format!("lib/modules/{release}/{m}"), m));
+            let image = fake_bzimage(release, 64 * 1024);
+            let image_path = format!("boot/vmlinuz-{release}");
+            let mut files = vec![(image_path.as_str(), image.as_slice())];
+            files.extend(
+                modules
+                    .iter()
+                    .map(|(path, m)| (path.as_str(), m.as_bytes())),
+            );
+            let deb = fake_deb(&files);
             add(&format!("linux-image-{release}"), version, deb, "kmod");
         }
         let v = "7.3.4-1~bpo13+1";
@@ -330,6 +341,89 @@ fn damaged_tree_is_rebuilt_and_corrupt_deb_refetched() {
     );
     assert_eq!(archive.server.hits(&image_path), 2);
     assert_eq!(resolver.status(&file.kernels[0]).cache, CacheState::Ready);
+}
+
+/// Remembers the kernels whose tree was rebuilt, and why.
+#[derive(Default)]
+struct Rebuilds(std::cell::RefCell<Vec<(String, String)>>);
+
+impl Progress for Rebuilds {
+    fn begin(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+    fn rebuilding(&self, kernel: &str, reason: &str) {
+        self.0.borrow_mut().push((kernel.into(), reason.into()));
+    }
+}
+
+fn broken(resolver: &Resolver<'_>, entry: &KernelEntry) -> String {
+    match resolver.status(entry).cache {
+        CacheState::Broken { reason } => reason,
+        other => panic!("expected a damaged tree, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_corrupted_or_half_deleted_tree_is_detected_and_rebuilt() {
+    let Some(archive) = FakeArchive::build() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = archive.kernels_file(dir.path());
+    let entry = &file.kernels[0];
+    let cache = KernelCache::at(dir.path().join("cache"));
+    let kernel = bootable(Resolver::new(&file, cache.clone()).resolve(entry).unwrap());
+    let image = std::fs::read(&kernel.vmlinuz).unwrap();
+    let rebuilds = Rebuilds::default();
+    let mut resolver = Resolver::new(&file, cache.clone()).with_progress(&rebuilds);
+
+    // One byte flipped inside the image, its size and release header intact: detected, and
+    // rebuilt from the cached .deb without network.
+    let mut flipped = image.clone();
+    flipped[image.len() / 2] ^= 1;
+    std::fs::write(&kernel.vmlinuz, &flipped).unwrap();
+    let reason = broken(&resolver, entry);
+    assert!(
+        reason.starts_with(&format!("{} was modified", kernel.vmlinuz.display())),
+        "{reason}"
+    );
+    let hits = archive.server.total_hits();
+    assert_eq!(bootable(resolver.resolve(entry).unwrap()), kernel);
+    assert_eq!(archive.server.total_hits(), hits);
+    assert_eq!(std::fs::read(&kernel.vmlinuz).unwrap(), image);
+    assert_eq!(resolver.status(entry).cache, CacheState::Ready);
+    assert_eq!(*rebuilds.0.borrow(), [("6.1".to_string(), reason)]);
+
+    // Every second module deleted, and the .deb gone too: the first missing file is named,
+    // and --refresh repairs it as well, downloading the package again.
+    let modules = kernel.modules_dir.clone().unwrap();
+    for module in CLASSIC_MODULES.iter().step_by(2) {
+        std::fs::remove_file(modules.join(module)).unwrap();
+    }
+    assert_eq!(
+        broken(&resolver, entry),
+        format!("{}/kernel/fs/x.ko is missing", modules.display())
+    );
+    let record = cache.load_record(match &entry.source {
+        KernelSource::Debian(source) => source,
+        _ => unreachable!(),
+    });
+    std::fs::remove_file(cache.deb_path(&record.unwrap().kernel.packages[0])).unwrap();
+    let mut refreshing = Resolver::new(&file, cache).refreshing(true);
+    assert_eq!(bootable(refreshing.resolve(entry).unwrap()), kernel);
+    assert_eq!(
+        archive
+            .server
+            .hits(&archive.pool_url_path(&format!("linux-image-{CLASSIC}"))),
+        2
+    );
+    for module in CLASSIC_MODULES {
+        assert_eq!(
+            std::fs::read(modules.join(module)).unwrap(),
+            module.as_bytes()
+        );
+    }
+    assert_eq!(refreshing.status(entry).cache, CacheState::Ready);
 }
 
 #[test]
