@@ -17,6 +17,7 @@ use std::{
 };
 
 use aya_obj::generated::bpf_cmd;
+use sys::MapSyscalls;
 
 use crate::{
     case::{BatchKind, Case, FIRST_KERNEL, KernelVersion, KeyRef, Op, Step},
@@ -184,19 +185,8 @@ fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, 
     netns::enter_new().map_err(|e| format!("cannot create the case's network namespace: {e}"))?;
     let bpf =
         programs::CaseBpf::start(case).map_err(|e| format!("cannot load the eBPF object: {e}"))?;
-    let mut world = World {
-        case,
-        btf: load_map_btf(case),
-        maps: HashMap::new(),
-        fds: HashMap::new(),
-        closed: HashMap::new(),
-        keys: programs::SocketKeys::default(),
-        bpf,
-    };
-    let mut results = Vec::new();
-    for step in &case.steps {
-        world.run(step, version, &mut results);
-    }
+    let mut world = World::new(case, &sys::Bpf, bpf);
+    let results = world.run_all(version);
     // Programs are detached and the cgroup removed before the case's sockets close.
     if let Some(bpf) = world.bpf.take() {
         bpf.finish()
@@ -208,14 +198,18 @@ fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, 
 /// Loads the BTF of every map that declares it, before any step runs: BTF describes the
 /// types, and a case that drops privileges must reach map creation's own checks rather
 /// than fail earlier at BPF_BTF_LOAD.
-fn load_map_btf(case: &Case) -> HashMap<String, Result<(OwnedFd, btf::MapTypes), String>> {
+fn load_map_btf(
+    case: &Case,
+    kernel: &dyn MapSyscalls,
+) -> HashMap<String, Result<(OwnedFd, btf::MapTypes), String>> {
     case.maps
         .iter()
         .filter(|(_, spec)| spec.btf)
         .map(|(name, spec)| {
             let types = btf::map_types(&spec.key, &spec.value);
             let loaded =
-                sys::load_btf(&types.blob)
+                kernel
+                    .load_btf(&types.blob)
                     .map(|fd| (fd, types))
                     .map_err(|(errno, log)| {
                         format!(
@@ -231,6 +225,8 @@ fn load_map_btf(case: &Case) -> HashMap<String, Result<(OwnedFd, btf::MapTypes),
 /// The kernel objects a running case holds; dropped (so closed) when the case ends.
 struct World<'c> {
     case: &'c Case,
+    /// Where map operations go: the kernel, or a stand-in in unit tests.
+    kernel: &'c dyn MapSyscalls,
     btf: HashMap<String, Result<(OwnedFd, btf::MapTypes), String>>,
     maps: HashMap<String, OwnedFd>,
     fds: HashMap<String, OwnedFd>,
@@ -263,7 +259,29 @@ fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
     }
 }
 
-impl World<'_> {
+impl<'c> World<'c> {
+    fn new(case: &'c Case, kernel: &'c dyn MapSyscalls, bpf: Option<programs::CaseBpf>) -> Self {
+        World {
+            case,
+            kernel,
+            btf: load_map_btf(case, kernel),
+            maps: HashMap::new(),
+            fds: HashMap::new(),
+            closed: HashMap::new(),
+            keys: programs::SocketKeys::default(),
+            bpf,
+        }
+    }
+
+    /// Every step of the case, in order, judged against the expectation for `version`.
+    fn run_all(&mut self, version: KernelVersion) -> Vec<StepResult> {
+        let mut results = Vec::new();
+        for step in &self.case.steps {
+            self.run(step, version, &mut results);
+        }
+        results
+    }
+
     fn run(&mut self, step: &Step, version: KernelVersion, out: &mut Vec<StepResult>) {
         if let Op::Fork(children) = &step.op {
             let (actual, child_actuals) = self.fork(children);
@@ -443,7 +461,7 @@ impl World<'_> {
             | Op::LookupAndDelete { .. }
             | Op::GetNextKey { .. } => {
                 let mut call = self.elem_call(op)?;
-                let result = call.call();
+                let result = self.kernel.elem(&mut call);
                 self.elem_outcome(op, result, &call.value)
             }
             Op::Batch {
@@ -474,7 +492,11 @@ impl World<'_> {
                     BatchKind::Delete => bpf_cmd::BPF_MAP_DELETE_BATCH,
                     BatchKind::LookupAndDelete => bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_BATCH,
                 };
-                match sys::batch(cmd, map_fd, &mut key_buf, &mut value_buf, keys.len() as u32) {
+                let count = keys.len() as u32;
+                match self
+                    .kernel
+                    .batch(cmd, map_fd, &mut key_buf, &mut value_buf, count)
+                {
                     Ok(_) => Actual::Ok,
                     Err(errno) => Actual::errno(errno),
                 }
@@ -556,7 +578,7 @@ impl World<'_> {
             map_flags: spec.flags,
             btf,
         };
-        match sys::create_sk_storage_map(&attrs) {
+        match self.kernel.create_sk_storage_map(&attrs) {
             Ok(fd) => {
                 self.maps.insert(name.to_string(), fd);
                 Actual::Ok
@@ -617,6 +639,7 @@ impl World<'_> {
                 op => self.elem_call(op).map(ChildCall::Elem),
             });
         }
+        let kernel = self.kernel;
         let mut shared = match SharedResults::new(calls.len()) {
             Ok(s) => s,
             Err(e) => return not_run(format!("cannot map memory shared with the child: {e}")),
@@ -628,7 +651,7 @@ impl World<'_> {
             Ok(nix::unistd::ForkResult::Child) => {
                 for (slot, call) in calls.iter_mut().enumerate() {
                     let result = match call {
-                        Ok(ChildCall::Elem(c)) => c.call().map(|()| c.value.as_slice()),
+                        Ok(ChildCall::Elem(c)) => kernel.elem(c).map(|()| c.value.as_slice()),
                         // SAFETY: closing the child's copy of a descriptor it inherited.
                         Ok(ChildCall::Close(fd)) => match unsafe { libc::close(*fd) } {
                             0 => Ok(&[][..]),
@@ -748,9 +771,188 @@ fn transfer_outcome(result: nix::Result<usize>, wanted: u32) -> Actual {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::{cell::RefCell, collections::VecDeque, path::Path};
 
     use super::*;
+
+    /// A stand-in for bpf(2): records what the executor asks and answers from a script.
+    #[derive(Default)]
+    struct Scripted {
+        /// Per element call, in order: the bytes the kernel would write into the value
+        /// buffer, or an errno.
+        replies: RefCell<VecDeque<Result<Vec<u8>, i32>>>,
+        batch_reply: Option<i32>,
+        created: RefCell<Vec<(u32, u32, u32, bool)>>,
+        elem_calls: RefCell<Vec<ElemSeen>>,
+    }
+
+    /// An element call as the stand-in saw it: command, key bytes, value buffer length,
+    /// flags.
+    type ElemSeen = (bpf_cmd, Vec<u8>, usize, u64);
+
+    fn null_fd() -> OwnedFd {
+        std::fs::File::open("/dev/null").expect("/dev/null").into()
+    }
+
+    impl MapSyscalls for Scripted {
+        fn load_btf(&self, _blob: &[u8]) -> Result<OwnedFd, (sys::Errno, String)> {
+            Ok(null_fd())
+        }
+
+        fn create_sk_storage_map(&self, attrs: &sys::MapAttrs<'_>) -> Result<OwnedFd, sys::Errno> {
+            self.created.borrow_mut().push((
+                attrs.key_size,
+                attrs.value_size,
+                attrs.map_flags,
+                attrs.btf.is_some(),
+            ));
+            Ok(null_fd())
+        }
+
+        fn elem(&self, call: &mut sys::ElemCall) -> Result<(), sys::Errno> {
+            self.elem_calls.borrow_mut().push((
+                call.cmd,
+                call.key.clone(),
+                call.value.len(),
+                call.flags,
+            ));
+            let reply = self
+                .replies
+                .borrow_mut()
+                .pop_front()
+                .unwrap_or(Ok(Vec::new()));
+            reply.map(|bytes| call.value[..bytes.len()].copy_from_slice(&bytes))
+        }
+
+        fn batch(
+            &self,
+            _cmd: bpf_cmd,
+            _map_fd: RawFd,
+            keys: &mut [u8],
+            values: &mut [u8],
+            count: u32,
+        ) -> Result<u32, sys::Errno> {
+            assert_eq!(keys.len() % count.max(1) as usize, 0);
+            assert!(!values.is_empty());
+            self.batch_reply.map_or(Ok(count), Err)
+        }
+    }
+
+    fn case(text: &str) -> Case {
+        crate::case::parse(Path::new("cases/x.yaml"), text).expect("valid case")
+    }
+
+    fn verdicts(results: &[StepResult]) -> Vec<(String, Verdict)> {
+        results.iter().map(|r| (r.id.clone(), r.verdict)).collect()
+    }
+
+    #[test]
+    fn keys_are_the_socket_fd_padded_and_values_fill_the_larger_size() {
+        let case = case(
+            "name: x\ndescription: d\nmaps:\n  store: { key: u64, value: u16, value_size: 8 }\n\
+             sockets:\n  s: { family: inet }\nsteps:\n\
+             \x20 - update: { map: store, socket: s, value: 7, flags: NOEXIST }\n    expect: ok\n\
+             \x20 - lookup: { map: store, socket: s }\n    expect: { value: 7 }\n",
+        );
+        let kernel = Scripted::default();
+        kernel
+            .replies
+            .borrow_mut()
+            .extend([Ok(Vec::new()), Ok(7u16.to_le_bytes().to_vec())]);
+        let mut world = World::new(&case, &kernel, None);
+        let results = world.run_all(KernelVersion::new(6, 1, 0));
+        assert!(
+            results.iter().all(|r| r.verdict == Verdict::Pass),
+            "{results:#?}"
+        );
+        // The declared sizes, NO_PREALLOC by default, BTF described.
+        assert_eq!(*kernel.created.borrow(), [(8, 8, 1, true)]);
+        let fd = world.fds["s"].as_raw_fd();
+        let calls = kernel.elem_calls.borrow();
+        assert_eq!(calls[0].0, bpf_cmd::BPF_MAP_UPDATE_ELEM);
+        let mut key = fd.to_le_bytes().to_vec();
+        key.resize(8, 0);
+        assert_eq!(
+            calls[0].1, key,
+            "the fd as a C int, zero-padded to the key size"
+        );
+        assert_eq!(
+            (calls[0].2, calls[0].3),
+            (8, 1),
+            "value buffer and BPF_NOEXIST"
+        );
+        assert_eq!(calls[1].0, bpf_cmd::BPF_MAP_LOOKUP_ELEM);
+        let lookup = results.iter().find(|r| r.id == "2").expect("lookup step");
+        assert_eq!(
+            lookup.actual,
+            Actual::Value {
+                value: serde_json::json!(7)
+            }
+        );
+    }
+
+    #[test]
+    fn the_variant_in_force_judges_what_the_kernel_answered() {
+        let text = "name: x\ndescription: d\nmaps:\n  store: { value: u32 }\n\
+                    sockets:\n  s: { family: inet }\nsteps:\n\
+                    \x20 - lookup_batch: { map: store, sockets: [s] }\n    expect:\n\
+                    \x20     - { until: \"5.6\", expect: EINVAL, reason: no batch commands }\n\
+                    \x20     - { since: \"5.6\", expect: ENOTSUPP, reason: no batch ops }\n";
+        let case = case(text);
+        let kernel = Scripted {
+            batch_reply: Some(524),
+            ..Scripted::default()
+        };
+        let new = World::new(&case, &kernel, None).run_all(KernelVersion::new(6, 1, 0));
+        let old = World::new(&case, &kernel, None).run_all(KernelVersion::new(5, 4, 0));
+        let batch = |results: &[StepResult]| {
+            results
+                .iter()
+                .find(|r| r.id == "1")
+                .expect("batch step")
+                .clone()
+        };
+        assert_eq!(batch(&new).verdict, Verdict::Pass, "{new:#?}");
+        assert_eq!(batch(&new).reason.as_deref(), Some("no batch ops"));
+        let on_old = batch(&old);
+        assert_eq!(on_old.verdict, Verdict::Diverged);
+        assert_eq!(
+            on_old.expected,
+            crate::case::Expected::Errno("EINVAL".into())
+        );
+        assert_eq!(on_old.actual, Actual::errno(524));
+    }
+
+    #[test]
+    fn a_closed_socket_key_is_its_old_number_and_errnos_are_named() {
+        let case = case(
+            "name: x\ndescription: d\nmaps:\n  store: { value: u32 }\n\
+             sockets:\n  s: { family: inet }\nsteps:\n\
+             \x20 - close: s\n    expect: ok\n\
+             \x20 - delete: { map: store, closed_socket: s }\n    expect: EBADF\n",
+        );
+        let kernel = Scripted::default();
+        kernel.replies.borrow_mut().push_back(Err(libc::EBADF));
+        let mut world = World::new(&case, &kernel, None);
+        let results = world.run_all(KernelVersion::new(6, 1, 0));
+        assert!(
+            verdicts(&results).iter().all(|(_, v)| *v == Verdict::Pass),
+            "{results:#?}"
+        );
+        let old_number = world.closed["s"];
+        let calls = kernel.elem_calls.borrow();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].0, bpf_cmd::BPF_MAP_DELETE_ELEM);
+        assert_eq!(calls[0].1, old_number.to_le_bytes());
+        let delete = results.last().expect("delete step");
+        assert_eq!(
+            delete.actual,
+            Actual::Errno {
+                name: "EBADF".into(),
+                code: libc::EBADF
+            }
+        );
+    }
 
     #[test]
     fn kernels_older_than_sk_storage_skip_every_case_with_one_reason() {

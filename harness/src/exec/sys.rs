@@ -162,6 +162,52 @@ pub fn batch(
     Ok(unsafe { attr.batch.count })
 }
 
+/// The bpf(2) calls the executor's steps make on maps: [`Bpf`], the kernel, in every run; a
+/// scripted stand-in in the executor's unit tests, so its logic (buffers, keys, outcomes,
+/// the expectation in force) is tested without BPF.
+pub trait MapSyscalls {
+    fn load_btf(&self, blob: &[u8]) -> Result<OwnedFd, (Errno, String)>;
+    fn create_sk_storage_map(&self, attrs: &MapAttrs<'_>) -> Result<OwnedFd, Errno>;
+    /// Runs a prepared element call; must not allocate (it also runs in a forked child).
+    fn elem(&self, call: &mut ElemCall) -> Result<(), Errno>;
+    fn batch(
+        &self,
+        cmd: bpf_cmd,
+        map_fd: RawFd,
+        keys: &mut [u8],
+        values: &mut [u8],
+        count: u32,
+    ) -> Result<u32, Errno>;
+}
+
+/// The running kernel's bpf(2).
+pub struct Bpf;
+
+impl MapSyscalls for Bpf {
+    fn load_btf(&self, blob: &[u8]) -> Result<OwnedFd, (Errno, String)> {
+        load_btf(blob)
+    }
+
+    fn create_sk_storage_map(&self, attrs: &MapAttrs<'_>) -> Result<OwnedFd, Errno> {
+        create_sk_storage_map(attrs)
+    }
+
+    fn elem(&self, call: &mut ElemCall) -> Result<(), Errno> {
+        call.call()
+    }
+
+    fn batch(
+        &self,
+        cmd: bpf_cmd,
+        map_fd: RawFd,
+        keys: &mut [u8],
+        values: &mut [u8],
+        count: u32,
+    ) -> Result<u32, Errno> {
+        batch(cmd, map_fd, keys, values, count)
+    }
+}
+
 /// Checks that bpf(2) works here at all, with a map type every BPF kernel has.
 pub fn probe() -> Result<(), Errno> {
     create_map(
