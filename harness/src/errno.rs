@@ -1,54 +1,43 @@
-//! Errno names as cases write them and reports print them.
-//!
-//! `ENOTSUPP` (524) is kernel-internal and absent from libc, yet the bpf(2) syscall leaks it
-//! for sk storage iteration, so it is named here explicitly.
+//! Errno names as cases write them and reports print them: every errno Linux defines, by
+//! nix's table, plus `ENOTSUPP` (524), which is kernel-internal and absent from libc yet
+//! leaks out of bpf(2) for sk storage iteration and batch commands.
 
-/// The errnos a case may name. Keep in the kernel's numbering.
-const NAMES: &[(&str, i32)] = &[
-    ("EPERM", libc::EPERM),
-    ("ENOENT", libc::ENOENT),
-    ("ESRCH", libc::ESRCH),
-    ("EINTR", libc::EINTR),
-    ("EIO", libc::EIO),
-    ("E2BIG", libc::E2BIG),
-    ("EBADF", libc::EBADF),
-    ("EAGAIN", libc::EAGAIN),
-    ("ENOMEM", libc::ENOMEM),
-    ("EACCES", libc::EACCES),
-    ("EFAULT", libc::EFAULT),
-    ("EBUSY", libc::EBUSY),
-    ("EEXIST", libc::EEXIST),
-    ("ENODEV", libc::ENODEV),
-    ("EINVAL", libc::EINVAL),
-    ("ENFILE", libc::ENFILE),
-    ("EMFILE", libc::EMFILE),
-    ("ENOSPC", libc::ENOSPC),
-    ("ERANGE", libc::ERANGE),
-    ("ENOSYS", libc::ENOSYS),
-    ("ENOTSOCK", libc::ENOTSOCK),
-    ("EOPNOTSUPP", libc::EOPNOTSUPP),
-    ("ENOTCONN", libc::ENOTCONN),
-    ("ECONNREFUSED", libc::ECONNREFUSED),
-    ("ENOTSUPP", ENOTSUPP),
-];
+use std::sync::LazyLock;
+
+use nix::errno::Errno;
 
 /// Linux's kernel-internal "operation not supported" (include/linux/errno.h).
 pub const ENOTSUPP: i32 = 524;
 
+/// Linux's errno numbers run from EPERM (1) to EHWPOISON (133).
+const LAST_ERRNO: i32 = 133;
+
+/// Every errno with its name, in the kernel's numbering (an alias such as EWOULDBLOCK
+/// appears under the name nix gives its number, EAGAIN).
+static NAMES: LazyLock<Vec<(String, i32)>> = LazyLock::new(|| {
+    (1..=LAST_ERRNO)
+        .filter_map(|code| match Errno::from_raw(code) {
+            Errno::UnknownErrno => None,
+            errno => Some((format!("{errno:?}"), code)),
+        })
+        .chain(std::iter::once(("ENOTSUPP".to_string(), ENOTSUPP)))
+        .collect()
+});
+
 pub fn code(name: &str) -> Option<i32> {
-    NAMES.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+    NAMES.iter().find(|(n, _)| n == name).map(|(_, c)| *c)
 }
 
-/// The name of an errno, or `E<number>` for one outside the table.
+/// The name of an errno, or `E<number>` for one no table names.
 pub fn name(code: i32) -> String {
     NAMES
         .iter()
         .find(|(_, c)| *c == code)
-        .map_or_else(|| format!("E{code}"), |(n, _)| (*n).to_string())
+        .map_or_else(|| format!("E{code}"), |(n, _)| n.clone())
 }
 
 pub fn known_names() -> impl Iterator<Item = &'static str> {
-    NAMES.iter().map(|(n, _)| *n)
+    NAMES.iter().map(|(n, _)| n.as_str())
 }
 
 #[cfg(test)]
@@ -57,11 +46,22 @@ mod tests {
 
     #[test]
     fn names_and_codes_round_trip() {
-        for (n, c) in NAMES {
+        for (n, c) in NAMES.iter() {
             assert_eq!(code(n), Some(*c));
             assert_eq!(name(*c), *n);
         }
-        assert_eq!(code("ENOTSUPP"), Some(524));
+        for (n, c) in [
+            ("EPERM", libc::EPERM),
+            ("EPIPE", libc::EPIPE),
+            ("ECONNRESET", libc::ECONNRESET),
+            ("EBADFD", libc::EBADFD),
+            ("EAGAIN", libc::EAGAIN),
+            ("EOPNOTSUPP", libc::EOPNOTSUPP),
+            ("EHWPOISON", libc::EHWPOISON),
+            ("ENOTSUPP", 524),
+        ] {
+            assert_eq!(code(n), Some(c), "{n}");
+        }
         assert_eq!(name(9999), "E9999");
         assert_eq!(code("EWHATEVER"), None);
     }

@@ -478,3 +478,35 @@ fn invalid_utf8_is_located() {
         )
     );
 }
+
+#[test]
+fn a_rejection_must_name_its_text() {
+    let yaml = r#"name: r
+description: x
+maps:
+  store: { bpf: no_prealloc }
+programs:
+  ops: { type: sock_ops, map: store, get: { flags: F_CREATE } }
+steps:
+  - attach: ops
+    expect: { rejected: "" }
+"#;
+    assert_eq!(
+        error_of(yaml),
+        "case.yaml:9:25: steps[0].expect.rejected: give the text the verifier log must contain (its reason line, e.g. \"unknown func bpf_sk_storage_delete#108\")"
+    );
+}
+
+#[test]
+fn any_errno_the_kernel_has_may_be_named() {
+    let yaml = r#"name: e
+description: x
+sockets:
+  a: { family: inet }
+  b: { family: inet, listen: true }
+steps:
+  - send: { socket: a, bytes: 1 }
+    expect: EPIPE
+"#;
+    harness::case::parse(Path::new("case.yaml"), yaml).expect("EPIPE is a name cases may use");
+}

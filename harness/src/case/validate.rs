@@ -1640,13 +1640,15 @@ impl Validator<'_> {
             }
             (Outcomes::Load, Value::String(text)) if text == "ok" => Some(Expected::Ok),
             (Outcomes::Load, Value::Mapping(m)) if m.len() == 1 && m.contains_key("rejected") => {
-                match m["rejected"].as_str() {
-                    Some(text) => Some(Expected::Rejected(text.to_string())),
-                    None => {
+                // A rejection must say which: an empty text would accept whatever the
+                // verifier says, so the case could not fail.
+                match m["rejected"].as_str().map(str::trim) {
+                    Some(text) if !text.is_empty() => Some(Expected::Rejected(text.to_string())),
+                    _ => {
                         self.error(
                             &path.key("rejected"),
                             Point::Value,
-                            "give the text the verifier log must contain (\"\" for any rejection)",
+                            "give the text the verifier log must contain (its reason line, e.g. \"unknown func bpf_sk_storage_delete#108\")",
                         );
                         None
                     }
