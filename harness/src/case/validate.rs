@@ -105,6 +105,8 @@ struct Validator<'a> {
     min_version: KernelVersion,
     /// Bytes of values built so far, against [`MAX_CASE_VALUE_BYTES`].
     value_bytes: u32,
+    /// Declarations that failed validation, by kind (`map`, `socket`, `program`) and name.
+    invalid_declarations: std::collections::HashSet<(&'static str, String)>,
 }
 
 pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
@@ -126,6 +128,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
         errors: Vec::new(),
         min_version: FIRST_KERNEL,
         value_bytes: 0,
+        invalid_declarations: std::collections::HashSet::new(),
     };
     let raw: CaseFile =
         match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
@@ -241,7 +244,8 @@ impl Validator<'_> {
         self.error(&at, Point::Value, e.problem);
     }
 
-    /// An undefined name: says which names exist and which one was probably meant.
+    /// An undefined name: says which names exist and which one was probably meant. A name
+    /// whose declaration failed is not reported again.
     fn unknown_name<'n>(
         &mut self,
         path: &FieldPath,
@@ -249,6 +253,13 @@ impl Validator<'_> {
         given: &str,
         known: impl Iterator<Item = &'n str> + Clone,
     ) {
+        if self
+            .invalid_declarations
+            .iter()
+            .any(|(kind, name)| *kind == what && name == given)
+        {
+            return;
+        }
         let hint = match suggest(given, known.clone()) {
             Some(s) => format!("; did you mean `{s}`?"),
             None => {
@@ -292,6 +303,29 @@ impl Validator<'_> {
         let maps = self.maps(&raw.maps);
         let sockets = self.sockets(&raw.sockets);
         let programs = self.programs(&raw.programs, &maps);
+        // A declaration that failed has its own error: uses of its name are not reported
+        // again as undeclared.
+        for (what, declared, valid) in [
+            (
+                "map",
+                raw.maps.keys().collect::<Vec<_>>(),
+                maps.keys().collect::<Vec<_>>(),
+            ),
+            (
+                "socket",
+                raw.sockets.keys().collect(),
+                sockets.keys().collect(),
+            ),
+            (
+                "program",
+                raw.programs.keys().collect(),
+                programs.keys().collect(),
+            ),
+        ] {
+            for name in declared.into_iter().filter(|name| !valid.contains(name)) {
+                self.invalid_declarations.insert((what, name.clone()));
+            }
+        }
 
         // A declared map or socket is created before the first step unless a step creates it.
         let created_by_step = |op: &str, name: &str| {
