@@ -36,6 +36,15 @@ pub fn name(code: i32) -> String {
         .map_or_else(|| format!("E{code}"), |(n, _)| n.clone())
 }
 
+/// A helper's return value: `0`, or `-ENOENT (-2)`.
+pub fn describe_return(value: i64) -> String {
+    if value < 0 {
+        format!("-{} ({value})", name(-value as i32))
+    } else {
+        value.to_string()
+    }
+}
+
 pub fn known_names() -> impl Iterator<Item = &'static str> {
     NAMES.iter().map(|(n, _)| n.as_str())
 }

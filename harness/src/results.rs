@@ -166,15 +166,6 @@ pub enum ObservedDelete {
     Returned { value: i64 },
 }
 
-/// A helper's return value: `0`, or `-ENOENT (-2)`.
-pub fn describe_return(value: i64) -> String {
-    if value < 0 {
-        format!("-{} ({value})", crate::errno::name(-value as i32))
-    } else {
-        value.to_string()
-    }
-}
-
 impl Actual {
     pub fn errno(code: i32) -> Self {
         Self::Errno {
@@ -248,7 +239,7 @@ impl fmt::Display for Actual {
                 let delete = match delete {
                     ObservedDelete::NotCalled => "not called".to_string(),
                     ObservedDelete::NoSocket => "not called (no socket)".to_string(),
-                    ObservedDelete::Returned { value } => describe_return(*value),
+                    ObservedDelete::Returned { value } => crate::errno::describe_return(*value),
                 };
                 write!(f, "get {get}, delete {delete}")
             }

@@ -292,7 +292,7 @@ impl fmt::Display for Expected {
                     parts.push(format!(
                         "delete {}",
                         match delete {
-                            ExpectedDelete::Returned(v) => crate::results::describe_return(*v),
+                            ExpectedDelete::Returned(v) => crate::errno::describe_return(*v),
                             ExpectedDelete::NoSocket => "not called (no socket)".to_string(),
                         }
                     ));
