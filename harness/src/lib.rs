@@ -9,6 +9,7 @@
 
 pub mod bpf;
 pub mod case;
+pub mod catalogue;
 pub mod cli;
 pub mod errno;
 pub mod exec;

@@ -15,10 +15,12 @@ use std::{
 mod requirements;
 
 use aya::maps::MapError;
-use harness::bpf::{
-    BpfError, CaseCgroup, DeleteResult, F_CREATE, GetCall, GetResult, HARNESS_OPT_STORAGE_VALUE,
-    HostSupport, Observation, ProgramKind, ProgramParams, SOL_HARNESS, SkStorageObject, SockOpsOp,
-    SocketKey, SocketStorage, StorageMap,
+use harness::{
+    bpf::{
+        BpfError, CaseCgroup, DeleteResult, GetResult, HARNESS_OPT_STORAGE_VALUE, HostSupport,
+        Observation, SOL_HARNESS, SkStorageObject, SocketKey, SocketStorage,
+    },
+    catalogue::{F_CREATE, GetCall, ProgramKind, ProgramParams, SockOpsOp, StorageMap},
 };
 use nix::sys::socket::{
     AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6, connect, socket,
@@ -93,7 +95,7 @@ impl Case {
         }
         let host = HostSupport::probe();
         for kind in programs {
-            if let Err(reason) = kind.runnable_on(&host) {
+            if let Err(reason) = host.runnable(*kind) {
                 eprintln!("skipping {label}: {kind}: {reason}");
                 return None;
             }

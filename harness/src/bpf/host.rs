@@ -2,15 +2,17 @@
 //! whether BPF LSM programs would be called, and the memlock limit older kernels charge
 //! maps to. Everything is probed, never inferred from the version number.
 
+use std::fmt;
 use std::{fs, path::Path};
 
-use aya::{programs::ProgramType, sys::is_program_supported};
+use aya::{
+    programs::{LsmAttachType, ProgramType},
+    sys::is_program_supported,
+};
 use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
 
-use super::{
-    mountinfo::{TempMount, find_mount},
-    program::ProgramKind,
-};
+use super::mountinfo::{TempMount, find_mount};
+use crate::catalogue::{AttachPoint, CgroupHook, ProgramKind};
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -47,7 +49,7 @@ impl HostSupport {
     pub fn probe() -> Self {
         let mut missing_program_types = Vec::new();
         for kind in ProgramKind::ALL {
-            let program_type = kind.program_type();
+            let program_type = program_type(kind);
             if !missing_program_types.contains(&program_type)
                 && matches!(is_program_supported(program_type), Ok(false))
             {
@@ -59,6 +61,71 @@ impl HostSupport {
             bpf_lsm: probe_bpf_lsm(),
             missing_program_types,
         }
+    }
+
+    /// Whether running `kind` can tell anything on this kernel: the kernel knows its
+    /// program type, tracing and LSM programs have kernel BTF to attach by, and an LSM program
+    /// would actually be called. A verifier rejection is not a skip: it is a result.
+    pub fn runnable(&self, kind: ProgramKind) -> Result<(), SkipReason> {
+        let program_type = program_type(kind);
+        if self.missing_program_types.contains(&program_type) {
+            return Err(SkipReason(format!(
+                "this kernel has no {program_type:?} programs (loading a trivial one fails before the verifier), so {} cannot run here",
+                kind.section()
+            )));
+        }
+        let attach = kind.attach_point();
+        if !matches!(attach, AttachPoint::Cgroup(_)) && !self.kernel_btf {
+            return Err(SkipReason(format!(
+                "{} programs attach by kernel BTF and /sys/kernel/btf/vmlinux is missing (CONFIG_DEBUG_INFO_BTF)",
+                kind.section()
+            )));
+        }
+        if let AttachPoint::Lsm(_) = attach {
+            match &self.bpf_lsm {
+                BpfLsm::Active => {}
+                BpfLsm::Inactive { active_lsms } => {
+                    return Err(SkipReason(format!(
+                        "BPF LSM is not enabled (active LSMs: {active_lsms}); boot with `lsm=…,bpf` on the kernel command line"
+                    )));
+                }
+                BpfLsm::Unknown { reason } => {
+                    return Err(SkipReason(format!(
+                        "cannot tell whether BPF LSM is enabled: {reason}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a program cannot meaningfully run on this kernel; the case is skipped with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkipReason(pub String);
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kernel's program type for `kind`.
+pub fn program_type(kind: ProgramKind) -> ProgramType {
+    match kind.attach_point() {
+        AttachPoint::Cgroup(CgroupHook::SockOps) => ProgramType::SockOps,
+        AttachPoint::Cgroup(CgroupHook::SkbIngress | CgroupHook::SkbEgress) => {
+            ProgramType::CgroupSkb
+        }
+        AttachPoint::Cgroup(CgroupHook::Getsockopt | CgroupHook::Setsockopt) => {
+            ProgramType::CgroupSockopt
+        }
+        AttachPoint::Cgroup(CgroupHook::Connect4 | CgroupHook::Connect6) => {
+            ProgramType::CgroupSockAddr
+        }
+        AttachPoint::Cgroup(CgroupHook::SockCreate) => ProgramType::CgroupSock,
+        AttachPoint::Fentry(_) | AttachPoint::Fexit(_) => ProgramType::Tracing,
+        AttachPoint::Lsm(_) => ProgramType::Lsm(LsmAttachType::Mac),
     }
 }
 
@@ -126,6 +193,65 @@ mod tests {
         );
     }
 
+    fn host(kernel_btf: bool, bpf_lsm: BpfLsm, missing: Vec<ProgramType>) -> HostSupport {
+        HostSupport {
+            kernel_btf,
+            bpf_lsm,
+            missing_program_types: missing,
+        }
+    }
+
+    #[test]
+    fn a_program_type_the_kernel_lacks_skips_its_programs_only() {
+        let old = host(true, BpfLsm::Active, vec![ProgramType::Tracing]);
+        for kind in [ProgramKind::FentryTcpClose, ProgramKind::FexitTcpConnect] {
+            let reason = old.runnable(kind).unwrap_err();
+            assert!(reason.0.contains("no Tracing programs"), "{reason}");
+            assert!(reason.0.contains(kind.section()), "{reason}");
+        }
+        assert!(old.runnable(ProgramKind::SockOps).is_ok());
+        assert!(old.runnable(ProgramKind::LsmSockGraft).is_ok());
+    }
+
+    #[test]
+    fn every_program_maps_to_its_kernel_program_type() {
+        assert_eq!(program_type(ProgramKind::SkbEgress), ProgramType::CgroupSkb);
+        assert_eq!(
+            program_type(ProgramKind::Setsockopt),
+            ProgramType::CgroupSockopt
+        );
+        assert_eq!(
+            program_type(ProgramKind::Connect6),
+            ProgramType::CgroupSockAddr
+        );
+        assert_eq!(
+            program_type(ProgramKind::SockCreateDelete),
+            ProgramType::CgroupSock
+        );
+        assert_eq!(
+            program_type(ProgramKind::LsmSockGraft),
+            ProgramType::Lsm(LsmAttachType::Mac)
+        );
+    }
+
+    #[test]
+    fn tracing_needs_kernel_btf_and_lsm_needs_bpf_in_the_lsm_list() {
+        let no_btf = host(false, BpfLsm::Active, Vec::new());
+        assert!(no_btf.runnable(ProgramKind::SockOps).is_ok());
+        assert!(no_btf.runnable(ProgramKind::FentryTcpClose).is_err());
+
+        let inactive = host(
+            true,
+            BpfLsm::Inactive {
+                active_lsms: "lockdown,capability".into(),
+            },
+            Vec::new(),
+        );
+        let reason = inactive.runnable(ProgramKind::LsmSockGraft).unwrap_err();
+        assert!(reason.0.contains("lsm=…,bpf"), "{reason}");
+        assert!(inactive.runnable(ProgramKind::FexitTcpConnect).is_ok());
+    }
+
     #[test]
     fn this_host_knows_the_cgroup_program_types() {
         let host = HostSupport::probe();
@@ -135,7 +261,7 @@ mod tests {
             ProgramKind::Connect4,
         ] {
             assert!(
-                !host.missing_program_types.contains(&kind.program_type()),
+                !host.missing_program_types.contains(&program_type(kind)),
                 "{host:?}"
             );
         }

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! let host = HostSupport::probe();                     // program types, BTF, BPF LSM
-//! program.runnable_on(&host)?;                          // Err(SkipReason) → skip the case
+//! host.runnable(program)?;                              // Err(SkipReason) → skip the case
 //! let mut object = SkStorageObject::load(true)?;        // fresh maps; true: BPF_F_CLONE works
 //! let cgroup = CaseCgroup::create(case_name)?;          // child of the cgroup2 mount
 //! object.set_params(program, &params)?;                 // what the program does (any time)
@@ -21,17 +21,17 @@
 //!
 //! A socket belongs to the cgroup of the task that created it, so only socket creation has
 //! to happen inside [`CaseCgroup::enter`]; accepted sockets inherit their listener's cgroup.
-//! Tracing and LSM programs are global: restrict them with [`ProgramParams::only_thread`]
-//! and [`ProgramParams::only_port`].
+//! Tracing and LSM programs are global: restrict them with [`ProgramParams::only_thread`](crate::catalogue::ProgramParams::only_thread)
+//! and [`ProgramParams::only_port`](crate::catalogue::ProgramParams::only_port).
 //!
 //! # What each program does
 //!
 //! Every program, when it runs and passes its filters, calls the helpers its
-//! [`ProgramParams`] ask for (get with `flags` and an optional init value, then optionally
-//! delete) on one of the two maps ([`StorageMap`]), then sends one record. After a get that
+//! [`ProgramParams`](crate::catalogue::ProgramParams) ask for (get with `flags` and an optional init value, then optionally
+//! delete) on one of the two maps ([`StorageMap`](crate::catalogue::StorageMap)), then sends one record. After a get that
 //! returned a pointer it updates the storage: `events += 1` always, plus:
 //!
-//! | program ([`ProgramKind`]) | runs on | socket passed | extra update / effect | `detail` |
+//! | program ([`ProgramKind`](crate::catalogue::ProgramKind)) | runs on | socket passed | extra update / effect | `detail` |
 //! |---|---|---|---|---|
 //! | `sock_ops` | the callbacks in `sock_ops_callbacks` | `ctx->sk` (NULL → NoSocket) | optional `bpf_sock_ops_cb_flags_set` on the established callbacks | `args[1]` |
 //! | `skb_ingress`, `skb_egress` | every packet | `bpf_sk_fullsock(skb->sk)` | `bytes += len` | packet length |
@@ -68,13 +68,9 @@ pub mod host;
 mod mountinfo;
 pub mod object;
 pub mod observation;
-pub mod params;
-pub mod program;
 
 pub use cgroup::{CaseCgroup, CgroupError, Membership};
-pub use host::{BpfLsm, HostError, HostSupport};
+pub use host::{BpfLsm, HostError, HostSupport, SkipReason, program_type};
 pub use object::{BpfError, SkStorageObject, object_size};
 pub use observation::{DeleteResult, GetResult, Observation, ObservedSocket, SocketKey};
-pub use params::{F_CREATE, GetCall, ProgramParams, StorageMap};
-pub use program::{AttachPoint, CgroupHook, ProgramKind, SkipReason, SockOpsOp};
 pub use sk_storage_common::{HARNESS_OPT_STORAGE_VALUE, SOL_HARNESS, SocketStorage};

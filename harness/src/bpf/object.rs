@@ -22,8 +22,9 @@ use super::{
     cgroup::CaseCgroup,
     host::{HostError, raise_memlock_limit},
     observation::{Observation, ObservationError},
-    params::{ParamsError, ProgramParams, StorageMap},
-    program::{AttachPoint, CgroupHook, ProgramKind},
+};
+use crate::catalogue::{
+    AttachPoint, CgroupHook, ParamsError, ProgramKind, ProgramParams, StorageMap,
 };
 
 /// Built by harness/build.rs (aya-build, nightly, bpf-linker with BTF); empty when the

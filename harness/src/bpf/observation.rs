@@ -10,7 +10,7 @@ use nix::sys::socket::{SockaddrStorage, getpeername, getsockname};
 use serde::Serialize;
 use sk_storage_common::{HelperRecord, SocketStorage, delete_outcome, get_outcome};
 
-use super::{params::StorageMap, program::ProgramKind, program::SockOpsOp};
+use crate::catalogue::{ProgramKind, SockOpsOp, StorageMap};
 
 /// What `bpf_sk_storage_get` did in one program run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -61,16 +61,16 @@ pub struct MapSpec {
     pub flags: u32,
     pub btf: bool,
     /// The eBPF object's map, which the object creates; `None`: created by bpf(2).
-    pub bpf: Option<crate::bpf::StorageMap>,
+    pub bpf: Option<crate::catalogue::StorageMap>,
 }
 
 /// A program of the eBPF object, with what it does when it runs (its map is in `params`,
 /// named by `map`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProgramSpec {
-    pub kind: crate::bpf::ProgramKind,
+    pub kind: crate::catalogue::ProgramKind,
     pub map: String,
-    pub params: crate::bpf::ProgramParams,
+    pub params: crate::catalogue::ProgramParams,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,7 +170,7 @@ pub enum Op {
     Observe {
         program: String,
         socket: String,
-        callback: Option<crate::bpf::SockOpsOp>,
+        callback: Option<crate::catalogue::SockOpsOp>,
     },
     /// setsockopt(SOL_HARNESS, HARNESS_OPT_STORAGE_VALUE): the setsockopt program's input.
     SetStorageOpt {

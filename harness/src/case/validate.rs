@@ -476,8 +476,8 @@ impl Validator<'_> {
             return None;
         }
         let storage = match object_map {
-            "no_prealloc" => crate::bpf::StorageMap::NoPrealloc,
-            "clone" => crate::bpf::StorageMap::Clone,
+            "no_prealloc" => crate::catalogue::StorageMap::NoPrealloc,
+            "clone" => crate::catalogue::StorageMap::Clone,
             other => {
                 let hint = did_you_mean(other, ["no_prealloc", "clone"]);
                 self.error(
@@ -563,8 +563,8 @@ impl Validator<'_> {
         let mut programs: IndexMap<String, ProgramSpec> = IndexMap::new();
         for (name, decl) in decls {
             let path = FieldPath::default().key("programs").key(name.as_str());
-            let Some(kind) = crate::bpf::ProgramKind::from_name(&decl.kind) else {
-                let known: Vec<&str> = crate::bpf::ProgramKind::ALL
+            let Some(kind) = crate::catalogue::ProgramKind::from_name(&decl.kind) else {
+                let known: Vec<&str> = crate::catalogue::ProgramKind::ALL
                     .iter()
                     .map(|k| k.name())
                     .collect();
@@ -610,23 +610,23 @@ impl Validator<'_> {
                             None => continue,
                         },
                     };
-                    Some(crate::bpf::GetCall {
+                    Some(crate::catalogue::GetCall {
                         flags,
                         init: get.init,
                     })
                 }
             };
-            let mut params = crate::bpf::ProgramParams {
+            let mut params = crate::catalogue::ProgramParams {
                 map,
                 get,
                 delete: decl.delete,
-                ..crate::bpf::ProgramParams::default()
+                ..crate::catalogue::ProgramParams::default()
             };
             match (&decl.callbacks, kind) {
-                (Some(names), crate::bpf::ProgramKind::SockOps) => {
+                (Some(names), crate::catalogue::ProgramKind::SockOps) => {
                     let mut callbacks = Vec::new();
                     for (i, cb) in names.iter().enumerate() {
-                        match crate::bpf::SockOpsOp::from_name(cb) {
+                        match crate::catalogue::SockOpsOp::from_name(cb) {
                             Some(op) => callbacks.push(op),
                             None => self.error(&path.key("callbacks").index(i), Point::Value, format!("unknown sock_ops callback `{cb}` (uapi name without BPF_SOCK_OPS_, e.g. ACTIVE_ESTABLISHED_CB)")),
                         }
@@ -1285,7 +1285,7 @@ impl Validator<'_> {
                 let spec = &ctx.programs[&program];
                 let callback = match &args.callback {
                     None => None,
-                    Some(_) if spec.kind != crate::bpf::ProgramKind::SockOps => {
+                    Some(_) if spec.kind != crate::catalogue::ProgramKind::SockOps => {
                         self.error(
                             &path.key("callback"),
                             Point::Key,
@@ -1293,7 +1293,7 @@ impl Validator<'_> {
                         );
                         return None;
                     }
-                    Some(cb) => match crate::bpf::SockOpsOp::from_name(cb) {
+                    Some(cb) => match crate::catalogue::SockOpsOp::from_name(cb) {
                         Some(op) if spec.params.sock_ops_callbacks.contains(&op) => Some(op),
                         Some(_) => {
                             self.error(&path.key("callback"), Point::Value, format!("program `{program}` does not act on {cb}: add it to its `callbacks`"));

@@ -145,7 +145,7 @@ fn refused_environment(case: &Case, step: &StepResult) -> Option<String> {
         })?;
     let global = !matches!(
         program.kind.attach_point(),
-        crate::bpf::AttachPoint::Cgroup(_)
+        crate::catalogue::AttachPoint::Cgroup(_)
     );
     (global && errno == "EPERM" && message.is_empty()).then(|| {
         format!(

@@ -11,10 +11,11 @@ use aya_obj::generated::{BPF_F_CLONE, BPF_F_NO_PREALLOC};
 
 use crate::{
     bpf::{
-        BpfError, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation, ProgramKind,
-        SkStorageObject, SockOpsOp, SocketKey, StorageMap,
+        BpfError, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation, SkStorageObject,
+        SocketKey,
     },
     case::{Case, Type},
+    catalogue::{ProgramKind, SockOpsOp, StorageMap},
     results::{Actual, ObservedDelete, ObservedGet},
 };
 
@@ -71,7 +72,7 @@ pub fn unmet(case: &Case) -> Option<String> {
     let host = host_support();
     case.programs
         .values()
-        .find_map(|p| p.kind.runnable_on(host).err())
+        .find_map(|p| host.runnable(p.kind).err())
         .map(|reason| reason.0)
 }
 

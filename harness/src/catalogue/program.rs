@@ -1,14 +1,11 @@
-//! The programs of the embedded eBPF object as a table: names, attach points, and what the
-//! running kernel must offer for each. Adding a program touches this table, the matching
-//! `ebpf/src/programs.rs` function and `sk_storage_common::program_id`.
+//! The programs of the embedded eBPF object as a table: names, sections, ids and attach
+//! points, which cases name and the loader uses. Adding a program touches this table, the
+//! matching `ebpf/src/programs.rs` function and `sk_storage_common::program_id`.
 
 use std::fmt;
 
-use aya::programs::{LsmAttachType, ProgramType};
 use serde::{Deserialize, Serialize};
 use sk_storage_common::program_id;
-
-use super::host::{BpfLsm, HostSupport};
 
 /// One program of the embedded object. Each program type the specification names has one
 /// (two attach points for cgroup_skb, sockopt and sock_addr), plus `SockCreateDelete`,
@@ -167,16 +164,6 @@ const SPECS: [Spec; 12] = [
     },
 ];
 
-/// Why a program cannot meaningfully run on this kernel; the case is skipped with it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SkipReason(pub String);
-
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 impl ProgramKind {
     pub const ALL: [ProgramKind; 12] = [
         ProgramKind::SockOps,
@@ -224,61 +211,6 @@ impl ProgramKind {
 
     pub(crate) fn from_id(id: u32) -> Option<Self> {
         SPECS.iter().find(|spec| spec.id == id).map(|s| s.kind)
-    }
-
-    /// The kernel's program type for this program.
-    pub fn program_type(self) -> ProgramType {
-        match self.attach_point() {
-            AttachPoint::Cgroup(CgroupHook::SockOps) => ProgramType::SockOps,
-            AttachPoint::Cgroup(CgroupHook::SkbIngress | CgroupHook::SkbEgress) => {
-                ProgramType::CgroupSkb
-            }
-            AttachPoint::Cgroup(CgroupHook::Getsockopt | CgroupHook::Setsockopt) => {
-                ProgramType::CgroupSockopt
-            }
-            AttachPoint::Cgroup(CgroupHook::Connect4 | CgroupHook::Connect6) => {
-                ProgramType::CgroupSockAddr
-            }
-            AttachPoint::Cgroup(CgroupHook::SockCreate) => ProgramType::CgroupSock,
-            AttachPoint::Fentry(_) | AttachPoint::Fexit(_) => ProgramType::Tracing,
-            AttachPoint::Lsm(_) => ProgramType::Lsm(LsmAttachType::Mac),
-        }
-    }
-
-    /// Whether running this program can tell anything on `host`: the kernel knows its
-    /// program type, tracing and LSM programs have kernel BTF to attach by, and an LSM program
-    /// would actually be called. A verifier rejection is not a skip: it is a result.
-    pub fn runnable_on(self, host: &HostSupport) -> Result<(), SkipReason> {
-        let program_type = self.program_type();
-        if host.missing_program_types.contains(&program_type) {
-            return Err(SkipReason(format!(
-                "this kernel has no {program_type:?} programs (loading a trivial one fails before the verifier), so {} cannot run here",
-                self.section()
-            )));
-        }
-        let attach = self.attach_point();
-        if !matches!(attach, AttachPoint::Cgroup(_)) && !host.kernel_btf {
-            return Err(SkipReason(format!(
-                "{} programs attach by kernel BTF and /sys/kernel/btf/vmlinux is missing (CONFIG_DEBUG_INFO_BTF)",
-                self.section()
-            )));
-        }
-        if let AttachPoint::Lsm(_) = attach {
-            match &host.bpf_lsm {
-                BpfLsm::Active => {}
-                BpfLsm::Inactive { active_lsms } => {
-                    return Err(SkipReason(format!(
-                        "BPF LSM is not enabled (active LSMs: {active_lsms}); boot with `lsm=…,bpf` on the kernel command line"
-                    )));
-                }
-                BpfLsm::Unknown { reason } => {
-                    return Err(SkipReason(format!(
-                        "cannot tell whether BPF LSM is enabled: {reason}"
-                    )));
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -394,70 +326,6 @@ mod tests {
                 serde_json::Value::from(kind.name())
             );
         }
-    }
-
-    fn host(kernel_btf: bool, bpf_lsm: BpfLsm, missing: Vec<ProgramType>) -> HostSupport {
-        HostSupport {
-            kernel_btf,
-            bpf_lsm,
-            missing_program_types: missing,
-        }
-    }
-
-    #[test]
-    fn a_program_type_the_kernel_lacks_skips_its_programs_only() {
-        let old = host(true, BpfLsm::Active, vec![ProgramType::Tracing]);
-        for kind in [ProgramKind::FentryTcpClose, ProgramKind::FexitTcpConnect] {
-            let reason = kind.runnable_on(&old).unwrap_err();
-            assert!(reason.0.contains("no Tracing programs"), "{reason}");
-            assert!(reason.0.contains(kind.section()), "{reason}");
-        }
-        assert!(ProgramKind::SockOps.runnable_on(&old).is_ok());
-        assert!(ProgramKind::LsmSockGraft.runnable_on(&old).is_ok());
-    }
-
-    #[test]
-    fn every_program_maps_to_its_kernel_program_type() {
-        assert_eq!(
-            ProgramKind::SkbEgress.program_type(),
-            ProgramType::CgroupSkb
-        );
-        assert_eq!(
-            ProgramKind::Setsockopt.program_type(),
-            ProgramType::CgroupSockopt
-        );
-        assert_eq!(
-            ProgramKind::Connect6.program_type(),
-            ProgramType::CgroupSockAddr
-        );
-        assert_eq!(
-            ProgramKind::SockCreateDelete.program_type(),
-            ProgramType::CgroupSock
-        );
-        assert_eq!(
-            ProgramKind::LsmSockGraft.program_type(),
-            ProgramType::Lsm(LsmAttachType::Mac)
-        );
-    }
-
-    #[test]
-    fn tracing_needs_kernel_btf_and_lsm_needs_bpf_in_the_lsm_list() {
-        let no_btf = host(false, BpfLsm::Active, Vec::new());
-        assert!(ProgramKind::SockOps.runnable_on(&no_btf).is_ok());
-        assert!(ProgramKind::FentryTcpClose.runnable_on(&no_btf).is_err());
-
-        let inactive = host(
-            true,
-            BpfLsm::Inactive {
-                active_lsms: "lockdown,capability".into(),
-            },
-            Vec::new(),
-        );
-        let reason = ProgramKind::LsmSockGraft
-            .runnable_on(&inactive)
-            .unwrap_err();
-        assert!(reason.0.contains("lsm=…,bpf"), "{reason}");
-        assert!(ProgramKind::FexitTcpConnect.runnable_on(&inactive).is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sk_storage_common::{ProgramConfig, SocketStorage, action, map_name, storage_map};
 
-use super::program::SockOpsOp;
+use super::SockOpsOp;
 
 /// `BPF_LOCAL_STORAGE_GET_F_CREATE` (= `BPF_SK_STORAGE_GET_F_CREATE`).
 pub const F_CREATE: u64 = 1;
