@@ -392,10 +392,12 @@ impl SkStorageObject {
     }
 }
 
-/// The embedded object with BTF this kernel accepts, prepared once per process.
+/// The embedded object with BTF every kernel from 5.2 accepts and, without `clone_flag`,
+/// its clone twin made a plain map; each variant prepared once per process.
 fn compatible_object(clone_flag: bool) -> &'static Result<Vec<u8>, String> {
-    static OBJECT_BYTES: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
-    OBJECT_BYTES.get_or_init(|| {
+    static OBJECT_BYTES: [OnceLock<Result<Vec<u8>, String>>; 2] =
+        [OnceLock::new(), OnceLock::new()];
+    OBJECT_BYTES[usize::from(clone_flag)].get_or_init(|| {
         let widened = widen_small_enums(OBJECT).map_err(|e| e.to_string())?;
         if clone_flag {
             return Ok(widened);
