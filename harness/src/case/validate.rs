@@ -688,6 +688,7 @@ impl Validator<'_> {
                 );
                 continue;
             }
+            let mut refers_to_itself = false;
             for (field, target) in [
                 ("connect", &decl.connect),
                 ("accept", &decl.accept),
@@ -701,6 +702,7 @@ impl Validator<'_> {
                             Point::Value,
                             format!("`{name}` cannot refer to itself"),
                         );
+                        refers_to_itself = true;
                     } else if !decls.contains_key(target) {
                         self.unknown_name(
                             &path.key(field),
@@ -710,6 +712,10 @@ impl Validator<'_> {
                         );
                     }
                 }
+            }
+            // Its ordering against itself would only repeat the same mistake.
+            if refers_to_itself {
+                continue;
             }
             let only_new = [
                 ("type", decl.kind.is_some()),
