@@ -9,6 +9,8 @@ use std::{
 
 use aya_obj::generated::{BPF_F_CLONE, BPF_F_NO_PREALLOC};
 
+use super::sys::{Bpf, MapSyscalls};
+
 use crate::{
     bpf::{
         BpfError, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation, SkStorageObject,
@@ -35,7 +37,7 @@ fn kernel_accepts_clone_flag() -> bool {
             signed: true,
         };
         let types = super::btf::map_types(&int, &int);
-        let Ok(btf) = super::sys::load_btf(&types.blob) else {
+        let Ok(btf) = Bpf.load_btf(&types.blob) else {
             // No map could be created either way; let the object's load say why.
             return true;
         };
@@ -50,7 +52,7 @@ fn kernel_accepts_clone_flag() -> bool {
                 value_type_id: types.value_type_id,
             }),
         };
-        !matches!(super::sys::create_sk_storage_map(&attrs), Err(libc::EINVAL))
+        !matches!(Bpf.create_sk_storage_map(&attrs), Err(libc::EINVAL))
     })
 }
 

@@ -57,10 +57,6 @@ pub struct MapAttrs<'a> {
     pub btf: Option<MapBtf<'a>>,
 }
 
-pub fn create_sk_storage_map(attrs: &MapAttrs<'_>) -> Result<OwnedFd, Errno> {
-    create_map(bpf_map_type::BPF_MAP_TYPE_SK_STORAGE, attrs)
-}
-
 pub fn create_map(map_type: bpf_map_type, attrs: &MapAttrs<'_>) -> Result<OwnedFd, Errno> {
     use std::os::fd::AsRawFd;
     let mut attr = zeroed_attr();
@@ -79,28 +75,6 @@ pub fn create_map(map_type: bpf_map_type, attrs: &MapAttrs<'_>) -> Result<OwnedF
     bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr).map(fd_from)
 }
 
-/// Loads a BTF blob; on failure returns the errno and the kernel's log.
-pub fn load_btf(blob: &[u8]) -> Result<OwnedFd, (Errno, String)> {
-    let mut log = vec![0u8; 64 * 1024];
-    let mut attr = zeroed_attr();
-    // SAFETY: writing the BTF_LOAD member of a zeroed union.
-    let load = unsafe { &mut attr.__bindgen_anon_7 };
-    load.btf = blob.as_ptr() as u64;
-    load.btf_size = blob.len() as u32;
-    load.btf_log_buf = log.as_mut_ptr() as u64;
-    load.btf_log_size = log.len() as u32;
-    load.btf_log_level = 1;
-    bpf(bpf_cmd::BPF_BTF_LOAD, &mut attr)
-        .map(fd_from)
-        .map_err(|errno| {
-            let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
-            (
-                errno,
-                String::from_utf8_lossy(&log[..end]).trim().to_string(),
-            )
-        })
-}
-
 /// One element operation, prepared so it can also run in a forked child, where nothing may
 /// allocate: every buffer exists before the call.
 pub struct ElemCall {
@@ -112,54 +86,6 @@ pub struct ElemCall {
     pub flags: u64,
     /// get_next_key with no current key passes NULL.
     pub null_key: bool,
-}
-
-impl ElemCall {
-    pub fn call(&mut self) -> Result<(), Errno> {
-        let mut attr = zeroed_attr();
-        // SAFETY: writing the element-operation member of a zeroed union.
-        let elem = unsafe { &mut attr.__bindgen_anon_2 };
-        elem.map_fd = self.map_fd as u32;
-        elem.key = if self.null_key {
-            0
-        } else {
-            self.key.as_ptr() as u64
-        };
-        elem.__bindgen_anon_1.value = if self.value.is_empty() {
-            0
-        } else {
-            self.value.as_mut_ptr() as u64
-        };
-        elem.flags = self.flags;
-        bpf(self.cmd, &mut attr).map(|_| ())
-    }
-}
-
-/// A batch operation over `count` keys; `keys` and `values` are the in/out buffers.
-pub fn batch(
-    cmd: bpf_cmd,
-    map_fd: RawFd,
-    keys: &mut [u8],
-    values: &mut [u8],
-    count: u32,
-) -> Result<u32, Errno> {
-    let mut out_batch = [0u8; 8];
-    let mut attr = zeroed_attr();
-    // SAFETY: writing the batch member of a zeroed union.
-    let b = unsafe { &mut attr.batch };
-    b.map_fd = map_fd as u32;
-    b.keys = keys.as_mut_ptr() as u64;
-    b.values = values.as_mut_ptr() as u64;
-    b.count = count;
-    if matches!(
-        cmd,
-        bpf_cmd::BPF_MAP_LOOKUP_BATCH | bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_BATCH
-    ) {
-        b.out_batch = out_batch.as_mut_ptr() as u64;
-    }
-    bpf(cmd, &mut attr)?;
-    // SAFETY: reading back the member we wrote; the kernel updates count in place.
-    Ok(unsafe { attr.batch.count })
 }
 
 /// The bpf(2) calls the executor's steps make on maps: [`Bpf`], the kernel, in every run; a
@@ -184,18 +110,52 @@ pub trait MapSyscalls {
 pub struct Bpf;
 
 impl MapSyscalls for Bpf {
+    /// On failure, the errno and the kernel's log.
     fn load_btf(&self, blob: &[u8]) -> Result<OwnedFd, (Errno, String)> {
-        load_btf(blob)
+        let mut log = vec![0u8; 64 * 1024];
+        let mut attr = zeroed_attr();
+        // SAFETY: writing the BTF_LOAD member of a zeroed union.
+        let load = unsafe { &mut attr.__bindgen_anon_7 };
+        load.btf = blob.as_ptr() as u64;
+        load.btf_size = blob.len() as u32;
+        load.btf_log_buf = log.as_mut_ptr() as u64;
+        load.btf_log_size = log.len() as u32;
+        load.btf_log_level = 1;
+        bpf(bpf_cmd::BPF_BTF_LOAD, &mut attr)
+            .map(fd_from)
+            .map_err(|errno| {
+                let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+                (
+                    errno,
+                    String::from_utf8_lossy(&log[..end]).trim().to_string(),
+                )
+            })
     }
 
     fn create_sk_storage_map(&self, attrs: &MapAttrs<'_>) -> Result<OwnedFd, Errno> {
-        create_sk_storage_map(attrs)
+        create_map(bpf_map_type::BPF_MAP_TYPE_SK_STORAGE, attrs)
     }
 
     fn elem(&self, call: &mut ElemCall) -> Result<(), Errno> {
-        call.call()
+        let mut attr = zeroed_attr();
+        // SAFETY: writing the element-operation member of a zeroed union.
+        let elem = unsafe { &mut attr.__bindgen_anon_2 };
+        elem.map_fd = call.map_fd as u32;
+        elem.key = if call.null_key {
+            0
+        } else {
+            call.key.as_ptr() as u64
+        };
+        elem.__bindgen_anon_1.value = if call.value.is_empty() {
+            0
+        } else {
+            call.value.as_mut_ptr() as u64
+        };
+        elem.flags = call.flags;
+        bpf(call.cmd, &mut attr).map(|_| ())
     }
 
+    /// A batch operation over `count` keys; `keys` and `values` are the in/out buffers.
     fn batch(
         &self,
         cmd: bpf_cmd,
@@ -204,7 +164,23 @@ impl MapSyscalls for Bpf {
         values: &mut [u8],
         count: u32,
     ) -> Result<u32, Errno> {
-        batch(cmd, map_fd, keys, values, count)
+        let mut out_batch = [0u8; 8];
+        let mut attr = zeroed_attr();
+        // SAFETY: writing the batch member of a zeroed union.
+        let b = unsafe { &mut attr.batch };
+        b.map_fd = map_fd as u32;
+        b.keys = keys.as_mut_ptr() as u64;
+        b.values = values.as_mut_ptr() as u64;
+        b.count = count;
+        if matches!(
+            cmd,
+            bpf_cmd::BPF_MAP_LOOKUP_BATCH | bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_BATCH
+        ) {
+            b.out_batch = out_batch.as_mut_ptr() as u64;
+        }
+        bpf(cmd, &mut attr)?;
+        // SAFETY: reading back the member we wrote; the kernel updates count in place.
+        Ok(unsafe { attr.batch.count })
     }
 }
 
