@@ -195,7 +195,6 @@ mod tests {
             vng_status: None,
             duration: Duration::from_millis(2500),
             retried_after: None,
-            root_over_9p: false,
         }
     }
 

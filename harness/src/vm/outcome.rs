@@ -117,9 +117,6 @@ pub struct VmOutcome {
     /// When the first attempt crashed and the spec asked for a retry: what that attempt
     /// came to. The fields above describe the second attempt.
     pub retried_after: Option<VmFailure>,
-    /// The guest's root was shared over 9p: the spec asked for it, or the guest could not
-    /// mount it over virtiofs and was booted again.
-    pub root_over_9p: bool,
 }
 
 impl VmOutcome {

@@ -69,9 +69,7 @@ pub fn run(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<VmOutcome,
         force_9p: true,
         ..spec.clone()
     };
-    let mut second = run_with_crash_retry(&over_9p, vng, registry)?;
-    second.root_over_9p = true;
-    Ok(second)
+    run_with_crash_retry(&over_9p, vng, registry)
 }
 
 fn run_with_crash_retry(
@@ -159,7 +157,6 @@ fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, V
             vng_status: status.code(),
             duration,
             retried_after: None,
-            root_over_9p: spec.force_9p,
         },
         crashed,
     })
