@@ -1,13 +1,15 @@
 //! Case files: YAML → validated [`Case`]s, or errors that name file, line, column and field.
 //!
 //! `prescan` refuses deep nesting and duplicate keys before anything else reads the YAML,
-//! `model` is the serde shape, `validate` checks names, references, socket lifetimes,
-//! values and version ranges across the whole case, `locate` turns a field path back into a
-//! line and column, `types` lays out key and value types.
+//! `model` is the serde shape of the declarations and `steps` the step enum, `validate`
+//! checks names, references, socket lifetimes, values and version ranges across the whole
+//! case, `locate` turns a field path back into a line and column, `types` lays out key and
+//! value types.
 
 mod locate;
 mod model;
 mod prescan;
+pub mod steps;
 pub mod types;
 mod validate;
 pub mod version;
@@ -22,6 +24,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 pub use self::{
+    steps::Op,
     types::Type,
     version::{KernelVersion, VersionRange},
 };
@@ -115,72 +118,9 @@ pub struct Step {
     pub label: String,
     pub op: Op,
     pub expect: Expectation,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum Op {
-    CreateMap(String),
-    Socket(String),
-    Close(String),
-    DropCapabilities(Vec<caps::Capability>),
-    Update {
-        map: String,
-        key: KeyRef,
-        value: Vec<u8>,
-        flags: u64,
-    },
-    Lookup {
-        map: String,
-        key: KeyRef,
-        flags: u64,
-    },
-    Delete {
-        map: String,
-        key: KeyRef,
-    },
-    LookupAndDelete {
-        map: String,
-        key: KeyRef,
-        flags: u64,
-    },
-    GetNextKey {
-        map: String,
-        key: Option<KeyRef>,
-    },
-    Batch {
-        kind: BatchKind,
-        map: String,
-        keys: Vec<String>,
-        values: Vec<Vec<u8>>,
-    },
-    Send {
-        socket: String,
-        bytes: u32,
-    },
-    Recv {
-        socket: String,
-        bytes: u32,
-    },
-    /// The child process runs these steps on its copies of the descriptors.
-    Fork(Vec<Step>),
-    /// Load the program (the verifier may refuse it) and attach it.
-    Attach(String),
-    Detach(String),
-    /// The next record of `program` about `socket` not yet observed.
-    Observe {
-        program: String,
-        socket: String,
-        callback: Option<crate::catalogue::SockOpsOp>,
-    },
-    /// setsockopt(SOL_HARNESS, HARNESS_OPT_STORAGE_VALUE): the setsockopt program's input.
-    SetStorageOpt {
-        socket: String,
-        value: u64,
-    },
-    /// getsockopt(SOL_HARNESS, HARNESS_OPT_STORAGE_VALUE): answered by the getsockopt program.
-    GetStorageOpt {
-        socket: String,
-    },
+    /// A fork's steps, checked; empty for other steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<Step>,
 }
 
 /// The socket a map operation is keyed by.
@@ -189,14 +129,8 @@ pub enum KeyRef {
     Open(String),
     /// The number a closed socket had: deliberately stale.
     Closed(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BatchKind {
-    Lookup,
-    Update,
-    Delete,
-    LookupAndDelete,
+    /// A number as the case gives it (never opened, negative, past the table).
+    Raw(i32),
 }
 
 /// What a step should produce, per kernel version range.

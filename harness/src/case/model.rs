@@ -5,7 +5,11 @@
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{types::TypeExpr, version::KernelVersion};
+use super::{
+    steps::{Capability, StepDecl},
+    types::TypeExpr,
+    version::KernelVersion,
+};
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
@@ -21,9 +25,7 @@ pub struct CaseFile {
     pub sockets: IndexMap<String, SocketDecl>,
     #[serde(default)]
     pub programs: IndexMap<String, ProgramDecl>,
-    /// Each step is a mapping of one operation plus `expect`; parsed in `validate` so its
-    /// errors can name the operation.
-    pub steps: Vec<IndexMap<String, serde_yaml::Value>>,
+    pub steps: Vec<StepDecl>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -34,7 +36,7 @@ pub struct Requires {
     pub kernel: Option<KernelVersion>,
     /// Capabilities the executor must hold (`CAP_SYS_ADMIN`, `CAP_BPF`, …).
     #[serde(default)]
-    pub capabilities: Vec<String>,
+    pub capabilities: Vec<Capability>,
 }
 
 /// A `BPF_MAP_TYPE_SK_STORAGE` map. Defaults (applied in `validate`) are what the kernel
@@ -90,26 +92,6 @@ pub struct GetDecl {
     pub init: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
-#[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
-pub struct ObserveArgs {
-    pub program: String,
-    /// The socket the record is about (open or already closed).
-    pub socket: String,
-    /// sock_ops: only records of this callback.
-    pub callback: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
-pub struct SockoptArgs {
-    pub socket: String,
-    /// setsockopt only: the u64 the program stores.
-    pub value: Option<u64>,
-}
-
 /// A file descriptor the case uses: a new socket, an accepted or duplicated one, or a
 /// non-socket file (for the ENOTSOCK cases). Exactly one of `family`, `accept`, `dup`,
 /// `file` says which.
@@ -136,39 +118,6 @@ pub struct SocketDecl {
     pub file: Option<String>,
     /// Place the new descriptor at the number this (closed) socket had.
     pub reuse_fd_of: Option<String>,
-}
-
-/// Arguments of map operations keyed by a socket. Exactly one of `socket` (an open
-/// socket) or `closed_socket` (the number a closed socket had, on purpose) names the key.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
-pub struct MapOpArgs {
-    pub map: String,
-    pub socket: Option<String>,
-    pub closed_socket: Option<String>,
-    pub value: Option<serde_yaml::Value>,
-    pub flags: Option<serde_yaml::Value>,
-}
-
-/// Arguments of the batch operations: the keys (and values, for update) in order.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
-pub struct BatchArgs {
-    pub map: String,
-    #[serde(default)]
-    pub sockets: Vec<String>,
-    #[serde(default)]
-    pub values: Vec<serde_yaml::Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[cfg_attr(test, derive(serde::Serialize))]
-#[serde(deny_unknown_fields)]
-pub struct TransferArgs {
-    pub socket: String,
-    pub bytes: u32,
 }
 
 /// One variant of a versioned expectation.

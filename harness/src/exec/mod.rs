@@ -20,7 +20,7 @@ use aya_obj::generated::bpf_cmd;
 use sys::MapSyscalls;
 
 use crate::{
-    case::{BatchKind, Case, FIRST_KERNEL, KernelVersion, KeyRef, Op, Step},
+    case::{Case, FIRST_KERNEL, KernelVersion, KeyRef, Op, Step},
     results::{Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, StepResult, Verdict},
 };
 
@@ -283,7 +283,8 @@ impl<'c> World<'c> {
     }
 
     fn run(&mut self, step: &Step, version: KernelVersion, out: &mut Vec<StepResult>) {
-        if let Op::Fork(children) = &step.op {
+        if let Op::Fork(_) = &step.op {
+            let children = &step.children;
             let (actual, child_actuals) = self.fork(children);
             out.push(judge(step, actual, version));
             for (child, actual) in children.iter().zip(child_actuals) {
@@ -336,6 +337,10 @@ impl<'c> World<'c> {
                 }
                 Ok(fd)
             }
+            KeyRef::Raw(fd) if *fd >= 0 && sockets::is_open(*fd) => Err(Actual::NotRun {
+                reason: format!("fd {fd} is open in the executor, so it is not a stray number"),
+            }),
+            KeyRef::Raw(fd) => Ok(*fd),
         }
     }
 
@@ -357,64 +362,51 @@ impl<'c> World<'c> {
     }
 
     fn elem_call(&self, op: &Op) -> Result<sys::ElemCall, Actual> {
-        let (cmd, map, key, value, flags) = match op {
-            Op::Update {
-                map,
-                key,
-                value,
-                flags,
-            } => (
-                bpf_cmd::BPF_MAP_UPDATE_ELEM,
-                map,
-                Some(key),
-                value.as_slice(),
-                *flags,
-            ),
-            Op::Lookup { map, key, flags } => (
-                bpf_cmd::BPF_MAP_LOOKUP_ELEM,
-                map,
-                Some(key),
-                &[][..],
-                *flags,
-            ),
-            Op::Delete { map, key } => (bpf_cmd::BPF_MAP_DELETE_ELEM, map, Some(key), &[][..], 0),
-            Op::LookupAndDelete { map, key, flags } => (
-                bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_ELEM,
-                map,
-                Some(key),
-                &[][..],
-                *flags,
-            ),
-            Op::GetNextKey { map, key } => {
-                (bpf_cmd::BPF_MAP_GET_NEXT_KEY, map, key.as_ref(), &[][..], 0)
-            }
+        let (cmd, args) = match op {
+            Op::Update(args) => (bpf_cmd::BPF_MAP_UPDATE_ELEM, args),
+            Op::Lookup(args) => (bpf_cmd::BPF_MAP_LOOKUP_ELEM, args),
+            Op::Delete(args) => (bpf_cmd::BPF_MAP_DELETE_ELEM, args),
+            Op::LookupAndDelete(args) => (bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_ELEM, args),
+            Op::GetNextKey(args) => (bpf_cmd::BPF_MAP_GET_NEXT_KEY, args),
             _ => unreachable!("only element operations build an ElemCall"),
         };
+        let map = &args.map;
         let map_fd = self.map_fd(map)?;
-        let key_fd = key.map(|k| self.key_fd(k)).transpose()?;
-        let value = match cmd {
-            bpf_cmd::BPF_MAP_DELETE_ELEM => Vec::new(),
-            bpf_cmd::BPF_MAP_GET_NEXT_KEY => {
+        let key_fd = args.key().map(|k| self.key_fd(&k)).transpose()?;
+        let value = match (cmd, &args.value) {
+            (bpf_cmd::BPF_MAP_DELETE_ELEM, _) => Vec::new(),
+            (bpf_cmd::BPF_MAP_GET_NEXT_KEY, _) => {
                 vec![0u8; self.case.maps[map].key_size.max(4) as usize]
             }
-            _ => self.value_buffer(map, value),
+            (_, Some(value)) => self.value_buffer(map, &self.encode(map, value)?),
+            (_, None) => self.value_buffer(map, &[]),
         };
         Ok(sys::ElemCall {
             cmd,
             map_fd,
             key: self.key_bytes(map, key_fd.unwrap_or(-1)),
             value,
-            flags,
+            flags: args.flag_bits(op.name()),
             null_key: key_fd.is_none(),
         })
+    }
+
+    /// A value of the map's type, as validation has checked it encodes.
+    fn encode(&self, map: &str, value: &serde_yaml::Value) -> Result<Vec<u8>, Actual> {
+        self.case.maps[map]
+            .value
+            .encode(value)
+            .map_err(|e| Actual::NotRun {
+                reason: format!("the value does not fit the map's type: {}", e.problem),
+            })
     }
 
     /// Turns a finished element call into the step's actual outcome.
     fn elem_outcome(&self, op: &Op, result: Result<(), i32>, value: &[u8]) -> Actual {
         match (result, op) {
             (Err(errno), _) => Actual::errno(errno),
-            (Ok(()), Op::Lookup { map, .. } | Op::LookupAndDelete { map, .. }) => {
-                let ty = &self.case.maps[map].value;
+            (Ok(()), Op::Lookup(args) | Op::LookupAndDelete(args)) => {
+                let ty = &self.case.maps[&args.map].value;
                 Actual::Value {
                     value: ty.decode(&value[..ty.size() as usize]),
                 }
@@ -447,52 +439,52 @@ impl<'c> World<'c> {
             }
             Op::DropCapabilities(list) => {
                 for cap in list {
-                    if let Err(e) = caps::drop(None, caps::CapSet::Effective, *cap) {
+                    if let Err(e) = caps::drop(None, caps::CapSet::Effective, cap.0) {
                         return Err(Actual::NotRun {
-                            reason: format!("cannot drop {cap}: {e}"),
+                            reason: format!("cannot drop {}: {e}", cap.0),
                         });
                     }
                 }
                 Actual::Ok
             }
-            Op::Update { .. }
-            | Op::Lookup { .. }
-            | Op::Delete { .. }
-            | Op::LookupAndDelete { .. }
-            | Op::GetNextKey { .. } => {
+            Op::Update(_)
+            | Op::Lookup(_)
+            | Op::Delete(_)
+            | Op::LookupAndDelete(_)
+            | Op::GetNextKey(_) => {
                 let mut call = self.elem_call(op)?;
                 let result = self.kernel.elem(&mut call);
                 self.elem_outcome(op, result, &call.value)
             }
-            Op::Batch {
-                kind,
-                map,
-                keys,
-                values,
-            } => {
+            Op::LookupBatch(args)
+            | Op::UpdateBatch(args)
+            | Op::DeleteBatch(args)
+            | Op::LookupAndDeleteBatch(args) => {
+                let map = &args.map;
                 let map_fd = self.map_fd(map)?;
                 let spec = &self.case.maps[map];
                 let mut key_buf = Vec::new();
-                for name in keys {
+                for name in &args.sockets {
                     key_buf.extend(self.key_bytes(map, self.socket_fd(name)?));
                 }
-                let count = keys.len().max(1);
-                let mut value_buf: Vec<u8> = if values.is_empty() {
+                let count = args.sockets.len().max(1);
+                let mut value_buf: Vec<u8> = if args.values.is_empty() {
                     vec![0u8; spec.value_size as usize * count]
                 } else {
-                    values
-                        .iter()
-                        .flat_map(|v| self.value_buffer(map, v))
-                        .collect()
+                    let mut buf = Vec::new();
+                    for value in &args.values {
+                        buf.extend(self.value_buffer(map, &self.encode(map, value)?));
+                    }
+                    buf
                 };
                 key_buf.resize(key_buf.len().max(spec.key_size as usize * count), 0);
-                let cmd = match kind {
-                    BatchKind::Lookup => bpf_cmd::BPF_MAP_LOOKUP_BATCH,
-                    BatchKind::Update => bpf_cmd::BPF_MAP_UPDATE_BATCH,
-                    BatchKind::Delete => bpf_cmd::BPF_MAP_DELETE_BATCH,
-                    BatchKind::LookupAndDelete => bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_BATCH,
+                let cmd = match op {
+                    Op::LookupBatch(_) => bpf_cmd::BPF_MAP_LOOKUP_BATCH,
+                    Op::UpdateBatch(_) => bpf_cmd::BPF_MAP_UPDATE_BATCH,
+                    Op::DeleteBatch(_) => bpf_cmd::BPF_MAP_DELETE_BATCH,
+                    _ => bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_BATCH,
                 };
-                let count = keys.len() as u32;
+                let count = args.sockets.len() as u32;
                 match self
                     .kernel
                     .batch(cmd, map_fd, &mut key_buf, &mut value_buf, count)
@@ -501,18 +493,27 @@ impl<'c> World<'c> {
                     Err(errno) => Actual::errno(errno),
                 }
             }
-            Op::Send { socket, bytes } => {
-                let fd = self.socket_fd(socket)?;
-                let payload = vec![0x5au8; *bytes as usize];
+            Op::Connect(args) => {
+                let fd = self.socket_fd(&args.socket)?;
+                let target = self.socket_fd(&args.to)?;
+                errno_outcome(sockets::connect_to(fd, target))
+            }
+            Op::Shutdown(args) => {
+                let fd = self.socket_fd(&args.socket)?;
+                errno_outcome(sockets::shutdown(fd, args.how))
+            }
+            Op::Send(args) => {
+                let fd = self.socket_fd(&args.socket)?;
+                let payload = vec![0x5au8; args.bytes as usize];
                 let flags = nix::sys::socket::MsgFlags::MSG_DONTWAIT
                     | nix::sys::socket::MsgFlags::MSG_NOSIGNAL;
-                transfer_outcome(nix::sys::socket::send(fd, &payload, flags), *bytes)
+                transfer_outcome(nix::sys::socket::send(fd, &payload, flags), args.bytes)
             }
-            Op::Recv { socket, bytes } => {
-                let fd = self.socket_fd(socket)?;
-                let mut buf = vec![0u8; *bytes as usize];
+            Op::Recv(args) => {
+                let fd = self.socket_fd(&args.socket)?;
+                let mut buf = vec![0u8; args.bytes as usize];
                 let flags = nix::sys::socket::MsgFlags::MSG_DONTWAIT;
-                transfer_outcome(nix::sys::socket::recv(fd, &mut buf, flags), *bytes)
+                transfer_outcome(nix::sys::socket::recv(fd, &mut buf, flags), args.bytes)
             }
             Op::Fork(_) => unreachable!("forks are run by World::run"),
             Op::Attach(name) | Op::Detach(name) => {
@@ -527,11 +528,8 @@ impl<'c> World<'c> {
                     bpf.detach(program)
                 }
             }
-            Op::Observe {
-                program,
-                socket,
-                callback,
-            } => {
+            Op::Observe(args) => {
+                let socket = &args.socket;
                 if let Some(fd) = self.fds.get(socket) {
                     self.keys.remember(socket, fd);
                 }
@@ -542,17 +540,18 @@ impl<'c> World<'c> {
                     .ok_or_else(|| Actual::NotRun {
                         reason: format!("socket {socket} has no identity to match records with"),
                     })?;
-                let program = &self.case.programs[program];
+                let program = &self.case.programs[&args.program];
                 let bpf = self
                     .bpf
                     .as_mut()
                     .expect("a case with programs loads the object");
-                bpf.observe(program, &key, *callback)
+                bpf.observe(program, &key, args.callback())
             }
-            Op::SetStorageOpt { socket, value } => {
-                programs::set_storage_opt(self.socket_fd(socket)?, *value)
-            }
-            Op::GetStorageOpt { socket } => programs::get_storage_opt(self.socket_fd(socket)?),
+            Op::Setsockopt(args) => programs::set_storage_opt(
+                self.socket_fd(&args.socket)?,
+                args.value.unwrap_or_default(),
+            ),
+            Op::Getsockopt(args) => programs::get_storage_opt(self.socket_fd(&args.socket)?),
         })
     }
 
@@ -758,6 +757,13 @@ impl Drop for SharedResults {
     fn drop(&mut self) {
         // SAFETY: unmapping the mapping created in new().
         let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+fn errno_outcome(result: nix::Result<()>) -> Actual {
+    match result {
+        Ok(()) => Actual::Ok,
+        Err(errno) => Actual::errno(errno as i32),
     }
 }
 

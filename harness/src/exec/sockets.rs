@@ -7,12 +7,13 @@ use nix::{
     errno::Errno,
     fcntl::{FcntlArg, OFlag, fcntl},
     sys::socket::{
-        AddressFamily, Backlog, SockFlag, SockType as NixSockType, SockaddrIn, SockaddrIn6,
-        SockaddrStorage, UnixAddr, accept4, bind, connect, getsockname, listen, socket,
+        AddressFamily, Backlog, Shutdown, SockFlag, SockType as NixSockType, SockaddrIn,
+        SockaddrIn6, SockaddrStorage, UnixAddr, accept4, bind, connect, getsockname, listen,
+        socket,
     },
 };
 
-use crate::case::{Family, SockType, SocketSource};
+use crate::case::{Family, SockType, SocketSource, steps::ShutdownHow};
 
 /// Opens the descriptor `source` describes. `peer` resolves the sockets it refers to.
 pub fn open(
@@ -65,9 +66,7 @@ pub fn open(
                 fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
             }
             if let Some(target) = target {
-                let target = peer(target).ok_or(Errno::EBADF)?;
-                let addr: SockaddrStorage = getsockname(target)?;
-                connect(fd.as_raw_fd(), &addr)?;
+                connect_to(fd.as_raw_fd(), peer(target).ok_or(Errno::EBADF)?)?;
             }
             Ok(fd)
         }
@@ -88,6 +87,21 @@ pub fn open(
             nix::sys::stat::Mode::empty(),
         ),
     }
+}
+
+/// Connects `fd` to the address `target` is bound to.
+pub fn connect_to(fd: RawFd, target: RawFd) -> Result<(), Errno> {
+    let addr: SockaddrStorage = getsockname(target)?;
+    connect(fd, &addr)
+}
+
+pub fn shutdown(fd: RawFd, how: ShutdownHow) -> Result<(), Errno> {
+    let how = match how {
+        ShutdownHow::Read => Shutdown::Read,
+        ShutdownHow::Write => Shutdown::Write,
+        ShutdownHow::Both => Shutdown::Both,
+    };
+    nix::sys::socket::shutdown(fd, how)
 }
 
 /// Moves `fd` to the number `target`, which must be free. Used to put a new socket on a

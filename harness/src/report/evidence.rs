@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{kernel_label, paint};
 use crate::{
-    case::{Case, Expectation, Expected, KernelVersion, Op, Step, VersionRange},
+    case::{Case, Expectation, Expected, KernelVersion, Step, VersionRange},
     results::{Actual, CaseOutcome, KernelRun, KernelStatus, RunResults},
 };
 
@@ -132,9 +132,7 @@ fn is_versioned(expectation: &Expectation) -> bool {
 fn in_run_order<'a>(steps: &'a [Step], into: &mut Vec<&'a Step>) {
     for step in steps {
         into.push(step);
-        if let Op::Fork(children) = &step.op {
-            in_run_order(children, into);
-        }
+        in_run_order(&step.children, into);
     }
 }
 

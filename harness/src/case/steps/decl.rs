@@ -1,0 +1,174 @@
+//! How a step reads: a mapping of `expect` and exactly one operation key, the key naming the
+//! [`Op`] variant and its value the variant's arguments. serde's externally tagged enums
+//! want the variant as the only key, so the operation is read through [`Keyed`], which
+//! presents the key already read and the value still to read as that enum.
+
+use std::fmt;
+
+use serde::{
+    Deserialize, Deserializer, Serialize, Serializer,
+    de::{self, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, VariantAccess, Visitor},
+    ser::SerializeMap,
+};
+
+use super::Op;
+
+/// A step as written: the operation and its (not yet checked) expectation.
+#[derive(Debug, Clone)]
+pub struct StepDecl {
+    /// The operation's key as written, for messages about it.
+    pub name: &'static str,
+    pub op: Op,
+    pub expect: serde_yaml::Value,
+}
+
+impl<'de> Deserialize<'de> for StepDecl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(StepVisitor)
+    }
+}
+
+struct StepVisitor;
+
+impl<'de> Visitor<'de> for StepVisitor {
+    type Value = StepDecl;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "a step: one operation ({}) and `expect`",
+            Op::NAMES.join(", ")
+        )
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepDecl, A::Error> {
+        let mut op: Option<Op> = None;
+        let mut expect = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "expect" {
+                expect = Some(map.next_value()?);
+                continue;
+            }
+            if let Some(first) = &op {
+                let first: &str = first.into();
+                return Err(de::Error::custom(format!(
+                    "a step does one thing: `{first}` and `{key}` need two steps"
+                )));
+            }
+            op = Some(map.next_value_seed(OpNamed(key))?);
+        }
+        let Some(op) = op else {
+            return Err(de::Error::custom(format!(
+                "a step needs an operation: {}",
+                Op::NAMES.join(", ")
+            )));
+        };
+        let name = (&op).into();
+        let Some(expect) = expect else {
+            return Err(de::Error::custom(format!(
+                "every step says what it expects: add `expect:` to this `{name}` step"
+            )));
+        };
+        Ok(StepDecl { name, op, expect })
+    }
+}
+
+/// Written back as it was read (the plan the guest reads is JSON of validated cases).
+impl Serialize for StepDecl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // JSON, not YAML: serde_yaml writes an enum as a tagged value, not a mapping.
+        let op = serde_json::to_value(&self.op).map_err(serde::ser::Error::custom)?;
+        let serde_json::Value::Object(entries) = op else {
+            return Err(serde::ser::Error::custom(
+                "an operation serialises as one entry",
+            ));
+        };
+        let mut map = serializer.serialize_map(Some(entries.len() + 1))?;
+        for (key, value) in &entries {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry("expect", &self.expect)?;
+        map.end()
+    }
+}
+
+/// Reads an operation's value as the [`Op`] variant its key names.
+struct OpNamed(String);
+
+impl<'de> DeserializeSeed<'de> for OpNamed {
+    type Value = Op;
+
+    fn deserialize<D: Deserializer<'de>>(self, value: D) -> Result<Op, D::Error> {
+        if !Op::NAMES.contains(&self.0.as_str()) {
+            let hint = match crate::case::suggest(&self.0, Op::NAMES.iter().copied()) {
+                Some(near) => format!("; did you mean `{near}`?"),
+                None => format!("; operations: {}", Op::NAMES.join(", ")),
+            };
+            return Err(de::Error::custom(format!(
+                "unknown step key `{}`{hint}",
+                self.0
+            )));
+        }
+        Op::deserialize(Keyed { key: self.0, value })
+    }
+}
+
+/// An enum whose variant name was read already (`key`) and whose content is `value`.
+struct Keyed<D> {
+    key: String,
+    value: D,
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Keyed<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        visitor.visit_enum(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
+    }
+}
+
+impl<'de, D: Deserializer<'de>> EnumAccess<'de> for Keyed<D> {
+    type Error = D::Error;
+    type Variant = Content<D>;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Content<D>), D::Error> {
+        let key: de::value::StringDeserializer<D::Error> = self.key.into_deserializer();
+        Ok((seed.deserialize(key)?, Content(self.value)))
+    }
+}
+
+/// The content of a variant is the value as it stands in the YAML.
+struct Content<D>(D);
+
+impl<'de, D: Deserializer<'de>> VariantAccess<'de> for Content<D> {
+    type Error = D::Error;
+
+    fn unit_variant(self) -> Result<(), D::Error> {
+        de::IgnoredAny::deserialize(self.0).map(|_| ())
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, D::Error> {
+        seed.deserialize(self.0)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_tuple(len, visitor)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_struct("", fields, visitor)
+    }
+}

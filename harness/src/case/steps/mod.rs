@@ -1,0 +1,111 @@
+//! The steps of a case: one enum, [`Op`], read straight from the YAML (a step is a mapping
+//! of `expect` and exactly one operation, see [`decl`]), checked against the case by
+//! [`Op::check`], and run by the executor (`crate::exec`).
+//!
+//! Adding a step kind: a variant of `Op` with its arguments and its arm in `Op::check` (the
+//! check itself beside the arguments, in the file of its concern), its arm in the executor,
+//! and its entry in cases/README.md.
+
+mod decl;
+pub mod maps;
+mod process;
+mod programs;
+mod sockets;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::{
+    decl::StepDecl,
+    maps::{BatchOp, MapOp},
+    process::Capability,
+    programs::{ObserveOp, StorageOpt},
+    sockets::{ConnectOp, ShutdownHow, ShutdownOp, Transfer},
+};
+use super::validate::{Checked, StepCheck};
+
+/// One operation of a step. The YAML key is the variant's name in snake case.
+#[derive(Debug, Clone, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Op {
+    /// Create a declared map here instead of before the first step.
+    CreateMap(String),
+    /// Create a declared socket here instead of before the first step.
+    Socket(String),
+    /// connect(2) an open socket to a bound or listening one.
+    Connect(ConnectOp),
+    /// shutdown(2) one or both directions of an open socket.
+    Shutdown(ShutdownOp),
+    Close(String),
+    /// Drop capabilities from the effective set for the rest of the case.
+    DropCapabilities(Vec<Capability>),
+    Update(MapOp),
+    Lookup(MapOp),
+    Delete(MapOp),
+    LookupAndDelete(MapOp),
+    GetNextKey(MapOp),
+    LookupBatch(BatchOp),
+    UpdateBatch(BatchOp),
+    DeleteBatch(BatchOp),
+    LookupAndDeleteBatch(BatchOp),
+    Send(Transfer),
+    Recv(Transfer),
+    /// A child process runs these steps on its copies of the descriptors.
+    Fork(Vec<StepDecl>),
+    /// Load a declared program (the verifier may refuse it) and attach it.
+    Attach(String),
+    Detach(String),
+    /// The next record of a program about a socket not yet observed.
+    Observe(ObserveOp),
+    /// setsockopt(SOL_HARNESS): the setsockopt program's input.
+    Setsockopt(StorageOpt),
+    /// getsockopt(SOL_HARNESS): answered by the getsockopt program.
+    Getsockopt(StorageOpt),
+}
+
+impl Op {
+    /// Every operation's YAML key, for messages.
+    pub const NAMES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
+
+    /// The operation's YAML key.
+    pub fn name(&self) -> &'static str {
+        self.into()
+    }
+
+    /// Checks the operation against the case at this point of its steps: names, lifetimes,
+    /// values and flags. Returns the step's label and what it may expect.
+    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+        match self {
+            Op::CreateMap(map) => maps::check_create(map, cx),
+            Op::Socket(socket) => sockets::check_create(socket, cx),
+            Op::Connect(op) => op.check(cx),
+            Op::Shutdown(op) => op.check(cx),
+            Op::Close(socket) => sockets::check_close(socket, cx),
+            Op::DropCapabilities(caps) => process::check_drop(caps),
+            Op::Update(op)
+            | Op::Lookup(op)
+            | Op::Delete(op)
+            | Op::LookupAndDelete(op)
+            | Op::GetNextKey(op) => op.check(self.name(), cx),
+            Op::LookupBatch(op)
+            | Op::UpdateBatch(op)
+            | Op::DeleteBatch(op)
+            | Op::LookupAndDeleteBatch(op) => op.check(self.name(), cx),
+            Op::Send(op) | Op::Recv(op) => op.check(self.name(), cx),
+            Op::Fork(steps) => process::check_fork(steps, cx),
+            Op::Attach(program) => programs::check_attach(program, true, cx),
+            Op::Detach(program) => programs::check_attach(program, false, cx),
+            Op::Observe(op) => op.check(cx),
+            Op::Setsockopt(op) => op.check(true, cx),
+            Op::Getsockopt(op) => op.check(false, cx),
+        }
+    }
+
+    /// What a forked child may run: map operations and close, which need no allocation
+    /// between fork and exit.
+    pub const CHILD_NAMES: &'static [&'static str] = &["update", "lookup", "delete", "close"];
+
+    pub fn runs_in_child(&self) -> bool {
+        Self::CHILD_NAMES.contains(&self.name())
+    }
+}

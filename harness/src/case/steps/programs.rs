@@ -1,0 +1,172 @@
+//! Steps about the eBPF object's programs: attach, detach, observe what they did, and the
+//! socket options the sockopt programs answer.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    case::{
+        locate::Point,
+        validate::{Checked, Life, Outcomes, StepCheck},
+    },
+    catalogue::{ProgramKind, SockOpsOp},
+};
+
+pub(super) fn check_attach(
+    program: &str,
+    attach: bool,
+    cx: &mut StepCheck<'_, '_>,
+) -> Option<Checked> {
+    let path = cx.path.clone();
+    let program = cx.declared(program, &path, "program")?;
+    let attached = cx.state.programs.get(&program) == Some(&Life::Open);
+    if attach == attached {
+        let now = if attached {
+            "already attached"
+        } else {
+            "not attached"
+        };
+        cx.v.error(
+            &path,
+            Point::Value,
+            format!("program `{program}` is {now} here"),
+        );
+        return None;
+    }
+    let kind = cx.ctx.programs[&program].kind;
+    if attach {
+        cx.state.programs.insert(program.clone(), Life::Open);
+        let label = format!("load and attach {program} ({})", kind.name());
+        Some(Checked::new(label, Outcomes::Load))
+    } else {
+        cx.state.programs.insert(program.clone(), Life::Closed);
+        let label = format!("detach {program} ({})", kind.name());
+        Some(Checked::new(label, Outcomes::Status))
+    }
+}
+
+/// The next record `program` left about `socket` that no earlier step observed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserveOp {
+    pub program: String,
+    /// The socket the record is about (open or already closed).
+    pub socket: String,
+    /// sock_ops: only records of this callback (uapi name without `BPF_SOCK_OPS_`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<String>,
+}
+
+impl ObserveOp {
+    /// The callback, as validation has checked it.
+    pub fn callback(&self) -> Option<SockOpsOp> {
+        self.callback.as_deref().and_then(SockOpsOp::from_name)
+    }
+
+    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+        let path = cx.path.clone();
+        let program = cx.declared(&self.program, &path.key("program"), "program")?;
+        let socket = cx.socket_name(&self.socket, &path.key("socket"))?;
+        if cx.state.sockets.get(&socket) == Some(&Life::NotYet) {
+            cx.v.error(
+                &path.key("socket"),
+                Point::Value,
+                format!("socket `{socket}` does not exist yet here"),
+            );
+            return None;
+        }
+        let spec = &cx.ctx.programs[&program];
+        let callback = match &self.callback {
+            None => None,
+            Some(_) if spec.kind != ProgramKind::SockOps => {
+                cx.v.error(
+                    &path.key("callback"),
+                    Point::Key,
+                    "`callback` applies to sock_ops programs only",
+                );
+                return None;
+            }
+            Some(cb) => {
+                match SockOpsOp::from_name(cb) {
+                    Some(op) if spec.params.sock_ops_callbacks.contains(&op) => Some(op),
+                    Some(_) => {
+                        cx.v.error(
+                        &path.key("callback"),
+                        Point::Value,
+                        format!("program `{program}` does not act on {cb}: add it to its `callbacks`"),
+                    );
+                        return None;
+                    }
+                    None => {
+                        cx.v.error(
+                            &path.key("callback"),
+                            Point::Value,
+                            format!(
+                                "unknown sock_ops callback `{cb}` (uapi name without BPF_SOCK_OPS_)"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        let on = callback
+            .and_then(|c| c.name())
+            .map(|c| format!(" on {c}"))
+            .unwrap_or_default();
+        let label = format!(
+            "observe {program} ({}) about {socket}{on}",
+            spec.kind.name()
+        );
+        let outcomes = Outcomes::Helpers {
+            get: spec.params.get.is_some(),
+            delete: spec.params.delete,
+        };
+        Some(Checked::new(label, outcomes))
+    }
+}
+
+/// The harness's own socket option (SOL_HARNESS), which the sockopt programs answer:
+/// setsockopt gives the `value` the program stores, getsockopt returns what it reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageOpt {
+    pub socket: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<u64>,
+}
+
+impl StorageOpt {
+    pub(super) fn check(&self, set: bool, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+        let path = cx.path.clone();
+        let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
+        match (set, self.value) {
+            (true, Some(value)) => Some(Checked::new(
+                format!("setsockopt(SOL_HARNESS) on {socket} = {value}"),
+                Outcomes::Status,
+            )),
+            (false, None) => Some(Checked::new(
+                format!("getsockopt(SOL_HARNESS) on {socket}"),
+                Outcomes::Value(crate::case::Type::Int {
+                    bytes: 8,
+                    signed: false,
+                }),
+            )),
+            (true, None) => {
+                cx.v.error(
+                    &path,
+                    Point::Value,
+                    "setsockopt needs the `value` the program stores",
+                );
+                None
+            }
+            (false, Some(_)) => {
+                cx.v.error(
+                    &path.key("value"),
+                    Point::Key,
+                    "getsockopt takes no value: the expected one goes in `expect`",
+                );
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,500 @@
+//! Checks a parsed case as a whole and builds the validated [`Case`].
+//!
+//! Every problem is collected (not just the first) and located by its field path. By
+//! concern: `declarations` (requires, maps, sockets, programs), `steps` (the walk over the
+//! steps, with the primitives each operation's check uses), `expectations` (outcomes and
+//! version variants).
+
+mod declarations;
+mod expectations;
+mod steps;
+
+use std::{collections::HashMap, path::Path};
+
+use indexmap::IndexMap;
+use serde_yaml::Value;
+
+pub(super) use self::{
+    declarations::describe_socket,
+    steps::{Checked, StepCheck},
+};
+use super::{
+    Case, CaseError, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec,
+    Step, did_you_mean,
+    locate::{FieldPath, Locator, Point},
+    model::CaseFile,
+    prescan,
+    steps::maps::resolve_flags,
+    suggest,
+    types::Type,
+    version::KernelVersion,
+};
+
+/// The most bytes of values one case may build while it is validated: each update's bytes
+/// and each expected value count at their type's size. The largest case in cases/ builds
+/// about 84 KB; 1 MiB is 16 values of the kernel's largest (just under 64 KiB). Types are
+/// bounded by [`super::types::MAX_TYPE_SIZE`], but without this a 1 MiB file of one-line
+/// updates of a 1 MiB type would still build tens of gigabytes. An expected value is JSON,
+/// about 32 bytes per element, so this also keeps those under about 32 MB.
+const MAX_CASE_VALUE_BYTES: u32 = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Life {
+    NotYet,
+    Open,
+    Closed,
+}
+
+/// What validation tracks while walking the steps in order.
+#[derive(Clone, Default)]
+pub(super) struct State {
+    pub maps: HashMap<String, Life>,
+    pub sockets: HashMap<String, Life>,
+    /// Open: attached.
+    pub programs: HashMap<String, Life>,
+}
+
+/// The case's validated declarations, which steps refer to.
+pub(super) struct Context<'a> {
+    pub maps: &'a IndexMap<String, MapSpec>,
+    pub sockets: &'a IndexMap<String, SocketSpec>,
+    pub programs: &'a IndexMap<String, ProgramSpec>,
+}
+
+/// What kind of outcome a step can have, for parsing its expectation.
+pub(super) enum Outcomes {
+    /// `ok` or an errno.
+    Status,
+    /// `{ value: … }` of this type, or an errno.
+    Value(Type),
+    /// `{ get: …, delete: … }` for a program that makes these calls, or `no_record`.
+    Helpers { get: bool, delete: bool },
+    /// `ok` or `{ rejected: "text in the verifier log" }`.
+    Load,
+}
+
+pub(super) struct Validator<'a> {
+    file: &'a Path,
+    locator: Locator<'a>,
+    errors: Vec<CaseError>,
+    min_version: KernelVersion,
+    /// Bytes of values built so far, against [`MAX_CASE_VALUE_BYTES`].
+    value_bytes: u32,
+    /// Declarations that failed validation, by kind (`map`, `socket`, `program`) and name.
+    invalid_declarations: std::collections::HashSet<(&'static str, String)>,
+}
+
+pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
+    let problems = prescan::scan(text);
+    if !problems.is_empty() {
+        return Err(problems
+            .into_iter()
+            .map(|p| CaseError {
+                file: file.to_path_buf(),
+                location: Some((p.line, p.column)),
+                field: p.path.to_string(),
+                message: p.message,
+            })
+            .collect());
+    }
+    let mut v = Validator {
+        file,
+        locator: Locator::new(text),
+        errors: Vec::new(),
+        min_version: FIRST_KERNEL,
+        value_bytes: 0,
+        invalid_declarations: std::collections::HashSet::new(),
+    };
+    let raw: CaseFile =
+        match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let field = e.path().to_string();
+                let inner = e.into_inner();
+                let location = inner.location().map(|l| (l.line(), l.column()));
+                let mut message = inner.to_string();
+                // The location is reported in front; drop serde_yaml's copy of it.
+                if let Some(l) = inner.location() {
+                    message = message
+                        .replace(&format!(" at line {} column {}", l.line(), l.column()), "");
+                }
+                // serde_yaml puts its own, shorter path in front; ours is in `field`.
+                if let Some((prefix, rest)) = message.split_once(": ")
+                    && !prefix.contains(' ')
+                {
+                    message = rest.to_string();
+                }
+                // A syntax error has no meaningful path: serde_path_to_error shows `?` there.
+                let field = field.split(".?").next().unwrap_or_default();
+                let field = if field == "." || field == "?" {
+                    String::new()
+                } else {
+                    field.to_string()
+                };
+                let message = out_of_range(&message).unwrap_or_else(|| with_suggestion(&message));
+                return Err(vec![CaseError {
+                    file: file.to_path_buf(),
+                    location,
+                    field,
+                    message,
+                }]);
+            }
+        };
+    let case = v.case(raw);
+    if v.errors.is_empty() {
+        Ok(case)
+    } else {
+        Err(v.errors)
+    }
+}
+
+/// serde_yaml reads an integer beyond 64 bits as u128 or i128, then says "invalid type:
+/// integer `N` as u128, expected u32"; this says plainly that the integer is out of range.
+fn out_of_range(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("invalid type: integer `")?;
+    let (number, rest) = rest.split_once('`')?;
+    let expected = rest
+        .strip_prefix(" as u128, expected ")
+        .or_else(|| rest.strip_prefix(" as i128, expected "))?;
+    Some(if expected == "any YAML value" {
+        // A value checked later against the map's type, which is at most 64-bit.
+        format!("the integer {number} is out of range: integers in a case have at most 64 bits")
+    } else {
+        format!("the integer {number} is out of range for this field ({expected})")
+    })
+}
+
+/// Adds "did you mean" to serde's unknown-field and unknown-variant messages, which list
+/// the expected names in backquotes.
+fn with_suggestion(message: &str) -> String {
+    let unknown = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix));
+    let Some(rest) = unknown else {
+        return message.to_string();
+    };
+    let given = rest.split('`').next().unwrap_or_default();
+    let expected: Vec<&str> = rest
+        .split_once("expected")
+        .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+        .unwrap_or_default();
+    format!("{message}{}", did_you_mean(given, expected))
+}
+
+impl Validator<'_> {
+    pub(super) fn error(&mut self, path: &FieldPath, point: Point, message: impl Into<String>) {
+        let location = self.locator.locate(path, point);
+        self.errors.push(CaseError {
+            file: self.file.to_path_buf(),
+            location,
+            field: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// Counts a value of `ty` against [`MAX_CASE_VALUE_BYTES`] before it is built; the error
+    /// is reported once, where the total first goes over.
+    pub(super) fn charge(&mut self, path: &FieldPath, ty: &Type) -> bool {
+        let before = self.value_bytes;
+        self.value_bytes = before.saturating_add(ty.size());
+        if self.value_bytes <= MAX_CASE_VALUE_BYTES {
+            return true;
+        }
+        if before <= MAX_CASE_VALUE_BYTES {
+            self.error(
+                path,
+                Point::Value,
+                format!("the case's values (updates and expected values, at their type's size) add up to more than {MAX_CASE_VALUE_BYTES} bytes (1 MiB) here, the most one case may build; split the case"),
+            );
+        }
+        false
+    }
+
+    /// A value or type that does not fit, located at the field inside it that is wrong.
+    pub(super) fn value_error(&mut self, path: &FieldPath, e: super::types::ValueMismatch) {
+        let at = e
+            .path
+            .iter()
+            .fold(path.clone(), |at, field| at.key(field.as_str()));
+        self.error(&at, Point::Value, e.problem);
+    }
+
+    /// An undefined name: says which names exist and which one was probably meant. A name
+    /// whose declaration failed is not reported again.
+    pub(super) fn unknown_name<'n>(
+        &mut self,
+        path: &FieldPath,
+        what: &str,
+        given: &str,
+        known: impl Iterator<Item = &'n str> + Clone,
+    ) {
+        if self
+            .invalid_declarations
+            .iter()
+            .any(|(kind, name)| *kind == what && name == given)
+        {
+            return;
+        }
+        let hint = match suggest(given, known.clone()) {
+            Some(s) => format!("; did you mean `{s}`?"),
+            None => {
+                let names: Vec<&str> = known.collect();
+                if names.is_empty() {
+                    format!("; the case declares no {what}s")
+                } else {
+                    format!("; declared: {}", names.join(", "))
+                }
+            }
+        };
+        self.error(
+            path,
+            Point::Value,
+            format!("no {what} named `{given}`{hint}"),
+        );
+    }
+
+    fn case(&mut self, raw: CaseFile) -> Case {
+        let root = FieldPath::default();
+        let valid_name = !raw.name.is_empty()
+            && raw
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        if !valid_name {
+            self.error(
+                &root.key("name"),
+                Point::Value,
+                "a case name is lowercase letters, digits, `-`, `_` and `.` (it names the case in reports and --filter)",
+            );
+        }
+        if raw.description.trim().is_empty() {
+            self.error(
+                &root.key("description"),
+                Point::Value,
+                "say what the case checks and cite where the fact comes from",
+            );
+        }
+        let requires = self.requirements(&raw);
+        let maps = self.maps(&raw.maps);
+        let sockets = self.sockets(&raw.sockets);
+        let programs = self.programs(&raw.programs, &maps);
+        // A declaration that failed has its own error: uses of its name are not reported
+        // again as undeclared.
+        for (what, declared, valid) in [
+            (
+                "map",
+                raw.maps.keys().collect::<Vec<_>>(),
+                maps.keys().collect::<Vec<_>>(),
+            ),
+            (
+                "socket",
+                raw.sockets.keys().collect(),
+                sockets.keys().collect(),
+            ),
+            (
+                "program",
+                raw.programs.keys().collect(),
+                programs.keys().collect(),
+            ),
+        ] {
+            for name in declared.into_iter().filter(|name| !valid.contains(name)) {
+                self.invalid_declarations.insert((what, name.clone()));
+            }
+        }
+
+        // A declared map or socket is created before the first step unless a step creates it.
+        let created_by_step = |name: &str, socket: bool| {
+            raw.steps.iter().any(|s| match &s.op {
+                Op::Socket(n) => socket && n == name,
+                Op::CreateMap(n) => !socket && n == name,
+                _ => false,
+            })
+        };
+        let mut state = State::default();
+        let mut steps = Vec::new();
+        for (name, spec) in &maps {
+            if spec.bpf.is_some() {
+                // The eBPF object creates its maps when the case starts.
+                state.maps.insert(name.clone(), Life::Open);
+                continue;
+            }
+            if created_by_step(name, false) {
+                state.maps.insert(name.clone(), Life::NotYet);
+            } else {
+                state.maps.insert(name.clone(), Life::Open);
+                steps.push(Step {
+                    id: format!("setup.{}", steps.len() + 1),
+                    label: format!("create map {name}"),
+                    op: Op::CreateMap(name.clone()),
+                    expect: Expectation::always(Expected::Ok),
+                    children: Vec::new(),
+                });
+            }
+        }
+        for name in sockets.keys() {
+            state.sockets.insert(name.clone(), Life::NotYet);
+        }
+        for (name, spec) in &sockets {
+            if created_by_step(name, true) {
+                continue;
+            }
+            self.socket_creation_ok(name, spec, &sockets, &state);
+            state.sockets.insert(name.clone(), Life::Open);
+            steps.push(Step {
+                id: format!("setup.{}", steps.len() + 1),
+                label: format!("create socket {name} ({})", describe_socket(spec)),
+                op: Op::Socket(name.clone()),
+                expect: Expectation::always(Expected::Ok),
+                children: Vec::new(),
+            });
+        }
+        for name in programs.keys() {
+            state.programs.insert(name.clone(), Life::NotYet);
+        }
+        let ctx = Context {
+            maps: &maps,
+            sockets: &sockets,
+            programs: &programs,
+        };
+        let steps_path = root.key("steps");
+        if raw.steps.is_empty() {
+            self.error(&steps_path, Point::Value, "a case needs at least one step");
+        }
+        // Two numberings, on purpose: a field path indexes the YAML list from 0 (`steps[0]`,
+        // as in any YAML path), while a step's id, which run reports and any text that says
+        // "step N" use, counts from 1 (`1`, `1.2` in a fork). Never mix them in one message.
+        for (i, decl) in raw.steps.iter().enumerate() {
+            let step = self.step(
+                &steps_path.index(i),
+                (i + 1).to_string(),
+                decl,
+                &ctx,
+                &mut state,
+                false,
+            );
+            steps.extend(step);
+        }
+        Case {
+            name: raw.name,
+            description: raw.description.trim().to_string(),
+            file: self.file.to_path_buf(),
+            requires,
+            maps,
+            sockets,
+            programs,
+            steps,
+        }
+    }
+
+    /// Deserialises a part of the case read as plain YAML (a version variant).
+    fn args<T: serde::de::DeserializeOwned>(&mut self, arg: &Value, path: &FieldPath) -> Option<T> {
+        match serde_yaml::from_value(arg.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let message = with_suggestion(&e.to_string());
+                // Point at the offending key where serde names it.
+                let at = message
+                    .strip_prefix("unknown field `")
+                    .and_then(|rest| rest.split('`').next())
+                    .map_or_else(|| path.clone(), |field| path.key(field));
+                self.error(&at, Point::Key, message);
+                None
+            }
+        }
+    }
+
+    /// Flags are a name, a list of names, or an integer for raw bits the kernel must reject.
+    pub(super) fn flags(
+        &mut self,
+        value: &Value,
+        path: &FieldPath,
+        table: &[(&str, u64)],
+    ) -> Option<u64> {
+        resolve_flags(value, table)
+            .map_err(|e| {
+                let at = e.index.map_or_else(|| path.clone(), |i| path.index(i));
+                self.error(&at, Point::Value, e.message);
+            })
+            .ok()
+    }
+
+    /// Checks that `value` encodes as `ty` (and counts it against the case's budget).
+    pub(super) fn encode(&mut self, path: &FieldPath, ty: &Type, value: &Value) -> Option<Vec<u8>> {
+        if !self.charge(path, ty) {
+            return None;
+        }
+        ty.encode(value).map_err(|e| self.value_error(path, e)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"
+name: round-trip
+description: Every kind of declaration and step, to check the model reads back the same.
+requires: { kernel: "5.4", capabilities: [CAP_BPF] }
+maps:
+  store: { value: { lock: bpf_spin_lock, count: u32, tag: "u8[2]" }, flags: [NO_PREALLOC, CLONE] }
+  raw: { key: u64, value: u32, key_size: 8, value_size: 4, max_entries: 1, btf: false, flags: [] }
+sockets:
+  srv: { family: inet6, listen: true }
+  cli: { family: inet6, connect: srv }
+  acc: { accept: srv }
+  d: { dup: cli }
+  f: { file: /dev/null }
+  again: { family: unix, type: dgram, reuse_fd_of: d }
+steps:
+  - create_map: raw
+    expect: EINVAL
+  - update: { map: store, socket: cli, value: { count: 1, tag: [1, 2] }, flags: [NOEXIST, F_LOCK] }
+    expect: ok
+  - lookup: { map: store, socket: d, flags: F_LOCK }
+    expect: { value: { lock: any, count: 1, tag: 7 } }
+  - close: d
+    expect: ok
+  - lookup: { map: store, closed_socket: d }
+    expect:
+      - { until: "6.1", expect: EBADF, reason: old }
+      - { since: "6.1", expect: EBADF, reason: new }
+  - socket: again
+    expect: ok
+  - fork:
+      - delete: { map: store, socket: cli }
+        expect: ok
+    expect: ok
+  - lookup_batch: { map: store, sockets: [cli, acc] }
+    expect: ENOTSUPP
+  - send: { socket: cli, bytes: 3 }
+    expect: ok
+  - drop_capabilities: [CAP_SYS_ADMIN]
+    expect: ok
+"#;
+
+    #[test]
+    fn a_valid_case_round_trips_through_the_model() {
+        let path = Path::new("round-trip.yaml");
+        let first = parse(path, VALID).expect("valid");
+        let raw: CaseFile = serde_yaml::from_str(VALID).expect("model");
+        let again = serde_yaml::to_string(&raw).expect("serialises");
+        let second = parse(path, &again).expect("still valid");
+        assert_eq!(format!("{first:?}"), format!("{second:?}"));
+        // And the model is what the text says.
+        assert_eq!(
+            first.steps.len(),
+            6 + 10,
+            "six set-up steps, then the case's"
+        );
+        assert_eq!(first.maps["store"].flags, 1 | 512);
+        assert_eq!(first.maps["store"].value_size, 12);
+        assert_eq!(
+            first.steps[7].label,
+            "update store[cli] = {\"count\":1,\"tag\":[1,2]} (NOEXIST|F_LOCK)"
+        );
+        assert_eq!(first.steps[10].label, "lookup store[closed d]");
+        assert_eq!(first.steps[10].expect.variants.len(), 2);
+        assert!(matches!(&first.steps[12].op, Op::Fork(_)));
+        assert_eq!(first.steps[12].children[0].id, "7.1");
+    }
+}

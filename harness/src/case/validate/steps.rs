@@ -1,0 +1,158 @@
+//! The walk over a case's steps: ids, the operation's own check ([`Op::check`]), the
+//! expectation, and forks; with the primitives the operations' checks share.
+
+use super::{Context, Life, Outcomes, State, Validator};
+use crate::case::{
+    Step,
+    locate::{FieldPath, Point},
+    steps::{Op, StepDecl},
+};
+
+/// What an operation's check gives back: how reports name the step, what it may expect,
+/// and (for a fork) the checked steps its child runs.
+pub struct Checked {
+    pub label: String,
+    pub outcomes: Outcomes,
+    pub children: Vec<Step>,
+}
+
+impl Checked {
+    pub fn new(label: String, outcomes: Outcomes) -> Self {
+        Self {
+            label,
+            outcomes,
+            children: Vec::new(),
+        }
+    }
+}
+
+/// One operation's view of the case while it is checked: the validator (for errors), the
+/// declarations, and the state of maps, sockets and programs at this step.
+pub struct StepCheck<'c, 'a> {
+    pub v: &'c mut Validator<'a>,
+    pub ctx: &'c Context<'c>,
+    pub state: &'c mut State,
+    /// The operation's value: `steps[2].update`.
+    pub path: FieldPath,
+    /// The step's id, for the ids of a fork's steps.
+    id: String,
+}
+
+impl StepCheck<'_, '_> {
+    /// A declared name of `what` (`map`, `socket`, `program`).
+    pub fn declared(&mut self, name: &str, path: &FieldPath, what: &'static str) -> Option<String> {
+        let known: Vec<&str> = match what {
+            "map" => self.ctx.maps.keys().map(String::as_str).collect(),
+            "socket" => self.ctx.sockets.keys().map(String::as_str).collect(),
+            _ => self.ctx.programs.keys().map(String::as_str).collect(),
+        };
+        if known.contains(&name) {
+            return Some(name.to_string());
+        }
+        self.v.unknown_name(path, what, name, known.into_iter());
+        None
+    }
+
+    pub fn socket_name(&mut self, name: &str, path: &FieldPath) -> Option<String> {
+        self.declared(name, path, "socket")
+    }
+
+    /// A declared map that exists by this step.
+    pub fn created_map(&mut self, name: &str, path: &FieldPath) -> Option<String> {
+        let name = self.declared(name, path, "map")?;
+        if self.state.maps.get(&name) == Some(&Life::NotYet) {
+            self.v.error(
+                path,
+                Point::Value,
+                format!("map `{name}` is used before the `create_map: {name}` step"),
+            );
+            return None;
+        }
+        Some(name)
+    }
+
+    /// A declared socket that is open at this step.
+    pub fn open_socket(&mut self, name: &str, path: &FieldPath) -> Option<String> {
+        let name = self.socket_name(name, path)?;
+        match self.state.sockets.get(&name) {
+            Some(Life::Open) => Some(name),
+            Some(Life::NotYet) => {
+                self.v.error(
+                    path,
+                    Point::Value,
+                    format!("socket `{name}` is used before the `socket: {name}` step creates it"),
+                );
+                None
+            }
+            _ => {
+                self.v.error(
+                    path,
+                    Point::Value,
+                    format!("socket `{name}` is closed by then; to use its old number on purpose, write `closed_socket: {name}`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks a fork's steps, which its child runs on copies of the descriptors: what the
+    /// child closes stays open here.
+    pub fn child_steps(&mut self, decls: &[StepDecl]) -> Option<Vec<Step>> {
+        let mut child_state = self.state.clone();
+        let mut steps = Vec::new();
+        for (i, decl) in decls.iter().enumerate() {
+            let step = self.v.step(
+                &self.path.index(i),
+                format!("{}.{}", self.id, i + 1),
+                decl,
+                self.ctx,
+                &mut child_state,
+                true,
+            );
+            steps.extend(step);
+        }
+        (steps.len() == decls.len()).then_some(steps)
+    }
+}
+
+impl Validator<'_> {
+    /// Checks one step; `in_child`: it runs in a forked child.
+    pub(super) fn step(
+        &mut self,
+        path: &FieldPath,
+        id: String,
+        decl: &StepDecl,
+        ctx: &Context<'_>,
+        state: &mut State,
+        in_child: bool,
+    ) -> Option<Step> {
+        let op_path = path.key(decl.name);
+        if in_child && !decl.op.runs_in_child() {
+            self.error(
+                &op_path,
+                Point::Key,
+                format!(
+                    "a forked child runs only {}: `{}` needs the parent",
+                    Op::CHILD_NAMES.join(", "),
+                    decl.name
+                ),
+            );
+            return None;
+        }
+        let checked = decl.op.check(&mut StepCheck {
+            v: self,
+            ctx,
+            state,
+            path: op_path,
+            id: id.clone(),
+        })?;
+        let expect = self.expectation(&path.key("expect"), &decl.expect, &checked.outcomes)?;
+        Some(Step {
+            id,
+            label: checked.label,
+            op: decl.op.clone(),
+            expect,
+            children: checked.children,
+        })
+    }
+}
