@@ -40,6 +40,7 @@ pub struct Case {
     pub description: String,
     pub file: PathBuf,
     pub requires: Requirements,
+    pub rlimits: Rlimits,
     pub maps: IndexMap<String, MapSpec>,
     pub sockets: IndexMap<String, SocketSpec>,
     pub programs: IndexMap<String, ProgramSpec>,
@@ -52,6 +53,19 @@ pub struct Case {
 pub struct Requirements {
     pub kernel: Option<KernelVersion>,
     pub capabilities: Vec<caps::Capability>,
+}
+
+/// Resource limits the case runs under, in place of the executor's own (which lifts
+/// `RLIMIT_MEMLOCK`). Unset limits stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rlimits {
+    /// `RLIMIT_MEMLOCK` in bytes: what kernels before 5.11 charge map memory to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memlock: Option<u64>,
+    /// `RLIMIT_NOFILE`: the first descriptor number open(2) and socket(2) may not return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nofile: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +132,9 @@ pub struct Step {
     pub label: String,
     pub op: Op,
     pub expect: Expectation,
+    /// Ask again until the expectation holds, for this long at most (queries only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<std::time::Duration>,
     /// A fork's steps, checked; empty for other steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Step>,

@@ -20,6 +20,8 @@ pub struct CaseFile {
     #[serde(default)]
     pub requires: Requires,
     #[serde(default)]
+    pub rlimits: super::Rlimits,
+    #[serde(default)]
     pub maps: IndexMap<String, MapDecl>,
     #[serde(default)]
     pub sockets: IndexMap<String, SocketDecl>,

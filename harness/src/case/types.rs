@@ -302,6 +302,13 @@ impl Type {
             return Ok(Json::String(ANY.into()));
         }
         match (self, value) {
+            (Self::Int { .. }, Y::String(text)) => Comparison::parse(text)
+                .map(|c| Json::String(c.to_string()))
+                .ok_or_else(|| {
+                    ValueMismatch::at(format!(
+                        "expected an integer, `any`, or a comparison such as \"> 0\" or \">= 3\", found {text:?}"
+                    ))
+                }),
             (Self::Int { bytes, signed }, _) => {
                 let raw = int_from_yaml(value, *bytes, *signed)?;
                 Ok(self.decode(&raw.to_le_bytes()))
@@ -393,10 +400,54 @@ fn reject_unknown_fields(
 /// The wildcard in expected values.
 pub const ANY: &str = "any";
 
-/// Whether an actual decoded value satisfies an expected one (with `any` wildcards).
+/// A comparison an expected integer may be instead of a number: `> 0`, `>= 3`, `< 10`,
+/// `<= 10`, `!= 0`; for counts and sizes whose exact value is not the point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Comparison {
+    op: &'static str,
+    operand: i128,
+}
+
+impl Comparison {
+    const OPERATORS: [&'static str; 5] = [">=", "<=", "!=", ">", "<"];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let op = Self::OPERATORS
+            .into_iter()
+            .find(|op| text.starts_with(op))?;
+        let operand = text[op.len()..].trim().parse().ok()?;
+        Some(Self { op, operand })
+    }
+
+    pub fn holds(self, actual: i128) -> bool {
+        match self.op {
+            ">=" => actual >= self.operand,
+            "<=" => actual <= self.operand,
+            "!=" => actual != self.operand,
+            ">" => actual > self.operand,
+            _ => actual < self.operand,
+        }
+    }
+}
+
+impl std::fmt::Display for Comparison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.op, self.operand)
+    }
+}
+
+/// Whether an actual decoded value satisfies an expected one (with `any` wildcards and
+/// comparisons).
 pub fn value_matches(expected: &Json, actual: &Json) -> bool {
     match (expected, actual) {
         (Json::String(s), _) if s == ANY => true,
+        (Json::String(s), Json::Number(n)) if Comparison::parse(s).is_some() => {
+            let actual = n.as_i64().map(i128::from).or(n.as_u64().map(i128::from));
+            Comparison::parse(s)
+                .zip(actual)
+                .is_some_and(|(c, actual)| c.holds(actual))
+        }
         (Json::Array(e), Json::Array(a)) => {
             e.len() == a.len() && e.iter().zip(a).all(|(e, a)| value_matches(e, a))
         }
@@ -543,6 +594,19 @@ mod tests {
             "{}",
             err.problem
         );
+    }
+
+    #[test]
+    fn comparisons_hold_or_not() {
+        let t = ty("{ count: u32 }");
+        let e = t.expected(&yaml("{ count: \">= 2\" }")).unwrap();
+        assert!(value_matches(&e, &serde_json::json!({ "count": 2 })));
+        assert!(!value_matches(&e, &serde_json::json!({ "count": 1 })));
+        let e = ty("i64").expected(&yaml("\"!= -1\"")).unwrap();
+        assert!(value_matches(&e, &serde_json::json!(0)));
+        assert!(!value_matches(&e, &serde_json::json!(-1)));
+        let err = ty("u32").expected(&yaml("\"about 3\"")).unwrap_err();
+        assert!(err.problem.contains("comparison"), "{}", err.problem);
     }
 
     #[test]

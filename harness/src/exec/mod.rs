@@ -183,6 +183,7 @@ fn unmet_requirement(case: &Case, version: KernelVersion) -> Option<String> {
 
 fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, String> {
     netns::enter_new().map_err(|e| format!("cannot create the case's network namespace: {e}"))?;
+    let _limits = CaseLimits::apply(&case.rlimits)?;
     let bpf =
         programs::CaseBpf::start(case).map_err(|e| format!("cannot load the eBPF object: {e}"))?;
     let mut world = World::new(case, &sys::Bpf, bpf);
@@ -193,6 +194,38 @@ fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, 
             .map_err(|e| format!("cannot clean up the case's cgroup: {e}"))?;
     }
     Ok(results)
+}
+
+/// The case's resource limits, in force until dropped. Limits belong to the process, not
+/// the case's thread; that is sound because cases run one after another.
+struct CaseLimits(Vec<(nix::sys::resource::Resource, (u64, u64))>);
+
+impl CaseLimits {
+    fn apply(limits: &crate::case::Rlimits) -> Result<Self, String> {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let mut saved = CaseLimits(Vec::new());
+        for (resource, limit) in [
+            (Resource::RLIMIT_MEMLOCK, limits.memlock),
+            (Resource::RLIMIT_NOFILE, limits.nofile),
+        ] {
+            let Some(limit) = limit else { continue };
+            let before = getrlimit(resource).map_err(|e| format!("getrlimit: {e}"))?;
+            // The hard limit stays, so that the executor (root) can restore the soft one.
+            setrlimit(resource, limit, before.1)
+                .map_err(|e| format!("cannot set {resource:?} to {limit}: {e}"))?;
+            saved.0.push((resource, before));
+        }
+        Ok(saved)
+    }
+}
+
+impl Drop for CaseLimits {
+    fn drop(&mut self) {
+        for (resource, (soft, hard)) in self.0.drain(..).rev() {
+            // Restoring what getrlimit returned cannot fail for root.
+            let _ = nix::sys::resource::setrlimit(resource, soft, hard);
+        }
+    }
 }
 
 /// Loads the BTF of every map that declares it, before any step runs: BTF describes the
@@ -292,8 +325,17 @@ impl<'c> World<'c> {
             }
             return;
         }
-        let actual = self.perform(&step.op);
-        out.push(judge(step, actual, version));
+        let mut result = judge(step, self.perform(&step.op), version);
+        // A step with `within` asks again until its expectation holds: the kernel frees
+        // some things later (a closed map's storages, after an RCU grace period).
+        if let Some(within) = step.within {
+            let deadline = Instant::now() + within;
+            while result.verdict == Verdict::Diverged && Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                result = judge(step, self.perform(&step.op), version);
+            }
+        }
+        out.push(result);
     }
 
     fn map_fd(&self, map: &str) -> Result<RawFd, Actual> {
@@ -493,6 +535,12 @@ impl<'c> World<'c> {
                     Err(errno) => Actual::errno(errno),
                 }
             }
+            Op::CloseMap(name) => {
+                let fd = self.maps.remove(name).ok_or_else(|| Actual::NotRun {
+                    reason: format!("map {name} was not created"),
+                })?;
+                errno_outcome(nix::unistd::close(fd.into_raw_fd()))
+            }
             Op::Connect(args) => {
                 let fd = self.socket_fd(&args.socket)?;
                 let target = self.socket_fd(&args.to)?;
@@ -547,11 +595,26 @@ impl<'c> World<'c> {
                     .expect("a case with programs loads the object");
                 bpf.observe(program, &key, args.callback())
             }
-            Op::Setsockopt(args) => programs::set_storage_opt(
-                self.socket_fd(&args.socket)?,
-                args.value.unwrap_or_default(),
-            ),
-            Op::Getsockopt(args) => programs::get_storage_opt(self.socket_fd(&args.socket)?),
+            Op::Setsockopt(args) => {
+                let fd = self.socket_fd(&args.socket)?;
+                let option = args.option();
+                let value = args.value.as_ref().map_or(Ok(Vec::new()), |v| {
+                    option.value_type().encode(v).map_err(|e| Actual::NotRun {
+                        reason: format!("the value does not fit the option: {}", e.problem),
+                    })
+                })?;
+                errno_outcome(sockets::set_option(fd, option, &value))
+            }
+            Op::Getsockopt(args) => {
+                let fd = self.socket_fd(&args.socket)?;
+                let ty = args.option().value_type();
+                match sockets::get_option(fd, args.option(), ty.size() as usize) {
+                    Ok(bytes) => Actual::Value {
+                        value: ty.decode(&bytes),
+                    },
+                    Err(errno) => Actual::errno(errno as i32),
+                }
+            }
         })
     }
 

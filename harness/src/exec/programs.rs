@@ -353,48 +353,6 @@ impl SocketKeys {
     }
 }
 
-/// setsockopt/getsockopt on the private option the sockopt programs handle.
-pub fn set_storage_opt(fd: RawFd, value: u64) -> Actual {
-    let bytes = value.to_ne_bytes();
-    // SAFETY: passes a buffer we own, with its length.
-    let ret = unsafe {
-        libc::setsockopt(
-            fd,
-            sk_storage_common::SOL_HARNESS,
-            sk_storage_common::HARNESS_OPT_STORAGE_VALUE,
-            bytes.as_ptr().cast(),
-            bytes.len() as libc::socklen_t,
-        )
-    };
-    if ret == 0 {
-        Actual::Ok
-    } else {
-        Actual::errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-    }
-}
-
-pub fn get_storage_opt(fd: RawFd) -> Actual {
-    let mut bytes = [0u8; 8];
-    let mut len = bytes.len() as libc::socklen_t;
-    // SAFETY: the kernel writes at most `len` bytes into the buffer we own.
-    let ret = unsafe {
-        libc::getsockopt(
-            fd,
-            sk_storage_common::SOL_HARNESS,
-            sk_storage_common::HARNESS_OPT_STORAGE_VALUE,
-            bytes.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if ret == 0 {
-        Actual::Value {
-            value: serde_json::json!(u64::from_ne_bytes(bytes)),
-        }
-    } else {
-        Actual::errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,10 @@ use nix::{
     },
 };
 
-use crate::case::{Family, SockType, SocketSource, steps::ShutdownHow};
+use crate::case::{
+    Family, SockType, SocketSource,
+    steps::{ShutdownHow, SocketOption},
+};
 
 /// Opens the descriptor `source` describes. `peer` resolves the sockets it refers to.
 pub fn open(
@@ -123,4 +126,36 @@ pub fn move_to(fd: OwnedFd, target: RawFd) -> Result<OwnedFd, Errno> {
 pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only queries the descriptor table.
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// setsockopt(2) of `option` with `value` (bytes in the option's layout).
+pub fn set_option(fd: RawFd, option: &SocketOption, value: &[u8]) -> Result<(), Errno> {
+    // SAFETY: passes a buffer we own, with its length.
+    let ret = unsafe {
+        libc::setsockopt(
+            fd,
+            option.level,
+            option.optname,
+            value.as_ptr().cast(),
+            value.len() as libc::socklen_t,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// getsockopt(2) of `option` into a buffer of `size` bytes; shorter answers are zero-padded.
+pub fn get_option(fd: RawFd, option: &SocketOption, size: usize) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; size];
+    let mut len = size as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into the buffer we own.
+    let ret = unsafe {
+        libc::getsockopt(
+            fd,
+            option.level,
+            option.optname,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    Errno::result(ret).map(|_| buf)
 }

@@ -20,6 +20,8 @@ pub struct StepDecl {
     pub name: &'static str,
     pub op: Op,
     pub expect: serde_yaml::Value,
+    /// `within: 2s`: ask again until the expectation holds, for this long at most.
+    pub within: Option<std::time::Duration>,
 }
 
 impl<'de> Deserialize<'de> for StepDecl {
@@ -44,9 +46,18 @@ impl<'de> Visitor<'de> for StepVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepDecl, A::Error> {
         let mut op: Option<Op> = None;
         let mut expect = None;
+        let mut within = None;
         while let Some(key) = map.next_key::<String>()? {
             if key == "expect" {
                 expect = Some(map.next_value()?);
+                continue;
+            }
+            if key == "within" {
+                let text: String = map.next_value()?;
+                let duration = humantime::parse_duration(&text).map_err(|e| {
+                    de::Error::custom(format!("`within` is a duration such as 500ms or 2s: {e}"))
+                })?;
+                within = Some(duration);
                 continue;
             }
             if let Some(first) = &op {
@@ -69,7 +80,12 @@ impl<'de> Visitor<'de> for StepVisitor {
                 "every step says what it expects: add `expect:` to this `{name}` step"
             )));
         };
-        Ok(StepDecl { name, op, expect })
+        Ok(StepDecl {
+            name,
+            op,
+            expect,
+            within,
+        })
     }
 }
 
@@ -83,11 +99,14 @@ impl Serialize for StepDecl {
                 "an operation serialises as one entry",
             ));
         };
-        let mut map = serializer.serialize_map(Some(entries.len() + 1))?;
+        let mut map = serializer.serialize_map(None)?;
         for (key, value) in &entries {
             map.serialize_entry(key, value)?;
         }
         map.serialize_entry("expect", &self.expect)?;
+        if let Some(within) = self.within {
+            map.serialize_entry("within", &humantime::format_duration(within).to_string())?;
+        }
         map.end()
     }
 }

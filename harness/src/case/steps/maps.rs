@@ -227,6 +227,21 @@ pub(super) fn check_create(map: &str, cx: &mut StepCheck<'_, '_>) -> Option<Chec
     Some(Checked::new(format!("create map {map}"), Outcomes::Status))
 }
 
+pub(super) fn check_close(map: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    let path = cx.path.clone();
+    let map = cx.created_map(map, &path)?;
+    if cx.ctx.maps[&map].bpf.is_some() {
+        cx.v.error(
+            &path,
+            Point::Value,
+            format!("map `{map}` belongs to the eBPF object, which holds it until the case ends; close_map closes maps created by bpf(2)"),
+        );
+        return None;
+    }
+    cx.state.maps.insert(map.clone(), Life::Closed);
+    Some(Checked::new(format!("close map {map}"), Outcomes::Status))
+}
+
 fn flag_table(op: &str) -> &'static [(&'static str, u64)] {
     match op {
         "update" => UPDATE_FLAGS,

@@ -18,8 +18,8 @@ pub use self::{
     decl::StepDecl,
     maps::{BatchOp, MapOp},
     process::Capability,
-    programs::{ObserveOp, StorageOpt},
-    sockets::{ConnectOp, ShutdownHow, ShutdownOp, Transfer},
+    programs::ObserveOp,
+    sockets::{ConnectOp, ShutdownHow, ShutdownOp, SocketOption, SockoptOp, Transfer},
 };
 use super::validate::{Checked, StepCheck};
 
@@ -30,6 +30,9 @@ use super::validate::{Checked, StepCheck};
 pub enum Op {
     /// Create a declared map here instead of before the first step.
     CreateMap(String),
+    /// Close the case's descriptor of a map created by bpf(2); the kernel frees the map,
+    /// and the storages it gave sockets, once nothing else holds it.
+    CloseMap(String),
     /// Create a declared socket here instead of before the first step.
     Socket(String),
     /// connect(2) an open socket to a bound or listening one.
@@ -57,10 +60,12 @@ pub enum Op {
     Detach(String),
     /// The next record of a program about a socket not yet observed.
     Observe(ObserveOp),
-    /// setsockopt(SOL_HARNESS): the setsockopt program's input.
-    Setsockopt(StorageOpt),
-    /// getsockopt(SOL_HARNESS): answered by the getsockopt program.
-    Getsockopt(StorageOpt),
+    /// setsockopt(2) of a SOL_SOCKET option, or of the harness's own (the setsockopt
+    /// program's input).
+    Setsockopt(SockoptOp),
+    /// getsockopt(2) of a SOL_SOCKET option, or of the harness's own (answered by the
+    /// getsockopt program).
+    Getsockopt(SockoptOp),
 }
 
 impl Op {
@@ -77,6 +82,7 @@ impl Op {
     pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
         match self {
             Op::CreateMap(map) => maps::check_create(map, cx),
+            Op::CloseMap(map) => maps::check_close(map, cx),
             Op::Socket(socket) => sockets::check_create(socket, cx),
             Op::Connect(op) => op.check(cx),
             Op::Shutdown(op) => op.check(cx),
@@ -107,5 +113,13 @@ impl Op {
 
     pub fn runs_in_child(&self) -> bool {
         Self::CHILD_NAMES.contains(&self.name())
+    }
+
+    /// Operations that only read, so that `within` may ask again until the expectation
+    /// holds.
+    pub const QUERY_NAMES: &'static [&'static str] = &["lookup", "get_next_key", "getsockopt"];
+
+    pub fn is_query(&self) -> bool {
+        Self::QUERY_NAMES.contains(&self.name())
     }
 }

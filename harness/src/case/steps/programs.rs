@@ -1,5 +1,4 @@
-//! Steps about the eBPF object's programs: attach, detach, observe what they did, and the
-//! socket options the sockopt programs answer.
+//! Steps about the eBPF object's programs: attach, detach, observe what they did.
 
 use serde::{Deserialize, Serialize};
 
@@ -122,51 +121,5 @@ impl ObserveOp {
             delete: spec.params.delete,
         };
         Some(Checked::new(label, outcomes))
-    }
-}
-
-/// The harness's own socket option (SOL_HARNESS), which the sockopt programs answer:
-/// setsockopt gives the `value` the program stores, getsockopt returns what it reads.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StorageOpt {
-    pub socket: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<u64>,
-}
-
-impl StorageOpt {
-    pub(super) fn check(&self, set: bool, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
-        let path = cx.path.clone();
-        let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
-        match (set, self.value) {
-            (true, Some(value)) => Some(Checked::new(
-                format!("setsockopt(SOL_HARNESS) on {socket} = {value}"),
-                Outcomes::Status,
-            )),
-            (false, None) => Some(Checked::new(
-                format!("getsockopt(SOL_HARNESS) on {socket}"),
-                Outcomes::Value(crate::case::Type::Int {
-                    bytes: 8,
-                    signed: false,
-                }),
-            )),
-            (true, None) => {
-                cx.v.error(
-                    &path,
-                    Point::Value,
-                    "setsockopt needs the `value` the program stores",
-                );
-                None
-            }
-            (false, Some(_)) => {
-                cx.v.error(
-                    &path.key("value"),
-                    Point::Key,
-                    "getsockopt takes no value: the expected one goes in `expect`",
-                );
-                None
-            }
-        }
     }
 }

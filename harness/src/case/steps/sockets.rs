@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::case::{
-    SocketSource,
+    SocketSource, Type,
     locate::Point,
     validate::{Checked, Life, Outcomes, StepCheck, describe_socket},
 };
@@ -153,5 +153,191 @@ impl Transfer {
             format!("{op} {} bytes on {socket}", self.bytes),
             Outcomes::Status,
         ))
+    }
+}
+
+/// A socket option a case may set or read.
+#[derive(Debug)]
+pub struct SocketOption {
+    pub name: &'static str,
+    pub level: i32,
+    pub optname: i32,
+    /// Read-only options (SO_MEMINFO, SO_COOKIE…) refuse `setsockopt` at validation.
+    pub settable: bool,
+    value: OptionValue,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum OptionValue {
+    /// The kernel's `int`.
+    Int,
+    U64,
+    /// `u32[SK_MEMINFO_VARS]`, named as in include/uapi/linux/sock_diag.h.
+    MemInfo,
+}
+
+/// The harness's own option, which the sockopt programs answer: what `setsockopt` and
+/// `getsockopt` use when the case names no option.
+pub const HARNESS_STORAGE_OPTION: &str = "HARNESS_STORAGE_VALUE";
+
+pub const OPTIONS: &[SocketOption] = &[
+    SocketOption {
+        name: HARNESS_STORAGE_OPTION,
+        level: sk_storage_common::SOL_HARNESS,
+        optname: sk_storage_common::HARNESS_OPT_STORAGE_VALUE,
+        settable: true,
+        value: OptionValue::U64,
+    },
+    int_option("SO_REUSEADDR", libc::SO_REUSEADDR),
+    int_option("SO_TYPE", libc::SO_TYPE),
+    int_option("SO_ERROR", libc::SO_ERROR),
+    int_option("SO_SNDBUF", libc::SO_SNDBUF),
+    int_option("SO_RCVBUF", libc::SO_RCVBUF),
+    int_option("SO_KEEPALIVE", libc::SO_KEEPALIVE),
+    int_option("SO_PRIORITY", libc::SO_PRIORITY),
+    int_option("SO_REUSEPORT", libc::SO_REUSEPORT),
+    int_option("SO_MARK", libc::SO_MARK),
+    int_option("SO_PROTOCOL", libc::SO_PROTOCOL),
+    int_option("SO_DOMAIN", libc::SO_DOMAIN),
+    SocketOption {
+        name: "SO_MEMINFO",
+        level: libc::SOL_SOCKET,
+        optname: libc::SO_MEMINFO,
+        settable: false,
+        value: OptionValue::MemInfo,
+    },
+    SocketOption {
+        name: "SO_COOKIE",
+        level: libc::SOL_SOCKET,
+        optname: libc::SO_COOKIE,
+        settable: false,
+        value: OptionValue::U64,
+    },
+];
+
+const fn int_option(name: &'static str, optname: i32) -> SocketOption {
+    SocketOption {
+        name,
+        level: libc::SOL_SOCKET,
+        optname,
+        settable: true,
+        value: OptionValue::Int,
+    }
+}
+
+impl SocketOption {
+    pub fn named(name: &str) -> Option<&'static SocketOption> {
+        OPTIONS.iter().find(|o| o.name == name)
+    }
+
+    /// The option's value as the kernel lays it out.
+    pub fn value_type(&self) -> Type {
+        let u32_type = || Type::Int {
+            bytes: 4,
+            signed: false,
+        };
+        match self.value {
+            OptionValue::Int => Type::Int {
+                bytes: 4,
+                signed: true,
+            },
+            OptionValue::U64 => Type::Int {
+                bytes: 8,
+                signed: false,
+            },
+            OptionValue::MemInfo => Type::Struct {
+                fields: [
+                    "rmem_alloc",
+                    "rcvbuf",
+                    "wmem_alloc",
+                    "sndbuf",
+                    "fwd_alloc",
+                    "wmem_queued",
+                    "optmem",
+                    "backlog",
+                    "drops",
+                ]
+                .into_iter()
+                .map(|name| (name.to_string(), u32_type()))
+                .collect(),
+            },
+        }
+    }
+}
+
+/// setsockopt(2) or getsockopt(2) of `option` (a SOL_SOCKET name such as SO_RCVBUF or
+/// SO_MEMINFO; left out, the harness's own option that the sockopt programs answer).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SockoptOp {
+    pub socket: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option: Option<String>,
+    /// setsockopt only: the value, in the option's type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_yaml::Value>,
+}
+
+impl SockoptOp {
+    /// The option, as validation has checked it.
+    pub fn option(&self) -> &'static SocketOption {
+        let name = self.option.as_deref().unwrap_or(HARNESS_STORAGE_OPTION);
+        SocketOption::named(name).unwrap_or(&OPTIONS[0])
+    }
+
+    pub(super) fn check(&self, set: bool, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+        let path = cx.path.clone();
+        let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
+        let name = self.option.as_deref().unwrap_or(HARNESS_STORAGE_OPTION);
+        let Some(option) = SocketOption::named(name) else {
+            let names = OPTIONS.iter().map(|o| o.name);
+            let hint = crate::case::did_you_mean(name, names.clone());
+            cx.v.error(
+                &path.key("option"),
+                Point::Value,
+                format!(
+                    "unknown socket option `{name}` (known: {}){hint}",
+                    names.collect::<Vec<_>>().join(", ")
+                ),
+            );
+            return None;
+        };
+        let ty = option.value_type();
+        match (set, &self.value) {
+            (true, Some(value)) if option.settable => {
+                cx.v.encode(&path.key("value"), &ty, value)?;
+                Some(Checked::new(
+                    format!(
+                        "setsockopt({name}) on {socket} = {}",
+                        serde_json::to_string(value).unwrap_or_default()
+                    ),
+                    Outcomes::Status,
+                ))
+            }
+            (true, Some(_)) => {
+                cx.v.error(
+                    &path.key("option"),
+                    Point::Value,
+                    format!("{name} can only be read: use getsockopt"),
+                );
+                None
+            }
+            (true, None) => {
+                cx.v.error(&path, Point::Value, "setsockopt needs a `value`");
+                None
+            }
+            (false, None) => Some(Checked::new(
+                format!("getsockopt({name}) on {socket}"),
+                Outcomes::Value(ty),
+            )),
+            (false, Some(_)) => {
+                cx.v.error(
+                    &path.key("value"),
+                    Point::Key,
+                    "getsockopt takes no value: the expected one goes in `expect`",
+                );
+                None
+            }
+        }
     }
 }

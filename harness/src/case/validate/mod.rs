@@ -327,6 +327,7 @@ impl Validator<'_> {
                     label: format!("create map {name}"),
                     op: Op::CreateMap(name.clone()),
                     expect: Expectation::always(Expected::Ok),
+                    within: None,
                     children: Vec::new(),
                 });
             }
@@ -345,6 +346,7 @@ impl Validator<'_> {
                 label: format!("create socket {name} ({})", describe_socket(spec)),
                 op: Op::Socket(name.clone()),
                 expect: Expectation::always(Expected::Ok),
+                within: None,
                 children: Vec::new(),
             });
         }
@@ -379,6 +381,7 @@ impl Validator<'_> {
             description: raw.description.trim().to_string(),
             file: self.file.to_path_buf(),
             requires,
+            rlimits: raw.rlimits,
             maps,
             sockets,
             programs,

@@ -60,15 +60,25 @@ impl StepCheck<'_, '_> {
     /// A declared map that exists by this step.
     pub fn created_map(&mut self, name: &str, path: &FieldPath) -> Option<String> {
         let name = self.declared(name, path, "map")?;
-        if self.state.maps.get(&name) == Some(&Life::NotYet) {
-            self.v.error(
-                path,
-                Point::Value,
-                format!("map `{name}` is used before the `create_map: {name}` step"),
-            );
-            return None;
+        match self.state.maps.get(&name) {
+            Some(Life::NotYet) => {
+                self.v.error(
+                    path,
+                    Point::Value,
+                    format!("map `{name}` is used before the `create_map: {name}` step"),
+                );
+                None
+            }
+            Some(Life::Closed) => {
+                self.v.error(
+                    path,
+                    Point::Value,
+                    format!("map `{name}` is closed by then (`close_map: {name}`)"),
+                );
+                None
+            }
+            _ => Some(name),
         }
-        Some(name)
     }
 
     /// A declared socket that is open at this step.
@@ -139,6 +149,18 @@ impl Validator<'_> {
             );
             return None;
         }
+        if decl.within.is_some() && !decl.op.is_query() {
+            self.error(
+                &path.key("within"),
+                Point::Key,
+                format!(
+                    "`within` asks a step again until its expectation holds, which only queries may do ({}); `{}` changes state",
+                    Op::QUERY_NAMES.join(", "),
+                    decl.name
+                ),
+            );
+            return None;
+        }
         let checked = decl.op.check(&mut StepCheck {
             v: self,
             ctx,
@@ -152,6 +174,7 @@ impl Validator<'_> {
             label: checked.label,
             op: decl.op.clone(),
             expect,
+            within: decl.within,
             children: checked.children,
         })
     }
