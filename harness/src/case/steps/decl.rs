@@ -54,8 +54,10 @@ impl<'de> Visitor<'de> for StepVisitor {
             }
             if key == "within" {
                 let text: String = map.next_value()?;
-                let duration = humantime::parse_duration(&text).map_err(|e| {
-                    de::Error::custom(format!("`within` is a duration such as 500ms or 2s: {e}"))
+                let duration = humantime::parse_duration(&text).map_err(|_| {
+                    de::Error::custom(format!(
+                        "`within` is a duration such as 500ms or 2s, not {text:?}"
+                    ))
                 })?;
                 within = Some(duration);
                 continue;
