@@ -142,6 +142,11 @@ pub enum Actual {
         errno: String,
         message: String,
     },
+    /// Per operation of a threads step, how often each outcome (`ok`, an errno name)
+    /// happened: the work the threads did.
+    Counts {
+        counts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
+    },
 }
 
 /// What `bpf_sk_storage_get` returned in a program.
@@ -211,6 +216,23 @@ impl Actual {
             (Expected::Rejected(text), Self::Rejected { message, .. }) => {
                 message.contains(text.as_str())
             }
+            (Expected::Counts(want), Self::Counts { counts }) => {
+                let all_listed = counts.iter().all(|(op, outcomes)| {
+                    outcomes
+                        .keys()
+                        .all(|outcome| want.get(op).is_some_and(|w| w.contains_key(outcome)))
+                });
+                let all_hold = want.iter().all(|(op, outcomes)| {
+                    outcomes.iter().all(|(outcome, wanted)| {
+                        let seen = counts.get(op).and_then(|c| c.get(outcome)).copied();
+                        crate::case::types::value_matches(
+                            wanted,
+                            &serde_json::json!(seen.unwrap_or(0)),
+                        )
+                    })
+                });
+                all_listed && all_hold
+            }
             _ => false,
         }
     }
@@ -247,6 +269,7 @@ impl fmt::Display for Actual {
             Self::Rejected { errno, message } => {
                 write!(f, "rejected at load ({errno}): {message}")
             }
+            Self::Counts { counts } => write!(f, "counts {}", serde_json::json!(counts)),
         }
     }
 }

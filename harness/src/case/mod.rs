@@ -182,6 +182,10 @@ pub enum Expected {
     NoRecord,
     /// The kernel refused the program at load; the verifier log contains this text.
     Rejected(String),
+    /// How often each operation of a threads step had each outcome (`ok` or an errno
+    /// name): a count, a comparison (`"> 0"`) or `any`. An outcome that happened but is not
+    /// listed diverges; a listed one that never happened counts 0.
+    Counts(IndexMap<String, IndexMap<String, serde_json::Value>>),
 }
 
 /// What `bpf_sk_storage_get` returned, as a case expects it.
@@ -252,6 +256,7 @@ impl fmt::Display for Expected {
             }
             Self::NoRecord => write!(f, "no record (the program did not run for the socket)"),
             Self::Rejected(text) => write!(f, "rejected at load, log containing {text:?}"),
+            Self::Counts(counts) => write!(f, "counts {}", serde_json::json!(counts)),
         }
     }
 }

@@ -45,8 +45,7 @@ pub struct Requires {
 /// requires (int key, `max_entries` 0, `NO_PREALLOC`, BTF), so a case about an invalid
 /// creation spells out only the attribute it breaks. With `bpf`, the map is one of the eBPF
 /// object's maps instead, with the object's fixed attributes and value type.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(test, derive(serde::Serialize))]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MapDecl {
     /// `no_prealloc` or `clone`: the eBPF object's map the programs use.
@@ -61,6 +60,9 @@ pub struct MapDecl {
     pub flags: Option<Vec<String>>,
     /// `false` creates the map with no BTF at all (btf_fd and type ids 0).
     pub btf: Option<bool>,
+    /// Declare this many maps, named (and valued) with `{i}` from 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
 }
 
 /// A program of the eBPF object and what it does when it runs.
@@ -97,8 +99,7 @@ pub struct GetDecl {
 /// A file descriptor the case uses: a new socket, an accepted or duplicated one, or a
 /// non-socket file (for the ENOTSOCK cases). Exactly one of `family`, `accept`, `dup`,
 /// `file` says which.
-#[derive(Debug, Default, Deserialize)]
-#[cfg_attr(test, derive(serde::Serialize))]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SocketDecl {
     pub family: Option<String>,
@@ -120,6 +121,9 @@ pub struct SocketDecl {
     pub file: Option<String>,
     /// Place the new descriptor at the number this (closed) socket had.
     pub reuse_fd_of: Option<String>,
+    /// Declare this many sockets, named (and referring) with `{i}` from 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
 }
 
 /// One variant of a versioned expectation.

@@ -9,8 +9,7 @@ use serde_json::Value as Json;
 
 /// A key or value type as a case declares it: a name (`u32`, `int`, `bpf_spin_lock`,
 /// `u8[64]`) or an ordered struct of named fields.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(test, derive(Serialize))]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum TypeExpr {
     Named(String),

@@ -564,6 +564,8 @@ impl<'c> World<'c> {
                 transfer_outcome(nix::sys::socket::recv(fd, &mut buf, flags), args.bytes)
             }
             Op::Fork(_) => unreachable!("forks are run by World::run"),
+            Op::Repeat(_) => unreachable!("validation puts a repeat's steps in its place"),
+            Op::Threads(groups) => self.threads(groups)?,
             Op::Attach(name) | Op::Detach(name) => {
                 let program = &self.case.programs[name];
                 let bpf = self
@@ -752,6 +754,68 @@ impl<'c> World<'c> {
     }
 }
 
+impl World<'_> {
+    /// Runs the threads of a threads step at once and counts each operation's outcomes.
+    /// Every call is prepared first, so the threads only make syscalls.
+    fn threads(&self, groups: &[crate::case::steps::ThreadGroup]) -> Result<Actual, Actual> {
+        let expanded = crate::case::steps::expand_threads(groups).map_err(|e| Actual::NotRun {
+            reason: format!("cannot expand the threads: {}", e.message),
+        })?;
+        let mut prepared = Vec::with_capacity(expanded.len());
+        for thread in &expanded {
+            let calls = thread
+                .ops
+                .iter()
+                .map(|op| Ok((op.name(), self.elem_call(op)?)))
+                .collect::<Result<Vec<_>, Actual>>()?;
+            prepared.push(calls);
+        }
+        let kernel = self.kernel;
+        let tallies: Vec<Tally> = std::thread::scope(|scope| {
+            let running: Vec<_> = prepared
+                .into_iter()
+                .map(|mut calls| {
+                    scope.spawn(move || {
+                        let mut tally = Tally::new();
+                        for (name, call) in &mut calls {
+                            let outcome = match kernel.elem(call) {
+                                Ok(()) => "ok".to_string(),
+                                Err(errno) => crate::errno::name(errno),
+                            };
+                            *tally
+                                .entry(name.to_string())
+                                .or_default()
+                                .entry(outcome)
+                                .or_default() += 1;
+                        }
+                        tally
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|thread| thread.join().unwrap_or_default())
+                .collect()
+        });
+        let mut counts = Tally::new();
+        for tally in tallies {
+            for (op, outcomes) in tally {
+                for (outcome, n) in outcomes {
+                    *counts
+                        .entry(op.clone())
+                        .or_default()
+                        .entry(outcome)
+                        .or_default() += n;
+                }
+            }
+        }
+        Ok(Actual::Counts { counts })
+    }
+}
+
+/// Per operation name, how often each outcome happened.
+type Tally = std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>;
+
 enum ChildCall {
     Elem(sys::ElemCall),
     Close(RawFd),
@@ -840,7 +904,7 @@ fn transfer_outcome(result: nix::Result<usize>, wanted: u32) -> Actual {
 
 #[cfg(test)]
 mod tests {
-    use std::{cell::RefCell, collections::VecDeque, path::Path};
+    use std::{collections::VecDeque, path::Path, sync::Mutex};
 
     use super::*;
 
@@ -849,10 +913,10 @@ mod tests {
     struct Scripted {
         /// Per element call, in order: the bytes the kernel would write into the value
         /// buffer, or an errno.
-        replies: RefCell<VecDeque<Result<Vec<u8>, i32>>>,
+        replies: Mutex<VecDeque<Result<Vec<u8>, i32>>>,
         batch_reply: Option<i32>,
-        created: RefCell<Vec<(u32, u32, u32, bool)>>,
-        elem_calls: RefCell<Vec<ElemSeen>>,
+        created: Mutex<Vec<(u32, u32, u32, bool)>>,
+        elem_calls: Mutex<Vec<ElemSeen>>,
     }
 
     /// An element call as the stand-in saw it: command, key bytes, value buffer length,
@@ -869,7 +933,7 @@ mod tests {
         }
 
         fn create_sk_storage_map(&self, attrs: &sys::MapAttrs<'_>) -> Result<OwnedFd, sys::Errno> {
-            self.created.borrow_mut().push((
+            self.created.lock().unwrap().push((
                 attrs.key_size,
                 attrs.value_size,
                 attrs.map_flags,
@@ -879,7 +943,7 @@ mod tests {
         }
 
         fn elem(&self, call: &mut sys::ElemCall) -> Result<(), sys::Errno> {
-            self.elem_calls.borrow_mut().push((
+            self.elem_calls.lock().unwrap().push((
                 call.cmd,
                 call.key.clone(),
                 call.value.len(),
@@ -887,7 +951,8 @@ mod tests {
             ));
             let reply = self
                 .replies
-                .borrow_mut()
+                .lock()
+                .unwrap()
                 .pop_front()
                 .unwrap_or(Ok(Vec::new()));
             reply.map(|bytes| call.value[..bytes.len()].copy_from_slice(&bytes))
@@ -926,7 +991,8 @@ mod tests {
         let kernel = Scripted::default();
         kernel
             .replies
-            .borrow_mut()
+            .lock()
+            .unwrap()
             .extend([Ok(Vec::new()), Ok(7u16.to_le_bytes().to_vec())]);
         let mut world = World::new(&case, &kernel, None);
         let results = world.run_all(KernelVersion::new(6, 1, 0));
@@ -935,9 +1001,9 @@ mod tests {
             "{results:#?}"
         );
         // The declared sizes, NO_PREALLOC by default, BTF described.
-        assert_eq!(*kernel.created.borrow(), [(8, 8, 1, true)]);
+        assert_eq!(*kernel.created.lock().unwrap(), [(8, 8, 1, true)]);
         let fd = world.fds["s"].as_raw_fd();
-        let calls = kernel.elem_calls.borrow();
+        let calls = kernel.elem_calls.lock().unwrap();
         assert_eq!(calls[0].0, bpf_cmd::BPF_MAP_UPDATE_ELEM);
         let mut key = fd.to_le_bytes().to_vec();
         key.resize(8, 0);
@@ -1001,7 +1067,7 @@ mod tests {
              \x20 - delete: { map: store, closed_socket: s }\n    expect: EBADF\n",
         );
         let kernel = Scripted::default();
-        kernel.replies.borrow_mut().push_back(Err(libc::EBADF));
+        kernel.replies.lock().unwrap().push_back(Err(libc::EBADF));
         let mut world = World::new(&case, &kernel, None);
         let results = world.run_all(KernelVersion::new(6, 1, 0));
         assert!(
@@ -1009,7 +1075,7 @@ mod tests {
             "{results:#?}"
         );
         let old_number = world.closed["s"];
-        let calls = kernel.elem_calls.borrow();
+        let calls = kernel.elem_calls.lock().unwrap();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].0, bpf_cmd::BPF_MAP_DELETE_ELEM);
         assert_eq!(calls[0].1, old_number.to_le_bytes());

@@ -91,7 +91,8 @@ pub struct ElemCall {
 /// The bpf(2) calls the executor's steps make on maps: [`Bpf`], the kernel, in every run; a
 /// scripted stand-in in the executor's unit tests, so its logic (buffers, keys, outcomes,
 /// the expectation in force) is tested without BPF.
-pub trait MapSyscalls {
+/// `Sync`: the threads of a threads step share it.
+pub trait MapSyscalls: Sync {
     fn load_btf(&self, blob: &[u8]) -> Result<OwnedFd, (Errno, String)>;
     fn create_sk_storage_map(&self, attrs: &MapAttrs<'_>) -> Result<OwnedFd, Errno>;
     /// Runs a prepared element call; must not allocate (it also runs in a forked child).

@@ -77,6 +77,11 @@ impl<'de> Visitor<'de> for StepVisitor {
             )));
         };
         let name = (&op).into();
+        // A repeat stands for its steps, which carry the expectations.
+        let expect = match (expect, &op) {
+            (None, Op::Repeat(_)) => Some(serde_yaml::Value::Null),
+            (expect, _) => expect,
+        };
         let Some(expect) = expect else {
             return Err(de::Error::custom(format!(
                 "every step says what it expects: add `expect:` to this `{name}` step"
@@ -105,11 +110,62 @@ impl Serialize for StepDecl {
         for (key, value) in &entries {
             map.serialize_entry(key, value)?;
         }
-        map.serialize_entry("expect", &self.expect)?;
+        if !self.expect.is_null() {
+            map.serialize_entry("expect", &self.expect)?;
+        }
         if let Some(within) = self.within {
             map.serialize_entry("within", &humantime::format_duration(within).to_string())?;
         }
         map.end()
+    }
+}
+
+/// An operation written alone, as a mapping of its key to its arguments (a thread's step,
+/// which has no `expect` of its own).
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct BareOp(pub Op);
+
+impl<'de> Deserialize<'de> for BareOp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(BareOpVisitor)
+    }
+}
+
+struct BareOpVisitor;
+
+impl<'de> Visitor<'de> for BareOpVisitor {
+    type Value = BareOp;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "one operation ({})", Op::NAMES.join(", "))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BareOp, A::Error> {
+        let Some(key) = map.next_key::<String>()? else {
+            return Err(de::Error::custom(format!(
+                "an operation is needed here: {}",
+                Op::NAMES.join(", ")
+            )));
+        };
+        if key == "expect" {
+            return Err(de::Error::custom(
+                "a thread's steps expect nothing one by one: the threads step expects `counts`",
+            ));
+        }
+        let op = map.next_value_seed(OpNamed(key))?;
+        if let Some(extra) = map.next_key::<String>()? {
+            return Err(de::Error::custom(format!(
+                "a thread's step is one operation alone, not `{}` and `{extra}`{}",
+                op.name(),
+                if extra == "expect" {
+                    ": the threads step expects `counts`"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(BareOp(op))
     }
 }
 

@@ -10,7 +10,9 @@ mod decl;
 pub mod maps;
 mod process;
 mod programs;
+mod repeat;
 mod sockets;
+pub(super) mod template;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +21,7 @@ pub use self::{
     maps::{BatchOp, MapOp},
     process::Capability,
     programs::ObserveOp,
+    repeat::{RepeatOp, ThreadGroup, expand_threads},
     sockets::{ConnectOp, ShutdownHow, ShutdownOp, SocketOption, SockoptOp, Transfer},
 };
 use super::validate::{Checked, StepCheck};
@@ -55,6 +58,10 @@ pub enum Op {
     Recv(Transfer),
     /// A child process runs these steps on its copies of the descriptors.
     Fork(Vec<StepDecl>),
+    /// Steps run `times` times in order, with `{i}` the iteration in their strings.
+    Repeat(RepeatOp),
+    /// Threads run map operations at the same time; the step expects outcome counts.
+    Threads(Vec<ThreadGroup>),
     /// Load a declared program (the verifier may refuse it) and attach it.
     Attach(String),
     Detach(String),
@@ -99,6 +106,8 @@ impl Op {
             | Op::LookupAndDeleteBatch(op) => op.check(self.name(), cx),
             Op::Send(op) | Op::Recv(op) => op.check(self.name(), cx),
             Op::Fork(steps) => process::check_fork(steps, cx),
+            Op::Repeat(op) => op.check(cx),
+            Op::Threads(groups) => repeat::check_threads(groups, cx),
             Op::Attach(program) => programs::check_attach(program, true, cx),
             Op::Detach(program) => programs::check_attach(program, false, cx),
             Op::Observe(op) => op.check(cx),

@@ -11,6 +11,7 @@ use crate::{
         SocketSpec, did_you_mean,
         locate::{FieldPath, Point},
         model::{CaseFile, MapDecl, ProgramDecl, SocketDecl},
+        steps::template,
         types::Type,
     },
     catalogue,
@@ -35,7 +36,71 @@ const MAP_FLAGS: &[(&str, u32)] = &[
 /// `BPF_LOCAL_STORAGE_GET_F_CREATE`.
 const GET_FLAGS: &[(&str, u64)] = &[("F_CREATE", 1)];
 
+/// The most copies the repeated declarations of one case add up to: maps and sockets are
+/// kernel objects, and a thousand sockets already need a larger `RLIMIT_NOFILE`.
+const MAX_DECLARED_COPIES: u32 = 10_000;
+
 impl Validator<'_> {
+    /// The declarations of `section` with each `repeat: N` one replaced by its N copies,
+    /// `{i}` substituted in the name and the fields.
+    pub(super) fn expand_repeated<T>(
+        &mut self,
+        section: &str,
+        decls: &IndexMap<String, T>,
+        repeat: impl Fn(&T) -> Option<u32>,
+    ) -> IndexMap<String, T>
+    where
+        T: Clone + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut expanded = IndexMap::new();
+        let mut copies = 0u32;
+        for (name, decl) in decls {
+            let path = FieldPath::default().key(section).key(name.as_str());
+            let Some(times) = repeat(decl) else {
+                expanded.insert(name.clone(), decl.clone());
+                continue;
+            };
+            copies = copies.saturating_add(times);
+            let problem = if !name.contains('{') {
+                Some((path.clone(), Point::Key, "a repeated declaration names its copies with `{i}` (e.g. `s{i}`), which counts from 0".to_string()))
+            } else if copies > MAX_DECLARED_COPIES {
+                Some((
+                    path.key("repeat"),
+                    Point::Value,
+                    format!("the repeated declarations add up to more than {MAX_DECLARED_COPIES}"),
+                ))
+            } else {
+                None
+            };
+            if let Some((at, point, message)) = problem {
+                self.error(&at, point, message);
+                let kind = if section == "maps" { "map" } else { "socket" };
+                self.invalid_declarations.insert((kind, name.clone()));
+                continue;
+            }
+            let written = serde_json::to_value(decl).expect("declarations serialise");
+            for i in 0..times {
+                let vars = [("i", i64::from(i))];
+                let copy = template::expand_name(name, &vars).and_then(|copy_name| {
+                    let value = template::expand(&written, &vars)?;
+                    let copy = serde_json::from_value(value).map_err(|e| e.to_string())?;
+                    Ok((copy_name, copy))
+                });
+                match copy {
+                    Ok((copy_name, copy)) => {
+                        self.templates.insert(copy_name.clone(), name.clone());
+                        expanded.insert(copy_name, copy);
+                    }
+                    Err(message) => {
+                        self.error(&path, Point::Key, message);
+                        break;
+                    }
+                }
+            }
+        }
+        expanded
+    }
+
     pub(super) fn requirements(&mut self, raw: &CaseFile) -> Requirements {
         let path = FieldPath::default().key("requires");
         if let Some(kernel) = raw.requires.kernel {

@@ -92,6 +92,19 @@ impl Validator<'_> {
         outcomes: &Outcomes,
     ) -> Option<Expected> {
         match (outcomes, value) {
+            (Outcomes::Counts(ops), Value::Mapping(m))
+                if m.len() == 1 && m.contains_key("counts") =>
+            {
+                self.counts(&path.key("counts"), ops, &m["counts"])
+            }
+            (Outcomes::Counts(_), _) => {
+                self.error(
+                    path,
+                    Point::Value,
+                    "threads expect `{ counts: { OPERATION: { ok: N, ERRNO: N } } }` (a count, a comparison such as \"> 0\", or `any`)",
+                );
+                None
+            }
             (Outcomes::Helpers { .. }, Value::String(text)) if text == "no_record" => {
                 Some(Expected::NoRecord)
             }
@@ -175,6 +188,85 @@ impl Validator<'_> {
                 None
             }
         }
+    }
+
+    /// `{ OPERATION: { OUTCOME: count } }`, for the operations the threads run.
+    fn counts(&mut self, path: &FieldPath, ops: &[&str], value: &Value) -> Option<Expected> {
+        let Value::Mapping(per_op) = value else {
+            self.error(
+                path,
+                Point::Value,
+                "counts are a mapping of operation names",
+            );
+            return None;
+        };
+        let count_type = Type::Int {
+            bytes: 8,
+            signed: false,
+        };
+        let mut counts = indexmap::IndexMap::new();
+        for (op, outcomes) in per_op {
+            let op = op.as_str().unwrap_or("?");
+            let op_path = path.key(op);
+            if !ops.contains(&op) {
+                let hint = did_you_mean(op, ops.iter().copied());
+                self.error(
+                    &op_path,
+                    Point::Key,
+                    format!(
+                        "the threads run no `{op}` (they run {}){hint}",
+                        ops.join(", ")
+                    ),
+                );
+                return None;
+            }
+            let Value::Mapping(outcomes) = outcomes else {
+                self.error(
+                    &op_path,
+                    Point::Value,
+                    "give each outcome (`ok`, an errno name) its count",
+                );
+                return None;
+            };
+            let mut per_outcome = indexmap::IndexMap::new();
+            for (outcome, count) in outcomes {
+                let outcome = outcome.as_str().unwrap_or("?");
+                let at = op_path.key(outcome);
+                if outcome != "ok" && crate::errno::code(outcome).is_none() {
+                    let hint = did_you_mean(
+                        outcome,
+                        std::iter::once("ok").chain(crate::errno::known_names()),
+                    );
+                    self.error(
+                        &at,
+                        Point::Key,
+                        format!("unknown outcome `{outcome}`: `ok` or an errno name{hint}"),
+                    );
+                    return None;
+                }
+                let count = count_type
+                    .expected(count)
+                    .map_err(|e| self.value_error(&at, e))
+                    .ok()?;
+                per_outcome.insert(outcome.to_string(), count);
+            }
+            counts.insert(op.to_string(), per_outcome);
+        }
+        // Threads that did nothing must not pass: some `ok` count must exclude zero.
+        let zero = serde_json::json!(0);
+        let proves_work = counts.values().any(|c| {
+            c.get("ok")
+                .is_some_and(|ok| !crate::case::types::value_matches(ok, &zero))
+        });
+        if !proves_work {
+            self.error(
+                path,
+                Point::Value,
+                "say that some operation succeeded (`ok: \"> 0\"` or a count): threads that did nothing must not pass",
+            );
+            return None;
+        }
+        Some(Expected::Counts(counts))
     }
 
     fn expected_value(

@@ -21,7 +21,7 @@ pub(super) use self::{
 use super::{
     Case, CaseError, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec,
     Step, did_you_mean,
-    locate::{FieldPath, Locator, Point},
+    locate::{FieldPath, Locator, Point, Segment},
     model::CaseFile,
     prescan,
     steps::maps::resolve_flags,
@@ -71,6 +71,8 @@ pub(super) enum Outcomes {
     Helpers { get: bool, delete: bool },
     /// `ok` or `{ rejected: "text in the verifier log" }`.
     Load,
+    /// `{ counts: { OPERATION: { OUTCOME: count, … } } }` for these operations.
+    Counts(Vec<&'static str>),
 }
 
 pub(super) struct Validator<'a> {
@@ -82,6 +84,9 @@ pub(super) struct Validator<'a> {
     value_bytes: u32,
     /// Declarations that failed validation, by kind (`map`, `socket`, `program`) and name.
     invalid_declarations: std::collections::HashSet<(&'static str, String)>,
+    /// Names of repeated declarations (`m3`) and the name written in the file (`m{i}`),
+    /// so that a problem in a copy points at the declaration.
+    templates: HashMap<String, String>,
 }
 
 pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
@@ -104,6 +109,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
         min_version: FIRST_KERNEL,
         value_bytes: 0,
         invalid_declarations: std::collections::HashSet::new(),
+        templates: HashMap::new(),
     };
     let raw: CaseFile =
         match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
@@ -183,13 +189,34 @@ fn with_suggestion(message: &str) -> String {
 
 impl Validator<'_> {
     pub(super) fn error(&mut self, path: &FieldPath, point: Point, message: impl Into<String>) {
+        let path = &self.as_written(path);
         let location = self.locator.locate(path, point);
-        self.errors.push(CaseError {
+        let error = CaseError {
             file: self.file.to_path_buf(),
             location,
             field: path.to_string(),
             message: message.into(),
+        };
+        // The copies of a repeated declaration or step share one place in the file: its
+        // problem is reported once.
+        let repeated = self.errors.iter().any(|e| {
+            e.location == error.location && e.field == error.field && e.message == error.message
         });
+        if !repeated {
+            self.errors.push(error);
+        }
+    }
+
+    /// `path` with a repeated declaration's copy named as the file writes it.
+    fn as_written(&self, path: &FieldPath) -> FieldPath {
+        let mut written = path.clone();
+        if let [Segment::Key(section), Segment::Key(name), ..] = written.0.as_mut_slice()
+            && matches!(section.as_str(), "maps" | "sockets")
+            && let Some(template) = self.templates.get(name.as_str())
+        {
+            *name = template.clone();
+        }
+        written
     }
 
     /// Counts a value of `ty` against [`MAX_CASE_VALUE_BYTES`] before it is built; the error
@@ -275,20 +302,22 @@ impl Validator<'_> {
             );
         }
         let requires = self.requirements(&raw);
-        let maps = self.maps(&raw.maps);
-        let sockets = self.sockets(&raw.sockets);
+        let map_decls = self.expand_repeated("maps", &raw.maps, |d| d.repeat);
+        let socket_decls = self.expand_repeated("sockets", &raw.sockets, |d| d.repeat);
+        let maps = self.maps(&map_decls);
+        let sockets = self.sockets(&socket_decls);
         let programs = self.programs(&raw.programs, &maps);
         // A declaration that failed has its own error: uses of its name are not reported
         // again as undeclared.
         for (what, declared, valid) in [
             (
                 "map",
-                raw.maps.keys().collect::<Vec<_>>(),
+                map_decls.keys().collect::<Vec<_>>(),
                 maps.keys().collect::<Vec<_>>(),
             ),
             (
                 "socket",
-                raw.sockets.keys().collect(),
+                socket_decls.keys().collect(),
                 sockets.keys().collect(),
             ),
             (
@@ -374,7 +403,7 @@ impl Validator<'_> {
                 &mut state,
                 false,
             );
-            steps.extend(step);
+            steps.extend(step.into_iter().flat_map(Step::spliced));
         }
         Case {
             name: raw.name,

@@ -3,9 +3,9 @@
 
 use super::{Context, Life, Outcomes, State, Validator};
 use crate::case::{
-    Step,
+    Expectation, Expected, Step,
     locate::{FieldPath, Point},
-    steps::{Op, StepDecl},
+    steps::{Op, RepeatOp, StepDecl},
 };
 
 /// What an operation's check gives back: how reports name the step, what it may expect,
@@ -36,6 +36,8 @@ pub struct StepCheck<'c, 'a> {
     pub path: FieldPath,
     /// The step's id, for the ids of a fork's steps.
     id: String,
+    /// The step runs in a forked child.
+    in_child: bool,
 }
 
 impl StepCheck<'_, '_> {
@@ -105,6 +107,46 @@ impl StepCheck<'_, '_> {
         }
     }
 
+    /// Checks every iteration of a repeat; the first iteration with errors stops it, since
+    /// the others would repeat them.
+    pub fn repeated_steps(&mut self, repeat: &RepeatOp) -> Option<Vec<Step>> {
+        let mut steps = Vec::new();
+        for i in 0..repeat.times {
+            let decls = match repeat.iteration(i) {
+                Ok(decls) => decls,
+                Err((j, message)) => {
+                    self.v
+                        .error(&self.path.key("steps").index(j), Point::Value, message);
+                    return None;
+                }
+            };
+            for (j, decl) in decls.iter().enumerate() {
+                let step = self.v.step(
+                    &self.path.key("steps").index(j),
+                    format!("{}.{}.{}", self.id, i + 1, j + 1),
+                    decl,
+                    self.ctx,
+                    self.state,
+                    self.in_child,
+                )?;
+                steps.extend(step.spliced());
+            }
+        }
+        Some(steps)
+    }
+
+    /// Checks an operation that runs inside this step (a thread's), located at `path`.
+    pub fn check_nested(&mut self, op: &Op, path: FieldPath) -> Option<Checked> {
+        op.check(&mut StepCheck {
+            v: self.v,
+            ctx: self.ctx,
+            state: self.state,
+            path,
+            id: self.id.clone(),
+            in_child: self.in_child,
+        })
+    }
+
     /// Checks a fork's steps, which its child runs on copies of the descriptors: what the
     /// child closes stays open here.
     pub fn child_steps(&mut self, decls: &[StepDecl]) -> Option<Vec<Step>> {
@@ -119,9 +161,12 @@ impl StepCheck<'_, '_> {
                 &mut child_state,
                 true,
             );
-            steps.extend(step);
+            match step {
+                Some(step) => steps.extend(step.spliced()),
+                None => return None,
+            }
         }
-        (steps.len() == decls.len()).then_some(steps)
+        Some(steps)
     }
 }
 
@@ -167,8 +212,22 @@ impl Validator<'_> {
             state,
             path: op_path,
             id: id.clone(),
+            in_child,
         })?;
-        let expect = self.expectation(&path.key("expect"), &decl.expect, &checked.outcomes)?;
+        // A repeat is replaced by its steps, which say what they expect.
+        let expect = if let Op::Repeat(_) = decl.op {
+            if !decl.expect.is_null() {
+                self.error(
+                    &path.key("expect"),
+                    Point::Key,
+                    "a repeat expects nothing itself: its steps say what they expect",
+                );
+                return None;
+            }
+            Expectation::always(Expected::Ok)
+        } else {
+            self.expectation(&path.key("expect"), &decl.expect, &checked.outcomes)?
+        };
         Some(Step {
             id,
             label: checked.label,
@@ -177,5 +236,15 @@ impl Validator<'_> {
             within: decl.within,
             children: checked.children,
         })
+    }
+}
+
+impl Step {
+    /// The steps that run in this one's place: a repeat's expansion, else the step itself.
+    pub(in crate::case) fn spliced(self) -> Vec<Step> {
+        match self.op {
+            Op::Repeat(_) => self.children,
+            _ => vec![self],
+        }
     }
 }

@@ -1,0 +1,209 @@
+//! Repetition and concurrency: a block of steps run N times in order, and threads that run
+//! map operations at the same time and report how often each outcome happened.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Op, StepDecl, decl::BareOp, template};
+use crate::case::{
+    locate::Point,
+    validate::{Checked, Outcomes, StepCheck},
+};
+
+/// The most steps a `repeat` expands into, and the most operations all the threads of one
+/// step run: enough for the kernel selftest's stress scenarios at the sizes the harness
+/// uses, small enough that validating and preparing them stays well under a second.
+pub const MAX_EXPANDED: u64 = 100_000;
+/// The most threads one step starts.
+pub const MAX_THREADS: u32 = 64;
+
+/// `repeat: { times: N, steps: [...] }`: the steps, `times` times in order, with `{i}` the
+/// iteration (from 0) in their strings. The expanded steps take the repeat's place; each
+/// says what it expects, so the repeat itself expects nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatOp {
+    pub times: u32,
+    pub steps: Vec<StepDecl>,
+}
+
+impl RepeatOp {
+    /// The steps of iteration `i`.
+    pub fn iteration(&self, i: u32) -> Result<Vec<StepDecl>, (usize, String)> {
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(j, step)| {
+                let written = serde_json::to_value(step).map_err(|e| (j, e.to_string()))?;
+                let expanded =
+                    template::expand(&written, &[("i", i64::from(i))]).map_err(|e| (j, e))?;
+                serde_json::from_value(expanded).map_err(|e| (j, e.to_string()))
+            })
+            .collect()
+    }
+
+    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+        let path = cx.path.clone();
+        let total = u64::from(self.times) * self.steps.len() as u64;
+        if self.times == 0 || self.steps.is_empty() {
+            cx.v.error(
+                &path,
+                Point::Value,
+                "a repeat runs its `steps` `times` times: both must be more than zero",
+            );
+            return None;
+        }
+        if total > MAX_EXPANDED {
+            cx.v.error(
+                &path,
+                Point::Value,
+                format!("this repeat expands into {total} steps, more than the {MAX_EXPANDED} one step may"),
+            );
+            return None;
+        }
+        let children = cx.repeated_steps(self)?;
+        let mut checked = Checked::new(format!("repeat {} times", self.times), Outcomes::Status);
+        checked.children = children;
+        Some(checked)
+    }
+}
+
+/// Threads that run the same steps: `count` threads (`{t}` numbers them across the whole
+/// step, from 0), each running `steps` `repeat` times (`{i}`). Steps here are map element
+/// operations without `expect`: the step expects how often each outcome happened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadGroup {
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default = "one")]
+    pub repeat: u32,
+    pub steps: Vec<BareOp>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// What threads may run: element operations, which the executor prepares before the
+/// threads start.
+pub const THREAD_NAMES: &[&str] = &["update", "lookup", "delete", "lookup_and_delete"];
+
+/// One thread of a threads step: its group and its operations in order.
+pub struct Thread {
+    pub group: usize,
+    pub ops: Vec<Op>,
+}
+
+/// A step of a thread group whose template does not expand.
+pub struct TemplateError {
+    pub group: usize,
+    pub step: usize,
+    pub message: String,
+}
+
+/// Every thread, with `{t}` and `{i}` substituted in its operations.
+pub fn expand_threads(groups: &[ThreadGroup]) -> Result<Vec<Thread>, TemplateError> {
+    let mut threads = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        for _ in 0..group.count {
+            let t = threads.len() as i64;
+            let mut ops = Vec::new();
+            for i in 0..group.repeat {
+                for (j, op) in group.steps.iter().enumerate() {
+                    let error = |message: String| TemplateError {
+                        group: g,
+                        step: j,
+                        message,
+                    };
+                    let written = serde_json::to_value(op).map_err(|e| error(e.to_string()))?;
+                    let vars = [("t", t), ("i", i64::from(i))];
+                    let expanded = template::expand(&written, &vars).map_err(error)?;
+                    let BareOp(op) =
+                        serde_json::from_value(expanded).map_err(|e| error(e.to_string()))?;
+                    ops.push(op);
+                }
+            }
+            threads.push(Thread { group: g, ops });
+        }
+    }
+    Ok(threads)
+}
+
+pub(super) fn check_threads(groups: &[ThreadGroup], cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    let path = cx.path.clone();
+    let threads: u32 = groups.iter().map(|g| g.count).sum();
+    let total: u64 = groups
+        .iter()
+        .map(|g| u64::from(g.count) * u64::from(g.repeat) * g.steps.len() as u64)
+        .sum();
+    if groups.is_empty() || total == 0 {
+        cx.v.error(
+            &path,
+            Point::Value,
+            "threads need at least one group with `steps`, and `count` and `repeat` above zero",
+        );
+        return None;
+    }
+    if threads > MAX_THREADS || total > MAX_EXPANDED {
+        cx.v.error(
+            &path,
+            Point::Value,
+            format!("{threads} threads running {total} operations in all: at most {MAX_THREADS} threads and {MAX_EXPANDED} operations"),
+        );
+        return None;
+    }
+    for (g, group) in groups.iter().enumerate() {
+        for (j, BareOp(op)) in group.steps.iter().enumerate() {
+            if !THREAD_NAMES.contains(&op.name()) {
+                cx.v.error(
+                    &path.index(g).key("steps").index(j).key(op.name()),
+                    Point::Key,
+                    format!(
+                        "threads run only {}: `{}` needs a step of its own",
+                        THREAD_NAMES.join(", "),
+                        op.name()
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    let expanded = match expand_threads(groups) {
+        Ok(expanded) => expanded,
+        Err(e) => {
+            cx.v.error(
+                &path.index(e.group).key("steps").index(e.step),
+                Point::Value,
+                e.message,
+            );
+            return None;
+        }
+    };
+    // Every operation is checked as its thread runs it; the first bad one is reported.
+    let mut seen_errors = false;
+    for thread in &expanded {
+        for (k, op) in thread.ops.iter().enumerate() {
+            let g = thread.group;
+            let at = path
+                .index(g)
+                .key("steps")
+                .index(k % groups[g].steps.len())
+                .key(op.name());
+            if cx.check_nested(op, at).is_none() {
+                seen_errors = true;
+                break;
+            }
+        }
+        if seen_errors {
+            return None;
+        }
+    }
+    let names: Vec<&'static str> = groups
+        .iter()
+        .flat_map(|g| g.steps.iter().map(|BareOp(op)| op.name()))
+        .collect();
+    Some(Checked::new(
+        format!("{threads} threads, {total} operations"),
+        Outcomes::Counts(names),
+    ))
+}

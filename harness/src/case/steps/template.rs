@@ -1,0 +1,129 @@
+//! Repetition: a declaration, step or thread written once with `{i}` (and, in threads,
+//! `{t}`) in its strings stands for many. `{…}` holds an expression of integers and the
+//! variables in scope with `+`, `-` and `*` (`{t*64+i}`); a string that is nothing but one
+//! `{…}` becomes the integer itself, so `value: "{i}"` is a number.
+
+use serde_json::Value;
+
+/// Substitutes every `{expr}` in the strings of `value` (keys included).
+pub fn expand(value: &Value, vars: &[(&str, i64)]) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(text) => expand_string(text, vars)?,
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| expand(item, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(key, item)| Ok((expand_name(key, vars)?, expand(item, vars)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// A name with `{expr}` parts: always a string.
+pub fn expand_name(text: &str, vars: &[(&str, i64)]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("`{{` without `}}` in {text:?}"))?;
+        out.push_str(&rest[..open]);
+        out.push_str(&eval(&rest[open + 1..open + close], vars)?.to_string());
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn expand_string(text: &str, vars: &[(&str, i64)]) -> Result<Value, String> {
+    let whole = text.strip_prefix('{').and_then(|t| t.strip_suffix('}'));
+    match whole {
+        Some(expr) if !expr.contains(['{', '}']) => Ok(Value::from(eval(expr, vars)?)),
+        _ => expand_name(text, vars).map(Value::String),
+    }
+}
+
+/// A sum of products of integers and variables.
+fn eval(expr: &str, vars: &[(&str, i64)]) -> Result<i64, String> {
+    let names = || {
+        vars.iter()
+            .map(|(name, _)| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut sum = 0i64;
+    for (sign, term) in split_terms(expr) {
+        let mut product = 1i64;
+        for factor in term.split('*').map(str::trim) {
+            let value = match factor.parse::<i64>() {
+                Ok(n) => n,
+                Err(_) => vars
+                    .iter()
+                    .find(|(name, _)| *name == factor)
+                    .map(|(_, v)| *v)
+                    .ok_or_else(|| {
+                        format!(
+                            "`{{{expr}}}`: `{factor}` is neither an integer nor a variable here ({})",
+                            names()
+                        )
+                    })?,
+            };
+            product = product.saturating_mul(value);
+        }
+        sum = sum.saturating_add(sign * product);
+    }
+    Ok(sum)
+}
+
+/// `a+b-c` as `[(1, a), (1, b), (-1, c)]`.
+fn split_terms(expr: &str) -> Vec<(i64, &str)> {
+    let mut terms = Vec::new();
+    let mut sign = 1;
+    let mut start = 0;
+    for (i, c) in expr.char_indices() {
+        if (c == '+' || c == '-') && !expr[start..i].trim().is_empty() {
+            terms.push((sign, &expr[start..i]));
+            sign = if c == '+' { 1 } else { -1 };
+            start = i + 1;
+        }
+    }
+    terms.push((sign, &expr[start..]));
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn names_and_numbers_are_substituted() {
+        let vars = [("t", 2), ("i", 5)];
+        assert_eq!(expand_name("s{t*64+i}", &vars).unwrap(), "s133");
+        assert_eq!(expand_name("m{i-1}_x", &vars).unwrap(), "m4_x");
+        let value = json!({ "map": "m{i}", "value": "{i*10}", "keep": 3, "text": "a{i}b" });
+        assert_eq!(
+            expand(&value, &vars).unwrap(),
+            json!({ "map": "m5", "value": 50, "keep": 3, "text": "a5b" })
+        );
+    }
+
+    #[test]
+    fn unknown_variables_are_named() {
+        let err = expand_name("s{j}", &[("i", 0)]).unwrap_err();
+        assert!(err.contains("`j` is neither"), "{err}");
+        assert!(err.contains("`i`"), "{err}");
+        assert!(
+            expand_name("s{i", &[("i", 0)])
+                .unwrap_err()
+                .contains("without")
+        );
+    }
+}
