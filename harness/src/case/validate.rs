@@ -50,6 +50,9 @@ const OPERATIONS: &[&str] = &[
     "getsockopt",
 ];
 
+/// The program type name that selects sock_create's program with a delete call.
+const SOCK_CREATE_DELETE: &str = "sock_create_delete";
+
 /// Operations a forked child may run: map operations and close, which need no allocation
 /// between fork and exit.
 const CHILD_OPERATIONS: &[&str] = &["update", "lookup", "delete", "close"];
@@ -563,11 +566,20 @@ impl Validator<'_> {
         let mut programs: IndexMap<String, ProgramSpec> = IndexMap::new();
         for (name, decl) in decls {
             let path = FieldPath::default().key("programs").key(name.as_str());
-            let Some(kind) = crate::catalogue::ProgramKind::from_name(&decl.kind) else {
-                let known: Vec<&str> = crate::catalogue::ProgramKind::ALL
+            // `sock_create_delete` names the sock_create hook's program with a delete call,
+            // which its `delete: true` already selects.
+            let kind_name = match decl.kind.as_str() {
+                SOCK_CREATE_DELETE => "sock_create",
+                other => other,
+            };
+            let Some(kind) = crate::catalogue::ProgramKind::from_name(kind_name) else {
+                let mut known: Vec<&str> = crate::catalogue::ProgramKind::ALL
                     .iter()
                     .map(|k| k.name())
                     .collect();
+                if let Some(at) = known.iter().position(|name| *name == "sock_create") {
+                    known.insert(at + 1, SOCK_CREATE_DELETE);
+                }
                 let hint = did_you_mean(&decl.kind, known.iter().copied());
                 self.error(
                     &path.key("type"),
@@ -610,28 +622,35 @@ impl Validator<'_> {
                             None => continue,
                         },
                     };
-                    Some(crate::catalogue::GetCall {
+                    Some(crate::catalogue::Call::Get {
                         flags,
                         init: get.init,
                     })
                 }
             };
-            let mut params = crate::catalogue::ProgramParams {
-                map,
-                get,
-                delete: decl.delete,
-                ..crate::catalogue::ProgramParams::default()
-            };
-            match (&decl.callbacks, kind) {
-                (Some(names), crate::catalogue::ProgramKind::SockOps) => {
-                    let mut callbacks = Vec::new();
-                    for (i, cb) in names.iter().enumerate() {
-                        match crate::catalogue::SockOpsOp::from_name(cb) {
-                            Some(op) => callbacks.push(op),
-                            None => self.error(&path.key("callbacks").index(i), Point::Value, format!("unknown sock_ops callback `{cb}` (uapi name without BPF_SOCK_OPS_, e.g. ACTIVE_ESTABLISHED_CB)")),
+            // `get:` and `delete:` declare the call list [get], [delete] or [get, delete].
+            let calls: Vec<crate::catalogue::Call> = get
+                .into_iter()
+                .chain(decl.delete.then_some(crate::catalogue::Call::Delete))
+                .collect();
+            let calls = match (&decl.callbacks, kind) {
+                (callbacks, crate::catalogue::ProgramKind::SockOps) => {
+                    let mut ops = Vec::new();
+                    match callbacks {
+                        Some(names) => {
+                            for (i, cb) in names.iter().enumerate() {
+                                match crate::catalogue::SockOpsOp::from_name(cb) {
+                                    Some(op) => ops.push(op),
+                                    None => self.error(&path.key("callbacks").index(i), Point::Value, format!("unknown sock_ops callback `{cb}` (uapi name without BPF_SOCK_OPS_, e.g. ACTIVE_ESTABLISHED_CB)")),
+                                }
+                            }
                         }
+                        None => ops.extend([
+                            crate::catalogue::SockOpsOp::ACTIVE_ESTABLISHED_CB,
+                            crate::catalogue::SockOpsOp::PASSIVE_ESTABLISHED_CB,
+                        ]),
                     }
-                    params.sock_ops_callbacks = callbacks;
+                    crate::catalogue::ProgramCalls::on_callbacks(&ops, &calls)
                 }
                 (Some(_), _) => {
                     self.error(
@@ -641,8 +660,9 @@ impl Validator<'_> {
                     );
                     continue;
                 }
-                (None, _) => {}
-            }
+                (None, _) => crate::catalogue::ProgramCalls::EachRun(calls),
+            };
+            let params = crate::catalogue::ProgramParams::new(map, calls);
             programs.insert(
                 name.clone(),
                 ProgramSpec {
@@ -1300,7 +1320,7 @@ impl Validator<'_> {
                         return None;
                     }
                     Some(cb) => match crate::catalogue::SockOpsOp::from_name(cb) {
-                        Some(op) if spec.params.sock_ops_callbacks.contains(&op) => Some(op),
+                        Some(op) if spec.params.calls.on(op).is_some() => Some(op),
                         Some(_) => {
                             self.error(&path.key("callback"), Point::Value, format!("program `{program}` does not act on {cb}: add it to its `callbacks`"));
                             return None;
@@ -1319,9 +1339,14 @@ impl Validator<'_> {
                     "observe {program} ({}) about {socket}{on}",
                     spec.kind.name()
                 );
+                // Declarations give every callback the same list.
+                let lists = spec.params.calls.lists();
+                let calls = |which: fn(&crate::catalogue::Call) -> bool| {
+                    lists.iter().flat_map(|list| list.iter()).any(which)
+                };
                 let outcomes = Outcomes::Helpers {
-                    get: spec.params.get.is_some(),
-                    delete: spec.params.delete,
+                    get: calls(|c| matches!(c, crate::catalogue::Call::Get { .. })),
+                    delete: calls(|c| matches!(c, crate::catalogue::Call::Delete)),
                 };
                 Some((
                     Op::Observe {
@@ -1832,7 +1857,16 @@ impl Validator<'_> {
                 return None;
             }
         };
-        Some(Expected::Observed { get, delete })
+        // In the order of the declared list: [get, delete].
+        let calls = get
+            .map(super::ExpectedCall::Get)
+            .into_iter()
+            .chain(delete.map(super::ExpectedCall::Delete))
+            .collect();
+        Some(Expected::Observed {
+            calls,
+            callback_args: None,
+        })
     }
 }
 
