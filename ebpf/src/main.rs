@@ -1,13 +1,15 @@
 //! eBPF programs that call `bpf_sk_storage_get` / `bpf_sk_storage_delete` at points of a
-//! socket's life, one program per program type, all driven by the same parameters
-//! (`ProgramConfig`, written by the harness) and all reporting what the helpers did through
-//! one queue of `HelperRecord`s.
+//! socket's life: per hook one program per helper set (get, delete, both), all driven by
+//! the same parameters (`ProgramConfig` and the sock_ops call lists, written by the
+//! harness) and all reporting what the calls did through one queue of `HelperRecord`s.
 //!
-//! Every program follows the same steps (see [`observe`]): apply its filters, call the
-//! helpers the parameters ask for, record the outcome, then update the storage it obtained
+//! Every program follows the same steps (see `observe` in `programs.rs`): apply its
+//! filters, make the calls of its list in order (get, delete, write into the storage the
+//! last get returned), record each outcome, then update the storage the last get returned
 //! (count the event, add packet bytes, or store a setsockopt value). The record holds the
-//! storage as the get returned it, before the update, so "created with the init value",
-//! "zero-initialised" and "existing storage returned unchanged" are all observable.
+//! storage as each get returned it, before later calls and the update, so "created with the
+//! init value", "zero-initialised" and "existing storage returned unchanged" are all
+//! observable.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 // Atomic adds on map values: see `programs::atomic_add`. The crate is built on nightly.

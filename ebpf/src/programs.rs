@@ -28,8 +28,8 @@ use aya_ebpf::{
     },
 };
 use sk_storage_common::{
-    HARNESS_OPT_STORAGE_VALUE, HelperRecord, ProgramConfig, SOL_HARNESS, SocketStorage, action,
-    delete_outcome, get_outcome, program_id, storage_map,
+    CallList, CallResult, CallSpec, HARNESS_OPT_STORAGE_VALUE, HelperRecord, ProgramConfig,
+    SOL_HARNESS, SocketStorage, call_op, call_outcome, program_id, storage_map,
 };
 
 /// A BTF map definition for BPF_MAP_TYPE_SK_STORAGE with the map flags as a parameter.
@@ -80,6 +80,11 @@ static STORAGE_CLONE: SkStorageMap<NO_PREALLOC_CLONE> = SkStorageMap::new();
 #[btf_map]
 static PROGRAM_CONFIG: Array<ProgramConfig, { program_id::COUNT as usize }> = Array::new();
 
+/// The sock_ops program's calls per callback op (the ops it acts on are
+/// `ProgramConfig::sock_ops_mask`); indexed by the op, which is below 32 there.
+#[btf_map]
+static SOCK_OPS_CALLS: Array<CallList, 32> = Array::new();
+
 /// A queue, not a ring buffer: BPF_MAP_TYPE_QUEUE and `bpf_map_push_elem` exist since 4.20
 /// for every program type here, where the ring buffer needs 5.8.
 #[btf_map]
@@ -97,15 +102,6 @@ struct SocketIdent {
     remote_port: u16,
 }
 
-/// Which helper calls a program's code contains. A program type that may not call
-/// `bpf_sk_storage_delete` must not even contain the call: the verifier rejects the
-/// program for a helper call on any path, taken or not.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Helpers {
-    GetOnly,
-    GetAndDelete,
-}
-
 #[inline(always)]
 fn config(program: u32) -> Option<&'static ProgramConfig> {
     PROGRAM_CONFIG.get(program)
@@ -117,20 +113,53 @@ fn current_tid() -> u32 {
     unsafe { bpf_get_current_pid_tgid() as u32 }
 }
 
-/// Calls the helpers `config` asks for on `sk`, applies `update` to the storage the get
-/// returned, and sends the record. `tid` is 0 for program types that cannot (or need not)
-/// tell the current task; `only_tid` then does not filter.
+/// Defines a hook's three programs, one per helper set (`sk_storage_common::helper_set`),
+/// each its own ELF program so the loader can pick the one whose helper calls are exactly
+/// those the case declares. `$body::<GET, DELETE>` is the hook's code; the const
+/// parameters remove the helper calls of the other sets at compile time.
+macro_rules! helper_set_programs {
+    ($attr:meta, $ctx:ty => $ret:ty, $body:ident, [$get:ident, $delete:ident, $get_delete:ident]) => {
+        #[$attr]
+        pub fn $get(ctx: $ctx) -> $ret {
+            $body::<true, false>(ctx)
+        }
+
+        #[$attr]
+        pub fn $delete(ctx: $ctx) -> $ret {
+            $body::<false, true>(ctx)
+        }
+
+        #[$attr]
+        pub fn $get_delete(ctx: $ctx) -> $ret {
+            $body::<true, true>(ctx)
+        }
+    };
+}
+
+/// What a run reports besides the calls: see the fields of `HelperRecord`. `tid` is 0 for
+/// program types that cannot (or need not) tell the current task; `only_tid` then does not
+/// filter.
+#[derive(Clone, Copy, Default)]
+struct Event {
+    event: u32,
+    args: [u32; 2],
+    detail: u32,
+    tid: u32,
+}
+
+/// Makes the calls of `calls` on `sk`, applies `update` to the storage the last get
+/// returned (after every call, so a write of the list comes first), and sends the record.
 #[inline(always)]
-fn observe(
+fn observe<const GET: bool, const DELETE: bool>(
     program: u32,
     config: &ProgramConfig,
-    helpers: Helpers,
-    (event, detail, tid): (u32, u32, u32),
+    calls: &CallList,
+    event: Event,
     sk: *mut c_void,
     socket: SocketIdent,
     update: impl FnOnce(*mut SocketStorage),
 ) {
-    if tid != 0 && config.only_tid != 0 && tid != config.only_tid {
+    if event.tid != 0 && config.only_tid != 0 && event.tid != config.only_tid {
         return;
     }
     if config.only_port != 0
@@ -141,52 +170,99 @@ fn observe(
     }
     let mut record = HelperRecord {
         program,
-        event,
-        detail,
-        tid,
+        event: event.event,
+        args: event.args,
+        detail: event.detail,
+        tid: event.tid,
         cookie: socket.cookie,
         family: socket.family,
         local_port: socket.local_port,
         remote_port: socket.remote_port,
         map: config.map,
-        get_flags: config.get_flags,
         ..HelperRecord::default()
     };
-    if config.actions & action::GET != 0 {
-        record.get = if sk.is_null() {
-            get_outcome::NO_SOCKET
-        } else {
-            let mut init = config.init;
-            let init_ptr = if config.pass_init != 0 {
-                ptr::from_mut(&mut init).cast()
-            } else {
-                ptr::null_mut()
-            };
-            let storage = storage_get(config.map, sk, init_ptr, config.get_flags);
-            if storage.is_null() {
-                get_outcome::NULL
-            } else {
-                // SAFETY: a non-NULL pointer from bpf_sk_storage_get points to this
-                // map's value type.
-                record.storage = unsafe { *storage };
-                update(storage);
-                get_outcome::POINTER
-            }
-        };
-    }
-    if helpers == Helpers::GetAndDelete && config.actions & action::DELETE != 0 {
-        if sk.is_null() {
-            record.delete = delete_outcome::NO_SOCKET;
-        } else {
-            record.delete = delete_outcome::CALLED;
-            record.delete_ret = storage_delete(config.map, sk);
-        }
+    // Written out rather than a loop: see MAX_CALLS.
+    let [c0, c1, c2, c3] = &calls.calls;
+    let [r0, r1, r2, r3] = &mut record.calls;
+    let mut current = ptr::null_mut();
+    run_call::<GET, DELETE>(c0, r0, config.map, sk, &mut current);
+    run_call::<GET, DELETE>(c1, r1, config.map, sk, &mut current);
+    run_call::<GET, DELETE>(c2, r2, config.map, sk, &mut current);
+    run_call::<GET, DELETE>(c3, r3, config.map, sk, &mut current);
+    if !current.is_null() {
+        update(current);
     }
     if RECORDS.push(record, 0).is_err()
         && let Some(lost) = LOST_RECORDS.get_ptr_mut(0)
     {
         // SAFETY: an array map value, valid and 8-byte aligned for the program's run.
         unsafe { atomic_add(lost, 1) };
+    }
+}
+
+/// One call of the list. `current` is the storage the most recent get returned (NULL
+/// before any get, or when it returned NULL or had no socket). A call outside the
+/// program's helper set is not made and leaves its slot empty; the loader never pairs
+/// such a list with the program.
+#[inline(always)]
+fn run_call<const GET: bool, const DELETE: bool>(
+    call: &CallSpec,
+    result: &mut CallResult,
+    map: u32,
+    sk: *mut c_void,
+    current: &mut *mut SocketStorage,
+) {
+    match call.op {
+        call_op::GET if GET => {
+            result.op = call_op::GET;
+            if sk.is_null() {
+                *current = ptr::null_mut();
+                result.outcome = call_outcome::NO_SOCKET;
+                return;
+            }
+            let mut init = SocketStorage {
+                value: call.value,
+                ..SocketStorage::default()
+            };
+            let init_ptr = if call.pass_init != 0 {
+                ptr::from_mut(&mut init).cast()
+            } else {
+                ptr::null_mut()
+            };
+            let storage = storage_get(map, sk, init_ptr, call.flags);
+            *current = storage;
+            result.outcome = if storage.is_null() {
+                call_outcome::NULL
+            } else {
+                // SAFETY: a non-NULL pointer from bpf_sk_storage_get points to this map's
+                // value type.
+                result.storage = unsafe { *storage };
+                call_outcome::POINTER
+            };
+        }
+        call_op::DELETE if DELETE => {
+            result.op = call_op::DELETE;
+            if sk.is_null() {
+                result.outcome = call_outcome::NO_SOCKET;
+            } else {
+                result.outcome = call_outcome::RETURNED;
+                result.ret = storage_delete(map, sk);
+            }
+        }
+        call_op::WRITE => {
+            result.op = call_op::WRITE;
+            result.outcome = if current.is_null() {
+                call_outcome::NO_STORAGE
+            } else {
+                // SAFETY: a non-NULL pointer from bpf_sk_storage_get in this run. After a
+                // delete of this run it points to the unlinked storage, which the kernel
+                // frees only after an RCU grace period, so the write is harmless and
+                // invisible.
+                unsafe { (**current).value = call.value };
+                call_outcome::WRITTEN
+            };
+        }
+        _ => {}
     }
 }
 
@@ -262,15 +338,17 @@ fn bpf_sock_ident(sk: *const bpf_sock, cookie: u64) -> SocketIdent {
 
 // ---- sock_ops: the specification's own example -------------------------------------------
 
-#[sock_ops]
-pub fn sock_ops(ctx: SockOpsContext) -> u32 {
+helper_set_programs!(sock_ops, SockOpsContext => u32, on_sock_ops, [sock_ops_get, sock_ops_delete, sock_ops_get_delete]);
+
+#[inline(always)]
+fn on_sock_ops<const GET: bool, const DELETE: bool>(ctx: SockOpsContext) -> u32 {
     let Some(config) = config(program_id::SOCK_OPS) else {
         return 1;
     };
     let op = ctx.op();
-    if op >= 32 || config.sock_ops_mask & (1 << op) == 0 {
-        return 1;
-    }
+    // Before the callback filter: a case may act only on the callbacks the flags enable.
+    // The flags can be set where the socket is a full one; the established callbacks are
+    // the first such for both ends.
     if config.sock_ops_cb_flags != 0
         && (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB || op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
     {
@@ -278,6 +356,12 @@ pub fn sock_ops(ctx: SockOpsContext) -> u32 {
         // then show their absence.
         let _ = ctx.set_cb_flags(config.sock_ops_cb_flags as i32);
     }
+    if op >= 32 || config.sock_ops_mask & (1 << op) == 0 {
+        return 1;
+    }
+    let Some(calls) = SOCK_OPS_CALLS.get(op) else {
+        return 1;
+    };
     // SAFETY: reading context fields; `sk` is NULL when the callback has no full socket.
     let (sk, cookie) = unsafe {
         (
@@ -291,11 +375,16 @@ pub fn sock_ops(ctx: SockOpsContext) -> u32 {
         local_port: ctx.local_port() as u16,
         remote_port: port_from_ctx_u32(ctx.remote_port()),
     };
-    observe(
+    let event = Event {
+        event: op,
+        args: [ctx.arg(0), ctx.arg(1)],
+        ..Event::default()
+    };
+    observe::<GET, DELETE>(
         program_id::SOCK_OPS,
         config,
-        Helpers::GetAndDelete,
-        (op, ctx.arg(1), 0),
+        calls,
+        event,
         sk.cast(),
         socket,
         count_event,
@@ -305,8 +394,23 @@ pub fn sock_ops(ctx: SockOpsContext) -> u32 {
 
 // ---- cgroup_skb: count packets and bytes per socket --------------------------------------
 
+helper_set_programs!(cgroup_skb(ingress), SkBuffContext => i32, skb_ingress, [skb_ingress_get, skb_ingress_delete, skb_ingress_get_delete]);
+helper_set_programs!(cgroup_skb(egress), SkBuffContext => i32, skb_egress, [skb_egress_get, skb_egress_delete, skb_egress_get_delete]);
+
 #[inline(always)]
-fn count_packet(ctx: &SkBuffContext, program: u32) {
+fn skb_ingress<const GET: bool, const DELETE: bool>(ctx: SkBuffContext) -> i32 {
+    count_packet::<GET, DELETE>(&ctx, program_id::SKB_INGRESS);
+    1
+}
+
+#[inline(always)]
+fn skb_egress<const GET: bool, const DELETE: bool>(ctx: SkBuffContext) -> i32 {
+    count_packet::<GET, DELETE>(&ctx, program_id::SKB_EGRESS);
+    1
+}
+
+#[inline(always)]
+fn count_packet<const GET: bool, const DELETE: bool>(ctx: &SkBuffContext, program: u32) {
     let Some(config) = config(program) else {
         return;
     };
@@ -328,11 +432,15 @@ fn count_packet(ctx: &SkBuffContext, program: u32) {
         };
         ((*skb).len, full, socket)
     };
-    observe(
+    let event = Event {
+        detail: len,
+        ..Event::default()
+    };
+    observe::<GET, DELETE>(
         program,
         config,
-        Helpers::GetAndDelete,
-        (0, len, 0),
+        &config.calls,
+        event,
         sk.cast(),
         socket,
         |storage| {
@@ -343,22 +451,13 @@ fn count_packet(ctx: &SkBuffContext, program: u32) {
     );
 }
 
-#[cgroup_skb(ingress)]
-pub fn skb_ingress(ctx: SkBuffContext) -> i32 {
-    count_packet(&ctx, program_id::SKB_INGRESS);
-    1
-}
-
-#[cgroup_skb(egress)]
-pub fn skb_egress(ctx: SkBuffContext) -> i32 {
-    count_packet(&ctx, program_id::SKB_EGRESS);
-    1
-}
-
 // ---- cgroup sockopt: a private option whose value lives in the socket's storage ----------
 
-#[cgroup_sockopt(setsockopt)]
-pub fn setsockopt(ctx: SockoptContext) -> i32 {
+helper_set_programs!(cgroup_sockopt(setsockopt), SockoptContext => i32, setsockopt, [setsockopt_get, setsockopt_delete, setsockopt_get_delete]);
+helper_set_programs!(cgroup_sockopt(getsockopt), SockoptContext => i32, getsockopt, [getsockopt_get, getsockopt_delete, getsockopt_get_delete]);
+
+#[inline(always)]
+fn setsockopt<const GET: bool, const DELETE: bool>(ctx: SockoptContext) -> i32 {
     let sockopt = ctx.sockopt;
     // SAFETY: reading and writing fields of the program's own context.
     unsafe {
@@ -378,11 +477,15 @@ pub fn setsockopt(ctx: SockoptContext) -> i32 {
                 None
             };
         let sk = (*sockopt).__bindgen_anon_1.sk;
-        observe(
+        let event = Event {
+            detail: optname as u32,
+            ..Event::default()
+        };
+        observe::<GET, DELETE>(
             program_id::SETSOCKOPT,
             config,
-            Helpers::GetAndDelete,
-            (0, optname as u32, 0),
+            &config.calls,
+            event,
             sk.cast(),
             bpf_sock_ident(sk, 0),
             |storage| {
@@ -398,8 +501,8 @@ pub fn setsockopt(ctx: SockoptContext) -> i32 {
     1
 }
 
-#[cgroup_sockopt(getsockopt)]
-pub fn getsockopt(ctx: SockoptContext) -> i32 {
+#[inline(always)]
+fn getsockopt<const GET: bool, const DELETE: bool>(ctx: SockoptContext) -> i32 {
     let sockopt = ctx.sockopt;
     // SAFETY: reading and writing fields of the program's own context.
     unsafe {
@@ -413,11 +516,15 @@ pub fn getsockopt(ctx: SockoptContext) -> i32 {
         let optval = (*sockopt).__bindgen_anon_2.optval as usize;
         let optval_end = (*sockopt).__bindgen_anon_3.optval_end as usize;
         let sk = (*sockopt).__bindgen_anon_1.sk;
-        observe(
+        let event = Event {
+            detail: optname as u32,
+            ..Event::default()
+        };
+        observe::<GET, DELETE>(
             program_id::GETSOCKOPT,
             config,
-            Helpers::GetAndDelete,
-            (0, optname as u32, 0),
+            &config.calls,
+            event,
             sk.cast(),
             bpf_sock_ident(sk, 0),
             |storage| {
@@ -439,8 +546,23 @@ pub fn getsockopt(ctx: SockoptContext) -> i32 {
 
 // ---- cgroup sock_addr: connect4 / connect6 -----------------------------------------------
 
+helper_set_programs!(cgroup_sock_addr(connect4), SockAddrContext => i32, connect4, [connect4_get, connect4_delete, connect4_get_delete]);
+helper_set_programs!(cgroup_sock_addr(connect6), SockAddrContext => i32, connect6, [connect6_get, connect6_delete, connect6_get_delete]);
+
 #[inline(always)]
-fn on_connect(ctx: &SockAddrContext, program: u32) {
+fn connect4<const GET: bool, const DELETE: bool>(ctx: SockAddrContext) -> i32 {
+    on_connect::<GET, DELETE>(&ctx, program_id::CONNECT4);
+    1
+}
+
+#[inline(always)]
+fn connect6<const GET: bool, const DELETE: bool>(ctx: SockAddrContext) -> i32 {
+    on_connect::<GET, DELETE>(&ctx, program_id::CONNECT6);
+    1
+}
+
+#[inline(always)]
+fn on_connect<const GET: bool, const DELETE: bool>(ctx: &SockAddrContext, program: u32) {
     let Some(config) = config(program) else {
         return;
     };
@@ -453,35 +575,26 @@ fn on_connect(ctx: &SockAddrContext, program: u32) {
         socket.remote_port = u16::from_be((*sock_addr).user_port as u16);
         (sk, socket)
     };
-    observe(
+    observe::<GET, DELETE>(
         program,
         config,
-        Helpers::GetAndDelete,
-        (0, 0, 0),
+        &config.calls,
+        Event::default(),
         sk.cast(),
         socket,
         count_event,
     );
 }
 
-#[cgroup_sock_addr(connect4)]
-pub fn connect4(ctx: SockAddrContext) -> i32 {
-    on_connect(&ctx, program_id::CONNECT4);
-    1
-}
+// ---- cgroup_sock sock_create: get allowed, delete not (the delete programs exist to be
+// rejected) ------------------------------------------------------------------------------
 
-#[cgroup_sock_addr(connect6)]
-pub fn connect6(ctx: SockAddrContext) -> i32 {
-    on_connect(&ctx, program_id::CONNECT6);
-    1
-}
-
-// ---- cgroup_sock sock_create: get allowed, delete not ------------------------------------
+helper_set_programs!(cgroup_sock(sock_create), SockContext => i32, on_sock_create, [sock_create_get, sock_create_delete, sock_create_get_delete]);
 
 #[inline(always)]
-fn on_sock_create(ctx: &SockContext, program: u32, helpers: Helpers) {
-    let Some(config) = config(program) else {
-        return;
+fn on_sock_create<const GET: bool, const DELETE: bool>(ctx: SockContext) -> i32 {
+    let Some(config) = config(program_id::SOCK_CREATE) else {
+        return 1;
     };
     // In cgroup_sock programs the context itself is the socket argument of the helpers.
     // At sock_create the socket has no ports yet (and the context may not read them).
@@ -491,28 +604,15 @@ fn on_sock_create(ctx: &SockContext, program: u32, helpers: Helpers) {
         family: unsafe { (*sk).family },
         ..SocketIdent::default()
     };
-    observe(
-        program,
+    observe::<GET, DELETE>(
+        program_id::SOCK_CREATE,
         config,
-        helpers,
-        (0, 0, 0),
+        &config.calls,
+        Event::default(),
         sk.cast(),
         socket,
         count_event,
     );
-}
-
-#[cgroup_sock(sock_create)]
-pub fn sock_create(ctx: SockContext) -> i32 {
-    on_sock_create(&ctx, program_id::SOCK_CREATE, Helpers::GetOnly);
-    1
-}
-
-/// The same as `sock_create` plus a `bpf_sk_storage_delete` call, which cgroup_sock
-/// programs may not make: a program the verifier is expected to reject at load.
-#[cgroup_sock(sock_create)]
-pub fn sock_create_delete(ctx: SockContext) -> i32 {
-    on_sock_create(&ctx, program_id::SOCK_CREATE_DELETE, Helpers::GetAndDelete);
     1
 }
 
@@ -526,7 +626,7 @@ const SKC_NUM: usize = 14;
 const SKC_FAMILY: usize = 16;
 
 #[inline(always)]
-fn on_kernel_sock(sk: *mut c_void, program: u32) {
+fn on_kernel_sock<const GET: bool, const DELETE: bool>(sk: *mut c_void, program: u32) {
     let Some(config) = config(program) else {
         return;
     };
@@ -541,33 +641,43 @@ fn on_kernel_sock(sk: *mut c_void, program: u32) {
             remote_port: u16::from_be(ptr::read(base.add(SKC_DPORT).cast::<u16>())),
         }
     };
-    observe(
+    let event = Event {
+        tid: current_tid(),
+        ..Event::default()
+    };
+    observe::<GET, DELETE>(
         program,
         config,
-        Helpers::GetAndDelete,
-        (0, 0, current_tid()),
+        &config.calls,
+        event,
         sk,
         socket,
         count_event,
     );
 }
 
-#[fentry(function = "tcp_close")]
-pub fn fentry_tcp_close(ctx: FEntryContext) -> i32 {
-    on_kernel_sock(ctx.arg(0), program_id::FENTRY_TCP_CLOSE);
+helper_set_programs!(fentry(function = "tcp_close"), FEntryContext => i32, fentry_tcp_close, [fentry_tcp_close_get, fentry_tcp_close_delete, fentry_tcp_close_get_delete]);
+
+#[inline(always)]
+fn fentry_tcp_close<const GET: bool, const DELETE: bool>(ctx: FEntryContext) -> i32 {
+    on_kernel_sock::<GET, DELETE>(ctx.arg(0), program_id::FENTRY_TCP_CLOSE);
     0
 }
 
-/// After `tcp_connect` (the SYN is queued; ports are set). Not fexit on tcp_close: the
-/// socket may already be freed when tcp_close returns.
-#[fexit(function = "tcp_connect")]
-pub fn fexit_tcp_connect(ctx: FExitContext) -> i32 {
-    on_kernel_sock(ctx.arg(0), program_id::FEXIT_TCP_CONNECT);
+// After `tcp_connect` (the SYN is queued; ports are set). Not fexit on tcp_close: the
+// socket may already be freed when tcp_close returns.
+helper_set_programs!(fexit(function = "tcp_connect"), FExitContext => i32, fexit_tcp_connect, [fexit_tcp_connect_get, fexit_tcp_connect_delete, fexit_tcp_connect_get_delete]);
+
+#[inline(always)]
+fn fexit_tcp_connect<const GET: bool, const DELETE: bool>(ctx: FExitContext) -> i32 {
+    on_kernel_sock::<GET, DELETE>(ctx.arg(0), program_id::FEXIT_TCP_CONNECT);
     0
 }
 
-#[lsm(hook = "sock_graft")]
-pub fn lsm_sock_graft(ctx: LsmContext) -> i32 {
-    on_kernel_sock(ctx.arg(0), program_id::LSM_SOCK_GRAFT);
+helper_set_programs!(lsm(hook = "sock_graft"), LsmContext => i32, lsm_sock_graft, [lsm_sock_graft_get, lsm_sock_graft_delete, lsm_sock_graft_get_delete]);
+
+#[inline(always)]
+fn lsm_sock_graft<const GET: bool, const DELETE: bool>(ctx: LsmContext) -> i32 {
+    on_kernel_sock::<GET, DELETE>(ctx.arg(0), program_id::LSM_SOCK_GRAFT);
     0
 }

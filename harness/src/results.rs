@@ -8,9 +8,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::{Expected, ExpectedDelete, ExpectedGet, KernelVersion};
+use crate::case::{
+    Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite, KernelVersion,
+};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Results of one run over one or more kernels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,10 +130,11 @@ pub enum Actual {
     NotRun {
         reason: String,
     },
-    /// What a program's helper calls returned, from its record.
+    /// What each call of a program's run did, in order, from its record.
     Observed {
-        get: ObservedGet,
-        delete: ObservedDelete,
+        calls: Vec<ObservedCall>,
+        /// sock_ops: the callback's `args[0]` and `args[1]`.
+        callback_args: Option<[u32; 2]>,
     },
     /// No record of the program about the socket was left to observe.
     NoRecord,
@@ -149,11 +152,19 @@ pub enum Actual {
     },
 }
 
+/// One call of a program's run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "call", content = "outcome", rename_all = "snake_case")]
+pub enum ObservedCall {
+    Get(ObservedGet),
+    Delete(ObservedDelete),
+    Write(ObservedWrite),
+}
+
 /// What `bpf_sk_storage_get` returned in a program.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum ObservedGet {
-    NotCalled,
     NoSocket,
     Null,
     /// A pointer; the storage as the get returned it.
@@ -166,9 +177,17 @@ pub enum ObservedGet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum ObservedDelete {
-    NotCalled,
     NoSocket,
     Returned { value: i64 },
+}
+
+/// What a write of the list did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ObservedWrite {
+    Written,
+    /// No storage to write to: no get before it, or it returned NULL.
+    NoStorage,
 }
 
 impl Actual {
@@ -187,30 +206,28 @@ impl Actual {
                 crate::case::types::value_matches(want, value)
             }
             (
-                Expected::Observed { get, delete },
+                Expected::Observed {
+                    calls: want,
+                    callback_args: want_args,
+                },
                 Self::Observed {
-                    get: got,
-                    delete: deleted,
+                    calls: got,
+                    callback_args: got_args,
                 },
             ) => {
-                let get_matches = match (get, got) {
-                    (None, ObservedGet::NotCalled) => true,
-                    (Some(ExpectedGet::Null), ObservedGet::Null) => true,
-                    (Some(ExpectedGet::NoSocket), ObservedGet::NoSocket) => true,
-                    (Some(ExpectedGet::Storage(want)), ObservedGet::Storage { storage }) => {
-                        crate::case::types::value_matches(want, storage)
-                    }
-                    _ => false,
-                };
-                let delete_matches = match (delete, deleted) {
-                    (None, ObservedDelete::NotCalled) => true,
-                    (Some(ExpectedDelete::NoSocket), ObservedDelete::NoSocket) => true,
-                    (Some(ExpectedDelete::Returned(want)), ObservedDelete::Returned { value }) => {
-                        want == value
-                    }
-                    _ => false,
-                };
-                get_matches && delete_matches
+                want.len() == got.len()
+                    && want
+                        .iter()
+                        .zip(got)
+                        .all(|(want, got)| call_matches(want, got))
+                    && want_args.as_ref().is_none_or(|want| {
+                        got_args.is_some_and(|got| {
+                            want.len() == got.len()
+                                && want.iter().zip(got).all(|(want, got)| {
+                                    crate::case::types::value_matches(want, &serde_json::json!(got))
+                                })
+                        })
+                    })
             }
             (Expected::NoRecord, Self::NoRecord) => true,
             (Expected::Rejected(text), Self::Rejected { message, .. }) => {
@@ -251,25 +268,68 @@ impl fmt::Display for Actual {
             Self::Value { value } => write!(f, "value {value}"),
             Self::Returned { value } => write!(f, "returned {value}"),
             Self::NotRun { reason } => write!(f, "not run: {reason}"),
-            Self::Observed { get, delete } => {
-                let get = match get {
-                    ObservedGet::NotCalled => "not called".to_string(),
-                    ObservedGet::NoSocket => "not called (no socket)".to_string(),
-                    ObservedGet::Null => "NULL".to_string(),
-                    ObservedGet::Storage { storage } => format!("-> {storage}"),
-                };
-                let delete = match delete {
-                    ObservedDelete::NotCalled => "not called".to_string(),
-                    ObservedDelete::NoSocket => "not called (no socket)".to_string(),
-                    ObservedDelete::Returned { value } => crate::errno::describe_return(*value),
-                };
-                write!(f, "get {get}, delete {delete}")
+            Self::Observed {
+                calls,
+                callback_args,
+            } => {
+                let calls: Vec<String> = calls.iter().map(ObservedCall::to_string).collect();
+                write!(f, "{}", calls.join(", "))?;
+                if let Some([arg0, arg1]) = callback_args {
+                    write!(f, " (callback args {arg0}, {arg1})")?;
+                }
+                Ok(())
             }
             Self::NoRecord => write!(f, "no record (the program did not run for the socket)"),
             Self::Rejected { errno, message } => {
                 write!(f, "rejected at load ({errno}): {message}")
             }
             Self::Counts { counts } => write!(f, "counts {}", serde_json::json!(counts)),
+        }
+    }
+}
+
+fn call_matches(want: &ExpectedCall, got: &ObservedCall) -> bool {
+    match (want, got) {
+        (ExpectedCall::Get(ExpectedGet::Null), ObservedCall::Get(ObservedGet::Null)) => true,
+        (ExpectedCall::Get(ExpectedGet::NoSocket), ObservedCall::Get(ObservedGet::NoSocket)) => {
+            true
+        }
+        (
+            ExpectedCall::Get(ExpectedGet::Storage(want)),
+            ObservedCall::Get(ObservedGet::Storage { storage }),
+        ) => crate::case::types::value_matches(want, storage),
+        (
+            ExpectedCall::Delete(ExpectedDelete::NoSocket),
+            ObservedCall::Delete(ObservedDelete::NoSocket),
+        ) => true,
+        (
+            ExpectedCall::Delete(ExpectedDelete::Returned(want)),
+            ObservedCall::Delete(ObservedDelete::Returned { value }),
+        ) => want == value,
+        (
+            ExpectedCall::Write(ExpectedWrite::Written),
+            ObservedCall::Write(ObservedWrite::Written),
+        ) => true,
+        (
+            ExpectedCall::Write(ExpectedWrite::NoStorage),
+            ObservedCall::Write(ObservedWrite::NoStorage),
+        ) => true,
+        _ => false,
+    }
+}
+
+impl fmt::Display for ObservedCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Get(ObservedGet::NoSocket) => write!(f, "get not called (no socket)"),
+            Self::Get(ObservedGet::Null) => write!(f, "get NULL"),
+            Self::Get(ObservedGet::Storage { storage }) => write!(f, "get -> {storage}"),
+            Self::Delete(ObservedDelete::NoSocket) => write!(f, "delete not called (no socket)"),
+            Self::Delete(ObservedDelete::Returned { value }) => {
+                write!(f, "delete {}", crate::errno::describe_return(*value))
+            }
+            Self::Write(ObservedWrite::Written) => write!(f, "write done"),
+            Self::Write(ObservedWrite::NoStorage) => write!(f, "write not done (no storage)"),
         }
     }
 }

@@ -17,10 +17,14 @@ mod requirements;
 use aya::maps::MapError;
 use harness::{
     bpf::{
-        BpfError, CaseCgroup, DeleteResult, GetResult, HARNESS_OPT_STORAGE_VALUE, HostSupport,
-        Observation, SOL_HARNESS, SkStorageObject, SocketKey, SocketStorage,
+        BpfError, CallOutcome, CaseCgroup, DeleteResult, GetResult, HARNESS_OPT_STORAGE_VALUE,
+        HostSupport, Observation, SOL_HARNESS, SkStorageObject, SocketKey, SocketStorage,
+        WriteResult,
     },
-    catalogue::{F_CREATE, GetCall, ProgramKind, ProgramParams, SockOpsOp, StorageMap},
+    catalogue::{
+        Call, CallbackCalls, F_CREATE, HelperSet, ProgramCalls, ProgramKind, ProgramParams,
+        SockOpsOp, StorageMap,
+    },
 };
 use nix::sys::socket::{
     AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6, connect, socket,
@@ -114,10 +118,13 @@ impl Case {
             case.object
                 .set_params(*kind, params)
                 .expect("set parameters");
+            let helpers = params.calls.helper_set().expect("helper set");
             case.object
-                .load_program(*kind)
+                .load_program(*kind, helpers)
                 .unwrap_or_else(|e| panic!("load {kind}: {e}"));
-            case.object.attach(*kind, &case.cgroup).expect("attach");
+            case.object
+                .attach(*kind, helpers, &case.cgroup)
+                .expect("attach");
         }
         Some(case)
     }
@@ -220,19 +227,41 @@ fn storage(value: u64, events: u64) -> SocketStorage {
     }
 }
 
-fn pointer(storage: SocketStorage) -> GetResult {
-    GetResult::Pointer { storage }
+/// A get's outcome: a pointer to `storage`.
+fn got(storage: SocketStorage) -> CallOutcome {
+    CallOutcome::Get(GetResult::Pointer { storage })
 }
 
-fn sock_ops_params(get: Option<GetCall>) -> ProgramParams {
-    ProgramParams {
-        get,
-        ..ProgramParams::default()
-    }
+const GOT_NULL: CallOutcome = CallOutcome::Get(GetResult::Null);
+
+fn deleted(value: i32) -> CallOutcome {
+    CallOutcome::Delete(DeleteResult::Returned { value })
 }
 
-fn get(flags: u64, init: Option<u64>) -> Option<GetCall> {
-    Some(GetCall { flags, init })
+/// sock_ops making `calls` on both established callbacks.
+fn sock_ops_params(calls: &[Call]) -> ProgramParams {
+    ProgramParams::new(
+        StorageMap::NoPrealloc,
+        ProgramCalls::on_callbacks(
+            &[
+                SockOpsOp::ACTIVE_ESTABLISHED_CB,
+                SockOpsOp::PASSIVE_ESTABLISHED_CB,
+            ],
+            calls,
+        ),
+    )
+}
+
+/// Any other program making `calls` on every run.
+fn each_run(calls: &[Call]) -> ProgramParams {
+    ProgramParams::new(
+        StorageMap::NoPrealloc,
+        ProgramCalls::EachRun(calls.to_vec()),
+    )
+}
+
+fn get(flags: u64, init: Option<u64>) -> Call {
+    Call::Get { flags, init }
 }
 
 // ---- sock_ops: the specification's example -----------------------------------------------
@@ -240,7 +269,7 @@ fn get(flags: u64, init: Option<u64>) -> Option<GetCall> {
 #[test]
 fn sock_ops_creates_storage_with_the_init_value_on_both_established_callbacks() {
     in_fresh_netns(|| {
-        let params = sock_ops_params(get(F_CREATE, Some(5)));
+        let params = sock_ops_params(&[get(F_CREATE, Some(5))]);
         let Some(mut case) = Case::start("sock-ops-init", &[(ProgramKind::SockOps, params)]) else {
             return;
         };
@@ -251,13 +280,13 @@ fn sock_ops_creates_storage_with_the_init_value_on_both_established_callbacks() 
         let active = only(&about(&observations, &client), "client callback");
         assert_eq!(active.callback, Some(SockOpsOp::ACTIVE_ESTABLISHED_CB));
         assert_eq!(
-            active.get,
-            pointer(storage(5, 0)),
+            active.calls,
+            [got(storage(5, 0))],
             "created from the init value"
         );
         let passive = only(&about(&observations, &server), "server callback");
         assert_eq!(passive.callback, Some(SockOpsOp::PASSIVE_ESTABLISHED_CB));
-        assert_eq!(passive.get, pointer(storage(5, 0)));
+        assert_eq!(passive.calls, [got(storage(5, 0))]);
 
         // Userspace sees what BPF wrote (and counted after the get).
         assert_eq!(
@@ -289,7 +318,7 @@ fn sock_ops_creates_storage_with_the_init_value_on_both_established_callbacks() 
 #[test]
 fn sock_ops_zero_initialises_without_a_value_and_returns_existing_storage_unchanged() {
     in_fresh_netns(|| {
-        let params = sock_ops_params(get(F_CREATE, Some(9)));
+        let params = sock_ops_params(&[get(F_CREATE, Some(9))]);
         let Some(mut case) = Case::start("sock-ops-existing", &[(ProgramKind::SockOps, params)])
         else {
             return;
@@ -304,19 +333,19 @@ fn sock_ops_zero_initialises_without_a_value_and_returns_existing_storage_unchan
         let observations = case.observations();
         let active = only(&about(&observations, &client), "client callback");
         assert_eq!(
-            active.get,
-            pointer(storage(7, 0)),
+            active.calls,
+            [got(storage(7, 0))],
             "existing storage, init ignored"
         );
         let passive = only(&about(&observations, &server), "server callback");
-        assert_eq!(passive.get, pointer(storage(9, 0)), "created from init");
+        assert_eq!(passive.calls, [got(storage(9, 0))], "created from init");
         assert_eq!(
             case.lookup(StorageMap::NoPrealloc, &client),
             Some(storage(7, 1))
         );
 
         // Without an init value a created storage is zeroed.
-        let params = sock_ops_params(get(F_CREATE, None));
+        let params = sock_ops_params(&[get(F_CREATE, None)]);
         case.object
             .set_params(ProgramKind::SockOps, &params)
             .expect("set parameters");
@@ -324,8 +353,7 @@ fn sock_ops_zero_initialises_without_a_value_and_returns_existing_storage_unchan
         let observations = case.observations();
         for socket in [&client, &server] {
             let observation = only(&about(&observations, socket), "callback");
-            assert_eq!(observation.get, pointer(storage(0, 0)), "zero-initialised");
-            assert_eq!(observation.get_flags, F_CREATE);
+            assert_eq!(observation.calls, [got(storage(0, 0))], "zero-initialised");
         }
         case.finish();
     });
@@ -334,7 +362,7 @@ fn sock_ops_zero_initialises_without_a_value_and_returns_existing_storage_unchan
 #[test]
 fn sock_ops_get_returns_null_for_invalid_flags_and_without_f_create() {
     in_fresh_netns(|| {
-        let params = sock_ops_params(get(INVALID_GET_FLAGS, Some(1)));
+        let params = sock_ops_params(&[get(INVALID_GET_FLAGS, Some(1))]);
         let Some(mut case) = Case::start("sock-ops-null", &[(ProgramKind::SockOps, params)]) else {
             return;
         };
@@ -343,14 +371,13 @@ fn sock_ops_get_returns_null_for_invalid_flags_and_without_f_create() {
         let observations = case.observations();
         for socket in [&client, &server] {
             let observation = only(&about(&observations, socket), "callback");
-            assert_eq!(observation.get, GetResult::Null, "invalid flags");
-            assert_eq!(observation.get_flags, INVALID_GET_FLAGS);
+            assert_eq!(observation.calls, [GOT_NULL], "invalid flags");
             assert_eq!(case.lookup(StorageMap::NoPrealloc, socket), None);
         }
 
         // flags 0: NULL on a socket without storage, the storage on one that has it.
         case.object
-            .set_params(ProgramKind::SockOps, &sock_ops_params(get(0, None)))
+            .set_params(ProgramKind::SockOps, &sock_ops_params(&[get(0, None)]))
             .expect("set parameters");
         let client_socket = stream_socket(&case, AddressFamily::Inet);
         case.insert(StorageMap::NoPrealloc, &client_socket, 3);
@@ -358,9 +385,9 @@ fn sock_ops_get_returns_null_for_invalid_flags_and_without_f_create() {
         let (server, _) = listener.accept().expect("accept");
         let observations = case.observations();
         let active = only(&about(&observations, &client), "client callback");
-        assert_eq!(active.get, pointer(storage(3, 0)));
+        assert_eq!(active.calls, [got(storage(3, 0))]);
         let passive = only(&about(&observations, &server), "server callback");
-        assert_eq!(passive.get, GetResult::Null, "no F_CREATE, no storage");
+        assert_eq!(passive.calls, [GOT_NULL], "no F_CREATE, no storage");
         assert_eq!(case.lookup(StorageMap::NoPrealloc, &server), None);
         case.finish();
     });
@@ -369,11 +396,7 @@ fn sock_ops_get_returns_null_for_invalid_flags_and_without_f_create() {
 #[test]
 fn sock_ops_delete_returns_zero_then_enoent_and_userspace_sees_the_deletion() {
     in_fresh_netns(|| {
-        let params = ProgramParams {
-            get: None,
-            delete: true,
-            ..ProgramParams::default()
-        };
+        let params = sock_ops_params(&[Call::Delete]);
         let Some(mut case) = Case::start("sock-ops-delete", &[(ProgramKind::SockOps, params)])
         else {
             return;
@@ -386,20 +409,116 @@ fn sock_ops_delete_returns_zero_then_enoent_and_userspace_sees_the_deletion() {
         let observations = case.observations();
 
         let active = only(&about(&observations, &client), "client callback");
-        assert_eq!(active.get, GetResult::NotCalled);
-        assert_eq!(active.delete, DeleteResult::Returned { value: 0 });
+        assert_eq!(active.calls, [deleted(0)]);
         assert_eq!(
             case.lookup(StorageMap::NoPrealloc, &client),
             None,
             "deleted by BPF"
         );
         let passive = only(&about(&observations, &server), "server callback");
-        assert_eq!(
-            passive.delete,
-            DeleteResult::Returned {
-                value: -libc::ENOENT
-            }
+        assert_eq!(passive.calls, [deleted(-libc::ENOENT)]);
+        case.finish();
+    });
+}
+
+#[test]
+fn sock_ops_runs_its_call_list_in_order_and_a_later_get_sees_the_written_value() {
+    in_fresh_netns(|| {
+        let params = ProgramParams::new(
+            StorageMap::NoPrealloc,
+            ProgramCalls::on_callbacks(
+                &[SockOpsOp::ACTIVE_ESTABLISHED_CB],
+                &[get(F_CREATE, None), Call::Write { value: 7 }, get(0, None)],
+            ),
         );
+        // [get, write] needs no delete helper: the get-only program runs it.
+        assert_eq!(params.calls.helper_set().ok(), Some(HelperSet::Get));
+        let Some(mut case) = Case::start("sock-ops-write", &[(ProgramKind::SockOps, params)])
+        else {
+            return;
+        };
+        let listener = listener(&case, Ipv4Addr::LOCALHOST.into());
+        let (client, _server) = connected_pair(&case, &listener);
+        let observations = case.observations();
+        let active = only(&about(&observations, &client), "client callback");
+        assert_eq!(
+            active.calls,
+            [
+                got(storage(0, 0)),
+                CallOutcome::Write(WriteResult::Written),
+                got(storage(7, 0)),
+            ],
+            "created zeroed, written, then read back"
+        );
+        // The run counts its event once, after its calls.
+        assert_eq!(
+            case.lookup(StorageMap::NoPrealloc, &client),
+            Some(storage(7, 1))
+        );
+
+        // A write after a NULL get is not done.
+        let params = ProgramParams::new(
+            StorageMap::NoPrealloc,
+            ProgramCalls::on_callbacks(
+                &[SockOpsOp::ACTIVE_ESTABLISHED_CB],
+                &[get(0, None), Call::Write { value: 8 }],
+            ),
+        );
+        case.object
+            .set_params(ProgramKind::SockOps, &params)
+            .expect("set parameters");
+        let (client, _server) = connected_pair(&case, &listener);
+        let observations = case.observations();
+        let active = only(&about(&observations, &client), "client callback");
+        assert_eq!(
+            active.calls,
+            [GOT_NULL, CallOutcome::Write(WriteResult::NoStorage)]
+        );
+        assert_eq!(case.lookup(StorageMap::NoPrealloc, &client), None);
+        case.finish();
+    });
+}
+
+/// `TCP_ESTABLISHED` and `TCP_FIN_WAIT1` (include/net/tcp_states.h).
+const TCP_ESTABLISHED: u32 = 1;
+const TCP_FIN_WAIT1: u32 = 4;
+
+#[test]
+fn the_state_cb_flag_makes_state_cb_fire_with_the_old_and_new_state() {
+    in_fresh_netns(|| {
+        // The program acts on STATE_CB only; it sets the flag on the established
+        // callbacks all the same.
+        let params = ProgramParams {
+            sock_ops_cb_flags: SockOpsOp::STATE_CB_FLAG,
+            ..ProgramParams::new(
+                StorageMap::NoPrealloc,
+                ProgramCalls::PerCallback(vec![CallbackCalls {
+                    callback: SockOpsOp::STATE_CB,
+                    calls: vec![get(F_CREATE, Some(2))],
+                }]),
+            )
+        };
+        let Some(mut case) = Case::start("sock-ops-state-cb", &[(ProgramKind::SockOps, params)])
+        else {
+            return;
+        };
+        let listener = listener(&case, Ipv4Addr::LOCALHOST.into());
+        let (client, _server) = connected_pair(&case, &listener);
+        let key = SocketKey::of(&client).expect("socket key");
+        assert!(
+            case.observations().iter().all(|o| !o.is_about(&key)),
+            "nothing before the state changes"
+        );
+        // close() moves the client from ESTABLISHED to FIN_WAIT1 in the calling task.
+        drop(client);
+        let observations = case.observations();
+        let first = observations
+            .iter()
+            .find(|o| o.is_about(&key))
+            .unwrap_or_else(|| panic!("a STATE_CB record about the client: {observations:#?}"));
+        assert_eq!(first.callback, Some(SockOpsOp::STATE_CB));
+        assert_eq!(first.callback_args, Some([TCP_ESTABLISHED, TCP_FIN_WAIT1]));
+        assert_eq!(first.calls, [got(storage(2, 0))]);
         case.finish();
     });
 }
@@ -407,12 +526,10 @@ fn sock_ops_delete_returns_zero_then_enoent_and_userspace_sees_the_deletion() {
 #[test]
 fn clone_copies_a_listeners_storage_to_accepted_sockets_and_no_prealloc_does_not() {
     in_fresh_netns(|| {
-        let params = ProgramParams {
-            map: StorageMap::Clone,
-            get: get(0, None),
-            sock_ops_callbacks: vec![SockOpsOp::PASSIVE_ESTABLISHED_CB],
-            ..ProgramParams::default()
-        };
+        let params = ProgramParams::new(
+            StorageMap::Clone,
+            ProgramCalls::on_callbacks(&[SockOpsOp::PASSIVE_ESTABLISHED_CB], &[get(0, None)]),
+        );
         let Some(mut case) = Case::start("clone", &[(ProgramKind::SockOps, params.clone())]) else {
             return;
         };
@@ -423,8 +540,8 @@ fn clone_copies_a_listeners_storage_to_accepted_sockets_and_no_prealloc_does_not
         let observations = case.observations();
         let passive = only(&about(&observations, &server), "server callback");
         assert_eq!(
-            passive.get,
-            pointer(storage(11, 0)),
+            passive.calls,
+            [got(storage(11, 0))],
             "cloned from the listener"
         );
         assert_eq!(
@@ -448,11 +565,7 @@ fn clone_copies_a_listeners_storage_to_accepted_sockets_and_no_prealloc_does_not
         let (_client, server) = connected_pair(&case, &listener);
         let observations = case.observations();
         let passive = only(&about(&observations, &server), "server callback");
-        assert_eq!(
-            passive.get,
-            GetResult::Null,
-            "NO_PREALLOC alone is not cloned"
-        );
+        assert_eq!(passive.calls, [GOT_NULL], "NO_PREALLOC alone is not cloned");
         case.finish();
     });
 }
@@ -462,10 +575,7 @@ fn clone_copies_a_listeners_storage_to_accepted_sockets_and_no_prealloc_does_not
 #[test]
 fn cgroup_skb_counts_each_sockets_packets_and_bytes_in_its_storage() {
     in_fresh_netns(|| {
-        let params = ProgramParams {
-            get: get(F_CREATE, None),
-            ..ProgramParams::default()
-        };
+        let params = each_run(&[get(F_CREATE, None)]);
         let Some(mut case) = Case::start(
             "cgroup-skb",
             &[
@@ -552,14 +662,8 @@ fn get_harness_option(socket: &impl AsRawFd) -> std::io::Result<u64> {
 #[test]
 fn sockopt_programs_store_a_value_through_setsockopt_and_return_it_through_getsockopt() {
     in_fresh_netns(|| {
-        let set = ProgramParams {
-            get: get(F_CREATE, None),
-            ..ProgramParams::default()
-        };
-        let get_existing = ProgramParams {
-            get: get(0, None),
-            ..ProgramParams::default()
-        };
+        let set = each_run(&[get(F_CREATE, None)]);
+        let get_existing = each_run(&[get(0, None)]);
         let Some(mut case) = Case::start(
             "sockopt",
             &[
@@ -583,16 +687,16 @@ fn sockopt_programs_store_a_value_through_setsockopt_and_return_it_through_getso
                 .into_iter()
                 .filter(|o| o.program == program)
                 .collect();
-            *only(&runs, program.name())
+            only(&runs, program.name()).clone()
         };
         let set_run = on(ProgramKind::Setsockopt);
         assert_eq!(
-            set_run.get,
-            pointer(storage(0, 0)),
+            set_run.calls,
+            [got(storage(0, 0))],
             "created zeroed, then set"
         );
         assert_eq!(set_run.detail, HARNESS_OPT_STORAGE_VALUE as u32);
-        assert_eq!(on(ProgramKind::Getsockopt).get, pointer(storage(42, 1)));
+        assert_eq!(on(ProgramKind::Getsockopt).calls, [got(storage(42, 1))]);
 
         // A socket without storage: the get returns NULL and the kernel's own answer to an
         // unknown level (EOPNOTSUPP for TCP on recent kernels) stays, as on a socket
@@ -611,7 +715,7 @@ fn sockopt_programs_store_a_value_through_setsockopt_and_return_it_through_getso
         assert_eq!(error.raw_os_error(), kernel_answer.raw_os_error());
         let observations = case.observations();
         let run = only(&about(&observations, &bare), "getsockopt run");
-        assert_eq!(run.get, GetResult::Null);
+        assert_eq!(run.calls, [GOT_NULL]);
         case.finish();
     });
 }
@@ -619,11 +723,7 @@ fn sockopt_programs_store_a_value_through_setsockopt_and_return_it_through_getso
 #[test]
 fn sockopt_delete_returns_zero_then_enoent() {
     in_fresh_netns(|| {
-        let delete = ProgramParams {
-            get: None,
-            delete: true,
-            ..ProgramParams::default()
-        };
+        let delete = each_run(&[Call::Delete]);
         let Some(mut case) = Case::start("sockopt-delete", &[(ProgramKind::Setsockopt, delete)])
         else {
             return;
@@ -635,17 +735,9 @@ fn sockopt_delete_returns_zero_then_enoent() {
         let observations = case.observations();
         let deletes: Vec<_> = about(&observations, &socket)
             .iter()
-            .map(|o| o.delete)
+            .map(|o| o.calls.clone())
             .collect();
-        assert_eq!(
-            deletes,
-            [
-                DeleteResult::Returned { value: 0 },
-                DeleteResult::Returned {
-                    value: -libc::ENOENT
-                }
-            ]
-        );
+        assert_eq!(deletes, [[deleted(0)], [deleted(-libc::ENOENT)]]);
         assert_eq!(case.lookup(StorageMap::NoPrealloc, &socket), None);
         case.finish();
     });
@@ -656,10 +748,7 @@ fn sockopt_delete_returns_zero_then_enoent() {
 #[test]
 fn connect4_and_connect6_create_storage_on_the_connecting_socket() {
     in_fresh_netns(|| {
-        let params = ProgramParams {
-            get: get(F_CREATE, Some(21)),
-            ..ProgramParams::default()
-        };
+        let params = each_run(&[get(F_CREATE, Some(21))]);
         let Some(mut case) = Case::start(
             "connect",
             &[
@@ -683,7 +772,7 @@ fn connect4_and_connect6_create_storage_on_the_connecting_socket() {
             let run = only(&about(&observations, &client), "connect run");
             assert_eq!(run.program, program);
             assert_eq!(run.socket.remote_port, port, "the port being connected to");
-            assert_eq!(run.get, pointer(storage(21, 0)));
+            assert_eq!(run.calls, [got(storage(21, 0))]);
             assert_eq!(
                 case.lookup(StorageMap::NoPrealloc, &client),
                 Some(storage(21, 1))
@@ -698,10 +787,7 @@ fn connect4_and_connect6_create_storage_on_the_connecting_socket() {
 #[test]
 fn sock_create_may_create_storage_at_socket_creation() {
     in_fresh_netns(|| {
-        let params = ProgramParams {
-            get: get(F_CREATE, Some(3)),
-            ..ProgramParams::default()
-        };
+        let params = each_run(&[get(F_CREATE, Some(3))]);
         let Some(mut case) = Case::start("sock-create", &[(ProgramKind::SockCreate, params)])
         else {
             return;
@@ -716,7 +802,7 @@ fn sock_create_may_create_storage_at_socket_creation() {
         assert!(
             observations
                 .iter()
-                .any(|o| o.program == ProgramKind::SockCreate && o.get == pointer(storage(3, 0))),
+                .any(|o| o.program == ProgramKind::SockCreate && o.calls == [got(storage(3, 0))]),
             "{observations:#?}"
         );
         case.finish();
@@ -730,26 +816,29 @@ fn a_sock_create_program_calling_delete_is_rejected_with_the_verifier_log() {
         return;
     }
     let mut object = SkStorageObject::load(true).expect("load the eBPF object");
-    let error = object
-        .load_program(ProgramKind::SockCreateDelete)
-        .expect_err("cgroup_sock programs may not call bpf_sk_storage_delete");
-    eprintln!("{error}");
-    let BpfError::Rejected {
-        program,
-        verifier_log,
-        ..
-    } = &error
-    else {
-        panic!("expected a verifier rejection, got {error:?}");
-    };
-    assert_eq!(*program, ProgramKind::SockCreateDelete);
-    assert!(
-        verifier_log.contains("bpf_sk_storage_delete") || verifier_log.contains("unknown func"),
-        "{verifier_log}"
-    );
-    // The rejection leaves the other programs loadable.
+    for helpers in [HelperSet::Delete, HelperSet::GetDelete] {
+        let error = object
+            .load_program(ProgramKind::SockCreate, helpers)
+            .expect_err("cgroup_sock programs may not call bpf_sk_storage_delete");
+        eprintln!("{error}");
+        let BpfError::Rejected {
+            program,
+            helpers: rejected,
+            verifier_log,
+            ..
+        } = &error
+        else {
+            panic!("expected a verifier rejection, got {error:?}");
+        };
+        assert_eq!((*program, *rejected), (ProgramKind::SockCreate, helpers));
+        assert!(
+            verifier_log.contains("bpf_sk_storage_delete#108"),
+            "{verifier_log}"
+        );
+    }
+    // The rejections leave the hook's get-only program loadable: it has no delete call.
     object
-        .load_program(ProgramKind::SockCreate)
+        .load_program(ProgramKind::SockCreate, HelperSet::Get)
         .expect("the get-only program loads");
 }
 
@@ -764,9 +853,12 @@ fn load_or_report_rejection(case: &mut Case, program: ProgramKind, params: &Prog
     case.object
         .set_params(program, params)
         .expect("set parameters");
-    match case.object.load_program(program) {
+    let helpers = params.calls.helper_set().expect("helper set");
+    match case.object.load_program(program, helpers) {
         Ok(()) => {
-            case.object.attach(program, &case.cgroup).expect("attach");
+            case.object
+                .attach(program, helpers, &case.cgroup)
+                .expect("attach");
             true
         }
         Err(BpfError::Rejected {
@@ -796,10 +888,9 @@ fn fentry_on_tcp_close_sees_the_storage_and_fexit_on_tcp_connect_creates_it() {
         let listener = listener(&case, Ipv4Addr::LOCALHOST.into());
         let port = listener.local_addr().expect("address").port();
         let filtered = |get_call| ProgramParams {
-            get: get_call,
             only_thread: Some(tid),
             only_port: Some(port),
-            ..ProgramParams::default()
+            ..each_run(&[get_call])
         };
         let connect_loaded = load_or_report_rejection(
             &mut case,
@@ -817,7 +908,7 @@ fn fentry_on_tcp_close_sees_the_storage_and_fexit_on_tcp_connect_creates_it() {
             let observations = case.observations();
             let run = only(&about(&observations, &client), "fexit run");
             assert_eq!(run.thread, Some(tid));
-            assert_eq!(run.get, pointer(storage(8, 0)));
+            assert_eq!(run.calls, [got(storage(8, 0))]);
             assert_eq!(
                 case.lookup(StorageMap::NoPrealloc, &client),
                 Some(storage(8, 1))
@@ -829,12 +920,13 @@ fn fentry_on_tcp_close_sees_the_storage_and_fexit_on_tcp_connect_creates_it() {
             let runs: Vec<_> = observations.iter().filter(|o| o.is_about(&key)).collect();
             let run = only(&runs, "fentry run");
             let expected = if connect_loaded {
-                pointer(storage(8, 1))
+                got(storage(8, 1))
             } else {
-                GetResult::Null
+                GOT_NULL
             };
             assert_eq!(
-                run.get, expected,
+                run.calls,
+                [expected],
                 "the storage is still there when close starts"
             );
         }
@@ -852,16 +944,15 @@ fn lsm_sock_graft_sees_the_storage_cloned_to_the_accepted_socket() {
         case.insert(StorageMap::Clone, &listener, 13);
         let params = ProgramParams {
             map: StorageMap::Clone,
-            get: get(0, None),
             only_thread: Some(gettid()),
             only_port: Some(listener.local_addr().expect("address").port()),
-            ..ProgramParams::default()
+            ..each_run(&[get(0, None)])
         };
         if load_or_report_rejection(&mut case, ProgramKind::LsmSockGraft, &params) {
             let (_client, server) = connected_pair(&case, &listener);
             let observations = case.observations();
             let run = only(&about(&observations, &server), "sock_graft run");
-            assert_eq!(run.get, pointer(storage(13, 0)));
+            assert_eq!(run.calls, [got(storage(13, 0))]);
         }
         case.finish();
     });

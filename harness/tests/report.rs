@@ -440,20 +440,20 @@ fn another_schema_is_refused_when_reading_and_merging() {
     let path = dir.path().join("results.json");
     std::fs::write(
         &path,
-        r#"{"schema": 2, "kernels": [{"kernel": "x", "new": 1}]}"#,
+        r#"{"schema": 3, "kernels": [{"kernel": "x", "new": 1}]}"#,
     )
     .expect("writes");
-    let err = report::read_json(&path).expect_err("schema 2 is not ours");
+    let err = report::read_json(&path).expect_err("schema 3 is not ours");
     assert!(
-        matches!(err, ReportError::Schema { found: 2, .. }),
+        matches!(err, ReportError::Schema { found: 3, .. }),
         "{err:?}"
     );
 
     let mut other = fixture();
-    other.schema = 2;
+    other.schema = 3;
     let err = report::merge(vec![fixture(), other]).expect_err("schemas differ");
     assert!(
-        matches!(err, MergeError::Schema { input: 1, found: 2 }),
+        matches!(err, MergeError::Schema { input: 1, found: 3 }),
         "{err:?}"
     );
 }
@@ -462,7 +462,7 @@ fn another_schema_is_refused_when_reading_and_merging() {
 fn a_results_file_of_the_wrong_shape_names_the_field() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("results.json");
-    std::fs::write(&path, r#"{"schema": 1, "kernels": [{"kernel": "x"}]}"#).expect("writes");
+    std::fs::write(&path, r#"{"schema": 2, "kernels": [{"kernel": "x"}]}"#).expect("writes");
     let err = report::read_json(&path).expect_err("status is missing");
     let ReportError::Shape { source, .. } = &err else {
         panic!("expected a shape error, got {err:?}");

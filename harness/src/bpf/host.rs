@@ -225,7 +225,7 @@ mod tests {
             ProgramType::CgroupSockAddr
         );
         assert_eq!(
-            program_type(ProgramKind::SockCreateDelete),
+            program_type(ProgramKind::SockCreate),
             ProgramType::CgroupSock
         );
         assert_eq!(

@@ -10,8 +10,9 @@
 //! let mut object = SkStorageObject::load(true)?;        // fresh maps; true: BPF_F_CLONE works
 //! let cgroup = CaseCgroup::create(case_name)?;          // child of the cgroup2 mount
 //! object.set_params(program, &params)?;                 // what the program does (any time)
-//! object.load_program(program)?;                        // Err(BpfError::Rejected{verifier_log,..})
-//! object.attach(program, &cgroup)?;
+//! let helpers = params.calls.helper_set()?;             // picks the hook's program
+//! object.load_program(program, helpers)?;               // Err(BpfError::Rejected{verifier_log,..})
+//! object.attach(program, helpers, &cgroup)?;
 //! { let _in = cgroup.enter()?; /* create the case's sockets */ }
 //! /* traffic: connect, accept, send, setsockopt, close … */
 //! let observations = object.take_observations()?;      // Vec<Observation>, in run order
@@ -26,37 +27,44 @@
 //!
 //! # What each program does
 //!
-//! Every program, when it runs and passes its filters, calls the helpers its
-//! [`ProgramParams`](crate::catalogue::ProgramParams) ask for (get with `flags` and an optional init value, then optionally
-//! delete) on one of the two maps ([`StorageMap`](crate::catalogue::StorageMap)), then sends one record. After a get that
-//! returned a pointer it updates the storage: `events += 1` always, plus:
+//! Each hook ([`ProgramKind`](crate::catalogue::ProgramKind)) has three programs in the object,
+//! one per [`HelperSet`](crate::catalogue::HelperSet) (get only, delete only, both), named
+//! `<hook>_get`, `<hook>_delete`, `<hook>_get_delete`: the verifier judges every helper
+//! call a program contains, so the loader takes the one whose helpers are exactly those of
+//! the declared calls. Every program, when it runs and passes its filters, makes the calls
+//! of its [`ProgramParams`](crate::catalogue::ProgramParams) in order (up to
+//! [`MAX_CALLS`](crate::catalogue::MAX_CALLS): get with `flags` and an optional init value,
+//! delete, or write a value into the storage the last get returned; sock_ops has a list per
+//! callback) on one of the two maps ([`StorageMap`](crate::catalogue::StorageMap)), then
+//! sends one record. If the last get of the run returned a pointer, it then updates that
+//! storage: `events += 1` always, plus:
 //!
 //! | program ([`ProgramKind`](crate::catalogue::ProgramKind)) | runs on | socket passed | extra update / effect | `detail` |
 //! |---|---|---|---|---|
-//! | `sock_ops` | the callbacks in `sock_ops_callbacks` | `ctx->sk` (NULL → NoSocket) | optional `bpf_sock_ops_cb_flags_set` on the established callbacks | `args[1]` |
+//! | `sock_ops` | the callbacks with a call list | `ctx->sk` (NULL → NoSocket) | `bpf_sock_ops_cb_flags_set(sock_ops_cb_flags)` on the established callbacks, acted on or not | 0 (`args[0]`, `args[1]` in `callback_args`) |
 //! | `skb_ingress`, `skb_egress` | every packet | `bpf_sk_fullsock(skb->sk)` | `bytes += len` | packet length |
 //! | `setsockopt` | `setsockopt(SOL_HARNESS, …)` only | `ctx->sk` | `value = *(u64 *)optval`; the kernel's handler is skipped | optname |
 //! | `getsockopt` | `getsockopt(SOL_HARNESS, …)` only | `ctx->sk` | answers with `value` (retval 0); without storage the kernel's error stays | optname |
 //! | `connect4`, `connect6` | connect() | `ctx->sk` | — | 0 |
-//! | `sock_create` | socket() | the context | — (get only: the program contains no delete call) | 0 |
-//! | `sock_create_delete` | socket() | the context | calls delete, which cgroup_sock may not: rejected at load | 0 |
+//! | `sock_create` | socket() | the context | — (cgroup_sock may not call delete: its delete programs are rejected at load) | 0 |
 //! | `fentry_tcp_close` | tcp_close() entry | `struct sock *` argument | — | 0 |
 //! | `fexit_tcp_connect` | tcp_connect() exit (ports set, SYN queued) | `struct sock *` argument | — | 0 |
 //! | `lsm_sock_graft` | accept(), for the new socket | `struct sock *` argument | — | 0 |
 //!
 //! # Records
 //!
-//! The programs write `sk_storage_common::HelperRecord` (80 bytes, `#[repr(C)]`) to the
+//! The programs write `sk_storage_common::HelperRecord` (208 bytes, `#[repr(C)]`) to the
 //! object's record queue (`RECORDS`, a BPF_MAP_TYPE_QUEUE of 4,096 records, which every
 //! kernel from 5.2 offers to every program type here; overflow is counted in
 //! `LOST_RECORDS` and reported as [`BpfError::RecordsLost`]).
 //! [`SkStorageObject::take_observations`] turns them into [`Observation`]s: program,
-//! sock_ops callback, socket identity (cookie where the program type can read it —
-//! sock_ops, cgroup_skb, connect — otherwise local/remote ports), thread (tracing/LSM),
-//! map, get flags, [`GetResult`] (`NotCalled` / `NoSocket` / `Null` / `Pointer{storage}`
-//! with the storage as the get returned it, before the update), and [`DeleteResult`]
-//! (`NotCalled` / `NoSocket` / `Returned{value}`: 0 or -ENOENT). [`Observation::is_about`]
-//! matches one against a [`SocketKey`] taken from a socket fd.
+//! sock_ops callback and its `args[0]`/`args[1]`, socket identity (cookie where the program
+//! type can read it — sock_ops, cgroup_skb, connect — otherwise local/remote ports), thread
+//! (tracing/LSM), map, and one [`CallOutcome`] per call in order: [`GetResult`] (`NoSocket`
+//! / `Null` / `Pointer{storage}` with the storage read right after the call),
+//! [`DeleteResult`] (`NoSocket` / `Returned{value}`: 0 or -ENOENT), [`WriteResult`]
+//! (`Written` / `NoStorage`). [`Observation::is_about`] matches one against a [`SocketKey`]
+//! taken from a socket fd.
 //!
 //! The storage value of both maps is [`SocketStorage`] `{ value, events, bytes }` (u64
 //! each, 24 bytes); userspace reads and writes it by socket fd through
@@ -72,5 +80,7 @@ pub mod observation;
 pub use cgroup::{CaseCgroup, CgroupError, Membership};
 pub use host::{BpfLsm, HostError, HostSupport, SkipReason, program_type};
 pub use object::{BpfError, SkStorageObject, object_size};
-pub use observation::{DeleteResult, GetResult, Observation, ObservedSocket, SocketKey};
+pub use observation::{
+    CallOutcome, DeleteResult, GetResult, Observation, ObservedSocket, SocketKey, WriteResult,
+};
 pub use sk_storage_common::{HARNESS_OPT_STORAGE_VALUE, SOL_HARNESS, SocketStorage};

@@ -15,7 +15,7 @@ use aya::{
     },
 };
 use aya_obj::generated::BPF_F_NO_PREALLOC;
-use sk_storage_common::{HelperRecord, ProgramConfig, SocketStorage, map_name};
+use sk_storage_common::{CallList, HelperRecord, ProgramConfig, SocketStorage, map_name};
 
 use super::{
     btf_compat::{set_map_flags, widen_small_enums},
@@ -24,7 +24,7 @@ use super::{
     observation::{Observation, ObservationError},
 };
 use crate::catalogue::{
-    AttachPoint, CgroupHook, ParamsError, ProgramKind, ProgramParams, StorageMap,
+    AttachPoint, CgroupHook, HelperSet, ParamsError, ProgramKind, ProgramParams, StorageMap,
 };
 
 /// Built by harness/build.rs (aya-build, nightly, bpf-linker with BTF); empty when the
@@ -51,10 +51,7 @@ pub enum BpfError {
     #[error(
         "the eBPF object has no {what} named {name}; the embedded object and the loader disagree, rebuild the harness"
     )]
-    Missing {
-        what: &'static str,
-        name: &'static str,
-    },
+    Missing { what: &'static str, name: String },
     #[error("map {name} of the eBPF object")]
     Map {
         name: &'static str,
@@ -65,10 +62,11 @@ pub enum BpfError {
     Params(#[from] ParamsError),
     /// The kernel refused the program at `BPF_PROG_LOAD`: an outcome cases can expect.
     #[error(
-        "the kernel rejected program {program} ({section}) at load with {errno}{hint}\nverifier log:\n{verifier_log}"
+        "the kernel rejected program {program} ({helpers} helpers, {section}) at load with {errno}{hint}\nverifier log:\n{verifier_log}"
     )]
     Rejected {
         program: ProgramKind,
+        helpers: HelperSet,
         section: &'static str,
         /// The errno name, e.g. `EACCES` (verifier) or `EINVAL`.
         errno: String,
@@ -108,6 +106,13 @@ pub enum BpfError {
 }
 
 impl BpfError {
+    fn missing_map(name: &str) -> Self {
+        Self::Missing {
+            what: "map",
+            name: name.into(),
+        }
+    }
+
     /// The verifier log of a rejected program.
     pub fn verifier_log(&self) -> Option<&str> {
         match self {
@@ -193,10 +198,7 @@ impl SkStorageObject {
             .map_err(BpfError::Load)?;
         let records = ebpf
             .take_map(map_name::RECORDS)
-            .ok_or(BpfError::Missing {
-                what: "map",
-                name: map_name::RECORDS,
-            })
+            .ok_or_else(|| BpfError::missing_map(map_name::RECORDS))
             .and_then(|map| {
                 Queue::try_from(map).map_err(|source| BpfError::Map {
                     name: map_name::RECORDS,
@@ -212,29 +214,49 @@ impl SkStorageObject {
     }
 
     /// Writes what `program` does when it runs. Takes effect for its next runs, so it can
-    /// also change between steps of a case.
+    /// also change between steps of a case, as long as the calls keep the helper set of
+    /// the program loaded ([`ProgramCalls::helper_set`](crate::catalogue::ProgramCalls::helper_set)).
     pub fn set_params(
         &mut self,
         program: ProgramKind,
         params: &ProgramParams,
     ) -> Result<(), BpfError> {
-        let config = params.to_config()?;
+        let (config, sock_ops_lists) = params.to_config(program)?;
         let name = map_name::PROGRAM_CONFIG;
         let map = self
             .ebpf
             .map_mut(name)
-            .ok_or(BpfError::Missing { what: "map", name })?;
+            .ok_or_else(|| BpfError::missing_map(name))?;
         let map_error = |source| BpfError::Map { name, source };
         let mut configs: Array<&mut MapData, ProgramConfig> =
             Array::try_from(map).map_err(map_error)?;
-        configs.set(program.id(), config, 0).map_err(map_error)
+        configs.set(program.id(), config, 0).map_err(map_error)?;
+        let Some(lists) = sock_ops_lists else {
+            return Ok(());
+        };
+        let name = map_name::SOCK_OPS_CALLS;
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or_else(|| BpfError::missing_map(name))?;
+        let map_error = |source| BpfError::Map { name, source };
+        let mut per_op: Array<&mut MapData, CallList> = Array::try_from(map).map_err(map_error)?;
+        for (op, list) in (0u32..).zip(lists) {
+            per_op.set(op, list, 0).map_err(map_error)?;
+        }
+        Ok(())
     }
 
-    /// Loads `program` into the kernel (`BPF_PROG_LOAD`). A verifier rejection is
-    /// [`BpfError::Rejected`] with the verifier log.
-    pub fn load_program(&mut self, program: ProgramKind) -> Result<(), BpfError> {
+    /// Loads the program of hook `program` that contains the helper calls of `helpers`
+    /// (`BPF_PROG_LOAD`). A verifier rejection is [`BpfError::Rejected`] with the verifier
+    /// log.
+    pub fn load_program(
+        &mut self,
+        program: ProgramKind,
+        helpers: HelperSet,
+    ) -> Result<(), BpfError> {
         let Self { ebpf, .. } = self;
-        let handle = program_handle(ebpf, program)?;
+        let handle = program_handle(ebpf, program, helpers)?;
         let typed = |e| program_error(program, "find", e);
         let result = match program.attach_point() {
             AttachPoint::Cgroup(CgroupHook::SockOps) => {
@@ -281,6 +303,7 @@ impl SkStorageObject {
                 let verifier_log = verifier_log.to_string();
                 BpfError::Rejected {
                     program,
+                    helpers,
                     section: program.section(),
                     errno: io_error
                         .raw_os_error()
@@ -294,21 +317,26 @@ impl SkStorageObject {
         })
     }
 
-    /// Attaches a loaded program: cgroup programs to `cgroup` (several programs may share
-    /// an attach point), tracing and LSM programs globally (filter them with
-    /// `ProgramParams::only_thread` / `only_port`).
-    pub fn attach(&mut self, program: ProgramKind, cgroup: &CaseCgroup) -> Result<(), BpfError> {
+    /// Attaches a loaded program (one per hook at a time): cgroup programs to `cgroup`
+    /// (several programs may share an attach point), tracing and LSM programs globally
+    /// (filter them with `ProgramParams::only_thread` / `only_port`).
+    pub fn attach(
+        &mut self,
+        program: ProgramKind,
+        helpers: HelperSet,
+        cgroup: &CaseCgroup,
+    ) -> Result<(), BpfError> {
         if self.links.contains_key(&program) {
             return Err(BpfError::AlreadyAttached { program });
         }
-        let handle = program_handle(&mut self.ebpf, program)?;
+        let handle = program_handle(&mut self.ebpf, program, helpers)?;
         let link = attach_handle(handle, program.attach_point(), cgroup)
             .map_err(|e| program_error(program, "attach", e))?;
         self.links.insert(program, link);
         Ok(())
     }
 
-    /// Detaches an attached program; it stays loaded and can be attached again.
+    /// Detaches the hook's attached program; it stays loaded and can be attached again.
     pub fn detach(&mut self, program: ProgramKind) -> Result<(), BpfError> {
         let link = self
             .links
@@ -349,7 +377,7 @@ impl SkStorageObject {
         let map = self
             .ebpf
             .map(name)
-            .ok_or(BpfError::Missing { what: "map", name })?;
+            .ok_or_else(|| BpfError::missing_map(name))?;
         let map_error = |source| BpfError::Map { name, source };
         let lost: Array<&MapData, u64> = Array::try_from(map).map_err(map_error)?;
         lost.get(&0, 0).map_err(map_error)
@@ -362,7 +390,7 @@ impl SkStorageObject {
         let handle = self
             .ebpf
             .map(name)
-            .ok_or(BpfError::Missing { what: "map", name })?;
+            .ok_or_else(|| BpfError::missing_map(name))?;
         SkStorage::try_from(handle).map_err(|source| BpfError::Map { name, source })
     }
 
@@ -375,7 +403,7 @@ impl SkStorageObject {
         let handle = self
             .ebpf
             .map_mut(name)
-            .ok_or(BpfError::Missing { what: "map", name })?;
+            .ok_or_else(|| BpfError::missing_map(name))?;
         SkStorage::try_from(handle).map_err(|source| BpfError::Map { name, source })
     }
 
@@ -386,7 +414,7 @@ impl SkStorageObject {
             Some(Map::SkStorage(data)) => Ok(data.fd().as_fd()),
             _ => Err(BpfError::Missing {
                 what: "SK_STORAGE map",
-                name,
+                name: name.into(),
             }),
         }
     }
@@ -421,10 +449,15 @@ fn loaded_kernel_btf(program: ProgramKind) -> Result<&'static Btf, BpfError> {
     })
 }
 
-fn program_handle(ebpf: &mut Ebpf, program: ProgramKind) -> Result<&mut Program, BpfError> {
-    ebpf.program_mut(program.name()).ok_or(BpfError::Missing {
+fn program_handle(
+    ebpf: &mut Ebpf,
+    program: ProgramKind,
+    helpers: HelperSet,
+) -> Result<&mut Program, BpfError> {
+    let name = program.object_name(helpers);
+    ebpf.program_mut(&name).ok_or(BpfError::Missing {
         what: "program",
-        name: program.name(),
+        name,
     })
 }
 
@@ -494,4 +527,99 @@ fn attach_handle(
         }
     };
     Ok(link)
+}
+
+#[cfg(test)]
+mod tests {
+    use aya_obj::{Object, generated::bpf_insn};
+
+    use super::OBJECT;
+    use crate::catalogue::{Call, F_CREATE, HelperSet, ProgramCalls, ProgramKind};
+
+    const BPF_CALL: u8 = 0x85;
+    /// `src_reg` of a call to a BPF function of the object (a helper call has 0).
+    const BPF_PSEUDO_CALL: u8 = 1;
+    const SK_STORAGE_GET: i32 = 107;
+    const SK_STORAGE_DELETE: i32 = 108;
+
+    fn parsed() -> Option<Object> {
+        if OBJECT.is_empty() {
+            eprintln!("skipping: the harness was built without its eBPF object (AYA_BUILD_SKIP)");
+            return None;
+        }
+        Some(Object::parse(OBJECT).expect("parse the embedded object"))
+    }
+
+    fn instructions<'a>(object: &'a Object, name: &str) -> &'a [bpf_insn] {
+        let program = object
+            .programs
+            .get(name)
+            .unwrap_or_else(|| panic!("the object has no program {name}"));
+        &object.functions[&program.function_key()].instructions
+    }
+
+    fn helper_calls(instructions: &[bpf_insn]) -> Vec<i32> {
+        instructions
+            .iter()
+            .filter(|insn| insn.code == BPF_CALL && insn.src_reg() == 0)
+            .map(|insn| insn.imm)
+            .collect()
+    }
+
+    #[test]
+    fn a_get_and_write_list_loads_the_get_only_program_which_has_no_delete_call() {
+        let Some(object) = parsed() else { return };
+        let calls = ProgramCalls::EachRun(vec![
+            Call::Get {
+                flags: F_CREATE,
+                init: None,
+            },
+            Call::Write { value: 7 },
+        ]);
+        let helpers = calls.helper_set().expect("helper set");
+        assert_eq!(helpers, HelperSet::Get);
+        for kind in ProgramKind::ALL {
+            let name = kind.object_name(helpers);
+            let calls = helper_calls(instructions(&object, &name));
+            assert!(calls.contains(&SK_STORAGE_GET), "{name}: {calls:?}");
+            assert!(!calls.contains(&SK_STORAGE_DELETE), "{name}: {calls:?}");
+        }
+    }
+
+    #[test]
+    fn every_hook_has_one_program_per_helper_set_with_exactly_its_helpers() {
+        let Some(object) = parsed() else { return };
+        for kind in ProgramKind::ALL {
+            for helpers in HelperSet::ALL {
+                let name = kind.object_name(helpers);
+                let instructions = instructions(&object, &name);
+                let calls = helper_calls(instructions);
+                let (get, delete) = match helpers {
+                    HelperSet::Get => (true, false),
+                    HelperSet::Delete => (false, true),
+                    HelperSet::GetDelete => (true, true),
+                };
+                assert_eq!(calls.contains(&SK_STORAGE_GET), get, "{name}: {calls:?}");
+                assert_eq!(
+                    calls.contains(&SK_STORAGE_DELETE),
+                    delete,
+                    "{name}: {calls:?}"
+                );
+                // Everything inlined: kernels before 5.3 reject back-edges, and older ones
+                // restrict BPF-to-BPF calls with these pointer types.
+                assert!(
+                    !instructions
+                        .iter()
+                        .any(|insn| insn.code == BPF_CALL && insn.src_reg() == BPF_PSEUDO_CALL),
+                    "{name} calls another BPF function"
+                );
+                // 5.2 loads at most 4,096 instructions per program.
+                assert!(
+                    instructions.len() < 2048,
+                    "{name}: {} instructions",
+                    instructions.len()
+                );
+            }
+        }
+    }
 }

@@ -8,36 +8,52 @@ use std::{
 
 use nix::sys::socket::{SockaddrStorage, getpeername, getsockname};
 use serde::Serialize;
-use sk_storage_common::{HelperRecord, SocketStorage, delete_outcome, get_outcome};
+use sk_storage_common::{HelperRecord, SocketStorage, call_op, call_outcome};
 
 use crate::catalogue::{ProgramKind, SockOpsOp, StorageMap};
 
-/// What `bpf_sk_storage_get` did in one program run.
+/// What one call of a run's list did, in the order of the list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "call", content = "result", rename_all = "snake_case")]
+pub enum CallOutcome {
+    Get(GetResult),
+    Delete(DeleteResult),
+    Write(WriteResult),
+}
+
+/// What `bpf_sk_storage_get` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum GetResult {
-    /// The program's parameters did not ask for the call.
-    NotCalled,
     /// The program had no full socket to pass (request or time-wait socket), so it did not
     /// call the helper.
     NoSocket,
     /// The helper returned NULL.
     Null,
     /// The helper returned a pointer to this storage (as read right after the call, before
-    /// the program updated it).
+    /// the later calls and the program's own update changed it).
     Pointer { storage: SocketStorage },
 }
 
-/// What `bpf_sk_storage_delete` did in one program run.
+/// What `bpf_sk_storage_delete` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum DeleteResult {
-    NotCalled,
     NoSocket,
     /// The helper's return value: 0 or a negative errno (-ENOENT without storage).
     Returned {
         value: i32,
     },
+}
+
+/// What a write of the list did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum WriteResult {
+    /// The value was stored in the storage the most recent get returned.
+    Written,
+    /// No get came before it, or the most recent one returned NULL (or had no socket).
+    NoStorage,
 }
 
 /// The socket a record is about, as far as the program type can tell.
@@ -55,22 +71,22 @@ pub struct ObservedSocket {
 }
 
 /// One program run that passed its filters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Observation {
     pub program: ProgramKind,
     /// sock_ops: the callback.
     pub callback: Option<SockOpsOp>,
-    /// sock_ops: `args[1]` (the new TCP state in STATE_CB); cgroup_skb: the packet length;
-    /// sockopt: the optname; 0 otherwise.
+    /// sock_ops: the callback's `args[0]` and `args[1]` (STATE_CB: the old and the new TCP
+    /// state, `TCP_ESTABLISHED` = 1 …).
+    pub callback_args: Option<[u32; 2]>,
+    /// cgroup_skb: the packet length; sockopt: the optname; 0 otherwise.
     pub detail: u32,
     /// Tracing and LSM: the thread the program ran in.
     pub thread: Option<u32>,
     pub socket: ObservedSocket,
     pub map: StorageMap,
-    /// The flags passed to the get (meaningful when it was called).
-    pub get_flags: u64,
-    pub get: GetResult,
-    pub delete: DeleteResult,
+    /// One outcome per call of the run's list, in order.
+    pub calls: Vec<CallOutcome>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,26 +103,44 @@ impl Observation {
         let program = ProgramKind::from_id(record.program)
             .ok_or_else(|| unknown("program", record.program))?;
         let map = StorageMap::from_id(record.map).ok_or_else(|| unknown("map", record.map))?;
-        let get = match record.get {
-            get_outcome::NOT_CALLED => GetResult::NotCalled,
-            get_outcome::NO_SOCKET => GetResult::NoSocket,
-            get_outcome::NULL => GetResult::Null,
-            get_outcome::POINTER => GetResult::Pointer {
-                storage: record.storage,
-            },
-            other => return Err(unknown("get outcome", other)),
-        };
-        let delete = match record.delete {
-            delete_outcome::NOT_CALLED => DeleteResult::NotCalled,
-            delete_outcome::NO_SOCKET => DeleteResult::NoSocket,
-            delete_outcome::CALLED => DeleteResult::Returned {
-                value: record.delete_ret,
-            },
-            other => return Err(unknown("delete outcome", other)),
-        };
+        let calls = record
+            .calls
+            .iter()
+            .filter(|call| call.op != call_op::NONE)
+            .map(|call| {
+                let outcome = match (call.op, call.outcome) {
+                    (call_op::GET, call_outcome::NO_SOCKET) => {
+                        CallOutcome::Get(GetResult::NoSocket)
+                    }
+                    (call_op::GET, call_outcome::NULL) => CallOutcome::Get(GetResult::Null),
+                    (call_op::GET, call_outcome::POINTER) => CallOutcome::Get(GetResult::Pointer {
+                        storage: call.storage,
+                    }),
+                    (call_op::DELETE, call_outcome::NO_SOCKET) => {
+                        CallOutcome::Delete(DeleteResult::NoSocket)
+                    }
+                    (call_op::DELETE, call_outcome::RETURNED) => {
+                        CallOutcome::Delete(DeleteResult::Returned { value: call.ret })
+                    }
+                    (call_op::WRITE, call_outcome::WRITTEN) => {
+                        CallOutcome::Write(WriteResult::Written)
+                    }
+                    (call_op::WRITE, call_outcome::NO_STORAGE) => {
+                        CallOutcome::Write(WriteResult::NoStorage)
+                    }
+                    (call_op::GET | call_op::DELETE | call_op::WRITE, other) => {
+                        return Err(unknown("call outcome", other));
+                    }
+                    (other, _) => return Err(unknown("call", other)),
+                };
+                Ok(outcome)
+            })
+            .collect::<Result<_, _>>()?;
+        let sock_ops = program == ProgramKind::SockOps;
         Ok(Self {
             program,
-            callback: (program == ProgramKind::SockOps).then_some(SockOpsOp(record.event)),
+            callback: sock_ops.then_some(SockOpsOp(record.event)),
+            callback_args: sock_ops.then_some(record.args),
             detail: record.detail,
             thread: (record.tid != 0).then_some(record.tid),
             socket: ObservedSocket {
@@ -116,9 +150,7 @@ impl Observation {
                 remote_port: record.remote_port,
             },
             map,
-            get_flags: record.get_flags,
-            get,
-            delete,
+            calls,
         })
     }
 
@@ -135,12 +167,12 @@ impl Observation {
         }
     }
 
-    /// The storage the get returned, if it returned a pointer.
+    /// The storage the run's first get returned, if it returned a pointer.
     pub fn storage(&self) -> Option<SocketStorage> {
-        match self.get {
-            GetResult::Pointer { storage } => Some(storage),
+        self.calls.iter().find_map(|call| match call {
+            CallOutcome::Get(GetResult::Pointer { storage }) => Some(*storage),
             _ => None,
-        }
+        })
     }
 }
 
@@ -208,12 +240,26 @@ fn port_of(address: &SockaddrStorage) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sk_storage_common::program_id;
+    use sk_storage_common::{CallResult, program_id};
+
+    fn result(op: u32, outcome: u32) -> CallResult {
+        CallResult {
+            op,
+            outcome,
+            ..CallResult::default()
+        }
+    }
 
     fn record() -> HelperRecord {
+        let storage = SocketStorage {
+            value: 5,
+            events: 0,
+            bytes: 0,
+        };
         HelperRecord {
             program: program_id::SOCK_OPS,
-            event: 4,
+            event: 10,
+            args: [1, 4],
             detail: 0,
             tid: 0,
             cookie: 99,
@@ -221,48 +267,64 @@ mod tests {
             local_port: 40000,
             remote_port: 8080,
             map: 1,
-            get: get_outcome::POINTER,
-            get_flags: 1,
-            storage: SocketStorage {
-                value: 5,
-                events: 0,
-                bytes: 0,
-            },
-            delete: delete_outcome::CALLED,
-            delete_ret: -2,
+            _pad: 0,
+            calls: [
+                CallResult {
+                    storage,
+                    ..result(call_op::GET, call_outcome::POINTER)
+                },
+                result(call_op::WRITE, call_outcome::WRITTEN),
+                CallResult {
+                    ret: -2,
+                    ..result(call_op::DELETE, call_outcome::RETURNED)
+                },
+                result(call_op::NONE, 0),
+            ],
         }
     }
 
     #[test]
-    fn records_become_observations() {
+    fn records_become_observations_with_one_outcome_per_call() {
         let observation = Observation::from_record(&record()).expect("observation");
         assert_eq!(observation.program, ProgramKind::SockOps);
-        assert_eq!(observation.callback, Some(SockOpsOp::ACTIVE_ESTABLISHED_CB));
+        assert_eq!(observation.callback, Some(SockOpsOp::STATE_CB));
+        assert_eq!(observation.callback_args, Some([1, 4]));
         assert_eq!(observation.map, StorageMap::Clone);
+        let storage = SocketStorage {
+            value: 5,
+            events: 0,
+            bytes: 0,
+        };
         assert_eq!(
-            observation.storage(),
-            Some(SocketStorage {
-                value: 5,
-                events: 0,
-                bytes: 0
-            })
+            observation.calls,
+            [
+                CallOutcome::Get(GetResult::Pointer { storage }),
+                CallOutcome::Write(WriteResult::Written),
+                CallOutcome::Delete(DeleteResult::Returned { value: -2 }),
+            ]
         );
-        assert_eq!(observation.delete, DeleteResult::Returned { value: -2 });
+        assert_eq!(observation.storage(), Some(storage));
         assert_eq!(observation.thread, None);
         assert_eq!(observation.socket.cookie, Some(99));
     }
 
     #[test]
     fn unknown_codes_are_refused() {
-        let bad = HelperRecord {
-            get: 42,
-            ..record()
-        };
+        let mut bad = record();
+        bad.calls[1].outcome = 42;
         assert!(matches!(
             Observation::from_record(&bad),
             Err(ObservationError::UnknownCode {
-                field: "get outcome",
+                field: "call outcome",
                 value: 42
+            })
+        ));
+        bad.calls[1].op = 9;
+        assert!(matches!(
+            Observation::from_record(&bad),
+            Err(ObservationError::UnknownCode {
+                field: "call",
+                value: 9
             })
         ));
     }
@@ -285,6 +347,7 @@ mod tests {
         })
         .expect("observation");
         assert_eq!(without_cookie.callback, None);
+        assert_eq!(without_cookie.callback_args, None);
         assert!(without_cookie.is_about(&SocketKey {
             cookie: 1,
             local_port: 40000,

@@ -173,10 +173,12 @@ pub enum Expected {
     Ok,
     Errno(String),
     Value(serde_json::Value),
-    /// What a program's helper calls returned; `None` where the program makes no such call.
+    /// What each call of the program's run did, in the order of its call list.
     Observed {
-        get: Option<ExpectedGet>,
-        delete: Option<ExpectedDelete>,
+        calls: Vec<ExpectedCall>,
+        /// sock_ops: the callback's `args[0]` and `args[1]` (numbers, comparisons or `any`);
+        /// `None` does not check them.
+        callback_args: Option<Vec<serde_json::Value>>,
     },
     /// The program did not run for the socket (no record left).
     NoRecord,
@@ -186,6 +188,23 @@ pub enum Expected {
     /// name): a count, a comparison (`"> 0"`) or `any`. An outcome that happened but is not
     /// listed diverges; a listed one that never happened counts 0.
     Counts(IndexMap<String, IndexMap<String, serde_json::Value>>),
+}
+
+/// One call of a program's run, as a case expects it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedCall {
+    Get(ExpectedGet),
+    Delete(ExpectedDelete),
+    Write(ExpectedWrite),
+}
+
+/// What a write of the call list did, as a case expects it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedWrite {
+    Written,
+    NoStorage,
 }
 
 /// What `bpf_sk_storage_get` returned, as a case expects it.
@@ -231,28 +250,35 @@ impl fmt::Display for Expected {
             Self::Ok => write!(f, "ok"),
             Self::Errno(name) => write!(f, "{name}"),
             Self::Value(v) => write!(f, "value {v}"),
-            Self::Observed { get, delete } => {
-                let mut parts = Vec::new();
-                if let Some(get) = get {
-                    parts.push(format!(
-                        "get {}",
-                        match get {
-                            ExpectedGet::Null => "NULL".to_string(),
-                            ExpectedGet::NoSocket => "not called (no socket)".to_string(),
-                            ExpectedGet::Storage(v) => format!("-> {v}"),
+            Self::Observed {
+                calls,
+                callback_args,
+            } => {
+                let calls: Vec<String> = calls
+                    .iter()
+                    .map(|call| match call {
+                        ExpectedCall::Get(ExpectedGet::Null) => "get NULL".to_string(),
+                        ExpectedCall::Get(ExpectedGet::NoSocket) => {
+                            "get not called (no socket)".to_string()
                         }
-                    ));
-                }
-                if let Some(delete) = delete {
-                    parts.push(format!(
-                        "delete {}",
-                        match delete {
-                            ExpectedDelete::Returned(v) => crate::errno::describe_return(*v),
-                            ExpectedDelete::NoSocket => "not called (no socket)".to_string(),
+                        ExpectedCall::Get(ExpectedGet::Storage(v)) => format!("get -> {v}"),
+                        ExpectedCall::Delete(ExpectedDelete::Returned(v)) => {
+                            format!("delete {}", crate::errno::describe_return(*v))
                         }
-                    ));
+                        ExpectedCall::Delete(ExpectedDelete::NoSocket) => {
+                            "delete not called (no socket)".to_string()
+                        }
+                        ExpectedCall::Write(ExpectedWrite::Written) => "write done".to_string(),
+                        ExpectedCall::Write(ExpectedWrite::NoStorage) => {
+                            "write not done (no storage)".to_string()
+                        }
+                    })
+                    .collect();
+                write!(f, "{}", calls.join(", "))?;
+                if let Some(args) = callback_args {
+                    write!(f, " (callback args {})", serde_json::json!(args))?;
                 }
-                write!(f, "{}", parts.join(", "))
+                Ok(())
             }
             Self::NoRecord => write!(f, "no record (the program did not run for the socket)"),
             Self::Rejected(text) => write!(f, "rejected at load, log containing {text:?}"),

@@ -71,19 +71,31 @@ pub struct MapDecl {
 #[serde(deny_unknown_fields)]
 pub struct ProgramDecl {
     /// The program: sock_ops, skb_ingress, skb_egress, getsockopt, setsockopt, connect4,
-    /// connect6, sock_create, sock_create_delete, fentry_tcp_close, fexit_tcp_connect,
-    /// lsm_sock_graft.
+    /// connect6, sock_create, fentry_tcp_close, fexit_tcp_connect, lsm_sock_graft.
     #[serde(rename = "type")]
     pub kind: String,
     /// A map declared with `bpf:`.
     pub map: String,
-    /// Call bpf_sk_storage_get; left out, the program does not.
-    pub get: Option<GetDecl>,
-    /// Call bpf_sk_storage_delete (after the get).
-    #[serde(default)]
-    pub delete: bool,
-    /// sock_ops only: the callbacks it acts on (default the established ones).
-    pub callbacks: Option<Vec<String>>,
+    /// Every program type but sock_ops: the helper calls of each run, in order.
+    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    pub calls: Option<Vec<CallDecl>>,
+    /// sock_ops only: the callbacks it acts on, each with its calls in order.
+    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    pub callbacks: Option<IndexMap<String, Vec<CallDecl>>>,
+    /// sock_ops only: `bpf_sock_ops_cb_flags_set` flags (e.g. STATE_CB_FLAG), set on the
+    /// established callbacks.
+    pub cb_flags: Option<Vec<String>>,
+}
+
+/// One helper call of a program's run: `{ get: { flags, init } }`, `delete`, or
+/// `{ write: N }` (into the storage the last get returned).
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CallDecl {
+    Get(GetDecl),
+    Delete,
+    Write(u64),
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,5 +5,8 @@
 mod params;
 mod program;
 
-pub use params::{F_CREATE, GetCall, ParamsError, ProgramParams, StorageMap};
+pub use params::{
+    Call, CallbackCalls, F_CREATE, HelperSet, MAX_CALLS, ParamsError, ProgramCalls, ProgramParams,
+    StorageMap,
+};
 pub use program::{AttachPoint, CgroupHook, ProgramKind, SockOpsOp};

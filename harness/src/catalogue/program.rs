@@ -1,15 +1,17 @@
 //! The programs of the embedded eBPF object as a table: names, sections, ids and attach
-//! points, which cases name and the loader uses. Adding a program touches this table, the
-//! matching `ebpf/src/programs.rs` function and `sk_storage_common::program_id`.
+//! points, which cases name and the loader uses. Each entry is a hook with one program per
+//! [`HelperSet`]. Adding a hook touches this table, the matching `ebpf/src/programs.rs`
+//! functions and `sk_storage_common::program_id`.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sk_storage_common::program_id;
 
-/// One program of the embedded object. Each program type the specification names has one
-/// (two attach points for cgroup_skb, sockopt and sock_addr), plus `SockCreateDelete`,
-/// which exists to be rejected by the verifier.
+use super::HelperSet;
+
+/// One hook of the embedded object. Each program type the specification names has one (two
+/// attach points for cgroup_skb, sockopt and sock_addr).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProgramKind {
@@ -27,11 +29,9 @@ pub enum ProgramKind {
     Connect4,
     /// `cgroup/connect6`.
     Connect6,
-    /// `cgroup/sock_create`: cgroup_sock programs may call the get helper only.
+    /// `cgroup/sock_create`: cgroup_sock programs may call the get helper only, so its
+    /// programs with delete calls are rejected at load.
     SockCreate,
-    /// `cgroup/sock_create` that also calls `bpf_sk_storage_delete`: expected to be
-    /// rejected at load.
-    SockCreateDelete,
     /// `fentry/tcp_close`: `sk` is a kernel `struct sock *`.
     FentryTcpClose,
     /// `fexit/tcp_connect` (in connect(), ports already set). Not fexit/tcp_close: the
@@ -69,7 +69,7 @@ pub enum CgroupHook {
 
 struct Spec {
     kind: ProgramKind,
-    /// The function name in the object, also the name cases use.
+    /// The name cases use; the object's functions append a [`HelperSet`] suffix.
     name: &'static str,
     /// libbpf-style section, for messages in kernel vocabulary.
     section: &'static str,
@@ -77,7 +77,7 @@ struct Spec {
     attach: AttachPoint,
 }
 
-const SPECS: [Spec; 12] = [
+const SPECS: [Spec; 11] = [
     Spec {
         kind: ProgramKind::SockOps,
         name: "sock_ops",
@@ -135,13 +135,6 @@ const SPECS: [Spec; 12] = [
         attach: AttachPoint::Cgroup(CgroupHook::SockCreate),
     },
     Spec {
-        kind: ProgramKind::SockCreateDelete,
-        name: "sock_create_delete",
-        section: "cgroup/sock_create",
-        id: program_id::SOCK_CREATE_DELETE,
-        attach: AttachPoint::Cgroup(CgroupHook::SockCreate),
-    },
-    Spec {
         kind: ProgramKind::FentryTcpClose,
         name: "fentry_tcp_close",
         section: "fentry/tcp_close",
@@ -165,7 +158,7 @@ const SPECS: [Spec; 12] = [
 ];
 
 impl ProgramKind {
-    pub const ALL: [ProgramKind; 12] = [
+    pub const ALL: [ProgramKind; 11] = [
         ProgramKind::SockOps,
         ProgramKind::SkbIngress,
         ProgramKind::SkbEgress,
@@ -174,7 +167,6 @@ impl ProgramKind {
         ProgramKind::Connect4,
         ProgramKind::Connect6,
         ProgramKind::SockCreate,
-        ProgramKind::SockCreateDelete,
         ProgramKind::FentryTcpClose,
         ProgramKind::FexitTcpConnect,
         ProgramKind::LsmSockGraft,
@@ -185,9 +177,14 @@ impl ProgramKind {
         &SPECS[self as usize]
     }
 
-    /// The name cases use, also the program's function name in the object.
+    /// The name cases use.
     pub fn name(self) -> &'static str {
         self.spec().name
+    }
+
+    /// The function name in the object of the hook's program for `helpers`.
+    pub fn object_name(self, helpers: HelperSet) -> String {
+        format!("{}{}", self.name(), helpers.suffix())
     }
 
     /// The inverse of [`ProgramKind::name`].
@@ -204,7 +201,8 @@ impl ProgramKind {
         self.spec().attach
     }
 
-    /// Index into the object's `PROGRAM_CONFIG` and the `program` field of its records.
+    /// Index into the object's `PROGRAM_CONFIG` and the `program` field of its records,
+    /// shared by the hook's programs.
     pub(crate) fn id(self) -> u32 {
         self.spec().id
     }
@@ -252,6 +250,17 @@ impl SockOpsOp {
     /// `BPF_SOCK_OPS_STATE_CB_FLAG`, for `ProgramParams::sock_ops_cb_flags`: turns on
     /// STATE_CB callbacks for the socket.
     pub const STATE_CB_FLAG: u32 = 1 << 2;
+
+    /// The `bpf_sock_ops_cb_flags_set` flags, uapi names without `BPF_SOCK_OPS_`.
+    pub const CB_FLAGS: &'static [(&'static str, u64)] = &[
+        ("RTO_CB_FLAG", 1 << 0),
+        ("RETRANS_CB_FLAG", 1 << 1),
+        ("STATE_CB_FLAG", Self::STATE_CB_FLAG as u64),
+        ("RTT_CB_FLAG", 1 << 3),
+        ("PARSE_ALL_HDR_OPT_CB_FLAG", 1 << 4),
+        ("PARSE_UNKNOWN_HDR_OPT_CB_FLAG", 1 << 5),
+        ("WRITE_HDR_OPT_CB_FLAG", 1 << 6),
+    ];
 
     /// The uapi name without `BPF_SOCK_OPS_`, e.g. `ACTIVE_ESTABLISHED_CB`.
     pub fn name(self) -> Option<&'static str> {

@@ -13,12 +13,12 @@ use super::sys::{Bpf, MapSyscalls};
 
 use crate::{
     bpf::{
-        BpfError, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation, SkStorageObject,
-        SocketKey,
+        BpfError, CallOutcome, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation,
+        SkStorageObject, SocketKey, WriteResult,
     },
     case::{Case, Type},
-    catalogue::{ProgramKind, SockOpsOp, StorageMap},
-    results::{Actual, ObservedDelete, ObservedGet},
+    catalogue::{HelperSet, ProgramKind, SockOpsOp, StorageMap},
+    results::{Actual, ObservedCall, ObservedDelete, ObservedGet, ObservedWrite},
 };
 
 /// What the running kernel supports, probed once per process.
@@ -87,7 +87,7 @@ pub fn unmet(case: &Case) -> Option<String> {
 struct SharedObject {
     object: SkStorageObject,
     /// Programs that passed the verifier in an earlier case.
-    loaded: HashSet<ProgramKind>,
+    loaded: HashSet<(ProgramKind, HelperSet)>,
 }
 
 static OBJECT: Mutex<Option<SharedObject>> = Mutex::new(None);
@@ -178,14 +178,24 @@ impl CaseBpf {
 
     pub fn attach(&mut self, program: &crate::case::ProgramSpec) -> Actual {
         let shared = self.shared.as_mut().expect("lent while loaded");
-        let load = if shared.loaded.contains(&program.kind) {
+        // The program whose helper calls are exactly those of the declared calls.
+        let helpers = match program.params.calls.helper_set() {
+            Ok(helpers) => helpers,
+            Err(e) => {
+                return Actual::NotRun {
+                    reason: crate::error_chain(&e),
+                };
+            }
+        };
+        let variant = (program.kind, helpers);
+        let load = if shared.loaded.contains(&variant) {
             Ok(())
         } else {
-            shared.object.load_program(program.kind)
+            shared.object.load_program(program.kind, helpers)
         };
         match load {
             Ok(()) => {
-                shared.loaded.insert(program.kind);
+                shared.loaded.insert(variant);
             }
             Err(BpfError::Rejected {
                 errno,
@@ -206,7 +216,7 @@ impl CaseBpf {
         let Some(cgroup) = &self.cgroup else {
             unreachable!("a case with programs has a cgroup")
         };
-        match shared.object.attach(program.kind, cgroup) {
+        match shared.object.attach(program.kind, helpers, cgroup) {
             Ok(()) => {
                 self.attached.push(program.kind);
                 Actual::Ok
@@ -259,25 +269,8 @@ impl CaseBpf {
         self.observed[i] = true;
         let record = &self.records[i];
         Actual::Observed {
-            get: match &record.get {
-                GetResult::NotCalled => ObservedGet::NotCalled,
-                GetResult::NoSocket => ObservedGet::NoSocket,
-                GetResult::Null => ObservedGet::Null,
-                GetResult::Pointer { storage } => ObservedGet::Storage {
-                    storage: serde_json::json!({
-                        "value": storage.value,
-                        "events": storage.events,
-                        "bytes": storage.bytes,
-                    }),
-                },
-            },
-            delete: match &record.delete {
-                DeleteResult::NotCalled => ObservedDelete::NotCalled,
-                DeleteResult::NoSocket => ObservedDelete::NoSocket,
-                DeleteResult::Returned { value } => ObservedDelete::Returned {
-                    value: i64::from(*value),
-                },
-            },
+            calls: record.calls.iter().map(observed_call).collect(),
+            callback_args: record.callback_args,
         }
     }
 
@@ -298,6 +291,32 @@ impl CaseBpf {
             Some(cgroup) => cgroup.remove().map_err(|e| crate::error_chain(&e)),
             None => Ok(()),
         }
+    }
+}
+
+fn observed_call(call: &CallOutcome) -> ObservedCall {
+    match call {
+        CallOutcome::Get(GetResult::NoSocket) => ObservedCall::Get(ObservedGet::NoSocket),
+        CallOutcome::Get(GetResult::Null) => ObservedCall::Get(ObservedGet::Null),
+        CallOutcome::Get(GetResult::Pointer { storage }) => {
+            ObservedCall::Get(ObservedGet::Storage {
+                storage: serde_json::json!({
+                    "value": storage.value,
+                    "events": storage.events,
+                    "bytes": storage.bytes,
+                }),
+            })
+        }
+        CallOutcome::Delete(DeleteResult::NoSocket) => {
+            ObservedCall::Delete(ObservedDelete::NoSocket)
+        }
+        CallOutcome::Delete(DeleteResult::Returned { value }) => {
+            ObservedCall::Delete(ObservedDelete::Returned {
+                value: i64::from(*value),
+            })
+        }
+        CallOutcome::Write(WriteResult::Written) => ObservedCall::Write(ObservedWrite::Written),
+        CallOutcome::Write(WriteResult::NoStorage) => ObservedCall::Write(ObservedWrite::NoStorage),
     }
 }
 

@@ -84,29 +84,27 @@ impl ObserveOp {
                 );
                 return None;
             }
-            Some(cb) => {
-                match SockOpsOp::from_name(cb) {
-                    Some(op) if spec.params.sock_ops_callbacks.contains(&op) => Some(op),
-                    Some(_) => {
-                        cx.v.error(
+            Some(cb) => match SockOpsOp::from_name(cb) {
+                Some(op) if spec.params.calls.on(op).is_some() => Some(op),
+                Some(_) => {
+                    cx.v.error(
                         &path.key("callback"),
                         Point::Value,
-                        format!("program `{program}` does not act on {cb}: add it to its `callbacks`"),
+                        format!("program `{program}` does not act on {cb}: give it calls under its `callbacks`"),
                     );
-                        return None;
-                    }
-                    None => {
-                        cx.v.error(
-                            &path.key("callback"),
-                            Point::Value,
-                            format!(
-                                "unknown sock_ops callback `{cb}` (uapi name without BPF_SOCK_OPS_)"
-                            ),
-                        );
-                        return None;
-                    }
+                    return None;
                 }
-            }
+                None => {
+                    cx.v.error(
+                        &path.key("callback"),
+                        Point::Value,
+                        format!(
+                            "unknown sock_ops callback `{cb}` (uapi name without BPF_SOCK_OPS_)"
+                        ),
+                    );
+                    return None;
+                }
+            },
         };
         let on = callback
             .and_then(|c| c.name())
@@ -116,9 +114,24 @@ impl ObserveOp {
             "observe {program} ({}) about {socket}{on}",
             spec.kind.name()
         );
-        let outcomes = Outcomes::Helpers {
-            get: spec.params.get.is_some(),
-            delete: spec.params.delete,
+        // The record's calls are the list of its callback; without one, the lists of all
+        // callbacks must agree.
+        let lists = spec.params.calls.lists();
+        let calls = match callback {
+            Some(op) => spec.params.calls.on(op).unwrap_or_default(),
+            None if lists.windows(2).all(|w| w[0] == w[1]) => lists[0],
+            None => {
+                cx.v.error(
+                    &path,
+                    Point::Value,
+                    format!("program `{program}` makes other calls on other callbacks: say which with `callback`"),
+                );
+                return None;
+            }
+        };
+        let outcomes = Outcomes::Calls {
+            calls: calls.to_vec(),
+            sock_ops: spec.kind == ProgramKind::SockOps,
         };
         Some(Checked::new(label, outcomes))
     }

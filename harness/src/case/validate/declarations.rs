@@ -10,7 +10,7 @@ use crate::{
         FIRST_KERNEL, Family, MapSpec, ProgramSpec, Requirements, SockType, SocketSource,
         SocketSpec, did_you_mean,
         locate::{FieldPath, Point},
-        model::{CaseFile, MapDecl, ProgramDecl, SocketDecl},
+        model::{CallDecl, CaseFile, MapDecl, ProgramDecl, SocketDecl},
         steps::template,
         types::Type,
     },
@@ -283,48 +283,43 @@ impl Validator<'_> {
                     continue;
                 }
             };
-            let get = match &decl.get {
-                None => None,
-                Some(get) => {
-                    let flags = match &get.flags {
-                        None => 0,
-                        Some(f) => match self.flags(f, &path.key("get").key("flags"), GET_FLAGS) {
-                            Some(bits) => bits,
-                            None => continue,
-                        },
-                    };
-                    Some(catalogue::GetCall {
-                        flags,
-                        init: get.init,
-                    })
-                }
+            let Some(calls) = self.program_calls(&path, kind, decl) else {
+                continue;
             };
-            let mut params = catalogue::ProgramParams {
-                map,
-                get,
-                delete: decl.delete,
-                ..catalogue::ProgramParams::default()
-            };
-            match (&decl.callbacks, kind) {
-                (Some(names), catalogue::ProgramKind::SockOps) => {
-                    let mut callbacks = Vec::new();
-                    for (i, cb) in names.iter().enumerate() {
-                        match catalogue::SockOpsOp::from_name(cb) {
-                            Some(op) => callbacks.push(op),
-                            None => self.error(&path.key("callbacks").index(i), Point::Value, format!("unknown sock_ops callback `{cb}` (uapi name without BPF_SOCK_OPS_, e.g. ACTIVE_ESTABLISHED_CB)")),
-                        }
-                    }
-                    params.sock_ops_callbacks = callbacks;
-                }
-                (Some(_), _) => {
+            let mut params = catalogue::ProgramParams::new(map, calls);
+            if let Some(names) = &decl.cb_flags {
+                if kind != catalogue::ProgramKind::SockOps {
                     self.error(
-                        &path.key("callbacks"),
+                        &path.key("cb_flags"),
                         Point::Key,
-                        "`callbacks` applies to sock_ops programs only",
+                        "`cb_flags` applies to sock_ops programs only",
                     );
                     continue;
                 }
-                (None, _) => {}
+                let names = serde_yaml::Value::Sequence(
+                    names
+                        .iter()
+                        .cloned()
+                        .map(serde_yaml::Value::String)
+                        .collect(),
+                );
+                match self.flags(
+                    &names,
+                    &path.key("cb_flags"),
+                    catalogue::SockOpsOp::CB_FLAGS,
+                ) {
+                    Some(bits) => params.sock_ops_cb_flags = bits as u32,
+                    None => continue,
+                }
+            }
+            if let Err(e) = params.to_config(kind).and(params.calls.helper_set()) {
+                let at = if kind == catalogue::ProgramKind::SockOps {
+                    "callbacks"
+                } else {
+                    "calls"
+                };
+                self.error(&path.key(at), Point::Value, e.to_string());
+                continue;
             }
             programs.insert(
                 name.clone(),
@@ -336,6 +331,71 @@ impl Validator<'_> {
             );
         }
         programs
+    }
+
+    /// A program's calls: `calls` for every program type but sock_ops, `callbacks` (each
+    /// with its list) for sock_ops.
+    fn program_calls(
+        &mut self,
+        path: &FieldPath,
+        kind: catalogue::ProgramKind,
+        decl: &ProgramDecl,
+    ) -> Option<catalogue::ProgramCalls> {
+        let sock_ops = kind == catalogue::ProgramKind::SockOps;
+        match (&decl.calls, &decl.callbacks, sock_ops) {
+            (Some(calls), None, false) => self
+                .calls(&path.key("calls"), calls)
+                .map(catalogue::ProgramCalls::EachRun),
+            (None, Some(callbacks), true) => {
+                let mut lists = Vec::new();
+                for (name, calls) in callbacks {
+                    let at = path.key("callbacks").key(name.as_str());
+                    let Some(callback) = catalogue::SockOpsOp::from_name(name) else {
+                        self.error(&at, Point::Key, format!("unknown sock_ops callback `{name}` (uapi name without BPF_SOCK_OPS_, e.g. ACTIVE_ESTABLISHED_CB)"));
+                        return None;
+                    };
+                    let calls = self.calls(&at, calls)?;
+                    lists.push(catalogue::CallbackCalls { callback, calls });
+                }
+                Some(catalogue::ProgramCalls::PerCallback(lists))
+            }
+            (_, Some(_), false) => {
+                self.error(&path.key("callbacks"), Point::Key, "`callbacks` applies to sock_ops programs only: give the calls of each run in `calls`");
+                None
+            }
+            (Some(_), _, true) => {
+                self.error(&path.key("calls"), Point::Key, "a sock_ops program runs on many callbacks: give each its calls under `callbacks`, e.g. `callbacks: { ACTIVE_ESTABLISHED_CB: [ { get: { flags: F_CREATE } } ] }`");
+                None
+            }
+            (None, None, true) => {
+                self.error(path, Point::Value, "say what the program does on which callbacks: `callbacks: { CALLBACK: [calls] }`");
+                None
+            }
+            (None, None, false) => {
+                self.error(path, Point::Value, "say what the program calls on each run: `calls: [ { get: { flags: F_CREATE } }, delete, { write: 7 } ]`");
+                None
+            }
+        }
+    }
+
+    fn calls(&mut self, path: &FieldPath, decls: &[CallDecl]) -> Option<Vec<catalogue::Call>> {
+        let mut calls = Vec::new();
+        for (i, decl) in decls.iter().enumerate() {
+            calls.push(match decl {
+                CallDecl::Get(get) => catalogue::Call::Get {
+                    flags: match &get.flags {
+                        None => 0,
+                        Some(f) => {
+                            self.flags(f, &path.index(i).key("get").key("flags"), GET_FLAGS)?
+                        }
+                    },
+                    init: get.init,
+                },
+                CallDecl::Delete => catalogue::Call::Delete,
+                CallDecl::Write(value) => catalogue::Call::Write { value: *value },
+            });
+        }
+        Some(calls)
     }
 
     fn type_of(&mut self, path: &FieldPath, expr: &crate::case::types::TypeExpr) -> Option<Type> {

@@ -4,12 +4,16 @@
 use serde_yaml::Value;
 
 use super::{Outcomes, Validator, declarations::object_value_type};
-use crate::case::{
-    Expectation, Expected, ExpectedDelete, ExpectedGet, Variant, did_you_mean,
-    locate::{FieldPath, Point},
-    model::VariantDecl,
-    types::Type,
-    version::{KernelVersion, VersionRange},
+use crate::{
+    case::{
+        Expectation, Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite, Variant,
+        did_you_mean,
+        locate::{FieldPath, Point},
+        model::VariantDecl,
+        types::Type,
+        version::{KernelVersion, VersionRange},
+    },
+    catalogue::Call,
 };
 
 impl Validator<'_> {
@@ -105,17 +109,17 @@ impl Validator<'_> {
                 );
                 None
             }
-            (Outcomes::Helpers { .. }, Value::String(text)) if text == "no_record" => {
+            (Outcomes::Calls { .. }, Value::String(text)) if text == "no_record" => {
                 Some(Expected::NoRecord)
             }
-            (Outcomes::Helpers { get, delete }, Value::Mapping(m)) => {
-                self.helper_outcome(path, m, *get, *delete)
+            (Outcomes::Calls { calls, sock_ops }, Value::Mapping(m)) => {
+                self.calls_outcome(path, m, calls, *sock_ops)
             }
-            (Outcomes::Helpers { .. }, _) => {
+            (Outcomes::Calls { .. }, _) => {
                 self.error(
                     path,
                     Point::Value,
-                    "expect what the helpers returned, `{ get: …, delete: … }`, or `no_record`",
+                    "expect what each call did, `{ calls: [ { get: … }, { delete: … } ] }`, or `no_record`",
                 );
                 None
             }
@@ -283,24 +287,23 @@ impl Validator<'_> {
             .ok()
     }
 
-    /// `{ get: null | no_socket | { value, events, bytes }, delete: 0 | ENOENT | no_socket }`,
-    /// with exactly the calls the program makes.
-    fn helper_outcome(
+    /// `{ calls: [ { get: … }, { delete: … }, { write: … } ], args: [A0, A1] }`: one result
+    /// per declared call, in order; `args` (sock_ops) the callback's `args[0]` and `args[1]`.
+    fn calls_outcome(
         &mut self,
         path: &FieldPath,
         m: &serde_yaml::Mapping,
-        calls_get: bool,
-        calls_delete: bool,
+        declared: &[Call],
+        sock_ops: bool,
     ) -> Option<Expected> {
         for key in m.keys() {
             let key = key.as_str().unwrap_or("?");
-            let allowed = (key == "get" && calls_get) || (key == "delete" && calls_delete);
+            let allowed = key == "calls" || (key == "args" && sock_ops);
             if !allowed {
-                let why = match key {
-                    "get" | "delete" => format!(
-                        "the program does not call bpf_sk_storage_{key} (see its declaration)"
-                    ),
-                    _ => "expected `get` and/or `delete`".to_string(),
+                let why = if key == "args" {
+                    "only sock_ops callbacks have arguments".to_string()
+                } else {
+                    "expected `calls` (and `args` for sock_ops)".to_string()
                 };
                 self.error(
                     &path.key(key),
@@ -310,50 +313,185 @@ impl Validator<'_> {
                 return None;
             }
         }
-        for (key, called) in [("get", calls_get), ("delete", calls_delete)] {
-            if called && !m.contains_key(key) {
+        let Some(Value::Sequence(results)) = m.get("calls") else {
+            self.error(
+                path,
+                Point::Value,
+                "list what each declared call did under `calls`, in order",
+            );
+            return None;
+        };
+        if results.len() != declared.len() {
+            self.error(
+                &path.key("calls"),
+                Point::Value,
+                format!(
+                    "the program makes {} calls here ({}): give one result for each, in order",
+                    declared.len(),
+                    describe_calls(declared)
+                ),
+            );
+            return None;
+        }
+        let mut calls = Vec::new();
+        for (i, (result, call)) in results.iter().zip(declared).enumerate() {
+            calls.push(self.call_result(&path.key("calls").index(i), result, call)?);
+        }
+        let callback_args = match m.get("args") {
+            None => None,
+            Some(Value::Sequence(args)) if args.len() == 2 => {
+                let mut expected = Vec::new();
+                for (i, arg) in args.iter().enumerate() {
+                    expected.push(self.callback_arg(&path.key("args").index(i), arg)?);
+                }
+                Some(expected)
+            }
+            Some(_) => {
+                self.error(&path.key("args"), Point::Value, "`args` are the callback's args[0] and args[1]: two integers, TCP state names (for STATE_CB), comparisons or `any`");
+                return None;
+            }
+        };
+        Some(Expected::Observed {
+            calls,
+            callback_args,
+        })
+    }
+
+    /// One call's result: `{ get: null | no_socket | { value, events, bytes } }`,
+    /// `{ delete: 0 | ERRNO | no_socket }`, `{ write: written | no_storage }`.
+    fn call_result(
+        &mut self,
+        path: &FieldPath,
+        result: &Value,
+        call: &Call,
+    ) -> Option<ExpectedCall> {
+        let declared = call_name(call);
+        let Value::Mapping(m) = result else {
+            self.error(
+                path,
+                Point::Value,
+                format!("the declared call here is a {declared}: expect `{{ {declared}: … }}`"),
+            );
+            return None;
+        };
+        let (key, value) = match m.iter().next() {
+            Some((key, value)) if m.len() == 1 => (key.as_str().unwrap_or("?"), value),
+            _ => {
                 self.error(
                     path,
                     Point::Value,
-                    format!(
-                        "the program calls bpf_sk_storage_{key}: say what it returns with `{key}:`"
-                    ),
+                    format!("one result per call: `{{ {declared}: … }}`"),
                 );
                 return None;
             }
-        }
-        let get = match m.get("get") {
-            None => None,
-            Some(Value::Null) => Some(ExpectedGet::Null),
-            Some(Value::String(s)) if s == "no_socket" => Some(ExpectedGet::NoSocket),
-            Some(v @ Value::Mapping(_)) => Some(ExpectedGet::Storage(self.expected_value(
-                &path.key("get"),
-                &object_value_type(),
-                v,
-            )?)),
-            Some(_) => {
-                self.error(&path.key("get"), Point::Value, "get returns `null` (NULL), the storage `{ value, events, bytes }`, or `no_socket`");
-                return None;
-            }
         };
-        let delete = match m.get("delete") {
-            None => None,
-            Some(Value::Number(n)) if n.as_i64() == Some(0) => Some(ExpectedDelete::Returned(0)),
-            Some(Value::String(s)) if s == "no_socket" => Some(ExpectedDelete::NoSocket),
-            Some(Value::String(s)) if crate::errno::code(s).is_some() => Some(
-                ExpectedDelete::Returned(-i64::from(crate::errno::code(s).unwrap_or_default())),
-            ),
-            Some(_) => {
+        if key != declared {
+            self.error(
+                &path.key(key),
+                Point::Key,
+                format!("the declared call here is a {declared}, not a {key}"),
+            );
+            return None;
+        }
+        let at = path.key(key);
+        match (call, value) {
+            (Call::Get { .. }, Value::Null) => Some(ExpectedCall::Get(ExpectedGet::Null)),
+            (Call::Get { .. }, Value::String(s)) if s == "no_socket" => {
+                Some(ExpectedCall::Get(ExpectedGet::NoSocket))
+            }
+            (Call::Get { .. }, v @ Value::Mapping(_)) => self
+                .expected_value(&at, &object_value_type(), v)
+                .map(|v| ExpectedCall::Get(ExpectedGet::Storage(v))),
+            (Call::Get { .. }, _) => {
+                self.error(&at, Point::Value, "get returns `null` (NULL), the storage `{ value, events, bytes }`, or `no_socket`");
+                None
+            }
+            (Call::Delete, Value::Number(n)) if n.as_i64() == Some(0) => {
+                Some(ExpectedCall::Delete(ExpectedDelete::Returned(0)))
+            }
+            (Call::Delete, Value::String(s)) if s == "no_socket" => {
+                Some(ExpectedCall::Delete(ExpectedDelete::NoSocket))
+            }
+            (Call::Delete, Value::String(s)) if crate::errno::code(s).is_some() => {
+                Some(ExpectedCall::Delete(ExpectedDelete::Returned(-i64::from(
+                    crate::errno::code(s).unwrap_or_default(),
+                ))))
+            }
+            (Call::Delete, _) => {
                 self.error(
-                    &path.key("delete"),
+                    &at,
                     Point::Value,
                     "delete returns 0, an errno name (ENOENT for -ENOENT), or `no_socket`",
                 );
-                return None;
+                None
             }
-        };
-        Some(Expected::Observed { get, delete })
+            (Call::Write { .. }, Value::String(s)) if s == "written" => {
+                Some(ExpectedCall::Write(ExpectedWrite::Written))
+            }
+            (Call::Write { .. }, Value::String(s)) if s == "no_storage" => {
+                Some(ExpectedCall::Write(ExpectedWrite::NoStorage))
+            }
+            (Call::Write { .. }, _) => {
+                self.error(&at, Point::Value, "a write is `written`, or `no_storage` when the last get returned NULL (or none came before)");
+                None
+            }
+        }
     }
+
+    /// A callback argument: an integer, a TCP state name, a comparison or `any`.
+    fn callback_arg(&mut self, path: &FieldPath, arg: &Value) -> Option<serde_json::Value> {
+        if let Some(name) = arg.as_str()
+            && let Some((_, state)) = TCP_STATES.iter().find(|(n, _)| *n == name)
+        {
+            return Some(serde_json::json!(state));
+        }
+        let ty = Type::Int {
+            bytes: 4,
+            signed: false,
+        };
+        ty.expected(arg)
+            .map_err(|mut e| {
+                if arg.as_str().is_some_and(|a| a.starts_with("TCP_")) {
+                    let names = TCP_STATES.iter().map(|(n, _)| *n);
+                    let hint = did_you_mean(arg.as_str().unwrap_or_default(), names.clone());
+                    e.problem = format!(
+                        "unknown TCP state (known: {}){hint}",
+                        names.collect::<Vec<_>>().join(", ")
+                    );
+                }
+                self.value_error(path, e)
+            })
+            .ok()
+    }
+}
+
+/// TCP states as include/net/tcp_states.h numbers them, which STATE_CB passes in its
+/// arguments.
+const TCP_STATES: &[(&str, u32)] = &[
+    ("TCP_ESTABLISHED", 1),
+    ("TCP_SYN_SENT", 2),
+    ("TCP_SYN_RECV", 3),
+    ("TCP_FIN_WAIT1", 4),
+    ("TCP_FIN_WAIT2", 5),
+    ("TCP_TIME_WAIT", 6),
+    ("TCP_CLOSE", 7),
+    ("TCP_CLOSE_WAIT", 8),
+    ("TCP_LAST_ACK", 9),
+    ("TCP_LISTEN", 10),
+    ("TCP_CLOSING", 11),
+    ("TCP_NEW_SYN_RECV", 12),
+];
+
+fn call_name(call: &Call) -> &'static str {
+    match call {
+        Call::Get { .. } => "get",
+        Call::Delete => "delete",
+        Call::Write { .. } => "write",
+    }
+}
+
+fn describe_calls(calls: &[Call]) -> String {
+    calls.iter().map(call_name).collect::<Vec<_>>().join(", ")
 }
 
 /// The first range of kernels at or after `from` that no variant covers.

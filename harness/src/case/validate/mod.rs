@@ -67,8 +67,11 @@ pub(super) enum Outcomes {
     Status,
     /// `{ value: … }` of this type, or an errno.
     Value(Type),
-    /// `{ get: …, delete: … }` for a program that makes these calls, or `no_record`.
-    Helpers { get: bool, delete: bool },
+    /// `{ calls: [...], args: [...] }`, one result per call of this list, or `no_record`.
+    Calls {
+        calls: Vec<crate::catalogue::Call>,
+        sock_ops: bool,
+    },
     /// `ok` or `{ rejected: "text in the verifier log" }`.
     Load,
     /// `{ counts: { OPERATION: { OUTCOME: count, … } } }` for these operations.
