@@ -6,6 +6,7 @@
 //! `exec` (runs the cases on the running kernel: in each guest, or on the host with
 //! `--host`; `bpf` loads the eBPF programs) → `results` (one serialisable model) →
 //! `report` (terminal, JSON, JUnit, Markdown). `cli` wires them together.
+//! `version` is the kernel version type that all of them share.
 
 pub mod bpf;
 pub mod case;
@@ -18,6 +19,7 @@ pub mod matrix;
 pub mod plan;
 pub mod report;
 pub mod results;
+pub mod version;
 pub mod vm;
 
 /// `$XDG_CACHE_HOME/sk-storage-harness` (or `~/.cache/…`): kernels and the accelerator

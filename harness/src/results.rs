@@ -8,7 +8,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::{Expected, ExpectedDelete, ExpectedGet, KernelVersion};
+use crate::{
+    case::{Expected, ExpectedDelete, ExpectedGet},
+    version::KernelVersion,
+};
 
 pub const SCHEMA_VERSION: u32 = 1;
 

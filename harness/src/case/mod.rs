@@ -12,7 +12,6 @@ mod prescan;
 pub mod steps;
 pub mod types;
 mod validate;
-pub mod version;
 
 use std::{
     fmt,
@@ -23,11 +22,8 @@ use std::{
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-pub use self::{
-    steps::Op,
-    types::Type,
-    version::{KernelVersion, VersionRange},
-};
+pub use self::{steps::Op, types::Type};
+use crate::version::{KernelVersion, VersionRange};
 
 /// The first kernel with `BPF_MAP_TYPE_SK_STORAGE`; expectations must cover every kernel
 /// from here (or from the case's `requires.kernel`) on.

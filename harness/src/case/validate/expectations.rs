@@ -9,8 +9,8 @@ use crate::case::{
     locate::{FieldPath, Point},
     model::VariantDecl,
     types::Type,
-    version::{KernelVersion, VersionRange},
 };
+use crate::version::{KernelVersion, VersionRange};
 
 impl Validator<'_> {
     pub(super) fn expectation(

@@ -27,8 +27,8 @@ use super::{
     steps::maps::resolve_flags,
     suggest,
     types::Type,
-    version::KernelVersion,
 };
+use crate::version::KernelVersion;
 
 /// The most bytes of values one case may build while it is validated: each update's bytes
 /// and each expected value count at their type's size. The largest case in cases/ builds
