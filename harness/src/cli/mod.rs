@@ -153,7 +153,7 @@ fn load_cases(paths: &[PathBuf], filters: &[String]) -> Result<Vec<Case>, u8> {
             .collect()),
         Err(errors) => {
             eprintln!("{errors}");
-            eprintln!("{} problem(s) found; nothing was run.", errors.errors.len());
+            eprintln!("{} problem(s) found; nothing was run.", errors.0.len());
             Err(EXIT_BAD_INPUT)
         }
     }

@@ -4,13 +4,16 @@
 use serde_yaml::Value;
 
 use super::{Outcomes, Validator, declarations::object_value_type};
-use crate::case::{
-    Expectation, Expected, ExpectedDelete, ExpectedGet, Variant, did_you_mean,
-    locate::{FieldPath, Point},
-    model::VariantDecl,
-    types::Type,
+use crate::{
+    case::{
+        Expectation, Expected, ExpectedDelete, ExpectedGet, Variant,
+        locate::{FieldPath, Point},
+        model::VariantDecl,
+        types::Type,
+    },
+    diagnostic::did_you_mean,
+    version::{KernelVersion, VersionRange},
 };
-use crate::version::{KernelVersion, VersionRange};
 
 impl Validator<'_> {
     pub(super) fn expectation(
