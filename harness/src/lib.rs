@@ -6,11 +6,14 @@
 //! `exec` (runs the cases on the running kernel: in each guest, or on the host with
 //! `--host`; `bpf` loads the eBPF programs) → `results` (one serialisable model) →
 //! `report` (terminal, JSON, JUnit, Markdown). `cli` wires them together.
+//! `version` is the kernel version type that all of them share; `diagnostic` locates and
+//! prints the problems `case` and `kernels` find in their input files.
 
 pub mod bpf;
 pub mod case;
 pub mod catalogue;
 pub mod cli;
+pub mod diagnostic;
 pub mod errno;
 pub mod exec;
 pub mod kernels;
@@ -18,6 +21,7 @@ pub mod matrix;
 pub mod plan;
 pub mod report;
 pub mod results;
+pub mod version;
 pub mod vm;
 
 /// `$XDG_CACHE_HOME/sk-storage-harness` (or `~/.cache/…`): kernels and the accelerator

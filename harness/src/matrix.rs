@@ -9,13 +9,14 @@
 use std::{path::PathBuf, sync::Mutex, time::Instant};
 
 use crate::{
-    case::{Case, KernelVersion},
+    case::Case,
     exec,
     kernels::{
         BootableKernel, KernelCache, KernelEntry, KernelsFile, Progress, ResolvedKernel, Resolver,
     },
     plan::Plan,
     results::{KernelRun, KernelStatus, RunResults},
+    version::KernelVersion,
     vm::{self, Accel, KernelArg, VmRegistry, VmSpec, Vng},
 };
 

@@ -8,8 +8,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::{
-    Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite, KernelVersion,
+use crate::{
+    case::{Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite},
+    version::KernelVersion,
 };
 
 pub const SCHEMA_VERSION: u32 = 2;

@@ -38,7 +38,7 @@ fn bad_kernel_list_exits_2_and_fetches_nothing() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = text(&out.stderr);
         assert!(
-            stderr.contains("kernels.toml:3: kernel[0].debian.serie: unknown field `serie`"),
+            stderr.contains("kernels.toml:3:32: kernel[0].debian.serie: unknown field `serie`"),
             "{stderr}"
         );
         assert!(stderr.contains("; did you mean `series`?"), "{stderr}");

@@ -3,11 +3,12 @@
 //! Durations are fixed, so the snapshots are stable.
 
 use harness::{
-    case::{Expected, KernelVersion},
+    case::Expected,
     report::{self, MergeError, ReportError, changes, junit, markdown, matrix},
     results::{
         Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, RunResults, StepResult, Verdict,
     },
+    version::KernelVersion,
 };
 use serde_json::json;
 

@@ -12,7 +12,6 @@ mod prescan;
 pub mod steps;
 pub mod types;
 mod validate;
-pub mod version;
 
 use std::{
     fmt,
@@ -23,9 +22,9 @@ use std::{
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-pub use self::{
-    steps::Op,
-    types::Type,
+pub use self::{steps::Op, types::Type};
+use crate::{
+    diagnostic::{Diagnostic, Diagnostics, line_column},
     version::{KernelVersion, VersionRange},
 };
 
@@ -287,54 +286,6 @@ impl fmt::Display for Expected {
     }
 }
 
-/// A problem in a case file, located as precisely as the YAML allows.
-#[derive(Debug, Clone)]
-pub struct CaseError {
-    pub file: PathBuf,
-    /// 1-based line and column; `None` for a problem with the file as a whole (missing,
-    /// unreadable, too large), which has no place in it to point at.
-    pub location: Option<(usize, usize)>,
-    /// Dotted path of the offending field, e.g. `steps[2].update.map`.
-    pub field: String,
-    pub message: String,
-}
-
-impl CaseError {
-    /// A problem with the file or directory itself rather than a place in it.
-    fn of_file(file: &Path, message: impl Into<String>) -> Self {
-        Self {
-            file: file.to_path_buf(),
-            location: None,
-            field: String::new(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for CaseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some((line, column)) = self.location {
-            write!(f, ":{line}:{column}")?;
-        }
-        write!(f, ": ")?;
-        if !self.field.is_empty() {
-            write!(f, "{}: ", self.field)?;
-        }
-        write!(f, "{}", self.message)
-    }
-}
-
-impl std::error::Error for CaseError {}
-
-/// Every problem found while loading cases; loading goes on past a bad file so one run
-/// reports them all.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", self.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-pub struct LoadErrors {
-    pub errors: Vec<CaseError>,
-}
-
 /// The largest case file read, in bytes. The largest case in cases/ is under 3 KB; 1 MiB is
 /// hundreds of times that, and bounds what parsing and validation may cost (a 50 MB file
 /// took gigabytes). Reading stops one byte past it, so a file that never ends (a symlink to
@@ -345,7 +296,7 @@ pub const MAX_CASE_FILE_BYTES: u64 = 1 << 20;
 /// recursively (following symlinks); the result is sorted so runs are deterministic.
 /// A `.yaml` entry that is not a regular file (a FIFO, a device) and a directory symlink
 /// that leads back to a directory being searched are errors, not skipped.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadErrors> {
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -356,9 +307,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadErrors> {
             Ok(meta) if meta.is_file() => files.push(path.clone()),
             Ok(_) => errors.push(not_regular(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                errors.push(CaseError::of_file(path, "no such file or directory"));
+                errors.push(Diagnostic::of_file(path, "no such file or directory"));
             }
-            Err(e) => errors.push(CaseError::of_file(path, format!("cannot read: {e}"))),
+            Err(e) => errors.push(Diagnostic::of_file(path, format!("cannot read: {e}"))),
         }
     }
     files.sort();
@@ -367,7 +318,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadErrors> {
     if errors.is_empty() {
         Ok(files)
     } else {
-        Err(LoadErrors { errors })
+        Err(Diagnostics(errors))
     }
 }
 
@@ -377,8 +328,8 @@ fn dir_id(meta: &std::fs::Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
 }
 
-fn not_regular(path: &Path) -> CaseError {
-    CaseError::of_file(
+fn not_regular(path: &Path) -> Diagnostic {
+    Diagnostic::of_file(
         path,
         "not a regular file (a FIFO, device or socket): a case is a regular YAML file",
     )
@@ -390,12 +341,12 @@ fn collect_yaml(
     dir: &Path,
     open: &mut Vec<(u64, u64)>,
     files: &mut Vec<PathBuf>,
-    errors: &mut Vec<CaseError>,
+    errors: &mut Vec<Diagnostic>,
 ) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            errors.push(CaseError::of_file(
+            errors.push(Diagnostic::of_file(
                 dir,
                 format!("cannot read directory: {e}"),
             ));
@@ -406,7 +357,7 @@ fn collect_yaml(
         let path = match entry {
             Ok(entry) => entry.path(),
             Err(e) => {
-                errors.push(CaseError::of_file(
+                errors.push(Diagnostic::of_file(
                     dir,
                     format!("cannot read directory: {e}"),
                 ));
@@ -421,7 +372,7 @@ fn collect_yaml(
             Ok(meta) if meta.is_dir() => {
                 let id = dir_id(&meta);
                 if open.contains(&id) {
-                    errors.push(CaseError::of_file(
+                    errors.push(Diagnostic::of_file(
                         &path,
                         "directory loop: this leads back to a directory that contains it (a symlink to `.` or a parent?)",
                     ));
@@ -438,7 +389,7 @@ fn collect_yaml(
             }
             Ok(_) if is_yaml => errors.push(not_regular(&path)),
             Err(e) if is_yaml => {
-                errors.push(CaseError::of_file(&path, format!("cannot read: {e}")))
+                errors.push(Diagnostic::of_file(&path, format!("cannot read: {e}")))
             }
             // Neither a case nor a directory of cases (a dangling link, a socket…).
             Ok(_) | Err(_) => {}
@@ -448,13 +399,13 @@ fn collect_yaml(
 
 /// Reads a case file: at most [`MAX_CASE_FILE_BYTES`] (one byte more tells a larger file),
 /// and UTF-8, with the place of the first byte that is not.
-fn read_case(file: &Path) -> Result<String, CaseError> {
+fn read_case(file: &Path) -> Result<String, Diagnostic> {
     let mut bytes = Vec::new();
     std::fs::File::open(file)
         .and_then(|f| f.take(MAX_CASE_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| CaseError::of_file(file, format!("cannot read: {e}")))?;
+        .map_err(|e| Diagnostic::of_file(file, format!("cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_CASE_FILE_BYTES {
-        return Err(CaseError::of_file(
+        return Err(Diagnostic::of_file(
             file,
             format!(
                 "larger than {MAX_CASE_FILE_BYTES} bytes (1 MiB), the most a case file may be; \
@@ -464,24 +415,21 @@ fn read_case(file: &Path) -> Result<String, CaseError> {
     }
     String::from_utf8(bytes).map_err(|e| {
         let valid = String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
-        let line = valid.matches('\n').count() + 1;
-        let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
-        let column = valid[line_start..].chars().count() + 1;
-        CaseError {
-            file: file.to_path_buf(),
-            location: Some((line, column)),
-            field: String::new(),
-            message: format!(
+        Diagnostic::at(
+            file,
+            line_column(&valid, valid.len()),
+            "",
+            format!(
                 "not valid UTF-8 (byte {:#04x}): a case file is UTF-8 text",
                 e.as_bytes()[e.utf8_error().valid_up_to()]
             ),
-        }
+        )
     })
 }
 
 /// Loads and validates every case under `paths`. Duplicate case names are errors too,
 /// since reports and `--filter` identify cases by name.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, LoadErrors> {
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, Diagnostics> {
     let files = discover(paths)?;
     let mut cases: Vec<Case> = Vec::new();
     let mut errors = Vec::new();
@@ -496,49 +444,26 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, LoadErrors> {
     }
     for (i, case) in cases.iter().enumerate() {
         if let Some(first) = cases[..i].iter().find(|c| c.name == case.name) {
-            errors.push(CaseError {
-                file: case.file.clone(),
-                location: Some((1, 1)),
-                field: "name".into(),
-                message: format!(
+            errors.push(Diagnostic::at(
+                &case.file,
+                (1, 1),
+                "name",
+                format!(
                     "case name `{}` is already used by {}",
                     case.name,
                     first.file.display()
                 ),
-            });
+            ));
         }
     }
     if errors.is_empty() {
         Ok(cases)
     } else {
-        Err(LoadErrors { errors })
+        Err(Diagnostics(errors))
     }
 }
 
 /// Parses one case from text; `file` is used in error messages only.
-pub fn parse(file: &Path, text: &str) -> Result<Case, LoadErrors> {
-    validate::parse(file, text).map_err(|errors| LoadErrors { errors })
-}
-
-/// "; did you mean `x`?" when a candidate is close to `given`, else nothing.
-pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    suggest(given, candidates)
-        .map(|s| format!("; did you mean `{s}`?"))
-        .unwrap_or_default()
-}
-
-/// The candidate closest to `given`, if it is close enough to be a likely typo.
-pub fn suggest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (given.chars().count() / 3).max(2);
-    candidates
-        .into_iter()
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&given.to_lowercase(), &c.to_lowercase()),
-                c,
-            )
-        })
-        .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
+pub fn parse(file: &Path, text: &str) -> Result<Case, Diagnostics> {
+    validate::parse(file, text).map_err(Diagnostics)
 }

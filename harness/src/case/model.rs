@@ -8,8 +8,8 @@ use serde::Deserialize;
 use super::{
     steps::{Capability, StepDecl},
     types::TypeExpr,
-    version::KernelVersion,
 };
+use crate::version::KernelVersion;
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]

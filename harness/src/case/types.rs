@@ -137,7 +137,7 @@ impl Type {
                 signed: *signed,
             })
             .ok_or_else(|| {
-                let hint = crate::case::did_you_mean(name, type_names());
+                let hint = crate::diagnostic::did_you_mean(name, type_names());
                 ValueMismatch::at(format!(
                     "unknown type `{name}` (known: {}, ELEMENT[N], or a struct of fields){hint}",
                     type_names().collect::<Vec<_>>().join(", ")
@@ -387,7 +387,7 @@ fn reject_unknown_fields(
     for key in given.keys() {
         let key = key.as_str().unwrap_or("?");
         if !fields.iter().any(|(name, _)| name == key) {
-            let hint = crate::case::did_you_mean(key, fields.iter().map(|(n, _)| n.as_str()));
+            let hint = crate::diagnostic::did_you_mean(key, fields.iter().map(|(n, _)| n.as_str()));
             return Err(ValueMismatch::at(format!(
                 "the value type has no field `{key}`{hint}"
             )));

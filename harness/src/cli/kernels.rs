@@ -142,7 +142,7 @@ pub(super) fn select<'a>(
     for name in names {
         if file.get(name).is_none() {
             let hint =
-                crate::case::did_you_mean(name, file.kernels.iter().map(|k| k.name.as_str()));
+                crate::diagnostic::did_you_mean(name, file.kernels.iter().map(|k| k.name.as_str()));
             return Err(format!(
                 "{}: no kernel named `{name}`{hint} (`harness kernels list` shows the names)",
                 file.path.display()

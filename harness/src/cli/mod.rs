@@ -153,7 +153,7 @@ fn load_cases(paths: &[PathBuf], filters: &[String]) -> Result<Vec<Case>, u8> {
             .collect()),
         Err(errors) => {
             eprintln!("{errors}");
-            eprintln!("{} problem(s) found; nothing was run.", errors.errors.len());
+            eprintln!("{} problem(s) found; nothing was run.", errors.0.len());
             Err(EXIT_BAD_INPUT)
         }
     }
@@ -311,7 +311,7 @@ fn guest(args: &GuestArgs) -> u8 {
         println!("sk-harness: {} {}", case.outcome.label(), case.name);
     })
     .unwrap_or_else(|e| {
-        let running = crate::case::KernelVersion::running().ok();
+        let running = crate::version::KernelVersion::running().ok();
         crate::results::KernelRun {
             kernel: args.kernel.clone(),
             release: running.as_ref().map(|(_, release)| release.clone()),

@@ -20,8 +20,9 @@ use aya_obj::generated::bpf_cmd;
 use sys::MapSyscalls;
 
 use crate::{
-    case::{Case, FIRST_KERNEL, KernelVersion, KeyRef, Op, Step},
+    case::{Case, FIRST_KERNEL, KeyRef, Op, Step},
     results::{Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, StepResult, Verdict},
+    version::KernelVersion,
 };
 
 /// Why the executor cannot run anything here: an environment problem, not a divergence.
@@ -36,7 +37,7 @@ pub enum InfraError {
     )]
     NoBpf { errno: String },
     #[error("cannot read the running kernel's version: {0}")]
-    Version(#[from] crate::case::version::VersionError),
+    Version(#[from] crate::version::VersionError),
 }
 
 /// Checks that this machine can run cases and returns the kernel's version and release.

@@ -2,7 +2,7 @@
 //!
 //! serde checks the shape (unknown keys are errors); [`validate`] checks the rules that
 //! span fields and touch the filesystem, and collects every problem instead of stopping at
-//! the first. Every diagnostic names the file, the line and the field.
+//! the first. Every diagnostic names the file, the line and column, and the field.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, line_column};
 
 /// Debian flavour used when a `debian` source names none: small, boots fastest, has BTF.
 pub const DEFAULT_FLAVOUR: &str = "cloud-amd64";
@@ -149,15 +151,6 @@ impl fmt::Display for DebianSelector {
     }
 }
 
-/// One problem in kernels.toml, located by line and field path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub line: usize,
-    /// Field path such as `kernel[3].debian.suite` (empty for a TOML syntax error).
-    pub field: String,
-    pub message: String,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the kernel list {} (create it, or point the harness at another file)", path.display())]
@@ -166,22 +159,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}", render_diagnostics(path, diagnostics))]
-    Invalid {
-        path: PathBuf,
-        diagnostics: Vec<Diagnostic>,
-    },
-}
-
-fn render_diagnostics(path: &Path, diagnostics: &[Diagnostic]) -> String {
-    let lines: Vec<String> = diagnostics
-        .iter()
-        .map(|d| match d.field.as_str() {
-            "" => format!("{}:{}: {}", path.display(), d.line, d.message),
-            field => format!("{}:{}: {field}: {}", path.display(), d.line, d.message),
-        })
-        .collect();
-    lines.join("\n")
+    #[error("{0}")]
+    Invalid(Diagnostics),
 }
 
 impl KernelsFile {
@@ -196,11 +175,8 @@ impl KernelsFile {
 
     /// Validates kernels.toml text; `path` names it in diagnostics and anchors relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<KernelsFile, ConfigError> {
-        let invalid = |diagnostics| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            diagnostics,
-        };
-        let raw = deserialize(text).map_err(|d| invalid(vec![d]))?;
+        let invalid = |diagnostics| ConfigError::Invalid(Diagnostics(diagnostics));
+        let raw = deserialize(text, path).map_err(|d| invalid(vec![d]))?;
         let base_dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -261,80 +237,18 @@ struct RawLocal {
     optional: bool,
 }
 
-/// serde's key for the value inside `Spanned`; not a field the user wrote.
-const SPANNED_VALUE_KEY: &str = "$__serde_spanned_private_value";
-
-fn deserialize(text: &str) -> Result<RawFile, Diagnostic> {
-    let syntax_error = |e: toml::de::Error| Diagnostic {
-        line: line_of(text, e.span().map_or(0, |s| s.start)),
-        field: String::new(),
-        message: e.message().to_string(),
-    };
-    let deserializer = toml::Deserializer::parse(text).map_err(syntax_error)?;
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let field = field_path(e.path());
-        let inner = e.into_inner();
-        let mut message = inner.message().to_string();
-        message.push_str(&unknown_field_hint(&message));
-        Diagnostic {
-            line: line_of(text, inner.span().map_or(0, |s| s.start)),
-            field,
-            message,
-        }
-    })
-}
-
-/// `kernel[3].debian.suite` from serde's path, without serde_spanned's internal key.
-fn field_path(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for segment in path.iter() {
-        match segment {
-            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                if key == SPANNED_VALUE_KEY {
-                    continue;
-                }
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(key);
-            }
-            Segment::Unknown => {}
-        }
-    }
-    out
-}
-
-/// "; did you mean `series`?" for serde's "unknown field `sereis`, expected …" message,
-/// or nothing.
-///
-/// serde formats that message as the unknown key followed by every accepted key, each in
-/// backquotes; the accepted keys are not otherwise exposed by the error.
-fn unknown_field_hint(message: &str) -> String {
-    if !message.starts_with("unknown field") {
-        return String::new();
-    }
-    let mut quoted = message.split('`').skip(1).step_by(2);
-    match quoted.next() {
-        Some(unknown) => crate::case::did_you_mean(unknown, quoted),
-        None => String::new(),
-    }
-}
-
-/// 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+fn deserialize(text: &str, path: &Path) -> Result<RawFile, Diagnostic> {
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|e| Diagnostic::parse_error(path, text, &e))?;
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|e| Diagnostic::deserialize_error(path, text, e))
 }
 
 // ---- validation ---------------------------------------------------------------------
 
 struct Validator<'a> {
+    /// The file's name, which diagnostics begin with.
+    path: &'a Path,
     text: &'a str,
     base_dir: &'a Path,
     diagnostics: Vec<Diagnostic>,
@@ -342,11 +256,9 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn report(&mut self, span: std::ops::Range<usize>, field: String, message: String) {
-        self.diagnostics.push(Diagnostic {
-            line: line_of(self.text, span.start),
-            field,
-            message,
-        });
+        let location = line_column(self.text, span.start);
+        self.diagnostics
+            .push(Diagnostic::at(self.path, location, field, message));
     }
 
     /// `${NAME}` → the environment variable, then `~/x` → home, relative → against the
@@ -395,6 +307,7 @@ fn validate(
     base_dir: &Path,
 ) -> Result<KernelsFile, Vec<Diagnostic>> {
     let mut v = Validator {
+        path,
         text,
         base_dir,
         diagnostics: Vec::new(),
@@ -431,7 +344,7 @@ fn validate(
         let entry = spanned.get_ref();
         let at = format!("kernel[{index}]");
         let name = entry.name.get_ref();
-        let name_line = line_of(text, entry.name.span().start);
+        let (name_line, _) = line_column(text, entry.name.span().start);
         if !is_valid_name(name) {
             v.report(
                 entry.name.span(),
@@ -968,14 +881,14 @@ host = true
             "[[kernel]]\nname = \"a\"\ndebian = { suite = \"bookworm\", sereis = \"6.1\" }\n";
         assert_eq!(
             error(text),
-            "kernels.toml:3: kernel[0].debian.sereis: unknown field `sereis`, expected one of \
+            "kernels.toml:3:32: kernel[0].debian.sereis: unknown field `sereis`, expected one of \
              `suite`, `series`, `version`, `flavor`, `flavour`; did you mean `series`?"
         );
         let text =
             "[[kernel]]\nname = \"a\"\nhost = true\n\n[[kernel]]\nname = \"b\"\ntimout = \"1s\"\n";
         let e = error(text);
         assert!(
-            e.starts_with("kernels.toml:7: kernel[1].timout: unknown field `timout`"),
+            e.starts_with("kernels.toml:7:1: kernel[1].timout: unknown field `timout`"),
             "{e}"
         );
         assert!(e.ends_with("; did you mean `timeout`?"), "{e}");
@@ -986,7 +899,7 @@ host = true
     fn unrelated_unknown_key_gets_no_suggestion() {
         let e = error("[[kernel]]\nname = \"a\"\nhost = true\nzzz = 1\n");
         assert!(
-            e.starts_with("kernels.toml:4: kernel[0].zzz: unknown field `zzz`"),
+            e.starts_with("kernels.toml:4:1: kernel[0].zzz: unknown field `zzz`"),
             "{e}"
         );
         assert!(!e.contains("did you mean"), "{e}");
@@ -996,36 +909,36 @@ host = true
     fn wrong_type_and_syntax_errors_are_located() {
         assert_eq!(
             error("[[kernel]]\nname = \"a\"\nhost = true\ncpus = \"two\"\n"),
-            "kernels.toml:4: kernel[0].cpus: invalid type: string \"two\", expected u32"
+            "kernels.toml:4:8: kernel[0].cpus: invalid type: string \"two\", expected u32"
         );
         assert_eq!(
             error("[[kernel]]\nhost = true\n"),
-            "kernels.toml:1: kernel[0]: missing field `name`"
+            "kernels.toml:1:1: kernel[0]: missing field `name`"
         );
         let e = error("[[kernel]]\nname = \"a\"\nhost = \n");
-        assert!(e.starts_with("kernels.toml:3: "), "{e}");
+        assert!(e.starts_with("kernels.toml:3:8: "), "{e}");
     }
 
     #[test]
     fn source_count_is_checked() {
         assert_eq!(
             error("[[kernel]]\nname = \"a\"\n"),
-            "kernels.toml:1: kernel[0]: no source: give exactly one of `debian`, `local`, \
+            "kernels.toml:1:1: kernel[0]: no source: give exactly one of `debian`, `local`, \
              `mainline`, `tree` or `host = true`"
         );
         assert_eq!(
             error("\n[[kernel]]\nname = \"a\"\nhost = true\nmainline = \"v5.4\"\n"),
-            "kernels.toml:2: kernel[0]: several sources (mainline, host): keep exactly one"
+            "kernels.toml:2:1: kernel[0]: several sources (mainline, host): keep exactly one"
         );
         assert_eq!(
             error("[[kernel]]\nname = \"a\"\ndebian = { suite = \"sid\" }\n"),
-            "kernels.toml:3: kernel[0].debian: missing `series` (e.g. \"6.1\", newest 6.1.x) \
+            "kernels.toml:3:10: kernel[0].debian: missing `series` (e.g. \"6.1\", newest 6.1.x) \
              or `version` (e.g. \"6.19.6\")"
         );
         assert!(error("x = 1\n").contains("unknown field `x`"));
         assert_eq!(
             error("# nothing\n"),
-            "kernels.toml:1: kernel: the file lists no kernels; add a [[kernel]] table"
+            "kernels.toml:1:1: kernel: the file lists no kernels; add a [[kernel]] table"
         );
     }
 
@@ -1048,25 +961,27 @@ mainline = "linux-5.4"
         let lines: Vec<&str> = e.lines().collect();
         assert_eq!(lines.len(), 7, "{e}");
         assert!(
-            lines[0].starts_with("kernels.toml:4: kernel[0].timeout: `soon` is not a duration")
+            lines[0].starts_with("kernels.toml:4:11: kernel[0].timeout: `soon` is not a duration")
         );
         assert!(
-            lines[1].starts_with("kernels.toml:5: kernel[0].memory: `lots` is not a memory size")
+            lines[1]
+                .starts_with("kernels.toml:5:10: kernel[0].memory: `lots` is not a memory size")
         );
         assert_eq!(
             lines[2],
-            "kernels.toml:6: kernel[0].cpus: must be at least 1"
+            "kernels.toml:6:8: kernel[0].cpus: must be at least 1"
         );
         assert_eq!(
             lines[3],
-            "kernels.toml:8: kernel[1].name: `a` is already the name of kernel[0] (line 2); names must be unique"
+            "kernels.toml:8:8: kernel[1].name: `a` is already the name of kernel[0] (line 2); names must be unique"
         );
         assert!(
-            lines[4]
-                .starts_with("kernels.toml:9: kernel[1].debian.series: `6` is not a kernel series")
+            lines[4].starts_with(
+                "kernels.toml:9:41: kernel[1].debian.series: `6` is not a kernel series"
+            )
         );
-        assert!(lines[5].starts_with("kernels.toml:11: kernel[2].name: `b c` must be non-empty"));
-        assert!(lines[6].starts_with("kernels.toml:12: kernel[2].mainline: `linux-5.4` is not"));
+        assert!(lines[5].starts_with("kernels.toml:11:8: kernel[2].name: `b c` must be non-empty"));
+        assert!(lines[6].starts_with("kernels.toml:12:12: kernel[2].mainline: `linux-5.4` is not"));
     }
 
     #[test]
@@ -1092,15 +1007,15 @@ debian = { suite = "Bookworm", version = "6.1.0-1#x", flavour = "cloud-" }
         assert_eq!(
             lines,
             [
-                format!("kernels.toml:3: kernel[0].debian.suite: `..` {suite}"),
-                format!("kernels.toml:6: kernel[1].debian.suite: `bookworm?x=1#` {suite}"),
-                format!("kernels.toml:9: kernel[2].debian.flavour: `../amd64` {flavour}"),
-                "kernels.toml:9: kernel[2].debian.series: `6.1/../..` is not a kernel series \
+                format!("kernels.toml:3:20: kernel[0].debian.suite: `..` {suite}"),
+                format!("kernels.toml:6:20: kernel[1].debian.suite: `bookworm?x=1#` {suite}"),
+                format!("kernels.toml:9:64: kernel[2].debian.flavour: `../amd64` {flavour}"),
+                "kernels.toml:9:41: kernel[2].debian.series: `6.1/../..` is not a kernel series \
                  such as `6.1` (use `version` for an exact version)"
                     .to_string(),
-                format!("kernels.toml:12: kernel[3].debian.suite: `Bookworm` {suite}"),
-                format!("kernels.toml:12: kernel[3].debian.flavour: `cloud-` {flavour}"),
-                "kernels.toml:12: kernel[3].debian.version: `6.1.0-1#x` is not a kernel version \
+                format!("kernels.toml:12:20: kernel[3].debian.suite: `Bookworm` {suite}"),
+                format!("kernels.toml:12:65: kernel[3].debian.flavour: `cloud-` {flavour}"),
+                "kernels.toml:12:42: kernel[3].debian.version: `6.1.0-1#x` is not a kernel version \
                  such as `6.19.6` or `6.19.6-1~bpo13+1`"
                     .to_string(),
             ]
@@ -1165,7 +1080,9 @@ debian = { suite = "Bookworm", version = "6.1.0-1#x", flavour = "cloud-" }
         let bad = "[[kernel]]\nname = \"a\"\nlocal = { vmlinuz = \"bzImage\", sha256 = \"abc\" }\n";
         let e = KernelsFile::parse(bad, &file).unwrap_err().to_string();
         assert!(
-            e.contains(":3: kernel[0].local.sha256: expected the image's SHA256 as 64 hex digits"),
+            e.contains(
+                ":3:41: kernel[0].local.sha256: expected the image's SHA256 as 64 hex digits"
+            ),
             "{e}"
         );
     }
@@ -1184,7 +1101,7 @@ debian = { suite = "Bookworm", version = "6.1.0-1#x", flavour = "cloud-" }
         assert_eq!(
             lines[0],
             format!(
-                "{prefix}:3: kernel[0].local.vmlinuz: {} does not exist or is not a file; build the \
+                "{prefix}:3:21: kernel[0].local.vmlinuz: {} does not exist or is not a file; build the \
                  kernel or fix the path (relative paths start at the directory of this file), or \
                  add `optional = true` to skip it where it is absent",
                 dir.path().join("build/bzImage").display()
@@ -1208,6 +1125,7 @@ debian = { suite = "Bookworm", version = "6.1.0-1#x", flavour = "cloud-" }
     #[test]
     fn paths_resolve_against_home_and_file_directory() {
         let v = Validator {
+            path: Path::new("kernels.toml"),
             text: "",
             base_dir: Path::new("/etc/harness"),
             diagnostics: Vec::new(),
@@ -1251,6 +1169,5 @@ debian = { suite = "Bookworm", version = "6.1.0-1#x", flavour = "cloud-" }
         );
         assert_eq!(normalise_mainline_tag("5.9.16").as_deref(), Some("v5.9.16"));
         assert_eq!(normalise_mainline_tag("v5"), None);
-        assert_eq!(line_of("a\nb\nc", 4), 3);
     }
 }

@@ -29,8 +29,8 @@ mod unpack;
 
 pub use cache::{CacheError, KernelCache};
 pub use config::{
-    ConfigError, DEFAULT_FLAVOUR, DEFAULT_KEYRING, DebianSelector, DebianSource, Diagnostic,
-    KernelEntry, KernelSource, KernelsFile, MIRROR_ENV, MemorySize,
+    ConfigError, DEFAULT_FLAVOUR, DEFAULT_KEYRING, DebianSelector, DebianSource, KernelEntry,
+    KernelSource, KernelsFile, MIRROR_ENV, MemorySize,
 };
 pub use download::{FetchError, NoProgress, Progress};
 pub use index::IndexError;

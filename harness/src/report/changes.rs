@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use super::{kernel_label, paint};
 use crate::{
-    case::{Expected, KernelVersion},
+    case::Expected,
     results::{Actual, KernelStatus, RunResults, Verdict},
+    version::KernelVersion,
 };
 
 /// A step's actual outcome differs between two kernels adjacent in version order (among

@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use super::{kernel_label, paint};
 use crate::{
-    case::{Case, Expectation, Expected, KernelVersion, Step, VersionRange},
+    case::{Case, Expectation, Expected, Step},
     results::{Actual, CaseOutcome, KernelRun, KernelStatus, RunResults},
+    version::{KernelVersion, VersionRange},
 };
 
 /// What the kernels of the results say about one variant.

@@ -18,8 +18,8 @@ use std::{
 use owo_colors::{OwoColorize, Style};
 
 use crate::{
-    case::KernelVersion,
     results::{KernelRun, RunResults, SCHEMA_VERSION},
+    version::KernelVersion,
 };
 
 /// The files [`write_all`] leaves in the output directory.

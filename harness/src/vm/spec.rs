@@ -4,7 +4,7 @@ use std::{fmt, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::KernelVersion;
+use crate::version::KernelVersion;
 
 /// Default wall-clock limit for one boot: a TCG boot takes 6–25 s here, and the cases a
 /// few seconds more.

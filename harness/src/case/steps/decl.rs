@@ -177,7 +177,7 @@ impl<'de> DeserializeSeed<'de> for OpNamed {
 
     fn deserialize<D: Deserializer<'de>>(self, value: D) -> Result<Op, D::Error> {
         if !Op::NAMES.contains(&self.0.as_str()) {
-            let hint = match crate::case::suggest(&self.0, Op::NAMES.iter().copied()) {
+            let hint = match crate::diagnostic::suggest(&self.0, Op::NAMES.iter().copied()) {
                 Some(near) => format!("; did you mean `{near}`?"),
                 None => format!("; operations: {}", Op::NAMES.join(", ")),
             };

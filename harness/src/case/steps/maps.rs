@@ -264,7 +264,7 @@ pub fn resolve_flags(value: &serde_yaml::Value, table: &[(&str, u64)]) -> Result
             .find(|(n, _)| *n == name)
             .map(|(_, bit)| *bit)
             .ok_or_else(|| {
-                let hint = crate::case::did_you_mean(name, table.iter().map(|(n, _)| *n));
+                let hint = crate::diagnostic::did_you_mean(name, table.iter().map(|(n, _)| *n));
                 let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
                 FlagsError {
                     index,

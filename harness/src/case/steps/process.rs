@@ -20,7 +20,7 @@ impl<'de> Deserialize<'de> for Capability {
         let name = String::deserialize(deserializer)?;
         caps::Capability::from_str(&name).map(Capability).map_err(|_| {
             let known: Vec<String> = caps::all().iter().map(ToString::to_string).collect();
-            let hint = crate::case::did_you_mean(&name, known.iter().map(String::as_str));
+            let hint = crate::diagnostic::did_you_mean(&name, known.iter().map(String::as_str));
             serde::de::Error::custom(format!(
                 "unknown capability `{name}` (write it as in capabilities(7), e.g. CAP_BPF){hint}"
             ))

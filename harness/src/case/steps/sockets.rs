@@ -291,7 +291,7 @@ impl SockoptOp {
         let name = self.option.as_deref().unwrap_or(HARNESS_STORAGE_OPTION);
         let Some(option) = SocketOption::named(name) else {
             let names = OPTIONS.iter().map(|o| o.name);
-            let hint = crate::case::did_you_mean(name, names.clone());
+            let hint = crate::diagnostic::did_you_mean(name, names.clone());
             cx.v.error(
                 &path.key("option"),
                 Point::Value,

@@ -8,13 +8,14 @@ use super::{Life, State, Validator};
 use crate::{
     case::{
         FIRST_KERNEL, Family, MapSpec, ProgramSpec, Requirements, SockType, SocketSource,
-        SocketSpec, did_you_mean,
+        SocketSpec,
         locate::{FieldPath, Point},
         model::{CallDecl, CaseFile, MapDecl, ProgramDecl, SocketDecl},
         steps::template,
         types::Type,
     },
     catalogue,
+    diagnostic::did_you_mean,
 };
 
 const MAP_FLAGS: &[(&str, u32)] = &[

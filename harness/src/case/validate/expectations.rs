@@ -7,13 +7,13 @@ use super::{Outcomes, Validator, declarations::object_value_type};
 use crate::{
     case::{
         Expectation, Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite, Variant,
-        did_you_mean,
         locate::{FieldPath, Point},
         model::VariantDecl,
         types::Type,
-        version::{KernelVersion, VersionRange},
     },
     catalogue::Call,
+    diagnostic::did_you_mean,
+    version::{KernelVersion, VersionRange},
 };
 
 impl Validator<'_> {

@@ -19,14 +19,15 @@ pub(super) use self::{
     steps::{Checked, StepCheck},
 };
 use super::{
-    Case, CaseError, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec,
-    Step, did_you_mean,
+    Case, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec, Step,
     locate::{FieldPath, Locator, Point, Segment},
     model::CaseFile,
     prescan,
     steps::maps::resolve_flags,
-    suggest,
     types::Type,
+};
+use crate::{
+    diagnostic::{Diagnostic, serde_message, suggest},
     version::KernelVersion,
 };
 
@@ -81,7 +82,7 @@ pub(super) enum Outcomes {
 pub(super) struct Validator<'a> {
     file: &'a Path,
     locator: Locator<'a>,
-    errors: Vec<CaseError>,
+    errors: Vec<Diagnostic>,
     min_version: KernelVersion,
     /// Bytes of values built so far, against [`MAX_CASE_VALUE_BYTES`].
     value_bytes: u32,
@@ -92,17 +93,12 @@ pub(super) struct Validator<'a> {
     templates: HashMap<String, String>,
 }
 
-pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
+pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<Diagnostic>> {
     let problems = prescan::scan(text);
     if !problems.is_empty() {
         return Err(problems
             .into_iter()
-            .map(|p| CaseError {
-                file: file.to_path_buf(),
-                location: Some((p.line, p.column)),
-                field: p.path.to_string(),
-                message: p.message,
-            })
+            .map(|p| Diagnostic::at(file, (p.line, p.column), p.path.to_string(), p.message))
             .collect());
     }
     let mut v = Validator {
@@ -114,41 +110,8 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
         invalid_declarations: std::collections::HashSet::new(),
         templates: HashMap::new(),
     };
-    let raw: CaseFile =
-        match serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)) {
-            Ok(raw) => raw,
-            Err(e) => {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                let location = inner.location().map(|l| (l.line(), l.column()));
-                let mut message = inner.to_string();
-                // The location is reported in front; drop serde_yaml's copy of it.
-                if let Some(l) = inner.location() {
-                    message = message
-                        .replace(&format!(" at line {} column {}", l.line(), l.column()), "");
-                }
-                // serde_yaml puts its own, shorter path in front; ours is in `field`.
-                if let Some((prefix, rest)) = message.split_once(": ")
-                    && !prefix.contains(' ')
-                {
-                    message = rest.to_string();
-                }
-                // A syntax error has no meaningful path: serde_path_to_error shows `?` there.
-                let field = field.split(".?").next().unwrap_or_default();
-                let field = if field == "." || field == "?" {
-                    String::new()
-                } else {
-                    field.to_string()
-                };
-                let message = out_of_range(&message).unwrap_or_else(|| with_suggestion(&message));
-                return Err(vec![CaseError {
-                    file: file.to_path_buf(),
-                    location,
-                    field,
-                    message,
-                }]);
-            }
-        };
+    let raw: CaseFile = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+        .map_err(|e| vec![Diagnostic::deserialize_error(file, text, e)])?;
     let case = v.case(raw);
     if v.errors.is_empty() {
         Ok(case)
@@ -157,44 +120,11 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<CaseError>> {
     }
 }
 
-/// serde_yaml reads an integer beyond 64 bits as u128 or i128, then says "invalid type:
-/// integer `N` as u128, expected u32"; this says plainly that the integer is out of range.
-fn out_of_range(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("invalid type: integer `")?;
-    let (number, rest) = rest.split_once('`')?;
-    let expected = rest
-        .strip_prefix(" as u128, expected ")
-        .or_else(|| rest.strip_prefix(" as i128, expected "))?;
-    Some(if expected == "any YAML value" {
-        // A value checked later against the map's type, which is at most 64-bit.
-        format!("the integer {number} is out of range: integers in a case have at most 64 bits")
-    } else {
-        format!("the integer {number} is out of range for this field ({expected})")
-    })
-}
-
-/// Adds "did you mean" to serde's unknown-field and unknown-variant messages, which list
-/// the expected names in backquotes.
-fn with_suggestion(message: &str) -> String {
-    let unknown = ["unknown field `", "unknown variant `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix));
-    let Some(rest) = unknown else {
-        return message.to_string();
-    };
-    let given = rest.split('`').next().unwrap_or_default();
-    let expected: Vec<&str> = rest
-        .split_once("expected")
-        .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
-        .unwrap_or_default();
-    format!("{message}{}", did_you_mean(given, expected))
-}
-
 impl Validator<'_> {
     pub(super) fn error(&mut self, path: &FieldPath, point: Point, message: impl Into<String>) {
         let path = &self.as_written(path);
         let location = self.locator.locate(path, point);
-        let error = CaseError {
+        let error = Diagnostic {
             file: self.file.to_path_buf(),
             location,
             field: path.to_string(),
@@ -426,7 +356,7 @@ impl Validator<'_> {
         match serde_yaml::from_value(arg.clone()) {
             Ok(t) => Some(t),
             Err(e) => {
-                let message = with_suggestion(&e.to_string());
+                let message = serde_message(&e.to_string());
                 // Point at the offending key where serde names it.
                 let at = message
                     .strip_prefix("unknown field `")
