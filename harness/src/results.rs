@@ -142,6 +142,12 @@ pub enum Actual {
         errno: String,
         message: String,
     },
+    /// The storages a sock_diag answer carried for the socket: map name → value.
+    Storages {
+        storages: serde_json::Value,
+    },
+    /// The sock_diag dump did not list the socket.
+    NotListed,
 }
 
 /// What `bpf_sk_storage_get` returned in a program.
@@ -211,6 +217,10 @@ impl Actual {
             (Expected::Rejected(text), Self::Rejected { message, .. }) => {
                 message.contains(text.as_str())
             }
+            (Expected::Storages(want), Self::Storages { storages }) => {
+                crate::case::types::value_matches(want, storages)
+            }
+            (Expected::NotListed, Self::NotListed) => true,
             _ => false,
         }
     }
@@ -247,6 +257,8 @@ impl fmt::Display for Actual {
             Self::Rejected { errno, message } => {
                 write!(f, "rejected at load ({errno}): {message}")
             }
+            Self::Storages { storages } => write!(f, "storages {storages}"),
+            Self::NotListed => write!(f, "not listed by the dump"),
         }
     }
 }

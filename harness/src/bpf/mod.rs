@@ -71,6 +71,6 @@ pub mod observation;
 
 pub use cgroup::{CaseCgroup, CgroupError, Membership};
 pub use host::{BpfLsm, HostError, HostSupport, SkipReason, program_type};
-pub use object::{BpfError, SkStorageObject, object_size};
+pub use object::{BpfError, SkStorageObject, iterator_unsupported, object_size};
 pub use observation::{DeleteResult, GetResult, Observation, ObservedSocket, SocketKey};
 pub use sk_storage_common::{HARNESS_OPT_STORAGE_VALUE, SOL_HARNESS, SocketStorage};

@@ -165,6 +165,11 @@ pub enum Expected {
     NoRecord,
     /// The kernel refused the program at load; the verifier log contains this text.
     Rejected(String),
+    /// A sock_diag answer for the socket carrying exactly these storages (JSON object of
+    /// map name → value, `any` allowed).
+    Storages(serde_json::Value),
+    /// The sock_diag dump did not list the socket.
+    NotListed,
 }
 
 /// What `bpf_sk_storage_get` returned, as a case expects it.
@@ -235,6 +240,8 @@ impl fmt::Display for Expected {
             }
             Self::NoRecord => write!(f, "no record (the program did not run for the socket)"),
             Self::Rejected(text) => write!(f, "rejected at load, log containing {text:?}"),
+            Self::Storages(storages) => write!(f, "storages {storages}"),
+            Self::NotListed => write!(f, "not listed by the dump"),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! and its entry in cases/README.md.
 
 mod decl;
+pub mod inspect;
 pub mod maps;
 mod process;
 mod programs;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     decl::StepDecl,
+    inspect::{DiagOp, IterateOp},
     maps::{BatchOp, MapOp},
     process::Capability,
     programs::{ObserveOp, StorageOpt},
@@ -61,6 +63,10 @@ pub enum Op {
     Setsockopt(StorageOpt),
     /// getsockopt(SOL_HARNESS): answered by the getsockopt program.
     Getsockopt(StorageOpt),
+    /// A sock_diag dump of one socket asking for its storage in these maps.
+    Diag(DiagOp),
+    /// A BPF iterator over a map's storages, read to the end.
+    Iterate(IterateOp),
 }
 
 impl Op {
@@ -98,6 +104,8 @@ impl Op {
             Op::Observe(op) => op.check(cx),
             Op::Setsockopt(op) => op.check(true, cx),
             Op::Getsockopt(op) => op.check(false, cx),
+            Op::Diag(op) => op.check(cx),
+            Op::Iterate(op) => op.check(cx),
         }
     }
 

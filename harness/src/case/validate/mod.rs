@@ -71,6 +71,9 @@ pub(super) enum Outcomes {
     Helpers { get: bool, delete: bool },
     /// `ok` or `{ rejected: "text in the verifier log" }`.
     Load,
+    /// `{ storages: { MAP: value, … } }` with values of these maps' types (a map with no
+    /// storage for the socket left out), `not_listed`, or an errno.
+    Storages(IndexMap<String, Type>),
 }
 
 pub(super) struct Validator<'a> {
