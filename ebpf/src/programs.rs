@@ -12,11 +12,12 @@ use aya_ebpf::{
     bindings::{
         BPF_F_CLONE, BPF_F_NO_PREALLOC, BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB,
         BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB, bpf_map_type::BPF_MAP_TYPE_SK_STORAGE, bpf_sock,
+        seq_file,
     },
     btf_maps::{Array, Queue},
     helpers::generated::{
-        bpf_get_current_pid_tgid, bpf_get_socket_cookie, bpf_sk_fullsock, bpf_sk_storage_delete,
-        bpf_sk_storage_get,
+        bpf_get_current_pid_tgid, bpf_get_socket_cookie, bpf_seq_write, bpf_sk_fullsock,
+        bpf_sk_storage_delete, bpf_sk_storage_get,
     },
     macros::{
         btf_map, cgroup_skb, cgroup_sock, cgroup_sock_addr, cgroup_sockopt, fentry, fexit, lsm,
@@ -679,5 +680,45 @@ helper_set_programs!(lsm(hook = "sock_graft"), LsmContext => i32, lsm_sock_graft
 #[inline(always)]
 fn lsm_sock_graft<const GET: bool, const DELETE: bool>(ctx: LsmContext) -> i32 {
     on_kernel_sock::<GET, DELETE>(ctx.arg(0), program_id::LSM_SOCK_GRAFT);
+    0
+}
+
+/// The first member of the kernel's `struct bpf_iter_meta`, the only one read (at offset 0
+/// since iterators exist, 5.8).
+#[repr(C)]
+struct IterMeta {
+    seq: *mut seq_file,
+}
+
+/// The kernel's `struct bpf_iter__bpf_sk_storage_map` (net/core/bpf_sk_storage.c, 5.9): each
+/// member is a pointer widened to 8 bytes (`__bpf_md_ptr`). `value` is NULL in the last
+/// call, which marks the end of the iteration.
+#[repr(C)]
+struct SkStorageIterCtx {
+    meta: *mut IterMeta,
+    map: *mut c_void,
+    sk: *mut c_void,
+    value: *const u64,
+}
+
+/// The iterator over an SK_STORAGE map (attached to a map by the harness, which reads its
+/// output): for every storage in the map it writes the value's first 8 bytes, the `value`
+/// field of the object's maps. Reading 8 bytes makes the kernel refuse to attach it to a
+/// map whose values are smaller (EACCES, `bpf_iter_attach_map`).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "iter/bpf_sk_storage_map")]
+pub fn sk_storage_iter(ctx: *mut c_void) -> i32 {
+    let ctx = ctx.cast::<SkStorageIterCtx>();
+    // SAFETY: the kernel passes its context; `meta` is always set, `value` is checked for
+    // NULL, and when set points to the map's value, at least 8 bytes (checked at attach).
+    unsafe {
+        let value = (*ctx).value;
+        if value.is_null() {
+            return 0;
+        }
+        let first: u64 = *value;
+        let seq = (*(*ctx).meta).seq;
+        bpf_seq_write(seq, ptr::from_ref(&first).cast(), 8);
+    }
     0
 }

@@ -151,6 +151,12 @@ pub enum Actual {
     Counts {
         counts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
     },
+    /// The storages a sock_diag answer carried for the socket: map name → value.
+    Storages {
+        storages: serde_json::Value,
+    },
+    /// The sock_diag dump did not list the socket.
+    NotListed,
 }
 
 /// One call of a program's run.
@@ -251,6 +257,10 @@ impl Actual {
                 });
                 all_listed && all_hold
             }
+            (Expected::Storages(want), Self::Storages { storages }) => {
+                crate::case::types::value_matches(want, storages)
+            }
+            (Expected::NotListed, Self::NotListed) => true,
             _ => false,
         }
     }
@@ -285,6 +295,8 @@ impl fmt::Display for Actual {
                 write!(f, "rejected at load ({errno}): {message}")
             }
             Self::Counts { counts } => write!(f, "counts {}", serde_json::json!(counts)),
+            Self::Storages { storages } => write!(f, "storages {storages}"),
+            Self::NotListed => write!(f, "not listed by the dump"),
         }
     }
 }

@@ -79,7 +79,7 @@ pub mod observation;
 
 pub use cgroup::{CaseCgroup, CgroupError, Membership};
 pub use host::{BpfLsm, HostError, HostSupport, SkipReason, program_type};
-pub use object::{BpfError, SkStorageObject, object_size};
+pub use object::{BpfError, SkStorageObject, iterator_unsupported, object_size};
 pub use observation::{
     CallOutcome, DeleteResult, GetResult, Observation, ObservedSocket, SocketKey, WriteResult,
 };

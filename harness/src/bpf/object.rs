@@ -8,13 +8,13 @@ use aya::{
     maps::{Array, Map, MapData, MapError, Queue, SkStorage},
     programs::{
         CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
-        CgroupSockopt, FEntry, FExit, Link, Lsm, Program, ProgramError, SockOps,
+        CgroupSockopt, FEntry, FExit, Iter, Link, Lsm, Program, ProgramError, SockOps,
         cgroup_skb::CgroupSkbLink, cgroup_sock::CgroupSockLink,
         cgroup_sock_addr::CgroupSockAddrLink, cgroup_sockopt::CgroupSockoptLink,
         fentry::FEntryLink, fexit::FExitLink, lsm::LsmLink, sock_ops::SockOpsLink,
     },
 };
-use aya_obj::generated::BPF_F_NO_PREALLOC;
+use aya_obj::{btf::BtfKind, generated::BPF_F_NO_PREALLOC};
 use sk_storage_common::{CallList, HelperRecord, ProgramConfig, SocketStorage, map_name};
 
 use super::{
@@ -99,6 +99,16 @@ pub enum BpfError {
     AlreadyAttached { program: ProgramKind },
     #[error(transparent)]
     Observation(#[from] ObservationError),
+    #[error(
+        "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux), which the sk storage map iterator attaches by: {0}"
+    )]
+    IteratorBtf(String),
+    #[error("cannot {action} the sk storage map iterator ({ITERATOR_SECTION})")]
+    Iterator {
+        action: &'static str,
+        #[source]
+        source: ProgramError,
+    },
     #[error(
         "{lost} program runs found the record queue full and their records are lost; the case produced too much traffic (the queue holds 4,096 records)"
     )]
@@ -407,6 +417,28 @@ impl SkStorageObject {
         SkStorage::try_from(handle).map_err(|source| BpfError::Map { name, source })
     }
 
+    /// The sk storage map iterator program, loaded on first use (BPF_PROG_LOAD with
+    /// BPF_TRACE_ITER); attach it to a map with a `BPF_LINK_CREATE` that names the map.
+    pub fn iterator_program(&mut self) -> Result<BorrowedFd<'_>, BpfError> {
+        let handle = self
+            .ebpf
+            .program_mut(ITERATOR_PROGRAM)
+            .ok_or(BpfError::Missing {
+                what: "program",
+                name: ITERATOR_PROGRAM.to_string(),
+            })?;
+        let error = |action| move |source| BpfError::Iterator { action, source };
+        let iter = <&mut Iter>::try_from(handle).map_err(error("find"))?;
+        if iter.fd().is_err() {
+            let btf = kernel_btf()
+                .as_ref()
+                .map_err(|reason| BpfError::IteratorBtf(reason.clone()))?;
+            iter.load("bpf_sk_storage_map", btf)
+                .map_err(error("load"))?;
+        }
+        Ok(iter.fd().map_err(error("load"))?.as_fd())
+    }
+
     /// The storage map's fd, for raw `bpf(2)` calls that need every errno.
     pub fn storage_fd(&self, map: StorageMap) -> Result<BorrowedFd<'_>, BpfError> {
         let name = map.map_name();
@@ -417,6 +449,32 @@ impl SkStorageObject {
                 name: name.into(),
             }),
         }
+    }
+}
+
+/// The object's iterator over SK_STORAGE maps, which `iterate` steps attach to a map.
+const ITERATOR_PROGRAM: &str = "sk_storage_iter";
+const ITERATOR_SECTION: &str = "iter/bpf_sk_storage_map";
+/// The kernel function an sk storage map iterator attaches to, by BTF
+/// (`DEFINE_BPF_ITER_FUNC(bpf_sk_storage_map, …)` in net/core/bpf_sk_storage.c).
+const ITERATOR_TARGET: &str = "bpf_iter_bpf_sk_storage_map";
+
+/// Why the sk storage map iterator cannot run on this kernel, if it cannot: it attaches by
+/// kernel BTF, to a target that 5.9 added (commit 5ce6e77c9edf "bpf: Implement bpf
+/// iterator for sock local storage map"). Probed in the kernel's BTF, not by version.
+pub fn iterator_unsupported() -> Option<String> {
+    match kernel_btf() {
+        Err(reason) => Some(format!(
+            "the sk storage map iterator attaches by kernel BTF, which cannot be read here (/sys/kernel/btf/vmlinux): {reason}"
+        )),
+        Ok(btf) => btf
+            .id_by_type_name_kind(ITERATOR_TARGET, BtfKind::Func)
+            .err()
+            .map(|_| {
+                format!(
+                    "this kernel has no sk storage map iterator: its BTF has no {ITERATOR_TARGET} (added in 5.9, commit 5ce6e77c9edf)"
+                )
+            }),
     }
 }
 

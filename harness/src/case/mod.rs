@@ -187,6 +187,11 @@ pub enum Expected {
     /// name): a count, a comparison (`"> 0"`) or `any`. An outcome that happened but is not
     /// listed diverges; a listed one that never happened counts 0.
     Counts(IndexMap<String, IndexMap<String, serde_json::Value>>),
+    /// A sock_diag answer for the socket carrying exactly these storages (JSON object of
+    /// map name → value, `any` allowed).
+    Storages(serde_json::Value),
+    /// The sock_diag dump did not list the socket.
+    NotListed,
 }
 
 /// One call of a program's run, as a case expects it.
@@ -282,6 +287,8 @@ impl fmt::Display for Expected {
             Self::NoRecord => write!(f, "no record (the program did not run for the socket)"),
             Self::Rejected(text) => write!(f, "rejected at load, log containing {text:?}"),
             Self::Counts(counts) => write!(f, "counts {}", serde_json::json!(counts)),
+            Self::Storages(storages) => write!(f, "storages {storages}"),
+            Self::NotListed => write!(f, "not listed by the dump"),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! descriptors; a panic or fault in one case becomes that case's error and the run goes on.
 
 mod btf;
+mod inspect;
 mod netns;
 mod programs;
 mod sockets;
@@ -12,7 +13,7 @@ mod sys;
 
 use std::{
     collections::HashMap,
-    os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd},
+    os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd},
     time::Instant,
 };
 
@@ -618,7 +619,50 @@ impl<'c> World<'c> {
                     Err(errno) => Actual::errno(errno as i32),
                 }
             }
+            Op::Diag(args) => self.diag(args)?,
+            Op::Iterate(args) => {
+                let map_fd = self.map_fd(&args.map)?;
+                let bpf = self
+                    .bpf
+                    .as_mut()
+                    .expect("a case that iterates loads the object");
+                let prog_fd = bpf
+                    .iterator_program()
+                    .map_err(|reason| Actual::NotRun { reason })?;
+                inspect::iterate(prog_fd, map_fd)
+            }
         })
+    }
+
+    /// A sock_diag dump for the socket asking for the storages of the named maps (every
+    /// storage when none is named); the answer's map ids are named by the case's maps.
+    fn diag(&self, args: &crate::case::steps::DiagOp) -> Result<Actual, Actual> {
+        let fd = self.fds.get(&args.socket).ok_or_else(|| Actual::NotRun {
+            reason: format!("socket {} was not created", args.socket),
+        })?;
+        let mut asked = Vec::new();
+        for name in &args.maps {
+            asked.push(self.map_fd(name)?);
+        }
+        // Every map of the case that exists can be named in the answer.
+        let known: Vec<inspect::DiagMap<'_>> = self
+            .case
+            .maps
+            .iter()
+            .filter_map(|(name, spec)| {
+                let fd = self.map_fd(name).ok()?;
+                Some(inspect::DiagMap {
+                    name,
+                    fd,
+                    value: &spec.value,
+                })
+            })
+            .collect();
+        let socket = crate::case::steps::inspect::family_and_type(&args.socket, &self.case.sockets)
+            .ok_or_else(|| Actual::NotRun {
+                reason: format!("socket {} is not an inet or inet6 socket", args.socket),
+            })?;
+        Ok(inspect::diag(fd.as_fd(), socket, &asked, &known))
     }
 
     fn create_map(&mut self, name: &str) -> Actual {

@@ -68,6 +68,11 @@ pub fn unmet(case: &Case) -> Option<String> {
             "this kernel refuses BPF_F_CLONE (EINVAL creating an SK_STORAGE map with it), so the eBPF object has no clone map here".into(),
         );
     }
+    if iterates(case)
+        && let Some(reason) = crate::bpf::iterator_unsupported()
+    {
+        return Some(reason);
+    }
     if case.programs.is_empty() {
         return None;
     }
@@ -76,6 +81,13 @@ pub fn unmet(case: &Case) -> Option<String> {
         .values()
         .find_map(|p| host.runnable(p.kind).err())
         .map(|reason| reason.0)
+}
+
+/// Whether the case attaches the object's iterator to a map.
+fn iterates(case: &Case) -> bool {
+    case.steps
+        .iter()
+        .any(|step| matches!(step.op, crate::case::Op::Iterate(_)))
 }
 
 /// The eBPF object, loaded once per process and lent to one case at a time.
@@ -103,7 +115,9 @@ pub struct CaseBpf {
 impl CaseBpf {
     /// Lends the object to `case` when it uses programs or the object's maps.
     pub fn start(case: &Case) -> Result<Option<Self>, String> {
-        let uses_object = !case.programs.is_empty() || case.maps.values().any(|m| m.bpf.is_some());
+        let uses_object = !case.programs.is_empty()
+            || case.maps.values().any(|m| m.bpf.is_some())
+            || iterates(case);
         if !uses_object {
             return Ok(None);
         }
@@ -173,6 +187,14 @@ impl CaseBpf {
             .object
             .storage_fd(map)
             .map(|fd| fd.as_fd().as_raw_fd())
+            .map_err(|e| crate::error_chain(&e))
+    }
+
+    /// The sk storage map iterator program's fd (loaded on first use).
+    pub fn iterator_program(&mut self) -> Result<RawFd, String> {
+        self.object()
+            .iterator_program()
+            .map(|fd| fd.as_raw_fd())
             .map_err(|e| crate::error_chain(&e))
     }
 

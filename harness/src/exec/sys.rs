@@ -199,3 +199,41 @@ pub fn probe() -> Result<(), Errno> {
     )
     .map(drop)
 }
+
+/// The map's id (`BPF_OBJ_GET_INFO_BY_FD`), which sock_diag answers name maps by.
+pub fn map_id(map_fd: RawFd) -> Result<u32, Errno> {
+    // SAFETY: bpf_map_info is a plain C struct; all-zero is a valid value.
+    let mut info: aya_obj::generated::bpf_map_info = unsafe { mem::zeroed() };
+    let mut attr = zeroed_attr();
+    // SAFETY: writing the OBJ_GET_INFO_BY_FD member of a zeroed union.
+    let get = unsafe { &mut attr.info };
+    get.bpf_fd = map_fd as u32;
+    get.info_len = mem::size_of_val(&info) as u32;
+    get.info = std::ptr::from_mut(&mut info) as u64;
+    bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info.id)
+}
+
+/// `BPF_LINK_CREATE` of an iterator program (BPF_TRACE_ITER) for one map: `union
+/// bpf_iter_link_info { struct { __u32 map_fd; } map; }` passed as iter_info. aya's
+/// `Iter::attach` passes no link info, which map iterators need.
+pub fn link_map_iterator(prog_fd: RawFd, map_fd: RawFd) -> Result<OwnedFd, Errno> {
+    let link_info = [map_fd as u32];
+    let mut attr = zeroed_attr();
+    // SAFETY: writing the LINK_CREATE member of a zeroed union.
+    let create = unsafe { &mut attr.link_create };
+    create.__bindgen_anon_1.prog_fd = prog_fd as u32;
+    create.attach_type = aya_obj::generated::bpf_attach_type::BPF_TRACE_ITER as u32;
+    create.__bindgen_anon_3.__bindgen_anon_1.iter_info = link_info.as_ptr() as u64;
+    create.__bindgen_anon_3.__bindgen_anon_1.iter_info_len = mem::size_of_val(&link_info) as u32;
+    bpf(bpf_cmd::BPF_LINK_CREATE, &mut attr).map(fd_from)
+}
+
+/// `BPF_ITER_CREATE`: a descriptor whose reads run the iterator.
+pub fn iterator_create(link_fd: RawFd) -> Result<OwnedFd, Errno> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing the ITER_CREATE member of a zeroed union.
+    let create = unsafe { &mut attr.iter_create };
+    create.link_fd = link_fd as u32;
+    bpf(bpf_cmd::BPF_ITER_CREATE, &mut attr).map(fd_from)
+}

@@ -7,6 +7,7 @@
 //! and its entry in cases/README.md.
 
 mod decl;
+pub mod inspect;
 pub mod maps;
 mod process;
 mod programs;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     decl::StepDecl,
+    inspect::{DiagOp, IterateOp},
     maps::{BatchOp, MapOp},
     process::Capability,
     programs::ObserveOp,
@@ -73,6 +75,10 @@ pub enum Op {
     /// getsockopt(2) of a SOL_SOCKET option, or of the harness's own (answered by the
     /// getsockopt program).
     Getsockopt(SockoptOp),
+    /// A sock_diag dump of one socket asking for its storage in these maps.
+    Diag(DiagOp),
+    /// A BPF iterator over a map's storages, read to the end.
+    Iterate(IterateOp),
 }
 
 impl Op {
@@ -113,6 +119,8 @@ impl Op {
             Op::Observe(op) => op.check(cx),
             Op::Setsockopt(op) => op.check(true, cx),
             Op::Getsockopt(op) => op.check(false, cx),
+            Op::Diag(op) => op.check(cx),
+            Op::Iterate(op) => op.check(cx),
         }
     }
 

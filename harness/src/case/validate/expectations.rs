@@ -16,6 +16,8 @@ use crate::{
     version::{KernelVersion, VersionRange},
 };
 
+const DIAG_OUTCOMES: &str = "a diag returns the socket's storages: expect `{ storages: { MAP: value, … } }` (`{ storages: {} }` for none), `not_listed`, or an errno name";
+
 impl Validator<'_> {
     pub(super) fn expectation(
         &mut self,
@@ -147,6 +149,22 @@ impl Validator<'_> {
                 );
                 None
             }
+            (Outcomes::Storages(_), Value::String(text)) if text == "not_listed" => {
+                Some(Expected::NotListed)
+            }
+            (Outcomes::Storages(maps), Value::Mapping(m))
+                if m.len() == 1 && m.contains_key("storages") =>
+            {
+                self.expected_storages(&path.key("storages"), maps, &m["storages"])
+            }
+            (Outcomes::Storages(_), Value::Mapping(_)) => {
+                self.error(path, Point::Value, DIAG_OUTCOMES);
+                None
+            }
+            (Outcomes::Storages(_), Value::String(text)) if text == "ok" => {
+                self.error(path, Point::Value, DIAG_OUTCOMES);
+                None
+            }
             (Outcomes::Value(_), Value::String(text)) if text == "ok" => {
                 self.error(
                     path,
@@ -271,6 +289,46 @@ impl Validator<'_> {
             return None;
         }
         Some(Expected::Counts(counts))
+    }
+
+    /// `{ MAP: value, … }`: the maps named are among those the step asked for, each value
+    /// of its map's type.
+    fn expected_storages(
+        &mut self,
+        path: &FieldPath,
+        maps: &indexmap::IndexMap<String, Type>,
+        value: &Value,
+    ) -> Option<Expected> {
+        let Value::Mapping(given) = value else {
+            self.error(
+                path,
+                Point::Value,
+                "storages are a mapping of map name → value (`{}` for none)",
+            );
+            return None;
+        };
+        let mut storages = serde_json::Map::new();
+        for (key, value) in given {
+            let name = key.as_str().unwrap_or("?");
+            let Some(ty) = maps.get(name) else {
+                let hint = did_you_mean(name, maps.keys().map(String::as_str));
+                self.error(
+                    &path.key(name),
+                    Point::Key,
+                    format!(
+                        "`{name}` is not a map the step asks for (asked: {}){hint}",
+                        maps.keys()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+                return None;
+            };
+            let expected = self.expected_value(&path.key(name), ty, value)?;
+            storages.insert(name.to_string(), expected);
+        }
+        Some(Expected::Storages(serde_json::Value::Object(storages)))
     }
 
     fn expected_value(

@@ -77,6 +77,9 @@ pub(super) enum Outcomes {
     Load,
     /// `{ counts: { OPERATION: { OUTCOME: count, … } } }` for these operations.
     Counts(Vec<&'static str>),
+    /// `{ storages: { MAP: value, … } }` with values of these maps' types (a map with no
+    /// storage for the socket left out), `not_listed`, or an errno.
+    Storages(IndexMap<String, Type>),
 }
 
 pub(super) struct Validator<'a> {

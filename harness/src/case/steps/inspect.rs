@@ -1,0 +1,120 @@
+//! Looking at a map's storages from userspace other than by key: a sock_diag dump of one
+//! socket (`diag`) and a BPF iterator over a map (`iterate`).
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::case::{
+    Family, SockType, SocketSource,
+    locate::Point,
+    types::Type,
+    validate::{Checked, Outcomes, StepCheck},
+};
+
+/// A NETLINK_SOCK_DIAG dump (`SOCK_DIAG_BY_FAMILY`) with `INET_DIAG_REQ_SK_BPF_STORAGES`
+/// naming these maps, answered for `socket` (a TCP or UDP socket over inet or inet6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiagOp {
+    pub socket: String,
+    /// The maps whose storage the dump asks for, in order; empty asks for every storage
+    /// the socket has (the kernel's "dump all").
+    #[serde(default)]
+    pub maps: Vec<String>,
+}
+
+impl DiagOp {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+        let path = cx.path.clone();
+        let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
+        let family = family_and_type(&socket, cx.ctx.sockets).map(|(family, _)| family);
+        if !matches!(family, Some(Family::Inet | Family::Inet6)) {
+            cx.v.error(
+                &path.key("socket"),
+                Point::Value,
+                format!(
+                    "`{socket}` is not an inet or inet6 socket: inet_diag answers only for TCP and UDP sockets (declare it, or the socket it accepts from or dups, with `family: inet` or `inet6`)"
+                ),
+            );
+            return None;
+        }
+        let mut maps = IndexMap::new();
+        for (i, map) in self.maps.iter().enumerate() {
+            let at = path.key("maps").index(i);
+            let map = cx.created_map(map, &at)?;
+            if maps.contains_key(&map) {
+                cx.v.error(
+                    &at,
+                    Point::Value,
+                    format!("map `{map}` is named twice (the kernel refuses that with EEXIST; name it once)"),
+                );
+                return None;
+            }
+            let ty: Type = cx.ctx.maps[&map].value.clone();
+            maps.insert(map, ty);
+        }
+        let names: Vec<&str> = maps.keys().map(String::as_str).collect();
+        let label = if names.is_empty() {
+            format!("diag {socket} (every map)")
+        } else {
+            format!("diag {socket} [{}]", names.join(", "))
+        };
+        if maps.is_empty() {
+            // The kernel answers with the socket's storage in every map: any of the case's.
+            maps = cx
+                .ctx
+                .maps
+                .iter()
+                .map(|(name, spec)| (name.clone(), spec.value.clone()))
+                .collect();
+        }
+        Some(Checked::new(label, Outcomes::Storages(maps)))
+    }
+}
+
+/// The family and type of a declared socket: its own, or that of the socket it accepts
+/// from or dups; `None` for a file or a chain that does not end in a new socket.
+pub fn family_and_type(
+    name: &str,
+    sockets: &IndexMap<String, crate::case::SocketSpec>,
+) -> Option<(Family, SockType)> {
+    let mut name = name;
+    for _ in 0..=sockets.len() {
+        match &sockets.get(name)?.source {
+            SocketSource::New { family, kind, .. } => return Some((*family, *kind)),
+            SocketSource::Accept(from) | SocketSource::Dup(from) => name = from,
+            SocketSource::File(_) => return None,
+        }
+    }
+    None
+}
+
+/// A BPF iterator (`bpf_iter__bpf_sk_storage_map`) attached to `map` and read to the end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IterateOp {
+    pub map: String,
+}
+
+impl IterateOp {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+        let path = cx.path.clone();
+        let map = cx.created_map(&self.map, &path.key("map"))?;
+        Some(Checked::new(
+            format!("iterate {map}"),
+            Outcomes::Value(iteration_type()),
+        ))
+    }
+}
+
+/// What an iteration returns: how many storages the iterator saw and the sum of their
+/// first 8 bytes (the `value` field of the eBPF object's maps).
+pub fn iteration_type() -> Type {
+    let u64 = || Type::Int {
+        bytes: 8,
+        signed: false,
+    };
+    Type::Struct {
+        fields: vec![("storages".into(), u64()), ("value_sum".into(), u64())],
+    }
+}
