@@ -103,9 +103,15 @@ pub enum SocketSource {
         bind: bool,
         listen: bool,
         connect: Option<String>,
+        /// Created with socketpair(2); the other end waits for its `PairOf` socket.
+        socketpair: bool,
     },
     Accept(String),
     Dup(String),
+    /// The other end of this socketpair socket.
+    PairOf(String),
+    /// Received with SCM_RIGHTS on this unix socket.
+    ReceivedOn(String),
     File(PathBuf),
 }
 
@@ -120,6 +126,8 @@ pub enum Family {
 pub enum SockType {
     Stream,
     Dgram,
+    /// Unix only here (inet seqpacket would be SCTP).
+    Seqpacket,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

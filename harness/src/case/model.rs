@@ -108,8 +108,9 @@ pub struct GetDecl {
     pub init: Option<u64>,
 }
 
-/// A file descriptor the case uses: a new socket, an accepted or duplicated one, or a
-/// non-socket file (for the ENOTSOCK cases). Exactly one of `family`, `accept`, `dup`,
+/// A file descriptor the case uses: a new socket, an accepted or duplicated one, the other
+/// end of a socketpair, one received over a unix socket, or a non-socket file (for the
+/// ENOTSOCK cases). Exactly one of `family`, `accept`, `dup`, `pair_of`, `received_on`,
 /// `file` says which.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -131,6 +132,14 @@ pub struct SocketDecl {
     pub dup: Option<String>,
     /// Open this path read-only: a descriptor that is not a socket.
     pub file: Option<String>,
+    /// Create it with socketpair(2) (unix); the other end is the socket declared with
+    /// `pair_of` this one.
+    #[serde(default)]
+    pub socketpair: bool,
+    /// The other end of this socketpair socket.
+    pub pair_of: Option<String>,
+    /// The descriptor received with SCM_RIGHTS on this unix socket (after a `send_fd`).
+    pub received_on: Option<String>,
     /// Place the new descriptor at the number this (closed) socket had.
     pub reuse_fd_of: Option<String>,
     /// Declare this many sockets, named (and referring) with `{i}` from 0.

@@ -199,6 +199,7 @@ pub fn diag(
     let protocol = match kind {
         SockType::Stream => libc::IPPROTO_TCP as u8,
         SockType::Dgram => libc::IPPROTO_UDP as u8,
+        SockType::Seqpacket => return not_run("seqpacket sockets are unix sockets".into()),
     };
     let key = match SocketKey::of(&socket) {
         Ok(key) => key,

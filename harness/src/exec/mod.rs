@@ -267,6 +267,8 @@ struct World<'c> {
     fds: HashMap<String, OwnedFd>,
     /// The numbers closed sockets had, for `closed_socket` keys and `reuse_fd_of`.
     closed: HashMap<String, RawFd>,
+    /// The other ends of socketpairs, until their `pair_of` socket is created.
+    pending_pairs: HashMap<String, OwnedFd>,
     /// Identities of the sockets, to match program records with.
     keys: programs::SocketKeys,
     /// The eBPF object, when the case uses programs or the object's maps.
@@ -303,6 +305,7 @@ impl<'c> World<'c> {
             maps: HashMap::new(),
             fds: HashMap::new(),
             closed: HashMap::new(),
+            pending_pairs: HashMap::new(),
             keys: programs::SocketKeys::default(),
             bpf,
         }
@@ -548,6 +551,11 @@ impl<'c> World<'c> {
                 let target = self.socket_fd(&args.to)?;
                 errno_outcome(sockets::connect_to(fd, target))
             }
+            Op::SendFd(args) => {
+                let fd = self.socket_fd(&args.socket)?;
+                let passed = self.socket_fd(&args.fd_of)?;
+                errno_outcome(sockets::send_fd(fd, passed))
+            }
             Op::Shutdown(args) => {
                 let fd = self.socket_fd(&args.socket)?;
                 errno_outcome(sockets::shutdown(fd, args.how))
@@ -698,6 +706,14 @@ impl<'c> World<'c> {
 
     fn open_socket(&mut self, name: &str) -> Actual {
         let spec = &self.case.sockets[name];
+        if let crate::case::SocketSource::PairOf(end) = &spec.source {
+            return match self.pending_pairs.remove(end) {
+                Some(fd) => self.place(name, Ok(fd)),
+                None => Actual::NotRun {
+                    reason: format!("{end}, whose other end this is, was not created"),
+                },
+            };
+        }
         let fds = &self.fds;
         let open = || {
             sockets::open(name, &spec.source, |peer| {
@@ -712,6 +728,18 @@ impl<'c> World<'c> {
             },
             None => open(),
         };
+        let opened = opened.map(|opened| {
+            if let Some(other_end) = opened.other_end {
+                self.pending_pairs.insert(name.to_string(), other_end);
+            }
+            opened.fd
+        });
+        self.place(name, opened)
+    }
+
+    /// Puts a new descriptor where its declaration says and records it under `name`.
+    fn place(&mut self, name: &str, opened: nix::Result<OwnedFd>) -> Actual {
+        let spec = &self.case.sockets[name];
         let placed = opened.and_then(|fd| match &spec.reuse_fd_of {
             Some(old) => match self.closed.get(old) {
                 Some(number) => sockets::move_to(fd, *number),

@@ -18,12 +18,24 @@ use crate::case::{
     steps::{ShutdownHow, SocketOption},
 };
 
-/// Opens the descriptor `source` describes. `peer` resolves the sockets it refers to.
+/// A descriptor just opened, and for a socketpair its other end, which waits for the
+/// socket declared `pair_of` it.
+pub struct Opened {
+    pub fd: OwnedFd,
+    pub other_end: Option<OwnedFd>,
+}
+
+/// Opens the descriptor `source` describes. `peer` resolves the sockets it refers to; a
+/// `pair_of` socket is the other end kept when its pair was opened, which the caller holds.
 pub fn open(
     name: &str,
     source: &SocketSource,
     peer: impl Fn(&str) -> Option<RawFd>,
-) -> Result<OwnedFd, Errno> {
+) -> Result<Opened, Errno> {
+    let alone = |fd| Opened {
+        fd,
+        other_end: None,
+    };
     match source {
         SocketSource::New {
             family,
@@ -31,17 +43,34 @@ pub fn open(
             bind: binds,
             listen: listens,
             connect: target,
+            socketpair: true,
+        } => {
+            debug_assert!(!binds && !listens && target.is_none() && *family == Family::Unix);
+            let (fd, other_end) = nix::sys::socket::socketpair(
+                AddressFamily::Unix,
+                sock_type(*kind),
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )?;
+            Ok(Opened {
+                fd,
+                other_end: Some(other_end),
+            })
+        }
+        SocketSource::New {
+            family,
+            kind,
+            bind: binds,
+            listen: listens,
+            connect: target,
+            socketpair: false,
         } => {
             let domain = match family {
                 Family::Inet => AddressFamily::Inet,
                 Family::Inet6 => AddressFamily::Inet6,
                 Family::Unix => AddressFamily::Unix,
             };
-            let ty = match kind {
-                SockType::Stream => NixSockType::Stream,
-                SockType::Dgram => NixSockType::Datagram,
-            };
-            let fd = socket(domain, ty, SockFlag::SOCK_CLOEXEC, None)?;
+            let fd = socket(domain, sock_type(*kind), SockFlag::SOCK_CLOEXEC, None)?;
             if *binds {
                 match family {
                     Family::Inet => bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0))?,
@@ -71,25 +100,75 @@ pub fn open(
             if let Some(target) = target {
                 connect_to(fd.as_raw_fd(), peer(target).ok_or(Errno::EBADF)?)?;
             }
-            Ok(fd)
+            Ok(alone(fd))
         }
         SocketSource::Accept(listener) => {
             let listener = peer(listener).ok_or(Errno::EBADF)?;
             // SAFETY: the listener stays open for the duration of the call.
             let listener = unsafe { std::os::fd::BorrowedFd::borrow_raw(listener) };
-            accept4(listener, SockFlag::SOCK_CLOEXEC)
+            accept4(listener, SockFlag::SOCK_CLOEXEC).map(alone)
         }
         SocketSource::Dup(of) => {
             let of = peer(of).ok_or(Errno::EBADF)?;
             // SAFETY: `of` is open; the duplicate is a new descriptor we own.
-            nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(of) })
+            nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(of) }).map(alone)
         }
+        SocketSource::PairOf(_) => unreachable!("the caller holds a socketpair's other end"),
+        SocketSource::ReceivedOn(on) => receive_fd(peer(on).ok_or(Errno::EBADF)?).map(alone),
         SocketSource::File(path) => nix::fcntl::open(
             path,
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
-        ),
+        )
+        .map(alone),
     }
+}
+
+fn sock_type(kind: SockType) -> NixSockType {
+    match kind {
+        SockType::Stream => NixSockType::Stream,
+        SockType::Dgram => NixSockType::Datagram,
+        SockType::Seqpacket => NixSockType::SeqPacket,
+    }
+}
+
+/// Sends `passed` over the unix socket `fd` (SCM_RIGHTS, with one byte of data, which
+/// stream sockets need to carry the message).
+pub fn send_fd(fd: RawFd, passed: RawFd) -> Result<(), Errno> {
+    let fds = [passed];
+    let control = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    let data = [std::io::IoSlice::new(b"F")];
+    nix::sys::socket::sendmsg::<()>(
+        fd,
+        &data,
+        &control,
+        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+        None,
+    )
+    .map(drop)
+}
+
+/// Receives one descriptor sent with SCM_RIGHTS on `fd`, without blocking.
+fn receive_fd(fd: RawFd) -> Result<OwnedFd, Errno> {
+    let mut byte = [0u8; 1];
+    let mut data = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let message = nix::sys::socket::recvmsg::<()>(
+        fd,
+        &mut data,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::MSG_DONTWAIT | nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    for cmsg in message.cmsgs()? {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cmsg
+            && let Some(&received) = fds.first()
+        {
+            // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(received) });
+        }
+    }
+    // A message without a descriptor: nothing was passed.
+    Err(Errno::ENOMSG)
 }
 
 /// Connects `fd` to the address `target` is bound to.

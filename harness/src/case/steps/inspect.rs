@@ -73,7 +73,8 @@ impl DiagOp {
 }
 
 /// The family and type of a declared socket: its own, or that of the socket it accepts
-/// from or dups; `None` for a file or a chain that does not end in a new socket.
+/// from, dups or pairs with; `None` for a file, a received descriptor, or a chain that
+/// does not end in a new socket.
 pub fn family_and_type(
     name: &str,
     sockets: &IndexMap<String, crate::case::SocketSpec>,
@@ -82,8 +83,11 @@ pub fn family_and_type(
     for _ in 0..=sockets.len() {
         match &sockets.get(name)?.source {
             SocketSource::New { family, kind, .. } => return Some((*family, *kind)),
-            SocketSource::Accept(from) | SocketSource::Dup(from) => name = from,
-            SocketSource::File(_) => return None,
+            SocketSource::Accept(from) | SocketSource::Dup(from) | SocketSource::PairOf(from) => {
+                name = from
+            }
+            // What arrives over a unix socket is whatever a step sent.
+            SocketSource::ReceivedOn(_) | SocketSource::File(_) => return None,
         }
     }
     None

@@ -24,7 +24,7 @@ pub use self::{
     process::Capability,
     programs::ObserveOp,
     repeat::{RepeatOp, ThreadGroup, expand_threads},
-    sockets::{ConnectOp, ShutdownHow, ShutdownOp, SocketOption, SockoptOp, Transfer},
+    sockets::{ConnectOp, SendFdOp, ShutdownHow, ShutdownOp, SocketOption, SockoptOp, Transfer},
 };
 use super::validate::{Checked, StepCheck};
 
@@ -44,6 +44,8 @@ pub enum Op {
     Connect(ConnectOp),
     /// shutdown(2) one or both directions of an open socket.
     Shutdown(ShutdownOp),
+    /// Pass a descriptor over a unix socket (SCM_RIGHTS).
+    SendFd(SendFdOp),
     Close(String),
     /// Drop capabilities from the effective set for the rest of the case.
     DropCapabilities(Vec<Capability>),
@@ -99,6 +101,7 @@ impl Op {
             Op::Socket(socket) => sockets::check_create(socket, cx),
             Op::Connect(op) => op.check(cx),
             Op::Shutdown(op) => op.check(cx),
+            Op::SendFd(op) => op.check(cx),
             Op::Close(socket) => sockets::check_close(socket, cx),
             Op::DropCapabilities(caps) => process::check_drop(caps),
             Op::Update(op)

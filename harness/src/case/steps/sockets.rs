@@ -105,6 +105,27 @@ impl ConnectOp {
     }
 }
 
+/// sendmsg(2) of `fd_of`'s descriptor over the unix socket `socket` (SCM_RIGHTS); the
+/// receiving end takes it as a socket declared `received_on` its peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendFdOp {
+    pub socket: String,
+    pub fd_of: String,
+}
+
+impl SendFdOp {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+        let path = cx.path.clone();
+        let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
+        let passed = cx.open_socket(&self.fd_of, &path.key("fd_of"))?;
+        Some(Checked::new(
+            format!("send {passed}'s descriptor over {socket} (SCM_RIGHTS)"),
+            Outcomes::Status,
+        ))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShutdownHow {

@@ -417,6 +417,8 @@ impl Validator<'_> {
                 ("family", decl.family.is_some()),
                 ("accept", decl.accept.is_some()),
                 ("dup", decl.dup.is_some()),
+                ("pair_of", decl.pair_of.is_some()),
+                ("received_on", decl.received_on.is_some()),
                 ("file", decl.file.is_some()),
             ];
             let given: Vec<&str> = kinds
@@ -429,7 +431,7 @@ impl Validator<'_> {
                     &path,
                     Point::Value,
                     format!(
-                        "say what the descriptor is with exactly one of `family` (a new socket), `accept`, `dup` or `file`; found {}",
+                        "say what the descriptor is with exactly one of `family` (a new socket), `accept`, `dup`, `pair_of`, `received_on` or `file`; found {}",
                         if given.is_empty() { "none".to_string() } else { given.join(", ") }
                     ),
                 );
@@ -440,6 +442,8 @@ impl Validator<'_> {
                 ("connect", &decl.connect),
                 ("accept", &decl.accept),
                 ("dup", &decl.dup),
+                ("pair_of", &decl.pair_of),
+                ("received_on", &decl.received_on),
                 ("reuse_fd_of", &decl.reuse_fd_of),
             ] {
                 if let Some(target) = target {
@@ -469,6 +473,7 @@ impl Validator<'_> {
                 ("bind", decl.bind),
                 ("listen", decl.listen),
                 ("connect", decl.connect.is_some()),
+                ("socketpair", decl.socketpair),
             ];
             let source = if let Some(family) = &decl.family {
                 let family = match family.as_str() {
@@ -488,16 +493,39 @@ impl Validator<'_> {
                 let kind = match decl.kind.as_deref().unwrap_or("stream") {
                     "stream" => Some(SockType::Stream),
                     "dgram" => Some(SockType::Dgram),
-                    other => {
-                        let hint = did_you_mean(other, ["stream", "dgram"]);
+                    "seqpacket" if family == Some(Family::Unix) => Some(SockType::Seqpacket),
+                    "seqpacket" => {
                         self.error(
                             &path.key("type"),
                             Point::Value,
-                            format!("unknown socket type `{other}`: stream or dgram{hint}"),
+                            "seqpacket sockets are unix sockets here (inet seqpacket is SCTP)",
+                        );
+                        None
+                    }
+                    other => {
+                        let hint = did_you_mean(other, ["stream", "dgram", "seqpacket"]);
+                        self.error(
+                            &path.key("type"),
+                            Point::Value,
+                            format!(
+                                "unknown socket type `{other}`: stream, dgram or seqpacket{hint}"
+                            ),
                         );
                         None
                     }
                 };
+                if decl.socketpair
+                    && (family != Some(Family::Unix)
+                        || decl.bind
+                        || decl.listen
+                        || decl.connect.is_some())
+                {
+                    self.error(
+                        &path.key("socketpair"),
+                        Point::Key,
+                        "socketpair(2) makes two connected unix sockets: no binding, listening or connecting",
+                    );
+                }
                 if decl.listen && kind == Some(SockType::Dgram) {
                     self.error(
                         &path.key("listen"),
@@ -519,6 +547,7 @@ impl Validator<'_> {
                         bind: decl.bind || decl.listen,
                         listen: decl.listen,
                         connect: decl.connect.clone(),
+                        socketpair: decl.socketpair,
                     },
                     _ => continue,
                 }
@@ -535,6 +564,10 @@ impl Validator<'_> {
                     SocketSource::Accept(listener.clone())
                 } else if let Some(of) = &decl.dup {
                     SocketSource::Dup(of.clone())
+                } else if let Some(end) = &decl.pair_of {
+                    SocketSource::PairOf(end.clone())
+                } else if let Some(on) = &decl.received_on {
+                    SocketSource::ReceivedOn(on.clone())
                 } else {
                     SocketSource::File(PathBuf::from(decl.file.clone().unwrap_or_default()))
                 }
@@ -584,6 +617,51 @@ impl Validator<'_> {
                     ),
                     None => {}
                 },
+                SocketSource::PairOf(end) => {
+                    let pairs = matches!(
+                        sockets.get(end).map(|t| &t.source),
+                        Some(SocketSource::New {
+                            socketpair: true,
+                            ..
+                        })
+                    );
+                    let first = sockets.iter().find(
+                        |(_, other)| matches!(&other.source, SocketSource::PairOf(e) if e == end),
+                    );
+                    if sockets.contains_key(end) && !pairs {
+                        self.error(
+                            &path.key("pair_of"),
+                            Point::Value,
+                            format!(
+                                "`{end}` is not made by socketpair(2): give it `socketpair: true`"
+                            ),
+                        );
+                    } else if let Some((first, _)) = first.filter(|(first, _)| *first != name) {
+                        self.error(
+                            &path.key("pair_of"),
+                            Point::Value,
+                            format!("`{end}` has one other end, `{first}`"),
+                        );
+                    }
+                }
+                SocketSource::ReceivedOn(on) => {
+                    let unix = matches!(
+                        sockets.get(on).map(|t| &t.source),
+                        Some(
+                            SocketSource::New {
+                                family: Family::Unix,
+                                ..
+                            } | SocketSource::PairOf(_)
+                        )
+                    );
+                    if sockets.contains_key(on) && !unix {
+                        self.error(
+                            &path.key("received_on"),
+                            Point::Value,
+                            format!("descriptors travel over unix sockets: `{on}` is not one"),
+                        );
+                    }
+                }
                 SocketSource::Accept(listener) => {
                     let listens = matches!(
                         sockets.get(listener).map(|t| &t.source),
@@ -618,6 +696,8 @@ impl Validator<'_> {
             SocketSource::New { connect, .. } => connect.clone().map(|c| ("connect", c)),
             SocketSource::Accept(l) => Some(("accept", l.clone())),
             SocketSource::Dup(s) => Some(("dup", s.clone())),
+            SocketSource::PairOf(s) => Some(("pair_of", s.clone())),
+            SocketSource::ReceivedOn(s) => Some(("received_on", s.clone())),
             SocketSource::File(_) => None,
         };
         if let Some((field, target)) = needs_open {
@@ -678,6 +758,7 @@ pub(in crate::case) fn describe_socket(spec: &SocketSpec) -> String {
             listen,
             bind,
             connect,
+            socketpair,
         } => {
             let family = match family {
                 Family::Inet => "inet",
@@ -687,17 +768,21 @@ pub(in crate::case) fn describe_socket(spec: &SocketSpec) -> String {
             let kind = match kind {
                 SockType::Stream => "stream",
                 SockType::Dgram => "dgram",
+                SockType::Seqpacket => "seqpacket",
             };
             let role = match (listen, bind, connect) {
                 (true, _, _) => ", listening".to_string(),
                 (_, true, _) => ", bound".to_string(),
                 (_, _, Some(peer)) => format!(", connected to {peer}"),
+                _ if *socketpair => ", one end of a socketpair".to_string(),
                 _ => String::new(),
             };
             format!("{family} {kind}{role}")
         }
         SocketSource::Accept(l) => format!("accepted from {l}"),
         SocketSource::Dup(s) => format!("dup of {s}"),
+        SocketSource::PairOf(s) => format!("the other end of {s}"),
+        SocketSource::ReceivedOn(s) => format!("received over {s} (SCM_RIGHTS)"),
         SocketSource::File(p) => format!("file {}", p.display()),
     };
     if let Some(old) = &spec.reuse_fd_of {
