@@ -96,6 +96,19 @@ pub(super) struct Validator<'a> {
     templates: HashMap<String, String>,
 }
 
+/// Whether `given` is `declared`, or one of the copies a repeated declaration written
+/// `declared` (`s{i}`) would have made.
+fn names_match(declared: &str, given: &str) -> bool {
+    match (declared.split_once('{'), declared.rsplit_once('}')) {
+        (Some((prefix, _)), Some((_, suffix))) => {
+            given.len() >= prefix.len() + suffix.len()
+                && given.starts_with(prefix)
+                && given.ends_with(suffix)
+        }
+        _ => declared == given,
+    }
+}
+
 pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<Diagnostic>> {
     let problems = prescan::scan(text);
     if !problems.is_empty() {
@@ -194,7 +207,7 @@ impl Validator<'_> {
         if self
             .invalid_declarations
             .iter()
-            .any(|(kind, name)| *kind == what && name == given)
+            .any(|(kind, name)| *kind == what && names_match(name, given))
         {
             return;
         }
