@@ -55,7 +55,7 @@ fn align4(n: usize) -> usize {
 /// A map the answer may name by its id.
 pub struct DiagMap<'a> {
     pub name: &'a str,
-    pub fd: RawFd,
+    pub id: u32,
     pub value: &'a Type,
 }
 
@@ -205,19 +205,6 @@ pub fn diag(
         Ok(key) => key,
         Err(e) => return not_run(format!("cannot read the socket's cookie: {e}")),
     };
-    let mut ids = Vec::new();
-    for map in known {
-        match sys::map_id(map.fd) {
-            Ok(id) => ids.push((id, map)),
-            Err(errno) => {
-                return not_run(format!(
-                    "cannot read the id of map {}: {}",
-                    map.name,
-                    crate::errno::name(errno)
-                ));
-            }
-        }
-    }
     let answer = match dump(family, protocol, &key, asked) {
         Ok(answer) => answer,
         Err(e) => return not_run(format!("sock_diag netlink socket: {e}")),
@@ -228,13 +215,13 @@ pub fn diag(
         Answer::Listed(found) => {
             let mut storages = serde_json::Map::new();
             for (id, bytes) in found {
-                let entry = match ids.iter().find(|(known, _)| *known == id) {
-                    Some((_, map)) if bytes.len() >= map.value.size() as usize => (
+                let entry = match known.iter().find(|map| map.id == id) {
+                    Some(map) if bytes.len() >= map.value.size() as usize => (
                         map.name.to_string(),
                         map.value.decode(&bytes[..map.value.size() as usize]),
                     ),
                     // Not a map of the case, or a value shorter than its type: raw bytes.
-                    Some((_, map)) => (map.name.to_string(), serde_json::json!(bytes)),
+                    Some(map) => (map.name.to_string(), serde_json::json!(bytes)),
                     None => (format!("map id {id}"), serde_json::json!(bytes)),
                 };
                 storages.insert(entry.0, entry.1);

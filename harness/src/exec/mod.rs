@@ -130,21 +130,32 @@ pub fn run_case(case: &Case, version: KernelVersion) -> CaseResult {
     }
 }
 
-/// A tracing or LSM program refused with EPERM and no verifier log was not judged by the
-/// verifier: the machine forbids such programs (lockdown, a restricted host kernel). That
-/// says nothing about sk storage, so the case is skipped with the reason, not failed.
+/// A step the kernel could not judge for a reason outside sk storage, which makes the case
+/// a skip with that reason rather than a failure:
+/// - a tracing or LSM program refused with EPERM and no verifier log was not verified: the
+///   machine forbids such programs (lockdown, a restricted host kernel);
+/// - a sock_diag dump answered ENOENT: no inet_diag handler for the family or protocol
+///   (`__sock_diag_cmd`, `inet_diag_lock_handler`), so the kernel has no INET_DIAG at all
+///   or not its modules.
 fn refused_environment(case: &Case, step: &StepResult) -> Option<String> {
+    let op = &case.steps.iter().find(|s| s.id == step.id)?.op;
+    if let (Op::Diag(_), Actual::Errno { name, .. }) = (op, &step.actual)
+        && name == "ENOENT"
+    {
+        return Some(
+            "this kernel answers no inet_diag dump (ENOENT from SOCK_DIAG_BY_FAMILY): \
+             CONFIG_INET_DIAG is off, or its inet_diag/tcp_diag/udp_diag modules are not in \
+             this kernel's tree"
+                .to_string(),
+        );
+    }
     let Actual::Rejected { errno, message } = &step.actual else {
         return None;
     };
-    let program = case
-        .steps
-        .iter()
-        .find(|s| s.id == step.id)
-        .and_then(|s| match &s.op {
-            Op::Attach(name) => case.programs.get(name),
-            _ => None,
-        })?;
+    let Op::Attach(name) = op else {
+        return None;
+    };
+    let program = case.programs.get(name)?;
     let global = !matches!(
         program.kind.attach_point(),
         crate::catalogue::AttachPoint::Cgroup(_)
@@ -269,6 +280,9 @@ struct World<'c> {
     closed: HashMap<String, RawFd>,
     /// The other ends of socketpairs, until their `pair_of` socket is created.
     pending_pairs: HashMap<String, OwnedFd>,
+    /// Each map's id, read when it came to exist: sock_diag answers name maps by id, and a
+    /// case may have dropped the capabilities reading it needs by the time it asks.
+    map_ids: HashMap<String, u32>,
     /// Identities of the sockets, to match program records with.
     keys: programs::SocketKeys,
     /// The eBPF object, when the case uses programs or the object's maps.
@@ -298,7 +312,7 @@ fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
 
 impl<'c> World<'c> {
     fn new(case: &'c Case, kernel: &'c dyn MapSyscalls, bpf: Option<programs::CaseBpf>) -> Self {
-        World {
+        let mut world = World {
             case,
             kernel,
             btf: load_map_btf(case, kernel),
@@ -306,8 +320,28 @@ impl<'c> World<'c> {
             fds: HashMap::new(),
             closed: HashMap::new(),
             pending_pairs: HashMap::new(),
+            map_ids: HashMap::new(),
             keys: programs::SocketKeys::default(),
             bpf,
+        };
+        // The object's maps exist from the start.
+        let object_maps: Vec<String> = case
+            .maps
+            .iter()
+            .filter(|(_, spec)| spec.bpf.is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in object_maps {
+            world.remember_map_id(&name);
+        }
+        world
+    }
+
+    fn remember_map_id(&mut self, name: &str) {
+        if let Ok(fd) = self.map_fd(name)
+            && let Ok(id) = self.kernel.map_id(fd)
+        {
+            self.map_ids.insert(name.to_string(), id);
         }
     }
 
@@ -652,16 +686,15 @@ impl<'c> World<'c> {
         for name in &args.maps {
             asked.push(self.map_fd(name)?);
         }
-        // Every map of the case that exists can be named in the answer.
+        // Every map of the case that came to exist can be named in the answer.
         let known: Vec<inspect::DiagMap<'_>> = self
             .case
             .maps
             .iter()
             .filter_map(|(name, spec)| {
-                let fd = self.map_fd(name).ok()?;
                 Some(inspect::DiagMap {
                     name,
-                    fd,
+                    id: *self.map_ids.get(name)?,
                     value: &spec.value,
                 })
             })
@@ -698,6 +731,7 @@ impl<'c> World<'c> {
         match self.kernel.create_sk_storage_map(&attrs) {
             Ok(fd) => {
                 self.maps.insert(name.to_string(), fd);
+                self.remember_map_id(name);
                 Actual::Ok
             }
             Err(errno) => Actual::errno(errno),
@@ -1001,6 +1035,10 @@ mod tests {
     }
 
     impl MapSyscalls for Scripted {
+        fn map_id(&self, map_fd: RawFd) -> Result<u32, sys::Errno> {
+            Ok(map_fd as u32)
+        }
+
         fn load_btf(&self, _blob: &[u8]) -> Result<OwnedFd, (sys::Errno, String)> {
             Ok(null_fd())
         }
@@ -1177,5 +1215,26 @@ mod tests {
             }
         );
         assert!(result.steps.is_empty());
+    }
+
+    #[test]
+    fn a_dump_without_inet_diag_skips_the_case_and_other_errnos_do_not() {
+        let case = case(
+            "name: x\ndescription: d\nsockets:\n  s: { family: inet, listen: true }\nsteps:\n  - diag: { socket: s }\n    expect: { storages: {} }\n",
+        );
+        let step = |name: &str| StepResult {
+            id: "1".into(),
+            label: "diag".into(),
+            expected: crate::case::Expected::Ok,
+            reason: None,
+            actual: Actual::Errno {
+                name: name.into(),
+                code: 0,
+            },
+            verdict: Verdict::Diverged,
+        };
+        let reason = refused_environment(&case, &step("ENOENT")).expect("a skip");
+        assert!(reason.contains("CONFIG_INET_DIAG"), "{reason}");
+        assert_eq!(refused_environment(&case, &step("EPERM")), None);
     }
 }

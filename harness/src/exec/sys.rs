@@ -105,12 +105,27 @@ pub trait MapSyscalls: Sync {
         values: &mut [u8],
         count: u32,
     ) -> Result<u32, Errno>;
+    /// The map's id (`BPF_OBJ_GET_INFO_BY_FD`), which sock_diag answers name maps by.
+    fn map_id(&self, map_fd: RawFd) -> Result<u32, Errno>;
 }
 
 /// The running kernel's bpf(2).
 pub struct Bpf;
 
 impl MapSyscalls for Bpf {
+    fn map_id(&self, map_fd: RawFd) -> Result<u32, Errno> {
+        // SAFETY: bpf_map_info is a plain C struct; all-zero is a valid value.
+        let mut info: aya_obj::generated::bpf_map_info = unsafe { mem::zeroed() };
+        let mut attr = zeroed_attr();
+        // SAFETY: writing the OBJ_GET_INFO_BY_FD member of a zeroed union.
+        let get = unsafe { &mut attr.info };
+        get.bpf_fd = map_fd as u32;
+        get.info_len = mem::size_of_val(&info) as u32;
+        get.info = std::ptr::from_mut(&mut info) as u64;
+        bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+        Ok(info.id)
+    }
+
     /// On failure, the errno and the kernel's log.
     fn load_btf(&self, blob: &[u8]) -> Result<OwnedFd, (Errno, String)> {
         let mut log = vec![0u8; 64 * 1024];
@@ -198,20 +213,6 @@ pub fn probe() -> Result<(), Errno> {
         },
     )
     .map(drop)
-}
-
-/// The map's id (`BPF_OBJ_GET_INFO_BY_FD`), which sock_diag answers name maps by.
-pub fn map_id(map_fd: RawFd) -> Result<u32, Errno> {
-    // SAFETY: bpf_map_info is a plain C struct; all-zero is a valid value.
-    let mut info: aya_obj::generated::bpf_map_info = unsafe { mem::zeroed() };
-    let mut attr = zeroed_attr();
-    // SAFETY: writing the OBJ_GET_INFO_BY_FD member of a zeroed union.
-    let get = unsafe { &mut attr.info };
-    get.bpf_fd = map_fd as u32;
-    get.info_len = mem::size_of_val(&info) as u32;
-    get.info = std::ptr::from_mut(&mut info) as u64;
-    bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    Ok(info.id)
 }
 
 /// `BPF_LINK_CREATE` of an iterator program (BPF_TRACE_ITER) for one map: `union
