@@ -37,15 +37,12 @@ pub fn open(
         other_end: None,
     };
     match source {
+        // Validation allows a socketpair only as a plain unix socket.
         SocketSource::New {
-            family,
             kind,
-            bind: binds,
-            listen: listens,
-            connect: target,
             socketpair: true,
+            ..
         } => {
-            debug_assert!(!binds && !listens && target.is_none() && *family == Family::Unix);
             let (fd, other_end) = nix::sys::socket::socketpair(
                 AddressFamily::Unix,
                 sock_type(*kind),
