@@ -25,8 +25,12 @@ use crate::{
 pub struct MatrixOptions {
     /// VMs running at once.
     pub jobs: usize,
-    /// Guest memory when a kernel's entry does not say (QEMU notation, e.g. `1G`).
+    /// Guest memory for every kernel, over what its entry says (QEMU notation, e.g. `1G`).
     pub memory: Option<String>,
+    /// Wall-clock limit of each VM, over what the entries say.
+    pub timeout: Option<std::time::Duration>,
+    /// Guest vCPUs, over what the entries say.
+    pub cpus: Option<u32>,
     /// Where the guests write their results while they run.
     pub work_dir: PathBuf,
     /// The binary the guests run (this one).
@@ -169,11 +173,14 @@ fn resolve_all<'a>(
             Ok(ResolvedKernel::Absent { vmlinuz, why, .. }) => {
                 Job::Skipped(entry, ResolvedKernel::absent_reason(&vmlinuz, &why))
             }
+            Ok(ResolvedKernel::Tree { path, .. }) if vm::tree_is_built(&path) => {
+                Job::Vm(entry, KernelArg::Tree { path })
+            }
             Ok(ResolvedKernel::Tree { path, .. }) => Job::Failed(
                 entry,
                 format!(
-                    "booting a source tree is not supported yet: run `vng --build` in {} and list \
-                     its arch/x86/boot/bzImage as a `local` kernel",
+                    "the source tree {} is not built (no arch/x86/boot/bzImage and \
+                     include/config/kernel.release): build it first, e.g. `vng --build` in it",
                     path.display()
                 ),
             ),
@@ -292,16 +299,17 @@ fn run_in_vm(
     spec.remove_if_orphaned = vec![shared.path().to_path_buf()];
     spec.retry_crash_once = true;
     spec.console_log = Some(shared.path().join("console.log"));
-    if let Some(timeout) = entry.timeout {
+    // The command line wins over kernels.toml, which wins over the defaults.
+    if let Some(timeout) = options.timeout.or(entry.timeout) {
         spec.timeout = timeout;
     }
-    if let Some(cpus) = entry.cpus {
+    if let Some(cpus) = options.cpus.or(entry.cpus) {
         spec.cpus = cpus;
     }
-    spec.memory = entry
+    spec.memory = options
         .memory
-        .map(|m| m.as_qemu_arg())
-        .or_else(|| options.memory.clone());
+        .clone()
+        .or_else(|| entry.memory.map(|m| m.as_qemu_arg()));
     if let Some(cmdline) = &entry.cmdline {
         spec.append = cmdline.split_whitespace().map(String::from).collect();
     }

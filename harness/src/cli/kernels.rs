@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_BAD_INPUT, EXIT_INFRA};
 use crate::kernels::{
-    CacheState, KernelCache, KernelEntry, KernelsFile, Progress, ResolvedKernel, Resolver,
+    CacheState, KernelCache, KernelEntry, KernelSource, KernelsFile, Progress, ResolvedKernel,
+    Resolver,
 };
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +134,48 @@ fn fetch(
     })
 }
 
+/// Whether a `--kernel` value is a path (to an image or a built tree) rather than a name:
+/// it has a `/`, or names something on disk that is not a name in the list.
+pub(super) fn is_path(kernel: &str) -> bool {
+    kernel.contains('/') || std::path::Path::new(kernel).exists()
+}
+
+/// `file` with an entry for each kernel given by path, named as given: a file is a kernel
+/// image, a directory a built source tree.
+pub(super) fn with_paths(mut file: KernelsFile, paths: &[String]) -> Result<KernelsFile, String> {
+    for given in paths {
+        if file.get(given).is_some() {
+            continue;
+        }
+        let path = std::path::Path::new(given);
+        let absolute = std::fs::canonicalize(path).map_err(|e| {
+            format!(
+                "--kernel {given}: {e} (give a kernel image, a built tree, or a name of {})",
+                file.path.display()
+            )
+        })?;
+        let source = if absolute.is_dir() {
+            KernelSource::Tree { path: absolute }
+        } else {
+            KernelSource::Local {
+                vmlinuz: absolute,
+                modules: None,
+                sha256: None,
+            }
+        };
+        file.kernels.push(KernelEntry {
+            name: given.clone(),
+            source,
+            timeout: None,
+            memory: None,
+            cpus: None,
+            cmdline: None,
+            note: Some("given on the command line".into()),
+        });
+    }
+    Ok(file)
+}
+
 /// The entries named on the command line, in kernels.toml's order; all of them when none
 /// is named. An unknown name is an error that suggests the closest one.
 pub(super) fn select<'a>(
@@ -164,9 +207,12 @@ fn describe(resolved: &ResolvedKernel) -> String {
         ResolvedKernel::Mainline { tag, .. } => {
             format!("mainline {tag}: vng downloads it when it boots")
         }
+        ResolvedKernel::Tree { path, .. } if crate::vm::tree_is_built(path) => format!(
+            "built source tree {}: vng boots it with its modules",
+            path.display()
+        ),
         ResolvedKernel::Tree { path, .. } => format!(
-            "source tree {}: not booted by the harness yet; build it (`vng --build` in it) and \
-             list its arch/x86/boot/bzImage as a `local` kernel",
+            "source tree {}: not built yet; build it (e.g. `vng --build` in it) before a run",
             path.display()
         ),
         ResolvedKernel::Host { release, .. } => format!("host kernel {release}, nothing to fetch"),
@@ -207,5 +253,36 @@ impl Progress for BarProgress {
 
     fn rebuilding(&self, kernel: &str, reason: &str) {
         eprintln!("{kernel}: rebuilding the cached kernel, which is damaged: {reason}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_given_by_path_join_the_list_as_images_or_trees() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("bzImage");
+        std::fs::write(&image, b"not really a kernel").unwrap();
+        let tree = dir.path().join("linux");
+        std::fs::create_dir(&tree).unwrap();
+        let given: Vec<String> = [&image, &tree]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(given.iter().all(|g| is_path(g)));
+        assert!(!is_path("6.1"));
+        let file = with_paths(KernelsFile::empty(Path::new("kernels.toml")), &given).unwrap();
+        assert!(
+            matches!(&file.kernels[0].source, KernelSource::Local { vmlinuz, .. } if *vmlinuz == image)
+        );
+        assert!(matches!(&file.kernels[1].source, KernelSource::Tree { path } if *path == tree));
+        assert_eq!(file.kernels[1].name, given[1]);
+        let missing = with_paths(
+            KernelsFile::empty(Path::new("kernels.toml")),
+            &["./nope".into()],
+        );
+        assert!(missing.unwrap_err().starts_with("--kernel ./nope:"));
     }
 }

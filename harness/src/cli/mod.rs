@@ -92,20 +92,29 @@ struct RunArgs {
     #[arg(default_value = "cases")]
     paths: Vec<PathBuf>,
     /// Run on the running kernel, without a VM.
-    #[arg(long, conflicts_with_all = ["kernel", "jobs", "memory"])]
+    #[arg(long, conflicts_with_all = ["kernel", "jobs", "memory", "timeout", "cpus"])]
     host: bool,
     /// The kernel list.
     #[arg(long, default_value = "kernels.toml")]
     kernels: PathBuf,
-    /// Only this kernel of the list (repeatable); all of them by default.
-    #[arg(long, value_name = "NAME")]
+    /// Only this kernel of the list (repeatable); all of them by default. A path instead of
+    /// a name boots that kernel image (a bzImage) or built source tree, without editing the
+    /// list.
+    #[arg(long, value_name = "NAME|PATH")]
     kernel: Vec<String>,
     /// VMs running at once [default: number of cores].
     #[arg(short, long)]
     jobs: Option<usize>,
-    /// Guest memory for kernels whose entry does not set it, e.g. 1G [default: vng's, 1G].
+    /// Guest memory for every kernel, over kernels.toml, e.g. 2G [default: the entry's, else
+    /// vng's 1G].
     #[arg(long)]
     memory: Option<String>,
+    /// Wall-clock limit of each VM, over kernels.toml, e.g. 10m [default: the entry's, else 5m].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// Guest vCPUs, over kernels.toml [default: the entry's, else 1 under TCG].
+    #[arg(long)]
+    cpus: Option<u32>,
     /// Only run cases whose name contains this text (repeatable).
     #[arg(long)]
     filter: Vec<String>,
@@ -252,11 +261,27 @@ fn human_matrix(
 /// Every selected kernel of kernels.toml, one VM each. Bad input (the file, a kernel name)
 /// is reported before anything is fetched or booted.
 fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
-    let file = KernelsFile::load(&args.kernels).map_err(|e| {
-        eprintln!("{e}");
+    let (names, paths): (Vec<String>, Vec<String>) = args
+        .kernel
+        .iter()
+        .cloned()
+        .partition(|kernel| !kernels::is_path(kernel));
+    // Kernels given by path alone need no kernel list.
+    let file = if names.is_empty() && !paths.is_empty() && !args.kernels.exists() {
+        KernelsFile::empty(&args.kernels)
+    } else {
+        KernelsFile::load(&args.kernels).map_err(|e| {
+            eprintln!("{e}");
+            EXIT_BAD_INPUT
+        })?
+    };
+    let file = kernels::with_paths(file, &paths).map_err(|message| {
+        eprintln!("{message}");
         EXIT_BAD_INPUT
     })?;
-    let selected = kernels::select(&file, &args.kernel).map_err(|message| {
+    let mut selected_names = names;
+    selected_names.extend(paths);
+    let selected = kernels::select(&file, &selected_names).map_err(|message| {
         eprintln!("{message}");
         EXIT_BAD_INPUT
     })?;
@@ -269,6 +294,8 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
     let options = MatrixOptions {
         jobs: args.jobs.unwrap_or_else(matrix::default_jobs),
         memory: args.memory.clone(),
+        timeout: args.timeout,
+        cpus: args.cpus,
         work_dir: args.out.join("guests"),
         harness_exe: std::env::current_exe().map_err(|e| {
             eprintln!("error: cannot find the harness binary to run in the guests: {e}");

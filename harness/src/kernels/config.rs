@@ -164,6 +164,17 @@ pub enum ConfigError {
 }
 
 impl KernelsFile {
+    /// A list with no kernels and the defaults, for kernels given on the command line
+    /// alone; `path` is where a list would have been.
+    pub fn empty(path: &Path) -> KernelsFile {
+        KernelsFile {
+            path: path.to_path_buf(),
+            mirror: None,
+            keyring: PathBuf::from(DEFAULT_KEYRING),
+            kernels: Vec::new(),
+        }
+    }
+
     /// Reads and validates a kernels.toml.
     pub fn load(path: &Path) -> Result<KernelsFile, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

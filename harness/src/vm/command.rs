@@ -67,6 +67,7 @@ pub fn vng_args(spec: &VmSpec) -> Result<Vec<OsString>, VmError> {
     let mut args: Vec<OsString> = Vec::new();
     args.push(match &spec.kernel {
         KernelArg::Image { vmlinuz, .. } => flag_path("--run=", vmlinuz),
+        KernelArg::Tree { path } => flag_path("--run=", path),
         KernelArg::Mainline { tag } => {
             validate_mainline_tag(tag)?;
             format!("--run={tag}").into()
@@ -219,6 +220,17 @@ mod tests {
         let args = strings(&vng_args(&spec(image(), Accel::Kvm)).unwrap());
         assert!(!args.contains(&"--disable-kvm".to_string()));
         assert!(args.contains(&"--cpus=2".to_string()));
+    }
+
+    #[test]
+    fn a_built_tree_is_booted_from_its_directory() {
+        let spec = spec(
+            KernelArg::Tree {
+                path: "/src/linux".into(),
+            },
+            Accel::Tcg,
+        );
+        assert_eq!(strings(&vng_args(&spec).unwrap())[0], "--run=/src/linux");
     }
 
     #[test]

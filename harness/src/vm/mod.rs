@@ -43,7 +43,7 @@ pub use self::{
     console::{ConsoleFinding, MarkerKind},
     outcome::{VmFailure, VmOutcome},
     process::{VmProcess, VmRegistry, run},
-    spec::{Accel, KernelArg, VmSpec},
+    spec::{Accel, KernelArg, VmSpec, tree_is_built},
     tools::Vng,
 };
 

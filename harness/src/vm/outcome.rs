@@ -151,7 +151,7 @@ pub fn judge(kernel: &KernelArg, ending: Ending, console: &str) -> Verdict {
     let progress = console::boot_progress(console);
     let mainline_tag = match kernel {
         KernelArg::Mainline { tag } => Some(tag.as_str()),
-        KernelArg::Image { .. } => None,
+        KernelArg::Image { .. } | KernelArg::Tree { .. } => None,
     };
     let guest_exit_code = match ending {
         Ending::Exited(status) if progress.command_started && progress.powered_off => status,

@@ -163,12 +163,18 @@ fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, V
 }
 
 fn preflight(spec: &VmSpec, vng: &Vng) -> Result<(), VmError> {
-    if let KernelArg::Image { vmlinuz, .. } = &spec.kernel
-        && !vmlinuz.is_file()
-    {
-        return Err(VmError::KernelImageMissing {
-            path: vmlinuz.clone(),
-        });
+    match &spec.kernel {
+        KernelArg::Image { vmlinuz, .. } if !vmlinuz.is_file() => {
+            return Err(VmError::KernelImageMissing {
+                path: vmlinuz.clone(),
+            });
+        }
+        KernelArg::Tree { path } if !super::spec::tree_is_built(path) => {
+            return Err(VmError::KernelImageMissing {
+                path: path.join("arch/x86/boot/bzImage"),
+            });
+        }
+        _ => {}
     }
     if let Some(dir) = spec.rwdirs.iter().find(|dir| !dir.is_dir()) {
         return Err(VmError::RwdirMissing { path: dir.clone() });

@@ -22,6 +22,9 @@ pub enum KernelArg {
     },
     /// An upstream tag such as `v5.4`: vng downloads the Ubuntu mainline build itself.
     Mainline { tag: String },
+    /// A built kernel source tree: vng boots its `arch/x86/boot/bzImage` with the tree's
+    /// modules.
+    Tree { path: PathBuf },
 }
 
 impl KernelArg {
@@ -34,6 +37,9 @@ impl KernelArg {
             Self::Mainline { tag } => {
                 KernelVersion::from_uname(tag.trim_start_matches('v'), "").ok()
             }
+            Self::Tree { path } => {
+                tree_release(path).and_then(|release| KernelVersion::from_uname(&release, "").ok())
+            }
         }
     }
 }
@@ -43,8 +49,23 @@ impl fmt::Display for KernelArg {
         match self {
             Self::Image { vmlinuz, .. } => write!(f, "{}", vmlinuz.display()),
             Self::Mainline { tag } => write!(f, "mainline {tag}"),
+            Self::Tree { path } => write!(f, "tree {}", path.display()),
         }
     }
+}
+
+/// The release a built tree announces (`include/config/kernel.release`, which `make`
+/// writes), when it has been built.
+pub fn tree_release(tree: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(tree.join("include/config/kernel.release"))
+        .ok()
+        .map(|text| text.trim().to_string())
+        .filter(|release| !release.is_empty())
+}
+
+/// Whether `tree` holds a built x86 kernel that vng can boot.
+pub fn tree_is_built(tree: &std::path::Path) -> bool {
+    tree.join("arch/x86/boot/bzImage").is_file() && tree_release(tree).is_some()
 }
 
 /// How QEMU runs the guest's CPU.
