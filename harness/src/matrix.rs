@@ -6,7 +6,11 @@
 //! Whatever goes wrong with one kernel (fetch, boot, panic, timeout) becomes that kernel's
 //! error row; the others still run.
 
-use std::{path::PathBuf, sync::Mutex, time::Instant};
+use std::{
+    path::PathBuf,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use crate::{
     case::Case,
@@ -173,6 +177,9 @@ fn resolve_all<'a>(
             Ok(ResolvedKernel::Absent { vmlinuz, why, .. }) => {
                 Job::Skipped(entry, ResolvedKernel::absent_reason(&vmlinuz, &why))
             }
+            Ok(ResolvedKernel::Tree {
+                path, build: true, ..
+            }) => Job::Vm(entry, KernelArg::Tree { path }),
             Ok(ResolvedKernel::Tree { path, .. }) if vm::tree_is_built(&path) => {
                 Job::Vm(entry, KernelArg::Tree { path })
             }
@@ -222,6 +229,19 @@ fn run_job(
         }
         Job::Vm(entry, arg) => match vm_setup {
             Some(Ok((vng, accel))) => {
+                if let Err(failed) = build_if_asked(entry, arg, vng, options, on_event) {
+                    return KernelRun {
+                        kernel: entry.name.clone(),
+                        release: None,
+                        version: None,
+                        status: KernelStatus::Error {
+                            message: failed,
+                            log_tail: None,
+                        },
+                        duration_ms: started.elapsed().as_millis() as u64,
+                        cases: Vec::new(),
+                    };
+                }
                 on_event(Event::Started {
                     kernel: &entry.name,
                     how: format!("booting {arg} under {accel}"),
@@ -249,6 +269,47 @@ fn run_job(
             cases: Vec::new(),
         },
     }
+}
+
+/// The project's kernel config fragment: what the cases need on top of vng's minimal config.
+const KERNEL_CONFIG: &str = include_str!("../../ci/kernel.config");
+
+/// Builds a `tree =` kernel when its sources or the fragment changed since its last build.
+fn build_if_asked(
+    entry: &KernelEntry,
+    arg: &KernelArg,
+    vng: &Vng,
+    options: &MatrixOptions,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<(), String> {
+    let (KernelArg::Tree { path }, crate::kernels::KernelSource::Tree { build: true, .. }) =
+        (arg, &entry.source)
+    else {
+        return Ok(());
+    };
+    let dir = options.work_dir.join(format!("build-{}", entry.name));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let fragment = dir.join("kernel.config");
+    std::fs::write(&fragment, KERNEL_CONFIG)
+        .map_err(|e| format!("cannot write {}: {e}", fragment.display()))?;
+    on_event(Event::Started {
+        kernel: &entry.name,
+        how: format!(
+            "building {} if its sources changed (vng --build)",
+            path.display()
+        ),
+    });
+    let built = crate::kernels::build::ensure_built(path, &fragment, vng, &dir.join("build.log"))
+        .map_err(|e| crate::error_chain(&e))?;
+    if let Some(took) = built.built_now {
+        on_event(Event::Note(&format!(
+            "{}: built {} in {}",
+            entry.name,
+            built.release,
+            humantime::format_duration(Duration::from_secs(took.as_secs()))
+        )));
+    }
+    Ok(())
 }
 
 /// Boots `arg` once and runs every case in it. `Err` carries a message and the console

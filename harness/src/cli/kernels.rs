@@ -155,7 +155,10 @@ pub(super) fn with_paths(mut file: KernelsFile, paths: &[String]) -> Result<Kern
             )
         })?;
         let source = if absolute.is_dir() {
-            KernelSource::Tree { path: absolute }
+            KernelSource::Tree {
+                path: absolute,
+                build: false,
+            }
         } else {
             KernelSource::Local {
                 vmlinuz: absolute,
@@ -207,6 +210,13 @@ fn describe(resolved: &ResolvedKernel) -> String {
         ResolvedKernel::Mainline { tag, .. } => {
             format!("mainline {tag}: vng downloads it when it boots")
         }
+        ResolvedKernel::Tree {
+            path, build: true, ..
+        } => format!(
+            "source tree {}: built with ci/kernel.config when its sources change, then booted \
+             with its modules",
+            path.display()
+        ),
         ResolvedKernel::Tree { path, .. } if crate::vm::tree_is_built(path) => format!(
             "built source tree {}: vng boots it with its modules",
             path.display()
@@ -277,7 +287,10 @@ mod tests {
         assert!(
             matches!(&file.kernels[0].source, KernelSource::Local { vmlinuz, .. } if *vmlinuz == image)
         );
-        assert!(matches!(&file.kernels[1].source, KernelSource::Tree { path } if *path == tree));
+        assert!(matches!(
+            &file.kernels[1].source,
+            KernelSource::Tree { path, build: false } if *path == tree
+        ));
         assert_eq!(file.kernels[1].name, given[1]);
         let missing = with_paths(
             KernelsFile::empty(Path::new("kernels.toml")),

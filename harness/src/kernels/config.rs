@@ -76,7 +76,12 @@ pub enum KernelSource {
     /// An upstream tag (`v5.4`) whose Ubuntu mainline build vng downloads itself.
     Mainline { tag: String },
     /// A kernel source tree, built with `vng --build`.
-    Tree { path: PathBuf },
+    Tree {
+        path: PathBuf,
+        /// Built by the harness with the project's config fragment (a `tree =` entry); a
+        /// tree given on the command line is booted as the developer built it.
+        build: bool,
+    },
     /// The running kernel, no VM.
     Host,
 }
@@ -126,7 +131,7 @@ impl fmt::Display for KernelSource {
             KernelSource::Local { vmlinuz, .. } => write!(f, "local {}", vmlinuz.display()),
             KernelSource::Absent { vmlinuz, .. } => write!(f, "local {vmlinuz} (absent)"),
             KernelSource::Mainline { tag } => write!(f, "mainline {tag}"),
-            KernelSource::Tree { path } => write!(f, "tree {}", path.display()),
+            KernelSource::Tree { path, .. } => write!(f, "tree {}", path.display()),
             KernelSource::Host => f.write_str("host"),
         }
     }
@@ -486,7 +491,7 @@ fn validate_source(
             .resolve_path(tree.get_ref())
             .and_then(|path| check_source_tree(&path).map(|()| path));
         return match checked {
-            Ok(path) => Some(KernelSource::Tree { path }),
+            Ok(path) => Some(KernelSource::Tree { path, build: true }),
             Err(message) => {
                 v.report(tree.span(), format!("{at}.tree"), message);
                 None
@@ -882,7 +887,13 @@ host = true
             }
         );
         assert_eq!(k[3].source, KernelSource::Mainline { tag: "v5.4".into() });
-        assert_eq!(k[4].source, KernelSource::Tree { path: tree });
+        assert_eq!(
+            k[4].source,
+            KernelSource::Tree {
+                path: tree,
+                build: true
+            }
+        );
         assert_eq!(k[5].source, KernelSource::Host);
     }
 

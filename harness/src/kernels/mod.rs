@@ -18,6 +18,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod build;
 mod cache;
 mod config;
 mod download;

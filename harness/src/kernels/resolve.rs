@@ -37,9 +37,13 @@ pub enum ResolvedKernel {
     Bootable(BootableKernel),
     /// `vng -r <tag>`: vng downloads the Ubuntu mainline build itself.
     Mainline { name: String, tag: String },
-    /// A kernel source tree. Validated, not booted yet: the user builds it (`vng --build`)
-    /// and lists the image as a `local` kernel.
-    Tree { name: String, path: PathBuf },
+    /// A kernel source tree: built by the harness first when `build` (see `build.rs`),
+    /// otherwise booted as it was built.
+    Tree {
+        name: String,
+        path: PathBuf,
+        build: bool,
+    },
     /// Run on the running kernel, no VM.
     Host { name: String, release: String },
     /// An optional local image that is not on this machine: nothing to run, nothing wrong.
@@ -275,9 +279,10 @@ impl<'a> Resolver<'a> {
                 name,
                 tag: tag.clone(),
             }),
-            KernelSource::Tree { path } => Ok(ResolvedKernel::Tree {
+            KernelSource::Tree { path, build } => Ok(ResolvedKernel::Tree {
                 name,
                 path: path.clone(),
+                build: *build,
             }),
             KernelSource::Host => Ok(ResolvedKernel::Host {
                 release: host_release(&name)?,

@@ -43,7 +43,7 @@ pub use self::{
     console::{ConsoleFinding, MarkerKind},
     outcome::{VmFailure, VmOutcome},
     process::{VmProcess, VmRegistry, run},
-    spec::{Accel, KernelArg, VmSpec, tree_is_built},
+    spec::{Accel, KernelArg, VmSpec, tree_is_built, tree_release},
     tools::Vng,
 };
 
