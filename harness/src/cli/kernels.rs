@@ -135,9 +135,9 @@ fn fetch(
 }
 
 /// Whether a `--kernel` value is a path (to an image or a built tree) rather than a name:
-/// it has a `/`, or names something on disk that is not a name in the list.
+/// it has a `/` (`./bzImage`), which no kernel name may have.
 pub(super) fn is_path(kernel: &str) -> bool {
-    kernel.contains('/') || std::path::Path::new(kernel).exists()
+    kernel.contains('/')
 }
 
 /// `file` with an entry for each kernel given by path, named as given: a file is a kernel
