@@ -98,6 +98,11 @@ fn build_with(
             built_now: None,
         });
     }
+    // vng runs in the tree: the fragment must not be relative to where the harness runs.
+    let fragment = std::path::absolute(fragment).map_err(|source| BuildError::Fragment {
+        path: fragment.to_path_buf(),
+        source,
+    })?;
     let started = Instant::now();
     let log_file = std::fs::File::create(log).map_err(|source| BuildError::Start {
         tree: tree.to_path_buf(),
@@ -111,7 +116,7 @@ fn build_with(
         .current_dir(tree)
         .arg("--build")
         .arg("--config")
-        .arg(fragment)
+        .arg(&fragment)
         .stdin(std::process::Stdio::null())
         .stdout(log_file.try_clone().map_err(|source| BuildError::Start {
             tree: tree.to_path_buf(),
@@ -129,7 +134,10 @@ fn build_with(
         return Err(BuildError::Failed {
             tree: tree.to_path_buf(),
             log: log.to_path_buf(),
-            tail: text.lines().rev().take(5).collect::<Vec<_>>().join(" | "),
+            tail: {
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(5)..].join(" | ")
+            },
         });
     };
     let seconds = started.elapsed();
