@@ -11,6 +11,7 @@ use std::{
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod diff;
 mod kernels;
 mod report;
 
@@ -59,6 +60,9 @@ enum Command {
         #[command(subcommand)]
         command: report::ReportCommand,
     },
+    /// Say which cases and steps changed between two saved runs (kernel by kernel), or
+    /// between two kernels of one or two runs. Exits 1 when anything changed, 0 when not.
+    Diff(diff::DiffArgs),
     /// Inside a VM: run cases on this kernel and write the results as JSON (used by `run`).
     #[command(hide = true)]
     Guest(GuestArgs),
@@ -132,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Guest(args) => guest(&args),
         Command::Report { command } => report::run(command),
+        Command::Diff(args) => diff::run(&args),
         Command::Kernels {
             command,
             kernels: file,
