@@ -5,10 +5,12 @@
 //! given its `plan`) →
 //! `exec` (runs the cases on the running kernel: in each guest, or on the host with
 //! `--host`; `bpf` loads the eBPF programs) → `results` (one serialisable model) →
-//! `report` (terminal, JSON, JUnit, Markdown). `cli` wires them together.
+//! `report` (terminal, JSON, JUnit, Markdown); `bisect` searches an ordered list of kernels
+//! for where the results change. `cli` wires them together.
 //! `version` is the kernel version type that all of them share; `diagnostic` locates and
 //! prints the problems `case` and `kernels` find in their input files.
 
+pub mod bisect;
 pub mod bpf;
 pub mod case;
 pub mod catalogue;

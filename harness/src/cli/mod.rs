@@ -11,6 +11,7 @@ use std::{
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod bisect;
 mod diff;
 mod kernels;
 mod report;
@@ -63,6 +64,14 @@ enum Command {
     /// Say which cases and steps changed between two saved runs (kernel by kernel), or
     /// between two kernels of one or two runs. Exits 1 when anything changed, 0 when not.
     Diff(diff::DiffArgs),
+    /// Find the first kernel of an ordered list (kernels.toml, or every point release of a
+    /// Debian suite) whose behaviour in the selected cases differs from the first kernel's,
+    /// by binary search. Exits 0 when found, 1 when the ends behave alike, 3 when kernels
+    /// that cannot be judged leave it open.
+    Bisect(bisect::BisectArgs),
+    /// For `git bisect run` in a kernel tree: boot one image, judge the selected case(s),
+    /// exit 0 good, 1 bad, 125 cannot judge (no boot, skip, error), 128 bad input (aborts).
+    BisectRun(bisect::BisectRunArgs),
     /// Inside a VM: run cases on this kernel and write the results as JSON (used by `run`).
     #[command(hide = true)]
     Guest(GuestArgs),
@@ -137,6 +146,8 @@ pub fn main() -> ExitCode {
         Command::Guest(args) => guest(&args),
         Command::Report { command } => report::run(command),
         Command::Diff(args) => diff::run(&args),
+        Command::Bisect(args) => bisect::run(&args),
+        Command::BisectRun(args) => bisect::run_git(&args),
         Command::Kernels {
             command,
             kernels: file,
@@ -265,6 +276,27 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
         eprintln!("{message}");
         EXIT_BAD_INPUT
     })?;
+    let jobs = args.jobs.unwrap_or_else(matrix::default_jobs);
+    run_kernels(
+        &file,
+        &selected,
+        cases,
+        jobs,
+        args.memory.clone(),
+        &args.out,
+    )
+}
+
+/// Runs `cases` on `selected` kernels through the matrix runner, progress on stderr; the
+/// guests' work directories go under `out`. Exits as [`run`] would on failure.
+fn run_kernels(
+    file: &KernelsFile,
+    selected: &[&crate::kernels::KernelEntry],
+    cases: &[Case],
+    jobs: usize,
+    memory: Option<String>,
+    out: &std::path::Path,
+) -> Result<RunResults, u8> {
     let cache = KernelCache::default_root()
         .map(KernelCache::at)
         .map_err(|e| {
@@ -272,9 +304,9 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
             EXIT_INFRA
         })?;
     let options = MatrixOptions {
-        jobs: args.jobs.unwrap_or_else(matrix::default_jobs),
-        memory: args.memory.clone(),
-        work_dir: args.out.join("guests"),
+        jobs,
+        memory,
+        work_dir: out.join("guests"),
         harness_exe: std::env::current_exe().map_err(|e| {
             eprintln!("error: cannot find the harness binary to run in the guests: {e}");
             EXIT_INFRA
@@ -288,10 +320,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
         Event::Started { kernel, how } => eprintln!("{kernel}: {how}"),
         Event::Finished(run) => eprintln!("{}", crate::report::human::one_line(run)),
     };
-    matrix::run(
-        &file, &selected, cases, &options, cache, &progress, &on_event,
-    )
-    .map_err(|e| {
+    matrix::run(file, selected, cases, &options, cache, &progress, &on_event).map_err(|e| {
         eprintln!("{}", crate::error_chain(&e));
         match e {
             MatrixError::Cancelled => EXIT_INTERRUPTED,

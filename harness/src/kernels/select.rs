@@ -123,7 +123,7 @@ fn parse_stanza(stanza: &str) -> Option<PackageStanza> {
 }
 
 /// Upstream part of a Debian version: `6.19.14-1~bpo13+1` → `6.19.14`.
-fn upstream_version(version: &str) -> &str {
+pub fn upstream_version(version: &str) -> &str {
     let rest = version.split_once(':').map_or(version, |(_, rest)| rest);
     rest.rsplit_once('-').map_or(rest, |(upstream, _)| upstream)
 }
