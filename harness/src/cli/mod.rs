@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod bisect;
 mod diff;
 mod kernels;
+mod record;
 mod report;
 
 use crate::{
@@ -69,6 +70,9 @@ enum Command {
     /// by binary search. Exits 0 when found, 1 when the ends behave alike, 3 when kernels
     /// that cannot be judged leave it open.
     Bisect(bisect::BisectArgs),
+    /// Run cases on one kernel (or read a saved run) and propose the case files edited to
+    /// expect what it did: a unified diff, or NAME.yaml.recorded with --write.
+    Record(record::RecordArgs),
     /// For `git bisect run` in a kernel tree: boot one image, judge the selected case(s),
     /// exit 0 good, 1 bad, 125 cannot judge (no boot, skip, error), 128 bad input (aborts).
     BisectRun(bisect::BisectRunArgs),
@@ -148,6 +152,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Bisect(args) => bisect::run(&args),
         Command::BisectRun(args) => bisect::run_git(&args),
+        Command::Record(args) => record::run(&args),
         Command::Kernels {
             command,
             kernels: file,
