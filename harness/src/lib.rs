@@ -5,10 +5,13 @@
 //! given its `plan`) →
 //! `exec` (runs the cases on the running kernel: in each guest, or on the host with
 //! `--host`; `bpf` loads the eBPF programs) → `results` (one serialisable model) →
-//! `report` (terminal, JSON, JUnit, Markdown). `cli` wires them together.
+//! `report` (terminal, JSON, JUnit, Markdown); `bisect` searches an ordered list of kernels
+//! for where the results change, and `record` turns results into proposed expectations.
+//! `cli` wires them together.
 //! `version` is the kernel version type that all of them share; `diagnostic` locates and
 //! prints the problems `case` and `kernels` find in their input files.
 
+pub mod bisect;
 pub mod bpf;
 pub mod case;
 pub mod catalogue;
@@ -19,6 +22,7 @@ pub mod exec;
 pub mod kernels;
 pub mod matrix;
 pub mod plan;
+pub mod record;
 pub mod report;
 pub mod results;
 pub mod version;

@@ -97,8 +97,7 @@ pub fn run(
     progress: &dyn Progress,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<RunResults, MatrixError> {
-    let registry = VmRegistry::new();
-    registry.cancel_on_ctrl_c()?;
+    let registry = process_registry()?;
     std::fs::create_dir_all(&options.work_dir).map_err(|source| MatrixError::WorkDir {
         path: options.work_dir.clone(),
         source,
@@ -149,6 +148,19 @@ pub fn run(
     Ok(RunResults::new(
         done.into_iter().map(|(_, run)| run).collect(),
     ))
+}
+
+/// The process's VM registry, created with its Ctrl-C handler on first use: the handler
+/// can be installed only once, and a bisection runs the matrix once per kernel it visits.
+fn process_registry() -> Result<VmRegistry, MatrixError> {
+    static REGISTRY: Mutex<Option<VmRegistry>> = Mutex::new(None);
+    let mut slot = REGISTRY.lock().expect("registry lock");
+    if let Some(registry) = slot.as_ref() {
+        return Ok(registry.clone());
+    }
+    let registry = VmRegistry::new();
+    registry.cancel_on_ctrl_c()?;
+    Ok(slot.insert(registry).clone())
 }
 
 /// Fetches (or finds in the cache) every kernel, one after the other: downloads are fast

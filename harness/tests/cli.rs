@@ -141,3 +141,65 @@ fn json_output_carries_every_step() {
         serde_json::json!({ "kind": "value", "value": 1 })
     );
 }
+
+#[test]
+fn record_proposes_what_a_saved_run_did_and_writes_it_only_when_asked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let case = dir.path().join("big.yaml");
+    std::fs::write(
+        &case,
+        "name: big\ndescription: a large value\nmaps:\n  m: { value: \"u8[8121]\" }\nsockets:\n  s: { family: inet }\nsteps:\n  - update: { map: m, socket: s, value: 1 }\n    expect: ok\n",
+    )
+    .expect("writes the case");
+    let results = dir.path().join("results.json");
+    let run = serde_json::json!({
+        "schema": 2,
+        "kernels": [{
+            "kernel": "7.1", "release": "7.1.13+deb13-cloud-amd64", "version": "7.1.13",
+            "status": { "status": "ran" }, "duration_ms": 1,
+            "cases": [{
+                "name": "big", "file": case.display().to_string(),
+                "outcome": { "status": "diverged" }, "duration_ms": 1,
+                "steps": [{
+                    "id": "1", "label": "update m[s] = 1", "expected": "ok",
+                    "actual": { "kind": "errno", "name": "ENOMEM", "code": 12 },
+                    "verdict": "diverged"
+                }]
+            }]
+        }]
+    });
+    std::fs::write(&results, run.to_string()).expect("writes the results");
+    let dir_arg = dir.path().display().to_string();
+    let results_arg = results.display().to_string();
+    let args = [
+        "record",
+        &dir_arg,
+        "--kernel",
+        "7.1",
+        "--results",
+        &results_arg,
+    ];
+
+    let out = harness(&args);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("  step 1: split into until 7.1.13: ok, since 7.1.13: ENOMEM\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+      - since: \"7.1.13\"\n+        expect: ENOMEM\n"),
+        "{stdout}"
+    );
+    let recorded = dir.path().join("big.yaml.recorded");
+    assert!(!recorded.exists(), "a diff writes nothing");
+
+    let out = harness(&[&args[..], &["--write"]].concat());
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    // The proposal is a valid case.
+    let checked = dir.path().join("checked");
+    std::fs::create_dir(&checked).expect("creates a directory");
+    std::fs::copy(&recorded, checked.join("big.yaml")).expect("copies the proposal");
+    let out = harness(&["check", &checked.display().to_string()]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+}

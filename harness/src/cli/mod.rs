@@ -11,7 +11,10 @@ use std::{
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod bisect;
+mod diff;
 mod kernels;
+mod record;
 mod report;
 
 use crate::{
@@ -59,6 +62,20 @@ enum Command {
         #[command(subcommand)]
         command: report::ReportCommand,
     },
+    /// Say which cases and steps changed between two saved runs (kernel by kernel), or
+    /// between two kernels of one or two runs. Exits 1 when anything changed, 0 when not.
+    Diff(diff::DiffArgs),
+    /// Find the first kernel of an ordered list (kernels.toml, or every point release of a
+    /// Debian suite) whose behaviour in the selected cases differs from the first kernel's,
+    /// by binary search. Exits 0 when found, 1 when the ends behave alike, 3 when kernels
+    /// that cannot be judged leave it open.
+    Bisect(bisect::BisectArgs),
+    /// Run cases on one kernel (or read a saved run) and propose the case files edited to
+    /// expect what it did: a unified diff, or NAME.yaml.recorded with --write.
+    Record(record::RecordArgs),
+    /// For `git bisect run` in a kernel tree: boot one image, judge the selected case(s),
+    /// exit 0 good, 1 bad, 125 cannot judge (no boot, skip, error), 128 bad input (aborts).
+    BisectRun(bisect::BisectRunArgs),
     /// Inside a VM: run cases on this kernel and write the results as JSON (used by `run`).
     #[command(hide = true)]
     Guest(GuestArgs),
@@ -141,6 +158,10 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Guest(args) => guest(&args),
         Command::Report { command } => report::run(command),
+        Command::Diff(args) => diff::run(&args),
+        Command::Bisect(args) => bisect::run(&args),
+        Command::BisectRun(args) => bisect::run_git(&args),
+        Command::Record(args) => record::run(&args),
         Command::Kernels {
             command,
             kernels: file,
@@ -285,6 +306,45 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
         eprintln!("{message}");
         EXIT_BAD_INPUT
     })?;
+    let limits = VmLimits {
+        jobs: args.jobs.unwrap_or_else(matrix::default_jobs),
+        memory: args.memory.clone(),
+        timeout: args.timeout,
+        cpus: args.cpus,
+    };
+    run_kernels(&file, &selected, cases, limits, &args.out)
+}
+
+/// What the command line says about the VMs of a run; `None` leaves kernels.toml's (or the
+/// default) in force.
+struct VmLimits {
+    jobs: usize,
+    memory: Option<String>,
+    timeout: Option<std::time::Duration>,
+    cpus: Option<u32>,
+}
+
+impl VmLimits {
+    /// One VM at a time, as triage boots kernels one by one.
+    fn one_at_a_time(memory: Option<String>) -> Self {
+        Self {
+            jobs: 1,
+            memory,
+            timeout: None,
+            cpus: None,
+        }
+    }
+}
+
+/// Runs `cases` on `selected` kernels through the matrix runner, progress on stderr; the
+/// guests' work directories go under `out`. Exits as [`run`] would on failure.
+fn run_kernels(
+    file: &KernelsFile,
+    selected: &[&crate::kernels::KernelEntry],
+    cases: &[Case],
+    limits: VmLimits,
+    out: &std::path::Path,
+) -> Result<RunResults, u8> {
     let cache = KernelCache::default_root()
         .map(KernelCache::at)
         .map_err(|e| {
@@ -292,11 +352,11 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
             EXIT_INFRA
         })?;
     let options = MatrixOptions {
-        jobs: args.jobs.unwrap_or_else(matrix::default_jobs),
-        memory: args.memory.clone(),
-        timeout: args.timeout,
-        cpus: args.cpus,
-        work_dir: args.out.join("guests"),
+        jobs: limits.jobs,
+        memory: limits.memory,
+        timeout: limits.timeout,
+        cpus: limits.cpus,
+        work_dir: out.join("guests"),
         harness_exe: std::env::current_exe().map_err(|e| {
             eprintln!("error: cannot find the harness binary to run in the guests: {e}");
             EXIT_INFRA
@@ -310,10 +370,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
         Event::Started { kernel, how } => eprintln!("{kernel}: {how}"),
         Event::Finished(run) => eprintln!("{}", crate::report::human::one_line(run)),
     };
-    matrix::run(
-        &file, &selected, cases, &options, cache, &progress, &on_event,
-    )
-    .map_err(|e| {
+    matrix::run(file, selected, cases, &options, cache, &progress, &on_event).map_err(|e| {
         eprintln!("{}", crate::error_chain(&e));
         match e {
             MatrixError::Cancelled => EXIT_INTERRUPTED,

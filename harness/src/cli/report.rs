@@ -140,7 +140,7 @@ fn show_evidence(input: &Path, case_paths: &[PathBuf], stdout: &mut impl Write, 
 }
 
 /// `code` once printed; a closed pipe (`| head`) is not a failure.
-fn finish(printed: io::Result<()>, code: u8) -> u8 {
+pub(super) fn finish(printed: io::Result<()>, code: u8) -> u8 {
     match printed {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             eprintln!("error: cannot write the report: {e}");

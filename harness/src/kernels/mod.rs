@@ -39,5 +39,5 @@ pub use mirror::NoMirror;
 pub use resolve::{
     BootableKernel, CacheState, KernelStatus, ResolveError, ResolvedKernel, Resolver,
 };
-pub use select::SelectError;
+pub use select::{SelectError, upstream_version};
 pub use unpack::UnpackError;

@@ -14,7 +14,7 @@ use super::config::{DebianSource, KernelEntry, KernelSource, KernelsFile};
 use super::download::{FetchError, Http, NoProgress, Progress, file_matches};
 use super::index::{IndexError, SuiteIndex, fetch_suite_index};
 use super::mirror::{Mirror, NoMirror, find_mirror};
-use super::select::{SelectError, SelectedKernel, select_kernel};
+use super::select::{SelectError, SelectedKernel, kernel_versions, select_kernel};
 use super::unpack::{KernelFiles, UnpackError, image_release, locate_kernel, unpack_deb};
 
 /// A kernel image on disk, ready for `vng -r <vmlinuz>`.
@@ -329,6 +329,42 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// The Debian versions of every `flavour` kernel in `suite`, oldest first, from the
+    /// suite's signed index (read now: a ladder is for the index as it is). `label` names
+    /// the request in errors.
+    pub fn suite_versions(
+        &mut self,
+        label: &str,
+        suite: &str,
+        flavour: &str,
+    ) -> Result<Vec<String>, ResolveError> {
+        let index = self.suite_index(label, suite, flavour)?;
+        Ok(kernel_versions(&index.kernel_packages, flavour))
+    }
+
+    /// The signed index of `suite` for the flavour's architecture, read once per run.
+    fn suite_index(
+        &mut self,
+        kernel: &str,
+        suite: &str,
+        flavour: &str,
+    ) -> Result<&SuiteIndex, ResolveError> {
+        let arch = flavour.rsplit('-').next().unwrap_or(flavour).to_string();
+        let key = (suite.to_string(), arch.clone());
+        if !self.indexes.contains_key(&key) {
+            let mirror = self.mirror(kernel)?.url.clone();
+            let keyring = self.file.keyring.as_path();
+            let index = fetch_suite_index(self.http(), &mirror, suite, &arch, keyring).map_err(
+                |source| ResolveError::Index {
+                    kernel: kernel.to_string(),
+                    source: Box::new(source),
+                },
+            )?;
+            self.indexes.insert(key.clone(), index);
+        }
+        Ok(&self.indexes[&key])
+    }
+
     /// The recorded resolution, or a fresh one from the signed index (then recorded).
     fn debian_record(
         &mut self,
@@ -340,24 +376,7 @@ impl<'a> Resolver<'a> {
         {
             return Ok(record);
         }
-        let arch = source
-            .flavour
-            .rsplit('-')
-            .next()
-            .unwrap_or(&source.flavour)
-            .to_string();
-        let key = (source.suite.clone(), arch.clone());
-        if !self.indexes.contains_key(&key) {
-            let mirror = self.mirror(kernel)?.url.clone();
-            let keyring = self.file.keyring.as_path();
-            let index = fetch_suite_index(self.http(), &mirror, &source.suite, &arch, keyring)
-                .map_err(|source| ResolveError::Index {
-                    kernel: kernel.to_string(),
-                    source: Box::new(source),
-                })?;
-            self.indexes.insert(key.clone(), index);
-        }
-        let index = &self.indexes[&key];
+        let index = self.suite_index(kernel, &source.suite, &source.flavour)?;
         let selected = select_kernel(&index.kernel_packages, source).map_err(|source| {
             ResolveError::Select {
                 kernel: kernel.to_string(),

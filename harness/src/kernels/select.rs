@@ -123,8 +123,9 @@ fn parse_stanza(stanza: &str) -> Option<PackageStanza> {
 }
 
 /// Upstream part of a Debian version: `6.19.14-1~bpo13+1` → `6.19.14`.
-fn upstream_version(version: &str) -> &str {
-    split_version(version).1
+pub fn upstream_version(version: &str) -> &str {
+    let rest = version.split_once(':').map_or(version, |(_, rest)| rest);
+    rest.rsplit_once('-').map_or(rest, |(upstream, _)| upstream)
 }
 
 fn selector_matches(selector: &DebianSelector, version: &str) -> bool {
@@ -148,13 +149,13 @@ fn dependency_names(depends: &str) -> impl Iterator<Item = &str> {
         .map(|name| name.split(':').next().unwrap_or(name))
 }
 
-/// Picks the newest kernel of `source.flavour` matching the selector, and its packages.
-pub fn select_kernel(
-    stanzas: &[PackageStanza],
-    source: &DebianSource,
-) -> Result<SelectedKernel, SelectError> {
-    let flavour_suffix = format!("-{}", source.flavour);
-    let images: Vec<(&PackageStanza, &str)> = stanzas
+/// The versioned kernel images of `flavour` (stanza and release).
+fn flavour_images<'a>(
+    stanzas: &'a [PackageStanza],
+    flavour: &str,
+) -> Vec<(&'a PackageStanza, &'a str)> {
+    let flavour_suffix = format!("-{flavour}");
+    stanzas
         .iter()
         .filter_map(|s| {
             let release = s.package.strip_prefix("linux-image-")?;
@@ -164,7 +165,27 @@ pub fn select_kernel(
                 && release.starts_with(|c: char| c.is_ascii_digit()))
             .then_some((s, release))
         })
+        .collect()
+}
+
+/// The Debian versions of every `flavour` kernel the index carries, oldest first: the
+/// ladder a bisection walks (each is a valid [`DebianSelector::Version`]).
+pub fn kernel_versions(stanzas: &[PackageStanza], flavour: &str) -> Vec<String> {
+    let mut versions: Vec<String> = flavour_images(stanzas, flavour)
+        .into_iter()
+        .map(|(s, _)| s.version.clone())
         .collect();
+    versions.sort_by(|a, b| compare_versions(a, b));
+    versions.dedup();
+    versions
+}
+
+/// Picks the newest kernel of `source.flavour` matching the selector, and its packages.
+pub fn select_kernel(
+    stanzas: &[PackageStanza],
+    source: &DebianSource,
+) -> Result<SelectedKernel, SelectError> {
+    let images = flavour_images(stanzas, &source.flavour);
     let (image, release) = images
         .iter()
         .filter(|(s, _)| selector_matches(&source.selector, &s.version))
@@ -232,75 +253,16 @@ fn to_deb_package(stanza: &PackageStanza) -> DebPackage {
     }
 }
 
-/// Debian version ordering (epoch, then upstream, then revision, each compared as dpkg
-/// does: `~` sorts before everything, digit runs numerically).
+/// Debian version ordering, as dpkg compares versions (`~` sorts before everything, digit
+/// runs numerically). A version that does not parse (no index carries one) sorts by its text.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let (ea, ua, ra) = split_version(a);
-    let (eb, ub, rb) = split_version(b);
-    ea.cmp(&eb)
-        .then_with(|| compare_fragment(ua.as_bytes(), ub.as_bytes()))
-        .then_with(|| compare_fragment(ra.as_bytes(), rb.as_bytes()))
-}
-
-/// (epoch, upstream, revision) of a Debian version.
-fn split_version(version: &str) -> (u64, &str, &str) {
-    let (epoch, rest) = match version.split_once(':') {
-        Some((epoch, rest)) => (epoch.parse().unwrap_or(0), rest),
-        None => (0, version),
-    };
-    let (upstream, revision) = rest.rsplit_once('-').unwrap_or((rest, ""));
-    (epoch, upstream, revision)
-}
-
-/// Sort weight of a non-digit character; the end of the string weighs 0.
-fn weight(c: Option<&u8>) -> i32 {
-    match c {
-        None => 0,
-        Some(b'~') => -1,
-        Some(c) if c.is_ascii_digit() => 0,
-        Some(c) if c.is_ascii_alphabetic() => i32::from(*c),
-        Some(c) => i32::from(*c) + 256,
+    match (
+        a.parse::<debversion::Version>(),
+        b.parse::<debversion::Version>(),
+    ) {
+        (Ok(a), Ok(b)) => a.cmp(&b),
+        _ => a.cmp(b),
     }
-}
-
-/// dpkg's `verrevcmp`: alternating non-digit and digit runs.
-fn compare_fragment(a: &[u8], b: &[u8]) -> Ordering {
-    let (mut i, mut j) = (0, 0);
-    let is_digit = |s: &[u8], k: usize| s.get(k).is_some_and(u8::is_ascii_digit);
-    while i < a.len() || j < b.len() {
-        while (i < a.len() && !is_digit(a, i)) || (j < b.len() && !is_digit(b, j)) {
-            let (wa, wb) = (weight(a.get(i)), weight(b.get(j)));
-            if wa != wb {
-                return wa.cmp(&wb);
-            }
-            i += 1;
-            j += 1;
-        }
-        while a.get(i) == Some(&b'0') {
-            i += 1;
-        }
-        while b.get(j) == Some(&b'0') {
-            j += 1;
-        }
-        let mut first_difference = Ordering::Equal;
-        while is_digit(a, i) && is_digit(b, j) {
-            if first_difference == Ordering::Equal {
-                first_difference = a[i].cmp(&b[j]);
-            }
-            i += 1;
-            j += 1;
-        }
-        if is_digit(a, i) {
-            return Ordering::Greater;
-        }
-        if is_digit(b, j) {
-            return Ordering::Less;
-        }
-        if first_difference != Ordering::Equal {
-            return first_difference;
-        }
-    }
-    Ordering::Equal
 }
 
 #[cfg(test)]
@@ -342,6 +304,24 @@ mod tests {
             assert_eq!(compare_versions(a, b), expected, "{a} vs {b}");
             assert_eq!(compare_versions(b, a), expected.reverse(), "{b} vs {a}");
         }
+    }
+
+    #[test]
+    fn the_ladder_of_a_suite_in_version_order() {
+        let stanzas = parse_kernel_stanzas(TRIXIE_BACKPORTS);
+        let versions = kernel_versions(&stanzas, "cloud-amd64");
+        let at = |v: &str| versions.iter().position(|x| x == v).expect(v);
+        // Digit runs compare as numbers: 6.19.6 < 6.19.14, 7.0.13 < 7.1.3.
+        assert!(
+            at("6.19.6-2~bpo13+1") < at("6.19.14-1~bpo13+1"),
+            "{versions:?}"
+        );
+        assert_eq!(
+            at("7.0.13-1~bpo13+1") + 1,
+            at("7.1.3-1~bpo13+1"),
+            "{versions:?}"
+        );
+        assert_eq!(versions.last().map(String::as_str), Some("7.3.4-1~bpo13+1"));
     }
 
     #[test]

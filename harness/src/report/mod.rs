@@ -1,9 +1,11 @@
 //! Views of the result model: the terminal summary and matrix, the behaviour changes across
-//! kernels, the evidence for each versioned expectation, and the files a run leaves in its
-//! output directory (JSON, JUnit XML, Markdown). Every view is a pure function of
-//! [`RunResults`] (the evidence also of the cases whose expectations it weighs).
+//! kernels, what changed between two runs, the evidence for each versioned expectation,
+//! and the files a run leaves in its output directory (JSON, JUnit XML, Markdown). Every
+//! view is a pure function of [`RunResults`] (the evidence also of the cases whose
+//! expectations it weighs).
 
 pub mod changes;
+pub mod diff;
 pub mod evidence;
 pub mod human;
 pub mod junit;

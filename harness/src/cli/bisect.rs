@@ -1,0 +1,584 @@
+//! `harness bisect`: the first kernel of an ordered list (kernels.toml, or a Debian suite's
+//! ladder of point releases) whose behaviour differs from the first kernel's, booting as
+//! few as a binary search needs. `harness bisect-run`: one verdict on one kernel image, in
+//! the exit codes `git bisect run` reads.
+
+use std::path::{Path, PathBuf};
+
+use super::{
+    EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INFRA, EXIT_PASS, VmLimits, load_cases, run_kernels,
+};
+use crate::{
+    bisect::{self, Mark, Outcome, Shown},
+    case::{Case, Expected},
+    kernels::{
+        DEFAULT_FLAVOUR, DEFAULT_KEYRING, DebianSelector, DebianSource, KernelCache, KernelEntry,
+        KernelSource, KernelsFile, Resolver, upstream_version,
+    },
+    results::{Actual, CaseOutcome, KernelRun, KernelStatus, RunResults, Verdict},
+};
+
+#[derive(Debug, clap::Args)]
+pub struct BisectArgs {
+    /// Case files or directories (searched recursively for *.yaml).
+    #[arg(default_value = "cases")]
+    paths: Vec<PathBuf>,
+    /// Watch the cases whose name contains this text (repeatable).
+    #[arg(long, required = true)]
+    filter: Vec<String>,
+    /// Watch only this step's actual outcome (the filter must select one case).
+    #[arg(long, value_name = "ID")]
+    step: Option<String>,
+    /// The kernel list: the kernels to bisect, in its order, or (with --debian) the mirror
+    /// and keyring to use.
+    #[arg(long, default_value = "kernels.toml")]
+    kernels: PathBuf,
+    /// Bisect every point release of this Debian suite's kernels instead of the list.
+    #[arg(long, value_name = "SUITE")]
+    debian: Option<String>,
+    /// The Debian kernels' flavour.
+    #[arg(long, default_value = DEFAULT_FLAVOUR, requires = "debian")]
+    flavour: String,
+    /// The first kernel: a name of the list, or a version with --debian (`7.0.13` or
+    /// `7.0.13-1~bpo13+1`) [default: the first].
+    #[arg(long)]
+    from: Option<String>,
+    /// The last kernel, as --from [default: the last].
+    #[arg(long)]
+    to: Option<String>,
+    /// Guest memory for kernels whose entry does not set it, e.g. 1G.
+    #[arg(long)]
+    memory: Option<String>,
+    /// Directory for results.json of the kernels visited (for `harness diff`).
+    #[arg(long, default_value = "target/sk-storage-report/bisect")]
+    out: PathBuf,
+}
+
+/// Exits 0 when the first differing kernel was found, 1 when the last kernel behaves as
+/// the first, 2 on bad input, 3 when unjudged kernels leave the answer open.
+pub fn run(args: &BisectArgs) -> u8 {
+    match bisect(args) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+fn bisect(args: &BisectArgs) -> Result<u8, u8> {
+    let cases = select_cases(&args.paths, &args.filter, args.step.as_deref())?;
+    let (file, ladder) = match &args.debian {
+        Some(suite) => debian_ladder(args, suite)?,
+        None => list_ladder(args)?,
+    };
+    let kernels = &file.kernels[ladder.clone()];
+    let names: Vec<&str> = kernels.iter().map(|k| k.name.as_str()).collect();
+    if names.len() < 2 {
+        eprintln!(
+            "error: a bisection needs two kernels at least; --from and --to select {}",
+            names.join(", ")
+        );
+        return Err(EXIT_BAD_INPUT);
+    }
+    let watched: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    println!(
+        "bisecting {}{} over {} kernels: {} (at most {} boots)",
+        watched.join(", "),
+        args.step
+            .as_deref()
+            .map_or(String::new(), |s| format!(" step {s}")),
+        names.len(),
+        names.join(" "),
+        // The two ends, then one boot per halving of what lies between.
+        2 + (names.len() - 1).next_power_of_two().ilog2()
+    );
+
+    let mut runs: Vec<(usize, KernelRun)> = Vec::new();
+    let mut reference: Option<Shown> = None;
+    let mut boots = 0;
+    let outcome = bisect::search(
+        kernels.len(),
+        |i| {
+            let results = run_kernels(
+                &file,
+                &[&kernels[i]],
+                &cases,
+                VmLimits::one_at_a_time(args.memory.clone()),
+                &args.out,
+            )?;
+            let run = results
+                .kernels
+                .into_iter()
+                .next()
+                .expect("one kernel, one run");
+            let shown = bisect::observe(&run, args.step.as_deref());
+            runs.push((i, run));
+            Ok::<_, u8>(shown)
+        },
+        |visit| {
+            boots += 1;
+            let detail = match (visit.mark, &reference) {
+                (Mark::Bad, Some(reference)) => bisect::difference(reference, &visit.shown),
+                (Mark::Good, _) => format!("as {}", names[0]),
+                _ => bisect::summary(&visit.shown),
+            };
+            if visit.mark == Mark::Reference {
+                reference = Some(visit.shown.clone());
+            }
+            let mark = match visit.mark {
+                Mark::Reference => "reference",
+                Mark::Good => "good",
+                Mark::Bad => "bad",
+                Mark::Skip => "skip",
+            };
+            println!(
+                "[{boots}] {} ({} of {}): {mark}: {detail}",
+                names[visit.index],
+                visit.index + 1,
+                names.len()
+            );
+        },
+    )?;
+
+    runs.sort_by_key(|(i, _)| *i);
+    let results = RunResults::new(runs.into_iter().map(|(_, run)| run).collect());
+    if let Err(e) = crate::report::write_all(&results, &args.out) {
+        eprintln!("error: {}", crate::error_chain(&e));
+    }
+    let (line, code) = match outcome {
+        Outcome::Found { first_bad } => (
+            format!(
+                "first kernel that differs from {}: {} (the last that behaves as {0}: {})",
+                names[0],
+                names[first_bad],
+                names[first_bad - 1]
+            ),
+            EXIT_PASS,
+        ),
+        Outcome::Ambiguous {
+            last_good,
+            first_bad,
+        } => (
+            format!(
+                "the change is after {} and at or before {}: {} could not be judged",
+                names[last_good],
+                names[first_bad],
+                names[last_good + 1..first_bad].join(", ")
+            ),
+            EXIT_INFRA,
+        ),
+        Outcome::NoChange => (
+            format!(
+                "{} behaves as {}: nothing changed between them (or changed back)",
+                names[names.len() - 1],
+                names[0]
+            ),
+            EXIT_DIVERGED,
+        ),
+        Outcome::EndUnjudged { index } => (
+            format!(
+                "{} could not be judged, so there is nothing to compare with",
+                names[index]
+            ),
+            EXIT_INFRA,
+        ),
+    };
+    println!("{line}; {boots} of {} kernels booted", names.len());
+    println!("results of the kernels booted: {}", args.out.display());
+    Ok(code)
+}
+
+/// The cases the filters select; `step` needs exactly one, and a step of that id.
+fn select_cases(
+    paths: &[PathBuf],
+    filters: &[String],
+    step: Option<&str>,
+) -> Result<Vec<Case>, u8> {
+    let cases = load_cases(paths, filters)?;
+    let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    match (names.as_slice(), step) {
+        ([], _) => {
+            eprintln!("error: no case matches the filter {filters:?}");
+            Err(EXIT_BAD_INPUT)
+        }
+        ([_, _, ..], Some(_)) => {
+            eprintln!(
+                "error: --step needs one case, but the filter selects {}",
+                names.join(", ")
+            );
+            Err(EXIT_BAD_INPUT)
+        }
+        _ => Ok(cases),
+    }
+}
+
+/// The kernels of the list, from --from to --to.
+fn list_ladder(args: &BisectArgs) -> Result<(KernelsFile, std::ops::Range<usize>), u8> {
+    let file = KernelsFile::load(&args.kernels).map_err(|e| {
+        eprintln!("{e}");
+        EXIT_BAD_INPUT
+    })?;
+    let names: Vec<&str> = file.kernels.iter().map(|k| k.name.as_str()).collect();
+    let at = |name: &Option<String>, default: usize| match name {
+        None => Ok(default),
+        Some(name) => names.iter().position(|n| n == name).ok_or_else(|| {
+            let hint = crate::diagnostic::did_you_mean(name, names.iter().copied());
+            eprintln!(
+                "{}: no kernel named `{name}`{hint} (`harness kernels list` shows the names)",
+                args.kernels.display()
+            );
+            EXIT_BAD_INPUT
+        }),
+    };
+    let from = at(&args.from, 0)?;
+    let to = at(&args.to, names.len().saturating_sub(1))?;
+    Ok((file, from..to + 1))
+}
+
+/// Every version of the suite's kernels from --from to --to, as kernels named by their
+/// upstream version; only those the search visits are fetched (into the usual cache).
+fn debian_ladder(
+    args: &BisectArgs,
+    suite: &str,
+) -> Result<(KernelsFile, std::ops::Range<usize>), u8> {
+    // The kernel list lends its mirror and keyring when there is one.
+    let mut file = if args.kernels.exists() {
+        KernelsFile::load(&args.kernels).map_err(|e| {
+            eprintln!("{e}");
+            EXIT_BAD_INPUT
+        })?
+    } else {
+        KernelsFile {
+            path: args.kernels.clone(),
+            mirror: None,
+            keyring: PathBuf::from(DEFAULT_KEYRING),
+            kernels: Vec::new(),
+        }
+    };
+    let cache = KernelCache::default_root()
+        .map(KernelCache::at)
+        .map_err(|e| {
+            eprintln!("error: {}", crate::error_chain(&e));
+            EXIT_INFRA
+        })?;
+    let label = format!("debian {suite} {}", args.flavour);
+    let versions = Resolver::new(&file, cache)
+        .suite_versions(&label, suite, &args.flavour)
+        .map_err(|e| {
+            eprintln!("error: {}", crate::error_chain(&e));
+            EXIT_INFRA
+        })?;
+    let matches = |given: &str, v: &str| v == given || upstream_version(v) == given;
+    let at = |given: &Option<String>, default: usize, last: bool| match given {
+        None => Ok(default),
+        Some(given) => {
+            let mut found = versions
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| matches(given, v));
+            let found = if last {
+                found.next_back()
+            } else {
+                found.next()
+            };
+            found.map(|(i, _)| i).ok_or_else(|| {
+                eprintln!(
+                    "error: {label} has no kernel {given}; it carries {}",
+                    versions
+                        .iter()
+                        .map(|v| upstream_version(v))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                EXIT_BAD_INPUT
+            })
+        }
+    };
+    let from = at(&args.from, 0, false)?;
+    let to = at(&args.to, versions.len().saturating_sub(1), true)?;
+    let start = file.kernels.len();
+    for version in versions.get(from..=to).unwrap_or_default() {
+        let upstream = upstream_version(version);
+        // Two Debian revisions of one upstream release keep their full versions as names.
+        let shared = versions
+            .iter()
+            .filter(|v| upstream_version(v) == upstream)
+            .count()
+            > 1;
+        file.kernels.push(KernelEntry {
+            name: if shared {
+                version.clone()
+            } else {
+                upstream.to_string()
+            },
+            source: KernelSource::Debian(DebianSource {
+                suite: suite.to_string(),
+                selector: DebianSelector::Version(version.clone()),
+                flavour: args.flavour.clone(),
+            }),
+            timeout: None,
+            memory: None,
+            cpus: None,
+            cmdline: None,
+            note: None,
+        });
+    }
+    let end = file.kernels.len();
+    Ok((file, start..end))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BisectRunArgs {
+    /// Case files or directories (searched recursively for *.yaml).
+    #[arg(default_value = "cases")]
+    paths: Vec<PathBuf>,
+    /// The kernel image to boot (e.g. arch/x86/boot/bzImage of a kernel tree).
+    #[arg(long, value_name = "PATH")]
+    image: PathBuf,
+    /// Its modules directory (lib/modules/<release>), if it needs modules to boot.
+    #[arg(long, value_name = "DIR")]
+    modules: Option<PathBuf>,
+    /// The case(s) to judge by: names containing this text (repeatable).
+    #[arg(long, required = true)]
+    filter: Vec<String>,
+    /// Judge by this step only (the filter must select one case).
+    #[arg(long, value_name = "ID")]
+    step: Option<String>,
+    /// The step is good when its actual outcome is this (`ok` or an errno name), bad
+    /// otherwise, whatever the case expects of the kernel's version (a kernel between two
+    /// releases reports a version the expectations may not fit).
+    #[arg(long, value_name = "OUTCOME", requires = "step")]
+    good: Option<String>,
+    /// Wall-clock limit for the VM, e.g. 240s.
+    #[arg(long)]
+    timeout: Option<String>,
+    /// Guest memory, e.g. 1G.
+    #[arg(long)]
+    memory: Option<String>,
+    /// Directory for results.json of this kernel.
+    #[arg(long, default_value = "target/sk-storage-report/bisect-run")]
+    out: PathBuf,
+}
+
+/// `git bisect run`'s codes: good, bad, cannot test this commit, and abort the bisection.
+pub const GIT_GOOD: u8 = 0;
+pub const GIT_BAD: u8 = 1;
+pub const GIT_SKIP: u8 = 125;
+pub const GIT_ABORT: u8 = 128;
+
+/// Boots `--image` once and judges the selected case(s). Exits 0 good, 1 bad, 125 when the
+/// kernel cannot be judged (no boot, a skip, an error), 128 on bad input (which must stop
+/// a `git bisect run` rather than mark commits).
+pub fn run_git(args: &BisectRunArgs) -> u8 {
+    let cases = match select_cases(&args.paths, &args.filter, args.step.as_deref()) {
+        Ok(cases) => cases,
+        Err(_) => return GIT_ABORT,
+    };
+    let good = match args.good.as_deref().map(parse_outcome).transpose() {
+        Ok(good) => good,
+        Err(message) => {
+            eprintln!("error: --good: {message}");
+            return GIT_ABORT;
+        }
+    };
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("error: cannot create a temporary directory: {e}");
+            return GIT_ABORT;
+        }
+    };
+    let file = match one_kernel_list(dir.path(), args) {
+        Ok(file) => file,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return GIT_ABORT;
+        }
+    };
+    let results = match run_kernels(
+        &file,
+        &[&file.kernels[0]],
+        &cases,
+        VmLimits::one_at_a_time(args.memory.clone()),
+        &args.out,
+    ) {
+        Ok(results) => results,
+        Err(_) => return GIT_ABORT,
+    };
+    let run = &results.kernels[0];
+    if let Err(e) = crate::report::write_all(&results, &args.out) {
+        eprintln!("error: {}", crate::error_chain(&e));
+    }
+    let (code, why) = judge(run, args.step.as_deref(), good.as_ref());
+    let word = match code {
+        GIT_GOOD => "good",
+        GIT_BAD => "bad",
+        _ => "skip",
+    };
+    println!(
+        "bisect-run: {}: {word}: {why}",
+        run.release.as_deref().unwrap_or("kernel")
+    );
+    code
+}
+
+/// A kernels.toml with the one image, written beside the run so that the usual loader
+/// validates it (and resolves its release) as any list.
+fn one_kernel_list(dir: &Path, args: &BisectRunArgs) -> Result<KernelsFile, String> {
+    let absolute = |p: &Path| {
+        std::path::absolute(p).map_err(|e| format!("cannot resolve {}: {e}", p.display()))
+    };
+    let quote = |p: PathBuf| toml::Value::String(p.display().to_string()).to_string();
+    let mut local = format!("vmlinuz = {}", quote(absolute(&args.image)?));
+    if let Some(modules) = &args.modules {
+        local.push_str(&format!(", modules = {}", quote(absolute(modules)?)));
+    }
+    let mut text = format!("[[kernel]]\nname = \"bisect\"\nlocal = {{ {local} }}\n");
+    if let Some(timeout) = &args.timeout {
+        text.push_str(&format!(
+            "timeout = {}\n",
+            toml::Value::String(timeout.clone())
+        ));
+    }
+    let path = dir.join("kernels.toml");
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    KernelsFile::load(&path).map_err(|e| crate::error_chain(&e))
+}
+
+fn parse_outcome(text: &str) -> Result<Expected, String> {
+    match text {
+        "ok" => Ok(Expected::Ok),
+        name if crate::errno::code(name).is_some() => Ok(Expected::Errno(name.to_string())),
+        other => Err(format!(
+            "`{other}` is neither `ok` nor an errno name{}",
+            crate::diagnostic::did_you_mean(other, crate::errno::known_names())
+        )),
+    }
+}
+
+/// git bisect's verdict on one kernel run, and why.
+fn judge(run: &KernelRun, step: Option<&str>, good: Option<&Expected>) -> (u8, String) {
+    if let KernelStatus::Error { message, .. } | KernelStatus::Skipped { reason: message } =
+        &run.status
+    {
+        return (GIT_SKIP, message.clone());
+    }
+    let mut diverged = Vec::new();
+    for case in &run.cases {
+        match &case.outcome {
+            CaseOutcome::Skipped { reason } => {
+                return (GIT_SKIP, format!("{} skipped: {reason}", case.name));
+            }
+            CaseOutcome::Error { message } => {
+                return (GIT_SKIP, format!("{} could not run: {message}", case.name));
+            }
+            CaseOutcome::Pass | CaseOutcome::Diverged => {}
+        }
+        for s in case
+            .steps
+            .iter()
+            .filter(|s| step.is_none_or(|id| id == s.id))
+        {
+            if let Actual::NotRun { reason } = &s.actual
+                && step.is_some()
+            {
+                return (GIT_SKIP, format!("step {} did not run: {reason}", s.id));
+            }
+            let bad = match good {
+                Some(good) => !s.actual.satisfies(good),
+                None => s.verdict == Verdict::Diverged,
+            };
+            if bad {
+                diverged.push(format!("{} step {}: {}", case.name, s.id, s.actual));
+            }
+        }
+    }
+    if let Some(id) = step
+        && !run.cases.iter().flat_map(|c| &c.steps).any(|s| s.id == id)
+    {
+        return (GIT_SKIP, format!("no step {id} in the results"));
+    }
+    if diverged.is_empty() {
+        (GIT_GOOD, "as expected".into())
+    } else {
+        (GIT_BAD, diverged.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{CaseResult, StepResult};
+
+    fn run_with(actual: Actual, expected: Expected) -> KernelRun {
+        let verdict = if actual.satisfies(&expected) {
+            Verdict::Pass
+        } else {
+            Verdict::Diverged
+        };
+        KernelRun {
+            kernel: "bisect".into(),
+            release: Some("7.1.0-rc3".into()),
+            version: None,
+            status: KernelStatus::Ran,
+            duration_ms: 0,
+            cases: vec![CaseResult {
+                name: "large".into(),
+                file: "cases/large.yaml".into(),
+                outcome: CaseOutcome::Pass,
+                duration_ms: 0,
+                steps: vec![StepResult {
+                    id: "2".into(),
+                    label: String::new(),
+                    expected,
+                    reason: None,
+                    actual,
+                    verdict,
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn git_bisect_verdicts() {
+        let enomem = || Actual::errno(libc::ENOMEM);
+        // By the expectation in force.
+        assert_eq!(
+            judge(&run_with(Actual::Ok, Expected::Ok), None, None).0,
+            GIT_GOOD
+        );
+        assert_eq!(
+            judge(&run_with(enomem(), Expected::Ok), None, None).0,
+            GIT_BAD
+        );
+        // By --good, whatever the case expects of the version.
+        let ok = Expected::Ok;
+        let expects_enomem = || Expected::Errno("ENOMEM".into());
+        assert_eq!(
+            judge(
+                &run_with(Actual::Ok, expects_enomem()),
+                Some("2"),
+                Some(&ok)
+            )
+            .0,
+            GIT_GOOD
+        );
+        assert_eq!(
+            judge(&run_with(enomem(), expects_enomem()), Some("2"), Some(&ok)).0,
+            GIT_BAD
+        );
+        // Nothing to judge by: skip the commit.
+        assert_eq!(
+            judge(&run_with(Actual::Ok, ok.clone()), Some("9"), None).0,
+            GIT_SKIP
+        );
+        let mut failed = run_with(Actual::Ok, ok);
+        failed.status = KernelStatus::Error {
+            message: "boot failed".into(),
+            log_tail: None,
+        };
+        assert_eq!(judge(&failed, None, None), (GIT_SKIP, "boot failed".into()));
+        assert_eq!(
+            parse_outcome("ENOMEM"),
+            Ok(Expected::Errno("ENOMEM".into()))
+        );
+        assert!(parse_outcome("ENOMEN").unwrap_err().contains("ENOMEM"));
+    }
+}
