@@ -43,12 +43,13 @@ fn main() -> std::process::ExitCode {
                     _ => {
                         let mut text = Vec::new();
                         let run = harness::results::KernelRun {
-                            kernel: "host".into(),
-                            release: None,
                             version: Some(version),
-                            status: harness::results::KernelStatus::Ran,
                             duration_ms: result.duration_ms,
                             cases: vec![result],
+                            ..harness::results::KernelRun::without_cases(
+                                "host",
+                                harness::results::KernelStatus::Ran,
+                            )
                         };
                         Human { color: false }
                             .kernel_summary(&mut text, &run)
