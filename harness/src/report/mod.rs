@@ -219,11 +219,15 @@ pub fn merge(inputs: Vec<RunResults>) -> Result<RunResults, MergeError> {
                 found: results.schema,
             });
         }
-        let Some(into) = merged.as_mut() else {
-            origin.extend(std::iter::repeat_n(input, results.kernels.len()));
-            merged = Some(results);
-            continue;
-        };
+        // The first input sets the build and accelerator its kernels are not marked with.
+        let into = merged.get_or_insert_with(|| RunResults {
+            schema: results.schema,
+            started: results.started,
+            ended: results.ended,
+            harness: results.harness.clone(),
+            accel: results.accel,
+            kernels: Vec::new(),
+        });
         into.started = into.started.min(results.started);
         into.ended = into.ended.max(results.ended);
         into.accel = into.accel.or(results.accel);
