@@ -4,8 +4,15 @@
 //!
 //! With `AYA_BUILD_SKIP=1` (a machine without the BPF toolchain) an empty file is embedded
 //! instead and loading the object reports how to get a real one.
+//!
+//! It also sets `HARNESS_GIT_COMMIT`, the commit results.json names (`unknown` outside a git
+//! checkout).
 
-use std::{fs, path::PathBuf};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::Context as _;
 use aya_build::{Package, Toolchain};
@@ -22,6 +29,10 @@ fn main() -> anyhow::Result<()> {
     let common_dir = workspace.join("sk-storage-common");
     // aya-build watches the eBPF package; the layouts it shares with us live next to it.
     println!("cargo:rerun-if-changed={}", common_dir.display());
+    println!(
+        "cargo:rustc-env=HARNESS_GIT_COMMIT={}",
+        git_commit(workspace)
+    );
 
     let ebpf_dir_str = ebpf_dir
         .to_str()
@@ -44,4 +55,37 @@ fn main() -> anyhow::Result<()> {
         fs::write(&object, [])?;
     }
     Ok(())
+}
+
+/// The checkout's HEAD commit, watched so that a new commit rebuilds; `unknown` without git.
+fn git_commit(workspace: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(workspace)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|text| text.trim().to_string())
+    };
+    let Some(commit) = git(&["rev-parse", "HEAD"]) else {
+        return "unknown".into();
+    };
+    // HEAD moves by rewriting HEAD itself (checkout), its branch's ref, or packed-refs. A
+    // watched path that does not exist would rebuild every time: only existing ones.
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    let refs = ["HEAD", "packed-refs"]
+        .into_iter()
+        .map(String::from)
+        .chain(branch);
+    for name in refs {
+        if let Some(path) = git(&["rev-parse", "--path-format=absolute", "--git-path", &name])
+            && Path::new(&path).exists()
+        {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+    commit
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the harness's VM backend needs to boot kernels with virtme-ng (vng):
 #   - Debian packages: QEMU, the busybox/kmod/udev/file tools vng puts in the guest,
-#     Python's venv, and the libraries virtiofsd links against;
+#     Python's venv, the libraries virtiofsd links against, and the Debian archive keyring
+#     the harness verifies Debian's kernel indexes with;
 #   - virtme-ng from PyPI into a virtualenv owned by the project;
 #   - virtiofsd (not packaged for bookworm) built by cargo into the same venv's bin/.
 # Idempotent: every step is skipped when already satisfied, so a second run takes about
@@ -29,6 +30,8 @@ APT_PACKAGES=(
     libcap-ng-dev  # virtiofsd links libcap-ng
     pkg-config
     gcc # cargo links with cc
+    # Verifies the Debian suites' InRelease files; Debian has it, Ubuntu (CI runners) not.
+    debian-archive-keyring
 )
 
 log() { printf 'setup-vm: %s\n' "$*"; }

@@ -19,7 +19,7 @@ use crate::{
         BootableKernel, KernelCache, KernelEntry, KernelsFile, Progress, ResolvedKernel, Resolver,
     },
     plan::Plan,
-    results::{KernelRun, KernelStatus, RunResults},
+    results::{KernelRun, KernelStatus, RunResults, Timestamp},
     version::KernelVersion,
     vm::{self, Accel, KernelArg, VmRegistry, VmSpec, Vng},
 };
@@ -97,6 +97,7 @@ pub fn run(
     progress: &dyn Progress,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<RunResults, MatrixError> {
+    let started = Timestamp::now();
     let registry = process_registry()?;
     std::fs::create_dir_all(&options.work_dir).map_err(|source| MatrixError::WorkDir {
         path: options.work_dir.clone(),
@@ -145,9 +146,14 @@ pub fn run(
     }
     let mut done = done.into_inner().expect("results lock");
     done.sort_by_key(|(index, _)| *index);
-    Ok(RunResults::new(
-        done.into_iter().map(|(_, run)| run).collect(),
-    ))
+    Ok(RunResults {
+        started,
+        accel: match vm_setup {
+            Some(Ok((_, accel))) => Some(accel),
+            _ => None,
+        },
+        ..RunResults::new(done.into_iter().map(|(_, run)| run).collect())
+    })
 }
 
 /// The process's VM registry, created with its Ctrl-C handler on first use: the handler
@@ -220,16 +226,12 @@ fn run_job(
     let (entry, outcome) = match job {
         Job::Failed(entry, message) => (*entry, Err((message.clone(), None))),
         Job::Skipped(entry, reason) => {
-            return KernelRun {
-                kernel: entry.name.clone(),
-                release: None,
-                version: None,
-                status: KernelStatus::Skipped {
+            return KernelRun::without_cases(
+                &entry.name,
+                KernelStatus::Skipped {
                     reason: reason.clone(),
                 },
-                duration_ms: 0,
-                cases: Vec::new(),
-            };
+            );
         }
         Job::Host(entry) => {
             on_event(Event::Started {
@@ -241,17 +243,16 @@ fn run_job(
         }
         Job::Vm(entry, arg) => match vm_setup {
             Some(Ok((vng, accel))) => {
-                if let Err(failed) = build_if_asked(entry, arg, vng, options, on_event) {
+                if let Err(message) = build_if_asked(entry, arg, vng, options, on_event) {
                     return KernelRun {
-                        kernel: entry.name.clone(),
-                        release: None,
-                        version: None,
-                        status: KernelStatus::Error {
-                            message: failed,
-                            log_tail: None,
-                        },
                         duration_ms: started.elapsed().as_millis() as u64,
-                        cases: Vec::new(),
+                        ..KernelRun::without_cases(
+                            &entry.name,
+                            KernelStatus::Error {
+                                message,
+                                log_tail: None,
+                            },
+                        )
                     };
                 }
                 on_event(Event::Started {
@@ -273,12 +274,8 @@ fn run_job(
             run
         }
         Err((message, log_tail)) => KernelRun {
-            kernel: entry.name.clone(),
-            release: None,
-            version: None,
-            status: KernelStatus::Error { message, log_tail },
             duration_ms: started.elapsed().as_millis() as u64,
-            cases: Vec::new(),
+            ..KernelRun::without_cases(&entry.name, KernelStatus::Error { message, log_tail })
         },
     }
 }

@@ -4,22 +4,88 @@
 //! view of it. Its wire format is documented in README.md ("Results JSON"); bump
 //! [`SCHEMA_VERSION`] on an incompatible change.
 
-use std::fmt;
+use std::{fmt, time::SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
     case::{Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite},
     version::KernelVersion,
+    vm::Accel,
 };
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Results of one run over one or more kernels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResults {
     pub schema: u32,
+    /// When the run began and ended; a merge keeps the earliest start and the latest end.
+    pub started: Timestamp,
+    pub ended: Timestamp,
+    /// The harness that ran the cases (for a merge, the first input's; a kernel run by
+    /// another build names its own).
+    pub harness: HarnessBuild,
+    /// What the run's VMs ran under; absent when none booted (a host run, skips only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accel: Option<Accel>,
     pub kernels: Vec<KernelRun>,
+}
+
+/// A moment, written as RFC 3339 in UTC to the second (`2026-05-04T12:00:00Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub SystemTime);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self(SystemTime::now())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_seconds(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_rfc3339_weak(&text)
+            .map(Self)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time: {e}")))
+    }
+}
+
+/// Which harness build produced results: its version and the git commit it was built
+/// from (`unknown` outside a git checkout).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HarnessBuild {
+    pub version: String,
+    pub commit: String,
+}
+
+impl HarnessBuild {
+    /// This binary's build (the commit comes from build.rs).
+    pub fn this() -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION").into(),
+            commit: env!("HARNESS_GIT_COMMIT").into(),
+        }
+    }
+}
+
+impl fmt::Display for HarnessBuild {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let commit = self.commit.get(..12).unwrap_or(&self.commit);
+        write!(f, "{} ({commit})", self.version)
+    }
 }
 
 /// Everything that happened on one kernel.
@@ -35,6 +101,16 @@ pub struct KernelRun {
     pub version: Option<KernelVersion>,
     pub status: KernelStatus,
     pub duration_ms: u64,
+    /// The command line the kernel booted with (`/proc/cmdline`), when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
+    /// Set by a merge when another harness build than the results' own ran this kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<HarnessBuild>,
+    /// Set by a merge when this kernel's VM ran under another accelerator than the
+    /// results' own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accel: Option<Accel>,
     pub cases: Vec<CaseResult>,
 }
 
@@ -348,15 +424,41 @@ impl fmt::Display for ObservedCall {
 }
 
 impl RunResults {
+    /// Results of this harness build that end now; set `started` and `accel` as they were.
     pub fn new(kernels: Vec<KernelRun>) -> Self {
+        let now = Timestamp::now();
         Self {
             schema: SCHEMA_VERSION,
+            started: now,
+            ended: now,
+            harness: HarnessBuild::this(),
+            accel: None,
             kernels,
         }
+    }
+
+    /// The build that ran `kernel`: its own when a merge recorded one, else the results'.
+    pub fn harness_of<'a>(&'a self, kernel: &'a KernelRun) -> &'a HarnessBuild {
+        kernel.harness.as_ref().unwrap_or(&self.harness)
     }
 }
 
 impl KernelRun {
+    /// A kernel that ran no case, with why.
+    pub fn without_cases(kernel: &str, status: KernelStatus) -> Self {
+        Self {
+            kernel: kernel.to_string(),
+            release: None,
+            version: None,
+            status,
+            duration_ms: 0,
+            cmdline: None,
+            harness: None,
+            accel: None,
+            cases: Vec::new(),
+        }
+    }
+
     pub fn count(&self, pred: impl Fn(&CaseOutcome) -> bool) -> usize {
         self.cases.iter().filter(|c| pred(&c.outcome)).count()
     }
@@ -380,14 +482,66 @@ mod tests {
         assert_eq!(Actual::errno(4242).to_string(), "errno 4242");
     }
 
+    /// README's "Results JSON" lists every kind of `actual`; adding a variant fails here
+    /// (the match) until it is there.
+    #[test]
+    fn readme_documents_every_actual_kind() {
+        let readme = include_str!("../../README.md");
+        let every = [
+            Actual::Ok,
+            Actual::errno(libc::EEXIST),
+            Actual::Value {
+                value: serde_json::json!(7),
+            },
+            Actual::Returned { value: 3 },
+            Actual::NotRun { reason: "r".into() },
+            Actual::Observed {
+                calls: vec![],
+                callback_args: None,
+            },
+            Actual::NoRecord,
+            Actual::Rejected {
+                errno: "EINVAL".into(),
+                message: "m".into(),
+            },
+            Actual::Counts {
+                counts: Default::default(),
+            },
+            Actual::Storages {
+                storages: serde_json::json!({}),
+            },
+            Actual::NotListed,
+        ];
+        for actual in every {
+            match actual {
+                Actual::Ok
+                | Actual::Errno { .. }
+                | Actual::Value { .. }
+                | Actual::Returned { .. }
+                | Actual::NotRun { .. }
+                | Actual::Observed { .. }
+                | Actual::NoRecord
+                | Actual::Rejected { .. }
+                | Actual::Counts { .. }
+                | Actual::Storages { .. }
+                | Actual::NotListed => {}
+            }
+            let json = serde_json::to_value(&actual).unwrap();
+            let kind = json["kind"].as_str().unwrap();
+            assert!(
+                readme.contains(&format!("\n| `{kind}` |")),
+                "README's Results JSON does not document actual kind `{kind}`"
+            );
+        }
+    }
+
     #[test]
     fn json_round_trips() {
         let run = KernelRun {
-            kernel: "host".into(),
             release: Some("6.18.44".into()),
             version: Some(KernelVersion::new(6, 18, 44)),
-            status: KernelStatus::Ran,
             duration_ms: 12,
+            cmdline: Some("console=ttyS0 lsm=bpf".into()),
             cases: vec![CaseResult {
                 name: "c".into(),
                 file: "cases/c.yaml".into(),
@@ -397,10 +551,18 @@ mod tests {
                 duration_ms: 0,
                 steps: vec![],
             }],
+            ..KernelRun::without_cases("host", KernelStatus::Ran)
         };
-        let text = serde_json::to_string(&RunResults::new(vec![run])).unwrap();
+        let mut results = RunResults::new(vec![run]);
+        results.accel = Some(Accel::Tcg);
+        let text = serde_json::to_string(&results).unwrap();
         let back: RunResults = serde_json::from_str(&text).unwrap();
         assert_eq!(back.kernels[0].version, Some(KernelVersion::new(6, 18, 44)));
+        assert_eq!(back.kernels[0].cmdline, results.kernels[0].cmdline);
+        assert_eq!(back.accel, Some(Accel::Tcg));
+        assert_eq!(back.harness, HarnessBuild::this());
+        // Written to the second, so a time read back is the same second.
+        assert_eq!(back.started.to_string(), results.started.to_string());
         assert_eq!(
             back.kernels[0].cases[0].outcome,
             CaseOutcome::Skipped {

@@ -1,17 +1,41 @@
-//! Every case in `cases/` as its own test, run on the host kernel (libtest-mimic), so
-//! `cargo test` names the case that diverged.
+//! Every case × kernel as its own test named `<kernel>::<case>` (libtest-mimic), so that
+//! cargo test and nextest name, list, filter and report each one:
+//!
+//! - `host::<case>` runs on the running kernel;
+//! - `<kernel>::<case>`, for each VM kernel of kernels.toml, is ignored unless
+//!   `HARNESS_TEST_KERNELS` (comma-separated names) lists the kernel, or `--ignored` /
+//!   `--include-ignored` (nextest: `--run-ignored`) asks for it.
+//!
+//! `cargo test --test cases -- 6.1::` runs 6.1's trials. A kernel boots once, at its first
+//! trial, running every case of it that the run selected; its trials read their results from
+//! that boot. Under nextest, which runs each test in its own process, the first process of the
+//! run to need a kernel boots it with all its cases and the others read the results it leaves
+//! (`NEXTEST_RUN_ID` names the run).
 
-use std::path::PathBuf;
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, OnceLock},
+};
 
 mod requirements;
 
-use harness::{case, exec, report::human::Human, results::CaseOutcome};
+use harness::{
+    case::{self, Case},
+    exec,
+    kernels::{KernelEntry, KernelSource, KernelsFile},
+    report::human::Human,
+    results::{CaseOutcome, CaseResult, KernelRun, KernelStatus},
+};
 use libtest_mimic::{Arguments, Failed, Trial};
 use requirements::Requirement;
 
+/// The kernels whose trials run without `--ignored`.
+const KERNELS_ENV: &str = "HARNESS_TEST_KERNELS";
+
 fn main() -> std::process::ExitCode {
     let mut args = Arguments::from_args();
-    // Cases fork and place sockets on chosen descriptor numbers: one at a time.
+    // Host cases fork and place sockets on chosen descriptor numbers, and VMs share two
+    // cores: one trial at a time.
     args.test_threads = Some(1);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let cases = match case::load(&[root.join("cases")]) {
@@ -21,49 +45,107 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let file = match KernelsFile::load(&root.join("kernels.toml")) {
+        Ok(file) => Arc::new(file),
+        Err(e) => {
+            eprintln!("{}", harness::error_chain(&e));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let wanted = match wanted_kernels(&file) {
+        Ok(wanted) => wanted,
+        Err(message) => {
+            eprintln!("{message}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+
+    let mut trials = host_trials(&cases);
+    let mut vm_trials = Vec::new();
+    for entry in file
+        .kernels
+        .iter()
+        .filter(|k| k.source != KernelSource::Host)
+    {
+        let boot = Arc::new(Boot {
+            file: Arc::clone(&file),
+            entry: entry.clone(),
+            all: cases.clone(),
+            selected: Mutex::new(Vec::new()),
+            run: OnceLock::new(),
+        });
+        for case in &cases {
+            let (shared, name) = (Arc::clone(&boot), case.name.clone());
+            let trial = Trial::test(format!("{}::{}", entry.name, case.name), move || {
+                shared.outcome(&name)
+            })
+            .with_ignored_flag(!wanted.contains(&entry.name));
+            // The boot runs the cases whose trials this invocation will run.
+            if !args.is_filtered_out(&trial) && !args.is_ignored(&trial) {
+                boot.selected
+                    .lock()
+                    .expect("selection lock")
+                    .push(case.clone());
+            }
+            vm_trials.push(trial);
+        }
+    }
+    trials.extend(vm_trials);
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// The names in `HARNESS_TEST_KERNELS`, each a VM kernel of the list.
+fn wanted_kernels(file: &KernelsFile) -> Result<Vec<String>, String> {
+    let list = std::env::var(KERNELS_ENV).unwrap_or_default();
+    let names: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(String::from)
+        .collect();
+    for name in &names {
+        if !file
+            .kernels
+            .iter()
+            .any(|k| k.name == *name && k.source != KernelSource::Host)
+        {
+            return Err(format!(
+                "{KERNELS_ENV} names `{name}`, which is no VM kernel of {}",
+                file.path.display()
+            ));
+        }
+    }
+    Ok(names)
+}
+
+/// `host::<case>`: each case on the running kernel.
+fn host_trials(cases: &[Case]) -> Vec<Trial> {
     let preflight = exec::preflight().map_err(|e| e.to_string());
     // Without root or BPF the cases cannot run: listed as ignored, with the reason printed
     // below, rather than failed; unless the environment declares those requirements.
     let required = Requirement::Root.is_declared() || Requirement::Bpf.is_declared();
-    let trials = cases
-        .into_iter()
-        .map(|case| {
-            let preflight = preflight.clone();
-            let ignored = preflight.is_err() && !required;
-            Trial::test(case.name.clone(), move || {
-                let (version, _) =
-                    preflight.map_err(|e| Failed::from(format!("cannot run here: {e}")))?;
-                let result = exec::run_case(&case, version);
-                match &result.outcome {
-                    CaseOutcome::Pass => Ok(()),
-                    CaseOutcome::Skipped { reason } if is_host_limitation(reason) => {
-                        eprintln!("{}: skipped: {reason}", case.name);
-                        Ok(())
-                    }
-                    _ => {
-                        let mut text = Vec::new();
-                        let run = harness::results::KernelRun {
-                            kernel: "host".into(),
-                            release: None,
-                            version: Some(version),
-                            status: harness::results::KernelStatus::Ran,
-                            duration_ms: result.duration_ms,
-                            cases: vec![result],
-                        };
-                        Human { color: false }
-                            .kernel_summary(&mut text, &run)
-                            .map_err(|e| Failed::from(e.to_string()))?;
-                        Err(String::from_utf8_lossy(&text).into_owned().into())
-                    }
-                }
-            })
-            .with_ignored_flag(ignored)
-        })
-        .collect();
     if let Err(reason) = &preflight {
         eprintln!("host cases are ignored: {reason}");
     }
-    libtest_mimic::run(&args, trials).exit_code()
+    cases
+        .iter()
+        .map(|case| {
+            let preflight = preflight.clone();
+            let ignored = preflight.is_err() && !required;
+            let case = case.clone();
+            Trial::test(format!("host::{}", case.name), move || {
+                let (version, _) =
+                    preflight.map_err(|e| Failed::from(format!("cannot run here: {e}")))?;
+                let result = exec::run_case(&case, version);
+                let run = KernelRun {
+                    version: Some(version),
+                    ..KernelRun::without_cases("host", KernelStatus::Ran)
+                };
+                judge(&run, &result, is_host_limitation)
+            })
+            .with_ignored_flag(ignored)
+        })
+        .collect()
 }
 
 /// Skips the host may show: what the machine forbids or its kernel lacks, found by probing
@@ -80,4 +162,143 @@ fn is_host_limitation(reason: &str) -> bool {
     ]
     .iter()
     .any(|known| reason.contains(known))
+}
+
+/// A pass, or a skip `accepted` says the kernel may show, passes (the skip says so on
+/// stderr); anything else fails with the case as `harness run` prints it.
+fn judge(run: &KernelRun, result: &CaseResult, accepted: fn(&str) -> bool) -> Result<(), Failed> {
+    match &result.outcome {
+        CaseOutcome::Pass => Ok(()),
+        CaseOutcome::Skipped { reason } if accepted(reason) => {
+            eprintln!("{}::{}: skipped: {reason}", run.kernel, result.name);
+            Ok(())
+        }
+        _ => {
+            let mut text = Vec::new();
+            let run = KernelRun {
+                duration_ms: result.duration_ms,
+                cases: vec![result.clone()],
+                ..run.clone()
+            };
+            Human { color: false }
+                .kernel_summary(&mut text, &run)
+                .map_err(|e| Failed::from(e.to_string()))?;
+            Err(String::from_utf8_lossy(&text).into_owned().into())
+        }
+    }
+}
+
+/// One VM kernel's boot, shared by its trials.
+struct Boot {
+    file: Arc<KernelsFile>,
+    entry: KernelEntry,
+    all: Vec<Case>,
+    /// The cases this invocation runs on the kernel, known before the first trial starts.
+    selected: Mutex<Vec<Case>>,
+    run: OnceLock<Result<KernelRun, String>>,
+}
+
+impl Boot {
+    /// The trial of case `name`: the boot's verdict on it.
+    fn outcome(&self, name: &str) -> Result<(), Failed> {
+        if let Some((requirement, reason)) = vm_tools_missing() {
+            requirements::missing(requirement, &reason);
+            return Ok(());
+        }
+        let run = self.run.get_or_init(|| self.results());
+        let run = run.as_ref().map_err(|e| Failed::from(e.clone()))?;
+        match &run.status {
+            KernelStatus::Ran => {}
+            KernelStatus::Skipped { reason } => {
+                eprintln!("{}: skipped: {reason}", run.kernel);
+                return Ok(());
+            }
+            KernelStatus::Error { message, log_tail } => {
+                return Err(format!(
+                    "kernel {} failed: {message}\n{}",
+                    run.kernel,
+                    log_tail.as_deref().unwrap_or("")
+                )
+                .into());
+            }
+        }
+        let result = run
+            .cases
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| format!("the boot of {} did not run {name}", run.kernel))?;
+        // Skips in a VM are the kernel's own (a feature it lacks, probed); the smoke run
+        // in tests/matrix.rs pins which.
+        judge(run, result, |_| true)
+    }
+
+    /// This invocation's boot, or under nextest the run's boot of every case, which the
+    /// first process to get here makes and the others read.
+    fn results(&self) -> Result<KernelRun, String> {
+        let Ok(run_id) = std::env::var("NEXTEST_RUN_ID") else {
+            let selected = self.selected.lock().expect("selection lock").clone();
+            return boot(&self.file, &self.entry, &selected);
+        };
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cases-{run_id}"));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let lock_path = dir.join(format!("{}.lock", self.entry.name));
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+        let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
+        let saved = dir.join(format!("{}.json", self.entry.name));
+        if let Ok(text) = std::fs::read_to_string(&saved) {
+            return serde_json::from_str::<Result<KernelRun, String>>(&text)
+                .map_err(|e| format!("{}: {e}", saved.display()))?;
+        }
+        let run = boot(&self.file, &self.entry, &self.all);
+        let text = serde_json::to_string(&run).expect("results serialise");
+        std::fs::write(&saved, text).map_err(|e| format!("{}: {e}", saved.display()))?;
+        run
+    }
+}
+
+/// Boots `entry` once and runs `cases` in it: `harness run --kernel` in a process of its
+/// own, which owns Ctrl-C (a process may install that handler only once, and a run may
+/// boot several kernels).
+fn boot(file: &KernelsFile, entry: &KernelEntry, cases: &[Case]) -> Result<KernelRun, String> {
+    let out = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("run")
+        .arg("--kernels")
+        .arg(&file.path)
+        .args(["--kernel", &entry.name, "--out"])
+        .arg(out.path())
+        .args(cases.iter().map(|case| &case.file))
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run the harness: {e}"))?;
+    let path = out.path().join(harness::report::RESULTS_JSON);
+    let results = harness::report::read_json(&path).map_err(|e| {
+        format!(
+            "{}\n{}",
+            harness::error_chain(&e),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    results
+        .kernels
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("the run of {} reported no kernel", entry.name))
+}
+
+/// VMs need root and virtme-ng; without them a VM trial says why.
+fn vm_tools_missing() -> Option<(Requirement, String)> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some((Requirement::Root, "booting VMs with the harness".into()));
+    }
+    if harness::vm::Vng::locate().is_err() {
+        return Some((
+            Requirement::Vm,
+            "virtme-ng is not installed (scripts/setup-vm.sh installs it)".into(),
+        ));
+    }
+    None
 }

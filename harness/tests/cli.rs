@@ -153,7 +153,10 @@ fn record_proposes_what_a_saved_run_did_and_writes_it_only_when_asked() {
     .expect("writes the case");
     let results = dir.path().join("results.json");
     let run = serde_json::json!({
-        "schema": 2,
+        "schema": harness::results::SCHEMA_VERSION,
+        "started": "2026-11-29T12:00:00Z",
+        "ended": "2026-11-29T12:01:00Z",
+        "harness": { "version": "0.1.0", "commit": "unknown" },
         "kernels": [{
             "kernel": "7.1", "release": "7.1.13+deb13-cloud-amd64", "version": "7.1.13",
             "status": { "status": "ran" }, "duration_ms": 1,

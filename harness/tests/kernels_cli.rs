@@ -121,3 +121,20 @@ fn unknown_kernel_name_exits_2_with_a_suggestion() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn matrix_lists_every_kernel_in_order_for_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    // An optional image that is absent is still a job of the matrix: its row is a skip.
+    let list = format!(
+        "{TWO_KERNELS}[[kernel]]\nname = \"5.2\"\n\
+         local = {{ vmlinuz = \"${{NO_SUCH_DIR_X}}/bzImage\", optional = true }}\n"
+    );
+    std::fs::write(dir.path().join("kernels.toml"), list).unwrap();
+    let out = kernels(dir.path(), &["matrix"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "[\"6.1\",\"host\",\"5.2\"]\n");
+    let out = kernels(dir.path(), &["matrix", "--format", "lines"], None);
+    assert_eq!(text(&out.stdout), "6.1\nhost\n5.2\n");
+    assert!(!dir.path().join("cache").exists(), "nothing was written");
+}

@@ -6,7 +6,8 @@ use harness::{
     case::Expected,
     report::{self, MergeError, ReportError, changes, junit, markdown, matrix},
     results::{
-        Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, RunResults, StepResult, Verdict,
+        Actual, CaseOutcome, CaseResult, HarnessBuild, KernelRun, KernelStatus, RunResults,
+        SCHEMA_VERSION, StepResult, Timestamp, Verdict,
     },
     version::KernelVersion,
 };
@@ -62,6 +63,9 @@ fn linux_5_10() -> KernelRun {
         version: Some(KernelVersion::new(5, 10, 244)),
         status: KernelStatus::Ran,
         duration_ms: 61_250,
+        cmdline: Some("console=ttyS0 lsm=lockdown,capability,bpf".into()),
+        harness: None,
+        accel: None,
         cases: vec![
             case("create-defaults", CaseOutcome::Pass, vec![create()]),
             case(
@@ -148,6 +152,9 @@ fn linux_6_12() -> KernelRun {
         version: Some(KernelVersion::new(6, 12, 57)),
         status: KernelStatus::Ran,
         duration_ms: 58_900,
+        cmdline: Some("console=ttyS0".into()),
+        harness: None,
+        accel: None,
         cases: vec![
             case("create-defaults", CaseOutcome::Pass, vec![create()]),
             case(
@@ -243,12 +250,37 @@ fn linux_7_3() -> KernelRun {
             ),
         },
         duration_ms: 12_000,
+        cmdline: None,
+        harness: None,
+        accel: None,
         cases: vec![],
     }
 }
 
+fn at(time: &str) -> Timestamp {
+    Timestamp(humantime::parse_rfc3339(time).expect("an RFC 3339 time"))
+}
+
+fn build(commit: &str) -> HarnessBuild {
+    HarnessBuild {
+        version: "0.1.0".into(),
+        commit: commit.into(),
+    }
+}
+
+/// Results of `kernels` with the fixture's fixed times and build, so snapshots are stable.
+fn results(kernels: Vec<KernelRun>) -> RunResults {
+    RunResults {
+        started: at("2026-05-04T12:00:00Z"),
+        ended: at("2026-05-04T12:02:14Z"),
+        harness: build("0123456789abcdef0123456789abcdef01234567"),
+        accel: Some(harness::vm::Accel::Kvm),
+        ..RunResults::new(kernels)
+    }
+}
+
 fn fixture() -> RunResults {
-    RunResults::new(vec![linux_5_10(), linux_6_12(), linux_7_3()])
+    results(vec![linux_5_10(), linux_6_12(), linux_7_3()])
 }
 
 fn render(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
@@ -387,8 +419,8 @@ fn junit_snapshot_parses_back_with_the_right_counts() {
 fn write_all_then_merge_of_two_ci_jobs_gives_back_the_whole_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let whole = fixture();
-    let job_a = RunResults::new(whole.kernels[..2].to_vec());
-    let job_b = RunResults::new(whole.kernels[2..].to_vec());
+    let job_a = results(whole.kernels[..2].to_vec());
+    let job_b = results(whole.kernels[2..].to_vec());
     let files_a = report::write_all(&job_a, &dir.path().join("a")).expect("writes job a");
     let files_b = report::write_all(&job_b, &dir.path().join("b")).expect("writes job b");
     for file in [
@@ -421,9 +453,102 @@ fn write_all_then_merge_of_two_ci_jobs_gives_back_the_whole_run() {
 }
 
 #[test]
+fn a_merge_spans_its_inputs_and_names_the_kernels_of_another_build() {
+    let job_a = RunResults {
+        ended: at("2026-05-04T12:01:00Z"),
+        ..results(vec![linux_5_10()])
+    };
+    let job_b = RunResults {
+        started: at("2026-05-04T11:59:00Z"),
+        harness: build("fedcba9876543210fedcba9876543210fedcba98"),
+        accel: Some(harness::vm::Accel::Tcg),
+        ..results(vec![linux_6_12(), linux_7_3()])
+    };
+    let merged = report::merge(vec![job_a.clone(), job_b.clone()]).expect("merges");
+    assert_eq!(merged.started, job_b.started);
+    assert_eq!(merged.ended, job_b.ended);
+    assert_eq!(merged.harness, job_a.harness);
+    assert_eq!(merged.accel, job_a.accel);
+    assert_eq!(merged.kernels[0].harness, None);
+    assert_eq!(merged.kernels[1].harness, Some(job_b.harness.clone()));
+    assert_eq!(merged.kernels[2].accel, Some(harness::vm::Accel::Tcg));
+    assert_eq!(
+        report::build_differences(&merged).as_deref(),
+        Some(
+            "the kernels were run by different harness builds: 5.10 ran harness 0.1.0 \
+             (0123456789ab); 6.12, 7.3 ran harness 0.1.0 (fedcba987654)"
+        )
+    );
+    assert!(markdown::render(&merged).contains("different harness builds"));
+    // The same build throughout has nothing to say.
+    let same = report::merge(vec![job_a, results(vec![linux_6_12()])]).expect("merges");
+    assert_eq!(report::build_differences(&same), None);
+}
+
+#[test]
+fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |kernel: &str, text: &str| {
+        std::fs::create_dir_all(dir.path().join(kernel)).expect("creates the kernel's dir");
+        std::fs::write(dir.path().join(kernel).join("results.json"), text).expect("writes");
+    };
+    write("5.10", &report::to_json(&results(vec![linux_5_10()])));
+    write("6.1", r#"{"schema": 2, "kernels": []}"#);
+    write("6.12", &report::to_json(&results(vec![linux_5_10()])));
+    write("7.3", &report::to_json(&results(vec![linux_7_3()])));
+    let merged =
+        report::merge_dir(&["5.10", "6.1", "6.2", "6.12", "7.3"], dir.path()).expect("merges");
+    let rows: Vec<(&str, String)> = merged
+        .kernels
+        .iter()
+        .map(|k| {
+            let status = match &k.status {
+                KernelStatus::Error { message, .. } => message.clone(),
+                other => format!("{other:?}"),
+            };
+            (k.kernel.as_str(), status)
+        })
+        .collect();
+    let path = |kernel: &str| dir.path().join(kernel).join("results.json");
+    assert_eq!(
+        rows,
+        [
+            ("5.10", "Ran".to_string()),
+            (
+                "6.1",
+                format!(
+                    "no results for this kernel: {} has results schema 2, but this harness \
+                     reads schema {SCHEMA_VERSION}; produce it again with this harness version",
+                    path("6.1").display()
+                )
+            ),
+            (
+                "6.2",
+                format!(
+                    "no results for this kernel: cannot read results file {}: No such file or \
+                     directory (os error 2)",
+                    path("6.2").display()
+                )
+            ),
+            (
+                "6.12",
+                format!(
+                    "no results for this kernel: {} holds kernels [\"5.10\"], not only \"6.12\"",
+                    path("6.12").display()
+                )
+            ),
+            (
+                "7.3",
+                "kernel panic while booting (console line 412)".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
 fn merging_a_kernel_twice_names_it_and_both_inputs() {
-    let err = report::merge(vec![fixture(), RunResults::new(vec![linux_6_12()])])
-        .expect_err("6.12 is in both");
+    let err =
+        report::merge(vec![fixture(), results(vec![linux_6_12()])]).expect_err("6.12 is in both");
     assert!(
         matches!(
             &err,
@@ -439,22 +564,23 @@ fn merging_a_kernel_twice_names_it_and_both_inputs() {
 fn another_schema_is_refused_when_reading_and_merging() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("results.json");
+    let next = SCHEMA_VERSION + 1;
     std::fs::write(
         &path,
-        r#"{"schema": 3, "kernels": [{"kernel": "x", "new": 1}]}"#,
+        format!(r#"{{"schema": {next}, "kernels": [{{"kernel": "x", "new": 1}}]}}"#),
     )
     .expect("writes");
-    let err = report::read_json(&path).expect_err("schema 3 is not ours");
+    let err = report::read_json(&path).expect_err("the next schema is not ours");
     assert!(
-        matches!(err, ReportError::Schema { found: 3, .. }),
+        matches!(err, ReportError::Schema { found, .. } if found == u64::from(next)),
         "{err:?}"
     );
 
     let mut other = fixture();
-    other.schema = 3;
+    other.schema = next;
     let err = report::merge(vec![fixture(), other]).expect_err("schemas differ");
     assert!(
-        matches!(err, MergeError::Schema { input: 1, found: 3 }),
+        matches!(err, MergeError::Schema { input: 1, found } if found == next),
         "{err:?}"
     );
 }
@@ -463,7 +589,9 @@ fn another_schema_is_refused_when_reading_and_merging() {
 fn a_results_file_of_the_wrong_shape_names_the_field() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("results.json");
-    std::fs::write(&path, r#"{"schema": 2, "kernels": [{"kernel": "x"}]}"#).expect("writes");
+    let mut text = serde_json::to_value(results(Vec::new())).expect("serialises");
+    text["kernels"] = serde_json::json!([{"kernel": "x"}]);
+    std::fs::write(&path, text.to_string()).expect("writes");
     let err = report::read_json(&path).expect_err("status is missing");
     let ReportError::Shape { source, .. } = &err else {
         panic!("expected a shape error, got {err:?}");
@@ -488,7 +616,7 @@ fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
     // The second run cannot put report.md in place: nothing of its set may land.
     std::fs::remove_file(&files.report_md).expect("remove report.md");
     std::fs::create_dir(&files.report_md).expect("a directory in its place");
-    let second = RunResults::new(first.kernels[..1].to_vec());
+    let second = results(first.kernels[..1].to_vec());
     let error = report::write_all(&second, dir.path()).expect_err("report.md cannot be written");
     assert!(error.to_string().contains("report.md"), "{error}");
     let kept = report::read_json(&files.results_json).expect("the first results.json");

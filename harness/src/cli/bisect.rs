@@ -519,6 +519,9 @@ mod tests {
             version: None,
             status: KernelStatus::Ran,
             duration_ms: 0,
+            cmdline: None,
+            harness: None,
+            accel: None,
             cases: vec![CaseResult {
                 name: "large".into(),
                 file: "cases/large.yaml".into(),

@@ -126,6 +126,9 @@ mod tests {
                 version: None,
                 status: status.clone(),
                 duration_ms: 0,
+                cmdline: None,
+                harness: None,
+                accel: None,
                 cases: Vec::new(),
             })
             .collect();

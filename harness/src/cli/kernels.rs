@@ -1,11 +1,12 @@
-//! `harness kernels list|fetch`: the kernel matrix's cache, seen and filled from the shell.
+//! `harness kernels list|fetch|matrix`: the kernel matrix's cache, seen and filled from the
+//! shell, and its kernel names for a CI matrix.
 
 use std::cell::RefCell;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_BAD_INPUT, EXIT_INFRA};
@@ -27,6 +28,21 @@ pub enum KernelsCommand {
         #[arg(long)]
         refresh: bool,
     },
+    /// Print the kernels' names in the list's order, for a CI matrix (one job per kernel,
+    /// `harness run --kernel NAME`). Optional kernels are included: where their image is
+    /// absent, their job reports a skip.
+    Matrix {
+        #[arg(long, value_enum, default_value_t = MatrixFormat::Github)]
+        format: MatrixFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixFormat {
+    /// A JSON array on one line, for `fromJSON()` in a GitHub Actions matrix.
+    Github,
+    /// One name per line, for shell loops.
+    Lines,
 }
 
 pub fn run(command: KernelsCommand, kernels_file: &Path) -> anyhow::Result<ExitCode> {
@@ -42,6 +58,21 @@ pub fn run(command: KernelsCommand, kernels_file: &Path) -> anyhow::Result<ExitC
     match command {
         KernelsCommand::List => list(&file, cache),
         KernelsCommand::Fetch { names, refresh } => fetch(&file, cache, &names, refresh),
+        KernelsCommand::Matrix { format } => {
+            print!("{}", matrix(&file, format));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn matrix(file: &KernelsFile, format: MatrixFormat) -> String {
+    let names: Vec<&str> = file.kernels.iter().map(|k| k.name.as_str()).collect();
+    match format {
+        MatrixFormat::Github => format!(
+            "{}\n",
+            serde_json::to_string(&names).expect("names always serialise")
+        ),
+        MatrixFormat::Lines => names.iter().map(|name| format!("{name}\n")).collect(),
     }
 }
 

@@ -209,6 +209,7 @@ fn run(args: &RunArgs) -> u8 {
         return EXIT_BAD_INPUT;
     }
     let human = Human::for_stdout();
+    let started = crate::results::Timestamp::now();
     let results = if args.host {
         let mut stdout = io::stdout().lock();
         let show_progress = args.format == Format::Human;
@@ -217,7 +218,10 @@ fn run(args: &RunArgs) -> u8 {
                 let _ = human.case_line(&mut stdout, case);
             }
         }) {
-            Ok(run) => RunResults::new(vec![run]),
+            Ok(run) => RunResults {
+                started,
+                ..RunResults::new(vec![run])
+            },
             Err(e) => {
                 eprintln!("error: {e}");
                 return EXIT_INFRA;
@@ -397,15 +401,16 @@ fn guest(args: &GuestArgs) -> u8 {
     .unwrap_or_else(|e| {
         let running = crate::version::KernelVersion::running().ok();
         crate::results::KernelRun {
-            kernel: args.kernel.clone(),
             release: running.as_ref().map(|(_, release)| release.clone()),
             version: running.map(|(version, _)| version),
-            status: KernelStatus::Error {
-                message: e.to_string(),
-                log_tail: None,
-            },
             duration_ms: started.elapsed().as_millis() as u64,
-            cases: Vec::new(),
+            ..crate::results::KernelRun::without_cases(
+                &args.kernel,
+                KernelStatus::Error {
+                    message: e.to_string(),
+                    log_tail: None,
+                },
+            )
         }
     });
     let json = crate::report::to_json(&RunResults::new(vec![run]));

@@ -10,16 +10,30 @@ use std::{
 use clap::{Subcommand, ValueEnum};
 
 use super::{EXIT_BAD_INPUT, EXIT_INFRA, EXIT_PASS, exit_code, load_cases};
-use crate::report::{self, changes, evidence, human::Human, junit, markdown, matrix};
+use crate::{
+    kernels::KernelsFile,
+    report::{self, changes, evidence, human::Human, junit, markdown, matrix},
+    results::RunResults,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Merge the results.json files of several runs (e.g. one CI job per kernel), write
     /// results.json, junit.xml and report.md into --out, and print the matrix.
+    ///
+    /// With --kernels and --results, every kernel of the list is merged in its order from
+    /// RESULTS/<kernel>/results.json, and a kernel whose file is missing or unreadable
+    /// becomes that kernel's error row (exit 3) instead of failing the merge.
     Merge {
         /// results.json files; their kernels appear in this order.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "kernels", conflicts_with = "kernels")]
         inputs: Vec<PathBuf>,
+        /// The kernel list whose kernels, in its order, the merge reports.
+        #[arg(long, requires = "results")]
+        kernels: Option<PathBuf>,
+        /// With --kernels: the directory holding a <kernel>/results.json per kernel.
+        #[arg(long, value_name = "DIR", requires = "kernels")]
+        results: Option<PathBuf>,
         /// Directory for the merged report (created if missing).
         #[arg(long)]
         out: PathBuf,
@@ -70,33 +84,80 @@ pub fn run(command: ReportCommand) -> u8 {
 /// [`run`], printing to `stdout`.
 fn run_to(command: ReportCommand, stdout: &mut impl Write, color: bool) -> u8 {
     match command {
-        ReportCommand::Merge { inputs, out } => merge(&inputs, &out, stdout, color),
+        ReportCommand::Merge {
+            inputs,
+            kernels,
+            results,
+            out,
+        } => {
+            let merged = match (kernels, results) {
+                (Some(kernels), Some(results)) => merge_kernels(&kernels, &results),
+                _ => merge_files(&inputs),
+            };
+            match merged {
+                Ok(merged) => write_merged(&merged, &out, stdout, color),
+                Err(code) => code,
+            }
+        }
         ReportCommand::Show { input, format } => show(&input, format, stdout, color),
         ReportCommand::Evidence { input, cases } => show_evidence(&input, &cases, stdout, color),
     }
 }
 
-fn merge(inputs: &[PathBuf], out: &Path, stdout: &mut impl Write, color: bool) -> u8 {
+/// The named files merged in their order; any that cannot be read is bad input.
+fn merge_files(inputs: &[PathBuf]) -> Result<RunResults, u8> {
     let mut loaded = Vec::with_capacity(inputs.len());
     for path in inputs {
         match report::read_json(path) {
             Ok(results) => loaded.push(results),
-            Err(e) => return fail(EXIT_BAD_INPUT, e),
+            Err(e) => return Err(fail(EXIT_BAD_INPUT, e)),
         }
     }
-    let merged = match report::merge(loaded) {
-        Ok(merged) => merged,
-        Err(e) => {
-            let files: Vec<String> = e
-                .inputs()
-                .into_iter()
-                .map(|i| inputs[i].display().to_string())
-                .collect();
-            eprintln!("error: {}: {e}", files.join(" and "));
-            return EXIT_BAD_INPUT;
+    report::merge(loaded).map_err(|e| {
+        let files: Vec<String> = e
+            .inputs()
+            .into_iter()
+            .map(|i| inputs[i].display().to_string())
+            .collect();
+        eprintln!("error: {}: {e}", files.join(" and "));
+        EXIT_BAD_INPUT
+    })
+}
+
+/// Every kernel of the list from `dir/<kernel>/results.json`, in the list's order.
+fn merge_kernels(kernels_file: &Path, dir: &Path) -> Result<RunResults, u8> {
+    let file = KernelsFile::load(kernels_file).map_err(|e| {
+        eprintln!("{}", crate::error_chain(&e));
+        EXIT_BAD_INPUT
+    })?;
+    let names: Vec<&str> = file.kernels.iter().map(|k| k.name.as_str()).collect();
+    // A results directory of a kernel the list does not name would be left out silently.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut unlisted: Vec<String> = entries
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| !names.contains(&name.as_str()))
+            .collect();
+        unlisted.sort();
+        if !unlisted.is_empty() {
+            eprintln!(
+                "warning: {} holds results of kernels {} does not list, left out: {}",
+                dir.display(),
+                kernels_file.display(),
+                unlisted.join(", ")
+            );
         }
-    };
-    let files = match report::write_all(&merged, out) {
+    }
+    report::merge_dir(&names, dir).map_err(|e| {
+        eprintln!("error: {}: {e}", dir.display());
+        EXIT_BAD_INPUT
+    })
+}
+
+fn write_merged(merged: &RunResults, out: &Path, stdout: &mut impl Write, color: bool) -> u8 {
+    if let Some(differences) = report::build_differences(merged) {
+        eprintln!("warning: {differences}");
+    }
+    let files = match report::write_all(merged, out) {
         Ok(files) => files,
         Err(e) => return fail(EXIT_INFRA, e),
     };
@@ -106,7 +167,7 @@ fn merge(inputs: &[PathBuf], out: &Path, stdout: &mut impl Write, color: bool) -
         files.junit_xml.display(),
         files.report_md.display()
     );
-    finish(matrix::write(stdout, &merged, color), exit_code(&merged))
+    finish(matrix::write(stdout, merged, color), exit_code(merged))
 }
 
 fn show(input: &Path, format: ShowFormat, stdout: &mut impl Write, color: bool) -> u8 {
@@ -161,14 +222,7 @@ mod tests {
     use crate::results::{KernelRun, KernelStatus, RunResults};
 
     fn kernel(name: &str, status: KernelStatus) -> KernelRun {
-        KernelRun {
-            kernel: name.into(),
-            release: None,
-            version: None,
-            status,
-            duration_ms: 0,
-            cases: Vec::new(),
-        }
+        KernelRun::without_cases(name, status)
     }
 
     fn saved(dir: &Path, runs: Vec<KernelRun>) -> PathBuf {
@@ -187,6 +241,8 @@ mod tests {
         let mut stdout = Vec::new();
         let merge = ReportCommand::Merge {
             inputs: vec![a, b],
+            kernels: None,
+            results: None,
             out: out.clone(),
         };
         assert_eq!(run_to(merge, &mut stdout, false), EXIT_PASS);
@@ -200,17 +256,60 @@ mod tests {
     }
 
     #[test]
+    fn merge_by_kernel_list_keeps_its_order_and_a_missing_kernel_is_an_infra_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let list = dir.path().join("kernels.toml");
+        std::fs::write(
+            &list,
+            "[[kernel]]\nname = \"b\"\nhost = true\n[[kernel]]\nname = \"a\"\nhost = true\n",
+        )
+        .expect("writes the kernel list");
+        let results = dir.path().join("results");
+        for name in ["a", "b"] {
+            let job = results.join(name);
+            std::fs::create_dir_all(&job).expect("creates a job's dir");
+            let saved = saved(&job, vec![kernel(name, KernelStatus::Ran)]);
+            std::fs::rename(saved, job.join(report::RESULTS_JSON)).expect("names it results.json");
+        }
+        let merge = |out: &Path| ReportCommand::Merge {
+            inputs: Vec::new(),
+            kernels: Some(list.clone()),
+            results: Some(results.clone()),
+            out: out.to_path_buf(),
+        };
+        let out = dir.path().join("out");
+        assert_eq!(run_to(merge(&out), &mut Vec::new(), false), EXIT_PASS);
+        let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
+        let names: Vec<&str> = merged.kernels.iter().map(|k| k.kernel.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+
+        std::fs::remove_file(results.join("a").join(report::RESULTS_JSON)).expect("removes");
+        assert_eq!(run_to(merge(&out), &mut Vec::new(), false), EXIT_INFRA);
+        let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
+        assert!(
+            matches!(&merged.kernels[1].status, KernelStatus::Error { message, .. }
+                if message.starts_with("no results for this kernel: cannot read results file")),
+            "{:?}",
+            merged.kernels[1].status
+        );
+    }
+
+    #[test]
     fn conflicting_or_unreadable_inputs_are_bad_input_and_write_nothing() {
         let dir = tempfile::tempdir().expect("temp dir");
         let a = saved(dir.path(), vec![kernel("6.1", KernelStatus::Ran)]);
         let out = dir.path().join("out");
         let twice = ReportCommand::Merge {
             inputs: vec![a.clone(), a],
+            kernels: None,
+            results: None,
             out: out.clone(),
         };
         assert_eq!(run_to(twice, &mut Vec::new(), false), EXIT_BAD_INPUT);
         let missing = ReportCommand::Merge {
             inputs: vec![dir.path().join("missing.json")],
+            kernels: None,
+            results: None,
             out: out.clone(),
         };
         assert_eq!(run_to(missing, &mut Vec::new(), false), EXIT_BAD_INPUT);

@@ -82,6 +82,11 @@ pub fn run_cases(
         version: Some(version),
         status: KernelStatus::Ran,
         duration_ms: start.elapsed().as_millis() as u64,
+        cmdline: std::fs::read_to_string("/proc/cmdline")
+            .ok()
+            .map(|line| line.trim().to_string()),
+        harness: None,
+        accel: None,
         cases: results,
     })
 }

@@ -262,11 +262,7 @@ mod tests {
             Verdict::Diverged
         };
         KernelRun {
-            kernel: name.into(),
-            release: None,
             version,
-            status: KernelStatus::Ran,
-            duration_ms: 0,
             cases: vec![CaseResult {
                 name: "c".into(),
                 file: "cases/c.yaml".into(),
@@ -281,6 +277,7 @@ mod tests {
                     verdict,
                 }],
             }],
+            ..KernelRun::without_cases(name, KernelStatus::Ran)
         }
     }
 

@@ -360,6 +360,9 @@ mod tests {
             version: Some(version.parse().expect("a version")),
             status: KernelStatus::Ran,
             duration_ms: 10,
+            cmdline: None,
+            harness: None,
+            accel: None,
             cases,
         }
     }

@@ -371,12 +371,9 @@ steps:
 
     fn kernel(name: &str, version_text: &str, cases: Vec<CaseResult>) -> KernelRun {
         KernelRun {
-            kernel: name.into(),
-            release: None,
             version: Some(version(version_text)),
-            status: KernelStatus::Ran,
-            duration_ms: 0,
             cases,
+            ..KernelRun::without_cases(name, KernelStatus::Ran)
         }
     }
 

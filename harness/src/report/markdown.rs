@@ -25,6 +25,21 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
         results.kernels.len()
     )?;
     writeln!(md)?;
+    let accel = results
+        .accel
+        .map_or_else(String::new, |accel| format!(", VMs under {accel}"));
+    writeln!(
+        md,
+        "Harness {}, {} to {}{accel}.",
+        code(&results.harness.to_string()),
+        results.started,
+        results.ended
+    )?;
+    if let Some(differences) = super::build_differences(results) {
+        writeln!(md)?;
+        writeln!(md, "⚠️ {}.", text(&differences))?;
+    }
+    writeln!(md)?;
     for run in &results.kernels {
         let label = code(&kernel_label(&run.kernel, run.version));
         match &run.status {

