@@ -66,6 +66,9 @@ pub enum ShowFormat {
     Matrix,
     /// Divergences per kernel and behaviour changes across versions.
     Changes,
+    /// Where a repeated step's outcome changes between iterations, per kernel: the edge of
+    /// a sweep written as a `repeat`.
+    Edges,
     /// The Markdown job summary.
     Markdown,
     /// JUnit XML, a testsuite per kernel.
@@ -178,6 +181,7 @@ fn show(input: &Path, format: ShowFormat, stdout: &mut impl Write, color: bool) 
     let printed = match format {
         ShowFormat::Matrix => matrix::write(stdout, &results, color),
         ShowFormat::Changes => changes::write(stdout, &results, color),
+        ShowFormat::Edges => report::edges::write(stdout, &results),
         ShowFormat::Markdown => write!(stdout, "{}", markdown::render(&results)),
         ShowFormat::Junit => match junit::to_xml(&results) {
             Ok(xml) => writeln!(stdout, "{xml}"),

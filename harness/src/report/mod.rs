@@ -6,6 +6,7 @@
 
 pub mod changes;
 pub mod diff;
+pub mod edges;
 pub mod evidence;
 pub mod human;
 pub mod junit;

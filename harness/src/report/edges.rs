@@ -1,0 +1,176 @@
+//! Where outcomes change along a `repeat`'s iterations, per kernel: a sweep written as one
+//! repeat (a size, a count) shows its edge here, without one case per value.
+//!
+//! A repeat's steps have ids `STEP.ITERATION.INDEX` (nested ones add more parts); the
+//! steps sharing all parts but the iteration are one step of the sweep.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::results::{Actual, KernelStatus, RunResults};
+
+/// One change of outcome between two consecutive iterations of a repeated step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Edge {
+    pub kernel: String,
+    pub case: String,
+    /// The step with its iteration as `*`: `1.*.2`.
+    pub step: String,
+    pub before: Side,
+    pub after: Side,
+}
+
+/// One iteration of a repeated step as the kernel ran it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Side {
+    pub iteration: u32,
+    pub label: String,
+    pub actual: Actual,
+}
+
+/// Every edge of every repeated step, per kernel that ran, in the order steps ran.
+pub fn edges(results: &RunResults) -> Vec<Edge> {
+    let mut found = Vec::new();
+    for kernel in results
+        .kernels
+        .iter()
+        .filter(|k| k.status == KernelStatus::Ran)
+    {
+        for case in &kernel.cases {
+            let mut previous: Vec<(String, Side)> = Vec::new();
+            for step in &case.steps {
+                let Some((template, iteration)) = iteration_of(&step.id) else {
+                    continue;
+                };
+                let side = Side {
+                    iteration,
+                    label: step.label.clone(),
+                    actual: step.actual.clone(),
+                };
+                match previous.iter_mut().find(|(t, _)| *t == template) {
+                    Some((_, before)) => {
+                        if before.iteration + 1 == iteration
+                            && outcome_kind(&before.actual) != outcome_kind(&side.actual)
+                        {
+                            found.push(Edge {
+                                kernel: kernel.kernel.clone(),
+                                case: case.name.clone(),
+                                step: template.clone(),
+                                before: before.clone(),
+                                after: side.clone(),
+                            });
+                        }
+                        *before = side;
+                    }
+                    None => previous.push((template, side)),
+                }
+            }
+        }
+    }
+    found
+}
+
+/// `1.7.2` → (`1.*.2`, 7): the iteration is the second-to-last part of a repeat's id.
+fn iteration_of(id: &str) -> Option<(String, u32)> {
+    let parts: Vec<&str> = id.split('.').collect();
+    if parts.len() < 3 || parts[0] == "setup" {
+        return None;
+    }
+    let at = parts.len() - 2;
+    let iteration = parts[at].parse().ok()?;
+    let mut template: Vec<&str> = parts.clone();
+    template[at] = "*";
+    Some((template.join("."), iteration))
+}
+
+/// What an edge is about: the kind of outcome and its errno or value, not its details
+/// (a value that differs in every iteration is not an edge).
+fn outcome_kind(actual: &Actual) -> String {
+    match actual {
+        Actual::Errno { name, .. } => name.clone(),
+        Actual::Value { .. } => "value".into(),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from))
+            .unwrap_or_default(),
+    }
+}
+
+pub fn write(out: &mut impl Write, results: &RunResults) -> io::Result<()> {
+    let found = edges(results);
+    if found.is_empty() {
+        return writeln!(
+            out,
+            "no repeated step changes its outcome between iterations"
+        );
+    }
+    for edge in &found {
+        writeln!(
+            out,
+            "{} {} step {}: iteration {} ({}) {} → iteration {} ({}) {}",
+            edge.kernel,
+            edge.case,
+            edge.step,
+            edge.before.iteration,
+            edge.before.label,
+            edge.before.actual,
+            edge.after.iteration,
+            edge.after.label,
+            edge.after.actual
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{CaseOutcome, CaseResult, KernelRun, StepResult, Verdict};
+
+    fn step(id: &str, size: u32, actual: Actual) -> StepResult {
+        StepResult {
+            id: id.into(),
+            label: format!("update m[s] = u8[{size}]"),
+            expected: crate::case::Expected::Ok,
+            reason: None,
+            actual,
+            verdict: Verdict::Pass,
+        }
+    }
+
+    #[test]
+    fn a_sweep_shows_where_its_outcome_changes() {
+        let enomem = || Actual::Errno {
+            name: "ENOMEM".into(),
+            code: 12,
+        };
+        let steps = vec![
+            step("setup.1", 0, Actual::Ok),
+            step("1.1.1", 8119, Actual::Ok),
+            step("1.1.2", 0, Actual::Ok),
+            step("1.2.1", 8120, Actual::Ok),
+            step("1.2.2", 0, Actual::Ok),
+            step("1.3.1", 8121, enomem()),
+            step("1.3.2", 0, Actual::Ok),
+            step("1.4.1", 8122, enomem()),
+            step("1.4.2", 0, Actual::Ok),
+        ];
+        let results = RunResults::new(vec![KernelRun {
+            cases: vec![CaseResult {
+                name: "sweep".into(),
+                file: "sweep.yaml".into(),
+                outcome: CaseOutcome::Pass,
+                duration_ms: 0,
+                steps,
+            }],
+            ..KernelRun::without_cases("7.1", KernelStatus::Ran)
+        }]);
+        let found = edges(&results);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].step, "1.*.1");
+        assert_eq!(found[0].before.iteration, 2);
+        assert_eq!(found[0].after.iteration, 3);
+        assert!(found[0].after.label.contains("8121"));
+    }
+}
