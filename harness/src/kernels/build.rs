@@ -141,8 +141,12 @@ fn build_with(
         });
     };
     let seconds = started.elapsed();
-    // The build changed generated files only, so the key computed before still describes
-    // the sources it built.
+    // Taken again after the build: it writes files that look like sources (linker scripts,
+    // headers such as arch/x86/boot/voffset.h), which an unchanged tree keeps as they are.
+    let key = build_key(tree, &fragment_text).map_err(|source| BuildError::State {
+        tree: tree.to_path_buf(),
+        source,
+    })?;
     let marker = Marker {
         key,
         release: release.clone(),
@@ -299,5 +303,32 @@ mod tests {
             matches!(failed, Err(BuildError::Failed { .. })),
             "{failed:?}"
         );
+    }
+
+    #[test]
+    fn files_the_build_writes_do_not_make_the_next_run_build_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::write(tree.path().join("Makefile"), "VERSION = 6\n").unwrap();
+        let fragment = tree.path().join("frag.config");
+        std::fs::write(&fragment, "CONFIG_BPF=y\n").unwrap();
+        // A stand-in for vng that builds like make does: the image, the release, and a
+        // generated linker script that looks like a source file; it counts its runs.
+        let vng = tree.path().join("fake-vng");
+        std::fs::write(
+            &vng,
+            "#!/bin/sh\nmkdir -p arch/x86/boot arch/x86/kernel include/config\n\
+             echo image > arch/x86/boot/bzImage\necho 6.1.0 > include/config/kernel.release\n\
+             date +%s%N > arch/x86/kernel/vmlinux.lds\necho run >> runs.log\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&vng, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let log = tree.path().join("build.log");
+        let first = build_with(tree.path(), &fragment, &vng, None, &log).unwrap();
+        assert!(first.built_now.is_some());
+        let second = build_with(tree.path(), &fragment, &vng, None, &log).unwrap();
+        assert_eq!(second.built_now, None, "built again");
+        let runs = std::fs::read_to_string(tree.path().join("runs.log")).unwrap();
+        assert_eq!(runs.lines().count(), 1);
     }
 }
