@@ -6,14 +6,15 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INFRA, EXIT_PASS, VmLimits, load_cases, run_kernels,
+    EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INFRA, EXIT_PASS, VmLimits, kernel_cache, load_cases,
+    run_kernels,
 };
 use crate::{
     bisect::{self, Mark, Outcome, Shown},
     case::{Case, Expected},
     kernels::{
-        DEFAULT_FLAVOUR, DEFAULT_KEYRING, DebianSelector, DebianSource, KernelCache, KernelEntry,
-        KernelSource, KernelsFile, Resolver, upstream_version,
+        DEFAULT_FLAVOUR, DebianSelector, DebianSource, KernelEntry, KernelSource, KernelsFile,
+        Resolver, upstream_version,
     },
     results::{Actual, CaseOutcome, KernelRun, KernelStatus, RunResults, Verdict},
 };
@@ -245,19 +246,9 @@ fn debian_ladder(
             EXIT_BAD_INPUT
         })?
     } else {
-        KernelsFile {
-            path: args.kernels.clone(),
-            mirror: None,
-            keyring: PathBuf::from(DEFAULT_KEYRING),
-            kernels: Vec::new(),
-        }
+        KernelsFile::empty(&args.kernels)
     };
-    let cache = KernelCache::default_root()
-        .map(KernelCache::at)
-        .map_err(|e| {
-            eprintln!("error: {}", crate::error_chain(&e));
-            EXIT_INFRA
-        })?;
+    let cache = kernel_cache()?;
     let label = format!("debian {suite} {}", args.flavour);
     let versions = Resolver::new(&file, cache)
         .suite_versions(&label, suite, &args.flavour)

@@ -319,6 +319,16 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
     run_kernels(&file, &selected, cases, limits, &args.out)
 }
 
+/// The kernel cache in its usual place; a machine without one is an infrastructure error.
+fn kernel_cache() -> Result<KernelCache, u8> {
+    KernelCache::default_root()
+        .map(KernelCache::at)
+        .map_err(|e| {
+            eprintln!("error: {}", crate::error_chain(&e));
+            EXIT_INFRA
+        })
+}
+
 /// What the command line says about the VMs of a run; `None` leaves kernels.toml's (or the
 /// default) in force.
 struct VmLimits {
@@ -349,12 +359,7 @@ fn run_kernels(
     limits: VmLimits,
     out: &std::path::Path,
 ) -> Result<RunResults, u8> {
-    let cache = KernelCache::default_root()
-        .map(KernelCache::at)
-        .map_err(|e| {
-            eprintln!("error: {}", crate::error_chain(&e));
-            EXIT_INFRA
-        })?;
+    let cache = kernel_cache()?;
     let options = MatrixOptions {
         jobs: limits.jobs,
         memory: limits.memory,
