@@ -120,6 +120,21 @@ pub fn write(out: &mut impl Write, results: &RunResults) -> io::Result<()> {
             edge.after.actual
         )?;
     }
+    // A kernel that ran nothing has no edges to show, which must not read as "none".
+    for kernel in &results.kernels {
+        match &kernel.status {
+            KernelStatus::Ran => {}
+            KernelStatus::Skipped { reason } => {
+                writeln!(out, "{}: not swept: skipped: {reason}", kernel.kernel)?;
+            }
+            KernelStatus::Error { message, .. } => writeln!(
+                out,
+                "{}: not swept: kernel error: {}",
+                kernel.kernel,
+                message.lines().next().unwrap_or_default()
+            )?,
+        }
+    }
     Ok(())
 }
 
