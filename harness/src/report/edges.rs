@@ -100,10 +100,10 @@ fn outcome_kind(actual: &Actual) -> String {
 pub fn write(out: &mut impl Write, results: &RunResults) -> io::Result<()> {
     let found = edges(results);
     if found.is_empty() {
-        return writeln!(
+        writeln!(
             out,
             "no repeated step changes its outcome between iterations"
-        );
+        )?;
     }
     for edge in &found {
         writeln!(
