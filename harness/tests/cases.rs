@@ -201,7 +201,7 @@ struct Boot {
 impl Boot {
     /// The trial of case `name`: the boot's verdict on it.
     fn outcome(&self, name: &str) -> Result<(), Failed> {
-        if let Some((requirement, reason)) = vm_tools_missing() {
+        if let Some((requirement, reason)) = requirements::vm_tools_missing() {
             requirements::missing(requirement, &reason);
             return Ok(());
         }
@@ -287,18 +287,4 @@ fn boot(file: &KernelsFile, entry: &KernelEntry, cases: &[Case]) -> Result<Kerne
         .into_iter()
         .next()
         .ok_or_else(|| format!("the run of {} reported no kernel", entry.name))
-}
-
-/// VMs need root and virtme-ng; without them a VM trial says why.
-fn vm_tools_missing() -> Option<(Requirement, String)> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some((Requirement::Root, "booting VMs with the harness".into()));
-    }
-    if harness::vm::Vng::locate().is_err() {
-        return Some((
-            Requirement::Vm,
-            "virtme-ng is not installed (scripts/setup-vm.sh installs it)".into(),
-        ));
-    }
-    None
 }

@@ -22,20 +22,6 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// VMs need root (for the guest's BPF), QEMU and vng; without them the test says why.
-fn vm_tools_missing() -> Option<(Requirement, String)> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some((Requirement::Root, "booting VMs with the harness".into()));
-    }
-    if harness::vm::Vng::locate().is_err() {
-        return Some((
-            Requirement::Vm,
-            "virtme-ng is not installed (scripts/setup-vm.sh installs it)".into(),
-        ));
-    }
-    None
-}
-
 /// The cases each smoke kernel skips, by name: exactly these, so that a probe that wrongly
 /// skips a case fails the test. 5.2 has no sockopt, tracing or LSM programs, refuses
 /// BPF_F_CLONE, its sock_ops/sock_addr programs cannot reach their socket (cases that need
@@ -85,7 +71,7 @@ fn smoke_run(args: &[&str], out: &Path) -> Command {
 
 #[test]
 fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
-    if let Some((requirement, reason)) = vm_tools_missing() {
+    if let Some((requirement, reason)) = requirements::vm_tools_missing() {
         requirements::missing(requirement, &reason);
         return;
     }
@@ -170,7 +156,7 @@ fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
 
 #[test]
 fn a_killed_harness_leaves_no_vm_behind() {
-    if let Some((requirement, reason)) = vm_tools_missing() {
+    if let Some((requirement, reason)) = requirements::vm_tools_missing() {
         requirements::missing(requirement, &reason);
         return;
     }

@@ -15,7 +15,7 @@ use super::HelperSet;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProgramKind {
-    /// `sockops`: get-or-create on the callbacks in `ProgramParams::sock_ops_callbacks`.
+    /// `sockops`: its calls on the callbacks `ProgramCalls::PerCallback` lists.
     SockOps,
     /// `cgroup_skb/ingress`: per packet, counts packets and bytes in the storage.
     SkbIngress,

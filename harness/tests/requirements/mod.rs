@@ -72,3 +72,17 @@ fn a_declared_list_names_requirements_exactly() {
     assert!(!declared("vms", Requirement::Vm));
     assert!(!declared("", Requirement::Root));
 }
+
+/// VMs need root (for the guest's BPF), QEMU and vng; without them the test says why.
+pub fn vm_tools_missing() -> Option<(Requirement, String)> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some((Requirement::Root, "booting VMs with the harness".into()));
+    }
+    if harness::vm::Vng::locate().is_err() {
+        return Some((
+            Requirement::Vm,
+            "virtme-ng is not installed (scripts/setup-vm.sh installs it)".into(),
+        ));
+    }
+    None
+}
