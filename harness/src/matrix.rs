@@ -41,6 +41,19 @@ pub struct MatrixOptions {
     pub harness_exe: PathBuf,
     /// Where the accelerator probe's verdict is remembered between runs (`None`: probe).
     pub accel_memo: Option<PathBuf>,
+    /// What kernel images boot on as their root.
+    pub guest_root: GuestRoot,
+}
+
+/// The root filesystem of guests booting a kernel image (source trees and mainline kernels
+/// always boot on the host's root, where vng finds their modules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum GuestRoot {
+    /// A root holding only what the guest runs ([`vm::MinimalRoot`]): no udev to wait for.
+    #[default]
+    Minimal,
+    /// The host's root, as vng shares it by default.
+    Host,
 }
 
 /// What the orchestrator reports while it works; the CLI turns these into progress lines.
@@ -52,7 +65,31 @@ pub enum Event<'a> {
         kernel: &'a str,
         how: String,
     },
+    /// A kernel's VM reached a landmark of its boot.
+    Reached {
+        kernel: &'a str,
+        landmark: vm::Landmark,
+    },
+    /// A kernel's guest finished a case (`done` of `of`), as its console said.
+    CaseDone {
+        kernel: &'a str,
+        case: &'a str,
+        label: &'a str,
+        done: usize,
+        of: usize,
+    },
     Finished(&'a KernelRun),
+}
+
+/// What the guest executor prints after each case, before the outcome's label and the
+/// case's name: the host reads it off the console to show progress.
+pub const CASE_DONE_MARK: &str = "sk-harness: ";
+
+/// The (label, case) of a guest's case line, wherever it sits in a console line (a kernel
+/// message can share the line).
+fn case_done(line: &str) -> Option<(&str, &str)> {
+    let (_, rest) = line.split_once(CASE_DONE_MARK)?;
+    rest.trim().split_once(' ')
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,9 +119,21 @@ impl From<vm::VmError> for MatrixError {
 /// A kernel ready to run, or why it cannot.
 enum Job<'a> {
     Host(&'a KernelEntry),
-    Vm(&'a KernelEntry, KernelArg),
+    Vm(&'a KernelEntry, VmKernel),
     Failed(&'a KernelEntry, String),
     Skipped(&'a KernelEntry, String),
+}
+
+/// A kernel to boot, with its image's modules directory, if it has one.
+struct VmKernel {
+    arg: KernelArg,
+    modules: Option<PathBuf>,
+}
+
+impl VmKernel {
+    fn without_modules(arg: KernelArg) -> Self {
+        Self { arg, modules: None }
+    }
 }
 
 /// Runs `cases` on each of `kernels` (in that order in the results).
@@ -106,7 +155,7 @@ pub fn run(
 
     let jobs = resolve_all(file, kernels, cache, progress);
     let first_image = jobs.iter().find_map(|job| match job {
-        Job::Vm(_, arg) => Some(arg.clone()),
+        Job::Vm(_, kernel) => Some(kernel.arg.clone()),
         _ => None,
     });
     let vm_setup = match first_image {
@@ -116,7 +165,8 @@ pub fn run(
                 let (accel, why) =
                     vm::probe_accel(&vng, &first, &registry, options.accel_memo.as_deref())?;
                 on_event(Event::Note(&why));
-                Some(Ok((vng, accel)))
+                let root = minimal_root(&jobs, &vng, options, on_event);
+                Some(Ok(VmSetup { vng, accel, root }))
             }
             Err(e) => Some(Err(e.to_string())),
         },
@@ -149,11 +199,54 @@ pub fn run(
     Ok(RunResults {
         started,
         accel: match vm_setup {
-            Some(Ok((_, accel))) => Some(accel),
+            Some(Ok(setup)) => Some(setup.accel),
             _ => None,
         },
         ..RunResults::new(done.into_iter().map(|(_, run)| run).collect())
     })
+}
+
+/// What every VM of a run shares.
+struct VmSetup {
+    vng: Vng,
+    accel: Accel,
+    /// The root kernel images boot on, unless they use the host's.
+    root: Option<vm::MinimalRoot>,
+}
+
+/// Builds the minimal root when kernel images are to boot on it; a root that cannot be
+/// built leaves them on the host's root, which works as well, only slower.
+fn minimal_root(
+    jobs: &[Job<'_>],
+    vng: &Vng,
+    options: &MatrixOptions,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Option<vm::MinimalRoot> {
+    let images = jobs.iter().any(|job| {
+        matches!(
+            job,
+            Job::Vm(
+                _,
+                VmKernel {
+                    arg: KernelArg::Image { .. },
+                    ..
+                }
+            )
+        )
+    });
+    if options.guest_root != GuestRoot::Minimal || !images {
+        return None;
+    }
+    match vm::MinimalRoot::build(&options.work_dir, &options.harness_exe, vng.search_path()) {
+        Ok(root) => Some(root),
+        Err(e) => {
+            on_event(Event::Note(&format!(
+                "{}; the guests boot on the host's root instead",
+                crate::error_chain(&e)
+            )));
+            None
+        }
+    }
 }
 
 /// The process's VM registry, created with its Ctrl-C handler on first use: the handler
@@ -183,23 +276,32 @@ fn resolve_all<'a>(
         .map(|entry| match resolver.resolve(entry) {
             Ok(ResolvedKernel::Host { .. }) => Job::Host(entry),
             Ok(ResolvedKernel::Bootable(BootableKernel {
-                vmlinuz, release, ..
+                vmlinuz,
+                release,
+                modules_dir,
+                ..
             })) => Job::Vm(
                 entry,
-                KernelArg::Image {
-                    vmlinuz,
-                    release: Some(release),
+                VmKernel {
+                    arg: KernelArg::Image {
+                        vmlinuz,
+                        release: Some(release),
+                    },
+                    modules: modules_dir,
                 },
             ),
-            Ok(ResolvedKernel::Mainline { tag, .. }) => Job::Vm(entry, KernelArg::Mainline { tag }),
+            Ok(ResolvedKernel::Mainline { tag, .. }) => Job::Vm(
+                entry,
+                VmKernel::without_modules(KernelArg::Mainline { tag }),
+            ),
             Ok(ResolvedKernel::Absent { vmlinuz, why, .. }) => {
                 Job::Skipped(entry, ResolvedKernel::absent_reason(&vmlinuz, &why))
             }
             Ok(ResolvedKernel::Tree {
                 path, build: true, ..
-            }) => Job::Vm(entry, KernelArg::Tree { path }),
+            }) => Job::Vm(entry, VmKernel::without_modules(KernelArg::Tree { path })),
             Ok(ResolvedKernel::Tree { path, .. }) if vm::tree_is_built(&path) => {
-                Job::Vm(entry, KernelArg::Tree { path })
+                Job::Vm(entry, VmKernel::without_modules(KernelArg::Tree { path }))
             }
             Ok(ResolvedKernel::Tree { path, .. }) => Job::Failed(
                 entry,
@@ -218,7 +320,7 @@ fn run_job(
     job: &Job<'_>,
     cases: &[Case],
     options: &MatrixOptions,
-    vm_setup: Option<&Result<(Vng, Accel), String>>,
+    vm_setup: Option<&Result<VmSetup, String>>,
     registry: &VmRegistry,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> KernelRun {
@@ -241,9 +343,11 @@ fn run_job(
             let run = exec::run_cases(&entry.name, cases, |_| {});
             (*entry, run.map_err(|e| (e.to_string(), None)))
         }
-        Job::Vm(entry, arg) => match vm_setup {
-            Some(Ok((vng, accel))) => {
-                if let Err(message) = build_if_asked(entry, arg, vng, options, on_event) {
+        Job::Vm(entry, kernel) => match vm_setup {
+            Some(Ok(setup)) => {
+                if let Err(message) =
+                    build_if_asked(entry, &kernel.arg, &setup.vng, options, on_event)
+                {
                     return KernelRun {
                         duration_ms: started.elapsed().as_millis() as u64,
                         ..KernelRun::without_cases(
@@ -257,11 +361,11 @@ fn run_job(
                 }
                 on_event(Event::Started {
                     kernel: &entry.name,
-                    how: format!("booting {arg} under {accel}"),
+                    how: format!("booting {} under {}", kernel.arg, setup.accel),
                 });
                 (
                     *entry,
-                    run_in_vm(entry, arg, *accel, vng, cases, options, registry),
+                    run_in_vm(entry, kernel, setup, cases, options, registry, on_event),
                 )
             }
             Some(Err(message)) => (*entry, Err((message.clone(), None))),
@@ -325,20 +429,16 @@ fn build_if_asked(
 /// lines that explain it.
 fn run_in_vm(
     entry: &KernelEntry,
-    arg: &KernelArg,
-    accel: Accel,
-    vng: &Vng,
+    kernel: &VmKernel,
+    setup: &VmSetup,
     cases: &[Case],
     options: &MatrixOptions,
     registry: &VmRegistry,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<KernelRun, (String, Option<String>)> {
+    let started = Instant::now();
     let shared = tempfile::Builder::new()
-        .prefix(&format!(
-            "guest-{}-",
-            entry
-                .name
-                .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        ))
+        .prefix(&format!("guest-{}-", file_safe(&entry.name)))
         .tempdir_in(&options.work_dir)
         .map_err(|e| {
             (
@@ -353,22 +453,60 @@ fn run_in_vm(
     }
     .write(&plan_file)
     .map_err(|e| (format!("cannot write {}: {e}", plan_file.display()), None))?;
+
+    // A kernel image boots on the minimal root, where the shared directory and the modules
+    // are mounted at fixed paths; anything else on the host's, where paths are the host's.
+    let arg = &kernel.arg;
+    let (root, exe, work, shares) = match (&setup.root, arg) {
+        (Some(root), KernelArg::Image { release, .. }) => {
+            let work = PathBuf::from(vm::root::WORK_IN_GUEST);
+            let mut shares = vec![vm::Share {
+                guest: work.clone(),
+                host: shared.path().to_path_buf(),
+                writable: true,
+            }];
+            if let (Some(modules), Some(release)) = (&kernel.modules, release) {
+                shares.push(
+                    root.modules_share(release, modules)
+                        .map_err(|e| (crate::error_chain(&e), None))?,
+                );
+            }
+            (
+                vm::GuestRootfs::Dir(root.path().to_path_buf()),
+                PathBuf::from(vm::root::HARNESS_IN_GUEST),
+                work,
+                shares,
+            )
+        }
+        _ => (
+            vm::GuestRootfs::Host,
+            options.harness_exe.clone(),
+            shared.path().to_path_buf(),
+            vec![vm::Share::writable_in_place(shared.path().to_path_buf())],
+        ),
+    };
     let command = vec![
-        options.harness_exe.display().to_string(),
+        exe.display().to_string(),
         "guest".into(),
         "--kernel".into(),
         entry.name.clone(),
         "--plan".into(),
-        plan_file.display().to_string(),
+        work.join("plan.json").display().to_string(),
         "--out".into(),
-        result_file.display().to_string(),
+        work.join("results.json").display().to_string(),
     ];
 
-    let mut spec = VmSpec::new(arg.clone(), accel, command);
-    spec.rwdirs = vec![shared.path().to_path_buf()];
+    let mut spec = VmSpec::new(arg.clone(), setup.accel, command);
+    spec.root = root;
+    spec.shares = shares;
     spec.remove_if_orphaned = vec![shared.path().to_path_buf()];
     spec.retry_crash_once = true;
-    spec.console_log = Some(shared.path().join("console.log"));
+    // Kept after the run, beside the guests' directories, for whoever reads a boot closely.
+    spec.console_log = Some(
+        options
+            .work_dir
+            .join(format!("{}.console.log", file_safe(&entry.name))),
+    );
     // The command line wins over kernels.toml, which wins over the defaults.
     if let Some(timeout) = options.timeout.or(entry.timeout) {
         spec.timeout = timeout;
@@ -384,7 +522,25 @@ fn run_in_vm(
         spec.append = cmdline.split_whitespace().map(String::from).collect();
     }
 
-    let outcome = vm::run(&spec, vng, registry).map_err(|e| (e.to_string(), None))?;
+    let host_setup = started.elapsed();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let on_line = |line: &str| {
+        let kernel = entry.name.as_str();
+        if let Some(landmark) = vm::Landmark::of(line) {
+            on_event(Event::Reached { kernel, landmark });
+        } else if let Some((label, case)) = case_done(line) {
+            let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            on_event(Event::CaseDone {
+                kernel,
+                case,
+                label,
+                done,
+                of: cases.len(),
+            });
+        }
+    };
+    let outcome = vm::run_watched(&spec, &setup.vng, registry, &on_line)
+        .map_err(|e| (e.to_string(), None))?;
     if let Some(failure) = &outcome.failure {
         return Err((failure.summary(), Some(failure.detail().to_string())));
     }
@@ -418,7 +574,13 @@ fn run_in_vm(
         };
     }
     run.duration_ms = outcome.duration.as_millis() as u64;
+    run.phases = outcome.phases(host_setup);
     Ok(run)
+}
+
+/// A kernel's name as part of a file name.
+fn file_safe(name: &str) -> String {
+    name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "_")
 }
 
 fn same_series(a: KernelVersion, b: KernelVersion) -> bool {

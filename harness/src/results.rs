@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::{
     case::{Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite},
     version::KernelVersion,
-    vm::Accel,
+    vm::{Accel, Phases},
 };
 
 pub const SCHEMA_VERSION: u32 = 3;
@@ -111,6 +111,9 @@ pub struct KernelRun {
     /// results' own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accel: Option<Accel>,
+    /// Where the VM run's time went, when its console showed every phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<Phases>,
     pub cases: Vec<CaseResult>,
 }
 
@@ -455,6 +458,7 @@ impl KernelRun {
             cmdline: None,
             harness: None,
             accel: None,
+            phases: None,
             cases: Vec::new(),
         }
     }

@@ -66,6 +66,7 @@ fn linux_5_10() -> KernelRun {
         cmdline: Some("console=ttyS0 lsm=lockdown,capability,bpf".into()),
         harness: None,
         accel: None,
+        phases: None,
         cases: vec![
             case("create-defaults", CaseOutcome::Pass, vec![create()]),
             case(
@@ -155,6 +156,7 @@ fn linux_6_12() -> KernelRun {
         cmdline: Some("console=ttyS0".into()),
         harness: None,
         accel: None,
+        phases: None,
         cases: vec![
             case("create-defaults", CaseOutcome::Pass, vec![create()]),
             case(
@@ -253,6 +255,7 @@ fn linux_7_3() -> KernelRun {
         cmdline: None,
         harness: None,
         accel: None,
+        phases: None,
         cases: vec![],
     }
 }

@@ -44,7 +44,7 @@ fn a_debian_guest_writes_into_a_shared_directory() {
             format!("uname -r > '{}'; echo to-stdout", out.display()),
         ],
     );
-    spec.rwdirs = vec![shared.path().to_path_buf()];
+    spec.shares = vec![vm::Share::writable_in_place(shared.path().to_path_buf())];
     spec.console_log = Some(shared.path().join("console.log"));
 
     let outcome = vm::run(&spec, &vng, &registry).unwrap();

@@ -513,6 +513,7 @@ mod tests {
             cmdline: None,
             harness: None,
             accel: None,
+            phases: None,
             cases: vec![CaseResult {
                 name: "large".into(),
                 file: "cases/large.yaml".into(),

@@ -129,6 +129,7 @@ mod tests {
                 cmdline: None,
                 harness: None,
                 accel: None,
+                phases: None,
                 cases: Vec::new(),
             })
             .collect();

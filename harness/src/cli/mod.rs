@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod bisect;
 mod diff;
 mod kernels;
+mod progress;
 mod record;
 mod report;
 
@@ -21,7 +22,7 @@ use crate::{
     case::{self, Case},
     exec,
     kernels::{KernelCache, KernelsFile},
-    matrix::{self, Event, MatrixError, MatrixOptions},
+    matrix::{self, Event, GuestRoot, MatrixError, MatrixOptions},
     plan::Plan,
     report::human::Human,
     results::{CaseOutcome, KernelStatus, RunResults},
@@ -109,7 +110,7 @@ struct RunArgs {
     #[arg(default_value = "cases")]
     paths: Vec<PathBuf>,
     /// Run on the running kernel, without a VM.
-    #[arg(long, conflicts_with_all = ["kernel", "jobs", "memory", "timeout", "cpus"])]
+    #[arg(long, conflicts_with_all = ["kernel", "jobs", "memory", "timeout", "cpus", "guest_root"])]
     host: bool,
     /// The kernel list.
     #[arg(long, default_value = "kernels.toml")]
@@ -132,6 +133,10 @@ struct RunArgs {
     /// Guest vCPUs, over kernels.toml [default: the entry's, else 1 under TCG].
     #[arg(long)]
     cpus: Option<u32>,
+    /// The root filesystem kernel images boot on: `minimal` holds only what the guest runs
+    /// (no udev to wait for), `host` is the host's, as vng shares it by default.
+    #[arg(long, value_enum, default_value_t = GuestRoot::Minimal)]
+    guest_root: GuestRoot,
     /// Only run cases whose name contains this text (repeatable).
     #[arg(long)]
     filter: Vec<String>,
@@ -315,6 +320,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
         memory: args.memory.clone(),
         timeout: args.timeout,
         cpus: args.cpus,
+        guest_root: args.guest_root,
     };
     run_kernels(&file, &selected, cases, limits, &args.out)
 }
@@ -336,6 +342,7 @@ struct VmLimits {
     memory: Option<String>,
     timeout: Option<std::time::Duration>,
     cpus: Option<u32>,
+    guest_root: GuestRoot,
 }
 
 impl VmLimits {
@@ -346,6 +353,7 @@ impl VmLimits {
             memory,
             timeout: None,
             cpus: None,
+            guest_root: GuestRoot::default(),
         }
     }
 }
@@ -371,14 +379,12 @@ fn run_kernels(
             EXIT_INFRA
         })?,
         accel_memo: crate::cache_dir().map(|dir| dir.join("accel-probe.json")),
+        guest_root: limits.guest_root,
     };
     let progress = kernels::BarProgress::default();
     // Progress goes to stderr so that stdout stays the report (and JSON stays parseable).
-    let on_event = |event: Event<'_>| match event {
-        Event::Note(text) => eprintln!("{text}"),
-        Event::Started { kernel, how } => eprintln!("{kernel}: {how}"),
-        Event::Finished(run) => eprintln!("{}", crate::report::human::one_line(run)),
-    };
+    let run_progress = progress::RunProgress::for_stderr();
+    let on_event = |event: Event<'_>| run_progress.show(event);
     matrix::run(file, selected, cases, &options, cache, &progress, &on_event).map_err(|e| {
         eprintln!("{}", crate::error_chain(&e));
         match e {
@@ -401,7 +407,12 @@ fn guest(args: &GuestArgs) -> u8 {
     let started = std::time::Instant::now();
     let run = exec::run_cases(&args.kernel, &plan.cases, |case| {
         // The console is captured by the host: one line per case helps when a kernel dies.
-        println!("sk-harness: {} {}", case.outcome.label(), case.name);
+        println!(
+            "{}{} {}",
+            matrix::CASE_DONE_MARK,
+            case.outcome.label(),
+            case.name
+        );
     })
     .unwrap_or_else(|e| {
         let running = crate::version::KernelVersion::running().ok();

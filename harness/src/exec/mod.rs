@@ -87,6 +87,7 @@ pub fn run_cases(
             .map(|line| line.trim().to_string()),
         harness: None,
         accel: None,
+        phases: None,
         cases: results,
     })
 }

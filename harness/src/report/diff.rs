@@ -363,6 +363,7 @@ mod tests {
             cmdline: None,
             harness: None,
             accel: None,
+            phases: None,
             cases,
         }
     }

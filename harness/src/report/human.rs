@@ -112,8 +112,19 @@ pub fn one_line(run: &KernelRun) -> String {
         KernelStatus::Ran => {
             let count = |pred: fn(&CaseOutcome) -> bool| run.count(pred);
             let version = run.version.map(|v| format!(" on {v}")).unwrap_or_default();
+            let phases = run
+                .phases
+                .map(|phases| {
+                    let named: Vec<String> = phases
+                        .named()
+                        .iter()
+                        .map(|(name, ms)| format!("{name} {:.1}", *ms as f64 / 1000.0))
+                        .collect();
+                    format!(" ({})", named.join(", "))
+                })
+                .unwrap_or_default();
             format!(
-                "{}: {} passed, {} diverged, {} skipped, {} errors{version} in {:.2} s",
+                "{}: {} passed, {} diverged, {} skipped, {} errors{version} in {:.2} s{phases}",
                 run.kernel,
                 count(|o| *o == CaseOutcome::Pass),
                 count(|o| *o == CaseOutcome::Diverged),

@@ -194,6 +194,7 @@ mod tests {
             console_log: None,
             vng_status: None,
             duration: Duration::from_millis(2500),
+            landmarks: Vec::new(),
             retried_after: None,
         }
     }

@@ -4,7 +4,7 @@ use std::{ffi::OsString, path::Path};
 
 use super::{
     VmError,
-    spec::{Accel, KernelArg, VmSpec},
+    spec::{Accel, GuestRootfs, KernelArg, Share, VmSpec},
 };
 
 /// Modules the guest's udev loads under QEMU that no case needs: KVM (the guest offers no
@@ -86,13 +86,15 @@ pub fn vng_args(spec: &VmSpec) -> Result<Vec<OsString>, VmError> {
     if spec.force_9p {
         args.push("--force-9p".into());
     }
-    for dir in &spec.rwdirs {
-        // vng reads `--rwdir=guest=host` when the value holds '=': such a path would be
-        // split in two.
-        if dir.as_os_str().as_encoded_bytes().contains(&b'=') {
-            return Err(VmError::RwdirWithEquals { path: dir.clone() });
-        }
-        args.push(flag_path("--rwdir=", dir));
+    if let GuestRootfs::Dir(root) = &spec.root {
+        args.push(flag_path("--root=", root));
+        // vng exports a root of the caller's with POSIX ACLs, which 5.10's virtiofs client
+        // cannot use: nothing mounts over such a root there, and init dies. The root
+        // needs no ACLs.
+        args.push("--no-root-posix-acl".into());
+    }
+    for share in &spec.shares {
+        args.push(share_arg(share)?);
     }
     for word in kernel_command_line(&spec.append, spec.skip_unused_modules) {
         args.push(format!("--append={word}").into());
@@ -162,6 +164,34 @@ fn validate_mainline_tag(tag: &str) -> Result<(), VmError> {
     }
 }
 
+/// `--rwdir=PATH` for a share at the same path in the guest, `--rwdir=GUEST=HOST`
+/// otherwise (`--rodir` alike). vng splits the value at its first '=' and the virtme-run
+/// command line it builds at whitespace, so paths holding either are refused.
+fn share_arg(share: &Share) -> Result<OsString, VmError> {
+    for path in [&share.guest, &share.host] {
+        if path
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .any(|b| *b == b'=' || b.is_ascii_whitespace())
+        {
+            return Err(VmError::SharePath { path: path.clone() });
+        }
+    }
+    let flag = if share.writable {
+        "--rwdir="
+    } else {
+        "--rodir="
+    };
+    if share.guest == share.host {
+        return Ok(flag_path(flag, &share.host));
+    }
+    let mut arg = flag_path(flag, &share.guest);
+    arg.push("=");
+    arg.push(&share.host);
+    Ok(arg)
+}
+
 fn flag_path(flag: &str, path: &Path) -> OsString {
     let mut arg = OsString::from(flag);
     arg.push(path);
@@ -198,7 +228,7 @@ mod tests {
     fn tcg_boot_of_an_image() {
         let mut spec = spec(image(), Accel::Tcg);
         spec.memory = Some("2G".into());
-        spec.rwdirs = vec!["/tmp/out".into()];
+        spec.shares = vec![Share::writable_in_place("/tmp/out".into())];
         spec.append = vec!["lsm=lockdown,capability,bpf".into()];
         assert_eq!(
             strings(&vng_args(&spec).unwrap()),
@@ -277,13 +307,43 @@ mod tests {
     }
 
     #[test]
-    fn rwdirs_with_equals_are_refused() {
+    fn share_paths_vng_would_split_are_refused() {
+        for path in ["/tmp/a=b", "/tmp/a b"] {
+            let mut spec = spec(image(), Accel::Tcg);
+            spec.shares = vec![Share::writable_in_place(path.into())];
+            assert!(
+                matches!(vng_args(&spec), Err(VmError::SharePath { .. })),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_minimal_root_with_its_shares() {
         let mut spec = spec(image(), Accel::Tcg);
-        spec.rwdirs = vec!["/tmp/a=b".into()];
-        assert!(matches!(
-            vng_args(&spec),
-            Err(VmError::RwdirWithEquals { .. })
-        ));
+        spec.root = GuestRootfs::Dir("/out/guest-root".into());
+        spec.shares = vec![
+            Share {
+                guest: "/harness".into(),
+                host: "/out/guest-6_1".into(),
+                writable: true,
+            },
+            Share {
+                guest: "/lib/modules/6.1.0-48-cloud-amd64".into(),
+                host: "/cache/lib/modules/6.1.0-48-cloud-amd64".into(),
+                writable: false,
+            },
+        ];
+        let args = strings(&vng_args(&spec).unwrap());
+        assert_eq!(
+            args[4..8],
+            [
+                "--root=/out/guest-root",
+                "--no-root-posix-acl",
+                "--rwdir=/harness=/out/guest-6_1",
+                "--rodir=/lib/modules/6.1.0-48-cloud-amd64=/cache/lib/modules/6.1.0-48-cloud-amd64",
+            ]
+        );
     }
 
     #[test]

@@ -83,6 +83,10 @@ impl fmt::Display for ConsoleFinding {
 pub const KERNEL_BANNER: &str = "Linux version ";
 /// Printed by virtme-ng-init (with `--verbose`) just before it runs the `--exec` command.
 pub const COMMAND_STARTED: &str = "virtme-ng-init: starting script";
+/// Printed by virtme-ng-init with the command's exit code when it ran the command on the
+/// console, which it does when the guest has no `/dev/virtio-ports/` links (no udev in a
+/// [`MinimalRoot`](super::root::MinimalRoot)); vng then cannot read the code and exits 255.
+pub const COMMAND_EXIT_CODE: &str = "virtme-ng-init: script exited with code ";
 /// Printed by the kernel when the guest powered off cleanly after the command returned.
 pub const CLEAN_POWER_OFF: &str = "reboot: Power down";
 
@@ -91,6 +95,37 @@ pub const CLEAN_POWER_OFF: &str = "reboot: Power down";
 /// cannot mount a virtiofs tag as its root without an initramfs (5.4–5.9, as vng passes it).
 pub const ROOT_NOT_MOUNTED: &str = "VFS: Unable to mount root fs";
 
+/// Console lines that mark the end of one phase of a VM run and the start of the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Landmark {
+    /// The kernel's first line ([`KERNEL_BANNER`]): QEMU has started and loaded it.
+    KernelStarted,
+    /// `Run /init as init process` (the kernel hands over to vng's initramfs, or with
+    /// none to vng's init line).
+    InitStarted,
+    /// [`COMMAND_STARTED`]: virtme-ng-init runs the command.
+    CommandStarted,
+    /// [`CLEAN_POWER_OFF`]: the command returned and the guest powers off.
+    PoweredOff,
+}
+
+impl Landmark {
+    /// The landmark `line` marks, if any.
+    pub fn of(line: &str) -> Option<Landmark> {
+        if line.contains(KERNEL_BANNER) {
+            Some(Self::KernelStarted)
+        } else if line.contains("Run /") && line.contains(" as init process") {
+            Some(Self::InitStarted)
+        } else if line.contains(COMMAND_STARTED) {
+            Some(Self::CommandStarted)
+        } else if line.contains(CLEAN_POWER_OFF) {
+            Some(Self::PoweredOff)
+        } else {
+            None
+        }
+    }
+}
+
 /// How far a boot got, read from its console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BootProgress {
@@ -98,6 +133,8 @@ pub struct BootProgress {
     pub command_started: bool,
     pub powered_off: bool,
     pub root_not_mounted: bool,
+    /// The command's exit code as virtme-ng-init logged it ([`COMMAND_EXIT_CODE`]).
+    pub logged_exit_code: Option<i32>,
 }
 
 pub fn boot_progress(console: &str) -> BootProgress {
@@ -106,6 +143,10 @@ pub fn boot_progress(console: &str) -> BootProgress {
         command_started: console.contains(COMMAND_STARTED),
         powered_off: console.contains(CLEAN_POWER_OFF),
         root_not_mounted: !console.contains(COMMAND_STARTED) && console.contains(ROOT_NOT_MOUNTED),
+        logged_exit_code: console.lines().find_map(|line| {
+            let (_, code) = line.split_once(COMMAND_EXIT_CODE)?;
+            code.trim().parse().ok()
+        }),
     }
 }
 
@@ -330,6 +371,7 @@ mod tests {
                 command_started: true,
                 powered_off: true,
                 root_not_mounted: false,
+                logged_exit_code: None,
             }
         );
     }
@@ -407,7 +449,50 @@ mod tests {
                 command_started: true,
                 powered_off: false,
                 root_not_mounted: false,
+                logged_exit_code: None,
             }
         );
+    }
+
+    #[test]
+    fn landmarks_are_read_from_the_lines_that_end_each_phase() {
+        let lines = [
+            (
+                "[    0.000000] Linux version 6.1.0-50-cloud-amd64 (debian-kernel@…",
+                Some(Landmark::KernelStarted),
+            ),
+            (
+                "[    2.227537] Run /init as init process",
+                Some(Landmark::InitStarted),
+            ),
+            (
+                "[    1.9] Run /bin/sh as init process",
+                Some(Landmark::InitStarted),
+            ),
+            (
+                "[    5.548995] virtme-ng-init: starting script (console fallback)",
+                Some(Landmark::CommandStarted),
+            ),
+            (
+                "[    5.600961] reboot: Power down",
+                Some(Landmark::PoweredOff),
+            ),
+            ("[    5.5] virtme-ng-init: basic initialization done", None),
+        ];
+        for (line, landmark) in lines {
+            assert_eq!(Landmark::of(line), landmark, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_exit_code_of_a_command_run_on_the_console_is_read_from_its_log_line() {
+        // virtme-ng-init 1.42 without udev, on 6.1.176.
+        let console = "[ 5.54] virtme-ng-init: starting script (console fallback)\n\
+            hello\n\
+            [ 5.59] virtme-ng-init: script exited with code 3\r\n\
+            [ 5.60] reboot: Power down\n";
+        let progress = boot_progress(console);
+        assert!(progress.command_started && progress.powered_off);
+        assert_eq!(progress.logged_exit_code, Some(3));
     }
 }

@@ -1,7 +1,7 @@
 //! Booting kernels in virtme-ng (vng) VMs and running one command in each.
 //!
 //! The guest sees the host's root filesystem (a read-only overlay) and the directories in
-//! [`VmSpec::rwdirs`] read-write, so the harness binary runs in the guest as it is and
+//! [`VmSpec::shares`] read-write, so the harness binary runs in the guest as it is and
 //! writes its results to a shared directory. One file per concern: [`accel`] probes
 //! KVM once per run, [`command`] builds vng's command line (pure), [`console`] reads the
 //! console for kernel trouble (pure), [`outcome`] judges a run (pure), [`process`] runs
@@ -33,6 +33,7 @@ pub mod command;
 pub mod console;
 pub mod outcome;
 pub mod process;
+pub mod root;
 pub mod spec;
 pub mod tools;
 
@@ -40,10 +41,11 @@ use std::{io, path::PathBuf};
 
 pub use self::{
     accel::probe_accel,
-    console::{ConsoleFinding, MarkerKind},
-    outcome::{VmFailure, VmOutcome},
-    process::{VmProcess, VmRegistry, run},
-    spec::{Accel, KernelArg, VmSpec, tree_is_built, tree_release},
+    console::{ConsoleFinding, Landmark, MarkerKind},
+    outcome::{Phases, VmFailure, VmOutcome},
+    process::{VmProcess, VmRegistry, run, run_watched},
+    root::MinimalRoot,
+    spec::{Accel, GuestRootfs, KernelArg, Share, VmSpec, tree_is_built, tree_release},
     tools::Vng,
 };
 
@@ -72,9 +74,15 @@ pub enum VmError {
     #[error("kernel image {} does not exist: fetch the kernel first (harness kernels fetch)", path.display())]
     KernelImageMissing { path: PathBuf },
     #[error("directory {} to share with the guest does not exist: create it first", path.display())]
-    RwdirMissing { path: PathBuf },
-    #[error("directory {} cannot be shared with the guest: vng reads '=' in it as guest=host; use a path without '='", path.display())]
-    RwdirWithEquals { path: PathBuf },
+    ShareMissing { path: PathBuf },
+    #[error("directory {} cannot be shared with the guest: vng splits its share options at '=' and whitespace; use a path without them", path.display())]
+    SharePath { path: PathBuf },
+    #[error("cannot build the guests' root filesystem at {}", path.display())]
+    GuestRoot {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("mainline kernel tag {tag:?} is not of the form v5.4, v5.9.16 or v6.0-rc3")]
     BadMainlineTag { tag: String },
     #[error("no command given for the guest to run")]

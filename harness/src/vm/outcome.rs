@@ -6,7 +6,7 @@ use std::{fmt, path::PathBuf, time::Duration};
 use serde::Serialize;
 
 use super::{
-    console::{self, ConsoleFinding},
+    console::{self, ConsoleFinding, Landmark},
     spec::KernelArg,
 };
 
@@ -114,6 +114,9 @@ pub struct VmOutcome {
     pub vng_status: Option<i32>,
     /// Wall time of this attempt.
     pub duration: Duration,
+    /// When each [`Landmark`] first reached the host, from vng's start (its first sighting
+    /// only, in the order they came).
+    pub landmarks: Vec<(Landmark, Duration)>,
     /// When the first attempt crashed and the spec asked for a retry: what that attempt
     /// came to. The fields above describe the second attempt.
     pub retried_after: Option<VmFailure>,
@@ -123,6 +126,64 @@ impl VmOutcome {
     /// The guest command ran, exited 0 and the kernel showed no spoiling marker.
     pub fn is_success(&self) -> bool {
         self.failure.is_none() && self.guest_exit_code == Some(0)
+    }
+
+    /// Where this attempt's time went, when the console showed every landmark in order;
+    /// `host_setup` is what the caller spent before starting vng.
+    pub fn phases(&self, host_setup: Duration) -> Option<Phases> {
+        let at = |landmark: Landmark| {
+            self.landmarks
+                .iter()
+                .find(|(seen, _)| *seen == landmark)
+                .map(|(_, at)| *at)
+        };
+        let kernel = at(Landmark::KernelStarted)?;
+        let init = at(Landmark::InitStarted)?;
+        let command = at(Landmark::CommandStarted)?;
+        let powered_off = at(Landmark::PoweredOff)?;
+        let ms = |from: Duration, to: Duration| to.checked_sub(from).map(|d| d.as_millis() as u64);
+        Some(Phases {
+            host_setup_ms: host_setup.as_millis() as u64,
+            qemu_start_ms: kernel.as_millis() as u64,
+            kernel_to_init_ms: ms(kernel, init)?,
+            init_to_command_ms: ms(init, command)?,
+            command_ms: ms(command, powered_off)?,
+            shutdown_ms: ms(powered_off, self.duration)?,
+        })
+    }
+}
+
+/// Where a VM run's time went, in milliseconds of the host's clock, split at the console's
+/// [`Landmark`]s as they reached the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Phases {
+    /// The caller's work before starting vng (e.g. writing the guest's plan).
+    pub host_setup_ms: u64,
+    /// vng's start to the kernel's first line: vng itself, virtiofsd, the initramfs it
+    /// builds, QEMU and the firmware loading the kernel.
+    pub qemu_start_ms: u64,
+    /// The kernel's first line to `Run /init as init process`.
+    pub kernel_to_init_ms: u64,
+    /// The initramfs and virtme-ng-init (mounts, udev when the root has it) up to the
+    /// command.
+    pub init_to_command_ms: u64,
+    /// The command (for the harness, every case) up to the guest's power-off.
+    pub command_ms: u64,
+    /// The power-off to vng's exit.
+    pub shutdown_ms: u64,
+}
+
+impl Phases {
+    /// Each phase with its name, in order.
+    pub fn named(&self) -> [(&'static str, u64); 6] {
+        [
+            ("host set-up", self.host_setup_ms),
+            ("QEMU start", self.qemu_start_ms),
+            ("kernel to init", self.kernel_to_init_ms),
+            ("init to command", self.init_to_command_ms),
+            ("cases", self.command_ms),
+            ("shutdown", self.shutdown_ms),
+        ]
     }
 }
 
@@ -154,7 +215,9 @@ pub fn judge(kernel: &KernelArg, ending: Ending, console: &str) -> Verdict {
         KernelArg::Image { .. } | KernelArg::Tree { .. } => None,
     };
     let guest_exit_code = match ending {
-        Ending::Exited(status) if progress.command_started && progress.powered_off => status,
+        Ending::Exited(status) if progress.command_started && progress.powered_off => {
+            progress.logged_exit_code.or(status)
+        }
         _ => None,
     };
     let failure = match ending {
@@ -296,6 +359,45 @@ mod tests {
             other => panic!("expected a kernel error, got {other:?}"),
         }
         assert!(crashed(ending, &verdict));
+    }
+
+    #[test]
+    fn a_command_run_on_the_console_returns_its_logged_code_not_vngs_255() {
+        let console = clean("[ 9.4] virtme-ng-init: script exited with code 1\n");
+        let ending = Ending::Exited(Some(VNG_CRASH_STATUS));
+        let verdict = judge(&image(), ending, &console);
+        assert_eq!(verdict.guest_exit_code, Some(1));
+        assert_eq!(verdict.failure, None);
+        assert!(!crashed(ending, &verdict));
+    }
+
+    #[test]
+    fn phases_split_the_run_at_its_landmarks() {
+        let ms = Duration::from_millis;
+        let mut outcome = VmOutcome {
+            guest_exit_code: Some(0),
+            failure: None,
+            findings: Vec::new(),
+            console: String::new(),
+            guest_stdout: String::new(),
+            console_log: None,
+            vng_status: Some(0),
+            duration: ms(6000),
+            landmarks: vec![
+                (Landmark::KernelStarted, ms(800)),
+                (Landmark::InitStarted, ms(3000)),
+                (Landmark::CommandStarted, ms(3600)),
+                (Landmark::PoweredOff, ms(5900)),
+            ],
+            retried_after: None,
+        };
+        let phases = outcome.phases(ms(40)).unwrap();
+        assert_eq!(
+            phases.named().map(|(_, ms)| ms),
+            [40, 800, 2200, 600, 2300, 100]
+        );
+        outcome.landmarks.truncate(3);
+        assert_eq!(outcome.phases(ms(40)), None, "a run that never powered off");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use nix::{
 use super::{
     VmError,
     command::vng_args,
-    console::{self, MarkerKind, boot_progress},
+    console::{self, Landmark, MarkerKind, boot_progress},
     outcome::{Ending, VmOutcome, crashed, judge},
     spec::{KernelArg, VmSpec},
     tools::Vng,
@@ -48,8 +48,9 @@ const DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// applies, or with a `panic=0` in the kernel's extra command line, halts the guest, which
 /// would otherwise wait for the whole timeout.
 const PANIC_GRACE: Duration = Duration::from_secs(10);
-/// How often the console is checked for a panic while vng runs.
-const CONSOLE_POLL: Duration = Duration::from_millis(500);
+/// How often the console is checked for a panic, and its new lines passed on, while vng
+/// runs.
+const CONSOLE_POLL: Duration = Duration::from_millis(200);
 
 /// Boots `spec` with vng and waits for it, within `spec.timeout`.
 ///
@@ -58,7 +59,18 @@ const CONSOLE_POLL: Duration = Duration::from_millis(500);
 /// [`VmOutcome::failure`]. Whatever happens, no process of the VM survives this call.
 /// Blocks the calling thread; run several VMs from several threads.
 pub fn run(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<VmOutcome, VmError> {
-    let outcome = run_with_crash_retry(spec, vng, registry)?;
+    run_watched(spec, vng, registry, &|_| {})
+}
+
+/// [`run`], handing every line of the console and of the guest's stdout to `on_line` as it
+/// arrives (e.g. to show which case a guest is on).
+pub fn run_watched(
+    spec: &VmSpec,
+    vng: &Vng,
+    registry: &VmRegistry,
+    on_line: &(dyn Fn(&str) + Sync),
+) -> Result<VmOutcome, VmError> {
+    let outcome = run_with_crash_retry(spec, vng, registry, on_line)?;
     // Whether virtiofs can serve a guest's root depends on the kernel (virtiofs itself, and
     // mounting a tag as root without an initramfs): try it, and fall back to 9p when the
     // guest found no root, which costs only the boot up to the root mount.
@@ -69,19 +81,20 @@ pub fn run(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<VmOutcome,
         force_9p: true,
         ..spec.clone()
     };
-    run_with_crash_retry(&over_9p, vng, registry)
+    run_with_crash_retry(&over_9p, vng, registry, on_line)
 }
 
 fn run_with_crash_retry(
     spec: &VmSpec,
     vng: &Vng,
     registry: &VmRegistry,
+    on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<VmOutcome, VmError> {
-    let first = attempt(spec, vng, registry)?;
+    let first = attempt(spec, vng, registry, on_line)?;
     if !(spec.retry_crash_once && first.crashed) {
         return Ok(first.outcome);
     }
-    let mut second = attempt(spec, vng, registry)?.outcome;
+    let mut second = attempt(spec, vng, registry, on_line)?.outcome;
     second.retried_after = first.outcome.failure;
     Ok(second)
 }
@@ -91,7 +104,12 @@ struct Attempt {
     crashed: bool,
 }
 
-fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, VmError> {
+fn attempt(
+    spec: &VmSpec,
+    vng: &Vng,
+    registry: &VmRegistry,
+    on_line: &(dyn Fn(&str) + Sync),
+) -> Result<Attempt, VmError> {
     preflight(spec, vng)?;
     let args = vng_args(spec)?;
     let scratch = tempfile::Builder::new()
@@ -127,10 +145,23 @@ fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, V
     // The command holds our copies of the pipes' write ends; the readers see EOF only once
     // they are closed.
     drop(command);
-    let guest_stdout = Capture::start(stdout_reader, None);
-    let console = Capture::start(stderr_reader, console_file);
+    // Lines reach `on_line` and the landmarks from this thread, stamped when they arrived.
+    let (line_sender, lines) = mpsc::channel();
+    let guest_stdout = Capture::start(stdout_reader, None, line_sender.clone());
+    let console = Capture::start(stderr_reader, console_file, line_sender);
+    let mut landmarks: Vec<(Landmark, Duration)> = Vec::new();
+    let mut take_lines = || {
+        for (arrived, line) in lines.try_iter() {
+            if let Some(landmark) = Landmark::of(&line)
+                && !landmarks.iter().any(|(seen, _)| *seen == landmark)
+            {
+                landmarks.push((landmark, arrived - started));
+            }
+            on_line(&line);
+        }
+    };
 
-    let ending = wait_for_exit(&child, spec.timeout, &group, &console)?;
+    let ending = wait_for_exit(&child, spec.timeout, &group, &console, &mut take_lines)?;
     group.terminate()?;
     let status = child.wait().map_err(|source| VmError::Wait { source })?;
     let ending = match ending {
@@ -140,6 +171,7 @@ fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, V
     let duration = started.elapsed();
     let console = console.finish(spec.console_log.as_ref())?;
     let guest_stdout = guest_stdout.finish(None)?;
+    take_lines();
     if registry.is_cancelled() {
         return Err(VmError::Cancelled);
     }
@@ -156,6 +188,7 @@ fn attempt(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<Attempt, V
             console_log: spec.console_log.clone(),
             vng_status: status.code(),
             duration,
+            landmarks,
             retried_after: None,
         },
         crashed,
@@ -176,8 +209,10 @@ fn preflight(spec: &VmSpec, vng: &Vng) -> Result<(), VmError> {
         }
         _ => {}
     }
-    if let Some(dir) = spec.rwdirs.iter().find(|dir| !dir.is_dir()) {
-        return Err(VmError::RwdirMissing { path: dir.clone() });
+    if let Some(share) = spec.shares.iter().find(|share| !share.host.is_dir()) {
+        return Err(VmError::ShareMissing {
+            path: share.host.clone(),
+        });
     }
     if !spec.force_9p {
         vng.require_virtiofsd()?;
@@ -193,6 +228,7 @@ fn wait_for_exit(
     timeout: Duration,
     group: &RunningGroup,
     console: &Capture,
+    on_poll: &mut dyn FnMut(),
 ) -> Result<Ending, VmError> {
     let pid = Pid::from_raw(child_pid(child));
     let (sender, receiver) = mpsc::channel();
@@ -217,7 +253,9 @@ fn wait_for_exit(
         if now >= deadline {
             break None;
         }
-        match receiver.recv_timeout(CONSOLE_POLL.min(deadline - now)) {
+        let waited = receiver.recv_timeout(CONSOLE_POLL.min(deadline - now));
+        on_poll();
+        match waited {
             Ok(result) => break Some(result),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if panicked_at.is_none() && console.shows_panic() {
@@ -559,12 +597,24 @@ struct Capture {
 }
 
 impl Capture {
-    fn start(mut pipe: PipeReader, mut log: Option<File>) -> Capture {
+    /// `lines` gets every line, stamped when it arrived, and the last one even without its
+    /// newline.
+    fn start(
+        mut pipe: PipeReader,
+        mut log: Option<File>,
+        lines: mpsc::Sender<(Instant, String)>,
+    ) -> Capture {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let (sender, done) = mpsc::channel();
         let shared = Arc::clone(&buffer);
         thread::spawn(move || {
             let mut chunk = [0u8; 8192];
+            let mut partial: Vec<u8> = Vec::new();
+            // The receiver is gone only once the run is over; lines then have no reader.
+            let pass_on = |line: &[u8]| {
+                let text = String::from_utf8_lossy(line);
+                let _ = lines.send((Instant::now(), text.trim_end_matches('\r').to_string()));
+            };
             let result = loop {
                 match pipe.read(&mut chunk) {
                     Ok(0) => break Ok(()),
@@ -579,11 +629,19 @@ impl Capture {
                         {
                             break Err(error);
                         }
+                        partial.extend_from_slice(bytes);
+                        while let Some(end) = partial.iter().position(|b| *b == b'\n') {
+                            pass_on(&partial[..end]);
+                            partial.drain(..=end);
+                        }
                     }
                     Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                     Err(error) => break Err(error),
                 }
             };
+            if !partial.is_empty() {
+                pass_on(&partial);
+            }
             let _ = sender.send(result);
         });
         Capture { buffer, done }

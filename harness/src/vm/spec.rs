@@ -98,6 +98,38 @@ impl fmt::Display for Accel {
     }
 }
 
+/// What the guest sees as `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestRootfs {
+    /// The host's root, read-only under a writable overlay: vng's default, where every host
+    /// program runs in the guest as it is.
+    Host,
+    /// A directory of the caller's (vng's `--root`), e.g. a
+    /// [`MinimalRoot`](super::root::MinimalRoot).
+    Dir(PathBuf),
+}
+
+/// A host directory mounted in the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    /// Where the guest sees it: a directory that exists in the guest's root.
+    pub guest: PathBuf,
+    pub host: PathBuf,
+    pub writable: bool,
+}
+
+impl Share {
+    /// A directory the guest may write, at the same path as on the host (for the host's
+    /// root).
+    pub fn writable_in_place(host: PathBuf) -> Share {
+        Share {
+            guest: host.clone(),
+            host,
+            writable: true,
+        }
+    }
+}
+
 /// Everything one VM run needs. Build it with [`VmSpec::new`], then adjust the fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmSpec {
@@ -116,8 +148,10 @@ pub struct VmSpec {
     /// that cannot mount its root over virtiofs is booted again over 9p (see
     /// [`run`](super::run)); Debian's cloud kernels have no 9p.
     pub force_9p: bool,
-    /// Host directories the guest may write, at the same path as on the host.
-    pub rwdirs: Vec<PathBuf>,
+    /// The guest's root filesystem.
+    pub root: GuestRootfs,
+    /// Host directories mounted in the guest (vng's `--rwdir`/`--rodir`).
+    pub shares: Vec<Share>,
     /// Directories of the caller's that only this VM uses (e.g. the guest's result
     /// directory): removed with the VM if the harness dies without cleaning up (SIGKILL).
     pub remove_if_orphaned: Vec<PathBuf>,
@@ -143,7 +177,8 @@ impl VmSpec {
             append: Vec::new(),
             skip_unused_modules: true,
             force_9p: false,
-            rwdirs: Vec::new(),
+            root: GuestRootfs::Host,
+            shares: Vec::new(),
             remove_if_orphaned: Vec::new(),
             command,
             timeout: DEFAULT_TIMEOUT,
@@ -157,7 +192,7 @@ impl VmSpec {
     pub fn bare_boot(&self) -> VmSpec {
         VmSpec {
             command: vec!["true".into()],
-            rwdirs: Vec::new(),
+            shares: Vec::new(),
             remove_if_orphaned: Vec::new(),
             console_log: None,
             retry_crash_once: false,
@@ -187,10 +222,10 @@ mod tests {
     fn bare_boot_keeps_the_machine_and_drops_the_work() {
         let mut spec = VmSpec::new(image(None), Accel::Tcg, vec!["harness".into()]);
         spec.append = vec!["lsm=bpf".into()];
-        spec.rwdirs = vec!["/out".into()];
+        spec.shares = vec![Share::writable_in_place("/out".into())];
         let bare = spec.bare_boot();
         assert_eq!(bare.command, ["true"]);
-        assert!(bare.rwdirs.is_empty());
+        assert!(bare.shares.is_empty());
         assert_eq!(bare.append, spec.append);
         assert_eq!(bare.cpus, spec.cpus);
     }

@@ -113,7 +113,7 @@ fn prepend_path(dir: &Path, path: &OsString) -> Result<OsString, VmError> {
     })
 }
 
-fn find_on_path(program: &str, path: &OsString) -> Option<PathBuf> {
+pub(super) fn find_on_path(program: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
     env::split_paths(path)
         .map(|dir| dir.join(program))
         .find(|candidate| is_executable(candidate))
