@@ -41,6 +41,9 @@ pub struct MatrixOptions {
     pub harness_exe: PathBuf,
     /// Where the accelerator probe's verdict is remembered between runs (`None`: probe).
     pub accel_memo: Option<PathBuf>,
+    /// Where the kernels that cannot mount their root over virtiofs are remembered
+    /// (`None`: every run tries virtiofs first).
+    pub nine_p_memo: Option<vm::NinePMemo>,
     /// What kernel images boot on as their root.
     pub guest_root: GuestRoot,
 }
@@ -501,6 +504,7 @@ fn run_in_vm(
     spec.shares = shares;
     spec.remove_if_orphaned = vec![shared.path().to_path_buf()];
     spec.retry_crash_once = true;
+    spec.nine_p_memo = options.nine_p_memo.clone();
     // Kept after the run, beside the guests' directories, for whoever reads a boot closely.
     spec.console_log = Some(
         options
@@ -573,7 +577,8 @@ fn run_in_vm(
             log_tail: None,
         };
     }
-    run.duration_ms = outcome.duration.as_millis() as u64;
+    // Every attempt counts (a crash retried, a boot over virtiofs redone over 9p).
+    run.duration_ms = started.elapsed().as_millis() as u64;
     run.phases = outcome.phases(host_setup);
     Ok(run)
 }

@@ -78,6 +78,101 @@ fn a_debian_guest_writes_into_a_shared_directory() {
 }
 
 #[test]
+fn a_guest_on_the_minimal_root_loads_modules_and_hands_back_its_exit_code() {
+    let (vng, kernel) = prerequisites_or_skip!();
+    let registry = VmRegistry::new();
+    let work = tempfile::tempdir().unwrap();
+    let root = vm::MinimalRoot::build(
+        work.path(),
+        std::path::Path::new(env!("CARGO_BIN_EXE_harness")),
+        vng.search_path(),
+    )
+    .unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    // The harness binary runs from the root, and modprobe finds the kernel's modules
+    // (inet_diag is one on Debian's 6.1) through the modules share.
+    let mut spec = VmSpec::new(
+        kernel.arg.clone(),
+        vm::Accel::Tcg,
+        vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "{} --version > /harness/version && modprobe inet_diag && \
+                 grep -q '^inet_diag ' /proc/modules && exit 3",
+                vm::root::HARNESS_IN_GUEST
+            ),
+        ],
+    );
+    spec.root = vm::GuestRootfs::Dir(root.path().to_path_buf());
+    spec.shares = vec![
+        vm::Share {
+            guest: vm::root::WORK_IN_GUEST.into(),
+            host: shared.path().to_path_buf(),
+            writable: true,
+        },
+        root.modules_share(
+            &kernel.release,
+            kernel.modules.as_deref().expect("Debian's 6.1 has modules"),
+        )
+        .unwrap(),
+    ];
+
+    let outcome = vm::run(&spec, &vng, &registry).unwrap();
+
+    assert_eq!(outcome.failure, None, "{}", outcome.console);
+    // Without udev, vng cannot read the code (it exits 255); the console's log line has it.
+    assert_eq!(outcome.vng_status, Some(255));
+    assert_eq!(outcome.guest_exit_code, Some(3), "{}", outcome.console);
+    assert!(outcome.console.contains("unable to find udevd, skip udev"));
+    assert!(
+        fs::read_to_string(shared.path().join("version"))
+            .unwrap()
+            .starts_with("harness ")
+    );
+    let phases = outcome.phases(Duration::ZERO).expect("every landmark");
+    eprintln!("minimal root on {}: {phases:?}", kernel.release);
+}
+
+#[test]
+fn a_kernel_that_needed_9p_is_remembered_and_booted_over_9p_at_once() {
+    let Ok(vng) = vm::Vng::locate() else {
+        requirements::missing(requirements::Requirement::Vm, "vng is not installed");
+        return;
+    };
+    let Some(dir) = std::env::var_os("HARNESS_KERNELS_DIR") else {
+        requirements::missing(
+            requirements::Requirement::OldKernels,
+            "HARNESS_KERNELS_DIR is not set: no 5.2 image (it has no virtiofs) to boot",
+        );
+        return;
+    };
+    let kernel = KernelArg::Image {
+        vmlinuz: std::path::Path::new(&dir).join("5.2.1/bzImage"),
+        release: None,
+    };
+    let memo_dir = tempfile::tempdir().unwrap();
+    let registry = VmRegistry::new();
+    let mut spec = VmSpec::new(kernel.clone(), vm::Accel::Tcg, vec!["true".into()]);
+    spec.nine_p_memo = Some(vm::NinePMemo::at(memo_dir.path().join("root-over-9p.json")));
+
+    let first = vm::run(&spec, &vng, &registry).unwrap();
+    let second = vm::run(&spec, &vng, &registry).unwrap();
+
+    assert!(first.is_success(), "{:?}", first.failure);
+    assert!(second.is_success(), "{:?}", second.failure);
+    assert!(first.fell_back_to_9p, "5.2 has no virtiofs");
+    assert!(spec.nine_p_memo.as_ref().unwrap().needs_9p(&kernel));
+    assert!(
+        !second.fell_back_to_9p,
+        "the second boot went over 9p at once"
+    );
+    for outcome in [&first, &second] {
+        assert!(!outcome.console.contains(vm::console::ROOT_NOT_MOUNTED));
+    }
+}
+
+#[test]
 fn a_guest_past_its_timeout_is_killed_with_qemu_and_virtiofsd() {
     let (vng, kernel) = prerequisites_or_skip!();
     let registry = VmRegistry::new();

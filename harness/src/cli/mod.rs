@@ -26,6 +26,7 @@ use crate::{
     plan::Plan,
     report::human::Human,
     results::{CaseOutcome, KernelStatus, RunResults},
+    vm,
 };
 
 pub const EXIT_PASS: u8 = 0;
@@ -379,6 +380,7 @@ fn run_kernels(
             EXIT_INFRA
         })?,
         accel_memo: crate::cache_dir().map(|dir| dir.join("accel-probe.json")),
+        nine_p_memo: crate::cache_dir().map(|dir| vm::NinePMemo::at(dir.join("root-over-9p.json"))),
         guest_root: limits.guest_root,
     };
     let progress = kernels::BarProgress::default();

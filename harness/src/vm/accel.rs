@@ -195,6 +195,7 @@ mod tests {
             vng_status: None,
             duration: Duration::from_millis(2500),
             landmarks: Vec::new(),
+            fell_back_to_9p: false,
             retried_after: None,
         }
     }

@@ -31,6 +31,7 @@
 pub mod accel;
 pub mod command;
 pub mod console;
+pub mod memo;
 pub mod outcome;
 pub mod process;
 pub mod root;
@@ -42,6 +43,7 @@ use std::{io, path::PathBuf};
 pub use self::{
     accel::probe_accel,
     console::{ConsoleFinding, Landmark, MarkerKind},
+    memo::NinePMemo,
     outcome::{Phases, VmFailure, VmOutcome},
     process::{VmProcess, VmRegistry, run, run_watched},
     root::MinimalRoot,

@@ -117,6 +117,9 @@ pub struct VmOutcome {
     /// When each [`Landmark`] first reached the host, from vng's start (its first sighting
     /// only, in the order they came).
     pub landmarks: Vec<(Landmark, Duration)>,
+    /// The guest could not mount its root over virtiofs and was booted again over 9p; the
+    /// fields above describe the boot over 9p.
+    pub fell_back_to_9p: bool,
     /// When the first attempt crashed and the spec asked for a retry: what that attempt
     /// came to. The fields above describe the second attempt.
     pub retried_after: Option<VmFailure>,
@@ -389,6 +392,7 @@ mod tests {
                 (Landmark::CommandStarted, ms(3600)),
                 (Landmark::PoweredOff, ms(5900)),
             ],
+            fell_back_to_9p: false,
             retried_after: None,
         };
         let phases = outcome.phases(ms(40)).unwrap();

@@ -70,6 +70,17 @@ pub fn run_watched(
     registry: &VmRegistry,
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<VmOutcome, VmError> {
+    let remembered_9p = spec
+        .nine_p_memo
+        .as_ref()
+        .is_some_and(|memo| memo.needs_9p(&spec.kernel));
+    let over_9p = VmSpec {
+        force_9p: true,
+        ..spec.clone()
+    };
+    if remembered_9p {
+        return run_with_crash_retry(&over_9p, vng, registry, on_line);
+    }
     let outcome = run_with_crash_retry(spec, vng, registry, on_line)?;
     // Whether virtiofs can serve a guest's root depends on the kernel (virtiofs itself, and
     // mounting a tag as root without an initramfs): try it, and fall back to 9p when the
@@ -77,11 +88,14 @@ pub fn run_watched(
     if spec.force_9p || !boot_progress(&outcome.console).root_not_mounted {
         return Ok(outcome);
     }
-    let over_9p = VmSpec {
-        force_9p: true,
-        ..spec.clone()
-    };
-    run_with_crash_retry(&over_9p, vng, registry, on_line)
+    let mut outcome = run_with_crash_retry(&over_9p, vng, registry, on_line)?;
+    outcome.fell_back_to_9p = true;
+    if let Some(memo) = &spec.nine_p_memo
+        && boot_progress(&outcome.console).command_started
+    {
+        memo.remember(&spec.kernel);
+    }
+    Ok(outcome)
 }
 
 fn run_with_crash_retry(
@@ -189,6 +203,7 @@ fn attempt(
             vng_status: status.code(),
             duration,
             landmarks,
+            fell_back_to_9p: false,
             retried_after: None,
         },
         crashed,

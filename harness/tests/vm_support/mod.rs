@@ -26,6 +26,7 @@ use harness::{
 pub struct TestKernel {
     pub arg: KernelArg,
     pub release: String,
+    pub modules: Option<std::path::PathBuf>,
 }
 
 /// vng and a kernel to boot, or what this machine lacks to boot one and why (the caller
@@ -57,6 +58,7 @@ fn bookworm_cloud_kernel() -> Result<TestKernel, String> {
                 release: Some(kernel.release.clone()),
             },
             release: kernel.release,
+            modules: kernel.modules_dir,
         }),
         Ok(other) => panic!("expected a bootable kernel, got {other:?}"),
         Err(error) => {
