@@ -1,23 +1,35 @@
-//! VM benchmark: per kernel, `harness run --kernel K` against a bare `vng -r K --exec true`
-//! of the same kernel with the same accelerator and vCPUs, as a user types it ("vng
-//! boot"), and against the same bare boot with all the harness's VM settings (unused
-//! modules blacklisted: "tuned boot", so the last ratio is what the harness's own work
-//! costs). Fastest of BENCH_ROUNDS each (default 2). Then the whole matrix with `-j 2`
-//! against `-j 1`. Prints figures and ratios measured in this one run; asserts nothing.
+//! VM benchmark: per kernel, `harness run --kernel K` against a bare QEMU boot of the same
+//! kernel, measured alternated in one run, fastest of BENCH_ROUNDS (default 2) each:
+//!
+//! - **bare**: QEMU alone, with the guests' accelerator, vCPUs, memory and machine, booting
+//!   the kernel with a one-file initramfs (the host's static busybox as init, which powers
+//!   off at once): what the kernel itself costs;
+//! - **vng**: `vng -r K --exec true` as a user types it (with the guests' accelerator and
+//!   vCPUs);
+//! - **host root**: `harness run --kernel K -j 1 --guest-root host`, vng's default root;
+//! - **minimal**: `harness run --kernel K -j 1`, the default minimal root.
+//!
+//! Then where each harness run's time went (its phases, from results.json), and the whole
+//! matrix at `-j 2` on each root. Prints figures and ratios; asserts nothing.
 //!
 //! cargo bench --bench matrix                      every kernel of kernels.toml
-//! BENCH_KERNELS=6.1,7.3 cargo bench --bench matrix
+//! BENCH_KERNELS=6.1,7.3 BENCH_ROUNDS=3 cargo bench --bench matrix
 
 use std::{
+    fs::File,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use harness::{
     kernels::{KernelCache, KernelsFile, NoProgress, ResolvedKernel, Resolver},
-    vm::{self, Accel, KernelArg, VmRegistry, VmSpec, Vng},
+    results::KernelRun,
+    vm::{self, Accel, KernelArg, Phases, VmRegistry, Vng},
 };
+
+/// vng's guest memory, which the harness keeps: the bare boot gets the same.
+const MEMORY: &str = "1G";
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -26,6 +38,10 @@ fn main() {
     let wanted: Option<Vec<String>> = std::env::var("BENCH_KERNELS")
         .ok()
         .map(|list| list.split(',').map(|s| s.trim().to_string()).collect());
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2);
     let cache = KernelCache::at(KernelCache::default_root().expect("a cache directory"));
     let mut resolver = Resolver::new(&file, cache).with_progress(&NoProgress);
     let mut kernels = Vec::new();
@@ -34,100 +50,175 @@ fn main() {
             continue;
         }
         match resolver.resolve(entry) {
-            Ok(ResolvedKernel::Bootable(k)) => kernels.push((
-                entry.name.clone(),
-                KernelArg::Image {
-                    vmlinuz: k.vmlinuz,
-                    release: Some(k.release),
-                },
-            )),
-            Ok(_) => eprintln!("{}: not a bootable image, left out", entry.name),
+            Ok(ResolvedKernel::Bootable(k)) => kernels.push((entry.name.clone(), k.vmlinuz)),
+            Ok(_) => eprintln!("{}: not a bootable image here, left out", entry.name),
             Err(e) => eprintln!("{}: cannot fetch ({e}), left out", entry.name),
         }
     }
     let vng = Vng::locate().expect("vng is installed (scripts/setup-vm.sh)");
-    let registry = VmRegistry::new();
     let Some((_, first)) = kernels.first() else {
         eprintln!("no kernel to measure");
         return;
     };
-    let (accel, why) = vm::probe_accel(&vng, first, &registry, None).expect("accelerator probe");
-    println!("{why}");
+    let first = KernelArg::Image {
+        vmlinuz: first.clone(),
+        release: None,
+    };
+    let (accel, why) =
+        vm::probe_accel(&vng, &first, &VmRegistry::new(), None).expect("accelerator probe");
+    println!("{why}; fastest of {rounds} alternated rounds");
+    let work = tempfile::tempdir().expect("temp dir");
+    let initramfs = busybox_initramfs(&vng, work.path());
+
     println!(
-        "{:<8} {:>10} {:>10} {:>12} {:>9} {:>9}",
-        "kernel", "vng boot", "tuned boot", "harness run", "/vng", "/tuned"
+        "{:<6} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9}",
+        "kernel", "bare", "vng", "host root", "minimal", "min/bare", "host/bare"
     );
-    let names: Vec<String> = kernels.iter().map(|(n, _)| n.clone()).collect();
-    // Boot times vary by several seconds from one boot to the next under TCG: alternate the
-    // measurements and keep the fastest of each.
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(2);
-    for (name, arg) in &kernels {
-        let KernelArg::Image { vmlinuz, .. } = arg else {
-            continue;
-        };
-        let tuned_spec = VmSpec::new(arg.clone(), accel, vec!["true".into()]).bare_boot();
-        let mut vng_best = Duration::MAX;
-        let mut tuned_best = Duration::MAX;
-        let mut harness_best = Duration::MAX;
+    let mut phases = Vec::new();
+    for (name, vmlinuz) in &kernels {
+        let mut best = [Duration::MAX; 4];
+        let mut best_runs: [Option<KernelRun>; 2] = [None, None];
         for _ in 0..rounds {
-            if let Some(took) = time_plain_vng(&vng, vmlinuz, accel) {
-                vng_best = vng_best.min(took);
+            let bare = time_bare_qemu(&vng, vmlinuz, &initramfs, accel);
+            let plain = time_plain_vng(&vng, vmlinuz, accel);
+            let host = harness_run(
+                &exe,
+                &root,
+                &["--kernel", name, "-j", "1", "--guest-root", "host"],
+            );
+            let minimal = harness_run(&exe, &root, &["--kernel", name, "-j", "1"]);
+            for (slot, took) in [bare, plain].into_iter().enumerate() {
+                if let Some(took) = took {
+                    best[slot] = best[slot].min(took);
+                }
             }
-            let started = Instant::now();
-            let tuned = vm::run(&tuned_spec, &vng, &registry).expect("bare boot runs");
-            if tuned.is_success() {
-                tuned_best = tuned_best.min(started.elapsed());
+            for (index, run) in [host, minimal].into_iter().enumerate() {
+                let Some((took, run)) = run else { continue };
+                if took < best[2 + index] {
+                    best[2 + index] = took;
+                    best_runs[index] = run.kernels.into_iter().next();
+                }
+            }
+        }
+        let secs = |d: Duration| {
+            if d == Duration::MAX {
+                "failed".to_string()
             } else {
-                println!(
-                    "{name:<8} tuned bare boot failed: {:?}",
-                    tuned.failure.map(|f| f.summary())
-                );
+                format!("{:.1}s", d.as_secs_f64())
             }
-            harness_best =
-                harness_best.min(time_harness(&exe, &root, &["--kernel", name, "-j", "1"]));
-        }
-        if vng_best == Duration::MAX || tuned_best == Duration::MAX {
-            continue;
-        }
+        };
+        let ratio = |d: Duration| {
+            if d == Duration::MAX || best[0] == Duration::MAX {
+                "-".to_string()
+            } else {
+                format!("{:.2}x", d.as_secs_f64() / best[0].as_secs_f64())
+            }
+        };
         println!(
-            "{name:<8} {:>9.1}s {:>9.1}s {:>11.1}s {:>8.2}x {:>8.2}x",
-            vng_best.as_secs_f64(),
-            tuned_best.as_secs_f64(),
-            harness_best.as_secs_f64(),
-            harness_best.as_secs_f64() / vng_best.as_secs_f64(),
-            harness_best.as_secs_f64() / tuned_best.as_secs_f64()
+            "{name:<6} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9}",
+            secs(best[0]),
+            secs(best[1]),
+            secs(best[2]),
+            secs(best[3]),
+            ratio(best[3]),
+            ratio(best[2]),
+        );
+        let [host, minimal] = best_runs;
+        phases.push((
+            name.clone(),
+            host.and_then(|r| r.phases),
+            minimal.and_then(|r| r.phases),
+        ));
+    }
+
+    println!("\nphases of those runs (s): host root → minimal root");
+    let header = Phases::NAMES;
+    println!("{:<6} {}", "kernel", header.join(" | "));
+    for (name, host, minimal) in &phases {
+        let cells: Vec<String> = (0..header.len())
+            .map(|i| {
+                let at = |p: &Option<Phases>| {
+                    p.map(|p| format!("{:.1}", p.named()[i].1 as f64 / 1000.0))
+                        .unwrap_or_else(|| "?".into())
+                };
+                format!("{} → {}", at(host), at(minimal))
+            })
+            .collect();
+        println!("{name:<6} {}", cells.join(" | "));
+    }
+
+    let kernel_args: Vec<&str> = kernels
+        .iter()
+        .flat_map(|(n, _)| ["--kernel", n.as_str()])
+        .collect();
+    let whole = |extra: &[&str]| {
+        harness_run(
+            &exe,
+            &root,
+            &[kernel_args.as_slice(), &["-j", "2"], extra].concat(),
+        )
+        .map(|(took, _)| took.as_secs_f64())
+    };
+    let host = whole(&["--guest-root", "host"]);
+    let minimal = whole(&[]);
+    if let (Some(host), Some(minimal)) = (host, minimal) {
+        println!(
+            "\nwhole matrix ({} kernels) at -j 2: host root {host:.1}s, minimal root {minimal:.1}s, {:.2}x faster",
+            kernels.len(),
+            host / minimal
         );
     }
-    let kernel_args: Vec<&str> = names
-        .iter()
-        .flat_map(|n| ["--kernel", n.as_str()])
-        .collect();
-    let sequential = time_harness(
-        &exe,
-        &root,
-        &[kernel_args.as_slice(), &["-j", "1"]].concat(),
-    );
-    let parallel = time_harness(
-        &exe,
-        &root,
-        &[kernel_args.as_slice(), &["-j", "2"]].concat(),
-    );
-    println!(
-        "whole matrix ({} kernels): -j 1 {:.1}s, -j 2 {:.1}s, ratio {:.2}",
-        names.len(),
-        sequential.as_secs_f64(),
-        parallel.as_secs_f64(),
-        parallel.as_secs_f64() / sequential.as_secs_f64()
-    );
 }
 
-/// Wall time of `vng -r KERNEL --exec true` as a user types it (vng's own defaults for
-/// memory and command line) on the same machine: `--disable-kvm` under TCG, and the
-/// harness's vCPU count (vng's default is every host CPU, but under TCG two vCPUs crash
-/// 7.3 guests, so the harness boots one); `None` if it failed.
+/// A newc archive holding only the host's busybox, as `/busybox`.
+fn busybox_initramfs(vng: &Vng, dir: &Path) -> PathBuf {
+    let busybox = std::env::split_paths(vng.search_path())
+        .map(|dir| dir.join("busybox"))
+        .find(|path| path.is_file())
+        .expect("busybox is installed (scripts/setup-vm.sh)");
+    let path = dir.join("busybox.cpio");
+    let input = File::open(&busybox).expect("busybox is readable");
+    let entry = cpio::NewcBuilder::new("busybox").mode(0o100_755).nlink(1);
+    cpio::write_cpio(
+        std::iter::once((entry, input)),
+        File::create(&path).expect("temp file"),
+    )
+    .expect("the initramfs is written");
+    path
+}
+
+/// QEMU booting `vmlinuz` into busybox, which powers off at once (`rdinit=/busybox --
+/// poweroff -f`), on vng's machine (q35, `-cpu max`) with the guests' accelerator, vCPUs
+/// and memory; `None` if it did not power off.
+fn time_bare_qemu(vng: &Vng, vmlinuz: &Path, initramfs: &Path, accel: Accel) -> Option<Duration> {
+    let started = Instant::now();
+    let output = Command::new(vng.qemu())
+        .args(["-accel", if accel == Accel::Kvm { "kvm" } else { "tcg" }])
+        .args(["-smp", &accel.default_cpus().to_string(), "-m", MEMORY])
+        .args(["-machine", "q35", "-cpu", "max", "-nographic", "-no-reboot"])
+        .arg("-kernel")
+        .arg(vmlinuz)
+        .arg("-initrd")
+        .arg(initramfs)
+        .args([
+            "-append",
+            "console=ttyS0 panic=-1 rdinit=/busybox -- poweroff -f",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("QEMU runs");
+    let took = started.elapsed();
+    let console = String::from_utf8_lossy(&output.stdout);
+    if console.contains(vm::console::CLEAN_POWER_OFF) {
+        Some(took)
+    } else {
+        eprintln!("bare boot of {} did not power off", vmlinuz.display());
+        None
+    }
+}
+
+/// Wall time of `vng -r KERNEL --exec true` as a user types it, with the guests'
+/// accelerator and vCPUs; `None` if it failed.
 fn time_plain_vng(vng: &Vng, vmlinuz: &Path, accel: Accel) -> Option<Duration> {
     let mut command = Command::new(vng.program());
     command
@@ -141,22 +232,22 @@ fn time_plain_vng(vng: &Vng, vmlinuz: &Path, accel: Accel) -> Option<Duration> {
     let started = Instant::now();
     let status = command
         .args(["--exec", "true"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .expect("vng runs");
-    let elapsed = started.elapsed();
-    if status.success() {
-        Some(elapsed)
-    } else {
-        eprintln!("vng -r {} --exec true exited {status}", vmlinuz.display());
-        None
-    }
+    let took = started.elapsed();
+    status.success().then_some(took)
 }
 
-/// Wall time of one `harness run` with these arguments over cases/.
-fn time_harness(exe: &Path, root: &Path, args: &[&str]) -> Duration {
+/// Wall time and results of one `harness run` with these arguments over cases/; `None` if
+/// it did not run every kernel.
+fn harness_run(
+    exe: &Path,
+    root: &Path,
+    args: &[&str],
+) -> Option<(Duration, harness::results::RunResults)> {
     let out = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
     let status = Command::new(exe)
@@ -166,13 +257,16 @@ fn time_harness(exe: &Path, root: &Path, args: &[&str]) -> Duration {
         .arg("--out")
         .arg(out.path())
         .arg("cases")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .expect("harness runs");
-    let elapsed = started.elapsed();
+    let took = started.elapsed();
     if !matches!(status.code(), Some(0 | 1)) {
-        eprintln!("harness run {args:?} exited {status}: its time includes a failure");
+        eprintln!("harness run {args:?} exited {status}: left out");
+        return None;
     }
-    elapsed
+    let results = harness::report::read_json(&out.path().join(harness::report::RESULTS_JSON))
+        .expect("the run wrote its results");
+    Some((took, results))
 }

@@ -177,16 +177,27 @@ pub struct Phases {
 }
 
 impl Phases {
+    /// The phases' names, in order.
+    pub const NAMES: [&'static str; 6] = [
+        "host set-up",
+        "QEMU start",
+        "kernel to init",
+        "init to command",
+        "cases",
+        "shutdown",
+    ];
+
     /// Each phase with its name, in order.
     pub fn named(&self) -> [(&'static str, u64); 6] {
-        [
-            ("host set-up", self.host_setup_ms),
-            ("QEMU start", self.qemu_start_ms),
-            ("kernel to init", self.kernel_to_init_ms),
-            ("init to command", self.init_to_command_ms),
-            ("cases", self.command_ms),
-            ("shutdown", self.shutdown_ms),
-        ]
+        let ms = [
+            self.host_setup_ms,
+            self.qemu_start_ms,
+            self.kernel_to_init_ms,
+            self.init_to_command_ms,
+            self.command_ms,
+            self.shutdown_ms,
+        ];
+        std::array::from_fn(|i| (Self::NAMES[i], ms[i]))
     }
 }
 
