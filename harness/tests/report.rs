@@ -22,6 +22,8 @@ fn step(id: &str, label: &str, expected: Expected, actual: Actual) -> StepResult
     StepResult {
         id: id.into(),
         label: label.into(),
+        // Where the fixture's case files would have step N.
+        line: id.parse::<usize>().ok().map(|n| 9 + 2 * n),
         expected,
         reason: None,
         actual,

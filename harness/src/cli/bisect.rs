@@ -521,6 +521,7 @@ mod tests {
                 steps: vec![StepResult {
                     id: "2".into(),
                     label: String::new(),
+                    line: None,
                     expected,
                     reason: None,
                     actual,

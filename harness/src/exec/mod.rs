@@ -308,6 +308,7 @@ fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
     StepResult {
         id: step.id.clone(),
         label: step.label.clone(),
+        line: step.line,
         expected,
         reason,
         actual,
@@ -1230,6 +1231,7 @@ mod tests {
         let step = |name: &str| StepResult {
             id: "1".into(),
             label: "diag".into(),
+            line: None,
             expected: crate::case::Expected::Ok,
             reason: None,
             actual: Actual::Errno {

@@ -44,6 +44,8 @@ pub struct Divergence {
     pub file: String,
     pub step: String,
     pub label: String,
+    /// The step's line in `file`, when the run recorded it.
+    pub line: Option<usize>,
     pub expected: Expected,
     pub actual: Actual,
     /// Why the case expects that on this kernel, when it gives versioned variants.
@@ -120,6 +122,7 @@ pub fn divergences(results: &RunResults) -> Vec<Divergence> {
                     file: case.file.clone(),
                     step: step.id.clone(),
                     label: step.label.clone(),
+                    line: step.line,
                     expected: step.expected.clone(),
                     actual: step.actual.clone(),
                     reason: step.reason.clone(),
@@ -128,6 +131,13 @@ pub fn divergences(results: &RunResults) -> Vec<Divergence> {
         }
     }
     found
+}
+
+impl Divergence {
+    /// `cases/update-noexist.yaml:13`: where the step is written.
+    pub fn location(&self) -> String {
+        super::location(&self.file, self.line)
+    }
 }
 
 impl BehaviourChange {
@@ -186,7 +196,7 @@ pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Res
             paint(&d.case, Style::new().red().bold(), color),
             d.step,
             d.label,
-            d.file
+            d.location()
         )?;
         writeln!(out, "      expected: {}", d.expected)?;
         writeln!(out, "      actual:   {}", d.actual)?;
@@ -271,6 +281,7 @@ mod tests {
                 steps: vec![StepResult {
                     id: "1".into(),
                     label: "update".into(),
+                    line: None,
                     expected,
                     reason: None,
                     actual,

@@ -91,7 +91,13 @@ impl Human {
                 case.file
             )?;
             for step in case.steps.iter().filter(|s| s.verdict == Verdict::Diverged) {
-                writeln!(out, "  step {}: {}", step.id, step.label)?;
+                writeln!(
+                    out,
+                    "  step {}: {} [{}]",
+                    step.id,
+                    step.label,
+                    super::location(&case.file, step.line)
+                )?;
                 writeln!(out, "    expected: {}", step.expected)?;
                 writeln!(out, "    actual:   {}", step.actual)?;
                 if let Some(reason) = &step.reason {

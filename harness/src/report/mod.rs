@@ -337,6 +337,14 @@ pub fn kernel_label(name: &str, version: Option<KernelVersion>) -> String {
     }
 }
 
+/// `file:line`, or the file alone when the line is unknown (results of an older harness).
+pub fn location(file: &str, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_string(),
+    }
+}
+
 /// Colours `text` when `color` is on. Pad before painting: escape codes have no width.
 fn paint(text: &str, style: Style, color: bool) -> String {
     if color {
