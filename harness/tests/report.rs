@@ -4,7 +4,7 @@
 
 use harness::{
     case::Expected,
-    report::{self, MergeError, ReportError, changes, junit, markdown, matrix},
+    report::{self, JsonLayout, MergeError, ReportError, changes, junit, markdown, matrix},
     results::{
         Actual, CaseOutcome, CaseResult, HarnessBuild, KernelRun, KernelStatus, RunResults,
         SCHEMA_VERSION, StepResult, Timestamp, Verdict,
@@ -378,7 +378,7 @@ fn markdown_snapshot() {
 
 #[test]
 fn json_snapshot() {
-    insta::assert_snapshot!(report::to_json(&fixture()));
+    insta::assert_snapshot!(report::to_json(&fixture(), JsonLayout::Pretty));
 }
 
 #[test]
@@ -418,13 +418,39 @@ fn junit_snapshot_parses_back_with_the_right_counts() {
 }
 
 #[test]
+fn results_json_is_compact_unless_asked_and_reads_back_either_way() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = fixture();
+    let compact = report::write_all(&run, &dir.path().join("c"), JsonLayout::Compact)
+        .expect("writes compact");
+    let pretty =
+        report::write_all(&run, &dir.path().join("p"), JsonLayout::Pretty).expect("writes pretty");
+    let compact_text = std::fs::read_to_string(&compact.results_json).expect("compact file");
+    let pretty_text = std::fs::read_to_string(&pretty.results_json).expect("pretty file");
+    assert_eq!(compact_text.lines().count(), 1, "{compact_text}");
+    assert!(pretty_text.contains("\n  \"schema\": "), "{pretty_text}");
+    assert!(compact_text.len() * 2 < pretty_text.len());
+    for file in [&compact.results_json, &pretty.results_json] {
+        let back = report::read_json(file).expect("reads back");
+        assert_eq!(
+            report::to_json(&back, JsonLayout::Compact),
+            compact_text,
+            "{}",
+            file.display()
+        );
+    }
+}
+
+#[test]
 fn write_all_then_merge_of_two_ci_jobs_gives_back_the_whole_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let whole = fixture();
     let job_a = results(whole.kernels[..2].to_vec());
     let job_b = results(whole.kernels[2..].to_vec());
-    let files_a = report::write_all(&job_a, &dir.path().join("a")).expect("writes job a");
-    let files_b = report::write_all(&job_b, &dir.path().join("b")).expect("writes job b");
+    let files_a = report::write_all(&job_a, &dir.path().join("a"), JsonLayout::Compact)
+        .expect("writes job a");
+    let files_b = report::write_all(&job_b, &dir.path().join("b"), JsonLayout::Compact)
+        .expect("writes job b");
     for file in [
         &files_a.junit_xml,
         &files_a.report_md,
@@ -437,12 +463,19 @@ fn write_all_then_merge_of_two_ci_jobs_gives_back_the_whole_run() {
         .map(|path| report::read_json(path).expect("reads back"))
         .to_vec();
     let merged = report::merge(inputs).expect("no kernel in both");
-    assert_eq!(report::to_json(&merged), report::to_json(&whole));
+    assert_eq!(
+        report::to_json(&merged, JsonLayout::Compact),
+        report::to_json(&whole, JsonLayout::Compact)
+    );
 
     let out = dir.path().join("merged");
-    let files = report::write_all(&merged, &out).expect("writes the merged report");
+    let files =
+        report::write_all(&merged, &out, JsonLayout::Compact).expect("writes the merged report");
     let reread = report::read_json(&files.results_json).expect("reads the merged file");
-    assert_eq!(report::to_json(&reread), report::to_json(&whole));
+    assert_eq!(
+        report::to_json(&reread, JsonLayout::Compact),
+        report::to_json(&whole, JsonLayout::Compact)
+    );
     let md = std::fs::read_to_string(&files.report_md).expect("report.md");
     assert_eq!(md, markdown::render(&whole));
     // Atomic writes leave no temporary file behind.
@@ -494,10 +527,19 @@ fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows() {
         std::fs::create_dir_all(dir.path().join(kernel)).expect("creates the kernel's dir");
         std::fs::write(dir.path().join(kernel).join("results.json"), text).expect("writes");
     };
-    write("5.10", &report::to_json(&results(vec![linux_5_10()])));
+    write(
+        "5.10",
+        &report::to_json(&results(vec![linux_5_10()]), JsonLayout::Compact),
+    );
     write("6.1", r#"{"schema": 2, "kernels": []}"#);
-    write("6.12", &report::to_json(&results(vec![linux_5_10()])));
-    write("7.3", &report::to_json(&results(vec![linux_7_3()])));
+    write(
+        "6.12",
+        &report::to_json(&results(vec![linux_5_10()]), JsonLayout::Compact),
+    );
+    write(
+        "7.3",
+        &report::to_json(&results(vec![linux_7_3()]), JsonLayout::Compact),
+    );
     let merged =
         report::merge_dir(&["5.10", "6.1", "6.2", "6.12", "7.3"], dir.path()).expect("merges");
     let rows: Vec<(&str, String)> = merged
@@ -606,7 +648,8 @@ fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("temp dir");
     let first = fixture();
-    let files = report::write_all(&first, dir.path()).expect("writes the first set");
+    let files =
+        report::write_all(&first, dir.path(), JsonLayout::Compact).expect("writes the first set");
     for file in [&files.results_json, &files.junit_xml, &files.report_md] {
         let mode = std::fs::metadata(file)
             .expect("written")
@@ -619,10 +662,14 @@ fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
     std::fs::remove_file(&files.report_md).expect("remove report.md");
     std::fs::create_dir(&files.report_md).expect("a directory in its place");
     let second = results(first.kernels[..1].to_vec());
-    let error = report::write_all(&second, dir.path()).expect_err("report.md cannot be written");
+    let error = report::write_all(&second, dir.path(), JsonLayout::Compact)
+        .expect_err("report.md cannot be written");
     assert!(error.to_string().contains("report.md"), "{error}");
     let kept = report::read_json(&files.results_json).expect("the first results.json");
-    assert_eq!(report::to_json(&kept), report::to_json(&first));
+    assert_eq!(
+        report::to_json(&kept, JsonLayout::Compact),
+        report::to_json(&first, JsonLayout::Compact)
+    );
     assert_eq!(
         std::fs::read_to_string(&files.junit_xml).expect("junit.xml"),
         harness::report::junit::to_xml(&first).expect("renders")

@@ -23,7 +23,7 @@ use crate::{
     kernels::{KernelCache, KernelsFile},
     matrix::{self, Event, MatrixError, MatrixOptions},
     plan::Plan,
-    report::human::Human,
+    report::{JsonLayout, human::Human},
     results::{CaseOutcome, KernelStatus, RunResults},
 };
 
@@ -138,9 +138,13 @@ struct RunArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
-    /// Directory for the reports (results.json, junit.xml, report.md), written atomically.
+    /// Directory for the reports (results.json, junit.xml, report.md, report.html), written
+    /// atomically.
     #[arg(long, default_value = "target/sk-storage-report")]
     out: PathBuf,
+    /// Indent results.json (and JSON on stdout), a value per line, instead of compact.
+    #[arg(long)]
+    pretty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -233,7 +237,8 @@ fn run(args: &RunArgs) -> u8 {
             Err(code) => return code,
         }
     };
-    if let Err(e) = crate::report::write_all(&results, &args.out) {
+    let layout = JsonLayout::pretty_if(args.pretty);
+    if let Err(e) = crate::report::write_all(&results, &args.out, layout) {
         eprintln!("error: {}", crate::error_chain(&e));
         return EXIT_INFRA;
     }
@@ -244,7 +249,7 @@ fn run(args: &RunArgs) -> u8 {
             .iter()
             .try_for_each(|k| human.kernel_summary(&mut stdout, k)),
         Format::Human => human_matrix(&mut stdout, &results, &cases, human),
-        Format::Json => writeln!(stdout, "{}", crate::report::to_json(&results)),
+        Format::Json => writeln!(stdout, "{}", crate::report::to_json(&results, layout)),
     }
     .and_then(|()| {
         if args.format == Format::Human {
@@ -418,7 +423,7 @@ fn guest(args: &GuestArgs) -> u8 {
             )
         }
     });
-    let json = crate::report::to_json(&RunResults::new(vec![run]));
+    let json = crate::report::to_json(&RunResults::new(vec![run]), JsonLayout::Compact);
     match crate::report::write_atomically(&args.out, json.as_bytes()) {
         Ok(()) => EXIT_PASS,
         Err(e) => {

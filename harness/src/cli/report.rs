@@ -12,7 +12,7 @@ use clap::{Subcommand, ValueEnum};
 use super::{EXIT_BAD_INPUT, EXIT_INFRA, EXIT_PASS, exit_code, load_cases};
 use crate::{
     kernels::KernelsFile,
-    report::{self, changes, evidence, human::Human, junit, markdown, matrix},
+    report::{self, JsonLayout, changes, evidence, human::Human, junit, markdown, matrix},
     results::RunResults,
 };
 
@@ -37,6 +37,9 @@ pub enum ReportCommand {
         /// Directory for the merged report (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Indent results.json, a value per line, instead of compact.
+        #[arg(long)]
+        pretty: bool,
     },
     /// Print a saved results.json in one of the report formats.
     Show {
@@ -44,6 +47,9 @@ pub enum ReportCommand {
         input: PathBuf,
         #[arg(long, value_enum, default_value_t = ShowFormat::Matrix)]
         format: ShowFormat,
+        /// With --format json: indented, a value per line, instead of compact.
+        #[arg(long)]
+        pretty: bool,
     },
     /// Say which kernels of a saved results.json ran each variant of the cases' versioned
     /// expectations, and list the variants no kernel ran as unverified.
@@ -92,17 +98,24 @@ fn run_to(command: ReportCommand, stdout: &mut impl Write, color: bool) -> u8 {
             kernels,
             results,
             out,
+            pretty,
         } => {
             let merged = match (kernels, results) {
                 (Some(kernels), Some(results)) => merge_kernels(&kernels, &results),
                 _ => merge_files(&inputs),
             };
             match merged {
-                Ok(merged) => write_merged(&merged, &out, stdout, color),
+                Ok(merged) => {
+                    write_merged(&merged, &out, JsonLayout::pretty_if(pretty), stdout, color)
+                }
                 Err(code) => code,
             }
         }
-        ReportCommand::Show { input, format } => show(&input, format, stdout, color),
+        ReportCommand::Show {
+            input,
+            format,
+            pretty,
+        } => show(&input, format, JsonLayout::pretty_if(pretty), stdout, color),
         ReportCommand::Evidence { input, cases } => show_evidence(&input, &cases, stdout, color),
     }
 }
@@ -156,11 +169,17 @@ fn merge_kernels(kernels_file: &Path, dir: &Path) -> Result<RunResults, u8> {
     })
 }
 
-fn write_merged(merged: &RunResults, out: &Path, stdout: &mut impl Write, color: bool) -> u8 {
+fn write_merged(
+    merged: &RunResults,
+    out: &Path,
+    layout: JsonLayout,
+    stdout: &mut impl Write,
+    color: bool,
+) -> u8 {
     if let Some(differences) = report::build_differences(merged) {
         eprintln!("warning: {differences}");
     }
-    let files = match report::write_all(merged, out) {
+    let files = match report::write_all(merged, out, layout) {
         Ok(files) => files,
         Err(e) => return fail(EXIT_INFRA, e),
     };
@@ -173,7 +192,13 @@ fn write_merged(merged: &RunResults, out: &Path, stdout: &mut impl Write, color:
     finish(matrix::write(stdout, merged, color), exit_code(merged))
 }
 
-fn show(input: &Path, format: ShowFormat, stdout: &mut impl Write, color: bool) -> u8 {
+fn show(
+    input: &Path,
+    format: ShowFormat,
+    layout: JsonLayout,
+    stdout: &mut impl Write,
+    color: bool,
+) -> u8 {
     let results = match report::read_json(input) {
         Ok(results) => results,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
@@ -187,7 +212,7 @@ fn show(input: &Path, format: ShowFormat, stdout: &mut impl Write, color: bool) 
             Ok(xml) => writeln!(stdout, "{xml}"),
             Err(e) => return fail(EXIT_INFRA, e),
         },
-        ShowFormat::Json => writeln!(stdout, "{}", report::to_json(&results)),
+        ShowFormat::Json => writeln!(stdout, "{}", report::to_json(&results, layout)),
     };
     finish(printed, exit_code(&results))
 }
@@ -231,7 +256,7 @@ mod tests {
 
     fn saved(dir: &Path, runs: Vec<KernelRun>) -> PathBuf {
         let path = dir.join(format!("{}.json", runs[0].kernel));
-        let json = report::to_json(&RunResults::new(runs));
+        let json = report::to_json(&RunResults::new(runs), JsonLayout::Compact);
         std::fs::write(&path, json).expect("writes a results file");
         path
     }
@@ -248,6 +273,7 @@ mod tests {
             kernels: None,
             results: None,
             out: out.clone(),
+            pretty: false,
         };
         assert_eq!(run_to(merge, &mut stdout, false), EXIT_PASS);
         let printed = String::from_utf8(stdout).expect("UTF-8");
@@ -280,6 +306,7 @@ mod tests {
             kernels: Some(list.clone()),
             results: Some(results.clone()),
             out: out.to_path_buf(),
+            pretty: false,
         };
         let out = dir.path().join("out");
         assert_eq!(run_to(merge(&out), &mut Vec::new(), false), EXIT_PASS);
@@ -308,6 +335,7 @@ mod tests {
             kernels: None,
             results: None,
             out: out.clone(),
+            pretty: false,
         };
         assert_eq!(run_to(twice, &mut Vec::new(), false), EXIT_BAD_INPUT);
         let missing = ReportCommand::Merge {
@@ -315,6 +343,7 @@ mod tests {
             kernels: None,
             results: None,
             out: out.clone(),
+            pretty: false,
         };
         assert_eq!(run_to(missing, &mut Vec::new(), false), EXIT_BAD_INPUT);
         assert!(!out.exists(), "nothing may be written after a bad input");
@@ -332,6 +361,7 @@ mod tests {
             let show = ReportCommand::Show {
                 input: input.clone(),
                 format: *format,
+                pretty: false,
             };
             let mut stdout = Vec::new();
             assert_eq!(run_to(show, &mut stdout, false), EXIT_INFRA, "{format:?}");
