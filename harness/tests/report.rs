@@ -392,27 +392,52 @@ fn junit_snapshot_parses_back_with_the_right_counts() {
         .iter()
         .map(|s| (s.name.to_string(), s.tests, s.failures, s.errors, s.skipped))
         .collect();
+    // 7.3 failed to boot: every case of the matrix is an error there, not one boot test.
     assert_eq!(
         counts,
         [
             ("5.10".to_string(), 6, 1, 0, 1),
             ("6.12".to_string(), 7, 1, 1, 0),
-            ("7.3".to_string(), 1, 0, 1, 0),
+            ("7.3".to_string(), 7, 0, 7, 0),
         ]
     );
-    let boot = &parsed.test_suites[2].test_cases[0];
-    assert_eq!(boot.name.as_str(), "7.3/boot");
-    let quick_junit::TestCaseStatus::NonSuccess {
-        kind, description, ..
-    } = &boot.status
-    else {
-        panic!("the failed boot must be a non-success: {:?}", boot.status);
+    let classes: Vec<&str> = parsed
+        .test_suites
+        .iter()
+        .map(|s| {
+            s.test_cases[0]
+                .classname
+                .as_ref()
+                .expect("a class")
+                .as_str()
+        })
+        .collect();
+    assert_eq!(classes, ["kernel_5_10", "kernel_6_12", "kernel_7_3"]);
+    let not_run = &parsed.test_suites[2].test_cases[1];
+    assert_eq!(not_run.name.as_str(), "update-noexist");
+    let quick_junit::TestCaseStatus::NonSuccess { kind, message, .. } = &not_run.status else {
+        panic!(
+            "a case of the failed kernel must be a non-success: {:?}",
+            not_run.status
+        );
     };
     assert_eq!(*kind, quick_junit::NonSuccessKind::Error);
-    let log = description.as_ref().expect("the log tail is the body");
-    assert!(log.contains("Kernel panic - not syncing"), "{log:?}");
+    assert_eq!(
+        message.as_ref().map(|m| m.as_str()),
+        Some(
+            "kernel 7.3 failed before this case ran: kernel panic while booting (console line 412)"
+        )
+    );
+    let log = parsed.test_suites[2]
+        .system_err
+        .as_ref()
+        .expect("the console tail is the suite's system-err");
     assert!(
-        !log.contains('\x1b'),
+        log.as_str().contains("Kernel panic - not syncing"),
+        "{log:?}"
+    );
+    assert!(
+        !log.as_str().contains('\x1b'),
         "escape codes are not valid XML: {log:?}"
     );
 }
