@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{kernel_label, paint};
 use crate::{
     case::Expected,
-    results::{Actual, KernelStatus, RunResults, Verdict},
+    results::{Actual, CaseOutcome, CaseResult, KernelStatus, RunResults, Verdict},
     version::KernelVersion,
 };
 
@@ -55,7 +55,7 @@ pub struct Divergence {
 /// Changes per (case, step), cases and steps in the order they first appear, each step's
 /// changes in version order. Kernels are ordered by version, not by name or list order
 /// (ties keep list order); a kernel that reported no version cannot be placed and is left
-/// out, as are steps that did not run.
+/// out, as are steps that did not run and the steps of skipped cases.
 pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
     let mut kernels: Vec<_> = results
         .kernels
@@ -67,7 +67,7 @@ pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
     // (case, step id) → label and observations in version order.
     let mut steps: Vec<((&str, &str), &str, Vec<Observation>)> = Vec::new();
     for (version, kernel) in kernels {
-        for case in &kernel.cases {
+        for case in kernel.cases.iter().filter(|case| judged(case)) {
             for step in &case.steps {
                 if matches!(step.actual, Actual::NotRun { .. }) {
                     continue;
@@ -109,11 +109,12 @@ pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
         .collect()
 }
 
-/// Every diverged step, kernels in the results' order, then cases and steps in run order.
+/// Every diverged step of a case that was not skipped, kernels in the results' order, then
+/// cases and steps in run order.
 pub fn divergences(results: &RunResults) -> Vec<Divergence> {
     let mut found = Vec::new();
     for kernel in &results.kernels {
-        for case in &kernel.cases {
+        for case in kernel.cases.iter().filter(|case| judged(case)) {
             for step in case.steps.iter().filter(|s| s.verdict == Verdict::Diverged) {
                 found.push(Divergence {
                     kernel: kernel.kernel.clone(),
@@ -131,6 +132,13 @@ pub fn divergences(results: &RunResults) -> Vec<Divergence> {
         }
     }
     found
+}
+
+/// Whether the case's steps say something about the kernel. A case skipped after it ran
+/// (the kernel lacks what it needs: no inet_diag, say) keeps the steps that showed it, but
+/// their outcomes are the machine's, neither divergences nor changes of behaviour.
+fn judged(case: &CaseResult) -> bool {
+    !matches!(case.outcome, CaseOutcome::Skipped { .. })
 }
 
 impl Divergence {
@@ -262,7 +270,7 @@ pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{CaseOutcome, CaseResult, KernelRun, KernelStatus, StepResult};
+    use crate::results::{KernelRun, StepResult};
 
     fn kernel(name: &str, version: Option<KernelVersion>, actual: Actual) -> KernelRun {
         let expected = Expected::Ok;
@@ -308,6 +316,20 @@ mod tests {
             "c step 1 (update): changed between 7.9 and 7.10: EINVAL (22) → ok"
         );
         assert_eq!(changes[0].verdict(), "diverges on 7.9");
+    }
+
+    #[test]
+    fn steps_of_a_skipped_case_are_neither_divergences_nor_changes() {
+        let mut skipped = kernel("5.9", Some(KernelVersion::new(5, 9, 1)), Actual::errno(2));
+        skipped.cases[0].outcome = CaseOutcome::Skipped {
+            reason: "no inet_diag".into(),
+        };
+        let results = RunResults::new(vec![
+            skipped,
+            kernel("5.10", Some(KernelVersion::new(5, 10, 0)), Actual::Ok),
+        ]);
+        assert_eq!(divergences(&results), []);
+        assert_eq!(behaviour_changes(&results), []);
     }
 
     #[test]
