@@ -509,7 +509,10 @@ fn write_all_then_merge_of_two_ci_jobs_gives_back_the_whole_run() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["junit.xml", "report.md", "results.json"]);
+    assert_eq!(
+        names,
+        ["junit.xml", "report.html", "report.md", "results.json"]
+    );
 }
 
 #[test]
@@ -675,7 +678,12 @@ fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
     let first = fixture();
     let files =
         report::write_all(&first, dir.path(), JsonLayout::Compact).expect("writes the first set");
-    for file in [&files.results_json, &files.junit_xml, &files.report_md] {
+    for file in [
+        &files.results_json,
+        &files.junit_xml,
+        &files.report_md,
+        &files.report_html,
+    ] {
         let mode = std::fs::metadata(file)
             .expect("written")
             .permissions()
@@ -700,5 +708,5 @@ fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
         harness::report::junit::to_xml(&first).expect("renders")
     );
     let leftovers = std::fs::read_dir(dir.path()).expect("out dir").count();
-    assert_eq!(leftovers, 3, "temporary files left behind");
+    assert_eq!(leftovers, 4, "temporary files left behind");
 }

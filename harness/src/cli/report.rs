@@ -12,14 +12,14 @@ use clap::{Subcommand, ValueEnum};
 use super::{EXIT_BAD_INPUT, EXIT_INFRA, EXIT_PASS, exit_code, load_cases};
 use crate::{
     kernels::KernelsFile,
-    report::{self, JsonLayout, changes, evidence, human::Human, junit, markdown, matrix},
+    report::{self, JsonLayout, changes, evidence, html, human::Human, junit, markdown, matrix},
     results::RunResults,
 };
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Merge the results.json files of several runs (e.g. one CI job per kernel), write
-    /// results.json, junit.xml and report.md into --out, and print the matrix.
+    /// results.json, junit.xml, report.md and report.html into --out, and print the matrix.
     ///
     /// With --kernels and --results, every kernel of the list is merged in its order from
     /// RESULTS/<kernel>/results.json, and a kernel whose file is missing or unreadable
@@ -77,6 +77,8 @@ pub enum ShowFormat {
     Edges,
     /// The Markdown job summary.
     Markdown,
+    /// The page to open in a browser (report.html): one file, no network needed.
+    Html,
     /// JUnit XML, a testsuite per kernel.
     Junit,
     /// The result model as JSON (schema in README.md).
@@ -184,10 +186,11 @@ fn write_merged(
         Err(e) => return fail(EXIT_INFRA, e),
     };
     eprintln!(
-        "wrote {}, {} and {}",
+        "wrote {}, {}, {} and {}",
         files.results_json.display(),
         files.junit_xml.display(),
-        files.report_md.display()
+        files.report_md.display(),
+        files.report_html.display()
     );
     finish(matrix::write(stdout, merged, color), exit_code(merged))
 }
@@ -208,6 +211,7 @@ fn show(
         ShowFormat::Changes => changes::write(stdout, &results, color),
         ShowFormat::Edges => report::edges::write(stdout, &results),
         ShowFormat::Markdown => write!(stdout, "{}", markdown::render(&results)),
+        ShowFormat::Html => write!(stdout, "{}", html::render(&results)),
         ShowFormat::Junit => match junit::to_xml(&results) {
             Ok(xml) => writeln!(stdout, "{xml}"),
             Err(e) => return fail(EXIT_INFRA, e),
@@ -283,6 +287,7 @@ mod tests {
         assert_eq!(names, ["6.1", "6.12"]);
         assert!(out.join(report::JUNIT_XML).is_file());
         assert!(out.join(report::REPORT_MD).is_file());
+        assert!(out.join(report::REPORT_HTML).is_file());
     }
 
     #[test]

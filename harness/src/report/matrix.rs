@@ -32,7 +32,16 @@ pub enum Cell {
 }
 
 impl Cell {
-    fn of(outcome: &CaseOutcome) -> Self {
+    /// Every state, in the order legends list them.
+    pub const ALL: [Cell; 5] = [
+        Self::Pass,
+        Self::Diverged,
+        Self::Skipped,
+        Self::Error,
+        Self::Absent,
+    ];
+
+    pub(super) fn of(outcome: &CaseOutcome) -> Self {
         match outcome {
             CaseOutcome::Pass => Self::Pass,
             CaseOutcome::Diverged => Self::Diverged,
@@ -49,6 +58,28 @@ impl Cell {
             Self::Skipped => "skip",
             Self::Error => "err",
             Self::Absent => "-",
+        }
+    }
+
+    /// The state's name where a word is needed (the page's classes and legend).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Diverged => "diverged",
+            Self::Skipped => "skipped",
+            Self::Error => "error",
+            Self::Absent => "not run",
+        }
+    }
+
+    /// What the state means, for legends.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::Pass => "as expected",
+            Self::Diverged => "diverged from the expectation",
+            Self::Skipped => "skipped",
+            Self::Error => "could not run",
+            Self::Absent => "not in this run",
         }
     }
 
@@ -99,6 +130,18 @@ pub fn rows(results: &RunResults) -> Vec<Row<'_>> {
                 .collect(),
         })
         .collect()
+}
+
+/// How many cells of the matrix are in each state, in [`Cell::ALL`]'s order.
+pub fn totals(rows: &[Row<'_>]) -> [(Cell, usize); 5] {
+    Cell::ALL.map(|state| {
+        let count = rows
+            .iter()
+            .flat_map(|row| &row.cells)
+            .filter(|cell| **cell == state)
+            .count();
+        (state, count)
+    })
 }
 
 /// `4 pass, 1 DIVERGED, 1 skip, 0 error`: a kernel's cases by outcome.

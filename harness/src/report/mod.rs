@@ -1,6 +1,6 @@
 //! Views of the result model: the terminal summary and matrix, the behaviour changes across
 //! kernels, what changed between two runs, the evidence for each versioned expectation,
-//! and the files a run leaves in its output directory (JSON, JUnit XML, Markdown). Every
+//! and the files a run leaves in its output directory (JSON, JUnit XML, Markdown, HTML). Every
 //! view is a pure function of [`RunResults`] (the evidence also of the cases whose
 //! expectations it weighs).
 
@@ -8,6 +8,7 @@ pub mod changes;
 pub mod diff;
 pub mod edges;
 pub mod evidence;
+pub mod html;
 pub mod human;
 pub mod junit;
 pub mod markdown;
@@ -29,6 +30,7 @@ use crate::{
 pub const RESULTS_JSON: &str = "results.json";
 pub const JUNIT_XML: &str = "junit.xml";
 pub const REPORT_MD: &str = "report.md";
+pub const REPORT_HTML: &str = "report.html";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -71,14 +73,15 @@ pub struct ReportFiles {
     pub results_json: PathBuf,
     pub junit_xml: PathBuf,
     pub report_md: PathBuf,
+    pub report_html: PathBuf,
 }
 
-/// Writes `results.json`, `junit.xml` and `report.md` into `out_dir` (created if needed) as
-/// one set: every file is rendered, written in full under a temporary name and synced before
-/// the first one replaces its predecessor, so a failure to write (a full disk, a read-only
-/// directory) leaves the previous set whole, and no reader ever sees a half-written file.
-/// Only the renames that put the set in place remain, which then fail only with the
-/// filesystem itself.
+/// Writes `results.json`, `junit.xml`, `report.md` and `report.html` into `out_dir` (created
+/// if needed) as one set: every file is rendered, written in full under a temporary name and
+/// synced before the first one replaces its predecessor, so a failure to write (a full disk,
+/// a read-only directory) leaves the previous set whole, and no reader ever sees a
+/// half-written file. Only the renames that put the set in place remain, which then fail
+/// only with the filesystem itself.
 /// The files are readable by everyone (0644), like any build output, so that the user who
 /// ran `sudo harness …` and CI's artifact upload can read them.
 pub fn write_all(
@@ -90,15 +93,18 @@ pub fn write_all(
         results_json: out_dir.join(RESULTS_JSON),
         junit_xml: out_dir.join(JUNIT_XML),
         report_md: out_dir.join(REPORT_MD),
+        report_html: out_dir.join(REPORT_HTML),
     };
     let rendered = [
         (&files.results_json, to_json(results, layout)),
         (&files.junit_xml, junit::to_xml(results)?),
         (&files.report_md, markdown::render(results)),
+        (&files.report_html, html::render(results)),
     ];
     // A directory in a report file's place would make its rename fail after the others.
-    if let Some(path) = [&files.results_json, &files.junit_xml, &files.report_md]
-        .into_iter()
+    if let Some(path) = rendered
+        .iter()
+        .map(|(path, _)| *path)
         .find(|path| path.is_dir())
     {
         return Err(ReportError::Write {
