@@ -376,6 +376,97 @@ fn markdown_snapshot() {
     insta::assert_snapshot!(markdown::render(&fixture()));
 }
 
+/// A run as bad as a report can get: every step of 30 cases diverges on each of 12
+/// kernels, each with a long value, and each kernel does something else.
+#[test]
+fn markdown_of_a_flood_of_divergences_stays_under_githubs_limit_and_leads_with_them() {
+    let kernels: Vec<KernelRun> = (0..12)
+        .map(|k| KernelRun {
+            kernel: format!("6.{k}"),
+            version: Some(KernelVersion::new(6, k, 0)),
+            cases: (0..30)
+                .map(|c| {
+                    let steps = (1..=10)
+                        .map(|s| {
+                            step(
+                                &s.to_string(),
+                                "lookup store[s]",
+                                Expected::Value(json!(0)),
+                                value(json!(vec![k; 1000])),
+                            )
+                        })
+                        .collect();
+                    case(&format!("case-{c}"), CaseOutcome::Diverged, steps)
+                })
+                .collect(),
+            ..linux_5_10()
+        })
+        .collect();
+    let md = markdown::render(&results(kernels));
+    assert!(md.len() <= markdown::MAX_BYTES, "{} bytes", md.len());
+    let at = |heading: &str| md.find(heading).unwrap_or_else(|| panic!("no {heading}"));
+    assert!(at("### Divergences") < at("### Behaviour changes the cases do not expect"));
+    assert!(at("### Behaviour changes the cases do not expect") < at("### Kernels"));
+    assert!(md.contains("more divergences, left out"), "the list is cut");
+    assert!(md.contains("more changes, left out"), "the list is cut");
+    assert!(
+        md.contains("more characters in results.json)"),
+        "values are cut"
+    );
+    assert!(md.contains("<details><summary>Matrix: 30 case(s) × 12 kernel(s)</summary>"));
+
+    // A matrix too large to show twice is folded only while it fits.
+    let wide: Vec<KernelRun> = (0..12)
+        .map(|k| KernelRun {
+            kernel: format!("6.{k}"),
+            version: Some(KernelVersion::new(6, k, 0)),
+            cases: (0..3000)
+                .map(|c| case(&format!("case-{c}"), CaseOutcome::Diverged, Vec::new()))
+                .collect(),
+            ..linux_5_10()
+        })
+        .collect();
+    let md = markdown::render(&results(wide));
+    assert!(md.len() <= markdown::MAX_BYTES, "{} bytes", md.len());
+    assert!(md.contains("### Cases that diverged or failed\n\n| case |"));
+    assert!(md.contains("The whole matrix does not fit in this summary: see report.html."));
+}
+
+#[test]
+fn markdown_folds_the_matrix_and_shows_the_troubled_cases() {
+    let md = markdown::render(&fixture());
+    let troubled = md
+        .split("### Cases that diverged or failed")
+        .nth(1)
+        .expect("a table of the cases that diverged or failed")
+        .split("<details>")
+        .next()
+        .expect("before the folded matrix");
+    // The cases that diverged or failed where they ran; 7.3's failure is its own section.
+    let cases: Vec<&str> = troubled
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            "update-noexist",
+            "f-lock-without-spin-lock",
+            "storage-charged-to-optmem"
+        ]
+    );
+    assert!(md.contains("<details><summary>Matrix: 7 case(s) × 3 kernel(s)</summary>"));
+
+    let all_passed = results(vec![linux_5_10()]);
+    let mut all_passed = all_passed;
+    all_passed.kernels[0]
+        .cases
+        .retain(|c| c.outcome == CaseOutcome::Pass);
+    let md = markdown::render(&all_passed);
+    assert!(!md.contains("### Cases that diverged or failed"), "{md}");
+    assert!(md.contains("<details><summary>Matrix: 4 case(s) × 1 kernel(s)</summary>"));
+}
+
 #[test]
 fn json_snapshot() {
     insta::assert_snapshot!(report::to_json(&fixture(), JsonLayout::Pretty));

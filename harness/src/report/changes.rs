@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{kernel_label, paint};
 use crate::{
     case::Expected,
-    results::{Actual, CaseOutcome, CaseResult, KernelStatus, RunResults, Verdict},
+    results::{Actual, CaseOutcome, CaseResult, KernelStatus, RunResults, StepResult, Verdict},
     version::KernelVersion,
 };
 
@@ -21,6 +21,9 @@ pub struct BehaviourChange {
     pub case: String,
     pub step: String,
     pub label: String,
+    /// The case file and the step's line in it, as the first kernel to run it reported.
+    pub file: String,
+    pub line: Option<usize>,
     pub before: Observation,
     pub after: Observation,
 }
@@ -64,8 +67,9 @@ pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
         .collect();
     kernels.sort_by_key(|(version, _)| *version);
 
-    // (case, step id) → label and observations in version order.
-    let mut steps: Vec<((&str, &str), &str, Vec<Observation>)> = Vec::new();
+    // (case, step id) → the case's file, the step as first seen, observations in version
+    // order.
+    let mut steps: Vec<((&str, &str), &str, &StepResult, Vec<Observation>)> = Vec::new();
     for (version, kernel) in kernels {
         for case in kernel.cases.iter().filter(|case| judged(case)) {
             for step in &case.steps {
@@ -76,11 +80,11 @@ pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
                 let at = match steps.iter().position(|(k, ..)| *k == key) {
                     Some(at) => at,
                     None => {
-                        steps.push((key, &step.label, Vec::new()));
+                        steps.push((key, &case.file, step, Vec::new()));
                         steps.len() - 1
                     }
                 };
-                steps[at].2.push(Observation {
+                steps[at].3.push(Observation {
                     kernel: kernel.kernel.clone(),
                     version,
                     actual: step.actual.clone(),
@@ -93,14 +97,16 @@ pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
 
     steps
         .into_iter()
-        .flat_map(|((case, step), label, observations)| {
+        .flat_map(|((case, id), file, step, observations)| {
             observations
                 .windows(2)
                 .filter(|pair| pair[0].actual != pair[1].actual)
                 .map(|pair| BehaviourChange {
                     case: case.to_string(),
-                    step: step.to_string(),
-                    label: label.to_string(),
+                    step: id.to_string(),
+                    label: step.label.clone(),
+                    file: file.to_string(),
+                    line: step.line,
                     before: pair[0].clone(),
                     after: pair[1].clone(),
                 })
@@ -270,7 +276,7 @@ pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{KernelRun, StepResult};
+    use crate::results::KernelRun;
 
     fn kernel(name: &str, version: Option<KernelVersion>, actual: Actual) -> KernelRun {
         let expected = Expected::Ok;

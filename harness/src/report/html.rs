@@ -27,6 +27,10 @@ use crate::results::{CaseOutcome, CaseResult, KernelStatus, RunResults, StepResu
 /// an 8 KB value) is cut, with the number of characters left out.
 const MAX_OUTCOME_CHARS: usize = 600;
 
+fn shorten(text: &str) -> String {
+    super::shorten(text, MAX_OUTCOME_CHARS)
+}
+
 pub fn render(results: &RunResults) -> String {
     Page::new(results)
         .render()
@@ -58,7 +62,7 @@ struct KernelColumn {
 struct MatrixRow<'a> {
     case: &'a str,
     cells: Vec<MatrixCell>,
-    /// Some kernel diverged or failed on the case.
+    /// Some kernel that ran the case saw it diverge or fail ([`matrix::Row::troubled`]).
     troubled: bool,
     /// Some step of the case behaves otherwise on some kernel than on the one before it.
     changed: bool,
@@ -95,6 +99,7 @@ struct ChangeItem {
     case: String,
     step: String,
     label: String,
+    location: String,
     before_label: String,
     after_label: String,
     before: String,
@@ -165,10 +170,7 @@ impl<'a> Page<'a> {
                         changed: changed_at(&run.kernel, row.case),
                     })
                     .collect(),
-                troubled: row
-                    .cells
-                    .iter()
-                    .any(|cell| matches!(cell, Cell::Diverged | Cell::Error)),
+                troubled: row.troubled,
                 changed: changes.iter().any(|c| c.case == row.case),
             })
             .collect();
@@ -250,6 +252,7 @@ impl ChangeItem {
             case: change.case.clone(),
             step: change.step.clone(),
             label: change.label.clone(),
+            location: super::location(&change.file, change.line),
             before_label: kernel_label(&change.before.kernel, Some(change.before.version)),
             after_label: kernel_label(&change.after.kernel, Some(change.after.version)),
             before: shorten(&change.before.actual.to_string()),
@@ -348,18 +351,6 @@ impl StepView {
     }
 }
 
-/// `text`, or its first [`MAX_OUTCOME_CHARS`] characters and how many more there are.
-fn shorten(text: &str) -> String {
-    match text.char_indices().nth(MAX_OUTCOME_CHARS) {
-        Some((cut, _)) => format!(
-            "{}… ({} more characters in results.json)",
-            &text[..cut],
-            text[cut..].chars().count()
-        ),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,19 +387,6 @@ mod tests {
             page.matches("<script").count(),
             2,
             "the data and the script only"
-        );
-    }
-
-    #[test]
-    fn long_outcomes_are_cut_and_say_how_much() {
-        assert_eq!(shorten("ok"), "ok");
-        let long = "x".repeat(MAX_OUTCOME_CHARS + 5);
-        assert_eq!(
-            shorten(&long),
-            format!(
-                "{}… (5 more characters in results.json)",
-                "x".repeat(MAX_OUTCOME_CHARS)
-            )
         );
     }
 }

@@ -99,6 +99,9 @@ pub struct Row<'a> {
     pub case: &'a str,
     /// One cell per kernel, in the kernels' order.
     pub cells: Vec<Cell>,
+    /// A kernel that ran the case saw it diverge or fail: what triage looks at first. The
+    /// cases a failed kernel never ran are that kernel's trouble, not theirs.
+    pub troubled: bool,
 }
 
 /// The matrix: cases in the order they first appear across kernels. A kernel that failed
@@ -112,22 +115,31 @@ pub fn rows(results: &RunResults) -> Vec<Row<'_>> {
     }
     cases
         .into_iter()
-        .map(|name| Row {
-            case: name,
-            cells: results
+        .map(|name| {
+            let outcomes: Vec<Option<&CaseOutcome>> = results
                 .kernels
                 .iter()
-                .map(
-                    |kernel| match kernel.cases.iter().find(|c| c.name == name) {
-                        Some(case) => Cell::of(&case.outcome),
-                        None if matches!(kernel.status, KernelStatus::Error { .. }) => Cell::Error,
-                        None if matches!(kernel.status, KernelStatus::Skipped { .. }) => {
-                            Cell::Skipped
-                        }
-                        None => Cell::Absent,
-                    },
-                )
-                .collect(),
+                .map(|kernel| {
+                    let case = kernel.cases.iter().find(|c| c.name == name);
+                    case.map(|c| &c.outcome)
+                })
+                .collect();
+            Row {
+                case: name,
+                cells: outcomes
+                    .iter()
+                    .zip(&results.kernels)
+                    .map(|(outcome, kernel)| match (outcome, &kernel.status) {
+                        (Some(outcome), _) => Cell::of(outcome),
+                        (None, KernelStatus::Error { .. }) => Cell::Error,
+                        (None, KernelStatus::Skipped { .. }) => Cell::Skipped,
+                        (None, KernelStatus::Ran) => Cell::Absent,
+                    })
+                    .collect(),
+                troubled: outcomes.iter().flatten().any(|outcome| {
+                    matches!(outcome, CaseOutcome::Diverged | CaseOutcome::Error { .. })
+                }),
+            }
         })
         .collect()
 }

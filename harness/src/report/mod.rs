@@ -377,11 +377,38 @@ pub fn location(file: &str, line: Option<usize>) -> String {
     }
 }
 
+/// `text`, or its first `max` characters and how many more there are: an outcome can be
+/// a lookup of an 8 KB value, more than a report has room for.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!(
+            "{}… ({} more characters in results.json)",
+            &text[..cut],
+            text[cut..].chars().count()
+        ),
+        None => text.to_string(),
+    }
+}
+
 /// Colours `text` when `color` is on. Pad before painting: escape codes have no width.
 fn paint(text: &str, style: Style, color: bool) -> String {
     if color {
         text.style(style).to_string()
     } else {
         text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_outcomes_are_cut_and_say_how_much() {
+        assert_eq!(shorten("ok", 5), "ok");
+        assert_eq!(
+            shorten("→→→→→→→", 5),
+            "→→→→→… (2 more characters in results.json)"
+        );
     }
 }
