@@ -5,7 +5,9 @@ mod requirements;
 
 use harness::{
     case::Expected,
-    report::{self, JsonLayout, MergeError, ReportError, changes, junit, markdown, matrix},
+    report::{
+        self, JsonLayout, MergeError, ReportError, changes, human::Human, junit, markdown, matrix,
+    },
     results::{CaseOutcome, CaseResult, KernelRun, KernelStatus, RunResults, SCHEMA_VERSION},
     version::KernelVersion,
 };
@@ -22,20 +24,29 @@ fn render(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
 
 #[test]
 fn matrix_snapshot() {
-    let text = render(|out| matrix::write(out, &fixture(), false));
+    let text = render(|out| matrix::write(out, &fixture(), Human::plain()));
     insta::assert_snapshot!(text);
 }
 
 #[test]
 fn matrix_colour_only_adds_escape_codes() {
-    let plain = render(|out| matrix::write(out, &fixture(), false));
-    let coloured = render(|out| matrix::write(out, &fixture(), true));
+    let plain = render(|out| matrix::write(out, &fixture(), Human::plain()));
+    let coloured = render(|out| {
+        matrix::write(
+            out,
+            &fixture(),
+            Human {
+                color: true,
+                ..Human::plain()
+            },
+        )
+    });
     assert!(coloured.contains("\x1b["), "no colour in {coloured:?}");
     assert_eq!(strip_ansi_escapes::strip_str(&coloured), plain);
 }
 
 #[test]
-fn matrix_of_8_kernels_by_60_cases_fits_120_columns() {
+fn matrix_of_12_kernels_by_60_cases_fits_any_width_with_the_same_cells() {
     let template = linux_5_10().cases[1].clone();
     let cases: Vec<CaseResult> = (0..60)
         .map(|i| CaseResult {
@@ -43,24 +54,43 @@ fn matrix_of_8_kernels_by_60_cases_fits_120_columns() {
             ..template.clone()
         })
         .collect();
-    let kernels = (0..8)
+    let kernels = (0..12)
         .map(|i| KernelRun {
             kernel: format!("trixie-backports-7.{i}"),
             cases: cases.clone(),
             ..linux_5_10()
         })
         .collect();
-    let text = render(|out| matrix::write(out, &RunResults::new(kernels), false));
-    let table: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
-    assert_eq!(table.len(), 61, "a header and 60 rows");
-    for line in table {
-        assert!(line.chars().count() <= 120, "too wide: {line:?}");
+    let run = RunResults::new(kernels);
+    for (width, blocks) in [(60, 3), (80, 2), (100, 2), (120, 2), (160, 1)] {
+        let text = render(|out| {
+            matrix::write(
+                out,
+                &run,
+                Human {
+                    color: false,
+                    width,
+                },
+            )
+        });
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= width,
+                "wider than {width}: {line:?}"
+            );
+        }
+        let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("case ")).collect();
+        assert_eq!(headers.len(), blocks, "at {width}:\n{text}");
+        // Every kernel once, every case once per block: the same cells at any width.
+        assert_eq!(text.matches("trixie-…").count(), 12, "at {width}");
+        // The cells, the legend's `pass` and each kernel's tally.
+        assert_eq!(text.matches("pass").count(), 12 * 60 + 1 + 12, "at {width}");
     }
 }
 
 #[test]
 fn changes_snapshot() {
-    let text = render(|out| changes::write(out, &fixture(), false));
+    let text = render(|out| changes::write(out, &fixture(), Human::plain()));
     insta::assert_snapshot!(text);
 }
 

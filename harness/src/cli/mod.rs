@@ -278,12 +278,12 @@ fn human_matrix(
     human: Human,
 ) -> io::Result<()> {
     writeln!(out)?;
-    crate::report::matrix::write(out, results, human.color)?;
+    crate::report::matrix::write(out, results, human)?;
     for kernel in &results.kernels {
         human.kernel_error(out, kernel)?;
     }
     writeln!(out)?;
-    crate::report::changes::write(out, results, human.color)?;
+    crate::report::changes::write(out, results, human)?;
     writeln!(out)?;
     crate::report::evidence::write_unverified(out, cases, results, human.color)
 }

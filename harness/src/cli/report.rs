@@ -88,12 +88,11 @@ pub enum ShowFormat {
 /// Runs the command; the exit code follows the results as for `harness run` (`evidence`:
 /// 0 once printed), or says that an input was bad (2) or the report could not be written (3).
 pub fn run(command: ReportCommand) -> u8 {
-    let color = Human::for_stdout().color;
-    run_to(command, &mut io::stdout().lock(), color)
+    run_to(command, &mut io::stdout().lock(), Human::for_stdout())
 }
 
 /// [`run`], printing to `stdout`.
-fn run_to(command: ReportCommand, stdout: &mut impl Write, color: bool) -> u8 {
+fn run_to(command: ReportCommand, stdout: &mut impl Write, view: Human) -> u8 {
     match command {
         ReportCommand::Merge {
             inputs,
@@ -108,7 +107,7 @@ fn run_to(command: ReportCommand, stdout: &mut impl Write, color: bool) -> u8 {
             };
             match merged {
                 Ok(merged) => {
-                    write_merged(&merged, &out, JsonLayout::pretty_if(pretty), stdout, color)
+                    write_merged(&merged, &out, JsonLayout::pretty_if(pretty), stdout, view)
                 }
                 Err(code) => code,
             }
@@ -117,8 +116,10 @@ fn run_to(command: ReportCommand, stdout: &mut impl Write, color: bool) -> u8 {
             input,
             format,
             pretty,
-        } => show(&input, format, JsonLayout::pretty_if(pretty), stdout, color),
-        ReportCommand::Evidence { input, cases } => show_evidence(&input, &cases, stdout, color),
+        } => show(&input, format, JsonLayout::pretty_if(pretty), stdout, view),
+        ReportCommand::Evidence { input, cases } => {
+            show_evidence(&input, &cases, stdout, view.color)
+        }
     }
 }
 
@@ -176,7 +177,7 @@ fn write_merged(
     out: &Path,
     layout: JsonLayout,
     stdout: &mut impl Write,
-    color: bool,
+    view: Human,
 ) -> u8 {
     if let Some(differences) = report::build_differences(merged) {
         eprintln!("warning: {differences}");
@@ -192,7 +193,7 @@ fn write_merged(
         files.report_md.display(),
         files.report_html.display()
     );
-    finish(matrix::write(stdout, merged, color), exit_code(merged))
+    finish(matrix::write(stdout, merged, view), exit_code(merged))
 }
 
 fn show(
@@ -200,15 +201,15 @@ fn show(
     format: ShowFormat,
     layout: JsonLayout,
     stdout: &mut impl Write,
-    color: bool,
+    view: Human,
 ) -> u8 {
     let results = match report::read_json(input) {
         Ok(results) => results,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
     let printed = match format {
-        ShowFormat::Matrix => matrix::write(stdout, &results, color),
-        ShowFormat::Changes => changes::write(stdout, &results, color),
+        ShowFormat::Matrix => matrix::write(stdout, &results, view),
+        ShowFormat::Changes => changes::write(stdout, &results, view),
         ShowFormat::Edges => report::edges::write(stdout, &results),
         ShowFormat::Markdown => write!(stdout, "{}", markdown::render(&results)),
         ShowFormat::Html => write!(stdout, "{}", html::render(&results)),
@@ -279,7 +280,7 @@ mod tests {
             out: out.clone(),
             pretty: false,
         };
-        assert_eq!(run_to(merge, &mut stdout, false), EXIT_PASS);
+        assert_eq!(run_to(merge, &mut stdout, Human::plain()), EXIT_PASS);
         let printed = String::from_utf8(stdout).expect("UTF-8");
         assert!(printed.starts_with("case  6.1   6.12\n"), "{printed}");
         let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
@@ -314,13 +315,19 @@ mod tests {
             pretty: false,
         };
         let out = dir.path().join("out");
-        assert_eq!(run_to(merge(&out), &mut Vec::new(), false), EXIT_PASS);
+        assert_eq!(
+            run_to(merge(&out), &mut Vec::new(), Human::plain()),
+            EXIT_PASS
+        );
         let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
         let names: Vec<&str> = merged.kernels.iter().map(|k| k.kernel.as_str()).collect();
         assert_eq!(names, ["b", "a"]);
 
         std::fs::remove_file(results.join("a").join(report::RESULTS_JSON)).expect("removes");
-        assert_eq!(run_to(merge(&out), &mut Vec::new(), false), EXIT_INFRA);
+        assert_eq!(
+            run_to(merge(&out), &mut Vec::new(), Human::plain()),
+            EXIT_INFRA
+        );
         let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
         assert!(
             matches!(&merged.kernels[1].status, KernelStatus::Error { message, .. }
@@ -342,7 +349,10 @@ mod tests {
             out: out.clone(),
             pretty: false,
         };
-        assert_eq!(run_to(twice, &mut Vec::new(), false), EXIT_BAD_INPUT);
+        assert_eq!(
+            run_to(twice, &mut Vec::new(), Human::plain()),
+            EXIT_BAD_INPUT
+        );
         let missing = ReportCommand::Merge {
             inputs: vec![dir.path().join("missing.json")],
             kernels: None,
@@ -350,7 +360,10 @@ mod tests {
             out: out.clone(),
             pretty: false,
         };
-        assert_eq!(run_to(missing, &mut Vec::new(), false), EXIT_BAD_INPUT);
+        assert_eq!(
+            run_to(missing, &mut Vec::new(), Human::plain()),
+            EXIT_BAD_INPUT
+        );
         assert!(!out.exists(), "nothing may be written after a bad input");
     }
 
@@ -369,7 +382,11 @@ mod tests {
                 pretty: false,
             };
             let mut stdout = Vec::new();
-            assert_eq!(run_to(show, &mut stdout, false), EXIT_INFRA, "{format:?}");
+            assert_eq!(
+                run_to(show, &mut stdout, Human::plain()),
+                EXIT_INFRA,
+                "{format:?}"
+            );
             let printed = String::from_utf8(stdout).expect("UTF-8");
             assert!(printed.contains("timed out"), "{format:?} prints {printed}");
         }
@@ -409,7 +426,7 @@ steps:
 
         let mut stdout = Vec::new();
         assert_eq!(
-            run_to(evidence(&input, &cases), &mut stdout, false),
+            run_to(evidence(&input, &cases), &mut stdout, Human::plain()),
             EXIT_PASS
         );
         let printed = String::from_utf8(stdout).expect("UTF-8");
@@ -424,12 +441,12 @@ steps:
 
         let missing = dir.path().join("missing.json");
         assert_eq!(
-            run_to(evidence(&missing, &cases), &mut Vec::new(), false),
+            run_to(evidence(&missing, &cases), &mut Vec::new(), Human::plain()),
             EXIT_BAD_INPUT
         );
         let no_cases = dir.path().join("no-cases");
         assert_eq!(
-            run_to(evidence(&input, &no_cases), &mut Vec::new(), false),
+            run_to(evidence(&input, &no_cases), &mut Vec::new(), Human::plain()),
             EXIT_BAD_INPUT
         );
     }

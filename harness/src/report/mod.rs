@@ -390,6 +390,38 @@ pub fn shorten(text: &str, max: usize) -> String {
     }
 }
 
+/// `text` in lines of at most `width` characters, the first starting with `first`, the
+/// others with `rest`: broken at spaces, and inside a word only when the word alone is
+/// wider than a line (a long value).
+pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<String> {
+    let chars = |s: &str| s.chars().count();
+    let mut lines = Vec::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for mut word in text.split(' ') {
+        if !empty && chars(&line) + 1 + chars(word) > width {
+            lines.push(std::mem::replace(&mut line, rest.to_string()));
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        while chars(&line) + chars(word) > width
+            && let Some((cut, _)) = word
+                .char_indices()
+                .nth(width.saturating_sub(chars(&line)).max(1))
+        {
+            line.push_str(&word[..cut]);
+            word = &word[cut..];
+            lines.push(std::mem::replace(&mut line, rest.to_string()));
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    lines.push(line);
+    lines
+}
+
 /// Colours `text` when `color` is on. Pad before painting: escape codes have no width.
 fn paint(text: &str, style: Style, color: bool) -> String {
     if color {
@@ -402,6 +434,21 @@ fn paint(text: &str, style: Style, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_wraps_at_spaces_and_long_words_are_split() {
+        assert_eq!(
+            wrap("changed between 7.0 and 7.1: ok → ENOMEM", 20, "  ", "    "),
+            ["  changed between", "    7.0 and 7.1: ok", "    → ENOMEM"]
+        );
+        assert_eq!(
+            wrap("value [1,1,1,1,1,1,1,1]", 12, "", "  "),
+            ["value", "  [1,1,1,1,1", "  ,1,1,1]"]
+        );
+        for line in wrap(&"word ".repeat(40), 17, "- ", "  ") {
+            assert!(line.chars().count() <= 17, "{line:?}");
+        }
+    }
 
     #[test]
     fn long_outcomes_are_cut_and_say_how_much() {
