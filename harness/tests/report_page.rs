@@ -69,12 +69,11 @@ impl Page {
         command
     }
 
-    /// The DOM once the page's script ran, with `suffix` (`?query`, `#fragment`) on the URL.
-    fn dom(&self, chromium: &Path, suffix: &str) -> String {
-        let started = Instant::now();
+    /// Chromium on the page, with `suffix` (`?query`, `#fragment`) on the URL: its stdout.
+    fn load(&self, chromium: &Path, args: &[&str], suffix: &str) -> Vec<u8> {
         let out = self
             .chromium(chromium)
-            .arg("--dump-dom")
+            .args(args)
             .arg(self.url(suffix))
             .output()
             .expect("chromium runs");
@@ -83,7 +82,13 @@ impl Page {
             "chromium: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let dom = String::from_utf8(out.stdout).expect("UTF-8");
+        out.stdout
+    }
+
+    /// The DOM once the page's script ran.
+    fn dom(&self, chromium: &Path, suffix: &str) -> String {
+        let started = Instant::now();
+        let dom = String::from_utf8(self.load(chromium, &["--dump-dom"], suffix)).expect("UTF-8");
         let ready = attribute(&dom, "data-ready-ms").expect("the script ran to its end");
         eprintln!(
             "{} bytes: chromium --dump-dom took {:.2} s, the page was ready {ready} ms after navigation began",
@@ -94,18 +99,8 @@ impl Page {
     }
 
     fn screenshot(&self, chromium: &Path, suffix: &str, png: &Path) {
-        let out = self
-            .chromium(chromium)
-            .arg("--window-size=1400,1000")
-            .arg(format!("--screenshot={}", png.display()))
-            .arg(self.url(suffix))
-            .output()
-            .expect("chromium runs");
-        assert!(
-            out.status.success(),
-            "chromium: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let screenshot = format!("--screenshot={}", png.display());
+        self.load(chromium, &["--window-size=1400,1000", &screenshot], suffix);
         let image = std::fs::read(png).expect("the screenshot");
         assert!(image.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     }
