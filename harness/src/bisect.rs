@@ -290,6 +290,7 @@ mod tests {
         let step = |id: &str, actual: Actual| StepResult {
             id: id.into(),
             label: String::new(),
+            line: None,
             expected: Expected::Ok,
             reason: None,
             actual,

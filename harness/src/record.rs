@@ -341,6 +341,7 @@ mod tests {
                 .map(|(id, actual)| StepResult {
                     id: (*id).into(),
                     label: String::new(),
+                    line: None,
                     expected: Expected::Ok,
                     reason: None,
                     actual: actual.clone(),

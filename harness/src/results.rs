@@ -173,6 +173,9 @@ impl CaseOutcome {
 pub struct StepResult {
     pub id: String,
     pub label: String,
+    /// The step's line in the case file ([`CaseResult::file`]), when it was located.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
     /// The expectation in force on this kernel.
     pub expected: Expected,
     /// Why this kernel expects that, when the case gives versioned variants.

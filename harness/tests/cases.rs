@@ -180,7 +180,7 @@ fn judge(run: &KernelRun, result: &CaseResult, accepted: fn(&str) -> bool) -> Re
                 cases: vec![result.clone()],
                 ..run.clone()
             };
-            Human { color: false }
+            Human::plain()
                 .kernel_summary(&mut text, &run)
                 .map_err(|e| Failed::from(e.to_string()))?;
             Err(String::from_utf8_lossy(&text).into_owned().into())

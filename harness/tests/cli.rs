@@ -101,7 +101,8 @@ fn wrong_expectation_is_diverged_with_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     let expected = "DIVERGED wrong-expectation (harness/tests/fixtures/diverging/wrong-expectation.yaml)\n  \
-                    step 2: update store[s] = 2 (NOEXIST)\n    \
+                    step 2: update store[s] = 2 (NOEXIST) \
+                    [harness/tests/fixtures/diverging/wrong-expectation.yaml:12]\n    \
                     expected: ok\n    \
                     actual:   EEXIST (17)\n";
     assert!(stdout.contains(expected), "stdout: {stdout}");

@@ -1,290 +1,20 @@
-//! Every report format over one hand-built run: kernels 5.10 and 6.12 ran, 7.3 failed to
-//! boot; cases pass, diverge, skip, fail to run, and change behaviour between versions.
-//! Durations are fixed, so the snapshots are stable.
+//! Every report format over one hand-built run (`report_fixture`).
+
+mod report_fixture;
+mod requirements;
 
 use harness::{
     case::Expected,
-    report::{self, MergeError, ReportError, changes, junit, markdown, matrix},
-    results::{
-        Actual, CaseOutcome, CaseResult, HarnessBuild, KernelRun, KernelStatus, RunResults,
-        SCHEMA_VERSION, StepResult, Timestamp, Verdict,
+    report::{
+        self, JsonLayout, MergeError, ReportError, changes, human::Human, junit, markdown, matrix,
     },
+    results::{CaseOutcome, CaseResult, KernelRun, KernelStatus, RunResults, SCHEMA_VERSION},
     version::KernelVersion,
 };
 use serde_json::json;
 
-fn step(id: &str, label: &str, expected: Expected, actual: Actual) -> StepResult {
-    let verdict = if actual.satisfies(&expected) {
-        Verdict::Pass
-    } else {
-        Verdict::Diverged
-    };
-    StepResult {
-        id: id.into(),
-        label: label.into(),
-        expected,
-        reason: None,
-        actual,
-        verdict,
-    }
-}
-
-fn because(mut step: StepResult, reason: &str) -> StepResult {
-    step.reason = Some(reason.into());
-    step
-}
-
-fn case(name: &str, outcome: CaseOutcome, steps: Vec<StepResult>) -> CaseResult {
-    CaseResult {
-        name: name.into(),
-        file: format!("cases/{name}.yaml"),
-        outcome,
-        duration_ms: 40,
-        steps,
-    }
-}
-
-fn errno(name: &str) -> Expected {
-    Expected::Errno(name.into())
-}
-
-fn value(v: serde_json::Value) -> Actual {
-    Actual::Value { value: v }
-}
-
-fn create() -> StepResult {
-    step("1", "create store (u32)", Expected::Ok, Actual::Ok)
-}
-
-fn linux_5_10() -> KernelRun {
-    KernelRun {
-        kernel: "5.10".into(),
-        release: Some("5.10.0-36-cloud-amd64".into()),
-        version: Some(KernelVersion::new(5, 10, 244)),
-        status: KernelStatus::Ran,
-        duration_ms: 61_250,
-        cmdline: Some("console=ttyS0 lsm=lockdown,capability,bpf".into()),
-        harness: None,
-        accel: None,
-        phases: None,
-        cases: vec![
-            case("create-defaults", CaseOutcome::Pass, vec![create()]),
-            case(
-                "update-noexist",
-                CaseOutcome::Pass,
-                vec![
-                    step(
-                        "1",
-                        "update store[s] = 7 (NOEXIST)",
-                        Expected::Ok,
-                        Actual::Ok,
-                    ),
-                    step(
-                        "2",
-                        "update store[s] = 8 (NOEXIST)",
-                        errno("EEXIST"),
-                        Actual::errno(libc::EEXIST),
-                    ),
-                    step(
-                        "3",
-                        "lookup store[s]",
-                        Expected::Value(json!(7)),
-                        value(json!(7)),
-                    ),
-                ],
-            ),
-            case(
-                "f-lock-without-spin-lock",
-                CaseOutcome::Diverged,
-                vec![
-                    create(),
-                    because(
-                        step(
-                            "2",
-                            "update store[s] = 7 (F_LOCK)",
-                            errno("EINVAL"),
-                            Actual::Ok,
-                        ),
-                        "F_LOCK needs a bpf_spin_lock in the value (map_sk_storage.rst)",
-                    ),
-                ],
-            ),
-            case(
-                "create-value-size-limits",
-                CaseOutcome::Pass,
-                vec![because(
-                    step(
-                        "1",
-                        "create store (65536-byte value)",
-                        errno("E2BIG"),
-                        Actual::errno(libc::E2BIG),
-                    ),
-                    "values larger than 64 KiB - 1 were refused before 6.x",
-                )],
-            ),
-            case(
-                "iteration-not-supported",
-                CaseOutcome::Skipped {
-                    reason: "needs kernel 5.11 or later, this is 5.10.244".into(),
-                },
-                vec![],
-            ),
-            case(
-                "storage-charged-to-optmem",
-                CaseOutcome::Pass,
-                vec![
-                    create(),
-                    step(
-                        "2",
-                        "read optmem_max",
-                        Expected::Value(json!("any")),
-                        value(json!(20480)),
-                    ),
-                ],
-            ),
-        ],
-    }
-}
-
-fn linux_6_12() -> KernelRun {
-    KernelRun {
-        kernel: "6.12".into(),
-        release: Some("6.12.57+deb13-cloud-amd64".into()),
-        version: Some(KernelVersion::new(6, 12, 57)),
-        status: KernelStatus::Ran,
-        duration_ms: 58_900,
-        cmdline: Some("console=ttyS0".into()),
-        harness: None,
-        accel: None,
-        phases: None,
-        cases: vec![
-            case("create-defaults", CaseOutcome::Pass, vec![create()]),
-            case(
-                "update-noexist",
-                CaseOutcome::Diverged,
-                vec![
-                    step("1", "update store[s] = 7 (NOEXIST)", Expected::Ok, Actual::Ok),
-                    step(
-                        "2",
-                        "update store[s] = 8 (NOEXIST)",
-                        errno("EEXIST"),
-                        Actual::errno(libc::EINVAL),
-                    ),
-                    step(
-                        "3",
-                        "lookup store[s]",
-                        Expected::Value(json!(7)),
-                        value(json!(7)),
-                    ),
-                ],
-            ),
-            case(
-                "f-lock-without-spin-lock",
-                CaseOutcome::Pass,
-                vec![
-                    create(),
-                    step(
-                        "2",
-                        "update store[s] = 7 (F_LOCK)",
-                        errno("EINVAL"),
-                        Actual::errno(libc::EINVAL),
-                    ),
-                ],
-            ),
-            case(
-                "create-value-size-limits",
-                CaseOutcome::Pass,
-                vec![because(
-                    step(
-                        "1",
-                        "create store (65536-byte value)",
-                        Expected::Ok,
-                        Actual::Ok,
-                    ),
-                    "6.x accepts values up to KMALLOC_MAX_SIZE",
-                )],
-            ),
-            case(
-                "iteration-not-supported",
-                CaseOutcome::Pass,
-                vec![step(
-                    "1",
-                    "next key of store",
-                    errno("ENOTSUPP"),
-                    Actual::errno(524),
-                )],
-            ),
-            case(
-                "storage-charged-to-optmem",
-                CaseOutcome::Error {
-                    message: "cannot read /proc/sys/net/core/optmem_max: No such file or directory (os error 2)".into(),
-                },
-                vec![
-                    create(),
-                    step(
-                        "2",
-                        "read optmem_max",
-                        Expected::Value(json!("any")),
-                        Actual::NotRun {
-                            reason: "optmem_max is unreadable".into(),
-                        },
-                    ),
-                ],
-            ),
-            // Only in this kernel's run, as when merging runs of different case sets.
-            case("socket-families", CaseOutcome::Pass, vec![create()]),
-        ],
-    }
-}
-
-fn linux_7_3() -> KernelRun {
-    KernelRun {
-        kernel: "7.3".into(),
-        release: None,
-        version: None,
-        status: KernelStatus::Error {
-            message: "kernel panic while booting (console line 412)".into(),
-            log_tail: Some(
-                "[    2.104411] VFS: Cannot open root device \"vda\"\n\
-                 [    2.104930] \x1b[1;31mKernel panic - not syncing: VFS: Unable to mount root fs\x1b[0m\n\
-                 [    2.105502] CPU: 0 PID: 1 Comm: swapper/0 <not tainted> 7.3.0-1-cloud-amd64 #1 & more\n"
-                    .into(),
-            ),
-        },
-        duration_ms: 12_000,
-        cmdline: None,
-        harness: None,
-        accel: None,
-        phases: None,
-        cases: vec![],
-    }
-}
-
-fn at(time: &str) -> Timestamp {
-    Timestamp(humantime::parse_rfc3339(time).expect("an RFC 3339 time"))
-}
-
-fn build(commit: &str) -> HarnessBuild {
-    HarnessBuild {
-        version: "0.1.0".into(),
-        commit: commit.into(),
-    }
-}
-
-/// Results of `kernels` with the fixture's fixed times and build, so snapshots are stable.
-fn results(kernels: Vec<KernelRun>) -> RunResults {
-    RunResults {
-        started: at("2026-05-04T12:00:00Z"),
-        ended: at("2026-05-04T12:02:14Z"),
-        harness: build("0123456789abcdef0123456789abcdef01234567"),
-        accel: Some(harness::vm::Accel::Kvm),
-        ..RunResults::new(kernels)
-    }
-}
-
-fn fixture() -> RunResults {
-    results(vec![linux_5_10(), linux_6_12(), linux_7_3()])
-}
+use report_fixture::*;
+use requirements::Requirement;
 
 fn render(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
     let mut out = Vec::new();
@@ -294,20 +24,29 @@ fn render(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
 
 #[test]
 fn matrix_snapshot() {
-    let text = render(|out| matrix::write(out, &fixture(), false));
+    let text = render(|out| matrix::write(out, &fixture(), Human::plain()));
     insta::assert_snapshot!(text);
 }
 
 #[test]
 fn matrix_colour_only_adds_escape_codes() {
-    let plain = render(|out| matrix::write(out, &fixture(), false));
-    let coloured = render(|out| matrix::write(out, &fixture(), true));
+    let plain = render(|out| matrix::write(out, &fixture(), Human::plain()));
+    let coloured = render(|out| {
+        matrix::write(
+            out,
+            &fixture(),
+            Human {
+                color: true,
+                ..Human::plain()
+            },
+        )
+    });
     assert!(coloured.contains("\x1b["), "no colour in {coloured:?}");
     assert_eq!(strip_ansi_escapes::strip_str(&coloured), plain);
 }
 
 #[test]
-fn matrix_of_8_kernels_by_60_cases_fits_120_columns() {
+fn matrix_of_12_kernels_by_60_cases_fits_any_width_with_the_same_cells() {
     let template = linux_5_10().cases[1].clone();
     let cases: Vec<CaseResult> = (0..60)
         .map(|i| CaseResult {
@@ -315,24 +54,43 @@ fn matrix_of_8_kernels_by_60_cases_fits_120_columns() {
             ..template.clone()
         })
         .collect();
-    let kernels = (0..8)
+    let kernels = (0..12)
         .map(|i| KernelRun {
             kernel: format!("trixie-backports-7.{i}"),
             cases: cases.clone(),
             ..linux_5_10()
         })
         .collect();
-    let text = render(|out| matrix::write(out, &RunResults::new(kernels), false));
-    let table: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
-    assert_eq!(table.len(), 61, "a header and 60 rows");
-    for line in table {
-        assert!(line.chars().count() <= 120, "too wide: {line:?}");
+    let run = RunResults::new(kernels);
+    for (width, blocks) in [(60, 3), (80, 2), (100, 2), (120, 2), (160, 1)] {
+        let text = render(|out| {
+            matrix::write(
+                out,
+                &run,
+                Human {
+                    color: false,
+                    width,
+                },
+            )
+        });
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= width,
+                "wider than {width}: {line:?}"
+            );
+        }
+        let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("case ")).collect();
+        assert_eq!(headers.len(), blocks, "at {width}:\n{text}");
+        // Every kernel once, every case once per block: the same cells at any width.
+        assert_eq!(text.matches("trixie-…").count(), 12, "at {width}");
+        // The cells, the legend's `pass` and each kernel's tally.
+        assert_eq!(text.matches("pass").count(), 12 * 60 + 1 + 12, "at {width}");
     }
 }
 
 #[test]
 fn changes_snapshot() {
-    let text = render(|out| changes::write(out, &fixture(), false));
+    let text = render(|out| changes::write(out, &fixture(), Human::plain()));
     insta::assert_snapshot!(text);
 }
 
@@ -377,9 +135,100 @@ fn markdown_snapshot() {
     insta::assert_snapshot!(markdown::render(&fixture()));
 }
 
+/// A run as bad as a report can get: every step of 30 cases diverges on each of 12
+/// kernels, each with a long value, and each kernel does something else.
+#[test]
+fn markdown_of_a_flood_of_divergences_stays_under_githubs_limit_and_leads_with_them() {
+    let kernels: Vec<KernelRun> = (0..12)
+        .map(|k| KernelRun {
+            kernel: format!("6.{k}"),
+            version: Some(KernelVersion::new(6, k, 0)),
+            cases: (0..30)
+                .map(|c| {
+                    let steps = (1..=10)
+                        .map(|s| {
+                            step(
+                                &s.to_string(),
+                                "lookup store[s]",
+                                Expected::Value(json!(0)),
+                                value(json!(vec![k; 1000])),
+                            )
+                        })
+                        .collect();
+                    case(&format!("case-{c}"), CaseOutcome::Diverged, steps)
+                })
+                .collect(),
+            ..linux_5_10()
+        })
+        .collect();
+    let md = markdown::render(&results(kernels));
+    assert!(md.len() <= markdown::MAX_BYTES, "{} bytes", md.len());
+    let at = |heading: &str| md.find(heading).unwrap_or_else(|| panic!("no {heading}"));
+    assert!(at("### Divergences") < at("### Behaviour changes the cases do not expect"));
+    assert!(at("### Behaviour changes the cases do not expect") < at("### Kernels"));
+    assert!(md.contains("more divergences, left out"), "the list is cut");
+    assert!(md.contains("more changes, left out"), "the list is cut");
+    assert!(
+        md.contains("more characters in results.json)"),
+        "values are cut"
+    );
+    assert!(md.contains("<details><summary>Matrix: 30 case(s) × 12 kernel(s)</summary>"));
+
+    // A matrix too large to show twice is folded only while it fits.
+    let wide: Vec<KernelRun> = (0..12)
+        .map(|k| KernelRun {
+            kernel: format!("6.{k}"),
+            version: Some(KernelVersion::new(6, k, 0)),
+            cases: (0..3000)
+                .map(|c| case(&format!("case-{c}"), CaseOutcome::Diverged, Vec::new()))
+                .collect(),
+            ..linux_5_10()
+        })
+        .collect();
+    let md = markdown::render(&results(wide));
+    assert!(md.len() <= markdown::MAX_BYTES, "{} bytes", md.len());
+    assert!(md.contains("### Cases that diverged or failed\n\n| case |"));
+    assert!(md.contains("The whole matrix does not fit in this summary: see report.html."));
+}
+
+#[test]
+fn markdown_folds_the_matrix_and_shows_the_troubled_cases() {
+    let md = markdown::render(&fixture());
+    let troubled = md
+        .split("### Cases that diverged or failed")
+        .nth(1)
+        .expect("a table of the cases that diverged or failed")
+        .split("<details>")
+        .next()
+        .expect("before the folded matrix");
+    // The cases that diverged or failed where they ran; 7.3's failure is its own section.
+    let cases: Vec<&str> = troubled
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            "update-noexist",
+            "f-lock-without-spin-lock",
+            "storage-charged-to-optmem"
+        ]
+    );
+    assert!(md.contains("<details><summary>Matrix: 7 case(s) × 3 kernel(s)</summary>"));
+
+    let all_passed = results(vec![linux_5_10()]);
+    let mut all_passed = all_passed;
+    all_passed.kernels[0]
+        .cases
+        .retain(|c| c.outcome == CaseOutcome::Pass);
+    let md = markdown::render(&all_passed);
+    assert!(!md.contains("### Cases that diverged or failed"), "{md}");
+    assert!(md.contains("<details><summary>Matrix: 4 case(s) × 1 kernel(s)</summary>"));
+}
+
 #[test]
 fn json_snapshot() {
-    insta::assert_snapshot!(report::to_json(&fixture()));
+    insta::assert_snapshot!(report::to_json(&fixture(), JsonLayout::Pretty));
 }
 
 #[test]
@@ -393,29 +242,121 @@ fn junit_snapshot_parses_back_with_the_right_counts() {
         .iter()
         .map(|s| (s.name.to_string(), s.tests, s.failures, s.errors, s.skipped))
         .collect();
+    // 7.3 failed to boot: every case of the matrix is an error there, not one boot test.
     assert_eq!(
         counts,
         [
             ("5.10".to_string(), 6, 1, 0, 1),
             ("6.12".to_string(), 7, 1, 1, 0),
-            ("7.3".to_string(), 1, 0, 1, 0),
+            ("7.3".to_string(), 7, 0, 7, 0),
         ]
     );
-    let boot = &parsed.test_suites[2].test_cases[0];
-    assert_eq!(boot.name.as_str(), "7.3/boot");
-    let quick_junit::TestCaseStatus::NonSuccess {
-        kind, description, ..
-    } = &boot.status
-    else {
-        panic!("the failed boot must be a non-success: {:?}", boot.status);
+    let classes: Vec<&str> = parsed
+        .test_suites
+        .iter()
+        .map(|s| {
+            s.test_cases[0]
+                .classname
+                .as_ref()
+                .expect("a class")
+                .as_str()
+        })
+        .collect();
+    assert_eq!(classes, ["kernel_5_10", "kernel_6_12", "kernel_7_3"]);
+    let not_run = &parsed.test_suites[2].test_cases[1];
+    assert_eq!(not_run.name.as_str(), "update-noexist");
+    let quick_junit::TestCaseStatus::NonSuccess { kind, message, .. } = &not_run.status else {
+        panic!(
+            "a case of the failed kernel must be a non-success: {:?}",
+            not_run.status
+        );
     };
     assert_eq!(*kind, quick_junit::NonSuccessKind::Error);
-    let log = description.as_ref().expect("the log tail is the body");
-    assert!(log.contains("Kernel panic - not syncing"), "{log:?}");
+    assert_eq!(
+        message.as_ref().map(|m| m.as_str()),
+        Some(
+            "kernel 7.3 failed before this case ran: kernel panic while booting (console line 412)"
+        )
+    );
+    let log = parsed.test_suites[2]
+        .system_err
+        .as_ref()
+        .expect("the console tail is the suite's system-err");
     assert!(
-        !log.contains('\x1b'),
+        log.as_str().contains("Kernel panic - not syncing"),
+        "{log:?}"
+    );
+    assert!(
+        !log.as_str().contains('\x1b'),
         "escape codes are not valid XML: {log:?}"
     );
+}
+
+/// junit.xml validates against the common JUnit schema (tests/data/junit-10.xsd), with
+/// xmllint; the fixture holds every kind of testcase (pass, failure, skip, case error, the
+/// cases of a failed kernel) and a console tail.
+#[test]
+fn junit_validates_against_the_common_schema() {
+    let Some(xmllint) = requirements::program("xmllint") else {
+        requirements::missing(
+            Requirement::Xmllint,
+            "xmllint is not installed (scripts/setup-browser.sh installs libxml2-utils)",
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
+    let skipped_kernel = KernelRun::without_cases(
+        "5.2",
+        KernelStatus::Skipped {
+            reason: "no image here".into(),
+        },
+    );
+    let mut kernels = fixture().kernels;
+    kernels.push(skipped_kernel);
+    for (name, run) in [
+        ("fixture", results(kernels)),
+        ("alone", results(vec![linux_7_3()])),
+    ] {
+        let file = dir.path().join(format!("{name}.xml"));
+        std::fs::write(&file, junit::to_xml(&run).expect("renders")).expect("writes");
+        let out = std::process::Command::new(&xmllint)
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&schema)
+            .arg(&file)
+            .output()
+            .expect("xmllint runs");
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn results_json_is_compact_unless_asked_and_reads_back_either_way() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = fixture();
+    let compact = report::write_all(&run, &dir.path().join("c"), JsonLayout::Compact)
+        .expect("writes compact");
+    let pretty =
+        report::write_all(&run, &dir.path().join("p"), JsonLayout::Pretty).expect("writes pretty");
+    let compact_text = std::fs::read_to_string(&compact.results_json).expect("compact file");
+    let pretty_text = std::fs::read_to_string(&pretty.results_json).expect("pretty file");
+    assert_eq!(compact_text.lines().count(), 1, "{compact_text}");
+    assert!(pretty_text.contains("\n  \"schema\": "), "{pretty_text}");
+    assert!(compact_text.len() * 2 < pretty_text.len());
+    for file in [&compact.results_json, &pretty.results_json] {
+        let back = report::read_json(file).expect("reads back");
+        assert_eq!(
+            report::to_json(&back, JsonLayout::Compact),
+            compact_text,
+            "{}",
+            file.display()
+        );
+    }
 }
 
 #[test]
@@ -424,8 +365,10 @@ fn write_all_then_merge_of_two_ci_jobs_gives_back_the_whole_run() {
     let whole = fixture();
     let job_a = results(whole.kernels[..2].to_vec());
     let job_b = results(whole.kernels[2..].to_vec());
-    let files_a = report::write_all(&job_a, &dir.path().join("a")).expect("writes job a");
-    let files_b = report::write_all(&job_b, &dir.path().join("b")).expect("writes job b");
+    let files_a = report::write_all(&job_a, &dir.path().join("a"), JsonLayout::Compact)
+        .expect("writes job a");
+    let files_b = report::write_all(&job_b, &dir.path().join("b"), JsonLayout::Compact)
+        .expect("writes job b");
     for file in [
         &files_a.junit_xml,
         &files_a.report_md,
@@ -438,12 +381,19 @@ fn write_all_then_merge_of_two_ci_jobs_gives_back_the_whole_run() {
         .map(|path| report::read_json(path).expect("reads back"))
         .to_vec();
     let merged = report::merge(inputs).expect("no kernel in both");
-    assert_eq!(report::to_json(&merged), report::to_json(&whole));
+    assert_eq!(
+        report::to_json(&merged, JsonLayout::Compact),
+        report::to_json(&whole, JsonLayout::Compact)
+    );
 
     let out = dir.path().join("merged");
-    let files = report::write_all(&merged, &out).expect("writes the merged report");
+    let files =
+        report::write_all(&merged, &out, JsonLayout::Compact).expect("writes the merged report");
     let reread = report::read_json(&files.results_json).expect("reads the merged file");
-    assert_eq!(report::to_json(&reread), report::to_json(&whole));
+    assert_eq!(
+        report::to_json(&reread, JsonLayout::Compact),
+        report::to_json(&whole, JsonLayout::Compact)
+    );
     let md = std::fs::read_to_string(&files.report_md).expect("report.md");
     assert_eq!(md, markdown::render(&whole));
     // Atomic writes leave no temporary file behind.
@@ -452,7 +402,10 @@ fn write_all_then_merge_of_two_ci_jobs_gives_back_the_whole_run() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["junit.xml", "report.md", "results.json"]);
+    assert_eq!(
+        names,
+        ["junit.xml", "report.html", "report.md", "results.json"]
+    );
 }
 
 #[test]
@@ -495,10 +448,19 @@ fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows() {
         std::fs::create_dir_all(dir.path().join(kernel)).expect("creates the kernel's dir");
         std::fs::write(dir.path().join(kernel).join("results.json"), text).expect("writes");
     };
-    write("5.10", &report::to_json(&results(vec![linux_5_10()])));
+    write(
+        "5.10",
+        &report::to_json(&results(vec![linux_5_10()]), JsonLayout::Compact),
+    );
     write("6.1", r#"{"schema": 2, "kernels": []}"#);
-    write("6.12", &report::to_json(&results(vec![linux_5_10()])));
-    write("7.3", &report::to_json(&results(vec![linux_7_3()])));
+    write(
+        "6.12",
+        &report::to_json(&results(vec![linux_5_10()]), JsonLayout::Compact),
+    );
+    write(
+        "7.3",
+        &report::to_json(&results(vec![linux_7_3()]), JsonLayout::Compact),
+    );
     let merged =
         report::merge_dir(&["5.10", "6.1", "6.2", "6.12", "7.3"], dir.path()).expect("merges");
     let rows: Vec<(&str, String)> = merged
@@ -607,8 +569,14 @@ fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("temp dir");
     let first = fixture();
-    let files = report::write_all(&first, dir.path()).expect("writes the first set");
-    for file in [&files.results_json, &files.junit_xml, &files.report_md] {
+    let files =
+        report::write_all(&first, dir.path(), JsonLayout::Compact).expect("writes the first set");
+    for file in [
+        &files.results_json,
+        &files.junit_xml,
+        &files.report_md,
+        &files.report_html,
+    ] {
         let mode = std::fs::metadata(file)
             .expect("written")
             .permissions()
@@ -620,14 +588,18 @@ fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
     std::fs::remove_file(&files.report_md).expect("remove report.md");
     std::fs::create_dir(&files.report_md).expect("a directory in its place");
     let second = results(first.kernels[..1].to_vec());
-    let error = report::write_all(&second, dir.path()).expect_err("report.md cannot be written");
+    let error = report::write_all(&second, dir.path(), JsonLayout::Compact)
+        .expect_err("report.md cannot be written");
     assert!(error.to_string().contains("report.md"), "{error}");
     let kept = report::read_json(&files.results_json).expect("the first results.json");
-    assert_eq!(report::to_json(&kept), report::to_json(&first));
+    assert_eq!(
+        report::to_json(&kept, JsonLayout::Compact),
+        report::to_json(&first, JsonLayout::Compact)
+    );
     assert_eq!(
         std::fs::read_to_string(&files.junit_xml).expect("junit.xml"),
         harness::report::junit::to_xml(&first).expect("renders")
     );
     let leftovers = std::fs::read_dir(dir.path()).expect("out dir").count();
-    assert_eq!(leftovers, 3, "temporary files left behind");
+    assert_eq!(leftovers, 4, "temporary files left behind");
 }

@@ -2,8 +2,9 @@
 //!
 //! serde_yaml reports positions only for errors raised while it deserializes; checks that
 //! span the whole case (an undefined name, a closed socket, overlapping versions) run later,
-//! so the file is parsed once more with saphyr, which keeps a span on every node. That
-//! second parse happens only when there is an error to place: a valid case never pays it.
+//! so the file is parsed once more with saphyr, which keeps a span on every node. Each step
+//! records its line for the reports too, so every case pays that second parse once, when
+//! its first step is located (a case file is a few KB).
 
 use std::{cell::OnceCell, fmt};
 

@@ -137,6 +137,10 @@ pub struct Step {
     pub id: String,
     /// What the step does, for reports: `update store[s] = 7 (NOEXIST)`.
     pub label: String,
+    /// The step's line in the case file (a set-up step's: its declaration's), so that a
+    /// report can point at it; `None` where the file could not be located.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
     pub op: Op,
     pub expect: Expectation,
     /// Ask again until the expectation holds, for this long at most (queries only).

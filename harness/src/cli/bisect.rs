@@ -140,7 +140,9 @@ fn bisect(args: &BisectArgs) -> Result<u8, u8> {
 
     runs.sort_by_key(|(i, _)| *i);
     let results = RunResults::new(runs.into_iter().map(|(_, run)| run).collect());
-    if let Err(e) = crate::report::write_all(&results, &args.out) {
+    if let Err(e) =
+        crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
+    {
         eprintln!("error: {}", crate::error_chain(&e));
     }
     let (line, code) = match outcome {
@@ -394,7 +396,9 @@ pub fn run_git(args: &BisectRunArgs) -> u8 {
         Err(_) => return GIT_ABORT,
     };
     let run = &results.kernels[0];
-    if let Err(e) = crate::report::write_all(&results, &args.out) {
+    if let Err(e) =
+        crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
+    {
         eprintln!("error: {}", crate::error_chain(&e));
     }
     let (code, why) = judge(run, args.step.as_deref(), good.as_ref());
@@ -522,6 +526,7 @@ mod tests {
                 steps: vec![StepResult {
                     id: "2".into(),
                     label: String::new(),
+                    line: None,
                     expected,
                     reason: None,
                     actual,

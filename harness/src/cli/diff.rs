@@ -134,7 +134,11 @@ mod tests {
             })
             .collect();
         let path = dir.join(file);
-        std::fs::write(&path, report::to_json(&RunResults::new(runs))).expect("writes");
+        std::fs::write(
+            &path,
+            report::to_json(&RunResults::new(runs), report::JsonLayout::Compact),
+        )
+        .expect("writes");
         path
     }
 

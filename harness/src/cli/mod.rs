@@ -24,7 +24,7 @@ use crate::{
     kernels::{KernelCache, KernelsFile},
     matrix::{self, Event, GuestRoot, MatrixError, MatrixOptions},
     plan::Plan,
-    report::human::Human,
+    report::{JsonLayout, human::Human},
     results::{CaseOutcome, KernelStatus, RunResults},
     vm,
 };
@@ -144,9 +144,13 @@ struct RunArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
-    /// Directory for the reports (results.json, junit.xml, report.md), written atomically.
+    /// Directory for the reports (results.json, junit.xml, report.md, report.html), written
+    /// atomically.
     #[arg(long, default_value = "target/sk-storage-report")]
     out: PathBuf,
+    /// Indent results.json (and JSON on stdout), a value per line, instead of compact.
+    #[arg(long)]
+    pretty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -239,7 +243,8 @@ fn run(args: &RunArgs) -> u8 {
             Err(code) => return code,
         }
     };
-    if let Err(e) = crate::report::write_all(&results, &args.out) {
+    let layout = JsonLayout::pretty_if(args.pretty);
+    if let Err(e) = crate::report::write_all(&results, &args.out, layout) {
         eprintln!("error: {}", crate::error_chain(&e));
         return EXIT_INFRA;
     }
@@ -250,7 +255,7 @@ fn run(args: &RunArgs) -> u8 {
             .iter()
             .try_for_each(|k| human.kernel_summary(&mut stdout, k)),
         Format::Human => human_matrix(&mut stdout, &results, &cases, human),
-        Format::Json => writeln!(stdout, "{}", crate::report::to_json(&results)),
+        Format::Json => writeln!(stdout, "{}", crate::report::to_json(&results, layout)),
     }
     .and_then(|()| {
         if args.format == Format::Human {
@@ -279,12 +284,12 @@ fn human_matrix(
     human: Human,
 ) -> io::Result<()> {
     writeln!(out)?;
-    crate::report::matrix::write(out, results, human.color)?;
+    crate::report::matrix::write(out, results, human)?;
     for kernel in &results.kernels {
         human.kernel_error(out, kernel)?;
     }
     writeln!(out)?;
-    crate::report::changes::write(out, results, human.color)?;
+    crate::report::changes::write(out, results, human)?;
     writeln!(out)?;
     crate::report::evidence::write_unverified(out, cases, results, human.color)
 }
@@ -431,7 +436,7 @@ fn guest(args: &GuestArgs) -> u8 {
             )
         }
     });
-    let json = crate::report::to_json(&RunResults::new(vec![run]));
+    let json = crate::report::to_json(&RunResults::new(vec![run]), JsonLayout::Compact);
     match crate::report::write_atomically(&args.out, json.as_bytes()) {
         Ok(()) => EXIT_PASS,
         Err(e) => {

@@ -150,7 +150,9 @@ fn kernel_run(args: &RecordArgs, cases: &[Case]) -> Result<KernelRun, u8> {
         super::VmLimits::one_at_a_time(args.memory.clone()),
         &args.out,
     )?;
-    if let Err(e) = crate::report::write_all(&results, &args.out) {
+    if let Err(e) =
+        crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
+    {
         eprintln!("error: {}", crate::error_chain(&e));
     }
     Ok(results

@@ -12,14 +12,14 @@ use clap::{Subcommand, ValueEnum};
 use super::{EXIT_BAD_INPUT, EXIT_INFRA, EXIT_PASS, exit_code, load_cases};
 use crate::{
     kernels::KernelsFile,
-    report::{self, changes, evidence, human::Human, junit, markdown, matrix},
+    report::{self, JsonLayout, changes, evidence, html, human::Human, junit, markdown, matrix},
     results::RunResults,
 };
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Merge the results.json files of several runs (e.g. one CI job per kernel), write
-    /// results.json, junit.xml and report.md into --out, and print the matrix.
+    /// results.json, junit.xml, report.md and report.html into --out, and print the matrix.
     ///
     /// With --kernels and --results, every kernel of the list is merged in its order from
     /// RESULTS/<kernel>/results.json, and a kernel whose file is missing or unreadable
@@ -37,6 +37,9 @@ pub enum ReportCommand {
         /// Directory for the merged report (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Indent results.json, a value per line, instead of compact.
+        #[arg(long)]
+        pretty: bool,
     },
     /// Print a saved results.json in one of the report formats.
     Show {
@@ -44,6 +47,9 @@ pub enum ReportCommand {
         input: PathBuf,
         #[arg(long, value_enum, default_value_t = ShowFormat::Matrix)]
         format: ShowFormat,
+        /// With --format json: indented, a value per line, instead of compact.
+        #[arg(long)]
+        pretty: bool,
     },
     /// Say which kernels of a saved results.json ran each variant of the cases' versioned
     /// expectations, and list the variants no kernel ran as unverified.
@@ -71,6 +77,8 @@ pub enum ShowFormat {
     Edges,
     /// The Markdown job summary.
     Markdown,
+    /// The page to open in a browser (report.html): one file, no network needed.
+    Html,
     /// JUnit XML, a testsuite per kernel.
     Junit,
     /// The result model as JSON (schema in README.md).
@@ -80,30 +88,38 @@ pub enum ShowFormat {
 /// Runs the command; the exit code follows the results as for `harness run` (`evidence`:
 /// 0 once printed), or says that an input was bad (2) or the report could not be written (3).
 pub fn run(command: ReportCommand) -> u8 {
-    let color = Human::for_stdout().color;
-    run_to(command, &mut io::stdout().lock(), color)
+    run_to(command, &mut io::stdout().lock(), Human::for_stdout())
 }
 
 /// [`run`], printing to `stdout`.
-fn run_to(command: ReportCommand, stdout: &mut impl Write, color: bool) -> u8 {
+fn run_to(command: ReportCommand, stdout: &mut impl Write, view: Human) -> u8 {
     match command {
         ReportCommand::Merge {
             inputs,
             kernels,
             results,
             out,
+            pretty,
         } => {
             let merged = match (kernels, results) {
                 (Some(kernels), Some(results)) => merge_kernels(&kernels, &results),
                 _ => merge_files(&inputs),
             };
             match merged {
-                Ok(merged) => write_merged(&merged, &out, stdout, color),
+                Ok(merged) => {
+                    write_merged(&merged, &out, JsonLayout::pretty_if(pretty), stdout, view)
+                }
                 Err(code) => code,
             }
         }
-        ReportCommand::Show { input, format } => show(&input, format, stdout, color),
-        ReportCommand::Evidence { input, cases } => show_evidence(&input, &cases, stdout, color),
+        ReportCommand::Show {
+            input,
+            format,
+            pretty,
+        } => show(&input, format, JsonLayout::pretty_if(pretty), stdout, view),
+        ReportCommand::Evidence { input, cases } => {
+            show_evidence(&input, &cases, stdout, view.color)
+        }
     }
 }
 
@@ -156,38 +172,52 @@ fn merge_kernels(kernels_file: &Path, dir: &Path) -> Result<RunResults, u8> {
     })
 }
 
-fn write_merged(merged: &RunResults, out: &Path, stdout: &mut impl Write, color: bool) -> u8 {
+fn write_merged(
+    merged: &RunResults,
+    out: &Path,
+    layout: JsonLayout,
+    stdout: &mut impl Write,
+    view: Human,
+) -> u8 {
     if let Some(differences) = report::build_differences(merged) {
         eprintln!("warning: {differences}");
     }
-    let files = match report::write_all(merged, out) {
+    let files = match report::write_all(merged, out, layout) {
         Ok(files) => files,
         Err(e) => return fail(EXIT_INFRA, e),
     };
     eprintln!(
-        "wrote {}, {} and {}",
+        "wrote {}, {}, {} and {}",
         files.results_json.display(),
         files.junit_xml.display(),
-        files.report_md.display()
+        files.report_md.display(),
+        files.report_html.display()
     );
-    finish(matrix::write(stdout, merged, color), exit_code(merged))
+    finish(matrix::write(stdout, merged, view), exit_code(merged))
 }
 
-fn show(input: &Path, format: ShowFormat, stdout: &mut impl Write, color: bool) -> u8 {
+fn show(
+    input: &Path,
+    format: ShowFormat,
+    layout: JsonLayout,
+    stdout: &mut impl Write,
+    view: Human,
+) -> u8 {
     let results = match report::read_json(input) {
         Ok(results) => results,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
     let printed = match format {
-        ShowFormat::Matrix => matrix::write(stdout, &results, color),
-        ShowFormat::Changes => changes::write(stdout, &results, color),
+        ShowFormat::Matrix => matrix::write(stdout, &results, view),
+        ShowFormat::Changes => changes::write(stdout, &results, view),
         ShowFormat::Edges => report::edges::write(stdout, &results),
         ShowFormat::Markdown => write!(stdout, "{}", markdown::render(&results)),
+        ShowFormat::Html => write!(stdout, "{}", html::render(&results)),
         ShowFormat::Junit => match junit::to_xml(&results) {
             Ok(xml) => writeln!(stdout, "{xml}"),
             Err(e) => return fail(EXIT_INFRA, e),
         },
-        ShowFormat::Json => writeln!(stdout, "{}", report::to_json(&results)),
+        ShowFormat::Json => writeln!(stdout, "{}", report::to_json(&results, layout)),
     };
     finish(printed, exit_code(&results))
 }
@@ -231,7 +261,7 @@ mod tests {
 
     fn saved(dir: &Path, runs: Vec<KernelRun>) -> PathBuf {
         let path = dir.join(format!("{}.json", runs[0].kernel));
-        let json = report::to_json(&RunResults::new(runs));
+        let json = report::to_json(&RunResults::new(runs), JsonLayout::Compact);
         std::fs::write(&path, json).expect("writes a results file");
         path
     }
@@ -248,8 +278,9 @@ mod tests {
             kernels: None,
             results: None,
             out: out.clone(),
+            pretty: false,
         };
-        assert_eq!(run_to(merge, &mut stdout, false), EXIT_PASS);
+        assert_eq!(run_to(merge, &mut stdout, Human::plain()), EXIT_PASS);
         let printed = String::from_utf8(stdout).expect("UTF-8");
         assert!(printed.starts_with("case  6.1   6.12\n"), "{printed}");
         let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
@@ -257,6 +288,7 @@ mod tests {
         assert_eq!(names, ["6.1", "6.12"]);
         assert!(out.join(report::JUNIT_XML).is_file());
         assert!(out.join(report::REPORT_MD).is_file());
+        assert!(out.join(report::REPORT_HTML).is_file());
     }
 
     #[test]
@@ -280,15 +312,22 @@ mod tests {
             kernels: Some(list.clone()),
             results: Some(results.clone()),
             out: out.to_path_buf(),
+            pretty: false,
         };
         let out = dir.path().join("out");
-        assert_eq!(run_to(merge(&out), &mut Vec::new(), false), EXIT_PASS);
+        assert_eq!(
+            run_to(merge(&out), &mut Vec::new(), Human::plain()),
+            EXIT_PASS
+        );
         let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
         let names: Vec<&str> = merged.kernels.iter().map(|k| k.kernel.as_str()).collect();
         assert_eq!(names, ["b", "a"]);
 
         std::fs::remove_file(results.join("a").join(report::RESULTS_JSON)).expect("removes");
-        assert_eq!(run_to(merge(&out), &mut Vec::new(), false), EXIT_INFRA);
+        assert_eq!(
+            run_to(merge(&out), &mut Vec::new(), Human::plain()),
+            EXIT_INFRA
+        );
         let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
         assert!(
             matches!(&merged.kernels[1].status, KernelStatus::Error { message, .. }
@@ -308,15 +347,23 @@ mod tests {
             kernels: None,
             results: None,
             out: out.clone(),
+            pretty: false,
         };
-        assert_eq!(run_to(twice, &mut Vec::new(), false), EXIT_BAD_INPUT);
+        assert_eq!(
+            run_to(twice, &mut Vec::new(), Human::plain()),
+            EXIT_BAD_INPUT
+        );
         let missing = ReportCommand::Merge {
             inputs: vec![dir.path().join("missing.json")],
             kernels: None,
             results: None,
             out: out.clone(),
+            pretty: false,
         };
-        assert_eq!(run_to(missing, &mut Vec::new(), false), EXIT_BAD_INPUT);
+        assert_eq!(
+            run_to(missing, &mut Vec::new(), Human::plain()),
+            EXIT_BAD_INPUT
+        );
         assert!(!out.exists(), "nothing may be written after a bad input");
     }
 
@@ -332,9 +379,14 @@ mod tests {
             let show = ReportCommand::Show {
                 input: input.clone(),
                 format: *format,
+                pretty: false,
             };
             let mut stdout = Vec::new();
-            assert_eq!(run_to(show, &mut stdout, false), EXIT_INFRA, "{format:?}");
+            assert_eq!(
+                run_to(show, &mut stdout, Human::plain()),
+                EXIT_INFRA,
+                "{format:?}"
+            );
             let printed = String::from_utf8(stdout).expect("UTF-8");
             assert!(printed.contains("timed out"), "{format:?} prints {printed}");
         }
@@ -374,7 +426,7 @@ steps:
 
         let mut stdout = Vec::new();
         assert_eq!(
-            run_to(evidence(&input, &cases), &mut stdout, false),
+            run_to(evidence(&input, &cases), &mut stdout, Human::plain()),
             EXIT_PASS
         );
         let printed = String::from_utf8(stdout).expect("UTF-8");
@@ -389,12 +441,12 @@ steps:
 
         let missing = dir.path().join("missing.json");
         assert_eq!(
-            run_to(evidence(&missing, &cases), &mut Vec::new(), false),
+            run_to(evidence(&missing, &cases), &mut Vec::new(), Human::plain()),
             EXIT_BAD_INPUT
         );
         let no_cases = dir.path().join("no-cases");
         assert_eq!(
-            run_to(evidence(&input, &no_cases), &mut Vec::new(), false),
+            run_to(evidence(&input, &no_cases), &mut Vec::new(), Human::plain()),
             EXIT_BAD_INPUT
         );
     }

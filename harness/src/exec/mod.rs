@@ -309,6 +309,7 @@ fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
     StepResult {
         id: step.id.clone(),
         label: step.label.clone(),
+        line: step.line,
         expected,
         reason,
         actual,
@@ -1231,6 +1232,7 @@ mod tests {
         let step = |name: &str| StepResult {
             id: "1".into(),
             label: "diag".into(),
+            line: None,
             expected: crate::case::Expected::Ok,
             reason: None,
             actual: Actual::Errno {

@@ -7,10 +7,10 @@ use std::io::{self, Write};
 use owo_colors::Style;
 use serde::Serialize;
 
-use super::{kernel_label, paint};
+use super::{human::Human, kernel_label, paint, shorten, wrap};
 use crate::{
     case::Expected,
-    results::{Actual, KernelStatus, RunResults, Verdict},
+    results::{Actual, CaseOutcome, CaseResult, KernelStatus, RunResults, StepResult, Verdict},
     version::KernelVersion,
 };
 
@@ -21,6 +21,9 @@ pub struct BehaviourChange {
     pub case: String,
     pub step: String,
     pub label: String,
+    /// The case file and the step's line in it, as the first kernel to run it reported.
+    pub file: String,
+    pub line: Option<usize>,
     pub before: Observation,
     pub after: Observation,
 }
@@ -44,6 +47,8 @@ pub struct Divergence {
     pub file: String,
     pub step: String,
     pub label: String,
+    /// The step's line in `file`, when the run recorded it.
+    pub line: Option<usize>,
     pub expected: Expected,
     pub actual: Actual,
     /// Why the case expects that on this kernel, when it gives versioned variants.
@@ -53,7 +58,7 @@ pub struct Divergence {
 /// Changes per (case, step), cases and steps in the order they first appear, each step's
 /// changes in version order. Kernels are ordered by version, not by name or list order
 /// (ties keep list order); a kernel that reported no version cannot be placed and is left
-/// out, as are steps that did not run.
+/// out, as are steps that did not run and the steps of skipped cases.
 pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
     let mut kernels: Vec<_> = results
         .kernels
@@ -62,23 +67,26 @@ pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
         .collect();
     kernels.sort_by_key(|(version, _)| *version);
 
-    // (case, step id) → label and observations in version order.
-    let mut steps: Vec<((&str, &str), &str, Vec<Observation>)> = Vec::new();
+    // Each step of each case, as first seen, with what every kernel did, in version order.
+    let mut steps: Vec<StepAcross<'_>> = Vec::new();
     for (version, kernel) in kernels {
-        for case in &kernel.cases {
+        for case in kernel.cases.iter().filter(|case| judged(case)) {
             for step in &case.steps {
                 if matches!(step.actual, Actual::NotRun { .. }) {
                     continue;
                 }
-                let key = (case.name.as_str(), step.id.as_str());
-                let at = match steps.iter().position(|(k, ..)| *k == key) {
-                    Some(at) => at,
-                    None => {
-                        steps.push((key, &step.label, Vec::new()));
-                        steps.len() - 1
-                    }
-                };
-                steps[at].2.push(Observation {
+                let seen = steps
+                    .iter()
+                    .position(|s| s.case.name == case.name && s.step.id == step.id);
+                let at = seen.unwrap_or_else(|| {
+                    steps.push(StepAcross {
+                        case,
+                        step,
+                        observations: Vec::new(),
+                    });
+                    steps.len() - 1
+                });
+                steps[at].observations.push(Observation {
                     kernel: kernel.kernel.clone(),
                     version,
                     actual: step.actual.clone(),
@@ -91,27 +99,43 @@ pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
 
     steps
         .into_iter()
-        .flat_map(|((case, step), label, observations)| {
-            observations
-                .windows(2)
-                .filter(|pair| pair[0].actual != pair[1].actual)
-                .map(|pair| BehaviourChange {
-                    case: case.to_string(),
-                    step: step.to_string(),
-                    label: label.to_string(),
-                    before: pair[0].clone(),
-                    after: pair[1].clone(),
-                })
-                .collect::<Vec<_>>()
-        })
+        .flat_map(
+            |StepAcross {
+                 case,
+                 step,
+                 observations,
+             }| {
+                observations
+                    .windows(2)
+                    .filter(|pair| pair[0].actual != pair[1].actual)
+                    .map(|pair| BehaviourChange {
+                        case: case.name.clone(),
+                        step: step.id.clone(),
+                        label: step.label.clone(),
+                        file: case.file.clone(),
+                        line: step.line,
+                        before: pair[0].clone(),
+                        after: pair[1].clone(),
+                    })
+                    .collect::<Vec<_>>()
+            },
+        )
         .collect()
 }
 
-/// Every diverged step, kernels in the results' order, then cases and steps in run order.
+/// A step of a case across kernels: as the first kernel ran it, and what each one did.
+struct StepAcross<'a> {
+    case: &'a CaseResult,
+    step: &'a StepResult,
+    observations: Vec<Observation>,
+}
+
+/// Every diverged step of a case that was not skipped, kernels in the results' order, then
+/// cases and steps in run order.
 pub fn divergences(results: &RunResults) -> Vec<Divergence> {
     let mut found = Vec::new();
     for kernel in &results.kernels {
-        for case in &kernel.cases {
+        for case in kernel.cases.iter().filter(|case| judged(case)) {
             for step in case.steps.iter().filter(|s| s.verdict == Verdict::Diverged) {
                 found.push(Divergence {
                     kernel: kernel.kernel.clone(),
@@ -120,6 +144,7 @@ pub fn divergences(results: &RunResults) -> Vec<Divergence> {
                     file: case.file.clone(),
                     step: step.id.clone(),
                     label: step.label.clone(),
+                    line: step.line,
                     expected: step.expected.clone(),
                     actual: step.actual.clone(),
                     reason: step.reason.clone(),
@@ -130,24 +155,34 @@ pub fn divergences(results: &RunResults) -> Vec<Divergence> {
     found
 }
 
+/// Whether the case's steps say something about the kernel. A case skipped after it ran
+/// (the kernel lacks what it needs: no inet_diag, say) keeps the steps that showed it, but
+/// their outcomes are the machine's, neither divergences nor changes of behaviour.
+fn judged(case: &CaseResult) -> bool {
+    !matches!(case.outcome, CaseOutcome::Skipped { .. })
+}
+
+impl Divergence {
+    /// `cases/update-noexist.yaml:13`: where the step is written.
+    pub fn location(&self) -> String {
+        super::location(&self.file, self.line)
+    }
+}
+
 impl BehaviourChange {
     /// Both sides meet their expectations: the case already describes this change.
     pub fn expected(&self) -> bool {
         self.before.verdict == Verdict::Pass && self.after.verdict == Verdict::Pass
     }
 
-    /// `update-noexist step 2 (update store[s] = 8 (NOEXIST)): changed between 6.1 and 6.12:
-    /// EINVAL (22) → ok`, without the verdict.
-    pub fn describe(&self) -> String {
+    /// `changed between 6.1 and 6.12: EINVAL (22) → ok`, values cut to `max` characters.
+    pub fn describe(&self, max: usize) -> String {
         format!(
-            "{} step {} ({}): changed between {} and {}: {} → {}",
-            self.case,
-            self.step,
-            self.label,
+            "changed between {} and {}: {} → {}",
             kernel_label(&self.before.kernel, Some(self.before.version)),
             kernel_label(&self.after.kernel, Some(self.after.version)),
-            self.before.actual,
-            self.after.actual,
+            shorten(&self.before.actual.to_string(), max),
+            shorten(&self.after.actual.to_string(), max),
         )
     }
 
@@ -166,8 +201,54 @@ impl BehaviourChange {
     }
 }
 
-/// The divergences per kernel, then the behaviour changes.
-pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Result<()> {
+/// The longest outcome the terminal shows in full.
+const MAX_OUTCOME_CHARS: usize = 200;
+
+/// A change as two wrapped lines: the step and where it is written, then what changed and
+/// the verdict (painted after wrapping: escape codes have no width).
+fn write_change(out: &mut impl Write, change: &BehaviourChange, view: Human) -> io::Result<()> {
+    let title = format!(
+        "{} step {} ({}) [{}]",
+        change.case,
+        change.step,
+        change.label,
+        super::location(&change.file, change.line)
+    );
+    for line in wrap(&title, view.width, "  ", "      ") {
+        writeln!(out, "{line}")?;
+    }
+    let verdict = format!("[{}]", change.verdict());
+    // No-break spaces keep the verdict on one line, to be painted whole.
+    let text = format!(
+        "{} {}",
+        change.describe(MAX_OUTCOME_CHARS),
+        verdict.replace(' ', "\u{a0}")
+    );
+    let lines: Vec<String> = wrap(&text, view.width, "      ", "      ")
+        .into_iter()
+        .map(|line| line.replace('\u{a0}', " "))
+        .collect();
+    let style = if change.expected() {
+        Style::new().green()
+    } else {
+        Style::new().red().bold()
+    };
+    let last = lines.len() - 1;
+    for (i, line) in lines.iter().enumerate() {
+        match line.strip_suffix(&verdict) {
+            Some(before) if i == last => {
+                writeln!(out, "{before}{}", paint(&verdict, style, view.color))?
+            }
+            _ => writeln!(out, "{line}")?,
+        }
+    }
+    Ok(())
+}
+
+/// The divergences per kernel, then the behaviour changes the cases do not expect, then
+/// those they do, each wrapped to the view's width.
+pub fn write(out: &mut impl Write, results: &RunResults, view: Human) -> io::Result<()> {
+    let color = view.color;
     let heading = Style::new().bold();
     let divergences = divergences(results);
     writeln!(out, "{}", paint("Divergences", heading, color))?;
@@ -180,43 +261,64 @@ pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Res
             current_kernel = Some(&d.kernel);
             writeln!(out, "  {}", kernel_label(&d.kernel, d.version))?;
         }
-        writeln!(
-            out,
-            "    {} step {} ({}) [{}]",
-            paint(&d.case, Style::new().red().bold(), color),
+        let title = format!(
+            "{} step {} ({}) [{}]",
+            d.case,
             d.step,
             d.label,
-            d.file
-        )?;
-        writeln!(out, "      expected: {}", d.expected)?;
-        writeln!(out, "      actual:   {}", d.actual)?;
+            d.location()
+        );
+        for (i, line) in wrap(&title, view.width, "    ", "      ")
+            .iter()
+            .enumerate()
+        {
+            let line = if i == 0 {
+                line.replacen(
+                    &d.case,
+                    &paint(&d.case, Style::new().red().bold(), color),
+                    1,
+                )
+            } else {
+                line.clone()
+            };
+            writeln!(out, "{line}")?;
+        }
+        let mut facts = vec![
+            format!(
+                "expected: {}",
+                shorten(&d.expected.to_string(), MAX_OUTCOME_CHARS)
+            ),
+            format!(
+                "actual:   {}",
+                shorten(&d.actual.to_string(), MAX_OUTCOME_CHARS)
+            ),
+        ];
         if let Some(reason) = &d.reason {
-            writeln!(out, "      (expected because: {reason})")?;
+            facts.push(format!("(expected because: {reason})"));
+        }
+        for fact in facts {
+            for line in wrap(&fact, view.width, "      ", "                ") {
+                writeln!(out, "{line}")?;
+            }
         }
     }
 
-    let changes = behaviour_changes(results);
-    writeln!(out)?;
-    writeln!(
-        out,
-        "{}",
-        paint("Behaviour changes across versions", heading, color)
-    )?;
-    if changes.is_empty() {
-        writeln!(out, "  none")?;
-    }
-    for change in &changes {
-        let verdict_style = if change.expected() {
-            Style::new().green()
-        } else {
-            Style::new().red().bold()
-        };
-        writeln!(
-            out,
-            "  {} [{}]",
-            change.describe(),
-            paint(&change.verdict(), verdict_style, color)
-        )?;
+    let (expected, unexpected): (Vec<BehaviourChange>, Vec<BehaviourChange>) =
+        behaviour_changes(results)
+            .into_iter()
+            .partition(BehaviourChange::expected);
+    for (title, changes) in [
+        ("Behaviour changes the cases do not expect", unexpected),
+        ("Behaviour changes the cases expect", expected),
+    ] {
+        writeln!(out)?;
+        writeln!(out, "{}", paint(title, heading, color))?;
+        if changes.is_empty() {
+            writeln!(out, "  none")?;
+        }
+        for change in &changes {
+            write_change(out, change, view)?;
+        }
     }
 
     let left_out: Vec<String> = results
@@ -252,7 +354,7 @@ pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{CaseOutcome, CaseResult, KernelRun, KernelStatus, StepResult};
+    use crate::results::KernelRun;
 
     fn kernel(name: &str, version: Option<KernelVersion>, actual: Actual) -> KernelRun {
         let expected = Expected::Ok;
@@ -271,6 +373,7 @@ mod tests {
                 steps: vec![StepResult {
                     id: "1".into(),
                     label: "update".into(),
+                    line: None,
                     expected,
                     reason: None,
                     actual,
@@ -293,10 +396,24 @@ mod tests {
         let changes = behaviour_changes(&results);
         assert_eq!(changes.len(), 1, "{changes:#?}");
         assert_eq!(
-            changes[0].describe(),
-            "c step 1 (update): changed between 7.9 and 7.10: EINVAL (22) → ok"
+            changes[0].describe(200),
+            "changed between 7.9 and 7.10: EINVAL (22) → ok"
         );
         assert_eq!(changes[0].verdict(), "diverges on 7.9");
+    }
+
+    #[test]
+    fn steps_of_a_skipped_case_are_neither_divergences_nor_changes() {
+        let mut skipped = kernel("5.9", Some(KernelVersion::new(5, 9, 1)), Actual::errno(2));
+        skipped.cases[0].outcome = CaseOutcome::Skipped {
+            reason: "no inet_diag".into(),
+        };
+        let results = RunResults::new(vec![
+            skipped,
+            kernel("5.10", Some(KernelVersion::new(5, 10, 0)), Actual::Ok),
+        ]);
+        assert_eq!(divergences(&results), []);
+        assert_eq!(behaviour_changes(&results), []);
     }
 
     #[test]

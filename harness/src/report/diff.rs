@@ -331,6 +331,7 @@ mod tests {
         StepResult {
             id: id.into(),
             label: format!("step {id}"),
+            line: None,
             expected,
             reason: None,
             actual,

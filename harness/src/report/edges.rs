@@ -147,6 +147,7 @@ mod tests {
         StepResult {
             id: id.into(),
             label: format!("update m[s] = u8[{size}]"),
+            line: None,
             expected: crate::case::Expected::Ok,
             reason: None,
             actual,

@@ -348,6 +348,7 @@ steps:
         StepResult {
             id: id.into(),
             label: String::new(),
+            line: None,
             expected,
             reason: None,
             actual,

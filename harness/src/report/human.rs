@@ -7,17 +7,47 @@ use owo_colors::{OwoColorize, Style};
 
 use crate::results::{CaseOutcome, CaseResult, KernelRun, KernelStatus, Verdict};
 
+/// How the terminal views are drawn.
 #[derive(Debug, Clone, Copy)]
 pub struct Human {
     pub color: bool,
+    /// Columns the matrix and the long lines (behaviour changes, divergences) fit in.
+    pub width: usize,
 }
 
+/// The width when stdout is not a terminal and `COLUMNS` says nothing (a CI log, a file):
+/// wide enough for a matrix of 12 kernels beside 28-character case names.
+pub const WIDTH_WITHOUT_TERMINAL: usize = 100;
+
 impl Human {
-    /// Colour only on a terminal, and never when NO_COLOR is set (no-color.org).
+    /// Colour only on a terminal, and never when NO_COLOR is set (no-color.org). The width is
+    /// `COLUMNS` when set, else the terminal's, else [`WIDTH_WITHOUT_TERMINAL`]: the same
+    /// content at any width, laid out to fit.
     pub fn for_stdout() -> Self {
         use std::io::IsTerminal;
+        let terminal = io::stdout().is_terminal();
+        let columns = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .filter(|c| *c > 0);
+        let width = columns
+            .or_else(|| {
+                terminal
+                    .then(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+                    .flatten()
+            })
+            .unwrap_or(WIDTH_WITHOUT_TERMINAL);
         Self {
-            color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            color: terminal && std::env::var_os("NO_COLOR").is_none(),
+            width,
+        }
+    }
+
+    /// Plain text at the width of a log file, for tests and output that is not a terminal.
+    pub fn plain() -> Self {
+        Self {
+            color: false,
+            width: WIDTH_WITHOUT_TERMINAL,
         }
     }
 
@@ -91,7 +121,13 @@ impl Human {
                 case.file
             )?;
             for step in case.steps.iter().filter(|s| s.verdict == Verdict::Diverged) {
-                writeln!(out, "  step {}: {}", step.id, step.label)?;
+                writeln!(
+                    out,
+                    "  step {}: {} [{}]",
+                    step.id,
+                    step.label,
+                    super::location(&case.file, step.line)
+                )?;
                 writeln!(out, "    expected: {}", step.expected)?;
                 writeln!(out, "    actual:   {}", step.actual)?;
                 if let Some(reason) = &step.reason {

@@ -1,32 +1,70 @@
-//! JUnit XML for CI test reporters: a testsuite per kernel, a testcase per case.
+//! JUnit XML for CI test reporters: a testsuite per kernel, a testcase per case of the
+//! matrix.
 //!
 //! A divergence is a `failure` (the kernel behaves otherwise than the case says), a case
-//! the harness could not run is an `error` (infrastructure), and a kernel that failed to
-//! boot or died gets one `<kernel>/boot` testcase in error carrying its console's tail.
+//! the harness could not run is an `error` (infrastructure). A kernel that failed (boot,
+//! panic, timeout) reports every case of the matrix it did not run as an `error`, and a
+//! skipped kernel every case as `skipped`, so the counts are the matrix's; the failed
+//! kernel's console tail is its suite's `system-err`. Only when no kernel ran a case is
+//! a failed or skipped kernel one `boot` testcase, so that it still counts.
+//!
+//! The XML validates against the common JUnit schema (Jenkins' junit-10.xsd, in
+//! tests/data/): class names carry no dots, which tools read as package separators
+//! (`6.12` would be class `12` of package `6`), and the root has no `skipped` attribute.
 
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::ReportError;
+use super::{ReportError, matrix};
 use crate::results::{CaseOutcome, CaseResult, KernelRun, KernelStatus, RunResults, Verdict};
 
 const REPORT_NAME: &str = "sk-storage-harness";
 
 pub fn report(results: &RunResults) -> Report {
+    let cases: Vec<&str> = matrix::rows(results).iter().map(|row| row.case).collect();
     let mut report = Report::new(REPORT_NAME);
     report.set_time(Duration::from_millis(
         results.kernels.iter().map(|k| k.duration_ms).sum(),
     ));
-    report.add_test_suites(results.kernels.iter().map(suite));
+    report.add_test_suites(results.kernels.iter().map(|run| suite(run, &cases)));
     report
 }
 
 pub fn to_xml(results: &RunResults) -> Result<String, ReportError> {
-    report(results).to_string().map_err(ReportError::Junit)
+    let report = report(results);
+    let xml = report.to_string().map_err(ReportError::Junit)?;
+    // quick-junit always writes `testsuites@skipped`, which junit-10.xsd does not allow:
+    // validating readers refuse the file. Each suite keeps its own `skipped` count.
+    let root_skipped = format!(" skipped=\"{}\"", report.skipped);
+    let root = xml.find("<testsuites ").expect("the report has a root");
+    let root_end = root + xml[root..].find('>').expect("the root tag ends");
+    let attribute = xml[root..root_end]
+        .find(&root_skipped)
+        .map(|at| root + at)
+        .expect("quick-junit writes testsuites@skipped");
+    Ok(format!(
+        "{}{}",
+        &xml[..attribute],
+        &xml[attribute + root_skipped.len()..]
+    ))
 }
 
-fn suite(run: &KernelRun) -> TestSuite {
+/// `kernel_6_12`: the kernel's name as a class name without dots (nor slashes, for a
+/// kernel given by path).
+pub fn class_name(kernel: &str) -> String {
+    let name: String = kernel
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("kernel_{name}")
+}
+
+/// The kernel's testsuite: its cases in the matrix's order, each case it did not run in
+/// the state its kernel leaves it (error, skipped); a kernel that ran without a case (a
+/// merge of runs of other cases) has no testcase for it.
+fn suite(run: &KernelRun, cases: &[&str]) -> TestSuite {
+    let class = class_name(&run.kernel);
     let mut suite = TestSuite::new(&run.kernel);
     suite.set_time(Duration::from_millis(run.duration_ms));
     if let Some(release) = &run.release {
@@ -35,29 +73,49 @@ fn suite(run: &KernelRun) -> TestSuite {
     if let Some(version) = run.version {
         suite.add_property(Property::new("version", version.to_string()));
     }
-    if let KernelStatus::Error { message, log_tail } = &run.status {
-        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-        status.set_type("kernel error").set_message(message);
-        if let Some(tail) = log_tail {
-            status.set_description(tail);
+    let not_run = match &run.status {
+        KernelStatus::Ran => None,
+        KernelStatus::Error { message, log_tail } => {
+            if let Some(tail) = log_tail {
+                suite.set_system_err(tail);
+            }
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_type("kernel error").set_message(format!(
+                "kernel {} failed before this case ran: {message}",
+                run.kernel
+            ));
+            Some(status)
         }
-        let mut case = TestCase::new(format!("{}/boot", run.kernel), status);
-        case.set_classname(&run.kernel)
-            .set_time(Duration::from_millis(run.duration_ms));
-        suite.add_test_case(case);
+        KernelStatus::Skipped { reason } => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(format!("kernel {} skipped: {reason}", run.kernel));
+            Some(status)
+        }
+    };
+    let mut tests = Vec::with_capacity(cases.len());
+    for name in cases {
+        match (run.cases.iter().find(|c| c.name == *name), &not_run) {
+            (Some(case), _) => tests.push(test_case(&class, case)),
+            (None, Some(status)) => {
+                let mut test = TestCase::new(*name, status.clone());
+                test.set_classname(&class);
+                tests.push(test);
+            }
+            (None, None) => {}
+        }
     }
-    if let KernelStatus::Skipped { reason } = &run.status {
-        let mut status = TestCaseStatus::skipped();
-        status.set_message(reason);
-        let mut case = TestCase::new(format!("{}/boot", run.kernel), status);
-        case.set_classname(&run.kernel);
-        suite.add_test_case(case);
+    if tests.is_empty()
+        && let Some(status) = not_run
+    {
+        let mut test = TestCase::new("boot", status);
+        test.set_classname(&class);
+        tests.push(test);
     }
-    suite.add_test_cases(run.cases.iter().map(|case| test_case(&run.kernel, case)));
+    suite.add_test_cases(tests);
     suite
 }
 
-fn test_case(kernel: &str, case: &CaseResult) -> TestCase {
+fn test_case(class: &str, case: &CaseResult) -> TestCase {
     let status = match &case.outcome {
         CaseOutcome::Pass => TestCaseStatus::success(),
         CaseOutcome::Diverged => {
@@ -80,8 +138,12 @@ fn test_case(kernel: &str, case: &CaseResult) -> TestCase {
                         .map(|r| format!("\n  (expected because: {r})"))
                         .unwrap_or_default();
                     format!(
-                        "step {}: {}\n  expected: {}\n  actual:   {}{reason}",
-                        s.id, s.label, s.expected, s.actual
+                        "{}: step {}: {}\n  expected: {}\n  actual:   {}{reason}",
+                        super::location(&case.file, s.line),
+                        s.id,
+                        s.label,
+                        s.expected,
+                        s.actual
                     )
                 })
                 .collect::<Vec<_>>()
@@ -90,7 +152,7 @@ fn test_case(kernel: &str, case: &CaseResult) -> TestCase {
             status
                 .set_type("diverged")
                 .set_message(message)
-                .set_description(format!("{}\n{body}", case.file));
+                .set_description(body);
             status
         }
         CaseOutcome::Skipped { reason } => {
@@ -106,7 +168,52 @@ fn test_case(kernel: &str, case: &CaseResult) -> TestCase {
     };
     let mut test_case = TestCase::new(&case.name, status);
     test_case
-        .set_classname(kernel)
+        .set_classname(class)
         .set_time(Duration::from_millis(case.duration_ms));
     test_case
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_have_no_dots() {
+        assert_eq!(class_name("6.12"), "kernel_6_12");
+        assert_eq!(class_name("host"), "kernel_host");
+        assert_eq!(class_name("~/linux/bzImage"), "kernel___linux_bzImage");
+    }
+
+    #[test]
+    fn a_failed_kernel_alone_is_one_boot_error_and_the_root_has_no_skipped_count() {
+        let failed = KernelRun::without_cases(
+            "7.3",
+            KernelStatus::Error {
+                message: "timed out".into(),
+                log_tail: Some("[ 1.0] last words".into()),
+            },
+        );
+        let skipped = KernelRun::without_cases(
+            "5.2",
+            KernelStatus::Skipped {
+                reason: "no image".into(),
+            },
+        );
+        let xml = to_xml(&RunResults::new(vec![failed, skipped])).expect("renders");
+        let root = xml.lines().nth(1).expect("the root tag");
+        assert!(root.starts_with("<testsuites "), "{xml}");
+        assert!(!root.contains("skipped="), "{root}");
+        let parsed = Report::deserialize_from_str(&xml).expect("parses back");
+        let counts: Vec<(&str, usize, usize, usize)> = parsed
+            .test_suites
+            .iter()
+            .map(|s| (s.name.as_str(), s.tests, s.errors, s.skipped))
+            .collect();
+        assert_eq!(counts, [("7.3", 1, 1, 0), ("5.2", 1, 0, 1)]);
+        assert_eq!(parsed.test_suites[0].test_cases[0].name.as_str(), "boot");
+        assert!(
+            xml.contains("<system-err>[ 1.0] last words</system-err>"),
+            "{xml}"
+        );
+    }
 }

@@ -1,23 +1,25 @@
 //! The triage view on a terminal: a row per case, a column per kernel (in the kernels'
 //! order), then a summary line per kernel.
 //!
-//! Cells are at most four characters wide and long names are cut, so 8 kernels next to
-//! 60 cases fit in 120 columns.
+//! It fits the width it is given ([`Human::width`]): cells are at most four characters
+//! wide, long names are cut, and when the kernels do not fit beside the case names they
+//! wrap into blocks of columns, each with the case names again.
 
 use std::io::{self, Write};
 
 use owo_colors::Style;
 
-use super::{kernel_label, paint};
+use super::{human::Human, kernel_label, paint, wrap};
 use crate::results::{CaseOutcome, KernelRun, KernelStatus, RunResults};
 
 const MAX_CASE_WIDTH: usize = 38;
+/// Case names are cut down to this to keep every kernel on one line, but no further: below
+/// it the kernels wrap into blocks instead.
+const MIN_CASE_WIDTH: usize = 20;
 const MAX_KERNEL_WIDTH: usize = 8;
 /// The widest abbreviation, `pass` or `skip`.
 const CELL_WIDTH: usize = 4;
 const COLUMN_GAP: &str = "  ";
-const LEGEND: &str = "pass: as expected · DIV: diverged from the expectation · skip: skipped · \
-                      err: could not run · -: not in this run";
 
 /// One case on one kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +34,16 @@ pub enum Cell {
 }
 
 impl Cell {
-    fn of(outcome: &CaseOutcome) -> Self {
+    /// Every state, in the order legends list them.
+    pub const ALL: [Cell; 5] = [
+        Self::Pass,
+        Self::Diverged,
+        Self::Skipped,
+        Self::Error,
+        Self::Absent,
+    ];
+
+    pub(super) fn of(outcome: &CaseOutcome) -> Self {
         match outcome {
             CaseOutcome::Pass => Self::Pass,
             CaseOutcome::Diverged => Self::Diverged,
@@ -52,6 +63,28 @@ impl Cell {
         }
     }
 
+    /// The state's name where a word is needed (the page's classes and legend).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Diverged => "diverged",
+            Self::Skipped => "skipped",
+            Self::Error => "error",
+            Self::Absent => "not run",
+        }
+    }
+
+    /// What the state means, for legends.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::Pass => "as expected",
+            Self::Diverged => "diverged from the expectation",
+            Self::Skipped => "skipped",
+            Self::Error => "could not run",
+            Self::Absent => "not in this run",
+        }
+    }
+
     fn style(self) -> Style {
         match self {
             Self::Pass => Style::new().green(),
@@ -68,6 +101,9 @@ pub struct Row<'a> {
     pub case: &'a str,
     /// One cell per kernel, in the kernels' order.
     pub cells: Vec<Cell>,
+    /// A kernel that ran the case saw it diverge or fail: what triage looks at first. The
+    /// cases a failed kernel never ran are that kernel's trouble, not theirs.
+    pub troubled: bool,
 }
 
 /// The matrix: cases in the order they first appear across kernels. A kernel that failed
@@ -81,24 +117,45 @@ pub fn rows(results: &RunResults) -> Vec<Row<'_>> {
     }
     cases
         .into_iter()
-        .map(|name| Row {
-            case: name,
-            cells: results
+        .map(|name| {
+            let outcomes: Vec<Option<&CaseOutcome>> = results
                 .kernels
                 .iter()
-                .map(
-                    |kernel| match kernel.cases.iter().find(|c| c.name == name) {
-                        Some(case) => Cell::of(&case.outcome),
-                        None if matches!(kernel.status, KernelStatus::Error { .. }) => Cell::Error,
-                        None if matches!(kernel.status, KernelStatus::Skipped { .. }) => {
-                            Cell::Skipped
-                        }
-                        None => Cell::Absent,
-                    },
-                )
-                .collect(),
+                .map(|kernel| {
+                    let case = kernel.cases.iter().find(|c| c.name == name);
+                    case.map(|c| &c.outcome)
+                })
+                .collect();
+            Row {
+                case: name,
+                cells: outcomes
+                    .iter()
+                    .zip(&results.kernels)
+                    .map(|(outcome, kernel)| match (outcome, &kernel.status) {
+                        (Some(outcome), _) => Cell::of(outcome),
+                        (None, KernelStatus::Error { .. }) => Cell::Error,
+                        (None, KernelStatus::Skipped { .. }) => Cell::Skipped,
+                        (None, KernelStatus::Ran) => Cell::Absent,
+                    })
+                    .collect(),
+                troubled: outcomes.iter().flatten().any(|outcome| {
+                    matches!(outcome, CaseOutcome::Diverged | CaseOutcome::Error { .. })
+                }),
+            }
         })
         .collect()
+}
+
+/// How many cells of the matrix are in each state, in [`Cell::ALL`]'s order.
+pub fn totals(rows: &[Row<'_>]) -> [(Cell, usize); 5] {
+    Cell::ALL.map(|state| {
+        let count = rows
+            .iter()
+            .flat_map(|row| &row.cells)
+            .filter(|cell| **cell == state)
+            .count();
+        (state, count)
+    })
 }
 
 /// `4 pass, 1 DIVERGED, 1 skip, 0 error`: a kernel's cases by outcome.
@@ -112,42 +169,84 @@ pub fn tally(run: &KernelRun) -> String {
     )
 }
 
-pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Result<()> {
+pub fn write(out: &mut impl Write, results: &RunResults, view: Human) -> io::Result<()> {
     if results.kernels.is_empty() {
         return writeln!(out, "no kernel in these results");
     }
     let rows = rows(results);
-    let case_width = rows
-        .iter()
-        .map(|r| width(r.case))
-        .max()
-        .unwrap_or(0)
-        .clamp("case".len(), MAX_CASE_WIDTH);
     let headers: Vec<String> = results
         .kernels
         .iter()
         .map(|k| fit(&k.kernel, MAX_KERNEL_WIDTH))
         .collect();
     let widths: Vec<usize> = headers.iter().map(|h| width(h).max(CELL_WIDTH)).collect();
+    let all_columns: usize = widths.iter().map(|w| COLUMN_GAP.len() + w).sum();
+    let longest = rows
+        .iter()
+        .map(|r| width(r.case))
+        .max()
+        .unwrap_or(0)
+        .clamp("case".len(), MAX_CASE_WIDTH);
+    let case_width = if longest + all_columns <= view.width {
+        longest
+    } else {
+        // Shorter names when that keeps the kernels on one line, else blocks of kernels.
+        let widest = widths.iter().max().copied().unwrap_or(CELL_WIDTH) + COLUMN_GAP.len();
+        view.width
+            .saturating_sub(all_columns)
+            .max(MIN_CASE_WIDTH.min(view.width.saturating_sub(widest)))
+            .clamp("case".len(), longest)
+    };
 
-    let mut line = pad("case", case_width);
-    for (header, width) in headers.iter().zip(&widths) {
-        line.push_str(COLUMN_GAP);
-        line.push_str(&pad(header, *width));
-    }
-    writeln!(out, "{}", line.trim_end())?;
-    for row in &rows {
-        let mut line = pad(&fit(row.case, MAX_CASE_WIDTH), case_width);
-        for (cell, width) in row.cells.iter().zip(&widths) {
+    let mut block_start = 0;
+    while block_start < headers.len() {
+        let mut used = case_width;
+        let block_end = (block_start..headers.len())
+            .find(|&i| {
+                used += COLUMN_GAP.len() + widths[i];
+                used > view.width && i > block_start
+            })
+            .unwrap_or(headers.len());
+        if block_start > 0 {
+            writeln!(out)?;
+        }
+        let mut line = pad("case", case_width);
+        for (header, width) in headers
+            .iter()
+            .zip(&widths)
+            .take(block_end)
+            .skip(block_start)
+        {
             line.push_str(COLUMN_GAP);
-            line.push_str(&paint(cell.short(), cell.style(), color));
-            line.push_str(&" ".repeat(width - cell.short().len()));
+            line.push_str(&pad(header, *width));
         }
         writeln!(out, "{}", line.trim_end())?;
+        for row in &rows {
+            let mut line = pad(&fit(row.case, case_width), case_width);
+            for (cell, width) in row
+                .cells
+                .iter()
+                .zip(&widths)
+                .take(block_end)
+                .skip(block_start)
+            {
+                line.push_str(COLUMN_GAP);
+                line.push_str(&paint(cell.short(), cell.style(), view.color));
+                line.push_str(&" ".repeat(width - cell.short().len()));
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        block_start = block_end;
     }
 
     writeln!(out)?;
-    writeln!(out, "{LEGEND}")?;
+    let legend: Vec<String> = Cell::ALL
+        .iter()
+        .map(|cell| format!("{}: {}", cell.short(), cell.meaning()).replace(' ', "\u{a0}"))
+        .collect();
+    for line in wrap(&legend.join(" · "), view.width, "", "") {
+        writeln!(out, "{}", line.replace('\u{a0}', " "))?;
+    }
     let labels: Vec<String> = results
         .kernels
         .iter()
@@ -155,31 +254,43 @@ pub fn write(out: &mut impl Write, results: &RunResults, color: bool) -> io::Res
         .collect();
     let label_width = labels.iter().map(|l| width(l)).max().unwrap_or(0);
     for (run, label) in results.kernels.iter().zip(&labels) {
-        let label = pad(label, label_width);
         let seconds = run.duration_ms as f64 / 1000.0;
-        match &run.status {
-            KernelStatus::Ran => {
-                writeln!(out, "{label}  {} in {seconds:.1} s", tally(run))?;
-            }
-            KernelStatus::Skipped { reason } => {
-                writeln!(
-                    out,
-                    "{label}  {}: {reason}",
-                    paint("kernel skipped", Cell::Skipped.style(), color),
-                )?;
-            }
+        let (status, text) = match &run.status {
+            KernelStatus::Ran => (None, format!("{} in {seconds:.1} s", tally(run))),
+            KernelStatus::Skipped { reason } => (
+                Some(("kernel skipped", Cell::Skipped)),
+                format!(": {reason}"),
+            ),
             KernelStatus::Error { message, .. } => {
                 let before = if run.cases.is_empty() {
                     String::new()
                 } else {
                     format!(" (before it: {})", tally(run))
                 };
-                writeln!(
+                let message = message.lines().next().unwrap_or_default();
+                (
+                    Some(("kernel error", Cell::Error)),
+                    format!(": {message}{before} after {seconds:.1} s"),
+                )
+            }
+        };
+        let first = format!("{}  ", pad(label, label_width));
+        let status_text = status.map_or("", |(text, _)| text);
+        let lines = wrap(
+            &format!("{status_text}{text}"),
+            view.width,
+            &first,
+            &" ".repeat(first.len().min(view.width / 2)),
+        );
+        for (i, line) in lines.iter().enumerate() {
+            match status {
+                // The status is painted after wrapping: escape codes have no width.
+                Some((text, cell)) if i == 0 => writeln!(
                     out,
-                    "{label}  {}: {}{before} after {seconds:.1} s",
-                    paint("kernel error", Cell::Error.style(), color),
-                    message.lines().next().unwrap_or_default(),
-                )?;
+                    "{}",
+                    line.replacen(text, &paint(text, cell.style(), view.color), 1)
+                )?,
+                _ => writeln!(out, "{line}")?,
             }
         }
     }

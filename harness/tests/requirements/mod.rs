@@ -1,7 +1,7 @@
 //! What a test needs from the machine, and what happens when it is missing.
 //!
 //! A test whose subject cannot run here (no root, no BPF, no VM tools, no network, no
-//! kernels before 5.10) skips with a printed reason, so the suite still works on a laptop.
+//! kernels before 5.10, no browser or xmllint) skips with a printed reason, so the suite still works on a laptop.
 //! Where the environment declares a requirement in `HARNESS_REQUIRE` (a comma-separated
 //! list of the names below; `.ci/run` declares them all), its absence fails the test
 //! instead: CI never goes green by skipping what it promised to test.
@@ -25,6 +25,10 @@ pub enum Requirement {
     Network,
     /// This project's kernels before 5.10 are found through HARNESS_KERNELS_DIR.
     OldKernels,
+    /// Headless Chromium, which loads report.html (scripts/setup-browser.sh installs it).
+    Browser,
+    /// xmllint, which validates junit.xml against the JUnit schema (scripts/setup-browser.sh).
+    Xmllint,
 }
 
 impl Requirement {
@@ -35,6 +39,8 @@ impl Requirement {
             Self::Vm => "vm",
             Self::Network => "network",
             Self::OldKernels => "old-kernels",
+            Self::Browser => "browser",
+            Self::Xmllint => "xmllint",
         }
     }
 
@@ -71,6 +77,19 @@ fn a_declared_list_names_requirements_exactly() {
     assert!(declared("old-kernels", Requirement::OldKernels));
     assert!(!declared("vms", Requirement::Vm));
     assert!(!declared("", Requirement::Root));
+}
+
+/// The program `name` on PATH (or at an absolute path), if it is there.
+pub fn program(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(name);
+    if path.is_absolute() {
+        return path.is_file().then(|| path.to_path_buf());
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| std::path::Path::new(dir).join(name))
+        .find(|candidate| candidate.is_file())
 }
 
 /// VMs need root (for the guest's BPF), QEMU and vng; without them the test says why.

@@ -156,6 +156,13 @@ impl Validator<'_> {
         }
     }
 
+    /// The line of the field at `path` (a step, a declaration), for reports.
+    pub(super) fn line_of(&self, path: &FieldPath) -> Option<usize> {
+        self.locator
+            .locate(&self.as_written(path), Point::Key)
+            .map(|(line, _)| line)
+    }
+
     /// `path` with a repeated declaration's copy named as the file writes it.
     fn as_written(&self, path: &FieldPath) -> FieldPath {
         let mut written = path.clone();
@@ -303,6 +310,7 @@ impl Validator<'_> {
                 steps.push(Step {
                     id: format!("setup.{}", steps.len() + 1),
                     label: format!("create map {name}"),
+                    line: self.line_of(&root.key("maps").key(name.as_str())),
                     op: Op::CreateMap(name.clone()),
                     expect: Expectation::always(Expected::Ok),
                     within: None,
@@ -322,6 +330,7 @@ impl Validator<'_> {
             steps.push(Step {
                 id: format!("setup.{}", steps.len() + 1),
                 label: format!("create socket {name} ({})", describe_socket(spec)),
+                line: self.line_of(&root.key("sockets").key(name.as_str())),
                 op: Op::Socket(name.clone()),
                 expect: Expectation::always(Expected::Ok),
                 within: None,
@@ -459,7 +468,12 @@ steps:
         let first = parse(path, VALID).expect("valid");
         let raw: CaseFile = serde_yaml::from_str(VALID).expect("model");
         let again = serde_yaml::to_string(&raw).expect("serialises");
-        let second = parse(path, &again).expect("still valid");
+        let mut second = parse(path, &again).expect("still valid");
+        // The same steps, written on other lines.
+        assert_ne!(lines(&first.steps), lines(&second.steps));
+        let mut first = first;
+        forget_lines(&mut first.steps);
+        forget_lines(&mut second.steps);
         assert_eq!(format!("{first:?}"), format!("{second:?}"));
         // And the model is what the text says.
         assert_eq!(
@@ -477,5 +491,43 @@ steps:
         assert_eq!(first.steps[10].expect.variants.len(), 2);
         assert!(matches!(&first.steps[12].op, Op::Fork(_)));
         assert_eq!(first.steps[12].children[0].id, "7.1");
+    }
+
+    fn lines(steps: &[Step]) -> Vec<(String, Option<usize>)> {
+        steps
+            .iter()
+            .flat_map(|s| std::iter::once((s.id.clone(), s.line)).chain(lines(&s.children)))
+            .collect()
+    }
+
+    fn forget_lines(steps: &mut [Step]) {
+        for step in steps {
+            step.line = None;
+            forget_lines(&mut step.children);
+        }
+    }
+
+    #[test]
+    fn every_step_knows_its_line() {
+        let case = parse(Path::new("round-trip.yaml"), VALID).expect("valid");
+        let at = |id: &str| lines(&case.steps).into_iter().find(|(i, _)| i == id);
+        // Set-up steps point at their declarations, a fork's steps at their own lines.
+        assert_eq!(at("setup.1"), Some(("setup.1".into(), Some(6))));
+        assert_eq!(at("setup.2"), Some(("setup.2".into(), Some(9))));
+        assert_eq!(at("1"), Some(("1".into(), Some(16))));
+        assert_eq!(at("7"), Some(("7".into(), Some(30))));
+        assert_eq!(at("7.1"), Some(("7.1".into(), Some(31))));
+
+        let repeated = "name: r\ndescription: d\nmaps:\n  m: { value: u32 }\nsockets:\n  s: { family: inet }\nsteps:\n  - repeat:\n      times: 2\n      steps:\n        - update: { map: m, socket: s, value: \"{i}\" }\n          expect: ok\n";
+        let case = parse(Path::new("r.yaml"), repeated).expect("valid");
+        assert_eq!(
+            lines(&case.steps),
+            [
+                ("setup.1".into(), Some(4)),
+                ("setup.2".into(), Some(6)),
+                ("1.1.1".into(), Some(11)),
+                ("1.2.1".into(), Some(11)),
+            ]
+        );
     }
 }

@@ -231,6 +231,7 @@ impl Validator<'_> {
         Some(Step {
             id,
             label: checked.label,
+            line: self.line_of(path),
             op: decl.op.clone(),
             expect,
             within: decl.within,

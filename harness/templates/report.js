@@ -1,0 +1,123 @@
+// report.html's script, inlined by the template: filters for the matrix, and the
+// drill-down into a cell (#KERNEL/CASE), drawn from the JSON in #report-data. Everything
+// from the results is inserted as text, never parsed as markup.
+"use strict";
+(() => {
+  const data = JSON.parse(document.getElementById("report-data").textContent);
+  const detail = document.getElementById("detail");
+  const rows = Array.from(document.querySelectorAll("table.matrix tbody tr"));
+  const kernels = Object.keys(data.kernels);
+
+  // An element with these properties and children (elements or text; null is left out).
+  function el(tag, props, ...children) {
+    const node = Object.assign(document.createElement(tag), props);
+    for (const child of children) {
+      if (child !== null && child !== undefined) node.append(child);
+    }
+    return node;
+  }
+
+  function where(file, line) {
+    return line === null || line === undefined ? file : file + ":" + line;
+  }
+
+  // One item per step: its id, what it does and where it is written, then what it was
+  // expected to do (and why, for a versioned expectation) and what it did.
+  function stepsList(file, steps) {
+    const items = steps.map((index) => {
+      const step = data.steps[index];
+      const facts = el("dl", {},
+        el("dt", {}, "expected"), el("dd", {}, el("code", {}, step.expected)),
+        el("dt", {}, "actual"), el("dd", {}, el("code", {}, step.actual)));
+      if (step.reason !== null) facts.append(el("dt", {}, "because"), el("dd", {}, step.reason));
+      return el("li", { className: step.diverged ? "step diverged" : "step" },
+        el("p", {}, el("b", {}, step.id), " ", step.label, step.diverged ? el("em", {}, " DIVERGED") : null,
+          " ", el("code", { className: "where" }, where(file, step.line))),
+        facts);
+    });
+    return el("ol", { className: "steps" }, ...items);
+  }
+
+  function select(kernel, name) {
+    for (const old of document.querySelectorAll("td.selected")) old.classList.remove("selected");
+    const row = rows.find((r) => r.dataset.case === name);
+    const column = kernels.indexOf(kernel);
+    if (row && column >= 0) row.cells[column + 1].classList.add("selected");
+  }
+
+  // Opens the drill-down of one cell; false when the results have no such kernel.
+  function show(kernel, name) {
+    const info = data.kernels[kernel];
+    if (!info) return false;
+    const cell = (data.cells[kernel] || {})[name];
+    const close = el("button", { className: "close", type: "button", title: "close (Esc)" }, "✕ close");
+    close.addEventListener("click", () => { location.hash = ""; });
+    const parts = [close, el("h2", {}, name, " on ", info.label)];
+    if (cell) {
+      const state = el("b", {}, cell.outcome);
+      state.dataset.state = cell.outcome;
+      parts.push(el("p", { className: "outcome" }, state, cell.note === null ? null : ": " + cell.note,
+        ` (${cell.duration_ms} ms) `, el("code", {}, cell.file)));
+      const diverged = cell.steps.filter((i) => data.steps[i].diverged).length;
+      parts.push(el("p", {}, `${cell.steps.length} step(s), ${diverged} diverged`));
+      if (cell.steps.length > 0) parts.push(stepsList(cell.file, cell.steps));
+    } else {
+      parts.push(el("p", {}, info.trouble === null ? "This kernel's run has no such case." : info.trouble));
+    }
+    if (info.log_tail !== null) {
+      parts.push(el("details", {}, el("summary", {}, "console tail"), el("pre", {}, info.log_tail)));
+    }
+    detail.replaceChildren(...parts);
+    detail.hidden = false;
+    detail.dataset.kernel = kernel;
+    detail.dataset.case = name;
+    select(kernel, name);
+    return true;
+  }
+
+  // The fragment names a cell: the kernel and the case, each percent-encoded, joined by "/".
+  function route() {
+    const hash = location.hash.slice(1);
+    const at = hash.indexOf("/");
+    if (at > 0) {
+      try {
+        if (show(decodeURIComponent(hash.slice(0, at)), decodeURIComponent(hash.slice(at + 1)))) return;
+      } catch (e) {
+        // A malformed fragment opens nothing.
+      }
+    }
+    detail.hidden = true;
+    select(null, null);
+  }
+
+  // Filters start from the query (report.html?only=troubled&case=clone), so a link can
+  // carry them.
+  const form = document.getElementById("filters");
+  const query = new URLSearchParams(location.search);
+  for (const box of form.querySelectorAll("input[name=only]")) {
+    box.checked = query.getAll("only").includes(box.value);
+  }
+  form.elements.case.value = query.get("case") || "";
+  function filter() {
+    const only = Array.from(form.querySelectorAll("input[name=only]:checked"), (box) => box.value);
+    const text = form.elements.case.value.trim().toLowerCase();
+    let shown = 0;
+    for (const row of rows) {
+      row.hidden = !(only.every((flag) => row.hasAttribute("data-" + flag)) && row.dataset.case.includes(text));
+      if (!row.hidden) shown += 1;
+    }
+    document.getElementById("shown").textContent = `${shown} of ${rows.length} cases shown`;
+  }
+  form.addEventListener("input", filter);
+  form.addEventListener("submit", (event) => event.preventDefault());
+  form.hidden = false;
+  filter();
+
+  window.addEventListener("hashchange", route);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !detail.hidden) location.hash = "";
+  });
+  route();
+  // When the page was ready, in ms from the start of navigation (the browser test reads it).
+  document.body.dataset.readyMs = String(Math.round(performance.now()));
+})();
