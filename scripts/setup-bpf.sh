@@ -32,8 +32,7 @@ fi
 
 if ! command -v cc >/dev/null 2>&1; then
     say "no C compiler found; installing build-essential (bpf-linker's build needs cc)"
-    apt-get update
-    apt-get install -y --no-install-recommends build-essential
+    "$(dirname "$0")/apt-install.sh" setup-bpf build-essential
 fi
 
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"

@@ -20,9 +20,9 @@ VIRTIOFSD_VERSION=1.14.0
 
 APT_PACKAGES=(
     qemu-system-x86 # the emulator itself (KVM or TCG)
-    busybox-static  # vng's guest init uses busybox applets
+    busybox-static  # vng's guest init, and the shell of the harness's minimal guest root
     kmod            # depmod/modprobe for the guest kernel's modules (virtiofs is a module <6.12)
-    udev            # the guest starts udevd to create device nodes
+    udev            # guests on the host's root (--guest-root host) start udevd
     file            # vng inspects the kernel image type
     python3
     python3-venv
@@ -41,29 +41,7 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
-missing_apt_packages() {
-    local pkg
-    for pkg in "${APT_PACKAGES[@]}"; do
-        if [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) != "install ok installed" ]]; then
-            printf '%s\n' "$pkg"
-        fi
-    done
-}
-
-mapfile -t missing < <(missing_apt_packages)
-if ((${#missing[@]} == 0)); then
-    log "apt packages already installed"
-else
-    log "installing apt packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # Other processes (another install, unattended upgrades) may hold the dpkg lock: wait.
-    apt_get=(apt-get -o DPkg::Lock::Timeout=300 -y -q)
-    # On a fresh machine the package lists may be empty or stale: refresh once and retry.
-    if ! "${apt_get[@]}" install --no-install-recommends "${missing[@]}"; then
-        "${apt_get[@]}" update
-        "${apt_get[@]}" install --no-install-recommends "${missing[@]}"
-    fi
-fi
+"$(dirname "$0")/apt-install.sh" setup-vm "${APT_PACKAGES[@]}"
 
 # virtme-ng: checking the dist-info directory avoids starting Python on the fast path.
 if compgen -G "$VENV/lib/python3*/site-packages/virtme_ng-$VIRTME_NG_VERSION.dist-info" >/dev/null \

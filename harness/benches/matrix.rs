@@ -5,7 +5,7 @@
 //!   the kernel with a one-file initramfs (the host's static busybox as init, which powers
 //!   off at once): what the kernel itself costs;
 //! - **vng**: `vng -r K --exec true` as a user types it (with the guests' accelerator and
-//!   vCPUs);
+//!   vCPUs, and `--force-9p` for a kernel known to need it);
 //! - **host root**: `harness run --kernel K -j 1 --guest-root host`, vng's default root;
 //! - **minimal**: `harness run --kernel K -j 1`, the default minimal root.
 //!
@@ -64,8 +64,12 @@ fn main() {
         vmlinuz: first.clone(),
         release: None,
     };
-    let (accel, why) =
-        vm::probe_accel(&vng, &first, &VmRegistry::new(), None).expect("accelerator probe");
+    let memo = |file: &str| harness::cache_dir().map(|dir| dir.join(file));
+    let accel_memo = memo("accel-probe.json");
+    let (accel, why) = vm::probe_accel(&vng, &first, &VmRegistry::new(), accel_memo.as_deref())
+        .expect("accelerator probe");
+    // vng as a user types it cannot boot a kernel that needs 9p without being told.
+    let nine_p = memo("root-over-9p.json").map(vm::NinePMemo::at);
     println!("{why}; fastest of {rounds} alternated rounds");
     let work = tempfile::tempdir().expect("temp dir");
     let initramfs = busybox_initramfs(&vng, work.path());
@@ -80,7 +84,13 @@ fn main() {
         let mut best_runs: [Option<KernelRun>; 2] = [None, None];
         for _ in 0..rounds {
             let bare = time_bare_qemu(&vng, vmlinuz, &initramfs, accel);
-            let plain = time_plain_vng(&vng, vmlinuz, accel);
+            let over_9p = nine_p.as_ref().is_some_and(|memo| {
+                memo.needs_9p(&KernelArg::Image {
+                    vmlinuz: vmlinuz.clone(),
+                    release: None,
+                })
+            });
+            let plain = time_plain_vng(&vng, vmlinuz, accel, over_9p);
             let host = harness_run(
                 &exe,
                 &root,
@@ -218,8 +228,9 @@ fn time_bare_qemu(vng: &Vng, vmlinuz: &Path, initramfs: &Path, accel: Accel) -> 
 }
 
 /// Wall time of `vng -r KERNEL --exec true` as a user types it, with the guests'
-/// accelerator and vCPUs; `None` if it failed.
-fn time_plain_vng(vng: &Vng, vmlinuz: &Path, accel: Accel) -> Option<Duration> {
+/// accelerator and vCPUs (and `--force-9p` for a kernel that needs it); `None` if it
+/// failed.
+fn time_plain_vng(vng: &Vng, vmlinuz: &Path, accel: Accel, over_9p: bool) -> Option<Duration> {
     let mut command = Command::new(vng.program());
     command
         .env("PATH", vng.search_path())
@@ -228,6 +239,9 @@ fn time_plain_vng(vng: &Vng, vmlinuz: &Path, accel: Accel) -> Option<Duration> {
         .arg(format!("--cpus={}", accel.default_cpus()));
     if accel == Accel::Tcg {
         command.arg("--disable-kvm");
+    }
+    if over_9p {
+        command.arg("--force-9p");
     }
     let started = Instant::now();
     let status = command
