@@ -283,13 +283,15 @@ fn human_matrix(
     cases: &[Case],
     human: Human,
 ) -> io::Result<()> {
-    writeln!(out)?;
-    crate::report::matrix::write(out, results, human)?;
+    // What changed leads: kernels that failed, divergences and behaviour changes, then the
+    // matrix for the overview.
     for kernel in &results.kernels {
         human.kernel_error(out, kernel)?;
     }
     writeln!(out)?;
     crate::report::changes::write(out, results, human)?;
+    writeln!(out)?;
+    crate::report::matrix::write(out, results, human)?;
     writeln!(out)?;
     crate::report::evidence::write_unverified(out, cases, results, human.color)
 }
