@@ -1,11 +1,13 @@
 //! Booting kernels in virtme-ng (vng) VMs and running one command in each.
 //!
-//! The guest sees the host's root filesystem (a read-only overlay) and the directories in
-//! [`VmSpec::shares`] read-write, so the harness binary runs in the guest as it is and
-//! writes its results to a shared directory. One file per concern: [`accel`] probes
-//! KVM once per run, [`command`] builds vng's command line (pure), [`console`] reads the
-//! console for kernel trouble (pure), [`outcome`] judges a run (pure), [`process`] runs
-//! vng under a wall-clock limit and kills what it leaves, [`tools`] finds vng.
+//! The guest's root is the host's (a read-only overlay, vng's default) or a directory of
+//! the caller's such as the [`MinimalRoot`]; the directories in [`VmSpec::shares`] are
+//! mounted in it, so the guest reads its input and writes its results there. One file per
+//! concern: [`accel`] probes KVM once per run, [`root`] builds the minimal root,
+//! [`command`] builds vng's command line (pure), [`console`] reads the console for kernel
+//! trouble and landmarks (pure), [`outcome`] judges a run (pure), [`memo`] remembers the
+//! kernels that need 9p, [`process`] runs vng under a wall-clock limit and kills what it
+//! leaves, [`tools`] finds vng.
 //!
 //! ```no_run
 //! use harness::vm::{self, KernelArg, VmRegistry, VmSpec, Vng};
