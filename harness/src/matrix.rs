@@ -502,15 +502,20 @@ fn run_in_vm(
     let mut spec = VmSpec::new(arg.clone(), setup.accel, command);
     spec.root = root;
     spec.shares = shares;
-    spec.remove_if_orphaned = vec![shared.path().to_path_buf()];
     spec.retry_crash_once = true;
     spec.nine_p_memo = options.nine_p_memo.clone();
     // Kept after the run, beside the guests' directories, for whoever reads a boot closely.
-    spec.console_log = Some(
-        options
-            .work_dir
-            .join(format!("{}.console.log", file_safe(&entry.name))),
-    );
+    let console_log = options
+        .work_dir
+        .join(format!("{}.console.log", file_safe(&entry.name)));
+    // A harness killed outright leaves nothing of the run: the guard of each VM removes
+    // its directory, its console and the root the VMs share.
+    spec.remove_if_orphaned = [shared.path(), console_log.as_path()]
+        .into_iter()
+        .chain(setup.root.as_ref().map(vm::MinimalRoot::path))
+        .map(PathBuf::from)
+        .collect();
+    spec.console_log = Some(console_log);
     // The command line wins over kernels.toml, which wins over the defaults.
     if let Some(timeout) = options.timeout.or(entry.timeout) {
         spec.timeout = timeout;

@@ -154,8 +154,9 @@ pub struct VmSpec {
     pub root: GuestRootfs,
     /// Host directories mounted in the guest (vng's `--rwdir`/`--rodir`).
     pub shares: Vec<Share>,
-    /// Directories of the caller's that only this VM uses (e.g. the guest's result
-    /// directory): removed with the VM if the harness dies without cleaning up (SIGKILL).
+    /// Files and directories of the caller's for this VM (e.g. the guest's result
+    /// directory, its console log): removed with the VM if the harness dies without
+    /// cleaning up (SIGKILL).
     pub remove_if_orphaned: Vec<PathBuf>,
     /// The command the guest runs (program and arguments); its exit code is the run's.
     pub command: Vec<String>,
