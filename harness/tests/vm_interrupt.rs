@@ -19,6 +19,10 @@ fn ctrl_c_stops_every_running_vm_and_refuses_new_ones() {
             return;
         }
     };
+    // The test sends itself SIGINT, which a shell ignores in its background jobs (and the
+    // registry then rightly keeps ignoring): restore the default so the signal arrives.
+    // SAFETY: SIG_DFL runs no code in signal context.
+    unsafe { signal(Signal::SIGINT, SigHandler::SigDfl) }.unwrap();
     // As under `nohup`: an ignored SIGHUP must stay ignored.
     // SAFETY: SIG_IGN runs no code in signal context.
     unsafe { signal(Signal::SIGHUP, SigHandler::SigIgn) }.unwrap();
