@@ -105,12 +105,7 @@ impl Verdict {
     }
 
     fn write(&self, path: &Path) -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(&mut file, self)?;
-        file.persist(path)?;
-        Ok(())
+        super::memo::write_json(path, self)
     }
 }
 

@@ -43,13 +43,19 @@ impl NinePMemo {
     }
 
     fn write(&self, known: &BTreeSet<String>) -> std::io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer_pretty(&mut file, known)?;
-        file.persist(&self.path)?;
-        Ok(())
+        write_json(&self.path, known)
     }
+}
+
+/// Writes `value` as JSON to `path` in one step (a whole new file renamed over the old),
+/// creating its directory: how the VM layer's memos are kept.
+pub(super) fn write_json(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    serde_json::to_writer_pretty(&mut file, value)?;
+    file.persist(path)?;
+    Ok(())
 }
 
 /// The image a kernel boots, by path, size and modification time: another build at the
