@@ -297,15 +297,6 @@ mod tests {
             verdict: Verdict::Pass,
         };
         let mut run = KernelRun {
-            kernel: "7.1.13".into(),
-            release: None,
-            version: None,
-            status: KernelStatus::Ran,
-            duration_ms: 0,
-            cmdline: None,
-            harness: None,
-            accel: None,
-            phases: None,
             cases: vec![CaseResult {
                 name: "large".into(),
                 file: "cases/large.yaml".into(),
@@ -316,6 +307,7 @@ mod tests {
                     step("2", Actual::errno(libc::ENOMEM)),
                 ],
             }],
+            ..KernelRun::without_cases("7.1.13", KernelStatus::Ran)
         };
         assert_eq!(observe(&run, Some("2")), behaviour(libc::ENOMEM));
         assert!(matches!(observe(&run, Some("9")), Shown::Unjudged(_)));

@@ -509,15 +509,7 @@ mod tests {
             Verdict::Diverged
         };
         KernelRun {
-            kernel: "bisect".into(),
             release: Some("7.1.0-rc3".into()),
-            version: None,
-            status: KernelStatus::Ran,
-            duration_ms: 0,
-            cmdline: None,
-            harness: None,
-            accel: None,
-            phases: None,
             cases: vec![CaseResult {
                 name: "large".into(),
                 file: "cases/large.yaml".into(),
@@ -533,6 +525,7 @@ mod tests {
                     verdict,
                 }],
             }],
+            ..KernelRun::without_cases("bisect", KernelStatus::Ran)
         }
     }
 

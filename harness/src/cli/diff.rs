@@ -120,18 +120,7 @@ mod tests {
     fn saved(dir: &Path, file: &str, kernels: &[(&str, KernelStatus)]) -> PathBuf {
         let runs = kernels
             .iter()
-            .map(|(name, status)| KernelRun {
-                kernel: (*name).into(),
-                release: None,
-                version: None,
-                status: status.clone(),
-                duration_ms: 0,
-                cmdline: None,
-                harness: None,
-                accel: None,
-                phases: None,
-                cases: Vec::new(),
-            })
+            .map(|(name, status)| KernelRun::without_cases(name, status.clone()))
             .collect();
         let path = dir.join(file);
         std::fs::write(

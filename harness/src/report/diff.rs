@@ -356,16 +356,10 @@ mod tests {
 
     fn kernel(name: &str, version: &str, cases: Vec<CaseResult>) -> KernelRun {
         KernelRun {
-            kernel: name.into(),
-            release: None,
             version: Some(version.parse().expect("a version")),
-            status: KernelStatus::Ran,
             duration_ms: 10,
-            cmdline: None,
-            harness: None,
-            accel: None,
-            phases: None,
             cases,
+            ..KernelRun::without_cases(name, KernelStatus::Ran)
         }
     }
 
