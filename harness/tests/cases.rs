@@ -149,12 +149,12 @@ fn host_trials(cases: &[Case]) -> Vec<Trial> {
 }
 
 /// Skips the host may show: what the machine forbids or its kernel lacks, found by probing
-/// (tracing/LSM programs refused outright, BPF LSM off, a program type or flag the kernel
+/// (programs or the map iterator refused outright, BPF LSM off, a program type or flag the kernel
 /// does not have, a kernel older than a case requires). Any other skip, e.g. a probe that
 /// fails to tell, fails the test; the VM smoke run pins the exact skips per kernel.
 fn is_host_limitation(reason: &str) -> bool {
     [
-        "programs before verifying them (EPERM, empty verifier log)",
+        "before verifying an instruction (EPERM, no verifier log)",
         "BPF LSM is not enabled",
         "(loading a trivial one fails before the verifier)",
         "this kernel refuses BPF_F_CLONE",

@@ -103,6 +103,16 @@ pub enum BpfError {
         "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux), which the sk storage map iterator attaches by: {0}"
     )]
     IteratorBtf(String),
+    /// The kernel refused the iterator program at `BPF_PROG_LOAD`, as [`BpfError::Rejected`].
+    #[error(
+        "the kernel rejected the sk storage map iterator ({ITERATOR_SECTION}) at load with {errno}\nverifier log:\n{verifier_log}"
+    )]
+    IteratorRejected {
+        errno: String,
+        verifier_log: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot {action} the sk storage map iterator ({ITERATOR_SECTION})")]
     Iterator {
         action: &'static str,
@@ -315,9 +325,7 @@ impl SkStorageObject {
                     program,
                     helpers,
                     section: program.section(),
-                    errno: io_error
-                        .raw_os_error()
-                        .map_or_else(|| io_error.to_string(), crate::errno::name),
+                    errno: errno_name(&io_error),
                     hint: rejection_hint(program, &verifier_log),
                     verifier_log,
                     source: io_error,
@@ -433,8 +441,17 @@ impl SkStorageObject {
             let btf = kernel_btf()
                 .as_ref()
                 .map_err(|reason| BpfError::IteratorBtf(reason.clone()))?;
-            iter.load("bpf_sk_storage_map", btf)
-                .map_err(error("load"))?;
+            iter.load("bpf_sk_storage_map", btf).map_err(|e| match e {
+                ProgramError::LoadError {
+                    io_error,
+                    verifier_log,
+                } => BpfError::IteratorRejected {
+                    errno: errno_name(&io_error),
+                    verifier_log: verifier_log.to_string(),
+                    source: io_error,
+                },
+                other => error("load")(other),
+            })?;
         }
         Ok(iter.fd().map_err(error("load"))?.as_fd())
     }
@@ -450,6 +467,13 @@ impl SkStorageObject {
             }),
         }
     }
+}
+
+/// `EPERM`, or the error's text when it carries no errno.
+fn errno_name(error: &io::Error) -> String {
+    error
+        .raw_os_error()
+        .map_or_else(|| error.to_string(), crate::errno::name)
 }
 
 /// The object's iterator over SK_STORAGE maps, which `iterate` steps attach to a map.

@@ -190,12 +190,23 @@ impl CaseBpf {
             .map_err(|e| crate::error_chain(&e))
     }
 
-    /// The sk storage map iterator program's fd (loaded on first use).
-    pub fn iterator_program(&mut self) -> Result<RawFd, String> {
-        self.object()
-            .iterator_program()
-            .map(|fd| fd.as_raw_fd())
-            .map_err(|e| crate::error_chain(&e))
+    /// The sk storage map iterator program's fd (loaded on first use); a refusal at load
+    /// is the step's outcome, as an attach's is.
+    pub fn iterator_program(&mut self) -> Result<RawFd, Actual> {
+        match self.object().iterator_program() {
+            Ok(fd) => Ok(fd.as_raw_fd()),
+            Err(BpfError::IteratorRejected {
+                errno,
+                verifier_log,
+                ..
+            }) => Err(Actual::Rejected {
+                errno,
+                message: verifier_message(&verifier_log),
+            }),
+            Err(e) => Err(Actual::NotRun {
+                reason: crate::error_chain(&e),
+            }),
+        }
     }
 
     pub fn attach(&mut self, program: &crate::case::ProgramSpec) -> Actual {
