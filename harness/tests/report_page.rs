@@ -186,7 +186,7 @@ fn the_three_kernel_page_lists_changes_filters_rows_and_opens_a_failed_kernels_c
     let dom = page.dom(&chromium, "");
     assert_cells_match(&dom, &results);
     let list = element(&dom, "<ul class=\"changes\">", "</ul>");
-    let found = changes::behaviour_changes(&results);
+    let found = changes::across_kernels(&results).changes;
     assert_eq!(list.matches("<li class=\"unexpected\">").count(), 2);
     assert_eq!(list.matches("<li class=").count(), found.len());
     assert!(

@@ -22,6 +22,7 @@ use std::{
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use self::types::Brief;
 pub use self::{steps::Op, types::Type};
 use crate::{
     diagnostic::{Diagnostic, Diagnostics, line_column},
@@ -265,7 +266,7 @@ impl fmt::Display for Expected {
         match self {
             Self::Ok => write!(f, "ok"),
             Self::Errno(name) => write!(f, "{name}"),
-            Self::Value(v) => write!(f, "value {v}"),
+            Self::Value(v) => write!(f, "value {}", Brief(v)),
             Self::Observed {
                 calls,
                 callback_args,
@@ -277,7 +278,9 @@ impl fmt::Display for Expected {
                         ExpectedCall::Get(ExpectedGet::NoSocket) => {
                             "get not called (no socket)".to_string()
                         }
-                        ExpectedCall::Get(ExpectedGet::Storage(v)) => format!("get -> {v}"),
+                        ExpectedCall::Get(ExpectedGet::Storage(v)) => {
+                            format!("get -> {}", Brief(v))
+                        }
                         ExpectedCall::Delete(ExpectedDelete::Returned(v)) => {
                             format!("delete {}", crate::errno::describe_return(*v))
                         }
@@ -299,7 +302,7 @@ impl fmt::Display for Expected {
             Self::NoRecord => write!(f, "no record (the program did not run for the socket)"),
             Self::Rejected(text) => write!(f, "rejected at load, log containing {text:?}"),
             Self::Counts(counts) => write!(f, "counts {}", serde_json::json!(counts)),
-            Self::Storages(storages) => write!(f, "storages {storages}"),
+            Self::Storages(storages) => write!(f, "storages {}", Brief(storages)),
             Self::NotListed => write!(f, "not listed by the dump"),
         }
     }

@@ -396,6 +396,53 @@ fn reject_unknown_fields(
     Ok(())
 }
 
+/// A JSON value as the views print it, a long list summarised: an 8120-byte value is
+/// `[8120 × 1]` when its elements are all alike, else its first elements and how many
+/// more (`[0, 1, 2, 3, 4, 5, 6, 7, … 8112 more]`). results.json keeps every element.
+pub struct Brief<'a>(pub &'a serde_json::Value);
+
+impl Brief<'_> {
+    /// Lists up to this long print in full.
+    const FULL: usize = 16;
+    /// How many elements of a longer, mixed list are printed.
+    const HEAD: usize = 8;
+}
+
+impl std::fmt::Display for Brief<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use serde_json::Value as Json;
+        match self.0 {
+            Json::Array(items) if items.len() > Self::FULL => {
+                if items.iter().all(|item| *item == items[0]) {
+                    return write!(f, "[{} × {}]", items.len(), Brief(&items[0]));
+                }
+                write!(f, "[")?;
+                for item in &items[..Self::HEAD] {
+                    write!(f, "{}, ", Brief(item))?;
+                }
+                write!(f, "… {} more]", items.len() - Self::HEAD)
+            }
+            Json::Array(items) => {
+                write!(f, "[")?;
+                for (i, item) in items.iter().enumerate() {
+                    let comma = if i == 0 { "" } else { "," };
+                    write!(f, "{comma}{}", Brief(item))?;
+                }
+                write!(f, "]")
+            }
+            Json::Object(fields) => {
+                write!(f, "{{")?;
+                for (i, (name, value)) in fields.iter().enumerate() {
+                    let comma = if i == 0 { "" } else { "," };
+                    write!(f, "{comma}{}:{}", Json::from(name.as_str()), Brief(value))?;
+                }
+                write!(f, "}}")
+            }
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
 /// The wildcard in expected values.
 pub const ANY: &str = "any";
 

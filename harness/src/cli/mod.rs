@@ -151,6 +151,10 @@ struct RunArgs {
     /// Indent results.json (and JSON on stdout), a value per line, instead of compact.
     #[arg(long)]
     pretty: bool,
+    /// In the matrix on stdout, only the cases that changed behaviour between kernels,
+    /// diverged or failed.
+    #[arg(long)]
+    only_changed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -254,7 +258,14 @@ fn run(args: &RunArgs) -> u8 {
             .kernels
             .iter()
             .try_for_each(|k| human.kernel_summary(&mut stdout, k)),
-        Format::Human => human_matrix(&mut stdout, &results, &cases, human),
+        Format::Human => {
+            let rows = if args.only_changed {
+                crate::report::matrix::Rows::ChangedOrTroubled
+            } else {
+                crate::report::matrix::Rows::All
+            };
+            human_matrix(&mut stdout, &results, &cases, human, rows)
+        }
         Format::Json => writeln!(stdout, "{}", crate::report::to_json(&results, layout)),
     }
     .and_then(|()| {
@@ -282,6 +293,7 @@ fn human_matrix(
     results: &RunResults,
     cases: &[Case],
     human: Human,
+    rows: crate::report::matrix::Rows,
 ) -> io::Result<()> {
     // What changed leads: kernels that failed, divergences and behaviour changes, then the
     // matrix for the overview.
@@ -291,7 +303,7 @@ fn human_matrix(
     writeln!(out)?;
     crate::report::changes::write(out, results, human)?;
     writeln!(out)?;
-    crate::report::matrix::write(out, results, human)?;
+    crate::report::matrix::write(out, results, human, rows)?;
     writeln!(out)?;
     crate::report::evidence::write_unverified(out, cases, results, human.color)
 }

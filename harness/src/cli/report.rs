@@ -50,6 +50,10 @@ pub enum ReportCommand {
         /// With --format json: indented, a value per line, instead of compact.
         #[arg(long)]
         pretty: bool,
+        /// With --format matrix: only the cases that changed behaviour between kernels,
+        /// diverged or failed.
+        #[arg(long)]
+        only_changed: bool,
     },
     /// Say which kernels of a saved results.json ran each variant of the cases' versioned
     /// expectations, and list the variants no kernel ran as unverified.
@@ -116,7 +120,22 @@ fn run_to(command: ReportCommand, stdout: &mut impl Write, view: Human) -> u8 {
             input,
             format,
             pretty,
-        } => show(&input, format, JsonLayout::pretty_if(pretty), stdout, view),
+            only_changed,
+        } => {
+            let rows = if only_changed {
+                matrix::Rows::ChangedOrTroubled
+            } else {
+                matrix::Rows::All
+            };
+            show(
+                &input,
+                format,
+                JsonLayout::pretty_if(pretty),
+                rows,
+                stdout,
+                view,
+            )
+        }
         ReportCommand::Evidence { input, cases } => {
             show_evidence(&input, &cases, stdout, view.color)
         }
@@ -193,13 +212,17 @@ fn write_merged(
         files.report_md.display(),
         files.report_html.display()
     );
-    finish(matrix::write(stdout, merged, view), exit_code(merged))
+    finish(
+        matrix::write(stdout, merged, view, matrix::Rows::All),
+        exit_code(merged),
+    )
 }
 
 fn show(
     input: &Path,
     format: ShowFormat,
     layout: JsonLayout,
+    rows: matrix::Rows,
     stdout: &mut impl Write,
     view: Human,
 ) -> u8 {
@@ -208,7 +231,7 @@ fn show(
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
     let printed = match format {
-        ShowFormat::Matrix => matrix::write(stdout, &results, view),
+        ShowFormat::Matrix => matrix::write(stdout, &results, view, rows),
         ShowFormat::Changes => changes::write(stdout, &results, view),
         ShowFormat::Edges => report::edges::write(stdout, &results),
         ShowFormat::Markdown => write!(stdout, "{}", markdown::render(&results)),
@@ -380,6 +403,7 @@ mod tests {
                 input: input.clone(),
                 format: *format,
                 pretty: false,
+                only_changed: false,
             };
             let mut stdout = Vec::new();
             assert_eq!(

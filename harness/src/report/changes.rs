@@ -1,6 +1,8 @@
 //! What differs between kernels: every divergence per kernel, and every step whose actual
 //! outcome changed from one kernel version to the next, whether or not the expectations
 //! foresaw it (a change the case does not describe is a finding; one it does is history).
+//! A change is a difference in what the case pins ([`crate::results::pinned`]); a
+//! difference only in what it leaves open is drift, kept apart.
 
 use std::io::{self, Write};
 
@@ -10,12 +12,16 @@ use serde::Serialize;
 use super::{human::Human, kernel_label, paint, shorten, wrap};
 use crate::{
     case::Expected,
-    results::{Actual, CaseOutcome, CaseResult, KernelStatus, RunResults, StepResult, Verdict},
+    results::{
+        Actual, CaseOutcome, CaseResult, KernelStatus, RunResults, StepResult, Verdict,
+        pinned::{self, Difference, Observed},
+    },
     version::KernelVersion,
 };
 
 /// A step's actual outcome differs between two kernels adjacent in version order (among
-/// the kernels where the step ran).
+/// the kernels where the step ran): in what its case pins (a change of behaviour), or only
+/// in what it leaves open (drift).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BehaviourChange {
     pub case: String,
@@ -26,6 +32,7 @@ pub struct BehaviourChange {
     pub line: Option<usize>,
     pub before: Observation,
     pub after: Observation,
+    pub difference: Difference,
 }
 
 /// A step as one kernel ran it.
@@ -55,11 +62,19 @@ pub struct Divergence {
     pub reason: Option<String>,
 }
 
-/// Changes per (case, step), cases and steps in the order they first appear, each step's
-/// changes in version order. Kernels are ordered by version, not by name or list order
+/// The differences between kernels adjacent in version order: changes of behaviour, and
+/// drift (differences in nothing the case pins).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Across {
+    pub changes: Vec<BehaviourChange>,
+    pub drift: Vec<BehaviourChange>,
+}
+
+/// Changes and drift per (case, step), cases and steps in the order they first appear,
+/// each step's in version order. Kernels are ordered by version, not by name or list order
 /// (ties keep list order); a kernel that reported no version cannot be placed and is left
 /// out, as are steps that did not run and the steps of skipped cases.
-pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
+pub fn across_kernels(results: &RunResults) -> Across {
     let mut kernels: Vec<_> = results
         .kernels
         .iter()
@@ -69,23 +84,23 @@ pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
 
     // Each step of each case, as first seen, with what every kernel did, in version order.
     let mut steps: Vec<StepAcross<'_>> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, &str), usize> = Default::default();
     for (version, kernel) in kernels {
         for case in kernel.cases.iter().filter(|case| judged(case)) {
             for step in &case.steps {
                 if matches!(step.actual, Actual::NotRun { .. }) {
                     continue;
                 }
-                let seen = steps
-                    .iter()
-                    .position(|s| s.case.name == case.name && s.step.id == step.id);
-                let at = seen.unwrap_or_else(|| {
-                    steps.push(StepAcross {
-                        case,
-                        step,
-                        observations: Vec::new(),
+                let at = *index
+                    .entry((case.name.as_str(), step.id.as_str()))
+                    .or_insert_with(|| {
+                        steps.push(StepAcross {
+                            case,
+                            step,
+                            observations: Vec::new(),
+                        });
+                        steps.len() - 1
                     });
-                    steps.len() - 1
-                });
                 steps[at].observations.push(Observation {
                     kernel: kernel.kernel.clone(),
                     version,
@@ -97,30 +112,45 @@ pub fn behaviour_changes(results: &RunResults) -> Vec<BehaviourChange> {
         }
     }
 
-    steps
-        .into_iter()
-        .flat_map(
-            |StepAcross {
-                 case,
-                 step,
-                 observations,
-             }| {
-                observations
-                    .windows(2)
-                    .filter(|pair| pair[0].actual != pair[1].actual)
-                    .map(|pair| BehaviourChange {
-                        case: case.name.clone(),
-                        step: step.id.clone(),
-                        label: step.label.clone(),
-                        file: case.file.clone(),
-                        line: step.line,
-                        before: pair[0].clone(),
-                        after: pair[1].clone(),
-                    })
-                    .collect::<Vec<_>>()
-            },
-        )
-        .collect()
+    let mut across = Across::default();
+    for StepAcross {
+        case,
+        step,
+        observations,
+    } in steps
+    {
+        for pair in observations.windows(2) {
+            let difference = pinned::compare(pair[0].observed(), pair[1].observed());
+            if difference.is_same() {
+                continue;
+            }
+            let into = if difference.is_change() {
+                &mut across.changes
+            } else {
+                &mut across.drift
+            };
+            into.push(BehaviourChange {
+                case: case.name.clone(),
+                step: step.id.clone(),
+                label: step.label.clone(),
+                file: case.file.clone(),
+                line: step.line,
+                before: pair[0].clone(),
+                after: pair[1].clone(),
+                difference,
+            });
+        }
+    }
+    across
+}
+
+impl Observation {
+    fn observed(&self) -> Observed<'_> {
+        Observed {
+            expected: &self.expected,
+            actual: &self.actual,
+        }
+    }
 }
 
 /// A step of a case across kernels: as the first kernel ran it, and what each one did.
@@ -128,6 +158,41 @@ struct StepAcross<'a> {
     case: &'a CaseResult,
     step: &'a StepResult,
     observations: Vec<Observation>,
+}
+
+/// Drift folded to a line per case: its steps, the parts that drifted and where.
+pub fn drift_summary(drift: &[BehaviourChange]) -> Vec<String> {
+    let mut cases: Vec<(&str, Vec<&BehaviourChange>)> = Vec::new();
+    for d in drift {
+        match cases.iter_mut().find(|(case, _)| *case == d.case) {
+            Some((_, of_case)) => of_case.push(d),
+            None => cases.push((&d.case, vec![d])),
+        }
+    }
+    cases
+        .into_iter()
+        .map(|(case, of_case)| {
+            let mut steps: Vec<&str> = of_case.iter().map(|d| d.step.as_str()).collect();
+            steps.dedup();
+            let mut parts: Vec<&str> = of_case
+                .iter()
+                .flat_map(|d| d.difference.drift.iter().map(String::as_str))
+                .collect();
+            parts.sort_unstable();
+            parts.dedup();
+            let mut between: Vec<String> = of_case
+                .iter()
+                .map(|d| format!("{}→{}", d.before.kernel, d.after.kernel))
+                .collect();
+            between.dedup();
+            format!(
+                "{case}: step(s) {} differ in {} ({})",
+                steps.join(", "),
+                parts.join(", "),
+                between.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// Every diverged step of a case that was not skipped, kernels in the results' order, then
@@ -175,10 +240,36 @@ impl BehaviourChange {
         self.before.verdict == Verdict::Pass && self.after.verdict == Verdict::Pass
     }
 
-    /// `changed between 6.1 and 6.12: EINVAL (22) → ok`, values cut to `max` characters.
+    /// The parts that differ: those the case pins for a change, the open ones for drift.
+    pub fn parts(&self) -> &[String] {
+        if self.difference.is_change() {
+            &self.difference.pinned
+        } else {
+            &self.difference.drift
+        }
+    }
+
+    /// The differing parts when they say more than the outcomes do: `value.count`, not
+    /// `outcome` or `errno`, which the outcomes themselves show.
+    pub fn fields(&self) -> Option<String> {
+        let parts = self.parts();
+        let obvious = matches!(parts, [only] if only == "outcome" || only == "errno");
+        (!obvious && !parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// `changed between 6.1 and 6.12: EINVAL (22) → ok`, with the fields that differ when
+    /// the outcomes are values (`… in value.count: …`), outcomes cut to `max` characters.
     pub fn describe(&self, max: usize) -> String {
+        let fields = self
+            .fields()
+            .map_or_else(String::new, |fields| format!(" in {fields}"));
         format!(
-            "changed between {} and {}: {} → {}",
+            "{} between {} and {}{fields}: {} → {}",
+            if self.difference.is_change() {
+                "changed"
+            } else {
+                "drifted"
+            },
             kernel_label(&self.before.kernel, Some(self.before.version)),
             kernel_label(&self.after.kernel, Some(self.after.version)),
             shorten(&self.before.actual.to_string(), max),
@@ -303,10 +394,9 @@ pub fn write(out: &mut impl Write, results: &RunResults, view: Human) -> io::Res
         }
     }
 
+    let Across { changes, drift } = across_kernels(results);
     let (expected, unexpected): (Vec<BehaviourChange>, Vec<BehaviourChange>) =
-        behaviour_changes(results)
-            .into_iter()
-            .partition(BehaviourChange::expected);
+        changes.into_iter().partition(BehaviourChange::expected);
     for (title, changes) in [
         ("Behaviour changes the cases do not expect", unexpected),
         ("Behaviour changes the cases expect", expected),
@@ -318,6 +408,26 @@ pub fn write(out: &mut impl Write, results: &RunResults, view: Human) -> io::Res
         }
         for change in &changes {
             write_change(out, change, view)?;
+        }
+    }
+    if !drift.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            paint(
+                &format!(
+                    "Drift: {} difference(s) in what the cases leave open (not changes)",
+                    drift.len()
+                ),
+                heading,
+                color
+            )
+        )?;
+        for line in drift_summary(&drift) {
+            for line in wrap(&line, view.width, "  ", "      ") {
+                writeln!(out, "{line}")?;
+            }
         }
     }
 
@@ -393,7 +503,7 @@ mod tests {
             // Cannot be placed among the others.
             kernel("unknown", None, Actual::errno(17)),
         ]);
-        let changes = behaviour_changes(&results);
+        let changes = across_kernels(&results).changes;
         assert_eq!(changes.len(), 1, "{changes:#?}");
         assert_eq!(
             changes[0].describe(200),
@@ -413,7 +523,7 @@ mod tests {
             kernel("5.10", Some(KernelVersion::new(5, 10, 0)), Actual::Ok),
         ]);
         assert_eq!(divergences(&results), []);
-        assert_eq!(behaviour_changes(&results), []);
+        assert_eq!(across_kernels(&results), Across::default());
     }
 
     #[test]
@@ -427,7 +537,8 @@ mod tests {
             kernel("6.6", Some(KernelVersion::new(6, 6, 0)), Actual::errno(22)),
             kernel("6.12", Some(KernelVersion::new(6, 12, 0)), Actual::Ok),
         ]);
-        let between: Vec<(String, String)> = behaviour_changes(&results)
+        let between: Vec<(String, String)> = across_kernels(&results)
+            .changes
             .into_iter()
             .map(|c| (c.before.kernel, c.after.kernel))
             .collect();

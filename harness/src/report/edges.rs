@@ -2,13 +2,15 @@
 //! repeat (a size, a count) shows its edge here, without one case per value.
 //!
 //! A repeat's steps have ids `STEP.ITERATION.INDEX` (nested ones add more parts); the
-//! steps sharing all parts but the iteration are one step of the sweep.
+//! steps sharing all parts but the iteration are one step of the sweep. An edge is a change
+//! of outcome class (its kind, an errno): every iteration expects a value of its own, so
+//! values differ along a sweep by design.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::results::{Actual, KernelStatus, RunResults};
+use crate::results::{Actual, KernelStatus, RunResults, pinned::outcome_class};
 
 /// One change of outcome between two consecutive iterations of a repeated step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,7 +53,7 @@ pub fn edges(results: &RunResults) -> Vec<Edge> {
                 match previous.iter_mut().find(|(t, _)| *t == template) {
                     Some((_, before)) => {
                         if before.iteration + 1 == iteration
-                            && outcome_kind(&before.actual) != outcome_kind(&side.actual)
+                            && outcome_class(&before.actual) != outcome_class(&side.actual)
                         {
                             found.push(Edge {
                                 kernel: kernel.kernel.clone(),
@@ -82,19 +84,6 @@ fn iteration_of(id: &str) -> Option<(String, u32)> {
     let mut template: Vec<&str> = parts.clone();
     template[at] = "*";
     Some((template.join("."), iteration))
-}
-
-/// What an edge is about: the kind of outcome and its errno or value, not its details
-/// (a value that differs in every iteration is not an edge).
-fn outcome_kind(actual: &Actual) -> String {
-    match actual {
-        Actual::Errno { name, .. } => name.clone(),
-        Actual::Value { .. } => "value".into(),
-        other => serde_json::to_value(other)
-            .ok()
-            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from))
-            .unwrap_or_default(),
-    }
 }
 
 pub fn write(out: &mut impl Write, results: &RunResults) -> io::Result<()> {

@@ -149,13 +149,8 @@ struct StepView {
 
 impl<'a> Page<'a> {
     fn new(results: &'a RunResults) -> Self {
-        let changes = changes::behaviour_changes(results);
+        let changes = changes::across_kernels(results).changes;
         let rows = matrix::rows(results);
-        let changed_at = |kernel: &str, case: &str| {
-            changes
-                .iter()
-                .any(|c| c.after.kernel == kernel && c.case == case)
-        };
         let matrix_rows = rows
             .iter()
             .map(|row| MatrixRow {
@@ -163,15 +158,16 @@ impl<'a> Page<'a> {
                 cells: row
                     .cells
                     .iter()
+                    .zip(&row.changed)
                     .zip(&results.kernels)
-                    .map(|(state, run)| MatrixCell {
+                    .map(|((state, changed), run)| MatrixCell {
                         state: *state,
                         kernel: run.kernel.clone(),
-                        changed: changed_at(&run.kernel, row.case),
+                        changed: *changed,
                     })
                     .collect(),
                 troubled: row.troubled,
-                changed: changes.iter().any(|c| c.case == row.case),
+                changed: row.changed_anywhere(),
             })
             .collect();
         let kernels = results

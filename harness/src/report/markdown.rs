@@ -37,10 +37,9 @@ pub fn render(results: &RunResults) -> String {
 fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
     let rows = matrix::rows(results);
     let divergences = changes::divergences(results);
+    let changes::Across { changes, drift } = changes::across_kernels(results);
     let (unexpected, expected): (Vec<BehaviourChange>, Vec<BehaviourChange>) =
-        changes::behaviour_changes(results)
-            .into_iter()
-            .partition(|c| !c.expected());
+        changes.into_iter().partition(|c| !c.expected());
     writeln!(
         md,
         "## SK_STORAGE behaviour on {} kernel(s)",
@@ -68,13 +67,14 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
         .collect();
     writeln!(
         md,
-        "**{} case(s) on {} kernel(s): {}. {} divergence(s), {} behaviour change(s) across versions, {} of them not expected.**",
+        "**{} case(s) on {} kernel(s): {}. {} divergence(s), {} behaviour change(s) across versions, {} of them not expected; {} difference(s) in what the cases leave open (drift).**",
         rows.len(),
         results.kernels.len(),
         totals.join(", "),
         divergences.len(),
         unexpected.len() + expected.len(),
-        unexpected.len()
+        unexpected.len(),
+        drift.len()
     )?;
 
     write_divergences(md, &divergences)?;
@@ -84,27 +84,23 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
     writeln!(md)?;
     if unexpected.is_empty() {
         writeln!(md, "None.")?;
+    } else {
+        write_changes(md, &unexpected)?;
     }
-    write_limited(
-        md,
-        unexpected.iter().map(change_line),
-        CHANGES_UNTIL,
-        "changes",
-    )?;
-    if !expected.is_empty() {
+    for (title, folded) in [
+        ("behaviour change(s) the cases expect", &expected),
+        (
+            "difference(s) in what the cases leave open (drift, not changes)",
+            &drift,
+        ),
+    ] {
+        if folded.is_empty() {
+            continue;
+        }
         writeln!(md)?;
-        writeln!(
-            md,
-            "<details><summary>{} behaviour change(s) the cases expect</summary>",
-            expected.len()
-        )?;
+        writeln!(md, "<details><summary>{} {title}</summary>", folded.len())?;
         writeln!(md)?;
-        write_limited(
-            md,
-            expected.iter().map(change_line),
-            CHANGES_UNTIL,
-            "changes",
-        )?;
+        write_changes(md, folded)?;
         writeln!(md)?;
         writeln!(md, "</details>")?;
     }
@@ -207,33 +203,40 @@ fn write_kernel_errors(md: &mut String, results: &RunResults) -> std::fmt::Resul
     Ok(())
 }
 
-/// `- update-noexist step 2 (…): changed between 5.10 and 6.12: EEXIST (17) → EINVAL (22)
-/// (diverges on 6.12)`.
-fn change_line(change: &BehaviourChange) -> String {
-    format!(
-        "- {} step {} ({}), {}: changed between {} and {}: {} → {} ({})",
-        code(&change.case),
-        change.step,
-        code(&change.label),
-        code(&super::location(&change.file, change.line)),
-        code(&kernel_label(
-            &change.before.kernel,
-            Some(change.before.version)
-        )),
-        code(&kernel_label(
-            &change.after.kernel,
-            Some(change.after.version)
-        )),
-        code(&shorten(
-            &change.before.actual.to_string(),
-            MAX_OUTCOME_CHARS
-        )),
-        code(&shorten(
-            &change.after.actual.to_string(),
-            MAX_OUTCOME_CHARS
-        )),
-        text(&change.verdict()),
-    )
+/// Changes (or drift) as a table: the step and where it is written, the two kernels, the
+/// outcome on each (with the fields that differ when they are values), the verdict.
+fn write_changes(md: &mut String, changes: &[BehaviourChange]) -> std::fmt::Result {
+    writeln!(
+        md,
+        "| case | step | where | between | old → new | verdict |"
+    )?;
+    writeln!(md, "|---|---|---|---|---|---|")?;
+    let rows = changes.iter().map(|change| {
+        let outcome = |actual: &crate::results::Actual| {
+            code(&shorten(&actual.to_string(), MAX_OUTCOME_CHARS))
+        };
+        let fields = change
+            .fields()
+            .map_or_else(String::new, |f| format!(" (in {})", code(&f)));
+        format!(
+            "| {} | {} | {} | {} → {} | {} → {}{fields} | {} |",
+            table_cell(&code(&change.case)),
+            table_cell(&format!("{} {}", change.step, code(&change.label))),
+            table_cell(&code(&super::location(&change.file, change.line))),
+            table_cell(&code(&kernel_label(
+                &change.before.kernel,
+                Some(change.before.version)
+            ))),
+            table_cell(&code(&kernel_label(
+                &change.after.kernel,
+                Some(change.after.version)
+            ))),
+            table_cell(&outcome(&change.before.actual)),
+            table_cell(&outcome(&change.after.actual)),
+            table_cell(&text(&change.verdict())),
+        )
+    });
+    write_limited(md, rows, CHANGES_UNTIL, "changes")
 }
 
 /// The cases that diverged or failed somewhere, then every case folded away; the whole

@@ -1,5 +1,6 @@
 //! The triage view on a terminal: a row per case, a column per kernel (in the kernels'
-//! order), then a summary line per kernel.
+//! order), a `*` before a cell where the case's behaviour changed from the kernel before it
+//! in version order, then a summary line per kernel.
 //!
 //! It fits the width it is given ([`Human::width`]): cells are at most four characters
 //! wide, long names are cut, and when the kernels do not fit beside the case names they
@@ -20,6 +21,8 @@ const MAX_KERNEL_WIDTH: usize = 8;
 /// The widest abbreviation, `pass` or `skip`.
 const CELL_WIDTH: usize = 4;
 const COLUMN_GAP: &str = "  ";
+/// The gap before a cell where behaviour changed.
+const CHANGED_GAP: &str = " *";
 
 /// One case on one kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,11 +107,38 @@ pub struct Row<'a> {
     /// A kernel that ran the case saw it diverge or fail: what triage looks at first. The
     /// cases a failed kernel never ran are that kernel's trouble, not theirs.
     pub troubled: bool,
+    /// Per cell: a step of the case changed behaviour here from the kernel before in version
+    /// order ([`super::changes::across_kernels`]; drift does not count).
+    pub changed: Vec<bool>,
+}
+
+/// Which rows a view shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rows {
+    #[default]
+    All,
+    /// Only cases that changed behaviour between kernels, diverged or failed.
+    ChangedOrTroubled,
+}
+
+impl Row<'_> {
+    pub fn changed_anywhere(&self) -> bool {
+        self.changed.iter().any(|c| *c)
+    }
+
+    fn shown(&self, rows: Rows) -> bool {
+        rows == Rows::All || self.troubled || self.changed_anywhere()
+    }
 }
 
 /// The matrix: cases in the order they first appear across kernels. A kernel that failed
 /// gets `Error` for every case it did not report, so its whole column reads as an error.
 pub fn rows(results: &RunResults) -> Vec<Row<'_>> {
+    let changes = super::changes::across_kernels(results).changes;
+    let changed_at: std::collections::HashSet<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c.case.as_str(), c.after.kernel.as_str()))
+        .collect();
     let mut cases: Vec<&str> = Vec::new();
     for case in results.kernels.iter().flat_map(|k| &k.cases) {
         if !cases.contains(&case.name.as_str()) {
@@ -141,6 +171,11 @@ pub fn rows(results: &RunResults) -> Vec<Row<'_>> {
                 troubled: outcomes.iter().flatten().any(|outcome| {
                     matches!(outcome, CaseOutcome::Diverged | CaseOutcome::Error { .. })
                 }),
+                changed: results
+                    .kernels
+                    .iter()
+                    .map(|kernel| changed_at.contains(&(name, kernel.kernel.as_str())))
+                    .collect(),
             }
         })
         .collect()
@@ -169,11 +204,24 @@ pub fn tally(run: &KernelRun) -> String {
     )
 }
 
-pub fn write(out: &mut impl Write, results: &RunResults, view: Human) -> io::Result<()> {
+pub fn write(
+    out: &mut impl Write,
+    results: &RunResults,
+    view: Human,
+    shown: Rows,
+) -> io::Result<()> {
     if results.kernels.is_empty() {
         return writeln!(out, "no kernel in these results");
     }
-    let rows = rows(results);
+    let all = rows(results);
+    let rows: Vec<&Row<'_>> = all.iter().filter(|row| row.shown(shown)).collect();
+    if rows.is_empty() && shown == Rows::ChangedOrTroubled {
+        writeln!(
+            out,
+            "no case changed behaviour between kernels, diverged or failed ({} cases left out)",
+            all.len()
+        )?;
+    }
     let headers: Vec<String> = results
         .kernels
         .iter()
@@ -223,14 +271,16 @@ pub fn write(out: &mut impl Write, results: &RunResults, view: Human) -> io::Res
         writeln!(out, "{}", line.trim_end())?;
         for row in &rows {
             let mut line = pad(&fit(row.case, case_width), case_width);
-            for (cell, width) in row
+            for ((cell, changed), width) in row
                 .cells
                 .iter()
+                .zip(&row.changed)
                 .zip(&widths)
                 .take(block_end)
                 .skip(block_start)
             {
-                line.push_str(COLUMN_GAP);
+                // The mark takes the gap's last column, so cells keep their width.
+                line.push_str(if *changed { CHANGED_GAP } else { COLUMN_GAP });
                 line.push_str(&paint(cell.short(), cell.style(), view.color));
                 line.push_str(&" ".repeat(width - cell.short().len()));
             }
@@ -240,9 +290,18 @@ pub fn write(out: &mut impl Write, results: &RunResults, view: Human) -> io::Res
     }
 
     writeln!(out)?;
+    if shown == Rows::ChangedOrTroubled && rows.len() < all.len() {
+        writeln!(
+            out,
+            "{} case(s) that neither changed behaviour nor diverged or failed are left out",
+            all.len() - rows.len()
+        )?;
+    }
     let legend: Vec<String> = Cell::ALL
         .iter()
-        .map(|cell| format!("{}: {}", cell.short(), cell.meaning()).replace(' ', "\u{a0}"))
+        .map(|cell| format!("{}: {}", cell.short(), cell.meaning()))
+        .chain(["*: behaviour changed from the kernel before".to_string()])
+        .map(|entry| entry.replace(' ', "\u{a0}"))
         .collect();
     for line in wrap(&legend.join(" · "), view.width, "", "") {
         writeln!(out, "{}", line.replace('\u{a0}', " "))?;

@@ -4,12 +4,14 @@
 //! view of it. Its wire format is documented in README.md ("Results JSON"); bump
 //! [`SCHEMA_VERSION`] on an incompatible change.
 
+pub mod pinned;
+
 use std::{fmt, time::SystemTime};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
-    case::{Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite},
+    case::{Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite, types::Brief},
     version::KernelVersion,
     vm::{Accel, Phases},
 };
@@ -358,7 +360,7 @@ impl fmt::Display for Actual {
                 write!(f, "{name} ({code})")
             }
             Self::Errno { code, .. } => write!(f, "errno {code}"),
-            Self::Value { value } => write!(f, "value {value}"),
+            Self::Value { value } => write!(f, "value {}", Brief(value)),
             Self::Returned { value } => write!(f, "returned {value}"),
             Self::NotRun { reason } => write!(f, "not run: {reason}"),
             Self::Observed {
@@ -377,7 +379,7 @@ impl fmt::Display for Actual {
                 write!(f, "rejected at load ({errno}): {message}")
             }
             Self::Counts { counts } => write!(f, "counts {}", serde_json::json!(counts)),
-            Self::Storages { storages } => write!(f, "storages {storages}"),
+            Self::Storages { storages } => write!(f, "storages {}", Brief(storages)),
             Self::NotListed => write!(f, "not listed by the dump"),
         }
     }
@@ -418,7 +420,7 @@ impl fmt::Display for ObservedCall {
         match self {
             Self::Get(ObservedGet::NoSocket) => write!(f, "get not called (no socket)"),
             Self::Get(ObservedGet::Null) => write!(f, "get NULL"),
-            Self::Get(ObservedGet::Storage { storage }) => write!(f, "get -> {storage}"),
+            Self::Get(ObservedGet::Storage { storage }) => write!(f, "get -> {}", Brief(storage)),
             Self::Delete(ObservedDelete::NoSocket) => write!(f, "delete not called (no socket)"),
             Self::Delete(ObservedDelete::Returned { value }) => {
                 write!(f, "delete {}", crate::errno::describe_return(*value))
@@ -486,6 +488,18 @@ mod tests {
         assert!(v.satisfies(&Expected::Value(serde_json::json!(7))));
         assert!(!v.satisfies(&Expected::Value(serde_json::json!(8))));
         assert_eq!(Actual::errno(524).to_string(), "ENOTSUPP (524)");
+        let long = |v: serde_json::Value| Actual::Value { value: v }.to_string();
+        assert_eq!(long(serde_json::json!(vec![1; 8120])), "value [8120 × 1]");
+        let counting: Vec<u32> = (0..20).collect();
+        assert_eq!(
+            long(serde_json::json!({ "data": counting, "n": 2 })),
+            r#"value {"data":[0, 1, 2, 3, 4, 5, 6, 7, … 12 more],"n":2}"#
+        );
+        // Short values print as JSON does.
+        assert_eq!(
+            long(serde_json::json!({ "a": [1, 2] })),
+            r#"value {"a":[1,2]}"#
+        );
         assert_eq!(Actual::errno(4242).to_string(), "errno 4242");
     }
 
@@ -493,7 +507,7 @@ mod tests {
     /// (the match) until it is there.
     #[test]
     fn readme_documents_every_actual_kind() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         let every = [
             Actual::Ok,
             Actual::errno(libc::EEXIST),
