@@ -49,6 +49,18 @@ pub struct Case {
     pub steps: Vec<Step>,
 }
 
+impl Case {
+    /// The step of this id, a fork's own steps included.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        fn find<'a>(steps: &'a [Step], id: &str) -> Option<&'a Step> {
+            steps
+                .iter()
+                .find_map(|s| (s.id == id).then_some(s).or_else(|| find(&s.children, id)))
+        }
+        find(&self.steps, id)
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Requirements {
     pub kernel: Option<KernelVersion>,

@@ -45,6 +45,10 @@ pub enum ReportCommand {
     Show {
         /// A results.json written by `harness run` or `harness report merge`.
         input: PathBuf,
+        /// With --format atlas: the case files, which place the boundaries the run did not
+        /// see on both sides.
+        #[arg(default_value = "cases")]
+        cases: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = ShowFormat::Matrix)]
         format: ShowFormat,
         /// With --format json: indented, a value per line, instead of compact.
@@ -79,6 +83,9 @@ pub enum ShowFormat {
     /// Where a repeated step's outcome changes between iterations, per kernel: the edge of
     /// a sweep written as a `repeat`.
     Edges,
+    /// Every outcome the cases pin that changes across the kernels: the boundary, the
+    /// outcome on each side, whether the run saw both sides of it, and why.
+    Atlas,
     /// The Markdown job summary.
     Markdown,
     /// The page to open in a browser (report.html): one file, no network needed.
@@ -118,6 +125,7 @@ fn run_to(command: ReportCommand, stdout: &mut impl Write, view: Human) -> u8 {
         }
         ReportCommand::Show {
             input,
+            cases,
             format,
             pretty,
             only_changed,
@@ -127,14 +135,13 @@ fn run_to(command: ReportCommand, stdout: &mut impl Write, view: Human) -> u8 {
             } else {
                 matrix::Rows::All
             };
-            show(
-                &input,
+            let shown = Shown {
                 format,
-                JsonLayout::pretty_if(pretty),
+                layout: JsonLayout::pretty_if(pretty),
                 rows,
-                stdout,
-                view,
-            )
+                cases: &cases,
+            };
+            show(&input, shown, stdout, view)
         }
         ReportCommand::Evidence { input, cases } => {
             show_evidence(&input, &cases, stdout, view.color)
@@ -218,20 +225,35 @@ fn write_merged(
     )
 }
 
-fn show(
-    input: &Path,
+/// How `show` prints: the format and what some formats take besides the results.
+struct Shown<'a> {
     format: ShowFormat,
     layout: JsonLayout,
     rows: matrix::Rows,
-    stdout: &mut impl Write,
-    view: Human,
-) -> u8 {
+    cases: &'a [PathBuf],
+}
+
+fn show(input: &Path, shown: Shown<'_>, stdout: &mut impl Write, view: Human) -> u8 {
+    let Shown {
+        format,
+        layout,
+        rows,
+        cases,
+    } = shown;
     let results = match report::read_json(input) {
         Ok(results) => results,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
     let printed = match format {
         ShowFormat::Matrix => matrix::write(stdout, &results, view, rows),
+        ShowFormat::Atlas => {
+            let cases = match load_cases(cases, &[]) {
+                Ok(cases) => cases,
+                Err(code) => return code,
+            };
+            let boundaries = report::atlas::boundaries(&results, &cases);
+            report::atlas::write(stdout, &boundaries, &results, view.width)
+        }
         ShowFormat::Changes => changes::write(stdout, &results, view),
         ShowFormat::Edges => report::edges::write(stdout, &results),
         ShowFormat::Markdown => write!(stdout, "{}", markdown::render(&results)),
@@ -401,6 +423,8 @@ mod tests {
         for format in ShowFormat::value_variants() {
             let show = ReportCommand::Show {
                 input: input.clone(),
+                // The project's cases, for the atlas.
+                cases: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cases")],
                 format: *format,
                 pretty: false,
                 only_changed: false,

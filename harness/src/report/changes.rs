@@ -160,6 +160,27 @@ struct StepAcross<'a> {
     observations: Vec<Observation>,
 }
 
+/// The kernels whose behaviour could not be compared with the others, and why: a kernel
+/// error, a skipped kernel, no version reported.
+pub fn left_out(results: &RunResults) -> Vec<String> {
+    results
+        .kernels
+        .iter()
+        .filter_map(|k| match (&k.status, k.version) {
+            (KernelStatus::Error { message, .. }, _) => Some(format!(
+                "{}: kernel error: {}",
+                k.kernel,
+                message.lines().next().unwrap_or_default()
+            )),
+            (KernelStatus::Skipped { reason }, _) => {
+                Some(format!("{}: skipped: {reason}", k.kernel))
+            }
+            (KernelStatus::Ran, None) => Some(format!("{}: reported no version", k.kernel)),
+            (KernelStatus::Ran, Some(_)) => None,
+        })
+        .collect()
+}
+
 /// Drift folded to a line per case: its steps, the parts that drifted and where.
 pub fn drift_summary(drift: &[BehaviourChange]) -> Vec<String> {
     let mut cases: Vec<(&str, Vec<&BehaviourChange>)> = Vec::new();
@@ -431,22 +452,7 @@ pub fn write(out: &mut impl Write, results: &RunResults, view: Human) -> io::Res
         }
     }
 
-    let left_out: Vec<String> = results
-        .kernels
-        .iter()
-        .filter_map(|k| match (&k.status, k.version) {
-            (KernelStatus::Error { message, .. }, _) => Some(format!(
-                "{}: kernel error: {}",
-                k.kernel,
-                message.lines().next().unwrap_or_default()
-            )),
-            (KernelStatus::Skipped { reason }, _) => {
-                Some(format!("{}: skipped: {reason}", k.kernel))
-            }
-            (KernelStatus::Ran, None) => Some(format!("{}: reported no version", k.kernel)),
-            (KernelStatus::Ran, Some(_)) => None,
-        })
-        .collect();
+    let left_out = left_out(results);
     if !left_out.is_empty() {
         writeln!(out)?;
         writeln!(

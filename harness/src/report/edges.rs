@@ -73,6 +73,41 @@ pub fn edges(results: &RunResults) -> Vec<Edge> {
     found
 }
 
+/// Items in runs: consecutive iterations of one repeated step for which `alike` holds
+/// between neighbours are one run, anything else a run of its own. Returns each run's
+/// first and last index into `items`, for views that print a sweep's repeated outcome once.
+pub fn iteration_runs<T>(
+    items: &[T],
+    id: impl Fn(&T) -> &str,
+    alike: impl Fn(&T, &T) -> bool,
+) -> Vec<(usize, usize)> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some((_, last)) = runs.last_mut()
+            && let (Some((template, iteration)), Some((previous, previous_iteration))) =
+                (iteration_of(id(item)), iteration_of(id(&items[*last])))
+            && template == previous
+            && iteration == previous_iteration + 1
+            && alike(&items[*last], item)
+        {
+            *last = i;
+            continue;
+        }
+        runs.push((i, i));
+    }
+    runs
+}
+
+/// How a run of iterations is named: `1.*.2, iterations 1–9`, or the step's own id.
+pub fn run_name(first: &str, last: &str) -> String {
+    match (iteration_of(first), iteration_of(last)) {
+        (Some((template, from)), Some((_, to))) if from != to => {
+            format!("{template}, iterations {from}–{to}")
+        }
+        _ => first.to_string(),
+    }
+}
+
 /// `1.7.2` → (`1.*.2`, 7): the iteration is the second-to-last part of a repeat's id.
 fn iteration_of(id: &str) -> Option<(String, u32)> {
     let parts: Vec<&str> = id.split('.').collect();
@@ -177,5 +212,16 @@ mod tests {
         assert_eq!(found[0].before.iteration, 2);
         assert_eq!(found[0].after.iteration, 3);
         assert!(found[0].after.label.contains("8121"));
+    }
+
+    #[test]
+    fn alike_iterations_are_one_run() {
+        let ids = ["1", "2.1.1", "2.2.1", "2.3.1", "2.5.1", "2.6.1", "3"];
+        let runs = iteration_runs(&ids, |id| id, |_, _| true);
+        assert_eq!(runs, [(0, 0), (1, 3), (4, 5), (6, 6)]);
+        assert_eq!(run_name(ids[1], ids[3]), "2.*.1, iterations 1–3");
+        assert_eq!(run_name("1", "1"), "1");
+        let unlike = iteration_runs(&ids, |id| id, |a, b| a.len() == b.len() && *a != "2.2.1");
+        assert_eq!(unlike[1], (1, 2), "2.3.1 is not alike 2.2.1");
     }
 }

@@ -345,7 +345,7 @@ fn cell_text(cell: Cell) -> &'static str {
 }
 
 /// An inline code span holding `content` verbatim, whatever backticks it contains.
-fn code(content: &str) -> String {
+pub(super) fn code(content: &str) -> String {
     let content = content.replace('\n', " ");
     let ticks = "`".repeat(longest_run(&content, '`') + 1);
     // CommonMark strips one space on each side, which lets a span start or end with a tick.
@@ -358,7 +358,7 @@ fn code(content: &str) -> String {
 }
 
 /// Free text with Markdown's inline syntax escaped, on one line.
-fn text(content: &str) -> String {
+pub(super) fn text(content: &str) -> String {
     let mut escaped = String::with_capacity(content.len());
     for c in content.chars() {
         match c {

@@ -4,6 +4,7 @@
 //! view is a pure function of [`RunResults`] (the evidence also of the cases whose
 //! expectations it weighs).
 
+pub mod atlas;
 pub mod changes;
 pub mod diff;
 pub mod edges;

@@ -1,0 +1,397 @@
+//! The behaviour atlas: every outcome a case pins that changes across a run's kernels, as a
+//! boundary between two kernels: the case and its steps, the outcome on each side, the last
+//! kernel showing the old outcome and the first showing the new, whether the run saw both
+//! sides of adjacent releases or the boundary is only placed between kernels further apart
+//! (where the case's versioned expectations put it, and why), and the case's reason.
+//!
+//! It is [`super::changes::across_kernels`] grouped by case and boundary; drift is left out.
+
+use std::{
+    fmt::Write as _,
+    io::{self, Write},
+};
+
+use serde::Serialize;
+
+use super::{
+    changes::{self, BehaviourChange},
+    edges::{iteration_runs, run_name},
+    kernel_label, location, wrap,
+};
+use crate::{
+    case::Case,
+    results::{Actual, RunResults},
+    version::KernelVersion,
+};
+
+/// Where one case's pinned outcomes change between two kernels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Boundary {
+    pub case: String,
+    pub file: String,
+    /// The last kernel (in version order) showing the old outcomes.
+    pub last_old: Side,
+    /// The first kernel showing the new ones.
+    pub first_new: Side,
+    pub steps: Vec<StepChange>,
+    pub seen: Seen,
+    /// The case's versioned expectations describe the change (both sides pass).
+    pub expected: bool,
+    /// Why the case expects the new outcome: the reason of the variant in force on the first
+    /// new kernel.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Side {
+    pub kernel: String,
+    pub version: KernelVersion,
+}
+
+/// One step's change at a boundary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepChange {
+    pub step: String,
+    pub label: String,
+    pub line: Option<usize>,
+    pub old: Actual,
+    pub new: Actual,
+    /// The fields that differ, when the outcomes are values.
+    pub fields: Option<String>,
+}
+
+/// How much of a boundary the run saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "seen", rename_all = "snake_case")]
+pub enum Seen {
+    /// The two kernels are adjacent releases: consecutive mainline series (7.0 | 7.1,
+    /// 5.19 | 6.0) or consecutive point releases of one series. Nothing between them was
+    /// left out.
+    BothSides,
+    /// Releases between the two kernels were not run: the change lies somewhere in between.
+    /// `at` is where the case's versioned expectations place it, when they do.
+    Placed { at: Option<KernelVersion> },
+}
+
+/// Every boundary of the run, in the order of its first new kernel's version, then of the
+/// cases as they first appear. `cases` (the case files) say where a boundary the run did
+/// not see on both sides is placed; without them it is placed nowhere.
+pub fn boundaries(results: &RunResults, cases: &[Case]) -> Vec<Boundary> {
+    let mut found: Vec<Boundary> = Vec::new();
+    for change in changes::across_kernels(results).changes {
+        let step = StepChange {
+            step: change.step.clone(),
+            label: change.label.clone(),
+            line: change.line,
+            fields: change.fields(),
+            old: change.before.actual.clone(),
+            new: change.after.actual.clone(),
+        };
+        let same = |b: &&mut Boundary| {
+            b.case == change.case
+                && b.last_old.kernel == change.before.kernel
+                && b.first_new.kernel == change.after.kernel
+        };
+        if let Some(boundary) = found.iter_mut().find(same) {
+            boundary.expected &= change.expected();
+            boundary.steps.push(step);
+            continue;
+        }
+        found.push(Boundary {
+            seen: seen(&change, cases),
+            expected: change.expected(),
+            reason: reason_after(results, &change),
+            case: change.case.clone(),
+            file: change.file.clone(),
+            last_old: Side {
+                kernel: change.before.kernel.clone(),
+                version: change.before.version,
+            },
+            first_new: Side {
+                kernel: change.after.kernel.clone(),
+                version: change.after.version,
+            },
+            steps: vec![step],
+        });
+    }
+    // Stable: cases keep their order within one boundary version.
+    found.sort_by_key(|b| b.first_new.version);
+    found
+}
+
+/// Whether `old` and `new` are adjacent releases: consecutive series, or consecutive point
+/// releases of one series.
+pub fn adjacent(old: KernelVersion, new: KernelVersion) -> bool {
+    let same_series = old.major == new.major && old.minor == new.minor;
+    let next_series = (old.major == new.major && new.minor == old.minor + 1)
+        || (new.major == old.major + 1 && new.minor == 0);
+    (same_series && new.patch == old.patch + 1) || next_series
+}
+
+/// Both sides were seen when the kernels are adjacent releases and the case does not place
+/// the change inside the new kernel's series (a stable backport: 5.10.138 is not seen by
+/// running 5.9.1 and 5.10.223).
+fn seen(change: &BehaviourChange, cases: &[Case]) -> Seen {
+    let (old, new) = (change.before.version, change.after.version);
+    // Where the case's variants switch between the two versions.
+    let at = cases
+        .iter()
+        .find(|c| c.name == change.case)
+        .and_then(|case| case.step(&change.step))
+        .and_then(|step| {
+            step.expect
+                .variants
+                .iter()
+                .filter_map(|v| v.range.since)
+                .filter(|since| old < *since && *since <= new)
+                .max()
+        });
+    let series_start = KernelVersion::new(new.major, new.minor, 0);
+    if adjacent(old, new) && at.is_none_or(|at| at == series_start || at == new) {
+        Seen::BothSides
+    } else {
+        Seen::Placed { at }
+    }
+}
+
+/// The reason of the expectation in force on the change's new kernel, as the run recorded it.
+fn reason_after(results: &RunResults, change: &BehaviourChange) -> Option<String> {
+    results
+        .kernels
+        .iter()
+        .find(|k| k.kernel == change.after.kernel)?
+        .cases
+        .iter()
+        .find(|c| c.name == change.case)?
+        .steps
+        .iter()
+        .find(|s| s.id == change.step)?
+        .reason
+        .clone()
+}
+
+impl Boundary {
+    /// `7.0 (7.0.13) | 7.1 (7.1.13)`.
+    pub fn between(&self) -> String {
+        format!(
+            "{} | {}",
+            kernel_label(&self.last_old.kernel, Some(self.last_old.version)),
+            kernel_label(&self.first_new.kernel, Some(self.first_new.version))
+        )
+    }
+
+    /// How the run saw the boundary, in words.
+    pub fn seen_text(&self) -> String {
+        match &self.seen {
+            Seen::BothSides => "run on both sides (adjacent releases)".to_string(),
+            Seen::Placed { at: Some(at) } => format!(
+                "placed at {at} by the case; releases between {} and {} not run",
+                self.last_old.version, self.first_new.version
+            ),
+            Seen::Placed { at: None } => format!(
+                "somewhere between {} and {}, which the case does not place; releases between them not run",
+                self.last_old.version, self.first_new.version
+            ),
+        }
+    }
+}
+
+impl Boundary {
+    /// The steps as the views list them: consecutive iterations of a repeated step that
+    /// changed alike are one entry, `(name, label, change)`: `1.*.2, iterations 1–9`.
+    pub fn step_entries(&self) -> Vec<(String, String, &StepChange)> {
+        let runs = iteration_runs(
+            &self.steps,
+            |s| s.step.as_str(),
+            |a, b| a.old == b.old && a.new == b.new,
+        );
+        runs.into_iter()
+            .map(|(first, last)| {
+                let (a, b) = (&self.steps[first], &self.steps[last]);
+                let label = if first == last {
+                    a.label.clone()
+                } else {
+                    format!("{} … {}", a.label, b.label)
+                };
+                (run_name(&a.step, &b.step), label, a)
+            })
+            .collect()
+    }
+}
+
+impl StepChange {
+    /// `ok → ENOMEM (12)`, with the fields that differ when the outcomes are values.
+    pub fn describe(&self, max: usize) -> String {
+        let fields = self
+            .fields
+            .as_ref()
+            .map_or_else(String::new, |f| format!(" (in {f})"));
+        format!(
+            "{} → {}{fields}",
+            super::shorten(&self.old.to_string(), max),
+            super::shorten(&self.new.to_string(), max)
+        )
+    }
+}
+
+/// The longest outcome printed in full.
+const MAX_OUTCOME_CHARS: usize = 200;
+
+/// The terminal view: a block per boundary.
+pub fn write(
+    out: &mut impl Write,
+    boundaries: &[Boundary],
+    results: &RunResults,
+    width: usize,
+) -> io::Result<()> {
+    writeln!(out, "{}", summary(boundaries, results))?;
+    for b in boundaries {
+        writeln!(out)?;
+        let title = format!(
+            "{} at {}: {}{}",
+            b.case,
+            b.between(),
+            b.seen_text(),
+            if b.expected {
+                ""
+            } else {
+                " [NOT EXPECTED by the case]"
+            }
+        );
+        for line in wrap(&title, width, "", "    ") {
+            writeln!(out, "{line}")?;
+        }
+        for (name, label, step) in b.step_entries() {
+            let text = format!(
+                "step {name} ({label}): {} [{}]",
+                step.describe(MAX_OUTCOME_CHARS),
+                location(&b.file, step.line)
+            );
+            for line in wrap(&text, width, "  ", "      ") {
+                writeln!(out, "{line}")?;
+            }
+        }
+        if let Some(reason) = &b.reason {
+            for line in wrap(&format!("because: {reason}"), width, "  ", "    ") {
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    let left_out = changes::left_out(results);
+    if !left_out.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Kernels not (fully) compared:")?;
+        for line in left_out {
+            for line in wrap(&line, width, "  ", "    ") {
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `12 boundaries in 9 cases over 12 kernels (5.2.1 … 7.3.4): 7 run on both sides, 5 placed`.
+pub fn summary(boundaries: &[Boundary], results: &RunResults) -> String {
+    let mut versions: Vec<KernelVersion> =
+        results.kernels.iter().filter_map(|k| k.version).collect();
+    versions.sort();
+    let span = match (versions.first(), versions.last()) {
+        (Some(first), Some(last)) => format!(" ({first} … {last})"),
+        _ => String::new(),
+    };
+    let mut cases: Vec<&str> = boundaries.iter().map(|b| b.case.as_str()).collect();
+    cases.sort_unstable();
+    cases.dedup();
+    let both = boundaries
+        .iter()
+        .filter(|b| b.seen == Seen::BothSides)
+        .count();
+    let unexpected = boundaries.iter().filter(|b| !b.expected).count();
+    format!(
+        "{} boundar{} in {} case(s) over {} kernel(s){span}: {both} run on both sides, {} placed; {unexpected} not expected by the cases",
+        boundaries.len(),
+        if boundaries.len() == 1 { "y" } else { "ies" },
+        cases.len(),
+        versions.len(),
+        boundaries.len() - both,
+    )
+}
+
+/// The atlas as Markdown: a table of contents by boundary version, then a section per
+/// boundary. `heading` is the level of the section headings (`###` in report.md).
+pub fn markdown(boundaries: &[Boundary], results: &RunResults, heading: &str) -> String {
+    let mut md = String::new();
+    // Writing into a String cannot fail.
+    let _ = write_markdown(&mut md, boundaries, results, heading);
+    md
+}
+
+fn write_markdown(
+    md: &mut String,
+    boundaries: &[Boundary],
+    results: &RunResults,
+    heading: &str,
+) -> std::fmt::Result {
+    writeln!(
+        md,
+        "{}.",
+        super::markdown::text(&summary(boundaries, results))
+    )?;
+    for b in boundaries {
+        writeln!(md)?;
+        writeln!(
+            md,
+            "{heading} {} at {}",
+            super::markdown::code(&b.case),
+            super::markdown::text(&b.between())
+        )?;
+        writeln!(md)?;
+        let mark = if b.expected {
+            ""
+        } else {
+            " **Not expected by the case.**"
+        };
+        writeln!(
+            md,
+            "{}.{mark} `{}`",
+            super::markdown::text(&b.seen_text()),
+            b.file
+        )?;
+        writeln!(md)?;
+        for (name, label, step) in b.step_entries() {
+            writeln!(
+                md,
+                "- step {name} {}: {} → {}{} ({})",
+                super::markdown::code(&label),
+                super::markdown::code(&super::shorten(&step.old.to_string(), MAX_OUTCOME_CHARS)),
+                super::markdown::code(&super::shorten(&step.new.to_string(), MAX_OUTCOME_CHARS)),
+                step.fields.as_ref().map_or_else(String::new, |f| format!(
+                    " (in {})",
+                    super::markdown::code(f)
+                )),
+                super::markdown::code(&location(&b.file, step.line)),
+            )?;
+        }
+        if let Some(reason) = &b.reason {
+            writeln!(md)?;
+            writeln!(md, "Because: {}", super::markdown::text(reason))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adjacent_releases_are_consecutive_series_or_point_releases() {
+        let v = |text: &str| text.parse::<KernelVersion>().unwrap();
+        assert!(adjacent(v("7.0.13"), v("7.1.13")));
+        assert!(adjacent(v("5.19.4"), v("6.0")));
+        assert!(adjacent(v("7.1.3"), v("7.1.4")));
+        assert!(!adjacent(v("6.1.176"), v("6.12.117")));
+        assert!(!adjacent(v("5.4.286"), v("5.7.14")));
+        assert!(!adjacent(v("7.1.3"), v("7.1.13")));
+    }
+}
