@@ -368,8 +368,10 @@ fn split_variant<'a>(
             Some((_, members)) => members.first().copied(),
             None => after.filter(|_| is_new),
         };
+        // A kernel that did the same marks no change, so no split towards it.
+        let did_otherwise = |o: &Observation<'_>| spelling(o.actual).ok() != *new;
         if k == 0
-            && let Some(p) = prior
+            && let Some(p) = prior.filter(did_otherwise)
         {
             let start = at_least(split_between(p.version, first.version), variant.range.since);
             if since != Some(start) {
@@ -377,7 +379,7 @@ fn split_variant<'a>(
                 since = Some(start);
             }
         }
-        let until = match next {
+        let until = match next.filter(did_otherwise) {
             Some(n) => Some(at_most(
                 split_between(last.version, n.version),
                 variant.range.until,
@@ -411,27 +413,37 @@ impl Piece<'_> {
         }
     }
 
-    /// Where the piece's outcome was recorded, for its reason.
+    /// Where the piece's outcome was recorded, for its reason: its kernels, and the
+    /// kernels observed next to it.
     fn evidence(&self, variant: &Variant) -> String {
         let outcome = match (&self.new, self.seen.first()) {
             (Some(_), Some(o)) => words(o.actual),
-            _ => variant.outcome.to_string(),
+            _ => brief(variant.outcome.to_string()),
         };
-        let mut parts = Vec::new();
-        parts.extend(
-            self.before
-                .map(|o| format!("{} on {}", words(o.actual), o.version)),
-        );
-        parts.push(format!("{outcome} on {}", versions(&self.seen)));
-        parts.extend(
-            self.after
-                .map(|o| format!("{} on {}", words(o.actual), o.version)),
-        );
-        let around = match (self.before.or(self.after), self.seen.len()) {
-            (Some(_), _) => "; kernels between them not run",
-            (None, 1) => ", the only kernel that ran the step",
-            (None, _) => ", every kernel that ran the step",
+        let before = self.before.map(|o| (words(o.actual), vec![o]));
+        let after = self.after.map(|o| (words(o.actual), vec![o]));
+        // Kernels next to the piece that did the same are listed with it.
+        let mut groups: Vec<(String, Vec<Observation<'_>>)> = Vec::new();
+        for (outcome, seen) in before
+            .into_iter()
+            .chain([(outcome, self.seen.clone())])
+            .chain(after)
+        {
+            match groups.last_mut() {
+                Some((last, members)) if *last == outcome => members.extend(seen),
+                _ => groups.push((outcome, seen)),
+            }
+        }
+        let around = match (groups.len(), self.before.or(self.after), self.seen.len()) {
+            (2.., _, _) => "; kernels between them not run",
+            (_, Some(_), _) => "",
+            (_, None, 1) => ", the only kernel that ran the step",
+            (_, None, _) => ", every kernel that ran the step",
         };
+        let parts: Vec<String> = groups
+            .iter()
+            .map(|(outcome, seen)| format!("{outcome} on {}", versions(seen)))
+            .collect();
         format!("recorded: {}{around}", parts.join(", "))
     }
 }
@@ -473,7 +485,7 @@ fn describe(variant: &Variant, pieces: &[Piece<'_>]) -> String {
         .map(|p| {
             let outcome = match (&p.new, p.seen.first()) {
                 (Some(_), Some(o)) => words(o.actual),
-                _ => variant.outcome.to_string(),
+                _ => brief(variant.outcome.to_string()),
             };
             format!("{outcome} for {}", p.range)
         })
@@ -481,7 +493,7 @@ fn describe(variant: &Variant, pieces: &[Piece<'_>]) -> String {
     format!(
         "expects {} (was {} for {})",
         now.join(", "),
-        variant.outcome,
+        brief(variant.outcome.to_string()),
         variant.range
     )
 }
@@ -490,7 +502,16 @@ fn describe(variant: &Variant, pieces: &[Piece<'_>]) -> String {
 fn words(actual: &Actual) -> String {
     match actual {
         Actual::Errno { name, .. } => name.clone(),
-        other => other.to_string(),
+        other => brief(other.to_string()),
+    }
+}
+
+/// At most 60 characters of `text`: a value of 8 KiB would drown a reason.
+fn brief(text: String) -> String {
+    const MOST: usize = 60;
+    match text.char_indices().nth(MOST) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
     }
 }
 
@@ -1255,6 +1276,55 @@ mod tests {
             "{}",
             proposal.text
         );
+    }
+
+    #[test]
+    fn a_kernel_next_to_the_variant_that_did_the_same_places_no_split() {
+        let text = format!(
+            "{HEAD}  - update: {{ map: store, socket: s, value: 1 }}\n    expect:\n{VARIANTS}"
+        );
+        let proposal = proposed(&text, |case| {
+            vec![
+                kernel("6.1", "6.1.5", case, &[("1", Actual::Ok)]),
+                kernel("6.12", "6.12.1", case, &[("1", Actual::Ok)]),
+            ]
+        });
+        assert!(
+            proposal.text.contains(
+                "    expect:\n      - until: \"6.8\"\n        expect: ok\n        reason: \"recorded: ok on 6.1.5 and 6.12.1\"\n      - since: \"6.8\"\n"
+            ),
+            "{}",
+            proposal.text
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut_short_in_reasons() {
+        let text = "name: c\ndescription: d\nmaps:\n  bytes: { value: \"u8[100]\" }\nsockets:\n  s: { family: inet }\nsteps:\n  - update: { map: bytes, socket: s, value: 1 }\n    expect: ok\n  - lookup: { map: bytes, socket: s }\n    expect: { value: 1 }\n";
+        let proposal = proposed(text, |case| {
+            let ones = Actual::Value {
+                value: serde_json::json!(vec![1; 100]),
+            };
+            vec![
+                kernel("7.0", "7.0.13", case, &[("1", Actual::Ok), ("2", ones)]),
+                kernel(
+                    "7.1",
+                    "7.1.13",
+                    case,
+                    &[("1", Actual::Ok), ("2", errno("ENOENT"))],
+                ),
+            ]
+        });
+        // 60 characters of the value, then an ellipsis.
+        let ones = format!("value [{}1…", "1,".repeat(26));
+        assert!(
+            proposal.text.contains(&format!(
+                "        reason: \"recorded: {ones} on 7.0.13, ENOENT on 7.1.13; kernels between them not run\"\n"
+            )),
+            "{}",
+            proposal.text
+        );
+        assert_eq!(brief("x".repeat(60)), "x".repeat(60));
     }
 
     #[test]
