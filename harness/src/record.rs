@@ -182,6 +182,7 @@ fn every_step(steps: &[Step]) -> Vec<&Step> {
         .collect()
 }
 
+/// Whether the variant in force on the kernel's version expects what it did.
 fn expects(variants: &[Variant], o: &Observation<'_>) -> bool {
     variants
         .iter()
