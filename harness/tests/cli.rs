@@ -143,36 +143,48 @@ fn json_output_carries_every_step() {
     );
 }
 
-#[test]
-fn record_proposes_what_a_saved_run_did_and_writes_it_only_when_asked() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let case = dir.path().join("big.yaml");
+/// A saved run of `big.yaml` (which expects `ok`) on 7.0.13, which did ok, and 7.1.13,
+/// which did ENOMEM.
+fn record_fixture(dir: &std::path::Path) -> PathBuf {
+    let case = dir.join("big.yaml");
     std::fs::write(
         &case,
         "name: big\ndescription: a large value\nmaps:\n  m: { value: \"u8[8121]\" }\nsockets:\n  s: { family: inet }\nsteps:\n  - update: { map: m, socket: s, value: 1 }\n    expect: ok\n",
     )
     .expect("writes the case");
-    let results = dir.path().join("results.json");
-    let run = serde_json::json!({
-        "schema": harness::results::SCHEMA_VERSION,
-        "started": "2026-11-29T12:00:00Z",
-        "ended": "2026-11-29T12:01:00Z",
-        "harness": { "version": "0.1.0", "commit": "unknown" },
-        "kernels": [{
-            "kernel": "7.1", "release": "7.1.13+deb13-cloud-amd64", "version": "7.1.13",
+    let kernel = |name: &str, version: &str, actual: serde_json::Value| {
+        serde_json::json!({
+            "kernel": name, "release": format!("{version}+deb13-cloud-amd64"), "version": version,
             "status": { "status": "ran" }, "duration_ms": 1,
             "cases": [{
                 "name": "big", "file": case.display().to_string(),
                 "outcome": { "status": "diverged" }, "duration_ms": 1,
                 "steps": [{
                     "id": "1", "label": "update m[s] = 1", "expected": "ok",
-                    "actual": { "kind": "errno", "name": "ENOMEM", "code": 12 },
-                    "verdict": "diverged"
+                    "actual": actual, "verdict": "diverged"
                 }]
             }]
-        }]
+        })
+    };
+    let results = dir.join("results.json");
+    let run = serde_json::json!({
+        "schema": harness::results::SCHEMA_VERSION,
+        "started": "2026-11-29T12:00:00Z",
+        "ended": "2026-11-29T12:01:00Z",
+        "harness": { "version": "0.1.0", "commit": "unknown" },
+        "kernels": [
+            kernel("7.1", "7.1.13", serde_json::json!({ "kind": "errno", "name": "ENOMEM", "code": 12 })),
+            kernel("7.0", "7.0.13", serde_json::json!({ "kind": "ok" })),
+        ]
     });
     std::fs::write(&results, run.to_string()).expect("writes the results");
+    results
+}
+
+#[test]
+fn record_replaces_an_expectation_from_one_kernel_and_writes_it_only_when_asked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = record_fixture(dir.path());
     let dir_arg = dir.path().display().to_string();
     let results_arg = results.display().to_string();
     let args = [
@@ -188,11 +200,13 @@ fn record_proposes_what_a_saved_run_did_and_writes_it_only_when_asked() {
     assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("  step 1: split into until 7.1.13: ok, since 7.1.13: ENOMEM\n"),
+        stdout.contains(
+            "  step 1: expects ENOMEM for all kernels (was ok for all kernels)\n  one kernel cannot place a version split: record with several kernels, --kernel A --kernel B or a results file holding several, to propose one\n"
+        ),
         "{stdout}"
     );
     assert!(
-        stdout.contains("+      - since: \"7.1.13\"\n+        expect: ENOMEM\n"),
+        stdout.contains("-    expect: ok\n+    expect: ENOMEM\n"),
         "{stdout}"
     );
     let recorded = dir.path().join("big.yaml.recorded");
@@ -206,4 +220,58 @@ fn record_proposes_what_a_saved_run_did_and_writes_it_only_when_asked() {
     std::fs::copy(&recorded, checked.join("big.yaml")).expect("copies the proposal");
     let out = harness(&["check", &checked.display().to_string()]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+}
+
+#[test]
+fn record_splits_between_the_kernels_of_a_saved_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = record_fixture(dir.path());
+    let dir_arg = dir.path().display().to_string();
+    let results_arg = results.display().to_string();
+
+    // Every kernel of the results by default; --kernel, repeated, names the same two.
+    for kernels in [&[][..], &["--kernel", "7.1", "--kernel", "7.0"][..]] {
+        let args = [
+            &["record", &dir_arg, "--results", &results_arg][..],
+            kernels,
+        ]
+        .concat();
+        let out = harness(&args);
+        assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(
+                "  step 1: expects ok for < 7.1, ENOMEM for >= 7.1 (was ok for all kernels)\n"
+            ),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(
+                "+      - since: \"7.1\"\n+        expect: ENOMEM\n+        reason: \"recorded: ok on 7.0.13, ENOMEM on 7.1.13; kernels between them not run\"\n"
+            ),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("one kernel"), "{stdout}");
+    }
+
+    let out = harness(&[
+        "record",
+        &dir_arg,
+        "--results",
+        &results_arg,
+        "--kernel",
+        "7.7",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("no kernel named `7.7`; did you mean `7.1`?"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = harness(&["record", "--help"]);
+    assert!(
+        text(&out.stdout).contains("Exit codes: 0 nothing to record, 1 edits proposed or refused, 2 bad input, 3 a kernel did not run"),
+        "{}",
+        text(&out.stdout)
+    );
 }

@@ -72,8 +72,10 @@ enum Command {
     /// by binary search. Exits 0 when found, 1 when the ends behave alike, 3 when kernels
     /// that cannot be judged leave it open.
     Bisect(bisect::BisectArgs),
-    /// Run cases on one kernel (or read a saved run) and propose the case files edited to
-    /// expect what it did: a unified diff, or NAME.yaml.recorded with --write.
+    /// Run cases on kernels (or read a saved run) and propose the case files edited to
+    /// expect what they did, split between kernels whose outcomes differ: a unified diff,
+    /// or NAME.yaml.recorded with --write.
+    #[command(after_help = record::EXIT_CODES)]
     Record(record::RecordArgs),
     /// For `git bisect run` in a kernel tree: boot one image, judge the selected case(s),
     /// exit 0 good, 1 bad, 125 cannot judge (no boot, skip, error), 128 bad input (aborts).

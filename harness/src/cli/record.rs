@@ -1,6 +1,6 @@
-//! `harness record`: run cases on one kernel (or read a saved run) and propose, per case
-//! whose steps diverged, the case file edited to expect what the kernel did: printed as a
-//! unified diff, or written beside the case as `NAME.yaml.recorded`, for review.
+//! `harness record`: run cases on kernels (or read a saved run) and propose, per case that
+//! some kernel contradicts, the case file edited to expect what the kernels did: printed
+//! as a unified diff, or written beside the case as `NAME.yaml.recorded`, for review.
 
 use std::{
     io::{self, Write},
@@ -18,21 +18,26 @@ use crate::{
     results::{KernelRun, KernelStatus},
 };
 
+/// `record`'s exit codes, for `--help` and [`run`].
+pub const EXIT_CODES: &str = "Exit codes: 0 nothing to record, 1 edits proposed or refused, 2 bad input, 3 a kernel did not run (the others' proposals are still printed).";
+
 #[derive(Debug, clap::Args)]
 pub struct RecordArgs {
     /// Case files or directories (searched recursively for *.yaml).
     #[arg(default_value = "cases")]
     paths: Vec<PathBuf>,
-    /// The kernel of the kernel list to run the cases on (or to take from --results).
-    #[arg(long, value_name = "NAME")]
-    kernel: String,
+    /// A kernel of the kernel list to run the cases on, or of --results to take
+    /// (repeatable; with --results, all of its kernels by default). Several kernels let a
+    /// proposal place a version split between them.
+    #[arg(long, value_name = "NAME", required_unless_present = "results")]
+    kernel: Vec<String>,
     /// Only cases whose name contains this text (repeatable).
     #[arg(long)]
     filter: Vec<String>,
     /// The kernel list.
     #[arg(long, default_value = "kernels.toml")]
     kernels: PathBuf,
-    /// Record from this saved results.json instead of booting the kernel.
+    /// Record from this saved results.json instead of booting kernels.
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
     /// Write each proposal beside its case as NAME.yaml.recorded instead of printing a diff.
@@ -46,8 +51,7 @@ pub struct RecordArgs {
     out: PathBuf,
 }
 
-/// Exits 0 when every step did what its case expects (nothing to record), 1 when edits
-/// were proposed or refused, 2 on bad input, 3 when the kernel did not run the cases.
+/// Exits as [`EXIT_CODES`] says.
 pub fn run(args: &RecordArgs) -> u8 {
     let cases = match load_cases(&args.paths, &args.filter) {
         Ok(cases) if cases.is_empty() => {
@@ -57,42 +61,38 @@ pub fn run(args: &RecordArgs) -> u8 {
         Ok(cases) => cases,
         Err(code) => return code,
     };
-    let run = match kernel_run(args, &cases) {
-        Ok(run) => run,
+    let runs = match kernel_runs(args, &cases) {
+        Ok(runs) => runs,
         Err(code) => return code,
     };
-    let version = match (&run.status, run.version) {
-        (KernelStatus::Ran, Some(version)) => version,
-        (KernelStatus::Ran, None) => {
-            eprintln!("error: {} reported no version to record", run.kernel);
-            return EXIT_INFRA;
+    let mut a_kernel_failed = false;
+    let mut ran = Vec::new();
+    for run in runs {
+        match (&run.status, run.version) {
+            (KernelStatus::Ran, Some(_)) => ran.push(run),
+            (KernelStatus::Ran, None) => {
+                eprintln!("error: {} reported no version to record", run.kernel);
+                a_kernel_failed = true;
+            }
+            (KernelStatus::Skipped { reason }, _) => {
+                eprintln!("note: {} was skipped: {reason}", run.kernel);
+            }
+            (KernelStatus::Error { message, .. }, _) => {
+                eprintln!("error: {} did not run the cases: {message}", run.kernel);
+                a_kernel_failed = true;
+            }
         }
-        (status, _) => {
-            eprintln!("error: {} did not run the cases: {status:?}", run.kernel);
-            return EXIT_INFRA;
-        }
-    };
-    let origin = match &run.release {
-        Some(release) => format!("{} ({release})", run.kernel),
-        None => run.kernel.clone(),
-    };
+    }
+    if ran.is_empty() {
+        eprintln!("error: no kernel ran the cases, so there is nothing to record from");
+        return EXIT_INFRA;
+    }
     let mut stdout = io::stdout().lock();
     let mut code = EXIT_PASS;
-    for result in &run.cases {
-        let Some(case) = cases.iter().find(|c| c.name == result.name) else {
-            continue;
-        };
-        if result
-            .steps
-            .iter()
-            .all(|s| s.verdict == crate::results::Verdict::Pass)
-        {
-            continue;
-        }
-        code = EXIT_DIVERGED;
-        let printed = propose(&mut stdout, case, result, version, &origin, args.write);
-        match printed {
-            Ok(()) => {}
+    for case in &cases {
+        match propose(&mut stdout, case, &ran, args.write) {
+            Ok(false) => {}
+            Ok(true) => code = EXIT_DIVERGED,
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return code,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -101,45 +101,50 @@ pub fn run(args: &RecordArgs) -> u8 {
         }
     }
     if code == EXIT_PASS {
-        return finish(
+        let names: Vec<&str> = ran.iter().map(|k| k.kernel.as_str()).collect();
+        code = finish(
             writeln!(
                 stdout,
-                "every step did what its case expects on {origin}: nothing to record"
+                "every step did what its case expects on {}: nothing to record",
+                names.join(", ")
             ),
             code,
         );
     }
-    code
+    if a_kernel_failed { EXIT_INFRA } else { code }
 }
 
-/// The kernel's run: from the saved results, or by booting it through the matrix runner.
-fn kernel_run(args: &RecordArgs, cases: &[Case]) -> Result<KernelRun, u8> {
+/// The kernels' runs: from the saved results, or by booting them through the matrix runner.
+fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> {
     if let Some(path) = &args.results {
         let results = crate::report::read_json(path).map_err(|e| {
             eprintln!("error: {:#}", anyhow::Error::new(e));
             EXIT_BAD_INPUT
         })?;
-        let names: Vec<String> = results.kernels.iter().map(|k| k.kernel.clone()).collect();
-        return results
+        if let Some(unknown) = args
+            .kernel
+            .iter()
+            .find(|name| !results.kernels.iter().any(|k| &k.kernel == *name))
+        {
+            let names = results.kernels.iter().map(|k| k.kernel.as_str());
+            let hint = crate::diagnostic::did_you_mean(unknown, names);
+            eprintln!(
+                "error: {}: no kernel named `{unknown}`{hint}",
+                path.display()
+            );
+            return Err(EXIT_BAD_INPUT);
+        }
+        return Ok(results
             .kernels
             .into_iter()
-            .find(|k| k.kernel == args.kernel)
-            .ok_or_else(|| {
-                let hint =
-                    crate::diagnostic::did_you_mean(&args.kernel, names.iter().map(String::as_str));
-                eprintln!(
-                    "error: {}: no kernel named `{}`{hint}",
-                    path.display(),
-                    args.kernel
-                );
-                EXIT_BAD_INPUT
-            });
+            .filter(|k| args.kernel.is_empty() || args.kernel.contains(&k.kernel))
+            .collect());
     }
     let file = KernelsFile::load(&args.kernels).map_err(|e| {
         eprintln!("{e}");
         EXIT_BAD_INPUT
     })?;
-    let selected = kernels::select(&file, std::slice::from_ref(&args.kernel)).map_err(|m| {
+    let selected = kernels::select(&file, &args.kernel).map_err(|m| {
         eprintln!("{m}");
         EXIT_BAD_INPUT
     })?;
@@ -155,38 +160,47 @@ fn kernel_run(args: &RecordArgs, cases: &[Case]) -> Result<KernelRun, u8> {
     {
         eprintln!("error: {}", crate::error_chain(&e));
     }
-    Ok(results
-        .kernels
-        .into_iter()
-        .next()
-        .expect("one kernel, one run"))
+    Ok(results.kernels)
 }
 
-/// Prints what was proposed for one case, and the proposal as a diff or a written file.
+/// Prints what was proposed for one case, and the proposal as a diff or a written file;
+/// says whether there was anything to propose.
 fn propose(
     out: &mut impl Write,
     case: &Case,
-    result: &crate::results::CaseResult,
-    version: crate::version::KernelVersion,
-    origin: &str,
+    kernels: &[KernelRun],
     write: bool,
-) -> io::Result<()> {
+) -> io::Result<bool> {
     let text = std::fs::read_to_string(&case.file).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot read {}: {e}", case.file.display()),
         )
     })?;
-    let proposal = record::propose(&text, case, result, version, origin);
+    let proposal = record::propose(&text, case, kernels);
+    if proposal.edits.is_empty() {
+        return Ok(false);
+    }
     writeln!(out, "{} ({}):", case.name, case.file.display())?;
+    let mut one_kernel = false;
     for edit in &proposal.edits {
         match edit {
-            StepEdit::Edited { step, what } => writeln!(out, "  step {step}: {what}")?,
+            StepEdit::Edited {
+                step,
+                what,
+                one_kernel: alone,
+            } => {
+                one_kernel |= alone;
+                writeln!(out, "  step {step}: {what}")?;
+            }
             StepEdit::Refused { step, why } => writeln!(out, "  step {step}: not edited: {why}")?,
         }
     }
+    if one_kernel {
+        writeln!(out, "  {}", record::ONE_KERNEL)?;
+    }
     if proposal.text == text {
-        return Ok(());
+        return Ok(true);
     }
     let recorded = recorded_path(&case.file);
     if write {
@@ -200,7 +214,7 @@ fn propose(
             out,
             "  wrote {} (review it, then move it over the case)",
             recorded.display()
-        )
+        )?;
     } else {
         let diff = similar::TextDiff::from_lines(&text, &proposal.text);
         write!(
@@ -210,8 +224,9 @@ fn propose(
                 &case.file.display().to_string(),
                 &recorded.display().to_string()
             )
-        )
+        )?;
     }
+    Ok(true)
 }
 
 fn recorded_path(file: &Path) -> PathBuf {
