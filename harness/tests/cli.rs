@@ -92,6 +92,46 @@ fn host_run_passes_every_shipped_case() {
     }
 }
 
+/// Each form of repetition README.md documents has a case in tests/fixtures/repeat/: all
+/// are valid, and all pass on the running kernel.
+#[test]
+fn every_repeat_form_of_the_readme_is_valid_and_passes() {
+    let fixtures = "harness/tests/fixtures/repeat";
+    let out = harness(&["check", fixtures]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "4 cases are valid\n");
+    if !can_use_bpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_dir = dir.path().display().to_string();
+    let out = harness(&[
+        "run", "--host", "--format", "json", "--out", &out_dir, fixtures,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let cases = json["kernels"][0]["cases"].as_array().expect("cases");
+    let passed: Vec<&str> = cases
+        .iter()
+        .filter(|c| c["outcome"]["status"] == "pass")
+        .map(|c| c["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(
+        passed,
+        [
+            "repeat-creates",
+            "repeat-declarations",
+            "repeat-steps",
+            "repeat-threads"
+        ]
+    );
+    // A repeat's steps take its place: step 1, iteration 3, its seventh step.
+    let creates = &cases[0]["steps"];
+    let last = &creates[creates.as_array().expect("steps").len() - 1];
+    assert_eq!(last["id"], "1.3.7");
+    assert_eq!(last["label"], "close map m2");
+}
+
 #[test]
 fn wrong_expectation_is_diverged_with_exit_1() {
     if !can_use_bpf() {
