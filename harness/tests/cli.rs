@@ -132,6 +132,63 @@ fn every_repeat_form_of_the_readme_is_valid_and_passes() {
     assert_eq!(last["label"], "close map m2");
 }
 
+/// `optional = true` excuses an absent image from a run of the whole list (a skip, exit 0),
+/// never from a run that names the kernel: that is an error row and exit 3, so a run that
+/// tested nothing cannot pass. The image is absent, so no VM is booted.
+#[test]
+fn an_absent_optional_kernel_named_with_kernel_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let list = dir.path().join("kernels.toml");
+    std::fs::write(
+        &list,
+        "[[kernel]]\nname = \"old\"\n\
+         local = { vmlinuz = \"no-such-dir/bzImage\", optional = true }\n",
+    )
+    .expect("writes kernels.toml");
+    let run = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out).display().to_string();
+        let list = list.display().to_string();
+        let mut args = vec![
+            "run",
+            "--kernels",
+            &list,
+            "--out",
+            &out,
+            "--filter",
+            "update-noexist",
+        ];
+        args.extend_from_slice(extra);
+        args.push("cases");
+        harness(&args)
+    };
+    let status = |out: &str| {
+        let results = std::fs::read_to_string(dir.path().join(out).join("results.json"))
+            .expect("results written");
+        let results: serde_json::Value = serde_json::from_str(&results).expect("results parse");
+        results["kernels"][0]["status"].clone()
+    };
+
+    let whole = run("whole", &[]);
+    assert_eq!(whole.status.code(), Some(0), "{}", text(&whole.stderr));
+    assert_eq!(status("whole")["status"], "skipped");
+
+    let named = run("named", &["--kernel", "old"]);
+    assert_eq!(named.status.code(), Some(3), "{}", text(&named.stderr));
+    let stderr = text(&named.stderr);
+    assert!(
+        stderr.contains("old: error: the image no-such-dir/bzImage is not on this machine"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "it was asked for by name, and `optional = true` excuses an absent kernel only \
+             from a run of the whole list"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(status("named")["status"], "error");
+}
+
 #[test]
 fn wrong_expectation_is_diverged_with_exit_1() {
     if !can_use_bpf() {
