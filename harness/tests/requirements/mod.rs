@@ -1,10 +1,11 @@
 //! What a test needs from the machine, and what happens when it is missing.
 //!
-//! A test whose subject cannot run here (no root, no BPF, no VM tools, no network, no
-//! kernels before 5.10, no browser or xmllint) skips with a printed reason, so the suite still works on a laptop.
-//! Where the environment declares a requirement in `HARNESS_REQUIRE` (a comma-separated
-//! list of the names below; `.ci/run` declares them all), its absence fails the test
-//! instead: CI never goes green by skipping what it promised to test.
+//! A test whose subject cannot run here (no root, no BPF, no tracing programs, no VM tools,
+//! no network, no kernels before 5.10, no browser or xmllint) skips with a printed reason, so
+//! the suite still works on a laptop. Where the environment declares a requirement in
+//! `HARNESS_REQUIRE` (a comma-separated list of the names below; `.ci/run` declares all but
+//! `tracing`, which its host refuses), its absence fails the test instead: CI never goes
+//! green by skipping what it promised to test.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
@@ -17,8 +18,12 @@ pub const ENV: &str = "HARNESS_REQUIRE";
 pub enum Requirement {
     /// Running as root (BPF maps, cgroups, namespaces, VMs).
     Root,
-    /// bpf(2) works on the running kernel.
+    /// bpf(2) works on the running kernel, with the cgroup program types the cases attach.
     Bpf,
+    /// The running kernel loads tracing programs (fentry/fexit, BPF iterators) and BPF LSM
+    /// programs. A machine may refuse them outright (EPERM, no verifier log) and still be a
+    /// fine host, as this project's CI host is: `.ci/run` does not declare it.
+    Tracing,
     /// virtme-ng and QEMU are installed.
     Vm,
     /// A Debian mirror answers (kernel downloads).
@@ -36,6 +41,7 @@ impl Requirement {
         match self {
             Self::Root => "root",
             Self::Bpf => "bpf",
+            Self::Tracing => "tracing",
             Self::Vm => "vm",
             Self::Network => "network",
             Self::OldKernels => "old-kernels",
