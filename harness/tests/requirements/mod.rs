@@ -98,6 +98,34 @@ pub fn program(name: &str) -> Option<std::path::PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// A kernel of kernels.toml that this machine cannot have: an optional image that is absent
+/// (this project's kernels before 5.10, found through HARNESS_KERNELS_DIR).
+pub fn kernel_missing(entry: &harness::kernels::KernelEntry) -> Option<(Requirement, String)> {
+    entry
+        .absent_reason()
+        .map(|reason| (Requirement::OldKernels, format!("{}: {reason}", entry.name)))
+}
+
+#[test]
+fn an_absent_optional_kernel_is_missing_old_kernels() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let list = dir.path().join("kernels.toml");
+    std::fs::write(
+        &list,
+        "[[kernel]]\nname = \"5.2\"\nlocal = { vmlinuz = \"none/bzImage\", optional = true }\n\
+         [[kernel]]\nname = \"host\"\nhost = true\n",
+    )
+    .expect("writes kernels.toml");
+    let file = harness::kernels::KernelsFile::load(&list).expect("a valid list");
+    let (requirement, reason) = kernel_missing(&file.kernels[0]).expect("5.2 is absent");
+    assert_eq!(requirement, Requirement::OldKernels);
+    assert!(
+        reason.starts_with("5.2: the image none/bzImage is not on this machine"),
+        "{reason}"
+    );
+    assert_eq!(kernel_missing(&file.kernels[1]), None);
+}
+
 /// VMs need root (for the guest's BPF), QEMU and vng; without them the test says why.
 pub fn vm_tools_missing() -> Option<(Requirement, String)> {
     if !nix::unistd::geteuid().is_root() {
