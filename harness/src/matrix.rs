@@ -46,6 +46,19 @@ pub struct MatrixOptions {
     pub nine_p_memo: Option<vm::NinePMemo>,
     /// What kernel images boot on as their root.
     pub guest_root: GuestRoot,
+    /// What an `optional` kernel whose image is absent is in the results.
+    pub absent: AbsentKernels,
+}
+
+/// What an `optional` local kernel whose image is absent becomes: `optional = true` excuses
+/// it from a run of the whole list, never from a run that asked for it by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbsentKernels {
+    /// A skipped kernel, which changes no exit code: the run covers the whole list.
+    Skip,
+    /// An error row: the kernel was named (`--kernel`), and a run that could not run it has
+    /// not tested what it was asked to.
+    Fail,
 }
 
 /// The root filesystem of guests booting a kernel image (source trees and mainline kernels
@@ -156,7 +169,7 @@ pub fn run(
         source,
     })?;
 
-    let jobs = resolve_all(file, kernels, cache, progress);
+    let jobs = resolve_all(file, kernels, cache, progress, options.absent);
     let first_image = jobs.iter().find_map(|job| match job {
         Job::Vm(_, kernel) => Some(kernel.arg.clone()),
         _ => None,
@@ -272,6 +285,7 @@ fn resolve_all<'a>(
     kernels: &[&'a KernelEntry],
     cache: KernelCache,
     progress: &dyn Progress,
+    absent: AbsentKernels,
 ) -> Vec<Job<'a>> {
     let mut resolver = Resolver::new(file, cache).with_progress(progress);
     kernels
@@ -298,7 +312,17 @@ fn resolve_all<'a>(
                 VmKernel::without_modules(KernelArg::Mainline { tag }),
             ),
             Ok(ResolvedKernel::Absent { vmlinuz, why, .. }) => {
-                Job::Skipped(entry, ResolvedKernel::absent_reason(&vmlinuz, &why))
+                let reason = ResolvedKernel::absent_reason(&vmlinuz, &why);
+                match absent {
+                    AbsentKernels::Skip => Job::Skipped(entry, reason),
+                    AbsentKernels::Fail => Job::Failed(
+                        entry,
+                        format!(
+                            "{reason}; it was asked for by name, and `optional = true` excuses \
+                             an absent kernel only from a run of the whole list"
+                        ),
+                    ),
+                }
             }
             Ok(ResolvedKernel::Tree {
                 path, build: true, ..

@@ -22,8 +22,8 @@ use harness::{
         WriteResult,
     },
     catalogue::{
-        Call, CallbackCalls, F_CREATE, HelperSet, ProgramCalls, ProgramKind, ProgramParams,
-        SockOpsOp, StorageMap,
+        AttachPoint, Call, CallbackCalls, F_CREATE, HelperSet, ProgramCalls, ProgramKind,
+        ProgramParams, SockOpsOp, StorageMap,
     },
 };
 use nix::sys::socket::{
@@ -82,6 +82,30 @@ fn gettid() -> u32 {
     nix::unistd::gettid().as_raw() as u32
 }
 
+/// What a machine that cannot run `kind` lacks: cgroup programs are BPF itself, tracing and
+/// LSM programs what a machine may refuse and still be a fine host.
+fn requirement_of(kind: ProgramKind) -> Requirement {
+    match kind.attach_point() {
+        AttachPoint::Cgroup(_) => Requirement::Bpf,
+        AttachPoint::Fentry(_) | AttachPoint::Fexit(_) | AttachPoint::Lsm(_) => {
+            Requirement::Tracing
+        }
+    }
+}
+
+#[test]
+fn cgroup_programs_need_bpf_and_the_others_tracing() {
+    assert_eq!(requirement_of(ProgramKind::SockOps), Requirement::Bpf);
+    assert_eq!(requirement_of(ProgramKind::SockCreate), Requirement::Bpf);
+    for kind in [
+        ProgramKind::FentryTcpClose,
+        ProgramKind::FexitTcpConnect,
+        ProgramKind::LsmSockGraft,
+    ] {
+        assert_eq!(requirement_of(kind), Requirement::Tracing, "{kind}");
+    }
+}
+
 /// One test's eBPF object and cgroup. The object is dropped first (links detached), then
 /// the cgroup is removed and its removal checked.
 struct Case {
@@ -100,7 +124,7 @@ impl Case {
         let host = HostSupport::probe();
         for kind in programs {
             if let Err(reason) = host.runnable(*kind) {
-                eprintln!("skipping {label}: {kind}: {reason}");
+                requirements::missing(requirement_of(*kind), &format!("{label}: {kind}: {reason}"));
                 return None;
             }
         }
@@ -846,9 +870,9 @@ fn a_sock_create_program_calling_delete_is_rejected_with_the_verifier_log() {
 
 /// Loads a tracing or LSM program. The one refusal accepted is the machine's, not the
 /// verifier's: EPERM with an empty verifier log (host kernels that forbid tracing and LSM
-/// programs outright, as this project's development hosts do); the test then has nothing to
-/// check. Any verifier rejection fails the test: on every kernel that runs these tests the
-/// programs are known to load.
+/// programs outright, as this project's development hosts do), which is the `tracing`
+/// requirement missing; the test then has nothing to check. Any verifier rejection fails the
+/// test: on every kernel that runs these tests the programs are known to load.
 fn load_or_report_rejection(case: &mut Case, program: ProgramKind, params: &ProgramParams) -> bool {
     case.object
         .set_params(program, params)
@@ -866,8 +890,11 @@ fn load_or_report_rejection(case: &mut Case, program: ProgramKind, params: &Prog
             ref verifier_log,
             ..
         }) if errno == "EPERM" && verifier_log.trim().is_empty() => {
-            eprintln!(
-                "{program}: this machine refuses tracing and LSM programs (EPERM, no verifier log)"
+            requirements::missing(
+                requirement_of(program),
+                &format!(
+                    "{program}: this machine refuses tracing and LSM programs (EPERM, no verifier log)"
+                ),
             );
             false
         }

@@ -201,7 +201,9 @@ struct Boot {
 impl Boot {
     /// The trial of case `name`: the boot's verdict on it.
     fn outcome(&self, name: &str) -> Result<(), Failed> {
-        if let Some((requirement, reason)) = requirements::vm_tools_missing() {
+        if let Some((requirement, reason)) =
+            requirements::vm_tools_missing().or_else(|| requirements::kernel_missing(&self.entry))
+        {
             requirements::missing(requirement, &reason);
             return Ok(());
         }
@@ -209,9 +211,9 @@ impl Boot {
         let run = run.as_ref().map_err(|e| Failed::from(e.clone()))?;
         match &run.status {
             KernelStatus::Ran => {}
+            // A run that names its kernel skips none: an absent one is caught above.
             KernelStatus::Skipped { reason } => {
-                eprintln!("{}: skipped: {reason}", run.kernel);
-                return Ok(());
+                return Err(format!("kernel {} was skipped: {reason}", run.kernel).into());
             }
             KernelStatus::Error { message, log_tail } => {
                 return Err(format!(

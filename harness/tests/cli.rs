@@ -92,6 +92,103 @@ fn host_run_passes_every_shipped_case() {
     }
 }
 
+/// Each form of repetition README.md documents has a case in tests/fixtures/repeat/: all
+/// are valid, and all pass on the running kernel.
+#[test]
+fn every_repeat_form_of_the_readme_is_valid_and_passes() {
+    let fixtures = "harness/tests/fixtures/repeat";
+    let out = harness(&["check", fixtures]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "4 cases are valid\n");
+    if !can_use_bpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_dir = dir.path().display().to_string();
+    let out = harness(&[
+        "run", "--host", "--format", "json", "--out", &out_dir, fixtures,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let cases = json["kernels"][0]["cases"].as_array().expect("cases");
+    let passed: Vec<&str> = cases
+        .iter()
+        .filter(|c| c["outcome"]["status"] == "pass")
+        .map(|c| c["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(
+        passed,
+        [
+            "repeat-creates",
+            "repeat-declarations",
+            "repeat-steps",
+            "repeat-threads"
+        ]
+    );
+    // A repeat's steps take its place: step 1, iteration 3, its seventh step.
+    let creates = &cases[0]["steps"];
+    let last = &creates[creates.as_array().expect("steps").len() - 1];
+    assert_eq!(last["id"], "1.3.7");
+    assert_eq!(last["label"], "close map m2");
+}
+
+/// `optional = true` excuses an absent image from a run of the whole list (a skip, exit 0),
+/// never from a run that names the kernel: that is an error row and exit 3, so a run that
+/// tested nothing cannot pass. The image is absent, so no VM is booted.
+#[test]
+fn an_absent_optional_kernel_named_with_kernel_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let list = dir.path().join("kernels.toml");
+    std::fs::write(
+        &list,
+        "[[kernel]]\nname = \"old\"\n\
+         local = { vmlinuz = \"no-such-dir/bzImage\", optional = true }\n",
+    )
+    .expect("writes kernels.toml");
+    let run = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out).display().to_string();
+        let list = list.display().to_string();
+        let mut args = vec![
+            "run",
+            "--kernels",
+            &list,
+            "--out",
+            &out,
+            "--filter",
+            "update-noexist",
+        ];
+        args.extend_from_slice(extra);
+        args.push("cases");
+        harness(&args)
+    };
+    let status = |out: &str| {
+        let results = std::fs::read_to_string(dir.path().join(out).join("results.json"))
+            .expect("results written");
+        let results: serde_json::Value = serde_json::from_str(&results).expect("results parse");
+        results["kernels"][0]["status"].clone()
+    };
+
+    let whole = run("whole", &[]);
+    assert_eq!(whole.status.code(), Some(0), "{}", text(&whole.stderr));
+    assert_eq!(status("whole")["status"], "skipped");
+
+    let named = run("named", &["--kernel", "old"]);
+    assert_eq!(named.status.code(), Some(3), "{}", text(&named.stderr));
+    let stderr = text(&named.stderr);
+    assert!(
+        stderr.contains("old: error: the image no-such-dir/bzImage is not on this machine"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "it was asked for by name, and `optional = true` excuses an absent kernel only \
+             from a run of the whole list"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(status("named")["status"], "error");
+}
+
 #[test]
 fn wrong_expectation_is_diverged_with_exit_1() {
     if !can_use_bpf() {

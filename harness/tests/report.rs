@@ -5,6 +5,7 @@ mod requirements;
 
 use harness::{
     case::Expected,
+    kernels::{KernelEntry, KernelsFile},
     report::{
         self, JsonLayout, MergeError, ReportError, changes, human::Human, junit, markdown, matrix,
     },
@@ -448,7 +449,8 @@ fn a_merge_spans_its_inputs_and_names_the_kernels_of_another_build() {
 }
 
 #[test]
-fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows() {
+fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows_and_absent_optional_kernels_into_skips()
+ {
     let dir = tempfile::tempdir().expect("temp dir");
     let write = |kernel: &str, text: &str| {
         std::fs::create_dir_all(dir.path().join(kernel)).expect("creates the kernel's dir");
@@ -467,14 +469,39 @@ fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows() {
         "7.3",
         &report::to_json(&results(vec![linux_7_3()]), JsonLayout::Compact),
     );
-    let merged =
-        report::merge_dir(&["5.10", "6.1", "6.2", "6.12", "7.3"], dir.path()).expect("merges");
+    // 5.2 and 5.4 are optional images absent here: 5.2 had no job, 5.4's ran elsewhere.
+    write(
+        "5.4",
+        &report::to_json(
+            &results(vec![KernelRun {
+                kernel: "5.4".into(),
+                ..linux_5_10()
+            }]),
+            JsonLayout::Compact,
+        ),
+    );
+    let list_dir = tempfile::tempdir().expect("temp dir");
+    let list = list_dir.path().join("kernels.toml");
+    let absent = |name: &str| {
+        format!(
+            "[[kernel]]\nname = \"{name}\"\nlocal = {{ vmlinuz = \"none/bzImage\", optional = true }}\n"
+        )
+    };
+    let mut text = absent("5.2") + &absent("5.4");
+    for name in ["5.10", "6.1", "6.2", "6.12", "7.3"] {
+        text.push_str(&format!("[[kernel]]\nname = \"{name}\"\nhost = true\n"));
+    }
+    std::fs::write(&list, text).expect("writes kernels.toml");
+    let file = KernelsFile::load(&list).expect("a valid list");
+    let entries: Vec<&KernelEntry> = file.kernels.iter().collect();
+    let merged = report::merge_dir(&entries, dir.path()).expect("merges");
     let rows: Vec<(&str, String)> = merged
         .kernels
         .iter()
         .map(|k| {
             let status = match &k.status {
                 KernelStatus::Error { message, .. } => message.clone(),
+                KernelStatus::Skipped { reason } => format!("skipped: {reason}"),
                 other => format!("{other:?}"),
             };
             (k.kernel.as_str(), status)
@@ -484,6 +511,14 @@ fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows() {
     assert_eq!(
         rows,
         [
+            (
+                "5.2",
+                format!(
+                    "skipped: {}",
+                    file.kernels[0].absent_reason().expect("absent")
+                )
+            ),
+            ("5.4", "Ran".to_string()),
             ("5.10", "Ran".to_string()),
             (
                 "6.1",

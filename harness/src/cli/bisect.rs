@@ -16,6 +16,7 @@ use crate::{
         DEFAULT_FLAVOUR, DebianSelector, DebianSource, KernelEntry, KernelSource, KernelsFile,
         Resolver, upstream_version,
     },
+    matrix::AbsentKernels,
     results::{Actual, CaseOutcome, KernelRun, KernelStatus, RunResults, Verdict},
 };
 
@@ -102,6 +103,8 @@ fn bisect(args: &BisectArgs) -> Result<u8, u8> {
                 &[&kernels[i]],
                 &cases,
                 VmLimits::one_at_a_time(args.memory.clone()),
+                // A kernel of the ladder that this machine lacks is a step the search skips.
+                AbsentKernels::Skip,
                 &args.out,
             )?;
             let run = results
@@ -390,6 +393,7 @@ pub fn run_git(args: &BisectRunArgs) -> u8 {
         &[&file.kernels[0]],
         &cases,
         VmLimits::one_at_a_time(args.memory.clone()),
+        AbsentKernels::Fail,
         &args.out,
     ) {
         Ok(results) => results,

@@ -29,8 +29,9 @@ pub enum KernelsCommand {
         refresh: bool,
     },
     /// Print the kernels' names in the list's order, for a CI matrix (one job per kernel,
-    /// `harness run --kernel NAME`). Optional kernels are included: where their image is
-    /// absent, their job reports a skip.
+    /// `harness run --kernel NAME`). An optional kernel whose image is absent on this machine
+    /// is left out, and stderr says so: its job, which names it, would fail. `report merge
+    /// --kernels` shows it as the skip a run of the whole list shows.
     Matrix {
         #[arg(long, value_enum, default_value_t = MatrixFormat::Github)]
         format: MatrixFormat,
@@ -65,8 +66,21 @@ pub fn run(command: KernelsCommand, kernels_file: &Path) -> anyhow::Result<ExitC
     }
 }
 
+/// The jobs of a CI matrix: every kernel of the list but the optional ones absent here, each
+/// of which stderr names with the reason.
 fn matrix(file: &KernelsFile, format: MatrixFormat) -> String {
-    let names: Vec<&str> = file.kernels.iter().map(|k| k.name.as_str()).collect();
+    let names: Vec<&str> = file
+        .kernels
+        .iter()
+        .filter(|entry| match entry.absent_reason() {
+            Some(reason) => {
+                eprintln!("{}: left out of the matrix: {reason}", entry.name);
+                false
+            }
+            None => true,
+        })
+        .map(|entry| entry.name.as_str())
+        .collect();
     match format {
         MatrixFormat::Github => format!(
             "{}\n",

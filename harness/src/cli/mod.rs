@@ -22,7 +22,7 @@ use crate::{
     case::{self, Case},
     exec,
     kernels::{KernelCache, KernelsFile},
-    matrix::{self, Event, GuestRoot, MatrixError, MatrixOptions},
+    matrix::{self, AbsentKernels, Event, GuestRoot, MatrixError, MatrixOptions},
     plan::Plan,
     report::{JsonLayout, human::Human},
     results::{CaseOutcome, KernelStatus, RunResults},
@@ -331,6 +331,12 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
         eprintln!("{message}");
         EXIT_BAD_INPUT
     })?;
+    // Kernels named on the command line must run; `optional` excuses only a whole-list run.
+    let absent = if names.is_empty() {
+        AbsentKernels::Skip
+    } else {
+        AbsentKernels::Fail
+    };
     let mut selected_names = names;
     selected_names.extend(paths);
     let selected = kernels::select(&file, &selected_names).map_err(|message| {
@@ -344,7 +350,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
         cpus: args.cpus,
         guest_root: args.guest_root,
     };
-    run_kernels(&file, &selected, cases, limits, &args.out)
+    run_kernels(&file, &selected, cases, limits, absent, &args.out)
 }
 
 /// The kernel cache in its usual place; a machine without one is an infrastructure error.
@@ -387,6 +393,7 @@ fn run_kernels(
     selected: &[&crate::kernels::KernelEntry],
     cases: &[Case],
     limits: VmLimits,
+    absent: AbsentKernels,
     out: &std::path::Path,
 ) -> Result<RunResults, u8> {
     let cache = kernel_cache()?;
@@ -403,6 +410,7 @@ fn run_kernels(
         accel_memo: crate::cache_dir().map(|dir| dir.join("accel-probe.json")),
         nine_p_memo: crate::cache_dir().map(|dir| vm::NinePMemo::at(dir.join("root-over-9p.json"))),
         guest_root: limits.guest_root,
+        absent,
     };
     let progress = kernels::BarProgress::default();
     // Progress goes to stderr so that stdout stays the report (and JSON stays parseable).

@@ -14,6 +14,7 @@ use super::{
 use crate::{
     case::Case,
     kernels::KernelsFile,
+    matrix::AbsentKernels,
     record::{self, StepEdit},
     results::{KernelRun, KernelStatus},
 };
@@ -153,6 +154,7 @@ fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> 
         &selected,
         cases,
         super::VmLimits::one_at_a_time(args.memory.clone()),
+        AbsentKernels::Fail,
         &args.out,
     )?;
     if let Err(e) =

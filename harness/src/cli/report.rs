@@ -11,7 +11,7 @@ use clap::{Subcommand, ValueEnum};
 
 use super::{EXIT_BAD_INPUT, EXIT_INFRA, EXIT_PASS, exit_code, load_cases};
 use crate::{
-    kernels::KernelsFile,
+    kernels::{KernelEntry, KernelsFile},
     report::{self, JsonLayout, changes, evidence, html, human::Human, junit, markdown, matrix},
     results::RunResults,
 };
@@ -23,7 +23,8 @@ pub enum ReportCommand {
     ///
     /// With --kernels and --results, every kernel of the list is merged in its order from
     /// RESULTS/<kernel>/results.json, and a kernel whose file is missing or unreadable
-    /// becomes that kernel's error row (exit 3) instead of failing the merge.
+    /// becomes that kernel's error row (exit 3) instead of failing the merge; an optional
+    /// kernel whose image is absent here, which `kernels matrix` gives no job, is a skip.
     Merge {
         /// results.json files; their kernels appear in this order.
         #[arg(required_unless_present = "kernels", conflicts_with = "kernels")]
@@ -192,7 +193,8 @@ fn merge_kernels(kernels_file: &Path, dir: &Path) -> Result<RunResults, u8> {
             );
         }
     }
-    report::merge_dir(&names, dir).map_err(|e| {
+    let entries: Vec<&KernelEntry> = file.kernels.iter().collect();
+    report::merge_dir(&entries, dir).map_err(|e| {
         eprintln!("error: {}: {e}", dir.display());
         EXIT_BAD_INPUT
     })

@@ -75,6 +75,19 @@ impl ResolvedKernel {
     }
 }
 
+impl KernelEntry {
+    /// For an `optional` local image that is absent, why it cannot run here and how to get
+    /// one; `None` for every other kernel.
+    pub fn absent_reason(&self) -> Option<String> {
+        match &self.source {
+            KernelSource::Absent { vmlinuz, why } => {
+                Some(ResolvedKernel::absent_reason(vmlinuz, why))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What `kernels list` shows for one kernel, found without network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelStatus {

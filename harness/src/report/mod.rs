@@ -23,6 +23,7 @@ use std::{
 use owo_colors::{OwoColorize, Style};
 
 use crate::{
+    kernels::KernelEntry,
     results::{HarnessBuild, KernelRun, KernelStatus, RunResults, SCHEMA_VERSION},
     version::KernelVersion,
 };
@@ -291,17 +292,30 @@ pub fn merge(inputs: Vec<RunResults>) -> Result<RunResults, MergeError> {
 /// Merges per-kernel runs laid out as `dir/<kernel>/results.json`, in the order of
 /// `kernels` (kernels.toml's). A kernel whose file is missing, unreadable, or holds other
 /// kernels than its own is that kernel's error row rather than a failed merge: its CI job
-/// failed before writing one, or wrote another schema.
-pub fn merge_dir(kernels: &[&str], dir: &Path) -> Result<RunResults, MergeError> {
+/// failed before writing one, or wrote another schema. An `optional` kernel whose image is
+/// absent here had no job (`harness kernels matrix` leaves it out): without a file, its row
+/// is the skip a run of the whole list shows.
+pub fn merge_dir(kernels: &[&KernelEntry], dir: &Path) -> Result<RunResults, MergeError> {
     let mut found = Vec::new();
-    let mut unreadable = Vec::with_capacity(kernels.len());
-    for kernel in kernels {
+    // Per kernel, the row that stands in for results not found.
+    let mut stand_ins = Vec::with_capacity(kernels.len());
+    for entry in kernels {
+        let kernel = entry.name.as_str();
         let path = dir.join(kernel).join(RESULTS_JSON);
+        if let Some(reason) = entry.absent_reason()
+            && !path.exists()
+        {
+            stand_ins.push(Some(KernelRun::without_cases(
+                kernel,
+                KernelStatus::Skipped { reason },
+            )));
+            continue;
+        }
         let loaded = read_json(&path)
             .map_err(|e| crate::error_chain(&e))
             .and_then(|results| {
                 let names: Vec<&str> = results.kernels.iter().map(|k| k.kernel.as_str()).collect();
-                if names == [*kernel] {
+                if names == [kernel] {
                     Ok(results)
                 } else {
                     Err(format!(
@@ -313,27 +327,23 @@ pub fn merge_dir(kernels: &[&str], dir: &Path) -> Result<RunResults, MergeError>
         match loaded {
             Ok(results) => {
                 found.push(results);
-                unreadable.push(None);
+                stand_ins.push(None);
             }
-            Err(reason) => unreadable.push(Some(reason)),
-        }
-    }
-    let mut merged = merge(found)?;
-    let mut runs = std::mem::take(&mut merged.kernels).into_iter();
-    merged.kernels = kernels
-        .iter()
-        .zip(unreadable)
-        .filter_map(|(kernel, unreadable)| match unreadable {
-            // Runs come in `kernels` order, one per readable file.
-            None => runs.next(),
-            Some(reason) => Some(KernelRun::without_cases(
+            Err(reason) => stand_ins.push(Some(KernelRun::without_cases(
                 kernel,
                 KernelStatus::Error {
                     message: format!("no results for this kernel: {reason}"),
                     log_tail: None,
                 },
-            )),
-        })
+            ))),
+        }
+    }
+    let mut merged = merge(found)?;
+    let mut runs = std::mem::take(&mut merged.kernels).into_iter();
+    merged.kernels = stand_ins
+        .into_iter()
+        // Runs come in `kernels` order, one per kernel without a stand-in.
+        .filter_map(|stand_in| stand_in.or_else(|| runs.next()))
         .collect();
     Ok(merged)
 }

@@ -1,10 +1,11 @@
 //! What a test needs from the machine, and what happens when it is missing.
 //!
-//! A test whose subject cannot run here (no root, no BPF, no VM tools, no network, no
-//! kernels before 5.10, no browser or xmllint) skips with a printed reason, so the suite still works on a laptop.
-//! Where the environment declares a requirement in `HARNESS_REQUIRE` (a comma-separated
-//! list of the names below; `.ci/run` declares them all), its absence fails the test
-//! instead: CI never goes green by skipping what it promised to test.
+//! A test whose subject cannot run here (no root, no BPF, no tracing programs, no VM tools,
+//! no network, no kernels before 5.10, no browser or xmllint) skips with a printed reason, so
+//! the suite still works on a laptop. Where the environment declares a requirement in
+//! `HARNESS_REQUIRE` (a comma-separated list of the names below; `.ci/run` declares all but
+//! `tracing`, which its host refuses), its absence fails the test instead: CI never goes
+//! green by skipping what it promised to test.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
@@ -17,8 +18,12 @@ pub const ENV: &str = "HARNESS_REQUIRE";
 pub enum Requirement {
     /// Running as root (BPF maps, cgroups, namespaces, VMs).
     Root,
-    /// bpf(2) works on the running kernel.
+    /// bpf(2) works on the running kernel, with the cgroup program types the cases attach.
     Bpf,
+    /// The running kernel loads tracing programs (fentry/fexit, BPF iterators) and BPF LSM
+    /// programs. A machine may refuse them outright (EPERM, no verifier log) and still be a
+    /// fine host, as this project's CI host is: `.ci/run` does not declare it.
+    Tracing,
     /// virtme-ng and QEMU are installed.
     Vm,
     /// A Debian mirror answers (kernel downloads).
@@ -36,6 +41,7 @@ impl Requirement {
         match self {
             Self::Root => "root",
             Self::Bpf => "bpf",
+            Self::Tracing => "tracing",
             Self::Vm => "vm",
             Self::Network => "network",
             Self::OldKernels => "old-kernels",
@@ -90,6 +96,34 @@ pub fn program(name: &str) -> Option<std::path::PathBuf> {
         .split(':')
         .map(|dir| std::path::Path::new(dir).join(name))
         .find(|candidate| candidate.is_file())
+}
+
+/// A kernel of kernels.toml that this machine cannot have: an optional image that is absent
+/// (this project's kernels before 5.10, found through HARNESS_KERNELS_DIR).
+pub fn kernel_missing(entry: &harness::kernels::KernelEntry) -> Option<(Requirement, String)> {
+    entry
+        .absent_reason()
+        .map(|reason| (Requirement::OldKernels, format!("{}: {reason}", entry.name)))
+}
+
+#[test]
+fn an_absent_optional_kernel_is_missing_old_kernels() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let list = dir.path().join("kernels.toml");
+    std::fs::write(
+        &list,
+        "[[kernel]]\nname = \"5.2\"\nlocal = { vmlinuz = \"none/bzImage\", optional = true }\n\
+         [[kernel]]\nname = \"host\"\nhost = true\n",
+    )
+    .expect("writes kernels.toml");
+    let file = harness::kernels::KernelsFile::load(&list).expect("a valid list");
+    let (requirement, reason) = kernel_missing(&file.kernels[0]).expect("5.2 is absent");
+    assert_eq!(requirement, Requirement::OldKernels);
+    assert!(
+        reason.starts_with("5.2: the image none/bzImage is not on this machine"),
+        "{reason}"
+    );
+    assert_eq!(kernel_missing(&file.kernels[1]), None);
 }
 
 /// VMs need root (for the guest's BPF), QEMU and vng; without them the test says why.

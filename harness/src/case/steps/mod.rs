@@ -15,6 +15,8 @@ mod repeat;
 mod sockets;
 pub(super) mod template;
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 pub use self::{
@@ -81,6 +83,41 @@ pub enum Op {
     Diag(DiagOp),
     /// A BPF iterator over a map's storages, read to the end.
     Iterate(IterateOp),
+}
+
+/// The maps and sockets that steps create themselves (`create_map`, `socket`), a repeat's in
+/// every iteration: the declarations that are not created before the first step.
+#[derive(Debug, Default)]
+pub(in crate::case) struct CreatedBySteps {
+    pub(in crate::case) maps: HashSet<String>,
+    pub(in crate::case) sockets: HashSet<String>,
+}
+
+impl CreatedBySteps {
+    pub(in crate::case) fn of(steps: &[StepDecl]) -> Self {
+        let mut created = Self::default();
+        created.add(steps);
+        created
+    }
+
+    fn add(&mut self, steps: &[StepDecl]) {
+        for step in steps {
+            match &step.op {
+                Op::CreateMap(name) => {
+                    self.maps.insert(name.clone());
+                }
+                Op::Socket(name) => {
+                    self.sockets.insert(name.clone());
+                }
+                Op::Repeat(repeat) => {
+                    for iteration in repeat.creating_iterations() {
+                        self.add(&iteration);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 impl Op {

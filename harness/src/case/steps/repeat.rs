@@ -41,9 +41,34 @@ impl RepeatOp {
             .collect()
     }
 
+    /// Each iteration's steps that create a map or socket (nested repeats included), the
+    /// other steps left out; nothing for a repeat over [`MAX_EXPANDED`] or whose templates
+    /// do not expand, which its check reports.
+    pub(super) fn creating_iterations(&self) -> Vec<Vec<StepDecl>> {
+        let creating = RepeatOp {
+            times: self.times,
+            steps: self
+                .steps
+                .iter()
+                .filter(|step| matches!(step.op, Op::CreateMap(_) | Op::Socket(_) | Op::Repeat(_)))
+                .cloned()
+                .collect(),
+        };
+        if creating.steps.is_empty() || self.expanded_len() > MAX_EXPANDED {
+            return Vec::new();
+        }
+        (0..self.times)
+            .map_while(|i| creating.iteration(i).ok())
+            .collect()
+    }
+
+    fn expanded_len(&self) -> u64 {
+        u64::from(self.times) * self.steps.len() as u64
+    }
+
     pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
         let path = cx.path.clone();
-        let total = u64::from(self.times) * self.steps.len() as u64;
+        let total = self.expanded_len();
         if self.times == 0 || self.steps.is_empty() {
             cx.v.error(
                 &path,

@@ -23,7 +23,7 @@ use super::{
     locate::{FieldPath, Locator, Point, Segment},
     model::CaseFile,
     prescan,
-    steps::maps::resolve_flags,
+    steps::{CreatedBySteps, maps::resolve_flags},
     types::Type,
 };
 use crate::{
@@ -288,13 +288,7 @@ impl Validator<'_> {
         }
 
         // A declared map or socket is created before the first step unless a step creates it.
-        let created_by_step = |name: &str, socket: bool| {
-            raw.steps.iter().any(|s| match &s.op {
-                Op::Socket(n) => socket && n == name,
-                Op::CreateMap(n) => !socket && n == name,
-                _ => false,
-            })
-        };
+        let created_by_steps = CreatedBySteps::of(&raw.steps);
         let mut state = State::default();
         let mut steps = Vec::new();
         for (name, spec) in &maps {
@@ -303,7 +297,7 @@ impl Validator<'_> {
                 state.maps.insert(name.clone(), Life::Open);
                 continue;
             }
-            if created_by_step(name, false) {
+            if created_by_steps.maps.contains(name) {
                 state.maps.insert(name.clone(), Life::NotYet);
             } else {
                 state.maps.insert(name.clone(), Life::Open);
@@ -322,7 +316,7 @@ impl Validator<'_> {
             state.sockets.insert(name.clone(), Life::NotYet);
         }
         for (name, spec) in &sockets {
-            if created_by_step(name, true) {
+            if created_by_steps.sockets.contains(name) {
                 continue;
             }
             self.socket_creation_ok(name, spec, &sockets, &state);
@@ -491,6 +485,27 @@ steps:
         assert_eq!(first.steps[10].expect.variants.len(), 2);
         assert!(matches!(&first.steps[12].op, Op::Fork(_)));
         assert_eq!(first.steps[12].children[0].id, "7.1");
+    }
+
+    #[test]
+    fn what_a_repeat_creates_is_not_created_before_the_first_step() {
+        let text = "name: r\ndescription: d\nmaps:\n  kept: { value: u32 }\n  \"m{i}\": { value: u32, repeat: 2 }\nsockets:\n  \"s{i}\": { family: inet, repeat: 2 }\nsteps:\n  - repeat:\n      times: 2\n      steps:\n        - create_map: \"m{i}\"\n          expect: ok\n        - socket: \"s{i}\"\n          expect: ok\n";
+        let case = parse(Path::new("r.yaml"), text).expect("valid");
+        let steps: Vec<(&str, &str)> = case
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.label.as_str()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("setup.1", "create map kept"),
+                ("1.1.1", "create map m0"),
+                ("1.1.2", "create socket s0 (inet stream)"),
+                ("1.2.1", "create map m1"),
+                ("1.2.2", "create socket s1 (inet stream)"),
+            ]
+        );
     }
 
     fn lines(steps: &[Step]) -> Vec<(String, Option<usize>)> {
