@@ -1316,16 +1316,17 @@ mod tests {
                 ),
             ]
         });
-        // 60 characters of the value, then an ellipsis.
-        let ones = format!("value [{}1…", "1,".repeat(26));
+        // A long list is summarised as every view prints it.
         assert!(
-            proposal.text.contains(&format!(
-                "        reason: \"recorded: {ones} on 7.0.13, ENOENT on 7.1.13; kernels between them not run\"\n"
-            )),
+            proposal.text.contains(
+                "        reason: \"recorded: value [100 × 1] on 7.0.13, ENOENT on 7.1.13; kernels between them not run\"\n"
+            ),
             "{}",
             proposal.text
         );
+        // Other long outcomes (a struct of many fields): 60 characters, then an ellipsis.
         assert_eq!(brief("x".repeat(60)), "x".repeat(60));
+        assert_eq!(brief("x".repeat(61)), format!("{}…", "x".repeat(60)));
     }
 
     #[test]
