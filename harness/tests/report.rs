@@ -644,3 +644,25 @@ fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
     let leftovers = std::fs::read_dir(dir.path()).expect("out dir").count();
     assert_eq!(leftovers, 4, "temporary files left behind");
 }
+
+/// docs/behaviour.md is what the committed default-matrix run and the cases generate: a
+/// change to either (or to the atlas) that leaves the page stale fails here.
+/// `BLESS=1 cargo test --test report behaviour_page` writes it again.
+#[test]
+fn behaviour_page_is_what_the_committed_run_and_the_cases_generate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let source = "docs/behaviour/default-matrix.json.gz";
+    let results = report::read_json(&root.join(source)).expect("the committed run reads");
+    let cases = harness::case::load(&[root.join("cases")]).expect("the cases load");
+    let page = report::atlas::page(&results, &cases, source);
+    let path = root.join("docs/behaviour.md");
+    if std::env::var("BLESS").as_deref() == Ok("1") {
+        std::fs::write(&path, &page).expect("writes the page");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == page,
+        "docs/behaviour.md is stale: run `BLESS=1 cargo test --test report behaviour_page` and review the diff"
+    );
+}

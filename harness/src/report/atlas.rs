@@ -189,7 +189,7 @@ impl Boundary {
                 self.last_old.version, self.first_new.version
             ),
             Seen::Placed { at: None } => format!(
-                "somewhere between {} and {}, which the case does not place; releases between them not run",
+                "placed between {} and {}; releases between them not run",
                 self.last_old.version, self.first_new.version
             ),
         }
@@ -377,6 +377,124 @@ fn write_markdown(
             writeln!(md, "Because: {}", super::markdown::text(reason))?;
         }
     }
+    Ok(())
+}
+
+/// The behaviour page (docs/behaviour.md): what a run of kernels says about sk storage,
+/// generated from its results and the cases, never written by hand. `source` names the
+/// results file the page is generated from.
+pub fn page(results: &RunResults, cases: &[Case], source: &str) -> String {
+    let mut md = String::new();
+    // Writing into a String cannot fail.
+    let _ = write_page(&mut md, results, cases, source);
+    md
+}
+
+fn write_page(
+    md: &mut String,
+    results: &RunResults,
+    cases: &[Case],
+    source: &str,
+) -> std::fmt::Result {
+    use super::markdown::{code, text};
+    writeln!(md, "# How SK_STORAGE behaves across kernels")?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "<!-- Generated from {source} and cases/ by `BLESS=1 cargo test --test report behaviour_page`: edit the cases or run the matrix again, not this page. -->"
+    )?;
+    writeln!(md)?;
+    let accel = results
+        .accel
+        .map_or_else(String::new, |accel| format!(", VMs under {accel}"));
+    writeln!(
+        md,
+        "From the run in `{source}` (harness {}, {}{accel}), {} case(s) on these kernels:",
+        code(&results.harness.to_string()),
+        results.started,
+        cases.len()
+    )?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "| kernel | version | pass | diverged | skipped | error |"
+    )?;
+    writeln!(md, "|---|---|---|---|---|---|")?;
+    for run in &results.kernels {
+        let count = |state: super::matrix::Cell| {
+            run.cases
+                .iter()
+                .filter(|c| super::matrix::Cell::of(&c.outcome) == state)
+                .count()
+        };
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            code(&run.kernel),
+            run.version
+                .map_or_else(|| "?".to_string(), |v| v.to_string()),
+            count(super::matrix::Cell::Pass),
+            count(super::matrix::Cell::Diverged),
+            count(super::matrix::Cell::Skipped),
+            count(super::matrix::Cell::Error),
+        )?;
+    }
+    writeln!(md)?;
+    writeln!(md, "## Where behaviour changes")?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "Each entry is one case whose pinned outcomes (an outcome's kind, an errno, a rejection's text, a literal value) differ between two kernels adjacent in version order: the last kernel with the old outcome | the first with the new. *Run on both sides* means the two kernels are adjacent releases; *placed* means releases between them were not run, and the case's versioned expectations say where the change is believed to be."
+    )?;
+    writeln!(md)?;
+    md.push_str(&markdown(&boundaries(results, cases), results, "###"));
+    let drift = changes::across_kernels(results).drift;
+    if !drift.is_empty() {
+        writeln!(md)?;
+        writeln!(md, "## Differences the cases leave open")?;
+        writeln!(md)?;
+        writeln!(
+            md,
+            "Not behaviour changes: values under `any`, comparisons that still hold, thread counts, text a rejection is not required to contain. {} difference(s):",
+            drift.len()
+        )?;
+        writeln!(md)?;
+        for line in changes::drift_summary(&drift) {
+            writeln!(md, "- {}", text(&line))?;
+        }
+    }
+    writeln!(md)?;
+    writeln!(md, "## What each kernel skipped, and why")?;
+    for run in &results.kernels {
+        let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+        for case in &run.cases {
+            if let crate::results::CaseOutcome::Skipped { reason } = &case.outcome {
+                match reasons.iter_mut().find(|(r, _)| *r == reason.as_str()) {
+                    Some((_, names)) => names.push(&case.name),
+                    None => reasons.push((reason, vec![&case.name])),
+                }
+            }
+        }
+        if reasons.is_empty() {
+            continue;
+        }
+        writeln!(md)?;
+        writeln!(md, "- {}:", code(&kernel_label(&run.kernel, run.version)))?;
+        for (reason, names) in reasons {
+            let names: Vec<String> = names.iter().map(|n| code(n)).collect();
+            writeln!(md, "  - {}: {}", text(reason), names.join(", "))?;
+        }
+    }
+    writeln!(md)?;
+    writeln!(md, "## Evidence for the versioned expectations")?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "{}. `harness report show {source} --format atlas` and `harness report evidence {source}` show the same from the command line.",
+        text(&super::evidence::summary(
+            &super::evidence::variant_evidence(cases, results)
+        ))
+    )?;
     Ok(())
 }
 

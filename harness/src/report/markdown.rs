@@ -105,6 +105,23 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
         writeln!(md, "</details>")?;
     }
 
+    let boundaries = super::atlas::boundaries(results, &[]);
+    if !boundaries.is_empty() {
+        writeln!(md)?;
+        writeln!(
+            md,
+            "<details><summary>Atlas: where the pinned outcomes change</summary>"
+        )?;
+        writeln!(md)?;
+        let atlas = super::atlas::markdown(&boundaries, results, "####");
+        if md.len() + atlas.len() <= CHANGES_UNTIL {
+            md.push_str(&atlas);
+        } else {
+            writeln!(md, "Too large for this summary: see report.html.")?;
+        }
+        writeln!(md)?;
+        writeln!(md, "</details>")?;
+    }
     writeln!(md)?;
     writeln!(md, "### Kernels")?;
     writeln!(md)?;

@@ -184,10 +184,15 @@ pub fn to_json(results: &RunResults, layout: JsonLayout) -> String {
     .expect("the result model always serialises")
 }
 
-/// Reads a `results.json`. The schema number is checked before the rest, so a file from
-/// another harness version is reported as such rather than as a confusing missing field.
+/// The most bytes of results JSON read (after decompression): the default matrix's is under
+/// 3 MB, so this bounds what a hostile or broken file can cost, not what a run can write.
+pub const MAX_RESULTS_BYTES: u64 = 256 << 20;
+
+/// Reads a `results.json`, or one compressed with gzip (`results.json.gz`: recognised by
+/// its first bytes). The schema number is checked before the rest, so a file from another
+/// harness version is reported as such rather than as a confusing missing field.
 pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+    let text = read_text(path).map_err(|source| ReportError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -208,6 +213,29 @@ pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The file's text, decompressed when it is gzip, refused past [`MAX_RESULTS_BYTES`].
+fn read_text(path: &Path) -> io::Result<String> {
+    use std::io::{BufRead, Read};
+    let mut file = io::BufReader::new(std::fs::File::open(path)?);
+    let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut text = String::new();
+    reader
+        .take(MAX_RESULTS_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_RESULTS_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("more than {MAX_RESULTS_BYTES} bytes of results JSON"),
+        ));
+    }
+    Ok(text)
 }
 
 #[derive(Debug, thiserror::Error)]
