@@ -25,12 +25,17 @@ pub struct DiffArgs {
     /// …with this kernel of NEW, instead of every kernel with its namesake.
     #[arg(long, value_name = "NAME", requires = "old_kernel")]
     new_kernel: Option<String>,
+    /// Also list, and count as differences, the kernels, cases and steps only one side has
+    /// (by default only what both sides ran is compared).
+    #[arg(long)]
+    all: bool,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
 }
 
-/// Exits 1 when anything changed, 0 when the runs agree, 2 on bad input.
+/// Exits 1 when a behaviour changed (or, with --all, one side has what the other lacks), 0
+/// when the runs agree, 2 on bad input.
 pub fn run(args: &DiffArgs) -> u8 {
     run_to(args, &mut io::stdout().lock(), Human::for_stdout().color)
 }
@@ -69,7 +74,7 @@ fn run_to(args: &DiffArgs, stdout: &mut impl Write, color: bool) -> u8 {
         }
         _ => diff::by_name(&old, &new),
     };
-    let code = if diff.summary().anything_changed() {
+    let code = if diff.summary().anything_changed(args.all) {
         EXIT_DIVERGED
     } else {
         EXIT_PASS
@@ -80,6 +85,7 @@ fn run_to(args: &DiffArgs, stdout: &mut impl Write, color: bool) -> u8 {
             &diff,
             &args.old.display().to_string(),
             &new_path.display().to_string(),
+            args.all,
             color,
         ),
         Format::Json => {
@@ -137,6 +143,7 @@ mod tests {
             new: new.map(Path::to_path_buf),
             old_kernel: kernels.map(|(o, _)| o.to_string()),
             new_kernel: kernels.map(|(_, n)| n.to_string()),
+            all: false,
             format: Format::Json,
         }
     }
