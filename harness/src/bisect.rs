@@ -118,7 +118,8 @@ pub fn changes(before: &[StepSeen], after: &[StepSeen]) -> Vec<StepChange> {
 pub struct Comparison {
     /// The other kernel's position in the list.
     pub with: usize,
-    /// Where they differ: empty when they behave alike.
+    /// Where they differ, from the earlier kernel of the list to the later: empty when
+    /// they behave alike.
     pub changes: Vec<StepChange>,
 }
 
@@ -255,13 +256,16 @@ pub fn search<E>(
     assert!(count >= 2, "a bisection needs two kernels at least");
     // What each kernel showed, by position; `None` until visited.
     let mut seen: Vec<Option<Shown>> = vec![None; count];
-    let compare_with = |seen: &[Option<Shown>], with: Option<usize>, steps: &[StepSeen]| {
+    // Changes read in list order, from the earlier kernel to the later.
+    let compare_with = |seen: &[Option<Shown>], with: Option<usize>, index, steps: &[StepSeen]| {
         let with = with?;
         let other = behaviour_at(seen, with)?;
-        Some(Comparison {
-            with,
-            changes: changes(other, steps),
-        })
+        let changes = if with < index {
+            changes(other, steps)
+        } else {
+            changes(steps, other)
+        };
+        Some(Comparison { with, changes })
     };
     let mut visit = |seen: &mut Vec<Option<Shown>>, index: usize| -> Result<bool, E> {
         let shown = probe(index)?;
@@ -271,8 +275,8 @@ pub fn search<E>(
                 let before = (0..index).rev().find(judged);
                 let after = (index + 1..count).find(judged);
                 (
-                    compare_with(seen, before, steps),
-                    compare_with(seen, after, steps),
+                    compare_with(seen, before, index, steps),
+                    compare_with(seen, after, index, steps),
                 )
             }
             None => (None, None),
@@ -675,10 +679,9 @@ mod tests {
             middle.before.as_ref().map(|c| (c.with, c.changes.len())),
             Some((0, 0))
         );
-        assert_eq!(
-            middle.after.as_ref().map(|c| (c.with, c.changes.len())),
-            Some((2, 1))
-        );
+        let after = middle.after.as_ref().unwrap();
+        assert_eq!(after.with, 2);
+        assert_eq!(in_brief(&after.changes), "large step 2: ok → ENOMEM (12)");
     }
 
     #[test]
