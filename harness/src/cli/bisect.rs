@@ -1,7 +1,7 @@
-//! `harness bisect`: the first kernel of an ordered list (kernels.toml, or a Debian suite's
-//! ladder of point releases) whose behaviour differs from the first kernel's, booting as
-//! few as a binary search needs. `harness bisect-run`: one verdict on one kernel image, in
-//! the exit codes `git bisect run` reads.
+//! `harness bisect`: every point of an ordered list of kernels (kernels.toml, or a Debian
+//! suite's ladder of point releases) where behaviour changes from one kernel to the next,
+//! booting as few as bisecting between the kernels that differ needs. `harness bisect-run`:
+//! one verdict on one kernel image, in the exit codes `git bisect run` reads.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ use super::{
     run_kernels,
 };
 use crate::{
-    bisect::{self, Mark, Outcome, Shown},
+    bisect::{self, ChangePoint, Mark, Outcome},
     case::{Case, Expected},
     kernels::{
         DEFAULT_FLAVOUR, DebianSelector, DebianSource, KernelEntry, KernelSource, KernelsFile,
@@ -28,7 +28,8 @@ pub struct BisectArgs {
     /// Watch the cases whose name contains this text (repeatable).
     #[arg(long, required = true)]
     filter: Vec<String>,
-    /// Watch only this step's actual outcome (the filter must select one case).
+    /// Watch only this step (the filter must select one case); a kernel where it did not
+    /// run cannot be judged.
     #[arg(long, value_name = "ID")]
     step: Option<String>,
     /// The kernel list: the kernels to bisect, in its order, or (with --debian) the mirror
@@ -56,8 +57,9 @@ pub struct BisectArgs {
     out: PathBuf,
 }
 
-/// Exits 0 when the first differing kernel was found, 1 when the last kernel behaves as
-/// the first, 2 on bad input, 3 when unjudged kernels leave the answer open.
+/// Exits 0 when every change was narrowed to two neighbouring kernels, 1 when no change
+/// point was found (the last kernel behaves as the first), 2 on bad input, 3 when an end
+/// could not be judged or unjudged kernels leave a change point open.
 pub fn run(args: &BisectArgs) -> u8 {
     match bisect(args) {
         Ok(code) | Err(code) => code,
@@ -81,19 +83,16 @@ fn bisect(args: &BisectArgs) -> Result<u8, u8> {
     }
     let watched: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     println!(
-        "bisecting {}{} over {} kernels: {} (at most {} boots)",
+        "bisecting {}{} over {} kernels: {}",
         watched.join(", "),
         args.step
             .as_deref()
             .map_or(String::new(), |s| format!(" step {s}")),
         names.len(),
         names.join(" "),
-        // The two ends, then one boot per halving of what lies between.
-        2 + (names.len() - 1).next_power_of_two().ilog2()
     );
 
     let mut runs: Vec<(usize, KernelRun)> = Vec::new();
-    let mut reference: Option<Shown> = None;
     let mut boots = 0;
     let outcome = bisect::search(
         kernels.len(),
@@ -118,25 +117,18 @@ fn bisect(args: &BisectArgs) -> Result<u8, u8> {
         },
         |visit| {
             boots += 1;
-            let detail = match (visit.mark, &reference) {
-                (Mark::Bad, Some(reference)) => bisect::difference(reference, &visit.shown),
-                (Mark::Good, _) => format!("as {}", names[0]),
-                _ => bisect::summary(&visit.shown),
-            };
-            if visit.mark == Mark::Reference {
-                reference = Some(visit.shown.clone());
-            }
-            let mark = match visit.mark {
+            let mark = match visit.mark() {
                 Mark::Reference => "reference",
                 Mark::Good => "good",
                 Mark::Bad => "bad",
                 Mark::Skip => "skip",
             };
             println!(
-                "[{boots}] {} ({} of {}): {mark}: {detail}",
+                "[{boots}] {} ({} of {}): {mark}: {}",
                 names[visit.index],
                 visit.index + 1,
-                names.len()
+                names.len(),
+                visit_detail(visit, &names)
             );
         },
     )?;
@@ -148,47 +140,90 @@ fn bisect(args: &BisectArgs) -> Result<u8, u8> {
     {
         eprintln!("error: {}", crate::error_chain(&e));
     }
-    let (line, code) = match outcome {
-        Outcome::Found { first_bad } => (
-            format!(
-                "first kernel that differs from {}: {} (the last that behaves as {0}: {})",
-                names[0],
-                names[first_bad],
-                names[first_bad - 1]
-            ),
-            EXIT_PASS,
-        ),
-        Outcome::Ambiguous {
-            last_good,
-            first_bad,
-        } => (
-            format!(
-                "the change is after {} and at or before {}: {} could not be judged",
-                names[last_good],
-                names[first_bad],
-                names[last_good + 1..first_bad].join(", ")
-            ),
-            EXIT_INFRA,
-        ),
-        Outcome::NoChange => (
-            format!(
-                "{} behaves as {}: nothing changed between them (or changed back)",
-                names[names.len() - 1],
-                names[0]
-            ),
-            EXIT_DIVERGED,
-        ),
-        Outcome::EndUnjudged { index } => (
-            format!(
+    let (first, last) = (names[0], names[names.len() - 1]);
+    let code = match outcome {
+        Outcome::Changed(points) => {
+            println!(
+                "{} change point(s) between {first} and {last}:",
+                points.len()
+            );
+            for (n, point) in points.iter().enumerate() {
+                print_change_point(n + 1, points.len(), point, &names);
+            }
+            if points.iter().any(ChangePoint::is_open) {
+                EXIT_INFRA
+            } else {
+                EXIT_PASS
+            }
+        }
+        Outcome::NoChange => {
+            println!("{last} behaves as {first}: nothing changed between them, or it changed back");
+            EXIT_DIVERGED
+        }
+        Outcome::NoChangePoint => {
+            println!(
+                "{last} differs from {first}, yet every kernel visited behaves as its visited \
+                 neighbours: differences each pair leaves open add up to one the ends pin"
+            );
+            EXIT_DIVERGED
+        }
+        Outcome::EndUnjudged { index } => {
+            println!(
                 "{} could not be judged, so there is nothing to compare with",
                 names[index]
-            ),
-            EXIT_INFRA,
-        ),
+            );
+            EXIT_INFRA
+        }
     };
-    println!("{line}; {boots} of {} kernels booted", names.len());
+    println!("{boots} of {} kernels booted", names.len());
     println!("results of the kernels booted: {}", args.out.display());
     Ok(code)
+}
+
+/// How a visited kernel compares with its nearest judged neighbours visited, or what it
+/// showed when it has none.
+fn visit_detail(visit: &bisect::Visit, names: &[&str]) -> String {
+    let comparisons: Vec<String> = [&visit.before, &visit.after]
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            if c.changes.is_empty() {
+                format!("as {}", names[c.with])
+            } else {
+                format!(
+                    "differs from {}: {}",
+                    names[c.with],
+                    bisect::in_brief(&c.changes)
+                )
+            }
+        })
+        .collect();
+    if comparisons.is_empty() {
+        bisect::summary(&visit.shown)
+    } else {
+        comparisons.join("; ")
+    }
+}
+
+fn print_change_point(n: usize, count: usize, point: &ChangePoint, names: &[&str]) {
+    let (last_alike, first_different) = (names[point.last_alike], names[point.first_different]);
+    if point.is_open() {
+        let unjudged = &names[point.last_alike + 1..point.first_different];
+        println!(
+            "change {n} of {count} (open): last alike {last_alike}, first different \
+             {first_different}; {} could not be judged, so the change is at one of {}, \
+             {first_different}",
+            unjudged.join(", "),
+            unjudged.join(", ")
+        );
+    } else {
+        println!(
+            "change {n} of {count}: last alike {last_alike}, first different {first_different}"
+        );
+    }
+    for change in &point.changes {
+        println!("  {change}");
+    }
 }
 
 /// The cases the filters select; `step` needs exactly one, and a step of that id.

@@ -67,10 +67,25 @@ enum Command {
     /// Say which cases and steps changed between two saved runs (kernel by kernel), or
     /// between two kernels of one or two runs. Exits 1 when anything changed, 0 when not.
     Diff(diff::DiffArgs),
-    /// Find the first kernel of an ordered list (kernels.toml, or every point release of a
-    /// Debian suite) whose behaviour in the selected cases differs from the first kernel's,
-    /// by binary search. Exits 0 when found, 1 when the ends behave alike, 3 when kernels
-    /// that cannot be judged leave it open.
+    /// Find every point of an ordered list of kernels (kernels.toml, or every point release
+    /// of a Debian suite) where the selected cases' behaviour changes from one kernel to
+    /// the next, by bisection. Exits 0 when each change is narrowed to two neighbouring
+    /// kernels, 1 when the ends behave alike, 3 when unjudged kernels leave an end or a
+    /// change open.
+    ///
+    /// Two kernels differ where a watched step (every step of the selected cases, or
+    /// --step) differs in what its case pins: the kind of outcome, the errno, a rejection's
+    /// text, literal values. Drift (values under `any`, comparisons that still hold, thread
+    /// counts, why a step did not run) is no change. The first and the last kernel boot
+    /// first; then, while two neighbouring kernels among those visited differ and untried
+    /// kernels lie between them, the one nearest their middle boots. Each visit prints a
+    /// line: `reference` (the first kernel), `good` (behaves as the nearest kernel visited
+    /// before it), `bad` (differs from it: a change lies between them), or `skip` (cannot be
+    /// judged: no boot, a skipped case, the step did not run), with how the kernel compares
+    /// with its visited neighbours on both sides. At the end every change point is listed:
+    /// the last kernel alike, the first different, and each changed step with both
+    /// outcomes. A change that reverts between two visited kernels is not seen, as with git
+    /// bisect.
     Bisect(bisect::BisectArgs),
     /// Run cases on kernels (or read a saved run) and propose the case files edited to
     /// expect what they did, split between kernels whose outcomes differ: a unified diff,
