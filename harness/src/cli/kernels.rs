@@ -185,43 +185,75 @@ pub(super) fn is_path(kernel: &str) -> bool {
     kernel.contains('/')
 }
 
-/// `file` with an entry for each kernel given by path, named as given: a file is a kernel
-/// image, a directory a built source tree.
-pub(super) fn with_paths(mut file: KernelsFile, paths: &[String]) -> Result<KernelsFile, String> {
+/// `file` with an entry for each kernel given by path (a file is a kernel image, a directory
+/// a built source tree), and the names they got: `LABEL=PATH` names it LABEL; otherwise it
+/// is named by the release the image or tree announces (`6.13.0-rc1+`), so that two paths
+/// read apart in every report; the path as given when it announces none.
+pub(super) fn with_paths(
+    mut file: KernelsFile,
+    paths: &[String],
+) -> Result<(KernelsFile, Vec<String>), String> {
+    let mut names = Vec::new();
     for given in paths {
         if file.get(given).is_some() {
+            names.push(given.clone());
             continue;
         }
-        let path = std::path::Path::new(given);
+        let (label, path) = match given.split_once('=') {
+            Some((label, path)) if !label.is_empty() && !label.contains('/') => (Some(label), path),
+            _ => (None, given.as_str()),
+        };
         let absolute = std::fs::canonicalize(path).map_err(|e| {
             format!(
-                "--kernel {given}: {e} (give a kernel image, a built tree, or a name of {})",
+                "--kernel {given}: {e} (give a kernel image, a built tree, LABEL=PATH, or a name of {})",
                 file.path.display()
             )
         })?;
         let source = if absolute.is_dir() {
             KernelSource::Tree {
-                path: absolute,
+                path: absolute.clone(),
                 build: false,
             }
         } else {
             KernelSource::Local {
-                vmlinuz: absolute,
+                vmlinuz: absolute.clone(),
                 modules: None,
                 sha256: None,
             }
         };
+        let name = match label {
+            Some(label) => label.to_string(),
+            None => announced_release(&absolute).unwrap_or_else(|| given.clone()),
+        };
+        if file.get(&name).is_some() || names.contains(&name) {
+            return Err(format!(
+                "--kernel {given}: another kernel of the run is already named `{name}`; name this one with --kernel LABEL={path}"
+            ));
+        }
         file.kernels.push(KernelEntry {
-            name: given.clone(),
+            name: name.clone(),
             source,
             timeout: None,
             memory: None,
             cpus: None,
             cmdline: None,
-            note: Some("given on the command line".into()),
+            note: Some(format!("given on the command line as {given}")),
         });
+        names.push(name);
     }
-    Ok(file)
+    Ok((file, names))
+}
+
+/// The release a kernel image (its bzImage header) or a built tree
+/// (`include/config/kernel.release`) announces.
+fn announced_release(path: &std::path::Path) -> Option<String> {
+    let release = if path.is_dir() {
+        std::fs::read_to_string(path.join("include/config/kernel.release")).ok()?
+    } else {
+        crate::kernels::image_release(path).ok()??
+    };
+    let release = release.trim();
+    (!release.is_empty() && !release.contains(['/', '='])).then(|| release.to_string())
 }
 
 /// The entries named on the command line, in kernels.toml's order; all of them when none
@@ -316,19 +348,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kernels_given_by_path_join_the_list_as_images_or_trees() {
+    fn kernels_given_by_path_join_the_list_named_by_their_release_or_label() {
         let dir = tempfile::tempdir().unwrap();
         let image = dir.path().join("bzImage");
         std::fs::write(&image, b"not really a kernel").unwrap();
         let tree = dir.path().join("linux");
-        std::fs::create_dir(&tree).unwrap();
-        let given: Vec<String> = [&image, &tree]
+        std::fs::create_dir_all(tree.join("include/config")).unwrap();
+        std::fs::write(tree.join("include/config/kernel.release"), "6.13.0-rc1+\n").unwrap();
+        let announcing = dir.path().join("other/bzImage");
+        std::fs::create_dir(dir.path().join("other")).unwrap();
+        std::fs::write(
+            &announcing,
+            crate::kernels::unpack::test_support::fake_bzimage("6.1.0-50-cloud-amd64", 4096),
+        )
+        .unwrap();
+        let given: Vec<String> = [&image, &tree, &announcing]
             .iter()
             .map(|p| p.display().to_string())
+            .chain([format!("mine={}", announcing.display())])
             .collect();
         assert!(given.iter().all(|g| is_path(g)));
         assert!(!is_path("6.1"));
-        let file = with_paths(KernelsFile::empty(Path::new("kernels.toml")), &given).unwrap();
+        let (file, names) =
+            with_paths(KernelsFile::empty(Path::new("kernels.toml")), &given).unwrap();
         assert!(
             matches!(&file.kernels[0].source, KernelSource::Local { vmlinuz, .. } if *vmlinuz == image)
         );
@@ -336,7 +378,24 @@ mod tests {
             &file.kernels[1].source,
             KernelSource::Tree { path, build: false } if *path == tree
         ));
-        assert_eq!(file.kernels[1].name, given[1]);
+        // No release in the image: the path as given; a tree's and an image's release; a label.
+        assert_eq!(
+            names,
+            [
+                given[0].as_str(),
+                "6.13.0-rc1+",
+                "6.1.0-50-cloud-amd64",
+                "mine"
+            ]
+        );
+        let twice = with_paths(
+            KernelsFile::empty(Path::new("kernels.toml")),
+            &[given[2].clone(), given[2].clone()],
+        );
+        assert!(
+            twice.unwrap_err().contains("--kernel LABEL="),
+            "two kernels of one name"
+        );
         let missing = with_paths(
             KernelsFile::empty(Path::new("kernels.toml")),
             &["./nope".into()],

@@ -11,6 +11,7 @@ use std::{
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod baseline;
 mod bisect;
 mod diff;
 mod kernels;
@@ -172,6 +173,12 @@ struct RunArgs {
     /// diverged or failed.
     #[arg(long)]
     only_changed: bool,
+    /// Compare every kernel of the run with this one and print only what they do
+    /// differently: a kernel of the list (run too), or a saved run (`RESULTS.json`, or
+    /// `RESULTS.json#KERNEL` when it holds several kernels). Exits 0 when nothing differs,
+    /// 1 when something does.
+    #[arg(long, value_name = "NAME|RESULTS.json")]
+    baseline: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -239,6 +246,17 @@ fn run(args: &RunArgs) -> u8 {
         eprintln!("no case matches the filter {:?}", args.filter);
         return EXIT_BAD_INPUT;
     }
+    let baseline = args.baseline.as_deref().map(baseline::Baseline::parse);
+    if let (true, Some(baseline::Baseline::Kernel(name))) = (args.host, &baseline) {
+        eprintln!(
+            "error: --host runs no VM, so --baseline {name} cannot run beside it: give a saved run (RESULTS.json)"
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let saved_baseline = match baseline.as_ref().map(baseline::Baseline::load).transpose() {
+        Ok(saved) => saved.flatten(),
+        Err(code) => return code,
+    };
     let human = Human::for_stdout();
     let started = crate::results::Timestamp::now();
     let results = if args.host {
@@ -259,7 +277,10 @@ fn run(args: &RunArgs) -> u8 {
             }
         }
     } else {
-        match run_matrix(args, &cases) {
+        let also = baseline
+            .as_ref()
+            .and_then(baseline::Baseline::kernel_to_run);
+        match run_matrix(args, &cases, also) {
             Ok(results) => results,
             Err(code) => return code,
         }
@@ -270,6 +291,24 @@ fn run(args: &RunArgs) -> u8 {
         return EXIT_INFRA;
     }
     let mut stdout = io::stdout().lock();
+    if let (Some(baseline), Format::Human) = (&baseline, args.format) {
+        let compared = baseline::compare(
+            &mut stdout,
+            &results,
+            baseline,
+            saved_baseline.as_ref(),
+            human.color,
+        )
+        .and_then(|code| writeln!(stdout, "reports: {}", args.out.display()).map(|()| code));
+        return match compared {
+            Ok(code) => code,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit_code(&results),
+            Err(e) => {
+                eprintln!("error: cannot write the comparison: {e}");
+                EXIT_INFRA
+            }
+        };
+    }
     let printed = match args.format {
         Format::Human if args.host => results
             .kernels
@@ -327,12 +366,22 @@ fn human_matrix(
 
 /// Every selected kernel of kernels.toml, one VM each. Bad input (the file, a kernel name)
 /// is reported before anything is fetched or booted.
-fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
-    let (names, paths): (Vec<String>, Vec<String>) = args
+/// Every selected kernel of kernels.toml (and `also`, a baseline to run beside them), one
+/// VM each. Bad input (the file, a kernel name) is reported before anything is fetched or
+/// booted. Kernels given by path take their place among the others by the version they
+/// reported.
+fn run_matrix(args: &RunArgs, cases: &[Case], also: Option<&str>) -> Result<RunResults, u8> {
+    let (mut names, paths): (Vec<String>, Vec<String>) = args
         .kernel
         .iter()
         .cloned()
         .partition(|kernel| !kernels::is_path(kernel));
+    if let Some(also) = also
+        && !names.iter().any(|n| n == also)
+        && !(names.is_empty() && paths.is_empty())
+    {
+        names.push(also.to_string());
+    }
     // Kernels given by path alone need no kernel list.
     let file = if names.is_empty() && !paths.is_empty() && !args.kernels.exists() {
         KernelsFile::empty(&args.kernels)
@@ -342,7 +391,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
             EXIT_BAD_INPUT
         })?
     };
-    let file = kernels::with_paths(file, &paths).map_err(|message| {
+    let (file, path_names) = kernels::with_paths(file, &paths).map_err(|message| {
         eprintln!("{message}");
         EXIT_BAD_INPUT
     })?;
@@ -353,7 +402,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
         AbsentKernels::Fail
     };
     let mut selected_names = names;
-    selected_names.extend(paths);
+    selected_names.extend(path_names.iter().cloned());
     let selected = kernels::select(&file, &selected_names).map_err(|message| {
         eprintln!("{message}");
         EXIT_BAD_INPUT
@@ -365,7 +414,26 @@ fn run_matrix(args: &RunArgs, cases: &[Case]) -> Result<RunResults, u8> {
         cpus: args.cpus,
         guest_root: args.guest_root,
     };
-    run_kernels(&file, &selected, cases, limits, absent, &args.out)
+    let mut results = run_kernels(&file, &selected, cases, limits, absent, &args.out)?;
+    place_by_version(&mut results.kernels, &path_names);
+    Ok(results)
+}
+
+/// Moves the kernels named `moved` to where their version puts them among the others (before
+/// the first with a later version), leaving the others in list order.
+fn place_by_version(kernels: &mut Vec<crate::results::KernelRun>, moved: &[String]) {
+    let (mut placed, others): (Vec<_>, Vec<_>) = std::mem::take(kernels)
+        .into_iter()
+        .partition(|k| !moved.contains(&k.kernel));
+    for kernel in others {
+        let at = kernel.version.and_then(|version| {
+            placed
+                .iter()
+                .position(|k| k.version.is_some_and(|v| v > version))
+        });
+        placed.insert(at.unwrap_or(placed.len()), kernel);
+    }
+    *kernels = placed;
 }
 
 /// The kernel cache in its usual place; a machine without one is an infrastructure error.
@@ -503,5 +571,33 @@ pub fn exit_code(results: &RunResults) -> u8 {
         EXIT_DIVERGED
     } else {
         EXIT_PASS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{results::KernelRun, version::KernelVersion};
+
+    #[test]
+    fn kernels_given_by_path_take_their_place_by_version() {
+        let run = |name: &str, version: Option<KernelVersion>| KernelRun {
+            version,
+            ..KernelRun::without_cases(name, KernelStatus::Ran)
+        };
+        let mut kernels = vec![
+            run("6.13.0-rc1+", Some(KernelVersion::new(6, 13, 0))),
+            run("5.10", Some(KernelVersion::new(5, 10, 223))),
+            run("7.1", Some(KernelVersion::new(7, 1, 13))),
+            run("6.1", Some(KernelVersion::new(6, 1, 176))),
+            run("./broken", None),
+        ];
+        place_by_version(
+            &mut kernels,
+            &["6.13.0-rc1+".to_string(), "./broken".to_string()],
+        );
+        let names: Vec<&str> = kernels.iter().map(|k| k.kernel.as_str()).collect();
+        // The list's own order (7.1 before 6.1) is kept; a kernel with no version goes last.
+        assert_eq!(names, ["5.10", "6.13.0-rc1+", "7.1", "6.1", "./broken"]);
     }
 }

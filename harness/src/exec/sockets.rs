@@ -103,6 +103,14 @@ pub fn open(
             let listener = peer(listener).ok_or(Errno::EBADF)?;
             // SAFETY: the listener stays open for the duration of the call.
             let listener = unsafe { std::os::fd::BorrowedFd::borrow_raw(listener) };
+            // A connect() over loopback returns once the client sent its ACK, before the
+            // listener has processed it (seen as EAGAIN under load): wait, boundedly, for
+            // the connection to be pending. Without one, accept still fails with EAGAIN.
+            let mut ready = [nix::poll::PollFd::new(
+                listener,
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let _ = nix::poll::poll(&mut ready, ACCEPT_WAIT_MS);
             accept4(listener, SockFlag::SOCK_CLOEXEC).map(alone)
         }
         SocketSource::Dup(of) => {
@@ -120,6 +128,9 @@ pub fn open(
         .map(alone),
     }
 }
+
+/// How long a declared accept waits for its connection to be pending.
+const ACCEPT_WAIT_MS: u16 = 2000;
 
 fn sock_type(kind: SockType) -> NixSockType {
     match kind {

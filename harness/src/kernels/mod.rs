@@ -26,7 +26,7 @@ mod index;
 mod mirror;
 mod resolve;
 mod select;
-mod unpack;
+pub(crate) mod unpack;
 
 pub use cache::{CacheError, KernelCache};
 pub use config::{
@@ -40,4 +40,4 @@ pub use resolve::{
     BootableKernel, CacheState, KernelStatus, ResolveError, ResolvedKernel, Resolver,
 };
 pub use select::{SelectError, upstream_version};
-pub use unpack::UnpackError;
+pub use unpack::{UnpackError, image_release};

@@ -181,7 +181,9 @@ fn case_diff(old: &CaseResult, new: &CaseResult) -> Option<CaseDiff> {
     };
     let mut diff = CaseDiff {
         case: new.name.clone(),
-        outcome: (old.outcome != new.outcome).then(|| (old.outcome.clone(), new.outcome.clone())),
+        // Two skips (or errors) of other reasons are no difference in the case.
+        outcome: (old.outcome.label() != new.outcome.label())
+            .then(|| (old.outcome.clone(), new.outcome.clone())),
         steps: Vec::new(),
         drift: Vec::new(),
         verdict_only: Vec::new(),
