@@ -1,6 +1,6 @@
-// report.html's script, inlined by the template: filters for the matrix, and the
-// drill-down into a cell (#KERNEL/CASE), drawn from the JSON in #report-data. Everything
-// from the results is inserted as text, never parsed as markup.
+// report.html's script, inlined by the template: the matrix's view (outcomes or verdicts)
+// and filters, and the drill-down into a cell (#KERNEL/CASE), drawn from the JSON in
+// #report-data. Everything from the results is inserted as text, never parsed as markup.
 "use strict";
 (() => {
   const data = JSON.parse(document.getElementById("report-data").textContent);
@@ -98,7 +98,14 @@
     box.checked = query.getAll("only").includes(box.value);
   }
   form.elements.case.value = query.get("case") || "";
-  function filter() {
+  // The cells show outcomes or verdicts: the page's choice (outcomes when there are kernels
+  // to compare), or the query's (report.html?view=verdicts).
+  const matrix = document.getElementById("matrix");
+  const view = query.get("view");
+  if (view === "outcomes" || view === "verdicts") matrix.dataset.view = view;
+  form.elements.view.value = matrix.dataset.view;
+  function apply() {
+    matrix.dataset.view = form.elements.view.value;
     const only = Array.from(form.querySelectorAll("input[name=only]:checked"), (box) => box.value);
     const text = form.elements.case.value.trim().toLowerCase();
     let shown = 0;
@@ -108,10 +115,10 @@
     }
     document.getElementById("shown").textContent = `${shown} of ${rows.length} cases shown`;
   }
-  form.addEventListener("input", filter);
+  form.addEventListener("input", apply);
   form.addEventListener("submit", (event) => event.preventDefault());
   form.hidden = false;
-  filter();
+  apply();
 
   window.addEventListener("hashchange", route);
   document.addEventListener("keydown", (event) => {

@@ -1,13 +1,14 @@
 //! `report.html`: one self-contained page for triage in a browser (no network, no other
 //! file): what diverged, failed or changed between versions first, then the case × kernel
-//! matrix in colour with filters, and a drill-down into any cell (`report.html#6.1/CASE`
-//! opens one).
+//! matrix with filters, and a drill-down into any cell (`report.html#6.1/CASE` opens one).
+//! The matrix shows either each cell's verdict or how its steps' outcomes changed from the
+//! kernel before it in version order (`2: ok → ENOMEM`).
 //!
 //! The askama template (`harness/templates/report.html`, with its stylesheet and script
 //! beside it) is checked at compile time and escapes every value. What the drill-down
 //! shows travels as JSON in the page and is drawn by the script as text, never as markup.
 //! A step shown alike on several kernels is stored once: the default matrix's 16,389 step
-//! results are 1,355 distinct ones.
+//! results are 1,404 distinct ones.
 
 use std::collections::HashMap;
 
@@ -17,15 +18,29 @@ use serde::Serialize;
 
 use super::{
     build_differences,
-    changes::{self, BehaviourChange},
+    changes::{self, Across, BehaviourChange},
     kernel_label,
     matrix::{self, Cell},
 };
-use crate::results::{CaseOutcome, CaseResult, KernelStatus, RunResults, StepResult, Verdict};
+use crate::results::{
+    Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, RunResults, StepResult, Verdict,
+    pinned::outcome_class,
+};
 
 /// The longest expected or actual outcome the page shows in full; a longer one (a lookup of
 /// an 8 KB value) is cut, with the number of characters left out.
 const MAX_OUTCOME_CHARS: usize = 600;
+
+/// The longest outcome a matrix cell shows as it is (`value 7`); a longer one is named by
+/// its kind (`value`, `rejected`).
+const MAX_CELL_OUTCOME_CHARS: usize = 10;
+/// The states a cell shows alike in both views: the outcome view compares the cases that
+/// passed or diverged.
+const SHOWN_AS_VERDICTS: [Cell; 3] = [Cell::Skipped, Cell::Error, Cell::Absent];
+/// The longest change a matrix cell shows; its tooltip and the drill-down have the rest.
+const MAX_CELL_CHARS: usize = 28;
+/// The most changed steps a cell's tooltip lists.
+const MAX_TOOLTIP_STEPS: usize = 6;
 
 fn shorten(text: &str) -> String {
     super::shorten(text, MAX_OUTCOME_CHARS)
@@ -52,6 +67,10 @@ struct Page<'a> {
     drill_down: DrillDown<'a>,
 }
 
+/// Per kernel and case: how its steps differ from the kernels before it in version order,
+/// changes then drift, each in step order.
+type Differences<'c> = HashMap<(&'c str, &'c str), Vec<&'c BehaviourChange>>;
+
 /// A kernel's column heading and its summary under the matrix.
 struct KernelColumn {
     name: String,
@@ -73,6 +92,16 @@ struct MatrixCell {
     kernel: String,
     /// The behaviour changed here from the kernel before in version order.
     changed: bool,
+    /// What the outcome view shows instead of the verdict, for a case that passed or
+    /// diverged: the first step that changed (`2: ok → ENOMEM +1`), or `=` (nothing did),
+    /// or `≈` (only what the case leaves open did). A diverged case without a change, and
+    /// every other state, shows its verdict in both views.
+    outcome: Option<String>,
+    /// How the outcome view colours a change: `expected` when the case expects both
+    /// sides of every change in the cell, else `unexpected`.
+    change: Option<&'static str>,
+    /// The case, kernel and state, then each step that changed or drifted here.
+    title: String,
 }
 
 struct DivergenceItem {
@@ -149,7 +178,8 @@ struct StepView {
 
 impl<'a> Page<'a> {
     fn new(results: &'a RunResults) -> Self {
-        let changes = changes::across_kernels(results).changes;
+        let across = changes::across_kernels(results);
+        let differences = differences_by_cell(&across);
         let rows = matrix::rows(results);
         let matrix_rows = rows
             .iter()
@@ -160,10 +190,15 @@ impl<'a> Page<'a> {
                     .iter()
                     .zip(&row.changed)
                     .zip(&results.kernels)
-                    .map(|((state, changed), run)| MatrixCell {
-                        state: *state,
-                        kernel: run.kernel.clone(),
-                        changed: *changed,
+                    .map(|((state, changed), run)| {
+                        let found = differences.get(&(run.kernel.as_str(), row.case));
+                        MatrixCell::new(
+                            row.case,
+                            run,
+                            *state,
+                            *changed,
+                            found.map_or(&[][..], Vec::as_slice),
+                        )
                     })
                     .collect(),
                 troubled: row.troubled,
@@ -223,9 +258,18 @@ impl<'a> Page<'a> {
             rows: matrix_rows,
             divergences,
             kernel_errors,
-            unexpected_changes: changes.iter().filter(|c| !c.expected()).count(),
-            changes: changes.iter().map(ChangeItem::of).collect(),
+            unexpected_changes: across.changes.iter().filter(|c| !c.expected()).count(),
+            changes: across.changes.iter().map(ChangeItem::of).collect(),
             drill_down: DrillDown::new(results),
+        }
+    }
+
+    /// The matrix shows outcomes when there are kernels to compare, else verdicts.
+    fn default_view(&self) -> &'static str {
+        if self.kernels.len() > 1 {
+            "outcomes"
+        } else {
+            "verdicts"
         }
     }
 
@@ -256,6 +300,135 @@ impl ChangeItem {
             expected: change.expected(),
             verdict: change.verdict(),
         }
+    }
+}
+
+/// Every change and drift of `across`, per kernel (the later side) and case.
+fn differences_by_cell(across: &Across) -> Differences<'_> {
+    let mut found: Differences<'_> = HashMap::new();
+    for difference in across.changes.iter().chain(&across.drift) {
+        found
+            .entry((&difference.after.kernel, &difference.case))
+            .or_default()
+            .push(difference);
+    }
+    found
+}
+
+impl MatrixCell {
+    fn new(
+        case: &str,
+        run: &KernelRun,
+        state: Cell,
+        changed: bool,
+        differences: &[&BehaviourChange],
+    ) -> Self {
+        let (changes, drift): (Vec<&BehaviourChange>, Vec<&BehaviourChange>) = differences
+            .iter()
+            .partition(|difference| difference.difference.is_change());
+        let judged = matches!(state, Cell::Pass | Cell::Diverged);
+        let (outcome, change) = match changes.first() {
+            Some(first) if judged => {
+                let expected = changes.iter().all(|change| change.expected());
+                let more = match changes.len() {
+                    1 => String::new(),
+                    n => format!(" +{}", n - 1),
+                };
+                let text = format!("{}: {}", first.step, brief_change(first));
+                (
+                    Some(format!("{}{more}", cut(&text, MAX_CELL_CHARS))),
+                    Some(if expected { "expected" } else { "unexpected" }),
+                )
+            }
+            _ if state == Cell::Pass => {
+                (Some(if drift.is_empty() { "=" } else { "≈" }.into()), None)
+            }
+            _ => (None, None),
+        };
+        let title = title(case, run, state, &changes, &drift);
+        MatrixCell {
+            state,
+            kernel: run.kernel.clone(),
+            changed,
+            outcome,
+            change,
+            title,
+        }
+    }
+}
+
+/// A cell's tooltip: `large-value-storage on 7.1: pass`, then what changed from the kernel
+/// before (`changed from 7.0 (7.0.13):`, a line per step: `2: ok → ENOMEM`), then the parts
+/// that drifted.
+fn title(
+    case: &str,
+    run: &KernelRun,
+    state: Cell,
+    changes: &[&BehaviourChange],
+    drift: &[&BehaviourChange],
+) -> String {
+    let mut title = format!("{case} on {}: {}", run.kernel, state.name());
+    let before = |d: &BehaviourChange| kernel_label(&d.before.kernel, Some(d.before.version));
+    if let Some(first) = changes.first() {
+        let from = before(first);
+        title.push_str(&format!("\nchanged from {from}:"));
+        for change in changes.iter().take(MAX_TOOLTIP_STEPS) {
+            title.push_str(&format!("\n{}: {}", change.step, brief_change(change)));
+            // A step that did not run on that kernel is compared with an earlier one.
+            if before(change) != from {
+                title.push_str(&format!(" (from {})", before(change)));
+            }
+        }
+        if changes.len() > MAX_TOOLTIP_STEPS {
+            let more = changes.len() - MAX_TOOLTIP_STEPS;
+            title.push_str(&format!("\n… {more} more in the drill-down"));
+        }
+    }
+    if let Some(first) = drift.first() {
+        let mut steps: Vec<&str> = drift.iter().map(|d| d.step.as_str()).collect();
+        steps.dedup();
+        let mut parts: Vec<&str> = drift
+            .iter()
+            .flat_map(|d| d.parts().iter().map(String::as_str))
+            .collect();
+        parts.sort_unstable();
+        parts.dedup();
+        title.push_str(&format!(
+            "\ndrift (left open by the case) from {}: step(s) {} in {}",
+            before(first),
+            cut(&steps.join(", "), MAX_CELL_CHARS),
+            cut(&parts.join(", "), MAX_CELL_CHARS)
+        ));
+    }
+    title
+}
+
+/// `ok → ENOMEM`; `value.count` when both outcomes read alike in brief (long values).
+fn brief_change(change: &BehaviourChange) -> String {
+    let (before, after) = (brief(&change.before.actual), brief(&change.after.actual));
+    if before == after {
+        change.parts().join(", ")
+    } else {
+        format!("{before} → {after}")
+    }
+}
+
+/// An outcome in a few characters: `ok`, `ENOMEM`, `value 7`, or its kind when it is longer
+/// (`value`, `rejected`, `no record`).
+fn brief(actual: &Actual) -> String {
+    let text = actual.to_string();
+    if matches!(actual, Actual::Errno { .. }) || text.chars().count() > MAX_CELL_OUTCOME_CHARS {
+        outcome_class(actual).replace('_', " ")
+    } else {
+        text
+    }
+}
+
+/// `text` cut to `max` characters, the cut marked with `…`.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max - 1) {
+        Some((at, _)) if text.chars().count() > max => format!("{}…", &text[..at]),
+        _ => text.to_string(),
     }
 }
 
@@ -349,8 +522,87 @@ impl StepView {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
-    use crate::results::{Actual, KernelRun};
+    use crate::{case::Expected, version::KernelVersion};
+
+    /// A step that did what it was expected to.
+    fn step(id: &str, actual: Actual) -> StepResult {
+        let expected = match &actual {
+            Actual::Errno { name, .. } => Expected::Errno(name.clone()),
+            Actual::Value { value } => Expected::Value(value.clone()),
+            _ => Expected::Ok,
+        };
+        StepResult {
+            id: id.into(),
+            label: format!("step {id}"),
+            line: None,
+            expected,
+            reason: None,
+            actual,
+            verdict: Verdict::Pass,
+        }
+    }
+
+    fn case(name: &str, outcome: CaseOutcome, steps: Vec<StepResult>) -> CaseResult {
+        CaseResult {
+            name: name.into(),
+            file: format!("cases/{name}.yaml"),
+            outcome,
+            duration_ms: 1,
+            steps,
+        }
+    }
+
+    fn run(name: &str, version: KernelVersion, cases: Vec<CaseResult>) -> KernelRun {
+        KernelRun {
+            version: Some(version),
+            cases,
+            ..KernelRun::without_cases(name, KernelStatus::Ran)
+        }
+    }
+
+    #[test]
+    fn a_cell_shows_its_first_changed_step_and_how_many_more() {
+        let kernel = |name: &str, minor, errno, byte| {
+            let batch = (2..=5).map(|i| step(&i.to_string(), Actual::errno(errno)));
+            let lookup = step(
+                "4",
+                Actual::Value {
+                    value: json!(vec![byte; 8120]),
+                },
+            );
+            run(
+                name,
+                KernelVersion::new(5, minor, 0),
+                vec![
+                    case(
+                        "batch",
+                        CaseOutcome::Pass,
+                        std::iter::once(step("1", Actual::Ok))
+                            .chain(batch)
+                            .collect(),
+                    ),
+                    case("lookup", CaseOutcome::Pass, vec![lookup]),
+                ],
+            )
+        };
+        let page = render(&RunResults::new(vec![
+            kernel("5.4", 4, libc::EINVAL, 1),
+            kernel("5.7", 7, 524, 2),
+        ]));
+        assert!(
+            page.contains("<span class=\"outcome\">2: EINVAL → ENOTSUPP +3</span>"),
+            "{page}"
+        );
+        // Outcomes alike in brief (two long values) name what differs.
+        assert!(
+            page.contains("<span class=\"outcome\">4: value[0–8119]</span>"),
+            "{page}"
+        );
+        assert!(!page.contains("2,2,2,2"), "a whole 8 KB value in the page");
+    }
 
     #[test]
     fn text_from_the_results_is_never_markup() {
