@@ -3,7 +3,8 @@
 //! fixture), from the hand-built three-kernel run (`report_fixture`) and from
 //! large-value-storage on 7.0 and 7.1, and the tests read the DOM after the page's script
 //! ran: each cell in the outcome and the verdict view, the behaviour changes, a filter, the
-//! drill-down of a cell (`report.html#KERNEL/CASE` opens it on load).
+//! drill-down of a cell (`report.html#KERNEL/CASE` opens it on load) beside the kernel
+//! before it.
 //!
 //! The screenshot test writes the README's picture: `HARNESS_SCREENSHOT=RESULTS.json[#KERNEL/CASE]
 //! cargo test --test report_page screenshot` renders that run with that cell open into
@@ -316,8 +317,8 @@ fn a_real_runs_page_shows_its_cells_and_a_divergences_drill_down() {
     let diverged = element(detail, "<li class=\"step diverged\">", "</li>");
     for shown in [
         "<b>2</b> update store[s] = 2 (NOEXIST)",
-        "<dt>expected</dt><dd><code>ok</code></dd>",
-        "<dt>actual</dt><dd><code>EEXIST (17)</code></dd>",
+        "<dt>expected</dt><dd class=\"expected\"><code>ok</code></dd>",
+        "<dt>actual</dt><dd class=\"actual\"><code>EEXIST (17)</code></dd>",
         "harness/tests/fixtures/diverging/wrong-expectation.yaml:12",
     ] {
         assert!(diverged.contains(shown), "{shown} is not in {diverged}");
@@ -359,12 +360,12 @@ fn the_three_kernel_page_lists_changes_filters_rows_and_opens_a_failed_kernels_c
 }
 
 #[test]
-fn the_outcome_view_shows_what_changed_from_the_kernel_before() {
+fn the_outcome_view_shows_what_changed_and_the_drill_down_the_kernel_before() {
     let Some(chromium) = chromium() else { return };
     let results = large_value_on_7_0_and_7_1();
     let page = Page::of(&results);
 
-    let dom = page.dom(&chromium, "");
+    let dom = page.dom(&chromium, "#7.1/large-value-storage");
     assert_eq!(
         view(&dom),
         "outcomes",
@@ -389,10 +390,46 @@ fn the_outcome_view_shows_what_changed_from_the_kernel_before() {
     assert!(dom.contains("[8120 × 1]"), "{dom}");
     assert!(!dom.contains("1,1,1,1"), "a whole 8 KB value in the page");
 
-    let dom = page.dom(&chromium, "?view=verdicts");
+    let detail = element(&dom, "<aside id=\"detail\"", "</aside>");
+    assert!(
+        detail.contains("<span>on 7.1 (7.1.13)</span><span>on 7.0 (7.0.13)</span>"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("5 step(s), 0 diverged; 2 changed from 7.0 (7.0.13), 0 drifted"),
+        "{detail}"
+    );
+    let changed = element(
+        detail,
+        "<li class=\"step\" data-change=\"expected\"><p><b>2</b>",
+        "</li>",
+    );
+    for shown in [
+        "<p class=\"difference\">changed, as the case expects</p>",
+        "<dt>expected</dt><dd class=\"expected\"><code>ENOMEM</code></dd><dd class=\"expected\"><code>ok</code></dd>",
+        "<dt>actual</dt><dd class=\"actual\"><code>ENOMEM (12)</code></dd><dd class=\"actual\"><code>ok</code></dd>",
+    ] {
+        assert!(changed.contains(shown), "{shown} is not in {changed}");
+    }
+    let same = element(detail, "<li class=\"step\"><p><b>1</b>", "</li>");
+    assert!(
+        same.contains("<dt>actual</dt><dd class=\"actual\"><code>ok</code></dd><dd class=\"actual\"><code>ok</code></dd>"),
+        "{same}"
+    );
+
+    let dom = page.dom(&chromium, "?view=verdicts#7.0/large-value-storage");
     assert_eq!(view(&dom), "verdicts");
     assert_cells_match(&dom, &results);
     assert_eq!(cell_text(&dom, "large-value-storage", 1), "pass");
+    let detail = element(&dom, "<aside id=\"detail\"", "</aside>");
+    assert!(
+        detail.contains("no kernel before it (by version) ran the case"),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("on 7.1"),
+        "no column beside the first kernel: {detail}"
+    );
 }
 
 #[test]

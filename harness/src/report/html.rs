@@ -2,7 +2,8 @@
 //! file): what diverged, failed or changed between versions first, then the case × kernel
 //! matrix with filters, and a drill-down into any cell (`report.html#6.1/CASE` opens one).
 //! The matrix shows either each cell's verdict or how its steps' outcomes changed from the
-//! kernel before it in version order (`2: ok → ENOMEM`).
+//! kernel before it in version order (`2: ok → ENOMEM`); the drill-down shows each step's
+//! outcome on that kernel beside this one's.
 //!
 //! The askama template (`harness/templates/report.html`, with its stylesheet and script
 //! beside it) is checked at compile time and escapes every value. What the drill-down
@@ -142,17 +143,20 @@ struct ChangeItem {
 /// indexes into `steps`).
 #[derive(Serialize)]
 struct DrillDown<'a> {
-    kernels: IndexMap<&'a str, KernelInfo>,
+    kernels: IndexMap<&'a str, KernelInfo<'a>>,
     steps: Vec<StepView>,
     cells: IndexMap<&'a str, IndexMap<&'a str, CellView<'a>>>,
 }
 
 #[derive(Serialize)]
-struct KernelInfo {
+struct KernelInfo<'a> {
     label: String,
     /// Why it ran no case, or not all of them (error, skip).
     trouble: Option<String>,
     log_tail: Option<String>,
+    /// The kernel before this one in version order, whose steps its cells show beside
+    /// their own unless a cell says otherwise.
+    previous: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -163,6 +167,24 @@ struct CellView<'a> {
     file: &'a str,
     duration_ms: u64,
     steps: Vec<usize>,
+    /// The kernel before this one in version order that ran the case, whose steps are
+    /// shown beside this kernel's: set only where that is not the kernel's `previous` (an
+    /// earlier kernel, or none), which keeps the page small.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<Option<&'a str>>,
+    /// Per step id, how the step differs from the kernel before it that ran it.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    differences: IndexMap<String, StepDifference>,
+}
+
+#[derive(Serialize)]
+struct StepDifference {
+    /// `expected` or `unexpected` for a change of behaviour, `drift` for a difference in
+    /// what the case leaves open.
+    kind: &'static str,
+    /// `changed in value.count, as the case expects`, naming the kernel compared with when
+    /// it is not the one shown beside (the step did not run there).
+    note: String,
 }
 
 #[derive(Serialize, Clone, PartialEq, Eq, Hash)]
@@ -260,7 +282,7 @@ impl<'a> Page<'a> {
             kernel_errors,
             unexpected_changes: across.changes.iter().filter(|c| !c.expected()).count(),
             changes: across.changes.iter().map(ChangeItem::of).collect(),
-            drill_down: DrillDown::new(results),
+            drill_down: DrillDown::new(results, &differences),
         }
     }
 
@@ -432,8 +454,78 @@ fn cut(text: &str, max: usize) -> String {
     }
 }
 
+/// The kernels in version order, as [`changes::across_kernels`] orders them: kernels
+/// without a version have no place in it.
+fn version_order(results: &RunResults) -> Vec<&KernelRun> {
+    let mut kernels: Vec<&KernelRun> = results
+        .kernels
+        .iter()
+        .filter(|run| run.version.is_some())
+        .collect();
+    kernels.sort_by_key(|run| run.version);
+    kernels
+}
+
+/// Per kernel and case, the kernel before it in version order that ran the case: a skipped
+/// case neither has a kernel before it nor is one.
+fn previous_runs(results: &RunResults) -> HashMap<(&str, &str), &str> {
+    let mut latest: HashMap<&str, &str> = HashMap::new();
+    let mut previous = HashMap::new();
+    for run in version_order(results) {
+        let ran = run
+            .cases
+            .iter()
+            .filter(|case| !matches!(case.outcome, CaseOutcome::Skipped { .. }));
+        for case in ran {
+            if let Some(before) = latest.insert(&case.name, &run.kernel) {
+                previous.insert((run.kernel.as_str(), case.name.as_str()), before);
+            }
+        }
+    }
+    previous
+}
+
+impl StepDifference {
+    /// `shown`: the kernel whose steps the drill-down shows beside this one's.
+    fn of(difference: &BehaviourChange, shown: Option<&str>) -> Self {
+        let from = if shown == Some(difference.before.kernel.as_str()) {
+            String::new()
+        } else {
+            let label = kernel_label(&difference.before.kernel, Some(difference.before.version));
+            format!(" from {label}")
+        };
+        if difference.difference.is_change() {
+            let fields = difference
+                .fields()
+                .map_or_else(String::new, |fields| format!(" in {fields}"));
+            StepDifference {
+                kind: if difference.expected() {
+                    "expected"
+                } else {
+                    "unexpected"
+                },
+                note: format!("changed{from}{fields}, {}", difference.verdict()),
+            }
+        } else {
+            StepDifference {
+                kind: "drift",
+                note: format!(
+                    "drift{from} in {}: left open by the case, not a change of behaviour",
+                    difference.parts().join(", ")
+                ),
+            }
+        }
+    }
+}
+
 impl<'a> DrillDown<'a> {
-    fn new(results: &'a RunResults) -> Self {
+    fn new(results: &'a RunResults, differences: &Differences<'_>) -> Self {
+        let previous = previous_runs(results);
+        let order = version_order(results);
+        let kernel_before: HashMap<&str, &str> = order
+            .windows(2)
+            .map(|pair| (pair[1].kernel.as_str(), pair[0].kernel.as_str()))
+            .collect();
         let mut steps = Vec::new();
         let mut index: HashMap<StepView, usize> = HashMap::new();
         let mut cells = IndexMap::new();
@@ -453,7 +545,19 @@ impl<'a> DrillDown<'a> {
                             })
                         })
                         .collect();
-                    (case.name.as_str(), CellView::of(case, ids))
+                    let at = (run.kernel.as_str(), case.name.as_str());
+                    let shown = previous.get(&at).copied();
+                    let mut view = CellView::of(case, ids);
+                    if shown != kernel_before.get(run.kernel.as_str()).copied() {
+                        view.previous = Some(shown);
+                    }
+                    view.differences = differences
+                        .get(&at)
+                        .into_iter()
+                        .flatten()
+                        .map(|d| (d.step.clone(), StepDifference::of(d, shown)))
+                        .collect();
+                    (case.name.as_str(), view)
                 })
                 .collect();
             cells.insert(run.kernel.as_str(), of_kernel);
@@ -476,6 +580,7 @@ impl<'a> DrillDown<'a> {
                     label: kernel_label(&run.kernel, run.version),
                     trouble,
                     log_tail,
+                    previous: kernel_before.get(run.kernel.as_str()).copied(),
                 };
                 (run.kernel.as_str(), info)
             })
@@ -502,6 +607,8 @@ impl<'a> CellView<'a> {
             file: &case.file,
             duration_ms: case.duration_ms,
             steps,
+            previous: None,
+            differences: IndexMap::new(),
         }
     }
 }
@@ -602,6 +709,28 @@ mod tests {
             "{page}"
         );
         assert!(!page.contains("2,2,2,2"), "a whole 8 KB value in the page");
+    }
+
+    #[test]
+    fn the_kernel_before_is_by_version_and_skips_kernels_that_skipped_the_case() {
+        let ran = || vec![case("c", CaseOutcome::Pass, vec![step("1", Actual::Ok)])];
+        let skipped = || {
+            let reason = "needs 6.1".into();
+            vec![case("c", CaseOutcome::Skipped { reason }, vec![])]
+        };
+        let results = RunResults::new(vec![
+            run("6.6", KernelVersion::new(6, 6, 0), ran()),
+            run("5.10", KernelVersion::new(5, 10, 0), ran()),
+            run("6.1", KernelVersion::new(6, 1, 0), skipped()),
+        ]);
+        let previous = previous_runs(&results);
+        assert_eq!(previous.get(&("6.6", "c")), Some(&"5.10"));
+        assert_eq!(
+            previous.get(&("6.1", "c")),
+            None,
+            "skipped: nothing to compare"
+        );
+        assert_eq!(previous.get(&("5.10", "c")), None, "the first by version");
     }
 
     #[test]
