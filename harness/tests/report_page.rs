@@ -108,7 +108,7 @@ impl Page {
 
     fn screenshot(&self, chromium: &Path, suffix: &str, png: &Path) {
         let screenshot = format!("--screenshot={}", png.display());
-        self.load(chromium, &["--window-size=1400,1000", &screenshot], suffix);
+        self.load(chromium, &["--window-size=1600,1000", &screenshot], suffix);
         let image = std::fs::read(png).expect("the screenshot");
         assert!(image.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     }
