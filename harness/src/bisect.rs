@@ -720,6 +720,7 @@ mod tests {
             line: None,
             expected: Expected::Ok,
             reason: None,
+            since: None,
             actual,
             verdict: Verdict::Pass,
         };

@@ -1028,6 +1028,7 @@ mod tests {
                         line: None,
                         expected: Expected::Ok,
                         reason: None,
+                        since: None,
                         actual: actual.clone(),
                         verdict: Verdict::Diverged,
                     })

@@ -560,6 +560,7 @@ mod tests {
                     line: None,
                     expected,
                     reason: None,
+                    since: None,
                     actual,
                     verdict,
                 }],

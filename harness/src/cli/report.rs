@@ -46,10 +46,6 @@ pub enum ReportCommand {
     Show {
         /// A results.json written by `harness run` or `harness report merge`.
         input: PathBuf,
-        /// With --format atlas: the case files, which place the boundaries the run did not
-        /// see on both sides.
-        #[arg(default_value = "cases")]
-        cases: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = ShowFormat::Matrix)]
         format: ShowFormat,
         /// With --format json: indented, a value per line, instead of compact.
@@ -126,7 +122,6 @@ fn run_to(command: ReportCommand, stdout: &mut impl Write, view: Human) -> u8 {
         }
         ReportCommand::Show {
             input,
-            cases,
             format,
             pretty,
             only_changed,
@@ -136,13 +131,14 @@ fn run_to(command: ReportCommand, stdout: &mut impl Write, view: Human) -> u8 {
             } else {
                 matrix::Rows::All
             };
-            let shown = Shown {
+            show(
+                &input,
                 format,
-                layout: JsonLayout::pretty_if(pretty),
+                JsonLayout::pretty_if(pretty),
                 rows,
-                cases: &cases,
-            };
-            show(&input, shown, stdout, view)
+                stdout,
+                view,
+            )
         }
         ReportCommand::Evidence { input, cases } => {
             show_evidence(&input, &cases, stdout, view.color)
@@ -227,21 +223,14 @@ fn write_merged(
     )
 }
 
-/// How `show` prints: the format and what some formats take besides the results.
-struct Shown<'a> {
+fn show(
+    input: &Path,
     format: ShowFormat,
     layout: JsonLayout,
     rows: matrix::Rows,
-    cases: &'a [PathBuf],
-}
-
-fn show(input: &Path, shown: Shown<'_>, stdout: &mut impl Write, view: Human) -> u8 {
-    let Shown {
-        format,
-        layout,
-        rows,
-        cases,
-    } = shown;
+    stdout: &mut impl Write,
+    view: Human,
+) -> u8 {
     let results = match report::read_json(input) {
         Ok(results) => results,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
@@ -249,11 +238,7 @@ fn show(input: &Path, shown: Shown<'_>, stdout: &mut impl Write, view: Human) ->
     let printed = match format {
         ShowFormat::Matrix => matrix::write(stdout, &results, view, rows),
         ShowFormat::Atlas => {
-            let cases = match load_cases(cases, &[]) {
-                Ok(cases) => cases,
-                Err(code) => return code,
-            };
-            let boundaries = report::atlas::boundaries(&results, &cases);
+            let boundaries = report::atlas::boundaries(&results);
             report::atlas::write(stdout, &boundaries, &results, view.width)
         }
         ShowFormat::Changes => changes::write(stdout, &results, view),
@@ -425,8 +410,6 @@ mod tests {
         for format in ShowFormat::value_variants() {
             let show = ReportCommand::Show {
                 input: input.clone(),
-                // The project's cases, for the atlas.
-                cases: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cases")],
                 format: *format,
                 pretty: false,
                 only_changed: false,

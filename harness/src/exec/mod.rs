@@ -295,8 +295,8 @@ struct World<'c> {
 
 fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
     let variant = step.expect.for_version(version);
-    let (expected, reason) = match variant {
-        Some(v) => (v.outcome.clone(), v.reason.clone()),
+    let (expected, reason, since) = match variant {
+        Some(v) => (v.outcome.clone(), v.reason.clone(), v.range.since),
         None => unreachable!("validation makes variants cover every kernel a case runs on"),
     };
     let verdict = if actual.satisfies(&expected) {
@@ -310,6 +310,7 @@ fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
         line: step.line,
         expected,
         reason,
+        since,
         actual,
         verdict,
     }
@@ -1231,6 +1232,7 @@ mod tests {
             line: None,
             expected: crate::case::Expected::Ok,
             reason: None,
+            since: None,
             actual: Actual::Errno {
                 name: name.into(),
                 code: 0,
@@ -1253,6 +1255,7 @@ mod tests {
             line: None,
             expected: crate::case::Expected::Ok,
             reason: None,
+            since: None,
             actual: Actual::Rejected {
                 errno: errno.into(),
                 message: message.into(),

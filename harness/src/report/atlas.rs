@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     case::Case,
-    results::{Actual, RunResults},
+    results::{Actual, RunResults, StepResult},
     version::KernelVersion,
 };
 
@@ -74,9 +74,9 @@ pub enum Seen {
 }
 
 /// Every boundary of the run, in the order of its first new kernel's version, then of the
-/// cases as they first appear. `cases` (the case files) say where a boundary the run did
-/// not see on both sides is placed; without them it is placed nowhere.
-pub fn boundaries(results: &RunResults, cases: &[Case]) -> Vec<Boundary> {
+/// cases as they first appear. Where the case places a boundary comes from the results
+/// (each step records where its variant in force begins).
+pub fn boundaries(results: &RunResults) -> Vec<Boundary> {
     let mut found: Vec<Boundary> = Vec::new();
     for change in changes::across_kernels(results).changes {
         let step = StepChange {
@@ -97,10 +97,11 @@ pub fn boundaries(results: &RunResults, cases: &[Case]) -> Vec<Boundary> {
             boundary.steps.push(step);
             continue;
         }
+        let after = step_after(results, &change);
         found.push(Boundary {
-            seen: seen(&change, cases),
+            seen: seen(&change, after.and_then(|s| s.since)),
             expected: change.expected(),
-            reason: reason_after(results, &change),
+            reason: after.and_then(|s| s.reason.clone()),
             case: change.case.clone(),
             file: change.file.clone(),
             last_old: Side {
@@ -130,22 +131,10 @@ pub fn adjacent(old: KernelVersion, new: KernelVersion) -> bool {
 
 /// Both sides were seen when the kernels are adjacent releases and the case does not place
 /// the change inside the new kernel's series (a stable backport: 5.10.138 is not seen by
-/// running 5.9.1 and 5.10.223).
-fn seen(change: &BehaviourChange, cases: &[Case]) -> Seen {
+/// running 5.9.1 and 5.10.223). `since`: where the new kernel's variant begins.
+fn seen(change: &BehaviourChange, since: Option<KernelVersion>) -> Seen {
     let (old, new) = (change.before.version, change.after.version);
-    // Where the case's variants switch between the two versions.
-    let at = cases
-        .iter()
-        .find(|c| c.name == change.case)
-        .and_then(|case| case.step(&change.step))
-        .and_then(|step| {
-            step.expect
-                .variants
-                .iter()
-                .filter_map(|v| v.range.since)
-                .filter(|since| old < *since && *since <= new)
-                .max()
-        });
+    let at = since.filter(|since| old < *since && *since <= new);
     let series_start = KernelVersion::new(new.major, new.minor, 0);
     if adjacent(old, new) && at.is_none_or(|at| at == series_start || at == new) {
         Seen::BothSides
@@ -154,8 +143,8 @@ fn seen(change: &BehaviourChange, cases: &[Case]) -> Seen {
     }
 }
 
-/// The reason of the expectation in force on the change's new kernel, as the run recorded it.
-fn reason_after(results: &RunResults, change: &BehaviourChange) -> Option<String> {
+/// The change's step as its new kernel ran it.
+fn step_after<'a>(results: &'a RunResults, change: &BehaviourChange) -> Option<&'a StepResult> {
     results
         .kernels
         .iter()
@@ -165,9 +154,7 @@ fn reason_after(results: &RunResults, change: &BehaviourChange) -> Option<String
         .find(|c| c.name == change.case)?
         .steps
         .iter()
-        .find(|s| s.id == change.step)?
-        .reason
-        .clone()
+        .find(|s| s.id == change.step)
 }
 
 impl Boundary {
@@ -447,7 +434,7 @@ fn write_page(
         "Each entry is one case whose pinned outcomes (an outcome's kind, an errno, a rejection's text, a literal value) differ between two kernels adjacent in version order: the last kernel with the old outcome | the first with the new. *Run on both sides* means the two kernels are adjacent releases; *placed* means releases between them were not run, and the case's versioned expectations say where the change is believed to be."
     )?;
     writeln!(md)?;
-    md.push_str(&markdown(&boundaries(results, cases), results, "###"));
+    md.push_str(&markdown(&boundaries(results), results, "###"));
     let drift = changes::across_kernels(results).drift;
     if !drift.is_empty() {
         writeln!(md)?;

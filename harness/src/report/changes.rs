@@ -492,6 +492,7 @@ mod tests {
                     line: None,
                     expected,
                     reason: None,
+                    since: None,
                     actual,
                     verdict,
                 }],

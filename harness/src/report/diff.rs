@@ -478,6 +478,7 @@ mod tests {
             line: None,
             expected,
             reason: None,
+            since: None,
             actual,
             verdict,
         }

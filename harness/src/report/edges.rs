@@ -174,6 +174,7 @@ mod tests {
             line: None,
             expected: crate::case::Expected::Ok,
             reason: None,
+            since: None,
             actual,
             verdict: Verdict::Pass,
         }

@@ -351,6 +351,7 @@ steps:
             line: None,
             expected,
             reason: None,
+            since: None,
             actual,
             verdict,
         }

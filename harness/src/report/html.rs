@@ -64,6 +64,8 @@ struct Page<'a> {
     divergences: Vec<DivergenceItem>,
     kernel_errors: Vec<KernelError>,
     changes: Vec<ChangeItem>,
+    atlas: Vec<AtlasItem>,
+    atlas_summary: String,
     unexpected_changes: usize,
     drill_down: DrillDown<'a>,
 }
@@ -121,6 +123,18 @@ struct KernelError {
     label: String,
     message: String,
     log_tail: Option<String>,
+}
+
+/// A boundary of the atlas, linked to its first new kernel's cell.
+struct AtlasItem {
+    kernel: String,
+    case: String,
+    between: String,
+    seen: String,
+    expected: bool,
+    /// Each step entry: its name, label and `old → new`.
+    steps: Vec<(String, String, String)>,
+    reason: Option<String>,
 }
 
 struct ChangeItem {
@@ -272,6 +286,7 @@ impl<'a> Page<'a> {
                 _ => None,
             })
             .collect();
+        let boundaries = super::atlas::boundaries(results);
         Page {
             results,
             build_warning: build_differences(results),
@@ -282,6 +297,8 @@ impl<'a> Page<'a> {
             kernel_errors,
             unexpected_changes: across.changes.iter().filter(|c| !c.expected()).count(),
             changes: across.changes.iter().map(ChangeItem::of).collect(),
+            atlas_summary: super::atlas::summary(&boundaries, results),
+            atlas: boundaries.iter().map(AtlasItem::of).collect(),
             drill_down: DrillDown::new(results, &differences),
         }
     }
@@ -304,6 +321,24 @@ impl<'a> Page<'a> {
 
     fn cases(&self) -> usize {
         self.rows.len()
+    }
+}
+
+impl AtlasItem {
+    fn of(boundary: &super::atlas::Boundary) -> Self {
+        AtlasItem {
+            kernel: boundary.first_new.kernel.clone(),
+            case: boundary.case.clone(),
+            between: boundary.between(),
+            seen: boundary.seen_text(),
+            expected: boundary.expected,
+            steps: boundary
+                .step_entries()
+                .into_iter()
+                .map(|(name, label, step)| (name, label, step.describe(MAX_OUTCOME_CHARS)))
+                .collect(),
+            reason: boundary.reason.clone(),
+        }
     }
 }
 
@@ -647,6 +682,7 @@ mod tests {
             line: None,
             expected,
             reason: None,
+            since: None,
             actual,
             verdict: Verdict::Pass,
         }
@@ -742,6 +778,7 @@ mod tests {
             line: Some(3),
             expected: crate::case::Expected::Ok,
             reason: Some(hostile.into()),
+            since: None,
             actual: Actual::Rejected {
                 errno: "EACCES".into(),
                 message: hostile.into(),

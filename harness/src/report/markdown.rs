@@ -105,7 +105,7 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
         writeln!(md, "</details>")?;
     }
 
-    let boundaries = super::atlas::boundaries(results, &[]);
+    let boundaries = super::atlas::boundaries(results);
     if !boundaries.is_empty() {
         writeln!(md)?;
         writeln!(

@@ -183,6 +183,10 @@ pub struct StepResult {
     /// Why this kernel expects that, when the case gives versioned variants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Where the variant in force begins, when it has a lower bound: the version at which
+    /// the case places a change it expects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<KernelVersion>,
     pub actual: Actual,
     pub verdict: Verdict,
 }

@@ -28,6 +28,7 @@ pub fn step(id: &str, label: &str, expected: Expected, actual: Actual) -> StepRe
         line: id.parse::<usize>().ok().map(|n| 9 + 2 * n),
         expected,
         reason: None,
+        since: None,
         actual,
         verdict,
     }
