@@ -61,6 +61,7 @@ fn main() -> std::process::ExitCode {
     };
 
     let mut trials = host_trials(&cases);
+    trials.push(no_state_left_behind(&cases));
     let mut vm_trials = Vec::new();
     for entry in file
         .kernels
@@ -146,6 +147,83 @@ fn host_trials(cases: &[Case]) -> Vec<Trial> {
             .with_ignored_flag(ignored)
         })
         .collect()
+}
+
+/// `host::no-state-left-behind`: every case, twice over, leaves the process as the first
+/// pass left it (the eBPF object, loaded by the first BPF case, stays): no descriptor, limit,
+/// user, cgroup or network namespace of a case outlives it, and no program or link it loaded.
+fn no_state_left_behind(cases: &[Case]) -> Trial {
+    let cases = cases.to_vec();
+    let ignored = exec::preflight().is_err()
+        && !(Requirement::Root.is_declared() || Requirement::Bpf.is_declared());
+    Trial::test("host::no-state-left-behind", move || {
+        exec::run_cases("host", &cases, |_| {}).map_err(|e| Failed::from(e.to_string()))?;
+        let before = ProcessState::now();
+        exec::run_cases("host", &cases, |_| {}).map_err(|e| Failed::from(e.to_string()))?;
+        let after = ProcessState::now();
+        if before == after {
+            Ok(())
+        } else {
+            Err(format!("a case left state behind:\nbefore {before:#?}\nafter {after:#?}").into())
+        }
+    })
+    .with_ignored_flag(ignored)
+}
+
+/// What a case could leave behind in the process that runs the cases.
+#[derive(Debug, PartialEq)]
+struct ProcessState {
+    descriptors: usize,
+    memlock: (u64, u64),
+    nofile: (u64, u64),
+    uid: u32,
+    cgroup: String,
+    netns: String,
+    bpf_programs: usize,
+    bpf_links: usize,
+}
+
+impl ProcessState {
+    fn now() -> Self {
+        use aya_obj::generated::bpf_cmd::{BPF_LINK_GET_NEXT_ID, BPF_PROG_GET_NEXT_ID};
+        use nix::sys::resource::{Resource, getrlimit};
+        let count = |dir: &str| std::fs::read_dir(dir).map_or(0, |d| d.count());
+        Self {
+            descriptors: count("/proc/self/fd"),
+            memlock: getrlimit(Resource::RLIMIT_MEMLOCK).expect("getrlimit"),
+            nofile: getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit"),
+            uid: nix::unistd::getuid().as_raw(),
+            cgroup: std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+            netns: std::fs::read_link("/proc/thread-self/ns/net")
+                .map(|l| l.display().to_string())
+                .unwrap_or_default(),
+            bpf_programs: bpf_ids(BPF_PROG_GET_NEXT_ID),
+            bpf_links: bpf_ids(BPF_LINK_GET_NEXT_ID),
+        }
+    }
+}
+
+/// How many BPF objects of a kind the kernel holds (programs, links), counted by id.
+fn bpf_ids(command: aya_obj::generated::bpf_cmd) -> usize {
+    // `union bpf_attr` for the *_GET_NEXT_ID commands: start_id, next_id.
+    let mut attr = [0u32; 4];
+    let mut count = 0;
+    loop {
+        // SAFETY: bpf(2) reads start_id and writes next_id within the attr we own.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                command as libc::c_int,
+                attr.as_mut_ptr(),
+                std::mem::size_of_val(&attr),
+            )
+        };
+        if rc != 0 {
+            return count;
+        }
+        attr[0] = attr[1];
+        count += 1;
+    }
 }
 
 /// Skips the host may show: what the machine forbids or its kernel lacks, found by probing

@@ -1,7 +1,8 @@
 //! The VM smoke run: boots the kernels of ci/kernels-smoke.toml (5.2 from this project's
 //! builds, two Debian kernels of different majors and one with a timeout too short to boot)
 //! and runs every case in each, pinning which cases each kernel may skip.
-//! And a harness killed outright (SIGKILL, no chance to clean up) leaves no VM behind.
+//! And a harness killed outright (SIGKILL, no chance to clean up) leaves no VM behind, and
+//! a case's outcomes do not depend on the cases before it.
 
 mod requirements;
 
@@ -151,6 +152,69 @@ fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
             assert!(message.starts_with("timed out after 2s"), "{message}")
         }
         other => panic!("the tiny timeout must be an error, got {other:?}"),
+    }
+}
+
+/// Before 5.11 a case's memlock limit counts every map its user holds. A case that limits
+/// locked memory runs as a user of its own, so its outcomes do not depend on the BPF cases
+/// before it (whose eBPF object stays loaded, charged to root): the same on 5.4 and 5.10
+/// alone and after one.
+#[test]
+fn a_memlock_case_does_the_same_alone_and_after_a_bpf_case() {
+    if let Some((requirement, reason)) = requirements::vm_tools_missing() {
+        requirements::missing(requirement, &reason);
+        return;
+    }
+    if std::env::var_os("HARNESS_KERNELS_DIR").is_none() {
+        requirements::missing(
+            Requirement::OldKernels,
+            "HARNESS_KERNELS_DIR is not set: 5.4 is one of this project's builds",
+        );
+        return;
+    }
+    let memlock = "cases/memlock-limit-counts-maps-before-5-11.yaml";
+    let run = |cases: &[&str]| {
+        let out = tempfile::tempdir().expect("temp dir");
+        let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .current_dir(repo_root())
+            .args([
+                "run", "--kernel", "5.4", "--kernel", "5.10", "-j", "2", "--out",
+            ])
+            .arg(out.path())
+            .args(cases)
+            .output()
+            .expect("harness runs");
+        let context = format!(
+            "stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(0), "{context}");
+        let results =
+            harness::report::read_json(&out.path().join("results.json")).expect("results");
+        results
+            .kernels
+            .iter()
+            .map(|kernel| {
+                let names: Vec<&str> = kernel.cases.iter().map(|c| c.name.as_str()).collect();
+                assert_eq!(names.last(), Some(&"memlock-limit-counts-maps-before-5-11"));
+                let case = kernel.cases.last().expect("the memlock case ran");
+                let outcomes: Vec<String> =
+                    case.steps.iter().map(|s| s.actual.to_string()).collect();
+                (kernel.kernel.clone(), names.len(), outcomes)
+            })
+            .collect::<Vec<_>>()
+    };
+    let after = run(&["cases/bpf/bpf-delete.yaml", memlock]);
+    let alone = run(&[memlock]);
+    for ((kernel, cases_after, outcomes_after), (_, cases_alone, outcomes_alone)) in
+        after.iter().zip(&alone)
+    {
+        assert_eq!((*cases_after, *cases_alone), (2, 1), "{kernel}");
+        assert_eq!(outcomes_after, outcomes_alone, "{kernel}");
+        // 16 maps of one page fit under 64 KiB, the 17th does not.
+        assert_eq!(outcomes_alone.last().map(String::as_str), Some("EPERM (1)"));
+        assert_eq!(outcomes_alone.iter().filter(|o| *o == "ok").count(), 16);
     }
 }
 

@@ -198,11 +198,17 @@ fn unmet_requirement(case: &Case, version: KernelVersion) -> Option<String> {
     programs::unmet(case)
 }
 
+/// Runs the case in this (its own) thread: a network namespace of its own, the eBPF object
+/// lent to it (loaded as root, unlimited), a user of its own when it limits locked memory,
+/// then its resource limits.
 fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, String> {
     netns::enter_new().map_err(|e| format!("cannot create the case's network namespace: {e}"))?;
-    let _limits = CaseLimits::apply(&case.rlimits)?;
     let bpf =
         programs::CaseBpf::start(case).map_err(|e| format!("cannot load the eBPF object: {e}"))?;
+    if case.rlimits.memlock.is_some() {
+        enter_own_user()?;
+    }
+    let _limits = CaseLimits::apply(&case.rlimits)?;
     let mut world = World::new(case, &sys::Bpf, bpf);
     let results = world.run_all(version);
     // Programs are detached and the cgroup removed before the case's sockets close.
@@ -211,6 +217,36 @@ fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, 
             .map_err(|e| format!("cannot clean up the case's cgroup: {e}"))?;
     }
     Ok(results)
+}
+
+/// The first uid [`enter_own_user`] gives a case; far above any account's.
+const OWN_USERS_FROM: u32 = 0x5eed_0000;
+
+/// Makes this thread's real, effective and saved uid one no other case or process has, with
+/// every capability root had. Before 5.11 map memory is charged to the creating user's
+/// locked memory (`user->locked_vm`): under root, a case's memlock limit would also count the
+/// eBPF object's maps (loaded once per guest) and maps of earlier cases the kernel has not yet
+/// freed, so the result would depend on what ran before. Its own user starts from nothing.
+fn enter_own_user() -> Result<(), String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let uid = OWN_USERS_FROM + NEXT.fetch_add(1, Ordering::Relaxed);
+    let permitted = caps::read(None, caps::CapSet::Permitted)
+        .map_err(|e| format!("cannot read the thread's capabilities: {e}"))?;
+    nix::sys::prctl::set_keepcaps(true)
+        .map_err(|e| format!("cannot keep the capabilities across a change of user: {e}"))?;
+    // SAFETY: the raw system call changes the calling thread's credentials only (libc's
+    // setresuid would change every thread's), and the thread ends with its case.
+    let changed = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+    if changed != 0 {
+        return Err(format!(
+            "cannot run the case as a user of its own (uid {uid}): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // A change of uid clears the effective set; the permitted one was kept.
+    caps::set(None, caps::CapSet::Effective, &permitted)
+        .map_err(|e| format!("cannot restore the capabilities as uid {uid}: {e}"))
 }
 
 /// The case's resource limits, in force until dropped. Limits belong to the process, not
