@@ -1485,7 +1485,7 @@ mod tests {
         assert_eq!(edited(&proposal).len(), 1, "{:?}", proposal.edits);
         assert!(
             proposal.text.contains(
-                "      - since: \"5.6\"\n        expect: { storages: { counters: 100, labels: { level: 2, tag: 7 } } }\n        reason: \"recorded: storages {\\\"counters\\\":100,\\\"labels\\\":{\\\"level\\\":2,\\\"tag\\\":7}} on 6.12.1, the only kernel that ran the step\"\n"
+                "      - since: \"5.7\"\n        expect: { storages: { counters: 100, labels: { level: 2, tag: 7 } } }\n        reason: \"recorded: storages {\\\"counters\\\":100,\\\"labels\\\":{\\\"level\\\":2,\\\"tag\\\":7}} on 6.12.1, the only kernel that ran the step\"\n"
             ),
             "{}",
             proposal.text
