@@ -477,7 +477,10 @@ fn write_page(
     writeln!(md)?;
     writeln!(
         md,
-        "{}. `harness report show {source} --format atlas` and `harness report evidence {source}` show the same from the command line.",
+        "{}; {}. `harness report show {source} --format atlas` and `harness report evidence {source}` show the same from the command line.",
+        text(&super::evidence::boundary_summary(
+            &super::evidence::boundary_evidence(cases, results)
+        )),
         text(&super::evidence::summary(
             &super::evidence::variant_evidence(cases, results)
         ))

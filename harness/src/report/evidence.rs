@@ -5,6 +5,10 @@
 //! - seen: a kernel in the variant's range ran the step and did what the variant says;
 //! - contradicted: kernels in the range ran the step, and none did what it says;
 //! - unverified: no kernel in the range ran the step.
+//!
+//! And per boundary a case places (a variant's `since`): whether the run saw both sides of
+//! it (the last kernel below and the first at or above it are adjacent releases), only
+//! brackets it between kernels further apart (placed), or has no kernel on one side.
 
 use std::io::{self, Write};
 
@@ -150,6 +154,164 @@ fn attempted<'a>(kernel: &'a KernelRun, case: &str, step: &str) -> Option<&'a Ac
         .filter(|actual| !matches!(actual, Actual::NotRun { .. }))
 }
 
+/// How much of a boundary the kernels of a run saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoundaryState {
+    /// The last kernel below it and the first at or above it ran the step and are adjacent
+    /// releases ([`super::atlas::adjacent`]), and the boundary is the latter's series start
+    /// or the kernel itself.
+    BothSides,
+    /// Kernels on both sides ran the step, with releases between them not run.
+    Placed,
+    /// No kernel on one side (or either) ran the step.
+    Unverified,
+}
+
+/// A version at which a case's expectation for some of its steps changes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BoundaryEvidence {
+    pub case: String,
+    pub file: String,
+    pub at: KernelVersion,
+    /// The steps whose variants change here.
+    pub steps: Vec<String>,
+    /// The last kernel below `at` that ran one of them, and the first at or above it.
+    pub below: Option<RanOn>,
+    pub above: Option<RanOn>,
+    pub state: BoundaryState,
+}
+
+/// Every boundary of the cases' versioned expectations, per case in the given order, then
+/// by version: a variant's `since` (a case's `requires` bound is not a boundary).
+pub fn boundary_evidence(cases: &[Case], results: &RunResults) -> Vec<BoundaryEvidence> {
+    let variants = variant_evidence(cases, results);
+    let mut found: Vec<BoundaryEvidence> = Vec::new();
+    for case in cases {
+        let mut steps = Vec::new();
+        in_run_order(&case.steps, &mut steps);
+        for step in steps.into_iter().filter(|s| is_versioned(&s.expect)) {
+            for at in step.expect.variants.iter().filter_map(|v| v.range.since) {
+                let ran: Vec<&RanOn> = variants
+                    .iter()
+                    .filter(|v| v.case == case.name && v.step == step.id)
+                    .flat_map(|v| &v.kernels)
+                    .collect();
+                let below = ran
+                    .iter()
+                    .filter(|k| k.version < at)
+                    .max_by_key(|k| k.version);
+                let above = ran
+                    .iter()
+                    .filter(|k| k.version >= at)
+                    .min_by_key(|k| k.version);
+                match found.iter_mut().find(|b| b.case == case.name && b.at == at) {
+                    Some(boundary) => {
+                        boundary.steps.push(step.id.clone());
+                        // The closest kernels of any of its steps.
+                        if below.is_some_and(|b| {
+                            boundary
+                                .below
+                                .as_ref()
+                                .is_none_or(|o| b.version > o.version)
+                        }) {
+                            boundary.below = below.map(|k| (*k).clone());
+                        }
+                        if above.is_some_and(|a| {
+                            boundary
+                                .above
+                                .as_ref()
+                                .is_none_or(|o| a.version < o.version)
+                        }) {
+                            boundary.above = above.map(|k| (*k).clone());
+                        }
+                    }
+                    None => found.push(BoundaryEvidence {
+                        case: case.name.clone(),
+                        file: case.file.display().to_string(),
+                        at,
+                        steps: vec![step.id.clone()],
+                        below: below.map(|k| (*k).clone()),
+                        above: above.map(|k| (*k).clone()),
+                        state: BoundaryState::Unverified,
+                    }),
+                }
+            }
+        }
+    }
+    for boundary in &mut found {
+        boundary.state = match (&boundary.below, &boundary.above) {
+            (Some(below), Some(above)) => {
+                let series_start = KernelVersion::new(above.version.major, above.version.minor, 0);
+                if super::atlas::adjacent(below.version, above.version)
+                    && (boundary.at == series_start || boundary.at == above.version)
+                {
+                    BoundaryState::BothSides
+                } else {
+                    BoundaryState::Placed
+                }
+            }
+            _ => BoundaryState::Unverified,
+        };
+    }
+    found
+}
+
+/// `21 boundaries the cases place: 12 run on both sides, 7 placed between kernels, 2 unverified`.
+pub fn boundary_summary(boundaries: &[BoundaryEvidence]) -> String {
+    let count = |state| boundaries.iter().filter(|b| b.state == state).count();
+    format!(
+        "{} {} the cases place: {} run on both sides, {} placed between kernels further apart, {} unverified",
+        boundaries.len(),
+        if boundaries.len() == 1 {
+            "boundary"
+        } else {
+            "boundaries"
+        },
+        count(BoundaryState::BothSides),
+        count(BoundaryState::Placed),
+        count(BoundaryState::Unverified),
+    )
+}
+
+/// A line per boundary: where, the kernels that bracket it, how it was seen.
+fn write_boundaries(
+    out: &mut impl Write,
+    boundaries: &[BoundaryEvidence],
+    color: bool,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}",
+        paint("Boundaries the cases place:", heading(), color)
+    )?;
+    if boundaries.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    let side = |k: &Option<RanOn>| {
+        k.as_ref().map_or("no kernel".to_string(), |k| {
+            kernel_label(&k.kernel, Some(k.version))
+        })
+    };
+    for b in boundaries {
+        let state = match b.state {
+            BoundaryState::BothSides => paint("run on both sides", Style::new().green(), color),
+            BoundaryState::Placed => paint("placed", Style::new().yellow(), color),
+            BoundaryState::Unverified => paint("unverified", Style::new().yellow().bold(), color),
+        };
+        writeln!(
+            out,
+            "  {} at {} (step {}): {state}, between {} and {}",
+            b.case,
+            b.at,
+            b.steps.join(", "),
+            side(&b.below),
+            side(&b.above)
+        )?;
+    }
+    writeln!(out, "{}", boundary_summary(boundaries))
+}
+
 /// `12 versioned variants: 8 seen, 1 contradicted, 3 unverified`.
 pub fn summary(evidence: &[VariantEvidence]) -> String {
     let count = |state| evidence.iter().filter(|v| v.state == state).count();
@@ -218,6 +380,8 @@ pub fn write(
         writeln!(out, "  not counted: {}", not_counted.join(", "))?;
     }
     writeln!(out)?;
+    write_boundaries(out, &boundary_evidence(cases, results), color)?;
+    writeln!(out)?;
     write_unverified_and_summary(out, &evidence, color)
 }
 
@@ -229,7 +393,12 @@ pub fn write_unverified(
     results: &RunResults,
     color: bool,
 ) -> io::Result<()> {
-    write_unverified_and_summary(out, &variant_evidence(cases, results), color)
+    write_unverified_and_summary(out, &variant_evidence(cases, results), color)?;
+    writeln!(
+        out,
+        "{}",
+        boundary_summary(&boundary_evidence(cases, results))
+    )
 }
 
 fn write_unverified_and_summary(
@@ -591,6 +760,32 @@ steps:
     }
 
     #[test]
+    fn a_boundary_is_run_on_both_sides_only_between_adjacent_releases() {
+        let state = |below: &str, above: &str| {
+            let results = RunResults::new(vec![
+                kernel(
+                    below,
+                    below,
+                    vec![batch_result(CaseOutcome::Pass, Actual::errno(22))],
+                ),
+                kernel(
+                    above,
+                    above,
+                    vec![batch_result(CaseOutcome::Pass, Actual::errno(524))],
+                ),
+            ]);
+            let found = boundary_evidence(&[case(BATCH)], &results);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].at, KernelVersion::new(5, 6, 0));
+            found[0].state
+        };
+        assert_eq!(state("5.5.19", "5.6.4"), BoundaryState::BothSides);
+        assert_eq!(state("5.4.286", "5.7.14"), BoundaryState::Placed);
+        // Both kernels on one side of the boundary: the other side is unverified.
+        assert_eq!(state("5.7.14", "6.1.176"), BoundaryState::Unverified);
+    }
+
+    #[test]
     fn the_terminal_view_lists_kernels_then_the_unverified_variants() {
         let mut no_version = kernel("host", "6.18.44", vec![]);
         no_version.version = None;
@@ -617,6 +812,10 @@ Versioned variants the kernels ran:
   batch step 2 (lookup_batch store [s]) [cases/test.yaml]
     >= 5.6 expects ENOTSUPP: seen on 6.12 (6.12.117); diverged on 6.1 (6.1.176)
   not counted: host (reported no version)
+
+Boundaries the cases place:
+  batch at 5.6 (step 2): unverified, between no kernel and 6.1 (6.1.176)
+1 boundary the cases place: 0 run on both sides, 0 placed between kernels further apart, 1 unverified
 
 Unverified variants (no kernel in these results ran them):
   batch step 2 (lookup_batch store [s]) [cases/test.yaml]
