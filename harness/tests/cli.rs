@@ -56,6 +56,16 @@ fn check_reports_file_line_column_and_exits_2() {
 }
 
 #[test]
+fn a_memory_size_is_checked_before_vng_sees_it() {
+    for memory in ["1G;touch pwned", "$(touch pwned)", "lots"] {
+        let out = harness(&["run", "--kernel", "6.1", "--memory", memory, "cases"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{memory}: {stderr}");
+        assert!(stderr.contains("is not a memory size"), "{stderr}");
+    }
+}
+
+#[test]
 fn run_refuses_bad_input_without_running_anything() {
     let out = harness(&["run", "--host", "cases", "harness/tests/fixtures/invalid"]);
     assert_eq!(out.status.code(), Some(2));

@@ -50,7 +50,7 @@ pub struct BisectArgs {
     #[arg(long)]
     to: Option<String>,
     /// Guest memory for kernels whose entry does not set it, e.g. 1G.
-    #[arg(long)]
+    #[arg(long, value_parser = super::memory_arg)]
     memory: Option<String>,
     /// Directory for results.json of the kernels visited (for `harness diff`).
     #[arg(long, default_value = "target/sk-storage-report/bisect")]
@@ -381,7 +381,7 @@ pub struct BisectRunArgs {
     #[arg(long)]
     timeout: Option<String>,
     /// Guest memory, e.g. 1G.
-    #[arg(long)]
+    #[arg(long, value_parser = super::memory_arg)]
     memory: Option<String>,
     /// Directory for results.json of this kernel.
     #[arg(long, default_value = "target/sk-storage-report/bisect-run")]

@@ -144,7 +144,7 @@ struct RunArgs {
     jobs: Option<usize>,
     /// Guest memory for every kernel, over kernels.toml, e.g. 2G [default: the entry's, else
     /// vng's 1G].
-    #[arg(long)]
+    #[arg(long, value_parser = memory_arg)]
     memory: Option<String>,
     /// Wall-clock limit of each VM, over kernels.toml, e.g. 10m [default: the entry's, else 5m].
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -434,6 +434,12 @@ fn place_by_version(kernels: &mut Vec<crate::results::KernelRun>, moved: &[Strin
         placed.insert(at.unwrap_or(placed.len()), kernel);
     }
     *kernels = placed;
+}
+
+/// `--memory`: a size as kernels.toml's `memory` takes it, handed to vng as that one is.
+fn memory_arg(text: &str) -> Result<String, String> {
+    text.parse::<crate::kernels::MemorySize>()
+        .map(crate::kernels::MemorySize::as_qemu_arg)
 }
 
 /// The kernel cache in its usual place; a machine without one is an infrastructure error.

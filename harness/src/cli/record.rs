@@ -45,7 +45,7 @@ pub struct RecordArgs {
     #[arg(long)]
     write: bool,
     /// Guest memory, e.g. 1G.
-    #[arg(long)]
+    #[arg(long, value_parser = super::memory_arg)]
     memory: Option<String>,
     /// Directory for the run's reports.
     #[arg(long, default_value = "target/sk-storage-report/record")]

@@ -124,6 +124,14 @@ impl MemorySize {
     }
 }
 
+impl std::str::FromStr for MemorySize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        parse_memory(text)
+    }
+}
+
 impl fmt::Display for KernelSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
