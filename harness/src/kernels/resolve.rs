@@ -23,7 +23,8 @@ pub struct BootableKernel {
     pub name: String,
     pub vmlinuz: PathBuf,
     /// `lib/modules/<release>` (or `usr/lib/modules/…`) beside the image, when the kernel
-    /// has modules; vng finds it itself by walking up from the image.
+    /// has modules: a local image's `modules`, else where vng would look from the image
+    /// ([`modules_above`]).
     pub modules_dir: Option<PathBuf>,
     /// The release the image announces (`uname -r` in the guest), e.g.
     /// `6.12.117+deb13-cloud-amd64`.
@@ -279,7 +280,7 @@ impl<'a> Resolver<'a> {
                 Ok(ResolvedKernel::Bootable(BootableKernel {
                     name,
                     vmlinuz: vmlinuz.clone(),
-                    modules_dir: modules.clone(),
+                    modules_dir: modules.clone().or_else(|| modules_above(vmlinuz, &release)),
                     release,
                 }))
             }
@@ -547,6 +548,22 @@ fn local_release(
             kernel: kernel.to_string(),
             path: vmlinuz.to_path_buf(),
         })
+}
+
+/// The modules of `release` where vng looks for an image's: under the nearest directory
+/// above the image that has `lib/modules` (or `usr/lib/modules`), `/` at the latest.
+fn modules_above(vmlinuz: &Path, release: &str) -> Option<PathBuf> {
+    let image = std::path::absolute(vmlinuz).ok()?;
+    let root = image.ancestors().skip(1).find_map(|dir| {
+        if dir.join("lib/modules").is_dir() {
+            Some(dir.to_path_buf())
+        } else if dir.join("usr/lib/modules").is_dir() {
+            Some(dir.join("usr"))
+        } else {
+            None
+        }
+    })?;
+    Some(root.join("lib/modules").join(release)).filter(|dir| dir.is_dir())
 }
 
 const OSRELEASE: &str = "/proc/sys/kernel/osrelease";

@@ -641,3 +641,27 @@ fn a_pinned_image_must_have_its_hash_and_an_absent_one_is_skipped() {
         other => panic!("expected an absent kernel, got {other:?}"),
     }
 }
+
+#[test]
+fn a_local_image_without_modules_gets_those_vng_would_find_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = "6.13.0-rc1+";
+    let image = dir.path().join("root/boot/vmlinuz");
+    std::fs::create_dir_all(image.parent().unwrap()).unwrap();
+    std::fs::write(&image, fake_bzimage(release, 4096)).unwrap();
+    let modules = dir.path().join("root/usr/lib/modules").join(release);
+    std::fs::create_dir_all(&modules).unwrap();
+    let given = dir.path().join("given");
+    std::fs::create_dir(&given).unwrap();
+    let text = "[[kernel]]\nname = \"beside\"\nlocal = { vmlinuz = \"root/boot/vmlinuz\" }\n\
+                [[kernel]]\nname = \"given\"\nlocal = { vmlinuz = \"root/boot/vmlinuz\", modules = \"given\" }\n";
+    let file = KernelsFile::parse(text, &dir.path().join("kernels.toml")).unwrap();
+    let mut resolver = Resolver::new(&file, KernelCache::at(dir.path().join("cache")));
+    let beside = bootable(resolver.resolve(&file.kernels[0]).unwrap());
+    assert_eq!(beside.modules_dir, Some(modules.clone()));
+    let named = bootable(resolver.resolve(&file.kernels[1]).unwrap());
+    assert_eq!(named.modules_dir, Some(given));
+    std::fs::remove_dir(&modules).unwrap();
+    let without = bootable(resolver.resolve(&file.kernels[0]).unwrap());
+    assert_eq!(without.modules_dir, None, "no directory of that release");
+}
