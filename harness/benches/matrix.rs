@@ -63,6 +63,7 @@ fn main() {
     let first = KernelArg::Image {
         vmlinuz: first.clone(),
         release: None,
+        modules: None,
     };
     let memo = |file: &str| harness::cache_dir().map(|dir| dir.join(file));
     let accel_memo = memo("accel-probe.json");
@@ -90,6 +91,7 @@ fn main() {
                 memo.needs_9p(&KernelArg::Image {
                     vmlinuz: vmlinuz.clone(),
                     release: None,
+                    modules: None,
                 })
             });
             let plain = time_plain_vng(&vng, vmlinuz, accel, over_9p);

@@ -120,6 +120,13 @@ pub enum MatrixError {
     },
     #[error(transparent)]
     Vm(vm::VmError),
+    /// A path that vng would hand to a shell unsafely: nothing was booted.
+    #[error("{subject}: refused before anything booted")]
+    Refused {
+        subject: String,
+        #[source]
+        source: vm::VmError,
+    },
 }
 
 impl From<vm::VmError> for MatrixError {
@@ -135,21 +142,9 @@ impl From<vm::VmError> for MatrixError {
 /// A kernel ready to run, or why it cannot.
 enum Job<'a> {
     Host(&'a KernelEntry),
-    Vm(&'a KernelEntry, VmKernel),
+    Vm(&'a KernelEntry, KernelArg),
     Failed(&'a KernelEntry, String),
     Skipped(&'a KernelEntry, String),
-}
-
-/// A kernel to boot, with its image's modules directory, if it has one.
-struct VmKernel {
-    arg: KernelArg,
-    modules: Option<PathBuf>,
-}
-
-impl VmKernel {
-    fn without_modules(arg: KernelArg) -> Self {
-        Self { arg, modules: None }
-    }
 }
 
 /// Runs `cases` on each of `kernels` (in that order in the results).
@@ -170,19 +165,38 @@ pub fn run(
     })?;
 
     let jobs = resolve_all(file, kernels, cache, progress, options.absent);
+    for job in &jobs {
+        if let Job::Vm(entry, kernel) = job {
+            vm::safe_path::check_kernel(kernel).map_err(|source| MatrixError::Refused {
+                subject: format!("kernel {}", entry.name),
+                source,
+            })?;
+        }
+    }
     let first_image = jobs.iter().find_map(|job| match job {
-        Job::Vm(_, kernel) => Some(kernel.arg.clone()),
+        Job::Vm(_, kernel) => Some(kernel.clone()),
         _ => None,
     });
     let vm_setup = match first_image {
         None => None,
         Some(first) => match Vng::locate() {
             Ok(vng) => {
+                let refused = |source| MatrixError::Refused {
+                    subject: "the VMs".into(),
+                    source,
+                };
+                vm::safe_path::check_vng(&vng).map_err(refused)?;
+                let dir = vm::safe_path::safe_dir(&options.work_dir).map_err(refused)?;
                 let (accel, why) =
                     vm::probe_accel(&vng, &first, &registry, options.accel_memo.as_deref())?;
                 on_event(Event::Note(&why));
-                let root = minimal_root(&jobs, &vng, options, on_event);
-                Some(Ok(VmSetup { vng, accel, root }))
+                let root = minimal_root(&jobs, &vng, &dir, options, on_event);
+                Some(Ok(VmSetup {
+                    vng,
+                    accel,
+                    root,
+                    dir,
+                }))
             }
             Err(e) => Some(Err(e.to_string())),
         },
@@ -228,6 +242,9 @@ struct VmSetup {
     accel: Accel,
     /// The root kernel images boot on, unless they use the host's.
     root: Option<vm::MinimalRoot>,
+    /// Where the guests' directories and the root are made: the work directory when vng may
+    /// see its path, else the temporary directory ([`vm::safe_path::safe_dir`]).
+    dir: PathBuf,
 }
 
 /// Builds the minimal root when kernel images are to boot on it; a root that cannot be
@@ -235,25 +252,17 @@ struct VmSetup {
 fn minimal_root(
     jobs: &[Job<'_>],
     vng: &Vng,
+    dir: &std::path::Path,
     options: &MatrixOptions,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Option<vm::MinimalRoot> {
-    let images = jobs.iter().any(|job| {
-        matches!(
-            job,
-            Job::Vm(
-                _,
-                VmKernel {
-                    arg: KernelArg::Image { .. },
-                    ..
-                }
-            )
-        )
-    });
+    let images = jobs
+        .iter()
+        .any(|job| matches!(job, Job::Vm(_, KernelArg::Image { .. })));
     if options.guest_root != GuestRoot::Minimal || !images {
         return None;
     }
-    match vm::MinimalRoot::build(&options.work_dir, &options.harness_exe, vng.search_path()) {
+    match vm::MinimalRoot::build(dir, &options.harness_exe, vng.search_path()) {
         Ok(root) => Some(root),
         Err(e) => {
             on_event(Event::Note(&format!(
@@ -299,18 +308,13 @@ fn resolve_all<'a>(
                 ..
             })) => Job::Vm(
                 entry,
-                VmKernel {
-                    arg: KernelArg::Image {
-                        vmlinuz,
-                        release: Some(release),
-                    },
+                KernelArg::Image {
+                    vmlinuz,
+                    release: Some(release),
                     modules: modules_dir,
                 },
             ),
-            Ok(ResolvedKernel::Mainline { tag, .. }) => Job::Vm(
-                entry,
-                VmKernel::without_modules(KernelArg::Mainline { tag }),
-            ),
+            Ok(ResolvedKernel::Mainline { tag, .. }) => Job::Vm(entry, KernelArg::Mainline { tag }),
             Ok(ResolvedKernel::Absent { vmlinuz, why, .. }) => {
                 let reason = ResolvedKernel::absent_reason(&vmlinuz, &why);
                 match absent {
@@ -326,9 +330,9 @@ fn resolve_all<'a>(
             }
             Ok(ResolvedKernel::Tree {
                 path, build: true, ..
-            }) => Job::Vm(entry, VmKernel::without_modules(KernelArg::Tree { path })),
+            }) => Job::Vm(entry, KernelArg::Tree { path }),
             Ok(ResolvedKernel::Tree { path, .. }) if vm::tree_is_built(&path) => {
-                Job::Vm(entry, VmKernel::without_modules(KernelArg::Tree { path }))
+                Job::Vm(entry, KernelArg::Tree { path })
             }
             Ok(ResolvedKernel::Tree { path, .. }) => Job::Failed(
                 entry,
@@ -372,9 +376,7 @@ fn run_job(
         }
         Job::Vm(entry, kernel) => match vm_setup {
             Some(Ok(setup)) => {
-                if let Err(message) =
-                    build_if_asked(entry, &kernel.arg, &setup.vng, options, on_event)
-                {
+                if let Err(message) = build_if_asked(entry, kernel, &setup.vng, options, on_event) {
                     return KernelRun {
                         duration_ms: started.elapsed().as_millis() as u64,
                         ..KernelRun::without_cases(
@@ -388,7 +390,7 @@ fn run_job(
                 }
                 on_event(Event::Started {
                     kernel: &entry.name,
-                    how: format!("booting {} under {}", kernel.arg, setup.accel),
+                    how: format!("booting {kernel} under {}", setup.accel),
                 });
                 (
                     *entry,
@@ -456,7 +458,7 @@ fn build_if_asked(
 /// lines that explain it.
 fn run_in_vm(
     entry: &KernelEntry,
-    kernel: &VmKernel,
+    arg: &KernelArg,
     setup: &VmSetup,
     cases: &[Case],
     options: &MatrixOptions,
@@ -466,7 +468,7 @@ fn run_in_vm(
     let started = Instant::now();
     let shared = tempfile::Builder::new()
         .prefix(&format!("guest-{}-", file_safe(&entry.name)))
-        .tempdir_in(&options.work_dir)
+        .tempdir_in(&setup.dir)
         .map_err(|e| {
             (
                 format!("cannot create the guest's result directory: {e}"),
@@ -483,16 +485,20 @@ fn run_in_vm(
 
     // A kernel image boots on the minimal root, where the shared directory and the modules
     // are mounted at fixed paths; anything else on the host's, where paths are the host's.
-    let arg = &kernel.arg;
     let (root, exe, work, shares) = match (&setup.root, arg) {
-        (Some(root), KernelArg::Image { release, .. }) => {
+        (
+            Some(root),
+            KernelArg::Image {
+                release, modules, ..
+            },
+        ) => {
             let work = PathBuf::from(vm::root::WORK_IN_GUEST);
             let mut shares = vec![vm::Share {
                 guest: work.clone(),
                 host: shared.path().to_path_buf(),
                 writable: true,
             }];
-            if let (Some(modules), Some(release)) = (&kernel.modules, release) {
+            if let (Some(modules), Some(release)) = (modules, release) {
                 shares.push(
                     root.modules_share(release, modules)
                         .map_err(|e| (crate::error_chain(&e), None))?,

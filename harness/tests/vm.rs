@@ -150,6 +150,7 @@ fn a_kernel_that_needed_9p_is_remembered_and_booted_over_9p_at_once() {
     let kernel = KernelArg::Image {
         vmlinuz: std::path::Path::new(&dir).join("5.2.1/bzImage"),
         release: None,
+        modules: None,
     };
     let memo_dir = tempfile::tempdir().unwrap();
     let registry = VmRegistry::new();

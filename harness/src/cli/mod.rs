@@ -509,6 +509,7 @@ fn run_kernels(
         eprintln!("{}", crate::error_chain(&e));
         match e {
             MatrixError::Cancelled => EXIT_INTERRUPTED,
+            MatrixError::Refused { .. } => EXIT_BAD_INPUT,
             _ => EXIT_INFRA,
         }
     })

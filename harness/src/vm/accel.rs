@@ -178,6 +178,7 @@ mod tests {
         let kernel = KernelArg::Image {
             vmlinuz: "/k".into(),
             release: None,
+            modules: None,
         };
         let verdict = judge(&kernel, ending, console);
         VmOutcome {

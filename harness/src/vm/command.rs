@@ -4,6 +4,7 @@ use std::{ffi::OsString, path::Path};
 
 use super::{
     VmError,
+    safe_path::{check, is_safe_word},
     spec::{Accel, GuestRootfs, KernelArg, Share, VmSpec},
 };
 
@@ -59,15 +60,25 @@ const MODULE_BLACKLIST: &str = "module_blacklist=";
 /// coldplug per boot of 7.3 under TCG. It covers only loads by alias, hence both.
 const MODPROBE_BLACKLIST: &str = "modprobe.blacklist=";
 
-/// vng's arguments (without the program name) for `spec`.
+/// How the caller may put its paths where vng accepts them.
+const STAGE_IT: &str = "stage it (vm::safe_path::Staging) first";
+/// How the caller may put a directory that the guest sees at its real path.
+const PLACE_IT: &str = "make it under vm::safe_path::safe_dir";
+
+/// vng's arguments (without the program name) for `spec`, with its paths as
+/// [`Staging`](super::safe_path::Staging) made them: every path is checked to be
+/// [safe](super::safe_path::is_safe), since vng hands them to `/bin/sh` unquoted. vng quotes
+/// the words of `--exec` and `--append` itself, and the other values are numbers and tags.
 ///
 /// Values are passed as `--flag=value` so that a value starting with `-` is never taken
 /// for a flag by vng's argument parser.
 pub fn vng_args(spec: &VmSpec) -> Result<Vec<OsString>, VmError> {
     let mut args: Vec<OsString> = Vec::new();
     args.push(match &spec.kernel {
-        KernelArg::Image { vmlinuz, .. } => flag_path("--run=", vmlinuz),
-        KernelArg::Tree { path } => flag_path("--run=", path),
+        KernelArg::Image { vmlinuz, .. } => {
+            flag_path("--run=", "the kernel image", vmlinuz, STAGE_IT)?
+        }
+        KernelArg::Tree { path } => flag_path("--run=", "the kernel tree", path, STAGE_IT)?,
         KernelArg::Mainline { tag } => {
             validate_mainline_tag(tag)?;
             format!("--run={tag}").into()
@@ -81,13 +92,18 @@ pub fn vng_args(spec: &VmSpec) -> Result<Vec<OsString>, VmError> {
     }
     args.push(format!("--cpus={}", spec.cpus).into());
     if let Some(memory) = &spec.memory {
+        if !is_safe_word(memory.as_bytes()) {
+            return Err(VmError::BadMemory {
+                memory: memory.clone(),
+            });
+        }
         args.push(format!("--memory={memory}").into());
     }
     if spec.force_9p {
         args.push("--force-9p".into());
     }
     if let GuestRootfs::Dir(root) = &spec.root {
-        args.push(flag_path("--root=", root));
+        args.push(flag_path("--root=", "the guest root", root, PLACE_IT)?);
         // vng exports a root of the caller's with POSIX ACLs, which 5.10's virtiofs client
         // cannot use: nothing mounts over such a root there, and init dies. The root
         // needs no ACLs.
@@ -165,37 +181,44 @@ fn validate_mainline_tag(tag: &str) -> Result<(), VmError> {
 }
 
 /// `--rwdir=PATH` for a share at the same path in the guest, `--rwdir=GUEST=HOST`
-/// otherwise (`--rodir` alike). vng splits the value at its first '=' and the virtme-run
-/// command line it builds at whitespace, so paths holding either are refused.
+/// otherwise (`--rodir` alike).
 fn share_arg(share: &Share) -> Result<OsString, VmError> {
-    for path in [&share.guest, &share.host] {
-        if path
-            .as_os_str()
-            .as_encoded_bytes()
-            .iter()
-            .any(|b| *b == b'=' || b.is_ascii_whitespace())
-        {
-            return Err(VmError::SharePath { path: path.clone() });
-        }
-    }
     let flag = if share.writable {
         "--rwdir="
     } else {
         "--rodir="
     };
     if share.guest == share.host {
-        return Ok(flag_path(flag, &share.host));
+        return flag_path(
+            flag,
+            "the directory shared at its own path",
+            &share.host,
+            PLACE_IT,
+        );
     }
-    let mut arg = flag_path(flag, &share.guest);
+    let mut arg = flag_path(
+        flag,
+        "the guest's mount point",
+        &share.guest,
+        "choose a mount point with such a path",
+    )?;
+    check("the shared directory", &share.host, STAGE_IT)?;
     arg.push("=");
     arg.push(&share.host);
     Ok(arg)
 }
 
-fn flag_path(flag: &str, path: &Path) -> OsString {
+/// `flag` followed by `path`, which must be safe.
+fn flag_path(
+    flag: &str,
+    what: &'static str,
+    path: &Path,
+    fix: &'static str,
+) -> Result<OsString, VmError> {
+    check(what, path, fix)?;
     let mut arg = OsString::from(flag);
     arg.push(path);
-    arg
+    Ok(arg)
 }
 
 #[cfg(test)]
@@ -221,6 +244,7 @@ mod tests {
         KernelArg::Image {
             vmlinuz: "/cache/boot/vmlinuz-6.1.0-48-cloud-amd64".into(),
             release: Some("6.1.0-48-cloud-amd64".into()),
+            modules: None,
         }
     }
 
@@ -307,15 +331,39 @@ mod tests {
     }
 
     #[test]
-    fn share_paths_vng_would_split_are_refused() {
-        for path in ["/tmp/a=b", "/tmp/a b"] {
-            let mut spec = spec(image(), Accel::Tcg);
-            spec.shares = vec![Share::writable_in_place(path.into())];
+    fn paths_a_shell_would_read_are_refused() {
+        let refused = |spec: &VmSpec| matches!(vng_args(spec), Err(VmError::UnsafePath { .. }));
+        for path in ["/tmp/a=b", "/tmp/a b", "/tmp/$(touch x)", "relative"] {
+            let mut shared = spec(image(), Accel::Tcg);
+            shared.shares = vec![Share::writable_in_place(path.into())];
+            assert!(refused(&shared), "{path}");
+            let mut mounted = spec(image(), Accel::Tcg);
+            mounted.shares = vec![Share {
+                guest: "/harness".into(),
+                host: path.into(),
+                writable: true,
+            }];
+            assert!(refused(&mounted), "{path}");
+            let mut rooted = spec(image(), Accel::Tcg);
+            rooted.root = GuestRootfs::Dir(path.into());
+            assert!(refused(&rooted), "{path}");
+            let booted = spec(
+                KernelArg::Image {
+                    vmlinuz: path.into(),
+                    release: None,
+                    modules: None,
+                },
+                Accel::Tcg,
+            );
+            assert!(refused(&booted), "{path}");
             assert!(
-                matches!(vng_args(&spec), Err(VmError::SharePath { .. })),
+                refused(&spec(KernelArg::Tree { path: path.into() }, Accel::Tcg)),
                 "{path}"
             );
         }
+        let mut memory = spec(image(), Accel::Tcg);
+        memory.memory = Some("1G;touch x".into());
+        assert!(matches!(vng_args(&memory), Err(VmError::BadMemory { .. })));
     }
 
     #[test]

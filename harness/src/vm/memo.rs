@@ -87,6 +87,7 @@ mod tests {
         let kernel = KernelArg::Image {
             vmlinuz: image.clone(),
             release: None,
+            modules: None,
         };
         let memo = NinePMemo::at(dir.path().join("cache/root-over-9p.json"));
         assert!(!memo.needs_9p(&kernel));

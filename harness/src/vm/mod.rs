@@ -6,8 +6,9 @@
 //! concern: [`accel`] probes KVM once per run, [`root`] builds the minimal root,
 //! [`command`] builds vng's command line (pure), [`console`] reads the console for kernel
 //! trouble and landmarks (pure), [`outcome`] judges a run (pure), [`memo`] remembers the
-//! kernels that need 9p, [`process`] runs vng under a wall-clock limit and kills what it
-//! leaves, [`tools`] finds vng.
+//! kernels that need 9p, [`safe_path`] keeps every path vng sees safe for the shells it
+//! hands them to, [`process`] runs vng under a wall-clock limit and kills what it leaves,
+//! [`tools`] finds vng.
 //!
 //! ```no_run
 //! use harness::vm::{self, KernelArg, VmRegistry, VmSpec, Vng};
@@ -17,6 +18,7 @@
 //! let kernel = KernelArg::Image {
 //!     vmlinuz: "/cache/boot/vmlinuz-6.1.0-48-cloud-amd64".into(),
 //!     release: Some("6.1.0-48-cloud-amd64".into()),
+//!     modules: Some("/cache/lib/modules/6.1.0-48-cloud-amd64".into()),
 //! };
 //! let (accel, why) = vm::probe_accel(&vng, &kernel, &registry, None)?;
 //! println!("{why}");
@@ -37,6 +39,7 @@ pub mod memo;
 pub mod outcome;
 pub mod process;
 pub mod root;
+pub mod safe_path;
 pub mod spec;
 pub mod tools;
 
@@ -79,14 +82,29 @@ pub enum VmError {
     KernelImageMissing { path: PathBuf },
     #[error("directory {} to share with the guest does not exist: create it first", path.display())]
     ShareMissing { path: PathBuf },
-    #[error("directory {} cannot be shared with the guest: vng splits its share options at '=' and whitespace; use a path without them", path.display())]
-    SharePath { path: PathBuf },
+    #[error(
+        "{what} {path:?} cannot be handed to vng: virtme-ng pastes it unquoted into a command \
+         line for /bin/sh, where only letters, digits and ._+/- are safe; {fix}"
+    )]
+    UnsafePath {
+        what: &'static str,
+        path: PathBuf,
+        fix: &'static str,
+    },
+    #[error("cannot make {} visible to vng under a safe path", path.display())]
+    Stage {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot build the guests' root filesystem at {}", path.display())]
     GuestRoot {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
+    #[error("guest memory {memory:?} is not a size such as 1G or 512M")]
+    BadMemory { memory: String },
     #[error("mainline kernel tag {tag:?} is not of the form v5.4, v5.9.16 or v6.0-rc3")]
     BadMainlineTag { tag: String },
     #[error("no command given for the guest to run")]

@@ -322,6 +322,7 @@ mod tests {
         KernelArg::Image {
             vmlinuz: "/k/vmlinuz".into(),
             release: None,
+            modules: None,
         }
     }
 

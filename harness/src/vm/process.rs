@@ -3,8 +3,9 @@
 //!
 //! vng forks QEMU and starts virtiofsd through a shell, so neither is vng's direct child
 //! for long; all of them stay in the process group vng starts in, which is the only
-//! handle that reaches them all. vng's own temporary files (sockets, pid and exit-code
-//! files) go to a private TMPDIR that is removed after the run, since a killed vng cannot
+//! handle that reaches them all. vng sees the VM's files through a
+//! [`Staging`] directory, which is also its private TMPDIR for its own temporary files
+//! (sockets, pid and exit-code files) and is removed after the run, since a killed vng cannot
 //! clean up after itself. Should this process die without stopping its VMs (SIGKILL, a
 //! crash), a guard in each group kills the group: see [`OrphanGuard`].
 
@@ -34,6 +35,7 @@ use super::{
     command::vng_args,
     console::{self, Landmark, MarkerKind, boot_progress},
     outcome::{Ending, VmOutcome, crashed, judge},
+    safe_path::Staging,
     spec::{KernelArg, VmSpec},
     tools::Vng,
 };
@@ -125,11 +127,8 @@ fn attempt(
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<Attempt, VmError> {
     preflight(spec, vng)?;
-    let args = vng_args(spec)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("harness-vng-")
-        .tempdir()
-        .map_err(|source| VmError::Scratch { source })?;
+    let staging = Staging::new()?;
+    let args = vng_args(&staging.stage(spec)?)?;
     let console_file = match &spec.console_log {
         Some(path) => Some(File::create(path).map_err(|source| VmError::ConsoleLog {
             path: path.clone(),
@@ -145,14 +144,15 @@ fn attempt(
     let mut command = Command::new(vng.program());
     command
         .args(&args)
-        .env("PATH", vng.search_path())
-        .env("TMPDIR", scratch.path())
+        .envs(staging.environment(vng)?)
+        // virtme-run tells the guest to start where vng was started.
+        .current_dir(staging.path())
         .stdin(Stdio::null())
         .stdout(stdout_writer)
         .stderr(stderr_writer)
         .process_group(0);
     let started = Instant::now();
-    let orphaned_dirs: Vec<&Path> = std::iter::once(scratch.path())
+    let orphaned_dirs: Vec<&Path> = std::iter::once(staging.path())
         .chain(spec.remove_if_orphaned.iter().map(PathBuf::as_path))
         .collect();
     let (mut child, group) = registry.spawn(&mut command, vng, &orphaned_dirs)?;
@@ -713,7 +713,7 @@ mod tests {
     fn a_cancelled_registry_refuses_new_vms() {
         let registry = VmRegistry::new();
         registry.cancel_all();
-        let vng = Vng::for_tests("/bin/true");
+        let vng = Vng::for_tests("/bin/true", None);
         let mut command = Command::new("/bin/true");
         assert!(matches!(
             registry.spawn(&mut command, &vng, &[Path::new("/nonexistent")]),
@@ -725,7 +725,7 @@ mod tests {
     fn a_process_group_is_killed_whole() {
         // A shell that leaves a background child behind, like vng leaves virtiofsd.
         let registry = VmRegistry::new();
-        let vng = Vng::for_tests("/bin/sh");
+        let vng = Vng::for_tests("/bin/sh", None);
         let mut command = Command::new("/bin/sh");
         command
             .args(["-c", "sleep 300 & sleep 300; true"])

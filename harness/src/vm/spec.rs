@@ -13,12 +13,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The kernel a VM boots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KernelArg {
-    /// A kernel image on disk. vng finds its modules by walking up from the image to
-    /// `lib/modules/<release>` or `usr/lib/modules/<release>`.
+    /// A kernel image on disk, with its modules when it has any. vng finds modules by
+    /// walking up from the image to `lib/modules/<release>`, which is where the image is
+    /// staged with them ([`Staging`](super::safe_path::Staging)).
     Image {
         vmlinuz: PathBuf,
         /// The release the image announces (`6.1.0-48-cloud-amd64`), when known.
         release: Option<String>,
+        /// Its `lib/modules/<release>` directory; only a kernel whose release is known has
+        /// modules.
+        modules: Option<PathBuf>,
     },
     /// An upstream tag such as `v5.4`: vng downloads the Ubuntu mainline build itself.
     Mainline { tag: String },
@@ -213,6 +217,7 @@ mod tests {
         KernelArg::Image {
             vmlinuz: "/k/vmlinuz".into(),
             release: release.map(str::to_string),
+            modules: None,
         }
     }
 

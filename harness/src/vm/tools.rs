@@ -62,14 +62,14 @@ impl Vng {
         })
     }
 
-    /// A vng stand-in for unit tests of the process handling.
+    /// A vng stand-in for unit tests: `program` as vng, `virtiofsd` as its virtiofsd.
     #[cfg(test)]
-    pub(crate) fn for_tests(program: &str) -> Vng {
+    pub(crate) fn for_tests(program: &str, virtiofsd: Option<&str>) -> Vng {
         Vng {
             program: program.into(),
             search_path: env::var_os("PATH").unwrap_or_default(),
             qemu: QEMU.into(),
-            virtiofsd: None,
+            virtiofsd: virtiofsd.map(PathBuf::from),
         }
     }
 
@@ -85,6 +85,11 @@ impl Vng {
     /// The PATH to give vng's process.
     pub fn search_path(&self) -> &OsString {
         &self.search_path
+    }
+
+    /// The virtiofsd vng will run, when there is one.
+    pub fn virtiofsd(&self) -> Option<&Path> {
+        self.virtiofsd.as_deref()
     }
 
     /// virtiofsd, which every guest that does not use 9p needs: without it vng silently

@@ -56,6 +56,7 @@ fn bookworm_cloud_kernel() -> Result<TestKernel, String> {
             arg: KernelArg::Image {
                 vmlinuz: kernel.vmlinuz,
                 release: Some(kernel.release.clone()),
+                modules: kernel.modules_dir.clone(),
             },
             release: kernel.release,
             modules: kernel.modules_dir,
