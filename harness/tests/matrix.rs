@@ -1,10 +1,12 @@
 //! The VM smoke run: boots the kernels of ci/kernels-smoke.toml (5.2 from this project's
 //! builds, two Debian kernels of different majors and one with a timeout too short to boot)
 //! and runs every case in each, pinning which cases each kernel may skip.
-//! And a harness killed outright (SIGKILL, no chance to clean up) leaves no VM behind, and
-//! a case's outcomes do not depend on the cases before it.
+//! And a harness killed outright (SIGKILL, no chance to clean up) leaves no VM behind, a
+//! case's outcomes do not depend on the cases before it, and paths named to run a command in
+//! a shell boot their kernels and run nothing.
 
 mod requirements;
+mod vm_support;
 
 use std::{
     collections::HashSet,
@@ -313,4 +315,165 @@ fn processes() -> Vec<Process> {
             })
         })
         .collect()
+}
+
+/// vng 1.42 pastes paths unquoted into `/bin/sh` command lines. Every kind of path a user or
+/// a repository hands the harness, named to run a command there (`$(…)`, backticks, `;`,
+/// quotes, spaces, newlines), boots its kernel and runs nothing: `--kernel` paths,
+/// kernels.toml's `local` image and modules, `HARNESS_KERNELS_DIR`, `XDG_CACHE_HOME` (the
+/// Debian kernel's image and modules come from there) and `--out`. Each command would
+/// create a marker of its own kind beside `$SK_MARK`.
+#[test]
+fn paths_named_to_run_commands_boot_their_kernels_and_run_nothing() {
+    if let Some((requirement, reason)) = requirements::vm_tools_missing() {
+        requirements::missing(requirement, &reason);
+        return;
+    }
+    let Some(kernels_dir) = std::env::var_os("HARNESS_KERNELS_DIR") else {
+        requirements::missing(
+            Requirement::OldKernels,
+            "HARNESS_KERNELS_DIR is not set: 5.4 is one of this project's builds",
+        );
+        return;
+    };
+    let (vng, debian) = match vm_support::prerequisites() {
+        Ok(found) => found,
+        Err((requirement, reason)) => {
+            requirements::missing(requirement, &reason);
+            return;
+        }
+    };
+    let harness::vm::KernelArg::Image {
+        vmlinuz: debian_image,
+        modules: Some(debian_modules),
+        ..
+    } = &debian.arg
+    else {
+        panic!("Debian's 6.1 is an image with modules: {:?}", debian.arg);
+    };
+    let old_image = Path::new(&kernels_dir).join("5.4.286/bzImage");
+    let base = tempfile::tempdir().expect("temp dir");
+    let hostile = |kind: &str, name: &str| {
+        let dir = base
+            .path()
+            .join(name.replace("CMD", &format!("touch $SK_MARK.{kind}")));
+        std::fs::create_dir_all(&dir).expect("a directory of that name");
+        dir
+    };
+    let link = |target: &Path, link: PathBuf| {
+        std::os::unix::fs::symlink(target, &link).expect("link");
+        link
+    };
+    // `--kernel` takes the real path of what it is given: the image must be in such a place.
+    let by_path = [
+        hostile("kernel", "k `CMD` \"q\" 'q'"),
+        hostile("newline", "k\n;CMD;\n"),
+    ]
+    .map(|dir| {
+        let image = dir.join("bzImage");
+        std::fs::copy(&old_image, &image).expect("a copy of 5.4's image");
+        image
+    });
+    // kernels.toml's paths are taken as written: links of such names will do.
+    let kernels_dir = hostile("kernels-dir", "kd$(CMD)");
+    link(old_image.parent().unwrap(), kernels_dir.join("5.4.286"));
+    let image = link(debian_image, hostile("local", "v;CMD;").join("vmlinuz"));
+    let modules = link(
+        debian_modules,
+        hostile("modules", "m $(CMD)").join(&debian.release),
+    );
+    let cache = hostile("cache", "c\"q\" $(CMD)");
+    link(
+        &harness::cache_dir().expect("a cache directory"),
+        cache.join("sk-storage-harness"),
+    );
+    let out = base.path().join("o$(touch${IFS}$SK_MARK.out)");
+    let toml = |path: &Path| toml::Value::String(path.to_str().unwrap().into()).to_string();
+    let kernels_toml = base.path().join("kernels.toml");
+    std::fs::write(
+        &kernels_toml,
+        format!(
+            "[[kernel]]\nname = \"kernels-dir\"\n\
+             local = {{ vmlinuz = \"${{HARNESS_KERNELS_DIR}}/5.4.286/bzImage\" }}\n\
+             [[kernel]]\nname = \"local\"\n\
+             local = {{ vmlinuz = {}, modules = {} }}\n\
+             [[kernel]]\nname = \"cache\"\n\
+             debian = {{ suite = \"bookworm\", series = \"6.1\" }}\n",
+            toml(&image),
+            toml(&modules)
+        ),
+    )
+    .expect("kernels.toml written");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo_root())
+        .args(["run", "--kernels"])
+        .arg(&kernels_toml)
+        .args([
+            "--kernel",
+            "kernels-dir",
+            "--kernel",
+            "local",
+            "--kernel",
+            "cache",
+        ])
+        .arg("--kernel")
+        .arg(format!("by-path={}", by_path[0].display()))
+        .arg("--kernel")
+        .arg(format!("by-path-too={}", by_path[1].display()))
+        .args(["-j", "2", "--filter", "update-noexist", "--out"])
+        .arg(&out)
+        .arg("cases")
+        .env("HARNESS_KERNELS_DIR", &kernels_dir)
+        .env("XDG_CACHE_HOME", &cache)
+        .env("SK_MARK", base.path().join("marker"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("harness runs");
+    let context = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let markers: Vec<String> = std::fs::read_dir(base.path())
+        .expect("the test's directory")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.starts_with("marker"))
+        .collect();
+    assert!(markers.is_empty(), "commands ran: {markers:?}\n{context}");
+    assert_eq!(output.status.code(), Some(0), "{context}");
+    let results = harness::report::read_json(&out.join("results.json")).expect("results");
+    let ran: Vec<(&str, &harness::results::KernelStatus, usize)> = results
+        .kernels
+        .iter()
+        .map(|kernel| (kernel.kernel.as_str(), &kernel.status, kernel.cases.len()))
+        .collect();
+    assert_eq!(ran.len(), 5, "{ran:?}");
+    for (kernel, status, cases) in ran {
+        assert_eq!(
+            (status, cases),
+            (&harness::results::KernelStatus::Ran, 1),
+            "{kernel}: {context}"
+        );
+    }
+
+    // The control: such a path handed to vng as it is does run its command.
+    let control = base.path().join("control");
+    Command::new(vng.program())
+        .arg(format!("--run={}", by_path[0].display()))
+        .args(["--exec", "true", "--dry-run"])
+        .env("PATH", vng.search_path())
+        .env("SK_MARK", &control)
+        .output()
+        .expect("vng runs");
+    assert!(
+        control.with_extension("kernel").exists(),
+        "vng no longer hands --run to a shell: the staging of paths (vm::safe_path) may go"
+    );
 }
