@@ -66,6 +66,48 @@ fn a_memory_size_is_checked_before_vng_sees_it() {
 }
 
 #[test]
+fn a_kernel_vng_cannot_be_handed_safely_is_refused_before_anything_boots() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("vmlinux"), "not a bzImage").unwrap();
+    // vng decompresses a zstd module through /bin/sh by its real path when it indexes the
+    // modules (here there is no index); a release names the modules' mount point.
+    let zstd = dir.path().join("m $(touch $SK_MARK)/6.1.0-test");
+    std::fs::create_dir_all(zstd.join("kernel/fs")).unwrap();
+    std::fs::write(zstd.join("kernel/fs/virtiofs.ko.zst"), "a module").unwrap();
+    std::fs::create_dir_all(dir.path().join("r/6.1;touch x")).unwrap();
+    let kernels = dir.path().join("kernels.toml");
+    std::fs::write(
+        &kernels,
+        "[[kernel]]\nname = \"zstd\"\n\
+         local = { vmlinuz = \"vmlinux\", modules = \"m $(touch $SK_MARK)/6.1.0-test\" }\n\
+         [[kernel]]\nname = \"release\"\n\
+         local = { vmlinuz = \"vmlinux\", modules = \"r/6.1;touch x\" }\n",
+    )
+    .unwrap();
+    let kernels = kernels.to_str().unwrap();
+    for (kernel, what) in [
+        ("zstd", "the zstd-compressed module"),
+        ("release", "the release of a kernel with modules"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(["run", "--kernels", kernels, "--kernel", kernel, "cases"])
+            .current_dir(repo_root())
+            .env("SK_MARK", dir.path().join("marker"))
+            .output()
+            .expect("the harness binary runs");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{kernel}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "kernel {kernel}: refused before anything booted: {what}"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(!dir.path().join("marker").exists());
+}
+
+#[test]
 fn run_refuses_bad_input_without_running_anything() {
     let out = harness(&["run", "--host", "cases", "harness/tests/fixtures/invalid"]);
     assert_eq!(out.status.code(), Some(2));

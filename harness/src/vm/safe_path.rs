@@ -144,16 +144,14 @@ pub fn check_kernel(kernel: &KernelArg) -> Result<(), VmError> {
     else {
         return Ok(());
     };
-    match release {
-        Some(release) if is_safe_word(release.as_bytes()) => {}
-        _ => {
-            return Err(VmError::UnsafePath {
-                what: "the release of the kernel with modules at",
-                path: modules.clone(),
-                fix: "its modules are mounted in the guest at /lib/modules/<release>, which \
-                      must be such a path; rebuild the kernel with a plain LOCALVERSION",
-            });
-        }
+    let release = release.as_deref().unwrap_or_default();
+    if !is_safe_word(release.as_bytes()) {
+        return Err(VmError::UnsafePath {
+            what: "the release of a kernel with modules,",
+            path: release.into(),
+            fix: "its modules are mounted in the guest at /lib/modules/<release>; rebuild the \
+                  kernel with a plain LOCALVERSION",
+        });
     }
     if index_is_kept(modules)? {
         return Ok(());
@@ -192,8 +190,8 @@ fn check_compressed_modules(
             check(
                 "the zstd-compressed module",
                 &real,
-                "vng decompresses it through /bin/sh by its real path; decompress the modules \
-                 (zstd -d --rm, then depmod) or move them to such a path",
+                "a link does not help, vng resolves it; decompress the modules (zstd -d --rm, \
+                 then depmod) or move them to such a path",
             )?;
         }
     }
