@@ -131,7 +131,7 @@ fn index_is_kept(dir: &Path) -> Result<bool, VmError> {
 }
 
 /// What can make a kernel impossible to hand to vng safely, found before anything boots:
-/// a release that is not a safe word (the modules' mount point in the guest and their
+/// a release that is not a safe file name (the modules' mount point in the guest and their
 /// directory vng reads are named by it) and, where vng will index the modules anew, a
 /// zstd-compressed module whose real path is not safe (vng decompresses each through
 /// `/bin/sh` by that path, whatever link leads to it).
@@ -145,7 +145,8 @@ pub fn check_kernel(kernel: &KernelArg) -> Result<(), VmError> {
         return Ok(());
     };
     let release = release.as_deref().unwrap_or_default();
-    if !is_safe_word(release.as_bytes()) {
+    // One path component: it names a directory under lib/modules.
+    if !is_safe_word(release.as_bytes()) || release.contains('/') || matches!(release, "." | "..") {
         return Err(VmError::UnsafePath {
             what: "the release of a kernel with modules,",
             path: release.into(),
