@@ -19,6 +19,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod errno;
 pub mod exec;
+pub mod input_file;
 pub mod kernels;
 pub mod matrix;
 pub mod plan;

@@ -577,17 +577,16 @@ fn run_in_vm(
     if let Some(failure) = &outcome.failure {
         return Err((failure.summary(), Some(failure.detail().to_string())));
     }
-    let text = std::fs::read_to_string(&result_file).map_err(|e| {
+    let results = crate::report::read_json(&result_file).map_err(|e| {
         (
             format!(
-                "the guest executor exited {:?} without results ({e})",
-                outcome.guest_exit_code
+                "the guest executor exited {:?} without readable results ({})",
+                outcome.guest_exit_code,
+                crate::error_chain(&e)
             ),
             Some(vm::console::tail(&outcome.console, 30)),
         )
     })?;
-    let results: RunResults = serde_json::from_str(&text)
-        .map_err(|e| (format!("the guest's results do not parse: {e}"), None))?;
     let mut run = results
         .kernels
         .into_iter()

@@ -372,3 +372,80 @@ fn record_splits_between_the_kernels_of_a_saved_run() {
         text(&out.stdout)
     );
 }
+
+/// A FIFO (open() would wait for a writer) and a link to /dev/zero (a read never ends) in
+/// the place of kernels.toml or a results file are refused at once, each by its path.
+#[test]
+fn a_fifo_or_a_device_as_an_input_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let zero = dir.path().join("zero");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for (file, kind) in [(&fifo, "a FIFO"), (&zero, "a character device")] {
+        let path = file.to_str().unwrap();
+        for (args, exit) in [
+            (vec!["kernels", "--kernels", path, "list"], 2),
+            (
+                vec!["run", "--kernels", path, "--kernel", "6.1", "cases"],
+                2,
+            ),
+            (vec!["report", "show", path], 2),
+            (vec!["diff", path, path], 2),
+        ] {
+            let started = std::time::Instant::now();
+            let out = harness(&args);
+            let stderr = text(&out.stderr);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{args:?}"
+            );
+            assert_eq!(out.status.code(), Some(exit), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(path) && stderr.contains(&format!("not a regular file but {kind}")),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+}
+
+/// A case's `file:` descriptor that names a FIFO is not opened (open() would wait for a
+/// writer): its set-up step did not run, saying why, and the run goes on.
+#[test]
+fn a_file_descriptor_naming_a_fifo_is_not_opened() {
+    if !can_use_bpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let case = dir.path().join("fifo.yaml");
+    std::fs::write(
+        &case,
+        format!(
+            "name: fifo\ndescription: a FIFO as a descriptor\nmaps:\n  store: {{ value: u32 }}\n\
+             sockets:\n  f: {{ file: {} }}\nsteps:\n  - lookup: {{ map: store, socket: f }}\n    expect: EBADF\n",
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let started = std::time::Instant::now();
+    let out = harness(&[
+        "run",
+        "--host",
+        "--out",
+        out_dir.to_str().unwrap(),
+        case.to_str().unwrap(),
+    ]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!(
+            "actual:   not run: {} is a FIFO: a `file:` descriptor is a regular file or /dev/null",
+            fifo.display()
+        )),
+        "{stdout}"
+    );
+}

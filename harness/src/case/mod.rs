@@ -15,7 +15,6 @@ mod validate;
 
 use std::{
     fmt,
-    io::Read,
     path::{Path, PathBuf},
 };
 
@@ -322,8 +321,8 @@ impl fmt::Display for Expected {
 
 /// The largest case file read, in bytes. The largest case in cases/ is under 3 KB; 1 MiB is
 /// hundreds of times that, and bounds what parsing and validation may cost (a 50 MB file
-/// took gigabytes). Reading stops one byte past it, so a file that never ends (a symlink to
-/// /dev/zero) costs no more.
+/// took gigabytes). A larger file, and one that is no regular file (a FIFO, a link to
+/// /dev/zero), is refused before it is read.
 pub const MAX_CASE_FILE_BYTES: u64 = 1 << 20;
 
 /// Finds case files: each path is a `.yaml`/`.yml` file or a directory searched
@@ -431,22 +430,20 @@ fn collect_yaml(
     }
 }
 
-/// Reads a case file: at most [`MAX_CASE_FILE_BYTES`] (one byte more tells a larger file),
-/// and UTF-8, with the place of the first byte that is not.
-fn read_case(file: &Path) -> Result<String, Diagnostic> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|f| f.take(MAX_CASE_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| Diagnostic::of_file(file, format!("cannot read: {e}")))?;
-    if bytes.len() as u64 > MAX_CASE_FILE_BYTES {
-        return Err(Diagnostic::of_file(
-            file,
+/// Reads a case file: a regular file of at most [`MAX_CASE_FILE_BYTES`], and UTF-8, with
+/// the place of the first byte that is not.
+pub(crate) fn read_case(file: &Path) -> Result<String, Diagnostic> {
+    let bytes = crate::input_file::read_regular(file, MAX_CASE_FILE_BYTES).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::FileTooLarge {
             format!(
                 "larger than {MAX_CASE_FILE_BYTES} bytes (1 MiB), the most a case file may be; \
                  real cases are a few KB"
-            ),
-        ));
-    }
+            )
+        } else {
+            format!("cannot read: {e}")
+        };
+        Diagnostic::of_file(file, why)
+    })?;
     String::from_utf8(bytes).map_err(|e| {
         let valid = String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
         Diagnostic::at(

@@ -253,7 +253,7 @@ fn select_cases(
 /// The kernels of the list, from --from to --to.
 fn list_ladder(args: &BisectArgs) -> Result<(KernelsFile, std::ops::Range<usize>), u8> {
     let file = KernelsFile::load(&args.kernels).map_err(|e| {
-        eprintln!("{e}");
+        eprintln!("{}", crate::error_chain(&e));
         EXIT_BAD_INPUT
     })?;
     let names: Vec<&str> = file.kernels.iter().map(|k| k.name.as_str()).collect();
@@ -282,7 +282,7 @@ fn debian_ladder(
     // The kernel list lends its mirror and keyring when there is one.
     let mut file = if args.kernels.exists() {
         KernelsFile::load(&args.kernels).map_err(|e| {
-            eprintln!("{e}");
+            eprintln!("{}", crate::error_chain(&e));
             EXIT_BAD_INPUT
         })?
     } else {

@@ -387,7 +387,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case], also: Option<&str>) -> Result<RunR
         KernelsFile::empty(&args.kernels)
     } else {
         KernelsFile::load(&args.kernels).map_err(|e| {
-            eprintln!("{e}");
+            eprintln!("{}", crate::error_chain(&e));
             EXIT_BAD_INPUT
         })?
     };

@@ -142,7 +142,7 @@ fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> 
             .collect());
     }
     let file = KernelsFile::load(&args.kernels).map_err(|e| {
-        eprintln!("{e}");
+        eprintln!("{}", crate::error_chain(&e));
         EXIT_BAD_INPUT
     })?;
     let selected = kernels::select(&file, &args.kernel).map_err(|m| {
@@ -173,12 +173,8 @@ fn propose(
     kernels: &[KernelRun],
     write: bool,
 ) -> io::Result<bool> {
-    let text = std::fs::read_to_string(&case.file).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot read {}: {e}", case.file.display()),
-        )
-    })?;
+    let text = crate::case::read_case(&case.file)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let proposal = record::propose(&text, case, kernels);
     if proposal.edits.is_empty() {
         return Ok(false);

@@ -780,13 +780,23 @@ impl<'c> World<'c> {
 
     fn open_socket(&mut self, name: &str) -> Actual {
         let spec = &self.case.sockets[name];
-        if let crate::case::SocketSource::PairOf(end) = &spec.source {
-            return match self.pending_pairs.remove(end) {
-                Some(fd) => self.place(name, Ok(fd)),
-                None => Actual::NotRun {
-                    reason: format!("{end}, whose other end this is, was not created"),
-                },
-            };
+        match &spec.source {
+            crate::case::SocketSource::PairOf(end) => {
+                return match self.pending_pairs.remove(end) {
+                    Some(fd) => self.place(name, Ok(fd)),
+                    None => Actual::NotRun {
+                        reason: format!("{end}, whose other end this is, was not created"),
+                    },
+                };
+            }
+            crate::case::SocketSource::File(path) => {
+                return match sockets::open_file(path) {
+                    Ok(fd) => self.place(name, Ok(fd)),
+                    Err(sockets::FileRefused::Errno(errno)) => self.place(name, Err(errno)),
+                    Err(sockets::FileRefused::NotPlain(reason)) => Actual::NotRun { reason },
+                };
+            }
+            _ => {}
         }
         let fds = &self.fds;
         let open = || {

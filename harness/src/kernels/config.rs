@@ -156,6 +156,9 @@ impl fmt::Display for DebianSelector {
     }
 }
 
+/// The largest kernels.toml read: the default list is under 5 KB.
+pub const MAX_KERNELS_FILE_BYTES: u64 = 1 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the kernel list {} (create it, or point the harness at another file)", path.display())]
@@ -180,12 +183,16 @@ impl KernelsFile {
         }
     }
 
-    /// Reads and validates a kernels.toml.
+    /// Reads and validates a kernels.toml: a regular file of at most
+    /// [`MAX_KERNELS_FILE_BYTES`], in UTF-8.
     pub fn load(path: &Path) -> Result<KernelsFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let bytes = crate::input_file::read_regular(path, MAX_KERNELS_FILE_BYTES).map_err(read)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         KernelsFile::parse(&text, path)
     }
 

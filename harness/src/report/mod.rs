@@ -215,10 +215,11 @@ pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
     })
 }
 
-/// The file's text, decompressed when it is gzip, refused past [`MAX_RESULTS_BYTES`].
+/// The file's text, decompressed when it is gzip, refused past [`MAX_RESULTS_BYTES`] (and
+/// at once when it is no regular file: a FIFO, a device).
 fn read_text(path: &Path) -> io::Result<String> {
     use std::io::{BufRead, Read};
-    let mut file = io::BufReader::new(std::fs::File::open(path)?);
+    let mut file = io::BufReader::new(crate::input_file::open_regular(path, MAX_RESULTS_BYTES)?);
     let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn Read> = if gzip {
         Box::new(flate2::read::GzDecoder::new(file))
