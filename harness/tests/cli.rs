@@ -373,6 +373,47 @@ fn record_splits_between_the_kernels_of_a_saved_run() {
     );
 }
 
+/// A case whose step does not return (a connect past the listener's backlog waits minutes
+/// for its SYN to be answered) is stopped at its timeout as that case's error, and the
+/// next case runs as if it had not been.
+#[test]
+fn a_case_past_its_timeout_is_its_error_and_the_next_case_runs() {
+    if !can_use_bpf() {
+        return;
+    }
+    let stuck = harness::case::parse(
+        std::path::Path::new("stuck.yaml"),
+        "name: stuck\ndescription: more connections than the listener's backlog\n\
+         sockets:\n  l: { family: inet, listen: true }\n  \"c{i}\": { family: inet, connect: l, repeat: 40 }\n\
+         steps:\n  - close: l\n    expect: ok\n",
+    )
+    .expect("a valid case");
+    let next = harness::case::parse(
+        std::path::Path::new("next.yaml"),
+        "name: next\ndescription: an update after the stuck case\nmaps:\n  store: { value: u32 }\n\
+         sockets:\n  s: { family: inet }\nsteps:\n  - update: { map: store, socket: s, value: 1 }\n    expect: ok\n",
+    )
+    .expect("a valid case");
+    let (version, _) = harness::exec::preflight().expect("this machine runs cases");
+    let started = std::time::Instant::now();
+    let result = harness::exec::run_case_for(&stuck, version, std::time::Duration::from_secs(2));
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    let harness::results::CaseOutcome::Error { message } = &result.outcome else {
+        panic!("{:?}", result.outcome)
+    };
+    assert!(
+        message.starts_with("the case did not finish within 2s: stopped and left behind"),
+        "{message}"
+    );
+    let after = harness::exec::run_case(&next, version);
+    assert_eq!(
+        after.outcome,
+        harness::results::CaseOutcome::Pass,
+        "{after:?}"
+    );
+}
+
 /// A FIFO (open() would wait for a writer) and a link to /dev/zero (a read never ends) in
 /// the place of kernels.toml or a results file are refused at once, each by its path.
 #[test]

@@ -32,6 +32,11 @@ use crate::{
 /// from here (or from the case's `requires.kernel`) on.
 pub const FIRST_KERNEL: KernelVersion = KernelVersion::new(5, 2, 0);
 
+/// The longest `within` a step may wait for its expectation: what it waits for (storages
+/// freed after an RCU grace period) takes milliseconds, and the case's whole run is bounded
+/// by [`crate::exec::CASE_TIMEOUT`].
+pub const MAX_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A validated case, ready to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Case {
