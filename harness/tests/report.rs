@@ -605,6 +605,72 @@ fn a_results_file_of_the_wrong_shape_names_the_field() {
     assert_eq!(source.path().to_string(), "kernels[0]");
 }
 
+/// What JSON readers would take differently, or every view would read one way of several,
+/// is refused with the file and the field: a key given twice in an object, a kernel given
+/// twice, a case given twice in one kernel, and anything after the results.
+#[test]
+fn a_results_file_with_a_key_kernel_or_case_given_twice_is_refused_by_field() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("results.json");
+    let whole = report::to_json(&fixture(), JsonLayout::Compact);
+    let kernels = serde_json::to_value(fixture()).expect("serialises")["kernels"].clone();
+    let mut twice_a_kernel = serde_json::to_value(fixture()).expect("serialises");
+    twice_a_kernel["kernels"][1] = kernels[0].clone();
+    let mut twice_a_case = serde_json::to_value(fixture()).expect("serialises");
+    twice_a_case["kernels"][0]["cases"][1] = kernels[0]["cases"][0].clone();
+    let cases = [
+        (
+            whole.replacen("\"schema\":3,", "\"schema\":3,\"schema\":3,", 1),
+            "results.json is not valid JSON (is it a results.json written by `harness run`?): the key \"schema\" is given twice at line 1 column 20",
+        ),
+        (
+            whole.replacen("\"duration_ms\":", "\"duration_ms\":1,\"duration_ms\":", 1),
+            "results.json is not valid JSON in kernels[0] (is it a results.json written by `harness run`?): the key \"duration_ms\" is given twice",
+        ),
+        (
+            twice_a_kernel.to_string(),
+            "results.json: kernels[1].kernel: kernel \"5.10\" is kernels[0] already",
+        ),
+        (
+            twice_a_case.to_string(),
+            "results.json: kernels[0].cases[1].name: case \"create-defaults\" is kernels[0].cases[0] already",
+        ),
+        (
+            format!("{whole} {{}}"),
+            "results.json is not valid JSON (is it a results.json written by `harness run`?): trailing characters",
+        ),
+    ];
+    for (text, message) in cases {
+        std::fs::write(&path, text).expect("writes");
+        let error = report::read_json(&path).expect_err("refused");
+        let said = harness::error_chain(&error).replace(&format!("{}/", dir.path().display()), "");
+        assert!(said.starts_with(message), "{said}");
+    }
+}
+
+/// A results file is read up to 256 MiB of JSON: a gzip of zeros that would inflate past it
+/// is refused after that much, not read to its end.
+#[test]
+fn a_results_file_that_inflates_past_the_bound_is_refused() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("results.json.gz");
+    let mut gzip = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).expect("creates"),
+        flate2::Compression::fast(),
+    );
+    let block = vec![b' '; 1 << 20];
+    for _ in 0..=(report::MAX_RESULTS_BYTES >> 20) {
+        gzip.write_all(&block).expect("writes");
+    }
+    gzip.finish().expect("finishes");
+    let error = report::read_json(&path).expect_err("too large");
+    assert!(
+        harness::error_chain(&error).ends_with("more than 268435456 bytes of results JSON"),
+        "{error:?}"
+    );
+}
+
 #[test]
 fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
     use std::os::unix::fs::PermissionsExt;

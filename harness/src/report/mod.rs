@@ -42,9 +42,11 @@ pub enum ReportError {
         #[source]
         source: io::Error,
     },
-    #[error("{} is not valid JSON (is it a results.json written by `harness run`?)", path.display())]
+    #[error("{} is not valid JSON{} (is it a results.json written by `harness run`?)", path.display(), in_field(field))]
     Syntax {
         path: PathBuf,
+        /// Where in the file's structure, `.` at its top.
+        field: String,
         #[source]
         source: serde_json::Error,
     },
@@ -59,6 +61,12 @@ pub enum ReportError {
         path.display()
     )]
     Schema { path: PathBuf, found: u64 },
+    #[error("{}: {field}: {message}", path.display())]
+    Repeated {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("cannot write {} (check that the output directory is writable)", path.display())]
     Write {
         path: PathBuf,
@@ -67,6 +75,15 @@ pub enum ReportError {
     },
     #[error("cannot serialise the JUnit report")]
     Junit(#[source] quick_junit::SerializeError),
+}
+
+/// " in FIELD" for a place inside the file, nothing for its top (`.`).
+fn in_field(field: &str) -> String {
+    if field == "." {
+        String::new()
+    } else {
+        format!(" in {field}")
+    }
 }
 
 /// Where [`write_all`] put each file.
@@ -189,18 +206,30 @@ pub fn to_json(results: &RunResults, layout: JsonLayout) -> String {
 pub const MAX_RESULTS_BYTES: u64 = 256 << 20;
 
 /// Reads a `results.json`, or one compressed with gzip (`results.json.gz`: recognised by
-/// its first bytes). The schema number is checked before the rest, so a file from another
-/// harness version is reported as such rather than as a confusing missing field.
+/// its first bytes), as [`parse_json`] reads its text.
 pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
     let text = read_text(path).map_err(|source| ReportError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| ReportError::Syntax {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    parse_json(path, &text)
+}
+
+/// Results JSON `text`, read from `path` (which errors name). The schema number is checked
+/// before the rest, so a file from another harness version is reported as such rather than
+/// as a confusing missing field. Whatever JSON readers would take differently is refused:
+/// a key given twice in an object (most keep the last), and a kernel, or a case of one
+/// kernel, given twice (every view would pick one of them).
+pub fn parse_json(path: &Path, text: &str) -> Result<RunResults, ReportError> {
+    let syntax = |field: String, source| ReportError::Syntax {
+        path: path.to_path_buf(),
+        field,
+        source,
+    };
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let UniqueKeys(value) = serde_path_to_error::deserialize(&mut reader)
+        .map_err(|e| syntax(e.path().to_string(), e.into_inner()))?;
+    reader.end().map_err(|e| syntax(".".into(), e))?;
     if let Some(found) = value.get("schema").and_then(serde_json::Value::as_u64)
         && found != u64::from(SCHEMA_VERSION)
     {
@@ -209,10 +238,115 @@ pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
             found,
         });
     }
-    serde_path_to_error::deserialize(value).map_err(|source| ReportError::Shape {
+    let results: RunResults =
+        serde_path_to_error::deserialize(value).map_err(|source| ReportError::Shape {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    refuse_repeats(&results).map_err(|(field, message)| ReportError::Repeated {
         path: path.to_path_buf(),
-        source,
-    })
+        field,
+        message,
+    })?;
+    Ok(results)
+}
+
+/// The first kernel named twice, or case named twice in one kernel: its field and why.
+fn refuse_repeats(results: &RunResults) -> Result<(), (String, String)> {
+    for (k, run) in results.kernels.iter().enumerate() {
+        if let Some(first) = results.kernels[..k]
+            .iter()
+            .position(|other| other.kernel == run.kernel)
+        {
+            return Err((
+                format!("kernels[{k}].kernel"),
+                format!("kernel {:?} is kernels[{first}] already", run.kernel),
+            ));
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (c, case) in run.cases.iter().enumerate() {
+            if let Some(first) = seen.insert(case.name.as_str(), c) {
+                return Err((
+                    format!("kernels[{k}].cases[{c}].name"),
+                    format!(
+                        "case {:?} is kernels[{k}].cases[{first}] already",
+                        case.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// JSON read as serde_json reads it into a [`serde_json::Value`], except that an object
+/// with a key given twice is an error (serde_json keeps the last).
+struct UniqueKeys(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(serde_json::Value::Null))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(UniqueKeys(items.into()))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key {key:?} is given twice"
+                )));
+            }
+            let UniqueKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(UniqueKeys(object.into()))
+    }
 }
 
 /// The file's text, decompressed when it is gzip, refused past [`MAX_RESULTS_BYTES`] (and
