@@ -490,3 +490,168 @@ fn a_file_descriptor_naming_a_fifo_is_not_opened() {
         "{stdout}"
     );
 }
+
+/// What a results file can hold that a terminal would act on: escape sequences that retitle
+/// it (OSC) and clear it (CSI), a bell, a bidirectional override.
+const HOSTILE: &str = "\x1b]0;pwned\x07\x1b[2J\u{202e}";
+
+/// A run whose every text carries [`HOSTILE`]: names, labels, reasons, messages, a console
+/// tail, an errno's name, a rejection, keys of values and counts; `actual` says what the
+/// diverging step did, so two such runs can differ.
+fn hostile_results(actual: harness::results::Actual) -> harness::results::RunResults {
+    use harness::results::*;
+    let text = |what: &str| format!("{what}{HOSTILE}");
+    let step = StepResult {
+        id: "1".into(),
+        label: text("update m[s] = 1"),
+        line: Some(9),
+        expected: harness::case::Expected::Rejected(text("verifier")),
+        reason: Some(text("because")),
+        since: None,
+        actual,
+        verdict: Verdict::Diverged,
+    };
+    let ran = KernelRun {
+        version: Some(harness::version::KernelVersion::new(6, 1, 0)),
+        release: Some(text("6.1.0")),
+        cmdline: Some(text("console=ttyS0")),
+        cases: vec![
+            CaseResult {
+                name: text("case"),
+                file: text("cases/x.yaml"),
+                outcome: CaseOutcome::Diverged,
+                duration_ms: 1,
+                steps: vec![
+                    step.clone(),
+                    StepResult {
+                        id: "2".into(),
+                        actual: Actual::Counts {
+                            counts: [(text("update"), [(text("E1"), 1)].into())].into(),
+                        },
+                        ..step.clone()
+                    },
+                ],
+            },
+            CaseResult {
+                name: text("error"),
+                file: text("cases/y.yaml"),
+                outcome: CaseOutcome::Error {
+                    message: text("panicked"),
+                },
+                duration_ms: 1,
+                steps: Vec::new(),
+            },
+        ],
+        ..KernelRun::without_cases(&text("6.1"), KernelStatus::Ran)
+    };
+    let failed = KernelRun::without_cases(
+        &text("7.0"),
+        KernelStatus::Error {
+            message: text("timed out"),
+            log_tail: Some(format!("{}\n{}", text("line one"), text("line two"))),
+        },
+    );
+    let skipped = KernelRun::without_cases(
+        &text("5.2"),
+        KernelStatus::Skipped {
+            reason: text("absent"),
+        },
+    );
+    RunResults::new(vec![ran, failed, skipped])
+}
+
+/// No text of a results file reaches the terminal or a report with its control characters:
+/// every view prints them escaped (`\x1b`), results.json keeps them as JSON escapes.
+#[test]
+fn a_hostile_results_file_prints_escaped_in_every_view_and_report() {
+    use harness::results::Actual;
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.json");
+    let new = dir.path().join("new.json");
+    let write = |path: &std::path::Path, actual| {
+        let results = hostile_results(actual);
+        std::fs::write(path, harness::report::to_json(&results, Default::default())).unwrap();
+    };
+    write(
+        &old,
+        Actual::Rejected {
+            errno: format!("EPERM{HOSTILE}"),
+            message: format!("R1 {HOSTILE}"),
+        },
+    );
+    write(
+        &new,
+        Actual::Value {
+            value: serde_json::json!({ format!("field{HOSTILE}"): 1 }),
+        },
+    );
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let merged = dir.path().join("merged");
+    let mut outputs = Vec::new();
+    for format in [
+        "matrix", "changes", "edges", "atlas", "markdown", "html", "junit",
+    ] {
+        outputs.push(harness(&["report", "show", new, "--format", format]));
+    }
+    outputs.push(harness(&["report", "show", new, "--only-changed"]));
+    outputs.push(harness(&["diff", old, new]));
+    outputs.push(harness(&[
+        "diff",
+        old,
+        "--old-kernel",
+        "nope",
+        "--new-kernel",
+        "x",
+    ]));
+    outputs.push(harness(&["report", "evidence", new, "cases"]));
+    outputs.push(harness(&[
+        "report",
+        "merge",
+        old,
+        "--out",
+        merged.to_str().unwrap(),
+    ]));
+    let mut shown = String::new();
+    for out in &outputs {
+        shown.push_str(&text(&out.stdout));
+        shown.push_str(&text(&out.stderr));
+    }
+    for file in ["report.md", "junit.xml", "report.html"] {
+        shown.push_str(&std::fs::read_to_string(merged.join(file)).unwrap());
+    }
+    for control in ['\x1b', '\x07', '\u{202e}'] {
+        assert!(!shown.contains(control), "{control:?} in:\n{shown}");
+    }
+    // A console tail loses its escape sequences (colours, mostly) and shows what is left.
+    for seen in [
+        "6.1\\x1b]0;pwned\\x07",
+        "line two\\u{202e}",
+        "panicked\\x1b",
+        "R1 \\x1b",
+    ] {
+        assert!(shown.contains(seen), "{seen} not in:\n{shown}");
+    }
+    // results.json keeps every text as it was, escaped the JSON way.
+    let json = std::fs::read_to_string(merged.join("results.json")).unwrap();
+    assert!(json.contains("\\u001b]0;pwned\\u0007") && !json.contains('\x1b'));
+}
+
+/// kernels.toml's note and paths print escaped in `kernels list`, which shows the note.
+#[test]
+fn kernels_list_shows_the_note_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kernels.toml");
+    std::fs::write(
+        &file,
+        "[[kernel]]\nname = \"mine\"\nlocal = { vmlinuz = \"/nonexistent/\\u001b[2Jbz\", optional = true }\nnote = \"built by hand \\u001b]0;pwned\\u0007\"\n",
+    )
+    .unwrap();
+    let out = harness(&["kernels", "--kernels", file.to_str().unwrap(), "list"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(!stdout.contains('\x1b'), "{stdout}");
+    assert!(
+        stdout.contains("NOTE") && stdout.contains("built by hand \\x1b]0;pwned\\x07"),
+        "{stdout}"
+    );
+}

@@ -438,6 +438,13 @@ fn collect_yaml(
 /// Reads a case file: a regular file of at most [`MAX_CASE_FILE_BYTES`], and UTF-8, with
 /// the place of the first byte that is not.
 pub(crate) fn read_case(file: &Path) -> Result<String, Diagnostic> {
+    // The file's name is printed beside the case in every report.
+    if crate::printable::has_control(&file.to_string_lossy()) {
+        return Err(Diagnostic::of_file(
+            file,
+            "the path holds a control character: a case's file is named in reports, rename it",
+        ));
+    }
     let bytes = crate::input_file::read_regular(file, MAX_CASE_FILE_BYTES).map_err(|e| {
         let why = if e.kind() == std::io::ErrorKind::FileTooLarge {
             format!(

@@ -111,7 +111,7 @@ fn bisect(args: &BisectArgs) -> Result<u8, u8> {
                 .into_iter()
                 .next()
                 .expect("one kernel, one run");
-            let shown = bisect::observe(&run, args.step.as_deref());
+            let shown = bisect::observe(&crate::report::printable(&run), args.step.as_deref());
             runs.push((i, run));
             Ok::<_, u8>(shown)
         },

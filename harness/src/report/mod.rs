@@ -102,7 +102,8 @@ pub struct ReportFiles {
 /// half-written file. Only the renames that put the set in place remain, which then fail
 /// only with the filesystem itself.
 /// The files are readable by everyone (0644), like any build output, so that the user who
-/// ran `sudo harness …` and CI's artifact upload can read them.
+/// ran `sudo harness …` and CI's artifact upload can read them. All but results.json show
+/// the results [`printable`].
 pub fn write_all(
     results: &RunResults,
     out_dir: &Path,
@@ -114,11 +115,12 @@ pub fn write_all(
         report_md: out_dir.join(REPORT_MD),
         report_html: out_dir.join(REPORT_HTML),
     };
+    let shown = printable(results);
     let rendered = [
         (&files.results_json, to_json(results, layout)),
-        (&files.junit_xml, junit::to_xml(results)?),
-        (&files.report_md, markdown::render(results)),
-        (&files.report_html, html::render(results)),
+        (&files.junit_xml, junit::to_xml(&shown)?),
+        (&files.report_md, markdown::render(&shown)),
+        (&files.report_html, html::render(&shown)),
     ];
     // A directory in a report file's place would make its rename fail after the others.
     if let Some(path) = rendered
@@ -199,6 +201,52 @@ pub fn to_json(results: &RunResults, layout: JsonLayout) -> String {
         JsonLayout::Pretty => serde_json::to_string_pretty(results),
     }
     .expect("the result model always serialises")
+}
+
+/// `results` (a [`RunResults`], a kernel's or a case's) with every text in it (names,
+/// labels, messages, reasons, keys) escaped by [`crate::printable::escape`], for every view
+/// but results.json: a results file, a case or a kernel's console could otherwise put escape
+/// sequences on the terminal or in a report. A console tail keeps its lines, each escaped,
+/// without the console's colours.
+pub fn printable<T: serde::Serialize + serde::de::DeserializeOwned>(results: &T) -> T {
+    let mut value = serde_json::to_value(results).expect("the result model always serialises");
+    escape_texts(&mut value);
+    // Escaping changes only texts that held control characters, which no field parsed
+    // from text (versions, times, enum tags) can hold and still have been read.
+    serde_json::from_value(value).expect("escaped results read back")
+}
+
+fn escape_texts(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(escaped) = crate::printable::escape(text) {
+                *text = escaped;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(escape_texts),
+        Value::Object(fields) => {
+            if fields.keys().any(|key| crate::printable::has_control(key)) {
+                *fields = std::mem::take(fields)
+                    .into_iter()
+                    .map(|(key, value)| (crate::printable::escape(&key).into_owned(), value))
+                    .collect();
+            }
+            for (key, value) in fields.iter_mut() {
+                match value {
+                    Value::String(tail) if key == "log_tail" => {
+                        // A console's colours are left out, not shown as escapes.
+                        let plain = strip_ansi_escapes::strip_str(&*tail);
+                        let lines: Vec<_> = plain.lines().map(crate::printable::escape).collect();
+                        let end = if plain.ends_with('\n') { "\n" } else { "" };
+                        *tail = format!("{}{end}", lines.join("\n"));
+                    }
+                    value => escape_texts(value),
+                }
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 /// The most bytes of results JSON read (after decompression): the default matrix's is under

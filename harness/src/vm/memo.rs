@@ -55,7 +55,8 @@ pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T
         Ok(bytes) => serde_json::from_slice(&bytes).ok(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
-            eprintln!("warning: ignoring {}: {e}", path.display());
+            let ignored = format!("{}: {e}", path.display());
+            eprintln!("warning: ignoring {}", crate::printable::escape(&ignored));
             None
         }
     }
