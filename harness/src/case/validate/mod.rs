@@ -39,6 +39,10 @@ use crate::{
 /// about 32 bytes per element, so this also keeps those under about 32 MB.
 const MAX_CASE_VALUE_BYTES: u32 = 1 << 20;
 
+/// `RLIMIT_NOFILE`'s hard limit for a kernel's first process (`INR_OPEN_MAX`), which the
+/// guest's executor inherits; a soft limit above it is refused at run time (EINVAL).
+const MAX_NOFILE: u64 = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Life {
     NotYet,
@@ -267,6 +271,7 @@ impl Validator<'_> {
         self.names("maps", map_decls.keys());
         self.names("sockets", socket_decls.keys());
         self.names("programs", raw.programs.keys());
+        self.rlimits(&raw.rlimits);
         let maps = self.maps(&map_decls);
         let sockets = self.sockets(&socket_decls);
         let programs = self.programs(&raw.programs, &maps);
@@ -398,6 +403,22 @@ impl Validator<'_> {
                 format!(
                     "`{written}` is not a {what} name{made}: {}",
                     crate::names::RULE
+                ),
+            );
+        }
+    }
+
+    /// Limits the executor can set: `nofile` at most what a kernel gives its first process
+    /// as the hard limit, which the executor cannot raise.
+    fn rlimits(&mut self, limits: &super::Rlimits) {
+        if let Some(nofile) = limits.nofile
+            && nofile > MAX_NOFILE
+        {
+            self.error(
+                &FieldPath::default().key("rlimits").key("nofile"),
+                Point::Value,
+                format!(
+                    "{nofile} is above {MAX_NOFILE}, the hard limit a kernel gives its first process (INR_OPEN_MAX), which a case's limit cannot pass"
                 ),
             );
         }
