@@ -655,3 +655,49 @@ fn kernels_list_shows_the_note_escaped() {
         "{stdout}"
     );
 }
+
+/// Two runs that differ only in why a step could not run (a reason that quotes the
+/// verifier's time) did the same: `diff` exits 0 and says the difference is drift.
+#[test]
+fn diff_of_runs_that_differ_only_in_a_not_run_reason_exits_0() {
+    use harness::results::*;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |reason: &str| {
+        let step = StepResult {
+            id: "1".into(),
+            label: "attach ops".into(),
+            line: Some(9),
+            expected: harness::case::Expected::Ok,
+            reason: None,
+            since: None,
+            actual: Actual::NotRun {
+                reason: reason.into(),
+            },
+            verdict: Verdict::Diverged,
+        };
+        let kernel = KernelRun {
+            version: Some(harness::version::KernelVersion::new(6, 1, 0)),
+            cases: vec![CaseResult {
+                name: "attach".into(),
+                file: "cases/attach.yaml".into(),
+                outcome: CaseOutcome::Diverged,
+                duration_ms: 1,
+                steps: vec![step],
+            }],
+            ..KernelRun::without_cases("6.1", KernelStatus::Ran)
+        };
+        harness::report::to_json(&RunResults::new(vec![kernel]), Default::default())
+    };
+    let (old, new) = (dir.path().join("old.json"), dir.path().join("new.json"));
+    std::fs::write(&old, run("load failed: verification time 3012 usec")).unwrap();
+    std::fs::write(&new, run("load failed: verification time 2987 usec")).unwrap();
+    let out = harness(&["diff", old.to_str().unwrap(), new.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(
+            "drift (not a change): 1 step(s) differ in what the case leaves open: not-run reason"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+}

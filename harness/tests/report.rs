@@ -671,6 +671,37 @@ fn a_results_file_that_inflates_past_the_bound_is_refused() {
     );
 }
 
+/// A console tail of 30 MB in a results file (a guest that printed without end, or a
+/// hostile file) costs every report only its last lines, each cut: results.json alone keeps
+/// it whole.
+#[test]
+fn reports_embed_only_the_end_of_a_huge_console_tail() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut failed = linux_7_3();
+    let line = "x".repeat(99);
+    let mut tail = format!("{line}\n").repeat(200_000);
+    tail.push_str(&"y".repeat(10_000_000));
+    let KernelStatus::Error { log_tail, .. } = &mut failed.status else {
+        panic!("7.3 failed in the fixture")
+    };
+    *log_tail = Some(tail);
+    let files =
+        report::write_all(&results(vec![failed]), dir.path(), JsonLayout::Compact).expect("writes");
+    for file in [&files.report_html, &files.report_md, &files.junit_xml] {
+        let size = std::fs::metadata(file).expect("written").len();
+        assert!(size < 200_000, "{}: {size} bytes", file.display());
+    }
+    let page = std::fs::read_to_string(&files.report_html).expect("report.html");
+    assert!(page.contains("… 199901 earlier line(s) in results.json"));
+    assert!(page.contains("… (9999500 more characters in results.json)"));
+    assert!(
+        std::fs::metadata(&files.results_json)
+            .expect("written")
+            .len()
+            > 30_000_000
+    );
+}
+
 #[test]
 fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
     use std::os::unix::fs::PermissionsExt;

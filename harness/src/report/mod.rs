@@ -206,14 +206,36 @@ pub fn to_json(results: &RunResults, layout: JsonLayout) -> String {
 /// `results` (a [`RunResults`], a kernel's or a case's) with every text in it (names,
 /// labels, messages, reasons, keys) escaped by [`crate::printable::escape`], for every view
 /// but results.json: a results file, a case or a kernel's console could otherwise put escape
-/// sequences on the terminal or in a report. A console tail keeps its lines, each escaped,
-/// without the console's colours.
+/// sequences on the terminal or in a report. A console tail keeps its last lines
+/// ([`shown_tail`]).
 pub fn printable<T: serde::Serialize + serde::de::DeserializeOwned>(results: &T) -> T {
     let mut value = serde_json::to_value(results).expect("the result model always serialises");
     escape_texts(&mut value);
     // Escaping changes only texts that held control characters, which no field parsed
     // from text (versions, times, enum tags) can hold and still have been read.
     serde_json::from_value(value).expect("escaped results read back")
+}
+
+/// The most of a console tail a view shows: its last lines, each cut like an outcome
+/// ([`shorten`]). The harness keeps 40; a results file can hold any number, of any length.
+const SHOWN_TAIL_LINES: usize = 100;
+const SHOWN_TAIL_LINE_CHARS: usize = 500;
+
+/// A console tail as views show it: the last [`SHOWN_TAIL_LINES`] lines, each escaped and
+/// cut, without the console's colours (which are left out rather than shown as escapes).
+fn shown_tail(tail: &str) -> String {
+    let plain = strip_ansi_escapes::strip_str(tail);
+    let lines: Vec<&str> = plain.lines().collect();
+    let left_out = lines.len().saturating_sub(SHOWN_TAIL_LINES);
+    let mut shown: Vec<String> = lines[left_out..]
+        .iter()
+        .map(|line| crate::printable::escape(&shorten(line, SHOWN_TAIL_LINE_CHARS)).into_owned())
+        .collect();
+    if left_out > 0 {
+        shown.insert(0, format!("… {left_out} earlier line(s) in results.json"));
+    }
+    let end = if plain.ends_with('\n') { "\n" } else { "" };
+    format!("{}{end}", shown.join("\n"))
 }
 
 fn escape_texts(value: &mut serde_json::Value) {
@@ -234,13 +256,7 @@ fn escape_texts(value: &mut serde_json::Value) {
             }
             for (key, value) in fields.iter_mut() {
                 match value {
-                    Value::String(tail) if key == "log_tail" => {
-                        // A console's colours are left out, not shown as escapes.
-                        let plain = strip_ansi_escapes::strip_str(&*tail);
-                        let lines: Vec<_> = plain.lines().map(crate::printable::escape).collect();
-                        let end = if plain.ends_with('\n') { "\n" } else { "" };
-                        *tail = format!("{}{end}", lines.join("\n"));
-                    }
+                    Value::String(tail) if key == "log_tail" => *tail = shown_tail(tail),
                     value => escape_texts(value),
                 }
             }
