@@ -146,6 +146,17 @@ struct VmKernel {
     modules: Option<PathBuf>,
 }
 
+impl Job<'_> {
+    fn entry(&self) -> &KernelEntry {
+        match self {
+            Job::Host(entry)
+            | Job::Vm(entry, _)
+            | Job::Failed(entry, _)
+            | Job::Skipped(entry, _) => entry,
+        }
+    }
+}
+
 impl VmKernel {
     fn without_modules(arg: KernelArg) -> Self {
         Self { arg, modules: None }
@@ -200,7 +211,10 @@ pub fn run(
                     if registry.is_cancelled() {
                         break;
                     }
-                    let run = run_job(job, cases, options, vm_setup.as_ref(), &registry, on_event);
+                    let run = KernelRun {
+                        note: job.entry().note.clone(),
+                        ..run_job(job, cases, options, vm_setup.as_ref(), &registry, on_event)
+                    };
                     on_event(Event::Finished(&run));
                     done.lock().expect("results lock").push((index, run));
                 }

@@ -489,7 +489,9 @@ fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows_and_absent_op
     };
     let mut text = absent("5.2") + &absent("5.4");
     for name in ["5.10", "6.1", "6.2", "6.12", "7.3"] {
-        text.push_str(&format!("[[kernel]]\nname = \"{name}\"\nhost = true\n"));
+        text.push_str(&format!(
+            "[[kernel]]\nname = \"{name}\"\nhost = true\nnote = \"{name}'s note\"\n"
+        ));
     }
     std::fs::write(&list, text).expect("writes kernels.toml");
     let file = KernelsFile::load(&list).expect("a valid list");
@@ -547,6 +549,20 @@ fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows_and_absent_op
                 "7.3",
                 "kernel panic while booting (console line 412)".to_string()
             ),
+        ]
+    );
+    // Every kernel of the list carries its note, whether its results were found or not.
+    let notes: Vec<Option<&str>> = merged.kernels.iter().map(|k| k.note.as_deref()).collect();
+    assert_eq!(
+        notes,
+        [
+            None,
+            None,
+            Some("5.10's note"),
+            Some("6.1's note"),
+            Some("6.2's note"),
+            Some("6.12's note"),
+            Some("7.3's note")
         ]
     );
 }
@@ -699,6 +715,27 @@ fn reports_embed_only_the_end_of_a_huge_console_tail() {
             .expect("written")
             .len()
             > 30_000_000
+    );
+}
+
+/// kernels.toml's note on a kernel shows beside it in report.md's and report.html's kernel
+/// lines, escaped as each format escapes text.
+#[test]
+fn a_kernels_note_shows_in_the_kernel_lines() {
+    let mut noted = linux_5_10();
+    noted.note = Some("built with <debug> *options*".into());
+    let results = results(vec![noted, linux_6_12()]);
+    let md = markdown::render(&results);
+    assert!(
+        md.contains("- `5.10 (5.10.244)` (built with \\<debug\\> \\*options\\*): 4 pass,"),
+        "{md}"
+    );
+    let page = report::html::render(&results);
+    assert!(
+        page.contains(
+            "<li><b>5.10</b> (5.10.244) <i>built with &#60;debug&#62; *options*</i>: 4 pass,"
+        ),
+        "{page}"
     );
 }
 

@@ -89,6 +89,7 @@ pub fn run_cases(
         harness: None,
         accel: None,
         phases: None,
+        note: None,
         cases: results,
     })
 }

@@ -532,10 +532,10 @@ pub fn merge_dir(kernels: &[&KernelEntry], dir: &Path) -> Result<RunResults, Mer
         if let Some(reason) = entry.absent_reason()
             && !path.exists()
         {
-            stand_ins.push(Some(KernelRun::without_cases(
-                kernel,
-                KernelStatus::Skipped { reason },
-            )));
+            stand_ins.push(Some(KernelRun {
+                note: entry.note.clone(),
+                ..KernelRun::without_cases(kernel, KernelStatus::Skipped { reason })
+            }));
             continue;
         }
         let loaded = read_json(&path)
@@ -552,17 +552,24 @@ pub fn merge_dir(kernels: &[&KernelEntry], dir: &Path) -> Result<RunResults, Mer
                 }
             });
         match loaded {
-            Ok(results) => {
+            Ok(mut results) => {
+                // The list's note, as a run of the list records it.
+                for run in &mut results.kernels {
+                    run.note = entry.note.clone();
+                }
                 found.push(results);
                 stand_ins.push(None);
             }
-            Err(reason) => stand_ins.push(Some(KernelRun::without_cases(
-                kernel,
-                KernelStatus::Error {
-                    message: format!("no results for this kernel: {reason}"),
-                    log_tail: None,
-                },
-            ))),
+            Err(reason) => stand_ins.push(Some(KernelRun {
+                note: entry.note.clone(),
+                ..KernelRun::without_cases(
+                    kernel,
+                    KernelStatus::Error {
+                        message: format!("no results for this kernel: {reason}"),
+                        log_tail: None,
+                    },
+                )
+            })),
         }
     }
     let mut merged = merge(found)?;
