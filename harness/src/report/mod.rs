@@ -413,6 +413,43 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
     }
 }
 
+/// What `report show`, `report merge` and `diff` do with a results file's `text`, their
+/// output thrown away: the fuzz target `results_readers` and the replay of its corpus
+/// (`harness/tests/fuzz_corpus.rs`) drive the readers and every view through this.
+pub fn read_and_show_every_way(text: &str) {
+    let Ok(results) = parse_json(Path::new("fuzz.json"), text) else {
+        return;
+    };
+    let mut sink = io::sink();
+    let shown = printable(&results);
+    let view = human::Human::plain();
+    for rows in [matrix::Rows::All, matrix::Rows::ChangedOrTroubled] {
+        let _ = matrix::write(&mut sink, &shown, view, rows);
+    }
+    let _ = changes::write(&mut sink, &shown, view);
+    let _ = edges::write(&mut sink, &shown);
+    let _ = atlas::write(&mut sink, &atlas::boundaries(&shown), &shown, view.width);
+    let _ = markdown::render(&shown);
+    let _ = html::render(&shown);
+    let _ = junit::to_xml(&shown);
+    let _ = to_json(&results, JsonLayout::Pretty);
+    let _ = build_differences(&results);
+    let _ = merge(vec![results.clone(), RunResults::new(Vec::new())]);
+    // Against itself: every kernel is in both inputs.
+    let _ = merge(vec![results.clone(), results.clone()]);
+    let _ = diff::write(
+        &mut sink,
+        &diff::by_name(&results, &shown),
+        "a",
+        "b",
+        true,
+        false,
+    );
+    if let [first, .., last] = shown.kernels.as_slice() {
+        let _ = diff::write(&mut sink, &diff::pair(first, last), "a", "b", true, false);
+    }
+}
+
 /// The file's text, decompressed when it is gzip, refused past [`MAX_RESULTS_BYTES`] (and
 /// at once when it is no regular file: a FIFO, a device).
 fn read_text(path: &Path) -> io::Result<String> {
