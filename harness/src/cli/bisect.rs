@@ -434,12 +434,13 @@ pub fn run_git(args: &BisectRunArgs) -> u8 {
         Ok(results) => results,
         Err(_) => return GIT_ABORT,
     };
-    let run = &results.kernels[0];
     if let Err(e) =
         crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
     {
         eprintln!("error: {}", crate::error_chain(&e));
     }
+    // Judged as printed: the guest's release and outcomes are the kernel's text.
+    let run = &crate::report::printable(&results.kernels[0]);
     let (code, why) = judge(run, args.step.as_deref(), good.as_ref());
     let word = match code {
         GIT_GOOD => "good",
