@@ -450,6 +450,34 @@ fn a_fifo_or_a_device_as_an_input_file_is_refused_at_once() {
     }
 }
 
+/// A kernel image given by path that is a FIFO (reading its header would wait for a
+/// writer) is that kernel's error at once, not a run that never ends.
+#[test]
+fn a_kernel_image_that_is_a_fifo_is_an_error_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("bzImage");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let started = std::time::Instant::now();
+    let out = harness(&[
+        "run",
+        "--kernel",
+        fifo.to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+        "cases/update-noexist.yaml",
+    ]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot read {}: not a regular file but a FIFO",
+            fifo.display()
+        )),
+        "{stderr}"
+    );
+}
+
 /// A case's `file:` descriptor that names a FIFO is not opened (open() would wait for a
 /// writer): its set-up step did not run, saying why, and the run goes on.
 #[test]

@@ -271,7 +271,11 @@ pub(super) fn with_paths(
 /// (`include/config/kernel.release`) announces.
 fn announced_release(path: &std::path::Path) -> Option<String> {
     let release = if path.is_dir() {
-        std::fs::read_to_string(path.join("include/config/kernel.release")).ok()?
+        // A line that make writes.
+        let bytes =
+            crate::input_file::read_regular(&path.join("include/config/kernel.release"), 4096)
+                .ok()?;
+        String::from_utf8(bytes).ok()?
     } else {
         crate::kernels::image_release(path).ok()??
     };
