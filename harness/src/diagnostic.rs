@@ -73,17 +73,20 @@ impl Diagnostic {
     }
 }
 
+/// Printable: the file's name, a field (an unknown key) and a message (which quotes the
+/// input) can hold control characters, which are escaped.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
+        use crate::printable::escape;
+        write!(f, "{}", escape(&self.file.display().to_string()))?;
         if let Some((line, column)) = self.location {
             write!(f, ":{line}:{column}")?;
         }
         write!(f, ": ")?;
         if !self.field.is_empty() {
-            write!(f, "{}: ", self.field)?;
+            write!(f, "{}: ", escape(&self.field))?;
         }
-        write!(f, "{}", self.message)
+        write!(f, "{}", escape(&self.message))
     }
 }
 

@@ -19,9 +19,12 @@ pub mod cli;
 pub mod diagnostic;
 pub mod errno;
 pub mod exec;
+pub mod input_file;
 pub mod kernels;
 pub mod matrix;
+pub mod names;
 pub mod plan;
+pub mod printable;
 pub mod record;
 pub mod report;
 pub mod results;
@@ -34,7 +37,9 @@ pub fn cache_dir() -> Option<std::path::PathBuf> {
     dirs::cache_dir().map(|dir| dir.join("sk-storage-harness"))
 }
 
-/// An error with its causes, "outer: cause: root cause", as anyhow's `{:#}` prints it.
+/// An error with its causes, "outer: cause: root cause", as anyhow's `{:#}` prints it, and
+/// printable: an error can quote its input (a path, a results file's text), whose control
+/// characters are escaped ([`printable::escape`]).
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -43,5 +48,5 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    text
+    printable::escape(&text).into_owned()
 }

@@ -147,6 +147,17 @@ enum Job<'a> {
     Skipped(&'a KernelEntry, String),
 }
 
+impl Job<'_> {
+    fn entry(&self) -> &KernelEntry {
+        match self {
+            Job::Host(entry)
+            | Job::Vm(entry, _)
+            | Job::Failed(entry, _)
+            | Job::Skipped(entry, _) => entry,
+        }
+    }
+}
+
 /// Runs `cases` on each of `kernels` (in that order in the results).
 pub fn run(
     file: &KernelsFile,
@@ -214,7 +225,10 @@ pub fn run(
                     if registry.is_cancelled() {
                         break;
                     }
-                    let run = run_job(job, cases, options, vm_setup.as_ref(), &registry, on_event);
+                    let run = KernelRun {
+                        note: job.entry().note.clone(),
+                        ..run_job(job, cases, options, vm_setup.as_ref(), &registry, on_event)
+                    };
                     on_event(Event::Finished(&run));
                     done.lock().expect("results lock").push((index, run));
                 }
@@ -583,17 +597,16 @@ fn run_in_vm(
     if let Some(failure) = &outcome.failure {
         return Err((failure.summary(), Some(failure.detail().to_string())));
     }
-    let text = std::fs::read_to_string(&result_file).map_err(|e| {
+    let results = crate::report::read_json(&result_file).map_err(|e| {
         (
             format!(
-                "the guest executor exited {:?} without results ({e})",
-                outcome.guest_exit_code
+                "the guest executor exited {:?} without readable results ({})",
+                outcome.guest_exit_code,
+                crate::error_chain(&e)
             ),
             Some(vm::console::tail(&outcome.console, 30)),
         )
     })?;
-    let results: RunResults = serde_json::from_str(&text)
-        .map_err(|e| (format!("the guest's results do not parse: {e}"), None))?;
     let mut run = results
         .kernels
         .into_iter()

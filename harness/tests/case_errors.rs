@@ -85,6 +85,20 @@ fn fifo_named_yaml() {
 }
 
 #[test]
+fn a_file_name_with_a_control_character_is_refused_and_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x\x1b[2J.yaml");
+    std::fs::write(&file, VALID.replace("NAME", "x")).unwrap();
+    assert_eq!(
+        load_error(vec![dir.path().to_path_buf()]),
+        format!(
+            "{}/x\\x1b[2J.yaml: the path holds a control character: a case's file is named in reports, rename it",
+            dir.path().display()
+        )
+    );
+}
+
+#[test]
 fn yaml_symlink_to_dev_zero() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("x.yaml");

@@ -424,3 +424,360 @@ fn record_splits_between_the_kernels_of_a_saved_run() {
         text(&out.stdout)
     );
 }
+
+/// A case whose step does not return (a connect past the listener's backlog waits minutes
+/// for its SYN to be answered) is stopped at its timeout as that case's error, and the
+/// next case runs as if it had not been.
+#[test]
+fn a_case_past_its_timeout_is_its_error_and_the_next_case_runs() {
+    if !can_use_bpf() {
+        return;
+    }
+    let stuck = harness::case::parse(
+        std::path::Path::new("stuck.yaml"),
+        "name: stuck\ndescription: more connections than the listener's backlog\n\
+         sockets:\n  l: { family: inet, listen: true }\n  \"c{i}\": { family: inet, connect: l, repeat: 40 }\n\
+         steps:\n  - close: l\n    expect: ok\n",
+    )
+    .expect("a valid case");
+    let next = harness::case::parse(
+        std::path::Path::new("next.yaml"),
+        "name: next\ndescription: an update after the stuck case\nmaps:\n  store: { value: u32 }\n\
+         sockets:\n  s: { family: inet }\nsteps:\n  - update: { map: store, socket: s, value: 1 }\n    expect: ok\n",
+    )
+    .expect("a valid case");
+    let (version, _) = harness::exec::preflight().expect("this machine runs cases");
+    let started = std::time::Instant::now();
+    let result = harness::exec::run_case_for(&stuck, version, std::time::Duration::from_secs(2));
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    let harness::results::CaseOutcome::Error { message } = &result.outcome else {
+        panic!("{:?}", result.outcome)
+    };
+    assert!(
+        message.starts_with("the case did not finish within 2s: stopped and left behind"),
+        "{message}"
+    );
+    let after = harness::exec::run_case(&next, version);
+    assert_eq!(
+        after.outcome,
+        harness::results::CaseOutcome::Pass,
+        "{after:?}"
+    );
+}
+
+/// A FIFO (open() would wait for a writer) and a link to /dev/zero (a read never ends) in
+/// the place of kernels.toml or a results file are refused at once, each by its path.
+#[test]
+fn a_fifo_or_a_device_as_an_input_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let zero = dir.path().join("zero");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for (file, kind) in [(&fifo, "a FIFO"), (&zero, "a character device")] {
+        let path = file.to_str().unwrap();
+        for (args, exit) in [
+            (vec!["kernels", "--kernels", path, "list"], 2),
+            (
+                vec!["run", "--kernels", path, "--kernel", "6.1", "cases"],
+                2,
+            ),
+            (vec!["report", "show", path], 2),
+            (vec!["diff", path, path], 2),
+        ] {
+            let started = std::time::Instant::now();
+            let out = harness(&args);
+            let stderr = text(&out.stderr);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{args:?}"
+            );
+            assert_eq!(out.status.code(), Some(exit), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(path) && stderr.contains(&format!("not a regular file but {kind}")),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+}
+
+/// A kernel image given by path that is a FIFO (reading its header would wait for a
+/// writer) is that kernel's error at once, not a run that never ends.
+#[test]
+fn a_kernel_image_that_is_a_fifo_is_an_error_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("bzImage");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let started = std::time::Instant::now();
+    let out = harness(&[
+        "run",
+        "--kernel",
+        fifo.to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+        "cases/update-noexist.yaml",
+    ]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot read {}: not a regular file but a FIFO",
+            fifo.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// A case's `file:` descriptor that names a FIFO is not opened (open() would wait for a
+/// writer): its set-up step did not run, saying why, and the run goes on.
+#[test]
+fn a_file_descriptor_naming_a_fifo_is_not_opened() {
+    if !can_use_bpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let case = dir.path().join("fifo.yaml");
+    std::fs::write(
+        &case,
+        format!(
+            "name: fifo\ndescription: a FIFO as a descriptor\nmaps:\n  store: {{ value: u32 }}\n\
+             sockets:\n  f: {{ file: {} }}\nsteps:\n  - lookup: {{ map: store, socket: f }}\n    expect: EBADF\n",
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let started = std::time::Instant::now();
+    let out = harness(&[
+        "run",
+        "--host",
+        "--out",
+        out_dir.to_str().unwrap(),
+        case.to_str().unwrap(),
+    ]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!(
+            "actual:   not run: {} is a FIFO: a `file:` descriptor is a regular file or /dev/null",
+            fifo.display()
+        )),
+        "{stdout}"
+    );
+}
+
+/// What a results file can hold that a terminal would act on: escape sequences that retitle
+/// it (OSC) and clear it (CSI), a bell, a bidirectional override.
+const HOSTILE: &str = "\x1b]0;pwned\x07\x1b[2J\u{202e}";
+
+/// A run whose every text carries [`HOSTILE`]: names, labels, reasons, messages, a console
+/// tail, an errno's name, a rejection, keys of values and counts; `actual` says what the
+/// diverging step did, so two such runs can differ.
+fn hostile_results(actual: harness::results::Actual) -> harness::results::RunResults {
+    use harness::results::*;
+    let text = |what: &str| format!("{what}{HOSTILE}");
+    let step = StepResult {
+        id: "1".into(),
+        label: text("update m[s] = 1"),
+        line: Some(9),
+        expected: harness::case::Expected::Rejected(text("verifier")),
+        reason: Some(text("because")),
+        since: None,
+        actual,
+        verdict: Verdict::Diverged,
+    };
+    let ran = KernelRun {
+        version: Some(harness::version::KernelVersion::new(6, 1, 0)),
+        release: Some(text("6.1.0")),
+        cmdline: Some(text("console=ttyS0")),
+        cases: vec![
+            CaseResult {
+                name: text("case"),
+                file: text("cases/x.yaml"),
+                outcome: CaseOutcome::Diverged,
+                duration_ms: 1,
+                steps: vec![
+                    step.clone(),
+                    StepResult {
+                        id: "2".into(),
+                        actual: Actual::Counts {
+                            counts: [(text("update"), [(text("E1"), 1)].into())].into(),
+                        },
+                        ..step.clone()
+                    },
+                ],
+            },
+            CaseResult {
+                name: text("error"),
+                file: text("cases/y.yaml"),
+                outcome: CaseOutcome::Error {
+                    message: text("panicked"),
+                },
+                duration_ms: 1,
+                steps: Vec::new(),
+            },
+        ],
+        ..KernelRun::without_cases(&text("6.1"), KernelStatus::Ran)
+    };
+    let failed = KernelRun::without_cases(
+        &text("7.0"),
+        KernelStatus::Error {
+            message: text("timed out"),
+            log_tail: Some(format!("{}\n{}", text("line one"), text("line two"))),
+        },
+    );
+    let skipped = KernelRun::without_cases(
+        &text("5.2"),
+        KernelStatus::Skipped {
+            reason: text("absent"),
+        },
+    );
+    RunResults::new(vec![ran, failed, skipped])
+}
+
+/// No text of a results file reaches the terminal or a report with its control characters:
+/// every view prints them escaped (`\x1b`), results.json keeps them as JSON escapes.
+#[test]
+fn a_hostile_results_file_prints_escaped_in_every_view_and_report() {
+    use harness::results::Actual;
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.json");
+    let new = dir.path().join("new.json");
+    let write = |path: &std::path::Path, actual| {
+        let results = hostile_results(actual);
+        std::fs::write(path, harness::report::to_json(&results, Default::default())).unwrap();
+    };
+    write(
+        &old,
+        Actual::Rejected {
+            errno: format!("EPERM{HOSTILE}"),
+            message: format!("R1 {HOSTILE}"),
+        },
+    );
+    write(
+        &new,
+        Actual::Value {
+            value: serde_json::json!({ format!("field{HOSTILE}"): 1 }),
+        },
+    );
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let merged = dir.path().join("merged");
+    let mut outputs = Vec::new();
+    for format in [
+        "matrix", "changes", "edges", "atlas", "markdown", "html", "junit",
+    ] {
+        outputs.push(harness(&["report", "show", new, "--format", format]));
+    }
+    outputs.push(harness(&["report", "show", new, "--only-changed"]));
+    outputs.push(harness(&["diff", old, new]));
+    outputs.push(harness(&[
+        "diff",
+        old,
+        "--old-kernel",
+        "nope",
+        "--new-kernel",
+        "x",
+    ]));
+    outputs.push(harness(&["report", "evidence", new, "cases"]));
+    outputs.push(harness(&[
+        "report",
+        "merge",
+        old,
+        "--out",
+        merged.to_str().unwrap(),
+    ]));
+    let mut shown = String::new();
+    for out in &outputs {
+        shown.push_str(&text(&out.stdout));
+        shown.push_str(&text(&out.stderr));
+    }
+    for file in ["report.md", "junit.xml", "report.html"] {
+        shown.push_str(&std::fs::read_to_string(merged.join(file)).unwrap());
+    }
+    for control in ['\x1b', '\x07', '\u{202e}'] {
+        assert!(!shown.contains(control), "{control:?} in:\n{shown}");
+    }
+    // A console tail loses its escape sequences (colours, mostly) and shows what is left.
+    for seen in [
+        "6.1\\x1b]0;pwned\\x07",
+        "line two\\u{202e}",
+        "panicked\\x1b",
+        "R1 \\x1b",
+    ] {
+        assert!(shown.contains(seen), "{seen} not in:\n{shown}");
+    }
+    // results.json keeps every text as it was, escaped the JSON way.
+    let json = std::fs::read_to_string(merged.join("results.json")).unwrap();
+    assert!(json.contains("\\u001b]0;pwned\\u0007") && !json.contains('\x1b'));
+}
+
+/// kernels.toml's note and paths print escaped in `kernels list`, which shows the note.
+#[test]
+fn kernels_list_shows_the_note_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kernels.toml");
+    std::fs::write(
+        &file,
+        "[[kernel]]\nname = \"mine\"\nlocal = { vmlinuz = \"/nonexistent/\\u001b[2Jbz\", optional = true }\nnote = \"built by hand \\u001b]0;pwned\\u0007\"\n",
+    )
+    .unwrap();
+    let out = harness(&["kernels", "--kernels", file.to_str().unwrap(), "list"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(!stdout.contains('\x1b'), "{stdout}");
+    assert!(
+        stdout.contains("NOTE") && stdout.contains("built by hand \\x1b]0;pwned\\x07"),
+        "{stdout}"
+    );
+}
+
+/// Two runs that differ only in why a step could not run (a reason that quotes the
+/// verifier's time) did the same: `diff` exits 0 and says the difference is drift.
+#[test]
+fn diff_of_runs_that_differ_only_in_a_not_run_reason_exits_0() {
+    use harness::results::*;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |reason: &str| {
+        let step = StepResult {
+            id: "1".into(),
+            label: "attach ops".into(),
+            line: Some(9),
+            expected: harness::case::Expected::Ok,
+            reason: None,
+            since: None,
+            actual: Actual::NotRun {
+                reason: reason.into(),
+            },
+            verdict: Verdict::Diverged,
+        };
+        let kernel = KernelRun {
+            version: Some(harness::version::KernelVersion::new(6, 1, 0)),
+            cases: vec![CaseResult {
+                name: "attach".into(),
+                file: "cases/attach.yaml".into(),
+                outcome: CaseOutcome::Diverged,
+                duration_ms: 1,
+                steps: vec![step],
+            }],
+            ..KernelRun::without_cases("6.1", KernelStatus::Ran)
+        };
+        harness::report::to_json(&RunResults::new(vec![kernel]), Default::default())
+    };
+    let (old, new) = (dir.path().join("old.json"), dir.path().join("new.json"));
+    std::fs::write(&old, run("load failed: verification time 3012 usec")).unwrap();
+    std::fs::write(&new, run("load failed: verification time 2987 usec")).unwrap();
+    let out = harness(&["diff", old.to_str().unwrap(), new.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(
+            "drift (not a change): 1 step(s) differ in what the case leaves open: not-run reason"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+}

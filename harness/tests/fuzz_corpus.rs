@@ -54,3 +54,8 @@ fn kernels_toml_corpus() {
         let _ = harness::kernels::KernelsFile::parse(text, Path::new("/nonexistent/kernels.toml"));
     });
 }
+
+#[test]
+fn results_readers_corpus() {
+    replay("results_readers", harness::report::read_and_show_every_way);
+}

@@ -62,7 +62,7 @@ fn list_works_offline_before_any_fetch() {
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
-        lines[0].starts_with("NAME") && lines[0].ends_with("CACHE"),
+        lines[0].starts_with("NAME") && lines[0].contains(" CACHE ") && lines[0].ends_with("NOTE"),
         "{stdout}"
     );
     assert!(

@@ -489,7 +489,9 @@ fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows_and_absent_op
     };
     let mut text = absent("5.2") + &absent("5.4");
     for name in ["5.10", "6.1", "6.2", "6.12", "7.3"] {
-        text.push_str(&format!("[[kernel]]\nname = \"{name}\"\nhost = true\n"));
+        text.push_str(&format!(
+            "[[kernel]]\nname = \"{name}\"\nhost = true\nnote = \"{name}'s note\"\n"
+        ));
     }
     std::fs::write(&list, text).expect("writes kernels.toml");
     let file = KernelsFile::load(&list).expect("a valid list");
@@ -549,6 +551,20 @@ fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows_and_absent_op
             ),
         ]
     );
+    // Every kernel of the list carries its note, whether its results were found or not.
+    let notes: Vec<Option<&str>> = merged.kernels.iter().map(|k| k.note.as_deref()).collect();
+    assert_eq!(
+        notes,
+        [
+            None,
+            None,
+            Some("5.10's note"),
+            Some("6.1's note"),
+            Some("6.2's note"),
+            Some("6.12's note"),
+            Some("7.3's note")
+        ]
+    );
 }
 
 #[test]
@@ -603,6 +619,124 @@ fn a_results_file_of_the_wrong_shape_names_the_field() {
         panic!("expected a shape error, got {err:?}");
     };
     assert_eq!(source.path().to_string(), "kernels[0]");
+}
+
+/// What JSON readers would take differently, or every view would read one way of several,
+/// is refused with the file and the field: a key given twice in an object, a kernel given
+/// twice, a case given twice in one kernel, and anything after the results.
+#[test]
+fn a_results_file_with_a_key_kernel_or_case_given_twice_is_refused_by_field() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("results.json");
+    let whole = report::to_json(&fixture(), JsonLayout::Compact);
+    let kernels = serde_json::to_value(fixture()).expect("serialises")["kernels"].clone();
+    let mut twice_a_kernel = serde_json::to_value(fixture()).expect("serialises");
+    twice_a_kernel["kernels"][1] = kernels[0].clone();
+    let mut twice_a_case = serde_json::to_value(fixture()).expect("serialises");
+    twice_a_case["kernels"][0]["cases"][1] = kernels[0]["cases"][0].clone();
+    let cases = [
+        (
+            whole.replacen("\"schema\":3,", "\"schema\":3,\"schema\":3,", 1),
+            "results.json is not valid JSON (is it a results.json written by `harness run`?): the key \"schema\" is given twice at line 1 column 20",
+        ),
+        (
+            whole.replacen("\"duration_ms\":", "\"duration_ms\":1,\"duration_ms\":", 1),
+            "results.json is not valid JSON in kernels[0] (is it a results.json written by `harness run`?): the key \"duration_ms\" is given twice",
+        ),
+        (
+            twice_a_kernel.to_string(),
+            "results.json: kernels[1].kernel: kernel \"5.10\" is kernels[0] already",
+        ),
+        (
+            twice_a_case.to_string(),
+            "results.json: kernels[0].cases[1].name: case \"create-defaults\" is kernels[0].cases[0] already",
+        ),
+        (
+            format!("{whole} {{}}"),
+            "results.json is not valid JSON (is it a results.json written by `harness run`?): trailing characters",
+        ),
+    ];
+    for (text, message) in cases {
+        std::fs::write(&path, text).expect("writes");
+        let error = report::read_json(&path).expect_err("refused");
+        let said = harness::error_chain(&error).replace(&format!("{}/", dir.path().display()), "");
+        assert!(said.starts_with(message), "{said}");
+    }
+}
+
+/// A results file is read up to 256 MiB of JSON: a gzip of zeros that would inflate past it
+/// is refused after that much, not read to its end.
+#[test]
+fn a_results_file_that_inflates_past_the_bound_is_refused() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("results.json.gz");
+    let mut gzip = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).expect("creates"),
+        flate2::Compression::fast(),
+    );
+    let block = vec![b' '; 1 << 20];
+    for _ in 0..=(report::MAX_RESULTS_BYTES >> 20) {
+        gzip.write_all(&block).expect("writes");
+    }
+    gzip.finish().expect("finishes");
+    let error = report::read_json(&path).expect_err("too large");
+    assert!(
+        harness::error_chain(&error).ends_with("more than 268435456 bytes of results JSON"),
+        "{error:?}"
+    );
+}
+
+/// A console tail of 30 MB in a results file (a guest that printed without end, or a
+/// hostile file) costs every report only its last lines, each cut: results.json alone keeps
+/// it whole.
+#[test]
+fn reports_embed_only_the_end_of_a_huge_console_tail() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut failed = linux_7_3();
+    let line = "x".repeat(99);
+    let mut tail = format!("{line}\n").repeat(200_000);
+    tail.push_str(&"y".repeat(10_000_000));
+    let KernelStatus::Error { log_tail, .. } = &mut failed.status else {
+        panic!("7.3 failed in the fixture")
+    };
+    *log_tail = Some(tail);
+    let files =
+        report::write_all(&results(vec![failed]), dir.path(), JsonLayout::Compact).expect("writes");
+    for file in [&files.report_html, &files.report_md, &files.junit_xml] {
+        let size = std::fs::metadata(file).expect("written").len();
+        assert!(size < 200_000, "{}: {size} bytes", file.display());
+    }
+    let page = std::fs::read_to_string(&files.report_html).expect("report.html");
+    assert!(page.contains("… 199901 earlier line(s) in results.json"));
+    assert!(page.contains("… (9999500 more characters in results.json)"));
+    assert!(
+        std::fs::metadata(&files.results_json)
+            .expect("written")
+            .len()
+            > 30_000_000
+    );
+}
+
+/// kernels.toml's note on a kernel shows beside it in report.md's and report.html's kernel
+/// lines, escaped as each format escapes text.
+#[test]
+fn a_kernels_note_shows_in_the_kernel_lines() {
+    let mut noted = linux_5_10();
+    noted.note = Some("built with <debug> *options*".into());
+    let results = results(vec![noted, linux_6_12()]);
+    let md = markdown::render(&results);
+    assert!(
+        md.contains("- `5.10 (5.10.244)` (built with \\<debug\\> \\*options\\*): 4 pass,"),
+        "{md}"
+    );
+    let page = report::html::render(&results);
+    assert!(
+        page.contains(
+            "<li><b>5.10</b> (5.10.244) <i>built with &#60;debug&#62; *options*</i>: 4 pass,"
+        ),
+        "{page}"
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::{
     os::fd::{AsFd, BorrowedFd},
     path::{Path, PathBuf},
     sync::{
-        Mutex, MutexGuard, PoisonError,
+        Mutex, MutexGuard, TryLockError,
         atomic::{AtomicU32, Ordering},
     },
     thread,
@@ -29,6 +29,10 @@ const REMOVE_ATTEMPTS: u32 = 50;
 const REMOVE_RETRY_DELAY: Duration = Duration::from_millis(20);
 
 static MEMBERSHIP: Mutex<()> = Mutex::new(());
+/// How long [`CaseCgroup::enter`] waits for another case to leave its cgroup. Sockets are
+/// made inside in a moment; a wait longer than this is a case left behind in a call that
+/// does not return (a connect that retries its SYN), which must not stop the others.
+const MEMBERSHIP_WAIT: Duration = Duration::from_secs(10);
 static NEXT_CGROUP: AtomicU32 = AtomicU32::new(0);
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,11 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "another case has been inside its cgroup for {} (left behind in a call that does not return?): cannot enter {path}",
+        humantime::format_duration(MEMBERSHIP_WAIT)
+    )]
+    Occupied { path: PathBuf },
     #[error(
         "cannot remove cgroup {path}; a process created inside it may still run (see its cgroup.procs)"
     )]
@@ -211,10 +220,12 @@ impl CaseCgroup {
     }
 
     /// Moves this process into the cgroup until the guard is dropped; sockets created
-    /// meanwhile belong to the cgroup for their whole life. Blocks while another case of
-    /// this process is inside its own cgroup.
+    /// meanwhile belong to the cgroup for their whole life. Waits while another case of
+    /// this process is inside its own cgroup, [`MEMBERSHIP_WAIT`] at most.
     pub fn enter(&self) -> Result<Membership<'_>, CgroupError> {
-        let lock = MEMBERSHIP.lock().unwrap_or_else(PoisonError::into_inner);
+        let lock = wait_for_membership().ok_or_else(|| CgroupError::Occupied {
+            path: self.dir.clone(),
+        })?;
         let previous = self.mount.current_cgroup_dir()?;
         let pid = std::process::id();
         move_process(pid, &self.dir)?;
@@ -272,6 +283,21 @@ impl Drop for CaseCgroup {
 impl CgroupError {
     fn source_message(&self) -> String {
         std::error::Error::source(self).map_or_else(String::new, ToString::to_string)
+    }
+}
+
+/// The lock on the process's membership, when another holder lets go of it in time.
+fn wait_for_membership() -> Option<MutexGuard<'static, ()>> {
+    let deadline = std::time::Instant::now() + MEMBERSHIP_WAIT;
+    loop {
+        match MEMBERSHIP.try_lock() {
+            Ok(lock) => return Some(lock),
+            Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(1));
+            }
+            Err(TryLockError::WouldBlock) => return None,
+        }
     }
 }
 

@@ -15,7 +15,6 @@ mod validate;
 
 use std::{
     fmt,
-    io::Read,
     path::{Path, PathBuf},
 };
 
@@ -32,6 +31,11 @@ use crate::{
 /// The first kernel with `BPF_MAP_TYPE_SK_STORAGE`; expectations must cover every kernel
 /// from here (or from the case's `requires.kernel`) on.
 pub const FIRST_KERNEL: KernelVersion = KernelVersion::new(5, 2, 0);
+
+/// The longest `within` a step may wait for its expectation: what it waits for (storages
+/// freed after an RCU grace period) takes milliseconds, and the case's whole run is bounded
+/// by [`crate::exec::CASE_TIMEOUT`].
+pub const MAX_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A validated case, ready to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -322,8 +326,8 @@ impl fmt::Display for Expected {
 
 /// The largest case file read, in bytes. The largest case in cases/ is under 3 KB; 1 MiB is
 /// hundreds of times that, and bounds what parsing and validation may cost (a 50 MB file
-/// took gigabytes). Reading stops one byte past it, so a file that never ends (a symlink to
-/// /dev/zero) costs no more.
+/// took gigabytes). A larger file, and one that is no regular file (a FIFO, a link to
+/// /dev/zero), is refused before it is read.
 pub const MAX_CASE_FILE_BYTES: u64 = 1 << 20;
 
 /// Finds case files: each path is a `.yaml`/`.yml` file or a directory searched
@@ -431,22 +435,27 @@ fn collect_yaml(
     }
 }
 
-/// Reads a case file: at most [`MAX_CASE_FILE_BYTES`] (one byte more tells a larger file),
-/// and UTF-8, with the place of the first byte that is not.
-fn read_case(file: &Path) -> Result<String, Diagnostic> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|f| f.take(MAX_CASE_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| Diagnostic::of_file(file, format!("cannot read: {e}")))?;
-    if bytes.len() as u64 > MAX_CASE_FILE_BYTES {
+/// Reads a case file: a regular file of at most [`MAX_CASE_FILE_BYTES`], and UTF-8, with
+/// the place of the first byte that is not.
+pub(crate) fn read_case(file: &Path) -> Result<String, Diagnostic> {
+    // The file's name is printed beside the case in every report.
+    if crate::printable::has_control(&file.to_string_lossy()) {
         return Err(Diagnostic::of_file(
             file,
+            "the path holds a control character: a case's file is named in reports, rename it",
+        ));
+    }
+    let bytes = crate::input_file::read_regular(file, MAX_CASE_FILE_BYTES).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::FileTooLarge {
             format!(
                 "larger than {MAX_CASE_FILE_BYTES} bytes (1 MiB), the most a case file may be; \
                  real cases are a few KB"
-            ),
-        ));
-    }
+            )
+        } else {
+            format!("cannot read: {e}")
+        };
+        Diagnostic::of_file(file, why)
+    })?;
     String::from_utf8(bytes).map_err(|e| {
         let valid = String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
         Diagnostic::at(

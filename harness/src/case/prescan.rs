@@ -10,6 +10,9 @@
 //!
 //! Duplicate keys are found here because serde keeps the last of them without a word wherever
 //! a case has a map of names (`maps`, `sockets`, `programs`, the keys of a step).
+//!
+//! So is text with control characters (YAML's escapes write them: `"\e[2J"`): a case's text
+//! is printed on terminals and in reports, where they would act.
 
 use std::collections::HashMap;
 
@@ -64,6 +67,17 @@ pub fn scan(text: &str) -> Vec<Problem> {
         match event {
             Event::Scalar(value, ..) => {
                 begin(&mut stack, Some(&value), span, &mut problems);
+                if let Some(control) = value.chars().find(|c| is_refused_control(*c)) {
+                    problems.push(Problem {
+                        path: path_of(&stack),
+                        line: span.start.line(),
+                        column: span.start.col() + 1,
+                        message: format!(
+                            "holds the control character {}: a case's text is printed, and may hold tabs and line breaks but no other control character",
+                            crate::printable::escape(&control.to_string())
+                        ),
+                    });
+                }
                 end(&mut stack);
             }
             Event::Alias(_) => {
@@ -98,6 +112,12 @@ pub fn scan(text: &str) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// A character a case's text may not hold: what [`crate::printable::escape`] escapes, but
+/// a tab or a line break.
+fn is_refused_control(c: char) -> bool {
+    c != '\n' && crate::printable::has_control(c.encode_utf8(&mut [0; 4]))
 }
 
 fn too_deep(stack: &[Frame], at: &Marker) -> Problem {

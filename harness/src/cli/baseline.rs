@@ -87,7 +87,7 @@ pub fn compare(
         let base = match pick(results, baseline, saved, kernel) {
             Ok(base) => base,
             Err(message) => {
-                eprintln!("error: --baseline: {message}");
+                eprintln!("error: --baseline: {}", crate::printable::escape(&message));
                 return Ok(EXIT_BAD_INPUT);
             }
         };

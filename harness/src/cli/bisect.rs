@@ -111,7 +111,7 @@ fn bisect(args: &BisectArgs) -> Result<u8, u8> {
                 .into_iter()
                 .next()
                 .expect("one kernel, one run");
-            let shown = bisect::observe(&run, args.step.as_deref());
+            let shown = bisect::observe(&crate::report::printable(&run), args.step.as_deref());
             runs.push((i, run));
             Ok::<_, u8>(shown)
         },
@@ -253,7 +253,7 @@ fn select_cases(
 /// The kernels of the list, from --from to --to.
 fn list_ladder(args: &BisectArgs) -> Result<(KernelsFile, std::ops::Range<usize>), u8> {
     let file = KernelsFile::load(&args.kernels).map_err(|e| {
-        eprintln!("{e}");
+        eprintln!("{}", crate::error_chain(&e));
         EXIT_BAD_INPUT
     })?;
     let names: Vec<&str> = file.kernels.iter().map(|k| k.name.as_str()).collect();
@@ -282,7 +282,7 @@ fn debian_ladder(
     // The kernel list lends its mirror and keyring when there is one.
     let mut file = if args.kernels.exists() {
         KernelsFile::load(&args.kernels).map_err(|e| {
-            eprintln!("{e}");
+            eprintln!("{}", crate::error_chain(&e));
             EXIT_BAD_INPUT
         })?
     } else {
@@ -434,12 +434,13 @@ pub fn run_git(args: &BisectRunArgs) -> u8 {
         Ok(results) => results,
         Err(_) => return GIT_ABORT,
     };
-    let run = &results.kernels[0];
     if let Err(e) =
         crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
     {
         eprintln!("error: {}", crate::error_chain(&e));
     }
+    // Judged as printed: the guest's release and outcomes are the kernel's text.
+    let run = &crate::report::printable(&results.kernels[0]);
     let (code, why) = judge(run, args.step.as_deref(), good.as_ref());
     let word = match code {
         GIT_GOOD => "good",

@@ -51,8 +51,14 @@ fn run_to(args: &DiffArgs, stdout: &mut impl Write, color: bool) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
-    let read = |path: &Path| {
-        report::read_json(path).map_err(|e| eprintln!("error: {:#}", anyhow::Error::new(e)))
+    // The terminal view shows the results printable; JSON shows them as they are.
+    let read = |path: &Path| match report::read_json(path) {
+        Ok(results) if args.format == Format::Human => Ok(report::printable(&results)),
+        Ok(results) => Ok(results),
+        Err(e) => {
+            eprintln!("error: {}", crate::error_chain(&e));
+            Err(())
+        }
     };
     let Ok(old) = read(&args.old) else {
         return EXIT_BAD_INPUT;
@@ -67,7 +73,7 @@ fn run_to(args: &DiffArgs, stdout: &mut impl Write, color: bool) -> u8 {
             match found {
                 Ok((o, n)) => diff::pair(o, n),
                 Err(message) => {
-                    eprintln!("error: {message}");
+                    eprintln!("error: {}", crate::printable::escape(&message));
                     return EXIT_BAD_INPUT;
                 }
             }
@@ -83,8 +89,8 @@ fn run_to(args: &DiffArgs, stdout: &mut impl Write, color: bool) -> u8 {
         Format::Human => diff::write(
             stdout,
             &diff,
-            &args.old.display().to_string(),
-            &new_path.display().to_string(),
+            &crate::printable::escape(&args.old.display().to_string()),
+            &crate::printable::escape(&new_path.display().to_string()),
             args.all,
             color,
         ),

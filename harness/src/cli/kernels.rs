@@ -74,7 +74,11 @@ fn matrix(file: &KernelsFile, format: MatrixFormat) -> String {
         .iter()
         .filter(|entry| match entry.absent_reason() {
             Some(reason) => {
-                eprintln!("{}: left out of the matrix: {reason}", entry.name);
+                eprintln!(
+                    "{}: left out of the matrix: {}",
+                    entry.name,
+                    crate::printable::escape(&reason)
+                );
                 false
             }
             None => true,
@@ -90,9 +94,12 @@ fn matrix(file: &KernelsFile, format: MatrixFormat) -> String {
     }
 }
 
+/// A row per kernel: its name, source, release, cache state and kernels.toml's note, each
+/// printable (paths and notes are the list's, or the environment's).
 fn list(file: &KernelsFile, cache: KernelCache) -> anyhow::Result<ExitCode> {
+    use crate::printable::escape;
     let resolver = Resolver::new(file, cache);
-    let rows: Vec<[String; 4]> = file
+    let rows: Vec<[String; 5]> = file
         .kernels
         .iter()
         .map(|entry| {
@@ -109,11 +116,13 @@ fn list(file: &KernelsFile, cache: KernelCache) -> anyhow::Result<ExitCode> {
                 entry.source.to_string(),
                 status.release.unwrap_or_else(|| "-".into()),
                 cache,
+                entry.note.clone().unwrap_or_default(),
             ]
+            .map(|cell| escape(&cell).into_owned())
         })
         .collect();
-    let header = ["NAME", "SOURCE", "RELEASE", "CACHE"].map(String::from);
-    let widths: Vec<usize> = (0..3)
+    let header = ["NAME", "SOURCE", "RELEASE", "CACHE", "NOTE"].map(String::from);
+    let widths: Vec<usize> = (0..4)
         .map(|col| {
             std::iter::once(&header)
                 .chain(&rows)
@@ -123,18 +132,24 @@ fn list(file: &KernelsFile, cache: KernelCache) -> anyhow::Result<ExitCode> {
         })
         .collect();
     for row in std::iter::once(&header).chain(&rows) {
-        println!(
-            "{:w0$}  {:w1$}  {:w2$}  {}",
+        let line = format!(
+            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
             row[0],
             row[1],
             row[2],
             row[3],
+            row[4],
             w0 = widths[0],
             w1 = widths[1],
-            w2 = widths[2]
+            w2 = widths[2],
+            w3 = widths[3]
         );
+        println!("{}", line.trim_end());
     }
-    println!("cache: {}", resolver.cache().root().display());
+    println!(
+        "cache: {}",
+        escape(&resolver.cache().root().display().to_string())
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -147,7 +162,7 @@ fn fetch(
     let selected = match select(file, names) {
         Ok(selected) => selected,
         Err(message) => {
-            eprintln!("{message}");
+            eprintln!("{}", crate::printable::escape(&message));
             return Ok(ExitCode::from(EXIT_BAD_INPUT));
         }
     };
@@ -162,7 +177,7 @@ fn fetch(
             Ok(resolved) => println!(
                 "{}: {} ({:.1} s)",
                 entry.name,
-                describe(&resolved),
+                crate::printable::escape(&describe(&resolved)),
                 started.elapsed().as_secs_f64()
             ),
             Err(e) => {
@@ -203,6 +218,14 @@ pub(super) fn with_paths(
             Some((label, path)) if !label.is_empty() && !label.contains('/') => (Some(label), path),
             _ => (None, given.as_str()),
         };
+        if let Some(label) = label
+            && !crate::names::is_valid(label)
+        {
+            return Err(format!(
+                "--kernel {given}: `{label}` is not a kernel name: {}",
+                crate::names::RULE
+            ));
+        }
         let absolute = std::fs::canonicalize(path).map_err(|e| {
             format!(
                 "--kernel {given}: {e} (give a kernel image, a built tree, LABEL=PATH, or a name of {})",
@@ -248,7 +271,11 @@ pub(super) fn with_paths(
 /// (`include/config/kernel.release`) announces.
 fn announced_release(path: &std::path::Path) -> Option<String> {
     let release = if path.is_dir() {
-        std::fs::read_to_string(path.join("include/config/kernel.release")).ok()?
+        // A line that make writes.
+        let bytes =
+            crate::input_file::read_regular(&path.join("include/config/kernel.release"), 4096)
+                .ok()?;
+        String::from_utf8(bytes).ok()?
     } else {
         crate::kernels::image_release(path).ok()??
     };
@@ -339,7 +366,10 @@ impl Progress for BarProgress {
     }
 
     fn rebuilding(&self, kernel: &str, reason: &str) {
-        eprintln!("{kernel}: rebuilding the cached kernel, which is damaged: {reason}");
+        eprintln!(
+            "{kernel}: rebuilding the cached kernel, which is damaged: {}",
+            crate::printable::escape(reason)
+        );
     }
 }
 
@@ -401,5 +431,14 @@ mod tests {
             &["./nope".into()],
         );
         assert!(missing.unwrap_err().starts_with("--kernel ./nope:"));
+        let dots = with_paths(
+            KernelsFile::empty(Path::new("kernels.toml")),
+            &[format!("..={}", image.display())],
+        );
+        assert!(
+            dots.unwrap_err()
+                .contains(": `..` is not a kernel name: letters"),
+            "a label is a kernel name"
+        );
     }
 }

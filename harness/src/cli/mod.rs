@@ -205,7 +205,7 @@ pub fn main() -> ExitCode {
             kernels: file,
         } => {
             return kernels::run(command, &file).unwrap_or_else(|e| {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", crate::error_chain(e.as_ref()));
                 ExitCode::from(EXIT_INFRA)
             });
         }
@@ -264,7 +264,7 @@ fn run(args: &RunArgs) -> u8 {
         let show_progress = args.format == Format::Human;
         match exec::run_cases("host", &cases, |case| {
             if show_progress {
-                let _ = human.case_line(&mut stdout, case);
+                let _ = human.case_line(&mut stdout, &crate::report::printable(case));
             }
         }) {
             Ok(run) => RunResults {
@@ -272,7 +272,7 @@ fn run(args: &RunArgs) -> u8 {
                 ..RunResults::new(vec![run])
             },
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::error_chain(&e));
                 return EXIT_INFRA;
             }
         }
@@ -291,12 +291,17 @@ fn run(args: &RunArgs) -> u8 {
         return EXIT_INFRA;
     }
     let mut stdout = io::stdout().lock();
+    // The terminal views show the results printable; JSON shows them as they are.
+    let shown = || crate::report::printable(&results);
     if let (Some(baseline), Format::Human) = (&baseline, args.format) {
         let compared = baseline::compare(
             &mut stdout,
-            &results,
+            &shown(),
             baseline,
-            saved_baseline.as_ref(),
+            saved_baseline
+                .as_ref()
+                .map(crate::report::printable)
+                .as_ref(),
             human.color,
         )
         .and_then(|code| writeln!(stdout, "reports: {}", args.out.display()).map(|()| code));
@@ -310,7 +315,7 @@ fn run(args: &RunArgs) -> u8 {
         };
     }
     let printed = match args.format {
-        Format::Human if args.host => results
+        Format::Human if args.host => shown()
             .kernels
             .iter()
             .try_for_each(|k| human.kernel_summary(&mut stdout, k)),
@@ -320,7 +325,7 @@ fn run(args: &RunArgs) -> u8 {
             } else {
                 crate::report::matrix::Rows::All
             };
-            human_matrix(&mut stdout, &results, &cases, human, rows)
+            human_matrix(&mut stdout, &shown(), &cases, human, rows)
         }
         Format::Json => writeln!(stdout, "{}", crate::report::to_json(&results, layout)),
     }
@@ -387,12 +392,12 @@ fn run_matrix(args: &RunArgs, cases: &[Case], also: Option<&str>) -> Result<RunR
         KernelsFile::empty(&args.kernels)
     } else {
         KernelsFile::load(&args.kernels).map_err(|e| {
-            eprintln!("{e}");
+            eprintln!("{}", crate::error_chain(&e));
             EXIT_BAD_INPUT
         })?
     };
     let (file, path_names) = kernels::with_paths(file, &paths).map_err(|message| {
-        eprintln!("{message}");
+        eprintln!("{}", crate::printable::escape(&message));
         EXIT_BAD_INPUT
     })?;
     // Kernels named on the command line must run; `optional` excuses only a whole-list run.
@@ -404,7 +409,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case], also: Option<&str>) -> Result<RunR
     let mut selected_names = names;
     selected_names.extend(path_names.iter().cloned());
     let selected = kernels::select(&file, &selected_names).map_err(|message| {
-        eprintln!("{message}");
+        eprintln!("{}", crate::printable::escape(&message));
         EXIT_BAD_INPUT
     })?;
     let limits = VmLimits {

@@ -24,9 +24,11 @@ impl RunProgress {
         }
     }
 
+    /// Shows `event`, printable: it carries kernel names and lines of their consoles.
     pub(super) fn show(&self, event: Event<'_>) {
+        use crate::printable::escape;
         match event {
-            Event::Note(text) => self.line(text),
+            Event::Note(text) => self.line(&escape(text)),
             Event::Started { kernel, how } => match &self.bars {
                 Some(bars) => {
                     let bar = bars.add(ProgressBar::new_spinner());
@@ -35,12 +37,12 @@ impl RunProgress {
                     ) {
                         bar.set_style(style);
                     }
-                    bar.set_prefix(kernel.to_string());
-                    bar.set_message(format!("booting: {how}"));
+                    bar.set_prefix(escape(kernel).into_owned());
+                    bar.set_message(format!("booting: {}", escape(&how)));
                     bar.enable_steady_tick(Duration::from_millis(200));
                     self.lock().insert(kernel.to_string(), bar);
                 }
-                None => eprintln!("{kernel}: {how}"),
+                None => eprintln!("{}: {}", escape(kernel), escape(&how)),
             },
             Event::Reached { kernel, landmark } => self.set(kernel, stage(landmark).into()),
             Event::CaseDone {
@@ -49,12 +51,15 @@ impl RunProgress {
                 label,
                 done,
                 of,
-            } => self.set(kernel, format!("case {done}/{of}: {label} {case}")),
+            } => self.set(
+                kernel,
+                format!("case {done}/{of}: {} {}", escape(label), escape(case)),
+            ),
             Event::Finished(run) => {
                 if let Some(bar) = self.lock().remove(&run.kernel) {
                     bar.finish_and_clear();
                 }
-                self.line(&one_line(run));
+                self.line(&one_line(&crate::report::printable(run)));
             }
         }
     }

@@ -69,17 +69,18 @@ pub fn run(args: &RecordArgs) -> u8 {
     let mut a_kernel_failed = false;
     let mut ran = Vec::new();
     for run in runs {
-        match (&run.status, run.version) {
+        let shown = crate::report::printable(&run);
+        match (&shown.status, run.version) {
             (KernelStatus::Ran, Some(_)) => ran.push(run),
             (KernelStatus::Ran, None) => {
-                eprintln!("error: {} reported no version to record", run.kernel);
+                eprintln!("error: {} reported no version to record", shown.kernel);
                 a_kernel_failed = true;
             }
             (KernelStatus::Skipped { reason }, _) => {
-                eprintln!("note: {} was skipped: {reason}", run.kernel);
+                eprintln!("note: {} was skipped: {reason}", shown.kernel);
             }
             (KernelStatus::Error { message, .. }, _) => {
-                eprintln!("error: {} did not run the cases: {message}", run.kernel);
+                eprintln!("error: {} did not run the cases: {message}", shown.kernel);
                 a_kernel_failed = true;
             }
         }
@@ -96,7 +97,7 @@ pub fn run(args: &RecordArgs) -> u8 {
             Ok(true) => code = EXIT_DIVERGED,
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return code,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", crate::printable::escape(&e.to_string()));
                 return EXIT_INFRA;
             }
         }
@@ -107,7 +108,7 @@ pub fn run(args: &RecordArgs) -> u8 {
             writeln!(
                 stdout,
                 "every step did what its case expects on {}: nothing to record",
-                names.join(", ")
+                crate::printable::escape(&names.join(", "))
             ),
             code,
         );
@@ -119,7 +120,7 @@ pub fn run(args: &RecordArgs) -> u8 {
 fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> {
     if let Some(path) = &args.results {
         let results = crate::report::read_json(path).map_err(|e| {
-            eprintln!("error: {:#}", anyhow::Error::new(e));
+            eprintln!("error: {}", crate::error_chain(&e));
             EXIT_BAD_INPUT
         })?;
         if let Some(unknown) = args
@@ -142,11 +143,11 @@ fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> 
             .collect());
     }
     let file = KernelsFile::load(&args.kernels).map_err(|e| {
-        eprintln!("{e}");
+        eprintln!("{}", crate::error_chain(&e));
         EXIT_BAD_INPUT
     })?;
     let selected = kernels::select(&file, &args.kernel).map_err(|m| {
-        eprintln!("{m}");
+        eprintln!("{}", crate::printable::escape(&m));
         EXIT_BAD_INPUT
     })?;
     let results = run_kernels(
@@ -167,18 +168,30 @@ fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> 
 
 /// Prints what was proposed for one case, and the proposal as a diff or a written file;
 /// says whether there was anything to propose.
+/// Prints the proposal for `case` (or writes it beside the case with `write`), each line
+/// printable: it quotes what the kernels did and the case file.
 fn propose(
     out: &mut impl Write,
     case: &Case,
     kernels: &[KernelRun],
     write: bool,
 ) -> io::Result<bool> {
-    let text = std::fs::read_to_string(&case.file).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot read {}: {e}", case.file.display()),
-        )
-    })?;
+    let mut shown = Vec::new();
+    let proposed = propose_to(&mut shown, case, kernels, write)?;
+    for line in String::from_utf8_lossy(&shown).lines() {
+        writeln!(out, "{}", crate::printable::escape(line))?;
+    }
+    Ok(proposed)
+}
+
+fn propose_to(
+    out: &mut impl Write,
+    case: &Case,
+    kernels: &[KernelRun],
+    write: bool,
+) -> io::Result<bool> {
+    let text = crate::case::read_case(&case.file)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let proposal = record::propose(&text, case, kernels);
     if proposal.edits.is_empty() {
         return Ok(false);

@@ -161,7 +161,8 @@ fn merge_files(inputs: &[PathBuf]) -> Result<RunResults, u8> {
             .into_iter()
             .map(|i| inputs[i].display().to_string())
             .collect();
-        eprintln!("error: {}: {e}", files.join(" and "));
+        let said = format!("{}: {e}", files.join(" and "));
+        eprintln!("error: {}", crate::printable::escape(&said));
         EXIT_BAD_INPUT
     })
 }
@@ -185,13 +186,16 @@ fn merge_kernels(kernels_file: &Path, dir: &Path) -> Result<RunResults, u8> {
                 "warning: {} holds results of kernels {} does not list, left out: {}",
                 dir.display(),
                 kernels_file.display(),
-                unlisted.join(", ")
+                crate::printable::escape(&unlisted.join(", "))
             );
         }
     }
     let entries: Vec<&KernelEntry> = file.kernels.iter().collect();
     report::merge_dir(&entries, dir).map_err(|e| {
-        eprintln!("error: {}: {e}", dir.display());
+        eprintln!(
+            "error: {}",
+            crate::printable::escape(&format!("{}: {e}", dir.display()))
+        );
         EXIT_BAD_INPUT
     })
 }
@@ -204,7 +208,7 @@ fn write_merged(
     view: Human,
 ) -> u8 {
     if let Some(differences) = report::build_differences(merged) {
-        eprintln!("warning: {differences}");
+        eprintln!("warning: {}", crate::printable::escape(&differences));
     }
     let files = match report::write_all(merged, out, layout) {
         Ok(files) => files,
@@ -218,7 +222,7 @@ fn write_merged(
         files.report_html.display()
     );
     finish(
-        matrix::write(stdout, merged, view, matrix::Rows::All),
+        matrix::write(stdout, &report::printable(merged), view, matrix::Rows::All),
         exit_code(merged),
     )
 }
@@ -235,17 +239,20 @@ fn show(
         Ok(results) => results,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
+    // Every view but the JSON shows the results printable.
+    let shown = || report::printable(&results);
     let printed = match format {
-        ShowFormat::Matrix => matrix::write(stdout, &results, view, rows),
+        ShowFormat::Matrix => matrix::write(stdout, &shown(), view, rows),
         ShowFormat::Atlas => {
-            let boundaries = report::atlas::boundaries(&results);
-            report::atlas::write(stdout, &boundaries, &results, view.width)
+            let shown = shown();
+            let boundaries = report::atlas::boundaries(&shown);
+            report::atlas::write(stdout, &boundaries, &shown, view.width)
         }
-        ShowFormat::Changes => changes::write(stdout, &results, view),
-        ShowFormat::Edges => report::edges::write(stdout, &results),
-        ShowFormat::Markdown => write!(stdout, "{}", markdown::render(&results)),
-        ShowFormat::Html => write!(stdout, "{}", html::render(&results)),
-        ShowFormat::Junit => match junit::to_xml(&results) {
+        ShowFormat::Changes => changes::write(stdout, &shown(), view),
+        ShowFormat::Edges => report::edges::write(stdout, &shown()),
+        ShowFormat::Markdown => write!(stdout, "{}", markdown::render(&shown())),
+        ShowFormat::Html => write!(stdout, "{}", html::render(&shown())),
+        ShowFormat::Junit => match junit::to_xml(&shown()) {
             Ok(xml) => writeln!(stdout, "{xml}"),
             Err(e) => return fail(EXIT_INFRA, e),
         },
@@ -263,7 +270,10 @@ fn show_evidence(input: &Path, case_paths: &[PathBuf], stdout: &mut impl Write, 
         Ok(cases) => cases,
         Err(code) => return code,
     };
-    finish(evidence::write(stdout, &cases, &results, color), EXIT_PASS)
+    finish(
+        evidence::write(stdout, &cases, &report::printable(&results), color),
+        EXIT_PASS,
+    )
 }
 
 /// `code` once printed; a closed pipe (`| head`) is not a failure.
@@ -278,7 +288,7 @@ pub(super) fn finish(printed: io::Result<()>, code: u8) -> u8 {
 }
 
 fn fail(code: u8, error: report::ReportError) -> u8 {
-    eprintln!("error: {:#}", anyhow::Error::new(error));
+    eprintln!("error: {}", crate::error_chain(&error));
     code
 }
 

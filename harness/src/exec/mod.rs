@@ -14,7 +14,8 @@ mod sys;
 use std::{
     collections::HashMap,
     os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd},
-    time::Instant,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
 };
 
 use aya_obj::generated::bpf_cmd;
@@ -88,11 +89,29 @@ pub fn run_cases(
         harness: None,
         accel: None,
         phases: None,
+        note: None,
         cases: results,
     })
 }
 
+/// The longest a case may run. Cases take milliseconds, the slowest a few seconds under
+/// TCG; a case past this (a step that never returns, a `within` that never holds, many of
+/// them) is its own error and the kernel's other cases still run, well inside the 300 s a
+/// kernel has by default.
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `case` on its own thread, stopped after [`CASE_TIMEOUT`].
 pub fn run_case(case: &Case, version: KernelVersion) -> CaseResult {
+    run_case_for(case, version, CASE_TIMEOUT)
+}
+
+/// Runs `case` on its own thread for `timeout` at most. A case still running then is
+/// reported as an error and left behind: a thread stuck in a system call cannot be stopped,
+/// so its thread, descriptors, network namespace, cgroup and lent eBPF object stay until
+/// the call returns, when it stops before its next step and releases them. Meanwhile it
+/// cannot touch what the next cases share: its rlimits are undone here at once (and it
+/// sets none later), and the next case that needs the eBPF object loads one of its own.
+pub fn run_case_for(case: &Case, version: KernelVersion, timeout: Duration) -> CaseResult {
     let start = Instant::now();
     let finish = |outcome, steps| CaseResult {
         name: case.name.clone(),
@@ -105,19 +124,37 @@ pub fn run_case(case: &Case, version: KernelVersion) -> CaseResult {
         return finish(CaseOutcome::Skipped { reason }, Vec::new());
     }
     let owned = case.clone();
+    let left_behind = Arc::new(LeftBehind::default());
+    let limits_before = ProcessLimits::read();
+    let (done, finished) = std::sync::mpsc::channel();
+    let case_left_behind = Arc::clone(&left_behind);
     let joined = std::thread::Builder::new()
         .name(case.name.clone())
-        .spawn(move || run_isolated(&owned, version))
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_isolated(&owned, version, &case_left_behind)
+            }));
+            // Nobody listens to a case left behind.
+            let _ = done.send(result);
+        })
         .map_err(|e| format!("cannot start the case's thread: {e}"))
-        .and_then(|handle| {
-            handle.join().map_err(|panic| {
+        .and_then(|_| match finished.recv_timeout(timeout) {
+            Ok(result) => result.map_err(|panic| {
                 let message = panic
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(ToString::to_string))
                     .unwrap_or_default();
                 format!("the executor panicked: {message}")
-            })
+            }),
+            Err(_) => {
+                left_behind.mark(&limits_before);
+                Err(format!(
+                    "the case did not finish within {}: stopped and left behind (a step that \
+                     does not return, or more work than a case should be)",
+                    humantime::format_duration(timeout)
+                ))
+            }
         });
     match joined.and_then(|r| r) {
         Ok(steps) => {
@@ -201,15 +238,19 @@ fn unmet_requirement(case: &Case, version: KernelVersion) -> Option<String> {
 /// Runs the case in this (its own) thread: a network namespace of its own, the eBPF object
 /// lent to it (loaded as root, unlimited), a user of its own when it limits locked memory,
 /// then its resource limits.
-fn run_isolated(case: &Case, version: KernelVersion) -> Result<Vec<StepResult>, String> {
+fn run_isolated(
+    case: &Case,
+    version: KernelVersion,
+    left_behind: &LeftBehind,
+) -> Result<Vec<StepResult>, String> {
     netns::enter_new().map_err(|e| format!("cannot create the case's network namespace: {e}"))?;
     let bpf =
         programs::CaseBpf::start(case).map_err(|e| format!("cannot load the eBPF object: {e}"))?;
     if case.rlimits.memlock.is_some() {
         enter_own_user()?;
     }
-    let _limits = CaseLimits::apply(&case.rlimits)?;
-    let mut world = World::new(case, &sys::Bpf, bpf);
+    let _limits = CaseLimits::apply(&case.rlimits, left_behind)?;
+    let mut world = World::new(case, &sys::Bpf, bpf, left_behind);
     let results = world.run_all(version);
     // Programs are detached and the cgroup removed before the case's sockets close.
     if let Some(bpf) = world.bpf.take() {
@@ -249,34 +290,97 @@ fn enter_own_user() -> Result<(), String> {
         .map_err(|e| format!("cannot restore the capabilities as uid {uid}: {e}"))
 }
 
-/// The case's resource limits, in force until dropped. Limits belong to the process, not
-/// the case's thread; that is sound because cases run one after another.
-struct CaseLimits(Vec<(nix::sys::resource::Resource, (u64, u64))>);
+/// Whether [`run_case_for`] left the case's thread behind after its timeout. The case's
+/// process-wide changes, its rlimits, are made and undone under the lock, so that a case
+/// left behind makes none after it and undoes none of the later cases'.
+#[derive(Default)]
+struct LeftBehind(Mutex<bool>);
 
-impl CaseLimits {
-    fn apply(limits: &crate::case::Rlimits) -> Result<Self, String> {
-        use nix::sys::resource::{Resource, getrlimit, setrlimit};
-        let mut saved = CaseLimits(Vec::new());
-        for (resource, limit) in [
-            (Resource::RLIMIT_MEMLOCK, limits.memlock),
-            (Resource::RLIMIT_NOFILE, limits.nofile),
-        ] {
-            let Some(limit) = limit else { continue };
-            let before = getrlimit(resource).map_err(|e| format!("getrlimit: {e}"))?;
-            // The hard limit stays, so that the executor (root) can restore the soft one.
-            setrlimit(resource, limit, before.1)
-                .map_err(|e| format!("cannot set {resource:?} to {limit}: {e}"))?;
-            saved.0.push((resource, before));
-        }
-        Ok(saved)
+impl LeftBehind {
+    /// Leaves the case behind and puts back the limits it may have changed.
+    fn mark(&self, before: &ProcessLimits) {
+        let mut left = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *left = true;
+        before.restore();
+    }
+
+    fn is_marked(&self) -> bool {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl Drop for CaseLimits {
-    fn drop(&mut self) {
-        for (resource, (soft, hard)) in self.0.drain(..).rev() {
+/// The limits a case may set, as they are.
+struct ProcessLimits(Vec<(nix::sys::resource::Resource, (u64, u64))>);
+
+impl ProcessLimits {
+    fn read() -> Self {
+        use nix::sys::resource::{Resource, getrlimit};
+        Self(
+            [Resource::RLIMIT_MEMLOCK, Resource::RLIMIT_NOFILE]
+                .into_iter()
+                .filter_map(|resource| Some((resource, getrlimit(resource).ok()?)))
+                .collect(),
+        )
+    }
+
+    fn restore(&self) {
+        for (resource, (soft, hard)) in self.0.iter().rev() {
             // Restoring what getrlimit returned cannot fail for root.
-            let _ = nix::sys::resource::setrlimit(resource, soft, hard);
+            let _ = nix::sys::resource::setrlimit(*resource, *soft, *hard);
+        }
+    }
+}
+
+/// The case's resource limits, in force until dropped. Limits belong to the process, not
+/// the case's thread; that is sound because cases run one after another, and a case left
+/// behind is kept from them by `left_behind`.
+struct CaseLimits<'c> {
+    before: ProcessLimits,
+    left_behind: &'c LeftBehind,
+}
+
+impl<'c> CaseLimits<'c> {
+    fn apply(limits: &crate::case::Rlimits, left_behind: &'c LeftBehind) -> Result<Self, String> {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let left = left_behind.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if *left {
+            return Err("left behind before its limits were set".into());
+        }
+        let before = ProcessLimits::read();
+        let set = [
+            (Resource::RLIMIT_MEMLOCK, limits.memlock),
+            (Resource::RLIMIT_NOFILE, limits.nofile),
+        ]
+        .into_iter()
+        .filter_map(|(resource, limit)| Some((resource, limit?)))
+        .try_for_each(|(resource, limit)| {
+            let (_, hard) = getrlimit(resource).map_err(|e| format!("getrlimit: {e}"))?;
+            // The hard limit stays, so that the executor (root) can restore the soft one.
+            setrlimit(resource, limit, hard)
+                .map_err(|e| format!("cannot set {resource:?} to {limit}: {e}"))
+        });
+        if let Err(e) = set {
+            before.restore();
+            return Err(e);
+        }
+        drop(left);
+        Ok(CaseLimits {
+            before,
+            left_behind,
+        })
+    }
+}
+
+impl Drop for CaseLimits<'_> {
+    fn drop(&mut self) {
+        let left = self
+            .left_behind
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // A case left behind had its limits undone when it was left.
+        if !*left {
+            self.before.restore();
         }
     }
 }
@@ -327,6 +431,8 @@ struct World<'c> {
     keys: programs::SocketKeys,
     /// The eBPF object, when the case uses programs or the object's maps.
     bpf: Option<programs::CaseBpf>,
+    /// Set when the case ran out of time: it stops before its next step.
+    left_behind: &'c LeftBehind,
 }
 
 fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
@@ -353,7 +459,12 @@ fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
 }
 
 impl<'c> World<'c> {
-    fn new(case: &'c Case, kernel: &'c dyn MapSyscalls, bpf: Option<programs::CaseBpf>) -> Self {
+    fn new(
+        case: &'c Case,
+        kernel: &'c dyn MapSyscalls,
+        bpf: Option<programs::CaseBpf>,
+        left_behind: &'c LeftBehind,
+    ) -> Self {
         let mut world = World {
             case,
             kernel,
@@ -365,6 +476,7 @@ impl<'c> World<'c> {
             map_ids: HashMap::new(),
             keys: programs::SocketKeys::default(),
             bpf,
+            left_behind,
         };
         // The object's maps exist from the start.
         let object_maps: Vec<String> = case
@@ -391,6 +503,9 @@ impl<'c> World<'c> {
     fn run_all(&mut self, version: KernelVersion) -> Vec<StepResult> {
         let mut results = Vec::new();
         for step in &self.case.steps {
+            if self.left_behind.is_marked() {
+                break;
+            }
             self.run(step, version, &mut results);
         }
         results
@@ -409,10 +524,15 @@ impl<'c> World<'c> {
         let mut result = judge(step, self.perform(&step.op), version);
         // A step with `within` asks again until its expectation holds: the kernel frees
         // some things later (a closed map's storages, after an RCU grace period).
-        if let Some(within) = step.within {
-            let deadline = Instant::now() + within;
-            while result.verdict == Verdict::Diverged && Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+        if let Some(deadline) = step
+            .within
+            .and_then(|within| Instant::now().checked_add(within))
+        {
+            while result.verdict == Verdict::Diverged
+                && Instant::now() < deadline
+                && !self.left_behind.is_marked()
+            {
+                std::thread::sleep(Duration::from_millis(10));
                 result = judge(step, self.perform(&step.op), version);
             }
         }
@@ -780,13 +900,23 @@ impl<'c> World<'c> {
 
     fn open_socket(&mut self, name: &str) -> Actual {
         let spec = &self.case.sockets[name];
-        if let crate::case::SocketSource::PairOf(end) = &spec.source {
-            return match self.pending_pairs.remove(end) {
-                Some(fd) => self.place(name, Ok(fd)),
-                None => Actual::NotRun {
-                    reason: format!("{end}, whose other end this is, was not created"),
-                },
-            };
+        match &spec.source {
+            crate::case::SocketSource::PairOf(end) => {
+                return match self.pending_pairs.remove(end) {
+                    Some(fd) => self.place(name, Ok(fd)),
+                    None => Actual::NotRun {
+                        reason: format!("{end}, whose other end this is, was not created"),
+                    },
+                };
+            }
+            crate::case::SocketSource::File(path) => {
+                return match sockets::open_file(path) {
+                    Ok(fd) => self.place(name, Ok(fd)),
+                    Err(sockets::FileRefused::Errno(errno)) => self.place(name, Err(errno)),
+                    Err(sockets::FileRefused::NotPlain(reason)) => Actual::NotRun { reason },
+                };
+            }
+            _ => {}
         }
         let fds = &self.fds;
         let open = || {
@@ -1145,7 +1275,8 @@ mod tests {
             .lock()
             .unwrap()
             .extend([Ok(Vec::new()), Ok(7u16.to_le_bytes().to_vec())]);
-        let mut world = World::new(&case, &kernel, None);
+        let running = LeftBehind::default();
+        let mut world = World::new(&case, &kernel, None, &running);
         let results = world.run_all(KernelVersion::new(6, 1, 0));
         assert!(
             results.iter().all(|r| r.verdict == Verdict::Pass),
@@ -1189,8 +1320,10 @@ mod tests {
             batch_reply: Some(524),
             ..Scripted::default()
         };
-        let new = World::new(&case, &kernel, None).run_all(KernelVersion::new(6, 1, 0));
-        let old = World::new(&case, &kernel, None).run_all(KernelVersion::new(5, 4, 0));
+        let new = World::new(&case, &kernel, None, &LeftBehind::default())
+            .run_all(KernelVersion::new(6, 1, 0));
+        let old = World::new(&case, &kernel, None, &LeftBehind::default())
+            .run_all(KernelVersion::new(5, 4, 0));
         let batch = |results: &[StepResult]| {
             results
                 .iter()
@@ -1219,7 +1352,8 @@ mod tests {
         );
         let kernel = Scripted::default();
         kernel.replies.lock().unwrap().push_back(Err(libc::EBADF));
-        let mut world = World::new(&case, &kernel, None);
+        let running = LeftBehind::default();
+        let mut world = World::new(&case, &kernel, None, &running);
         let results = world.run_all(KernelVersion::new(6, 1, 0));
         assert!(
             verdicts(&results).iter().all(|(_, v)| *v == Verdict::Pass),

@@ -4,7 +4,7 @@
 use std::{
     collections::{HashMap, HashSet},
     os::fd::{AsFd, AsRawFd, RawFd},
-    sync::{Mutex, MutexGuard, OnceLock},
+    sync::{Mutex, OnceLock, PoisonError},
 };
 
 use aya_obj::generated::{BPF_F_CLONE, BPF_F_NO_PREALLOC};
@@ -96,6 +96,10 @@ fn iterates(case: &Case) -> bool {
 /// TCG. Sharing it keeps cases independent: sk storage lives in the sockets, which all
 /// close when their case ends; each case sets its programs' parameters, drains records
 /// left from before it, and detaches what it attached.
+///
+/// A case takes the object out of [`OBJECT`] and gives it back when it finishes. One that
+/// panicked or was left behind after its timeout gives nothing back (a panicked case's
+/// object is dropped, detaching what it attached), and the next case loads a fresh one.
 struct SharedObject {
     object: SkStorageObject,
     /// Programs that passed the verifier in an earlier case.
@@ -105,7 +109,7 @@ struct SharedObject {
 static OBJECT: Mutex<Option<SharedObject>> = Mutex::new(None);
 
 pub struct CaseBpf {
-    shared: MutexGuard<'static, Option<SharedObject>>,
+    shared: SharedObject,
     attached: Vec<ProgramKind>,
     cgroup: Option<CaseCgroup>,
     records: Vec<Observation>,
@@ -121,24 +125,16 @@ impl CaseBpf {
         if !uses_object {
             return Ok(None);
         }
-        // A case that panicked while holding the object may have left programs attached:
-        // drop that object (detaching them) and load a fresh one.
-        let mut shared = OBJECT.lock().unwrap_or_else(|poisoned| {
-            let mut guard = poisoned.into_inner();
-            *guard = None;
-            guard
-        });
-        if shared.is_none() {
-            let object = SkStorageObject::load(kernel_accepts_clone_flag())
-                .map_err(|e| crate::error_chain(&e))?;
-            *shared = Some(SharedObject {
-                object,
+        let lent = OBJECT.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let mut shared = match lent {
+            Some(shared) => shared,
+            None => SharedObject {
+                object: SkStorageObject::load(kernel_accepts_clone_flag())
+                    .map_err(|e| crate::error_chain(&e))?,
                 loaded: HashSet::new(),
-            });
-        }
-        let Some(SharedObject { object, .. }) = shared.as_mut() else {
-            unreachable!("loaded above")
+            },
         };
+        let object = &mut shared.object;
         object
             .take_observations()
             .map_err(|e| crate::error_chain(&e))?;
@@ -167,7 +163,7 @@ impl CaseBpf {
     }
 
     fn object(&mut self) -> &mut SkStorageObject {
-        &mut self.shared.as_mut().expect("lent while loaded").object
+        &mut self.shared.object
     }
 
     /// Runs `create` inside the case's cgroup, so the sockets it makes belong to it.
@@ -182,8 +178,7 @@ impl CaseBpf {
     }
 
     pub fn map_fd(&self, map: StorageMap) -> Result<RawFd, String> {
-        let shared = self.shared.as_ref().expect("lent while loaded");
-        shared
+        self.shared
             .object
             .storage_fd(map)
             .map(|fd| fd.as_fd().as_raw_fd())
@@ -210,7 +205,7 @@ impl CaseBpf {
     }
 
     pub fn attach(&mut self, program: &crate::case::ProgramSpec) -> Actual {
-        let shared = self.shared.as_mut().expect("lent while loaded");
+        let shared = &mut self.shared;
         // The program whose helper calls are exactly those of the declared calls.
         let helpers = match program.params.calls.helper_set() {
             Ok(helpers) => helpers,
@@ -318,7 +313,11 @@ impl CaseBpf {
             }
         }
         let Self { shared, cgroup, .. } = self;
-        drop(shared);
+        // Another case's object may be there already when this case was left behind.
+        OBJECT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(shared);
         detached?;
         match cgroup {
             Some(cgroup) => cgroup.remove().map_err(|e| crate::error_chain(&e)),

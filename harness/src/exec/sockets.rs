@@ -1,7 +1,13 @@
 //! Creates the descriptors a case declares: sockets bound, listening, connected or
 //! accepted over loopback, dups, and non-socket files.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::{
+    os::{
+        fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd},
+        unix::fs::{FileTypeExt, MetadataExt},
+    },
+    path::Path,
+};
 
 use nix::{
     errno::Errno,
@@ -11,6 +17,7 @@ use nix::{
         SockaddrIn6, SockaddrStorage, UnixAddr, accept4, bind, connect, getsockname, listen,
         socket,
     },
+    sys::stat::{major, minor},
 };
 
 use crate::case::{
@@ -119,15 +126,41 @@ pub fn open(
             nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(of) }).map(alone)
         }
         SocketSource::PairOf(_) => unreachable!("the caller holds a socketpair's other end"),
+        SocketSource::File(_) => unreachable!("the caller opens files with open_file"),
         SocketSource::ReceivedOn(on) => receive_fd(peer(on).ok_or(Errno::EBADF)?).map(alone),
-        SocketSource::File(path) => nix::fcntl::open(
-            path,
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map(alone),
     }
 }
+
+/// Why a `file:` descriptor was not opened.
+pub enum FileRefused {
+    /// open(2) failed.
+    Errno(Errno),
+    /// The file is something the executor does not open for a case: the reason.
+    NotPlain(String),
+}
+
+/// Opens a `file:` descriptor: without blocking (a FIFO would hold open(2) until a writer
+/// came), and only a regular file or the null device, whose opening does nothing else (a
+/// device's open may act: a watchdog starts counting down).
+pub fn open_file(path: &Path) -> Result<OwnedFd, FileRefused> {
+    let (file, meta) = crate::input_file::open_without_blocking(path)
+        .map_err(|e| FileRefused::Errno(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    let null_device = meta.file_type().is_char_device()
+        && (major(meta.rdev()), minor(meta.rdev())) == (NULL_DEVICE_MAJOR, NULL_DEVICE_MINOR);
+    if meta.is_file() || null_device {
+        Ok(file.into())
+    } else {
+        Err(FileRefused::NotPlain(format!(
+            "{} is {}: a `file:` descriptor is a regular file or /dev/null",
+            path.display(),
+            crate::input_file::kind(&meta)
+        )))
+    }
+}
+
+/// /dev/null's device numbers (Documentation/admin-guide/devices.txt).
+const NULL_DEVICE_MAJOR: u64 = 1;
+const NULL_DEVICE_MINOR: u64 = 3;
 
 /// How long a declared accept waits for its connection to be pending.
 const ACCEPT_WAIT_MS: u16 = 2000;

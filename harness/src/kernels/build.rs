@@ -166,7 +166,9 @@ fn build_with(
 }
 
 fn read_marker(tree: &Path) -> Option<Marker> {
-    serde_json::from_slice(&std::fs::read(tree.join(MARKER)).ok()?).ok()
+    // A marker is a few lines; a tree's file of that name that is more is not one.
+    let bytes = crate::input_file::read_regular(&tree.join(MARKER), 1 << 20).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// A digest of what the build depends on: the fragment and the source state.

@@ -151,7 +151,7 @@ impl TreeFile {
 
 /// The marker of `tree` and its ctime, if it can be read.
 fn read_marker(tree: &Path) -> Option<(TreeMarker, (i64, i64))> {
-    let mut file = std::fs::File::open(tree.join(MARKER)).ok()?;
+    let mut file = crate::input_file::open_regular(&tree.join(MARKER), MAX_RECORD_BYTES).ok()?;
     let meta = file.metadata().ok()?;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
@@ -193,6 +193,10 @@ pub enum TreeState {
 
 const MARKER: &str = ".harness-tree.json";
 
+/// The most bytes of a marker or record read: a marker lists every module file of a kernel
+/// (a few thousand, 1–2 MB), so more than this is no file the cache wrote.
+const MAX_RECORD_BYTES: u64 = 64 << 20;
+
 #[derive(Debug, Clone)]
 pub struct KernelCache {
     root: PathBuf,
@@ -233,7 +237,8 @@ impl KernelCache {
     /// The recorded resolution of `source`; an unreadable record counts as absent (the
     /// index is read again).
     pub fn load_record(&self, source: &DebianSource) -> Option<DebianRecord> {
-        let text = std::fs::read(self.record_path(source)).ok()?;
+        let text =
+            crate::input_file::read_regular(&self.record_path(source), MAX_RECORD_BYTES).ok()?;
         serde_json::from_slice(&text).ok()
     }
 

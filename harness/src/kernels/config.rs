@@ -164,6 +164,9 @@ impl fmt::Display for DebianSelector {
     }
 }
 
+/// The largest kernels.toml read: the default list is under 5 KB.
+pub const MAX_KERNELS_FILE_BYTES: u64 = 1 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the kernel list {} (create it, or point the harness at another file)", path.display())]
@@ -188,12 +191,16 @@ impl KernelsFile {
         }
     }
 
-    /// Reads and validates a kernels.toml.
+    /// Reads and validates a kernels.toml: a regular file of at most
+    /// [`MAX_KERNELS_FILE_BYTES`], in UTF-8.
     pub fn load(path: &Path) -> Result<KernelsFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let bytes = crate::input_file::read_regular(path, MAX_KERNELS_FILE_BYTES).map_err(read)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         KernelsFile::parse(&text, path)
     }
 
@@ -369,11 +376,14 @@ fn validate(
         let at = format!("kernel[{index}]");
         let name = entry.name.get_ref();
         let (name_line, _) = line_column(text, entry.name.span().start);
-        if !is_valid_name(name) {
+        if !crate::names::is_valid(name) {
             v.report(
                 entry.name.span(),
                 format!("{at}.name"),
-                format!("`{name}` must be non-empty and use only letters, digits, `.`, `_` and `-` (it names files and report rows)"),
+                format!(
+                    "`{name}` is not a kernel name: {} (it names files and report rows)",
+                    crate::names::RULE
+                ),
             );
         } else if let Some((other, line)) = first_use.get(name) {
             v.report(
@@ -675,13 +685,6 @@ fn validate_local(v: &mut Validator<'_>, local: &RawLocal, at: &str) -> Option<K
 fn is_http_url(url: &str) -> bool {
     (url.starts_with("http://") || url.starts_with("https://"))
         && !url.contains(char::is_whitespace)
-}
-
-fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// The suite becomes part of URLs (`dists/<suite>/`) and cache paths: Debian's own names
@@ -1010,8 +1013,27 @@ mainline = "linux-5.4"
                 "kernels.toml:9:41: kernel[1].debian.series: `6` is not a kernel series"
             )
         );
-        assert!(lines[5].starts_with("kernels.toml:11:8: kernel[2].name: `b c` must be non-empty"));
+        assert!(
+            lines[5].starts_with("kernels.toml:11:8: kernel[2].name: `b c` is not a kernel name")
+        );
         assert!(lines[6].starts_with("kernels.toml:12:12: kernel[2].mainline: `linux-5.4` is not"));
+    }
+
+    /// A kernel's name becomes a directory (`merge --results DIR` reads
+    /// `DIR/<kernel>/results.json`) and is printed: `.`, `..` and control characters are
+    /// not names.
+    #[test]
+    fn kernel_names_are_no_paths_and_print_as_they_are() {
+        for name in [".", "..", "-x", "a/b", "\\u001b]0;x\\u0007"] {
+            let text = format!("[[kernel]]\nname = \"{name}\"\nhost = true\n");
+            assert!(
+                error(&text).starts_with("kernels.toml:2:8: kernel[0].name: `")
+                    && error(&text).contains("` is not a kernel name: letters, digits, `_`, `.`, `+` and `-`, beginning with a letter or digit, at most 64 characters"),
+                "{name}: {}",
+                error(&text)
+            );
+            assert!(!error(&text).contains('\x1b'), "{}", error(&text));
+        }
     }
 
     #[test]

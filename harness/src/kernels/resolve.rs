@@ -509,11 +509,13 @@ impl<'a> Resolver<'a> {
 
 /// Refuses a local image whose SHA256 is not the one kernels.toml pins.
 fn check_pinned_image(kernel: &str, vmlinuz: &Path, expected: &str) -> Result<(), ResolveError> {
-    let bytes = std::fs::read(vmlinuz).map_err(|source| ResolveError::Read {
-        kernel: kernel.to_string(),
-        path: vmlinuz.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::input_file::read_regular(vmlinuz, super::unpack::MAX_IMAGE_BYTES).map_err(
+        |source| ResolveError::Read {
+            kernel: kernel.to_string(),
+            path: vmlinuz.to_path_buf(),
+            source,
+        },
+    )?;
     let found = super::download::sha256_hex(&bytes);
     if found == expected {
         Ok(())

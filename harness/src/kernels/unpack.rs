@@ -142,10 +142,16 @@ pub fn bzimage_release(head: &[u8]) -> Option<String> {
     (!release.is_empty()).then(|| release.to_string())
 }
 
-/// Reads the release from a kernel image file (None when it is not a bzImage).
+/// The largest kernel image the harness reads (Debian's are about 8 MB, a build with
+/// everything in some 15 MB): kernels.toml and `--kernel` name images by path.
+pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
+
+/// Reads the release from a kernel image file (None when it is not a bzImage). An image
+/// that is no regular file (a FIFO, a device) or larger than [`MAX_IMAGE_BYTES`] is an
+/// error.
 pub fn image_release(path: &Path) -> std::io::Result<Option<String>> {
     let mut head = Vec::new();
-    std::fs::File::open(path)?
+    crate::input_file::open_regular(path, MAX_IMAGE_BYTES)?
         .take(SETUP_LIMIT)
         .read_to_end(&mut head)?;
     Ok(bzimage_release(&head))

@@ -78,6 +78,8 @@ type Differences<'c> = HashMap<(&'c str, &'c str), Vec<&'c BehaviourChange>>;
 struct KernelColumn {
     name: String,
     version: Option<String>,
+    /// kernels.toml's note on it.
+    note: Option<String>,
     summary: String,
 }
 
@@ -250,6 +252,7 @@ impl<'a> Page<'a> {
                     .version
                     .map(|v| v.to_string())
                     .filter(|v| *v != run.kernel),
+                note: run.note.clone(),
                 summary: match &run.status {
                     KernelStatus::Ran => matrix::tally(run),
                     KernelStatus::Error { message, .. } => format!(

@@ -127,6 +127,10 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
     writeln!(md)?;
     for run in &results.kernels {
         let label = code(&kernel_label(&run.kernel, run.version));
+        let label = match &run.note {
+            Some(note) => format!("{label} ({})", text(note)),
+            None => label,
+        };
         match &run.status {
             KernelStatus::Ran => writeln!(md, "- {label}: {}", matrix::tally(run))?,
             KernelStatus::Error { message, .. } => {

@@ -42,9 +42,11 @@ pub enum ReportError {
         #[source]
         source: io::Error,
     },
-    #[error("{} is not valid JSON (is it a results.json written by `harness run`?)", path.display())]
+    #[error("{} is not valid JSON{} (is it a results.json written by `harness run`?)", path.display(), in_field(field))]
     Syntax {
         path: PathBuf,
+        /// Where in the file's structure, `.` at its top.
+        field: String,
         #[source]
         source: serde_json::Error,
     },
@@ -59,6 +61,12 @@ pub enum ReportError {
         path.display()
     )]
     Schema { path: PathBuf, found: u64 },
+    #[error("{}: {field}: {message}", path.display())]
+    Repeated {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("cannot write {} (check that the output directory is writable)", path.display())]
     Write {
         path: PathBuf,
@@ -67,6 +75,15 @@ pub enum ReportError {
     },
     #[error("cannot serialise the JUnit report")]
     Junit(#[source] quick_junit::SerializeError),
+}
+
+/// " in FIELD" for a place inside the file, nothing for its top (`.`).
+fn in_field(field: &str) -> String {
+    if field == "." {
+        String::new()
+    } else {
+        format!(" in {field}")
+    }
 }
 
 /// Where [`write_all`] put each file.
@@ -85,7 +102,8 @@ pub struct ReportFiles {
 /// half-written file. Only the renames that put the set in place remain, which then fail
 /// only with the filesystem itself.
 /// The files are readable by everyone (0644), like any build output, so that the user who
-/// ran `sudo harness …` and CI's artifact upload can read them.
+/// ran `sudo harness …` and CI's artifact upload can read them. All but results.json show
+/// the results [`printable`].
 pub fn write_all(
     results: &RunResults,
     out_dir: &Path,
@@ -97,11 +115,12 @@ pub fn write_all(
         report_md: out_dir.join(REPORT_MD),
         report_html: out_dir.join(REPORT_HTML),
     };
+    let shown = printable(results);
     let rendered = [
         (&files.results_json, to_json(results, layout)),
-        (&files.junit_xml, junit::to_xml(results)?),
-        (&files.report_md, markdown::render(results)),
-        (&files.report_html, html::render(results)),
+        (&files.junit_xml, junit::to_xml(&shown)?),
+        (&files.report_md, markdown::render(&shown)),
+        (&files.report_html, html::render(&shown)),
     ];
     // A directory in a report file's place would make its rename fail after the others.
     if let Some(path) = rendered
@@ -184,23 +203,97 @@ pub fn to_json(results: &RunResults, layout: JsonLayout) -> String {
     .expect("the result model always serialises")
 }
 
+/// `results` (a [`RunResults`], a kernel's or a case's) with every text in it (names,
+/// labels, messages, reasons, keys) escaped by [`crate::printable::escape`], for every view
+/// but results.json: a results file, a case or a kernel's console could otherwise put escape
+/// sequences on the terminal or in a report. A console tail keeps its last lines
+/// ([`shown_tail`]).
+pub fn printable<T: serde::Serialize + serde::de::DeserializeOwned>(results: &T) -> T {
+    let mut value = serde_json::to_value(results).expect("the result model always serialises");
+    escape_texts(&mut value);
+    // Escaping changes only texts that held control characters, which no field parsed
+    // from text (versions, times, enum tags) can hold and still have been read.
+    serde_json::from_value(value).expect("escaped results read back")
+}
+
+/// The most of a console tail a view shows: its last lines, each cut like an outcome
+/// ([`shorten`]). The harness keeps 40; a results file can hold any number, of any length.
+const SHOWN_TAIL_LINES: usize = 100;
+const SHOWN_TAIL_LINE_CHARS: usize = 500;
+
+/// A console tail as views show it: the last [`SHOWN_TAIL_LINES`] lines, each escaped and
+/// cut, without the console's colours (which are left out rather than shown as escapes).
+fn shown_tail(tail: &str) -> String {
+    let plain = strip_ansi_escapes::strip_str(tail);
+    let lines: Vec<&str> = plain.lines().collect();
+    let left_out = lines.len().saturating_sub(SHOWN_TAIL_LINES);
+    let mut shown: Vec<String> = lines[left_out..]
+        .iter()
+        .map(|line| crate::printable::escape(&shorten(line, SHOWN_TAIL_LINE_CHARS)).into_owned())
+        .collect();
+    if left_out > 0 {
+        shown.insert(0, format!("… {left_out} earlier line(s) in results.json"));
+    }
+    let end = if plain.ends_with('\n') { "\n" } else { "" };
+    format!("{}{end}", shown.join("\n"))
+}
+
+fn escape_texts(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(escaped) = crate::printable::escape(text) {
+                *text = escaped;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(escape_texts),
+        Value::Object(fields) => {
+            if fields.keys().any(|key| crate::printable::has_control(key)) {
+                *fields = std::mem::take(fields)
+                    .into_iter()
+                    .map(|(key, value)| (crate::printable::escape(&key).into_owned(), value))
+                    .collect();
+            }
+            for (key, value) in fields.iter_mut() {
+                match value {
+                    Value::String(tail) if key == "log_tail" => *tail = shown_tail(tail),
+                    value => escape_texts(value),
+                }
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// The most bytes of results JSON read (after decompression): the default matrix's is under
 /// 3 MB, so this bounds what a hostile or broken file can cost, not what a run can write.
 pub const MAX_RESULTS_BYTES: u64 = 256 << 20;
 
 /// Reads a `results.json`, or one compressed with gzip (`results.json.gz`: recognised by
-/// its first bytes). The schema number is checked before the rest, so a file from another
-/// harness version is reported as such rather than as a confusing missing field.
+/// its first bytes), as [`parse_json`] reads its text.
 pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
     let text = read_text(path).map_err(|source| ReportError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| ReportError::Syntax {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    parse_json(path, &text)
+}
+
+/// Results JSON `text`, read from `path` (which errors name). The schema number is checked
+/// before the rest, so a file from another harness version is reported as such rather than
+/// as a confusing missing field. Whatever JSON readers would take differently is refused:
+/// a key given twice in an object (most keep the last), and a kernel, or a case of one
+/// kernel, given twice (every view would pick one of them).
+pub fn parse_json(path: &Path, text: &str) -> Result<RunResults, ReportError> {
+    let syntax = |field: String, source| ReportError::Syntax {
+        path: path.to_path_buf(),
+        field,
+        source,
+    };
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let UniqueKeys(value) = serde_path_to_error::deserialize(&mut reader)
+        .map_err(|e| syntax(e.path().to_string(), e.into_inner()))?;
+    reader.end().map_err(|e| syntax(".".into(), e))?;
     if let Some(found) = value.get("schema").and_then(serde_json::Value::as_u64)
         && found != u64::from(SCHEMA_VERSION)
     {
@@ -209,16 +302,159 @@ pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
             found,
         });
     }
-    serde_path_to_error::deserialize(value).map_err(|source| ReportError::Shape {
+    let results: RunResults =
+        serde_path_to_error::deserialize(value).map_err(|source| ReportError::Shape {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    refuse_repeats(&results).map_err(|(field, message)| ReportError::Repeated {
         path: path.to_path_buf(),
-        source,
-    })
+        field,
+        message,
+    })?;
+    Ok(results)
 }
 
-/// The file's text, decompressed when it is gzip, refused past [`MAX_RESULTS_BYTES`].
+/// The first kernel named twice, or case named twice in one kernel: its field and why.
+fn refuse_repeats(results: &RunResults) -> Result<(), (String, String)> {
+    for (k, run) in results.kernels.iter().enumerate() {
+        if let Some(first) = results.kernels[..k]
+            .iter()
+            .position(|other| other.kernel == run.kernel)
+        {
+            return Err((
+                format!("kernels[{k}].kernel"),
+                format!("kernel {:?} is kernels[{first}] already", run.kernel),
+            ));
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (c, case) in run.cases.iter().enumerate() {
+            if let Some(first) = seen.insert(case.name.as_str(), c) {
+                return Err((
+                    format!("kernels[{k}].cases[{c}].name"),
+                    format!(
+                        "case {:?} is kernels[{k}].cases[{first}] already",
+                        case.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// JSON read as serde_json reads it into a [`serde_json::Value`], except that an object
+/// with a key given twice is an error (serde_json keeps the last).
+struct UniqueKeys(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(v.into()))
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(serde_json::Value::Null))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(UniqueKeys(items.into()))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key {key:?} is given twice"
+                )));
+            }
+            let UniqueKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(UniqueKeys(object.into()))
+    }
+}
+
+/// What `report show`, `report merge` and `diff` do with a results file's `text`, their
+/// output thrown away: the fuzz target `results_readers` and the replay of its corpus
+/// (`harness/tests/fuzz_corpus.rs`) drive the readers and every view through this.
+pub fn read_and_show_every_way(text: &str) {
+    let Ok(results) = parse_json(Path::new("fuzz.json"), text) else {
+        return;
+    };
+    let mut sink = io::sink();
+    let shown = printable(&results);
+    let view = human::Human::plain();
+    for rows in [matrix::Rows::All, matrix::Rows::ChangedOrTroubled] {
+        let _ = matrix::write(&mut sink, &shown, view, rows);
+    }
+    let _ = changes::write(&mut sink, &shown, view);
+    let _ = edges::write(&mut sink, &shown);
+    let _ = atlas::write(&mut sink, &atlas::boundaries(&shown), &shown, view.width);
+    let _ = markdown::render(&shown);
+    let _ = html::render(&shown);
+    let _ = junit::to_xml(&shown);
+    let _ = to_json(&results, JsonLayout::Pretty);
+    let _ = build_differences(&results);
+    let _ = merge(vec![results.clone(), RunResults::new(Vec::new())]);
+    // Against itself: every kernel is in both inputs.
+    let _ = merge(vec![results.clone(), results.clone()]);
+    let _ = diff::write(
+        &mut sink,
+        &diff::by_name(&results, &shown),
+        "a",
+        "b",
+        true,
+        false,
+    );
+    if let [first, .., last] = shown.kernels.as_slice() {
+        let _ = diff::write(&mut sink, &diff::pair(first, last), "a", "b", true, false);
+    }
+}
+
+/// The file's text, decompressed when it is gzip, refused past [`MAX_RESULTS_BYTES`] (and
+/// at once when it is no regular file: a FIFO, a device).
 fn read_text(path: &Path) -> io::Result<String> {
     use std::io::{BufRead, Read};
-    let mut file = io::BufReader::new(std::fs::File::open(path)?);
+    let mut file = io::BufReader::new(crate::input_file::open_regular(path, MAX_RESULTS_BYTES)?);
     let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn Read> = if gzip {
         Box::new(flate2::read::GzDecoder::new(file))
@@ -333,10 +569,10 @@ pub fn merge_dir(kernels: &[&KernelEntry], dir: &Path) -> Result<RunResults, Mer
         if let Some(reason) = entry.absent_reason()
             && !path.exists()
         {
-            stand_ins.push(Some(KernelRun::without_cases(
-                kernel,
-                KernelStatus::Skipped { reason },
-            )));
+            stand_ins.push(Some(KernelRun {
+                note: entry.note.clone(),
+                ..KernelRun::without_cases(kernel, KernelStatus::Skipped { reason })
+            }));
             continue;
         }
         let loaded = read_json(&path)
@@ -353,17 +589,24 @@ pub fn merge_dir(kernels: &[&KernelEntry], dir: &Path) -> Result<RunResults, Mer
                 }
             });
         match loaded {
-            Ok(results) => {
+            Ok(mut results) => {
+                // The list's note, as a run of the list records it.
+                for run in &mut results.kernels {
+                    run.note = entry.note.clone();
+                }
                 found.push(results);
                 stand_ins.push(None);
             }
-            Err(reason) => stand_ins.push(Some(KernelRun::without_cases(
-                kernel,
-                KernelStatus::Error {
-                    message: format!("no results for this kernel: {reason}"),
-                    log_tail: None,
-                },
-            ))),
+            Err(reason) => stand_ins.push(Some(KernelRun {
+                note: entry.note.clone(),
+                ..KernelRun::without_cases(
+                    kernel,
+                    KernelStatus::Error {
+                        message: format!("no results for this kernel: {reason}"),
+                        log_tail: None,
+                    },
+                )
+            })),
         }
     }
     let mut merged = merge(found)?;

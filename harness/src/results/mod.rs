@@ -116,6 +116,9 @@ pub struct KernelRun {
     /// Where the VM run's time went, when its console showed every phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phases: Option<Phases>,
+    /// kernels.toml's note on the kernel, which the reports show beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub cases: Vec<CaseResult>,
 }
 
@@ -468,6 +471,7 @@ impl KernelRun {
             harness: None,
             accel: None,
             phases: None,
+            note: None,
             cases: Vec::new(),
         }
     }

@@ -101,7 +101,7 @@ struct Verdict {
 
 impl Verdict {
     fn read(path: &Path) -> Option<Self> {
-        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+        super::memo::read_json(path)
     }
 
     fn write(&self, path: &Path) -> std::io::Result<()> {

@@ -36,14 +36,29 @@ impl NinePMemo {
     }
 
     fn read(&self) -> BTreeSet<String> {
-        std::fs::read(&self.path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+        read_json(&self.path).unwrap_or_default()
     }
 
     fn write(&self, known: &BTreeSet<String>) -> std::io::Result<()> {
         write_json(&self.path, known)
+    }
+}
+
+/// The most bytes a memo is read to: each holds a few lines.
+const MAX_MEMO_BYTES: u64 = 1 << 20;
+
+/// The memo at `path`, when it holds one. A file that is missing or does not parse is no
+/// memo; one that is no regular file or larger than a memo ever is (a FIFO, a link to
+/// /dev/zero) is refused unread, said on stderr, and replaced when the memo is written.
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    match crate::input_file::read_regular(path, MAX_MEMO_BYTES) {
+        Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            let ignored = format!("{}: {e}", path.display());
+            eprintln!("warning: ignoring {}", crate::printable::escape(&ignored));
+            None
+        }
     }
 }
 
@@ -102,5 +117,23 @@ mod tests {
             !memo.needs_9p(&kernel),
             "a rebuilt image is tried over virtiofs again"
         );
+    }
+
+    #[test]
+    fn a_memo_that_is_a_fifo_or_a_device_is_no_memo_and_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let kernel = KernelArg::Mainline { tag: "v5.4".into() };
+        let fifo = dir.path().join("fifo.json");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let zero = dir.path().join("zero.json");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        for path in [fifo, zero] {
+            let memo = NinePMemo::at(path.clone());
+            let started = std::time::Instant::now();
+            assert!(!memo.needs_9p(&kernel));
+            assert!(started.elapsed() < std::time::Duration::from_secs(1));
+            memo.remember(&kernel);
+            assert!(path.is_file() && memo.needs_9p(&kernel));
+        }
     }
 }

@@ -52,10 +52,13 @@ impl VmFailure {
     pub fn summary(&self) -> String {
         match self {
             Self::Timeout { after, finding, .. } => match finding {
-                Some(finding) => format!("timed out after {}s ({finding})", after.as_secs()),
+                Some(finding) => format!(
+                    "timed out after {} ({finding})",
+                    humantime::format_duration(*after)
+                ),
                 None => format!(
-                    "timed out after {}s with no kernel error on the console",
-                    after.as_secs()
+                    "timed out after {} with no kernel error on the console",
+                    humantime::format_duration(*after)
                 ),
             },
             Self::GuestCrashed { .. } => {
@@ -241,10 +244,10 @@ pub fn judge(kernel: &KernelArg, ending: Ending, console: &str) -> Verdict {
             Some(tag) if !progress.kernel_started => Some(VmFailure::FetchFailed {
                 tag: tag.to_string(),
                 message: format!(
-                    "no kernel had booted after {}s: the Ubuntu mainline archive did not \
+                    "no kernel had booted after {}: the Ubuntu mainline archive did not \
                      answer; check the network, or build the kernel locally and list its \
                      vmlinuz instead",
-                    after.as_secs()
+                    humantime::format_duration(after)
                 ),
             }),
             _ => Some(VmFailure::Timeout {
@@ -459,6 +462,20 @@ mod tests {
             }
             other => panic!("expected a timeout, got {other:?}"),
         }
+    }
+
+    /// `timeout = "1500ms"` in kernels.toml is said as given, not cut to whole seconds.
+    #[test]
+    fn a_timeout_says_how_long_it_was_to_the_millisecond() {
+        let verdict = judge(
+            &image(),
+            Ending::TimedOut(Duration::from_millis(1500)),
+            BOOTED,
+        );
+        assert_eq!(
+            verdict.failure.expect("a timeout").summary(),
+            "timed out after 1s 500ms with no kernel error on the console"
+        );
     }
 
     #[test]

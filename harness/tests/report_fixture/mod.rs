@@ -72,6 +72,7 @@ pub fn linux_5_10() -> KernelRun {
         harness: None,
         accel: None,
         phases: None,
+        note: None,
         cases: vec![
             case("create-defaults", CaseOutcome::Pass, vec![create()]),
             case(
@@ -162,6 +163,7 @@ pub fn linux_6_12() -> KernelRun {
         harness: None,
         accel: None,
         phases: None,
+        note: None,
         cases: vec![
             case("create-defaults", CaseOutcome::Pass, vec![create()]),
             case(
@@ -261,6 +263,7 @@ pub fn linux_7_3() -> KernelRun {
         harness: None,
         accel: None,
         phases: None,
+        note: None,
         cases: vec![],
     }
 }

@@ -88,6 +88,19 @@ impl Validator<'_> {
                     Ok((copy_name, copy))
                 });
                 match copy {
+                    Ok((copy_name, _))
+                        if expanded.contains_key(&copy_name) || decls.contains_key(&copy_name) =>
+                    {
+                        let other = match self.templates.get(&copy_name) {
+                            Some(template) if template == name => {
+                                "another of its copies".to_string()
+                            }
+                            Some(template) => format!("a copy of `{template}`"),
+                            None => "declared on its own".to_string(),
+                        };
+                        self.error(&path, Point::Key, format!("copy {i} is named `{copy_name}`, which is {other}: the copies' names must be unique"));
+                        break;
+                    }
                     Ok((copy_name, copy)) => {
                         self.templates.insert(copy_name.clone(), name.clone());
                         expanded.insert(copy_name, copy);

@@ -39,6 +39,10 @@ use crate::{
 /// about 32 bytes per element, so this also keeps those under about 32 MB.
 const MAX_CASE_VALUE_BYTES: u32 = 1 << 20;
 
+/// `RLIMIT_NOFILE`'s hard limit for a kernel's first process (`INR_OPEN_MAX`), which the
+/// guest's executor inherits; a soft limit above it is refused at run time (EINVAL).
+const MAX_NOFILE: u64 = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Life {
     NotYet,
@@ -238,7 +242,8 @@ impl Validator<'_> {
 
     fn case(&mut self, raw: CaseFile) -> Case {
         let root = FieldPath::default();
-        let valid_name = !raw.name.is_empty()
+        // Lowercase, so that names differ by more than case.
+        let valid_name = crate::names::is_valid(&raw.name)
             && raw
                 .name
                 .bytes()
@@ -247,7 +252,10 @@ impl Validator<'_> {
             self.error(
                 &root.key("name"),
                 Point::Value,
-                "a case name is lowercase letters, digits, `-`, `_` and `.` (it names the case in reports and --filter)",
+                format!(
+                    "a case name is lowercase letters, digits, `-`, `_` and `.`, beginning with a letter or digit, at most {} characters (it names the case in reports and --filter)",
+                    crate::names::MAX_LENGTH
+                ),
             );
         }
         if raw.description.trim().is_empty() {
@@ -260,6 +268,10 @@ impl Validator<'_> {
         let requires = self.requirements(&raw);
         let map_decls = self.expand_repeated("maps", &raw.maps, |d| d.repeat);
         let socket_decls = self.expand_repeated("sockets", &raw.sockets, |d| d.repeat);
+        self.names("maps", map_decls.keys());
+        self.names("sockets", socket_decls.keys());
+        self.names("programs", raw.programs.keys());
+        self.rlimits(&raw.rlimits);
         let maps = self.maps(&map_decls);
         let sockets = self.sockets(&socket_decls);
         let programs = self.programs(&raw.programs, &maps);
@@ -367,6 +379,48 @@ impl Validator<'_> {
             sockets,
             programs,
             steps,
+        }
+    }
+
+    /// Each declared name of `section` keeps to [`crate::names::RULE`]; a repeated
+    /// declaration is reported once, as written.
+    fn names<'n>(&mut self, section: &str, names: impl Iterator<Item = &'n String>) {
+        for name in names.filter(|name| !crate::names::is_valid(name)) {
+            let written = self.templates.get(name).unwrap_or(name).clone();
+            let what = match section {
+                "maps" => "map",
+                "sockets" => "socket",
+                _ => "program",
+            };
+            let made = if written == *name {
+                String::new()
+            } else {
+                " (its copies are named from it)".to_string()
+            };
+            self.error(
+                &FieldPath::default().key(section).key(name.as_str()),
+                Point::Key,
+                format!(
+                    "`{written}` is not a {what} name{made}: {}",
+                    crate::names::RULE
+                ),
+            );
+        }
+    }
+
+    /// Limits the executor can set: `nofile` at most what a kernel gives its first process
+    /// as the hard limit, which the executor cannot raise.
+    fn rlimits(&mut self, limits: &super::Rlimits) {
+        if let Some(nofile) = limits.nofile
+            && nofile > MAX_NOFILE
+        {
+            self.error(
+                &FieldPath::default().key("rlimits").key("nofile"),
+                Point::Value,
+                format!(
+                    "{nofile} is above {MAX_NOFILE}, the hard limit a kernel gives its first process (INR_OPEN_MAX), which a case's limit cannot pass"
+                ),
+            );
         }
     }
 

@@ -206,6 +206,21 @@ impl Validator<'_> {
             );
             return None;
         }
+        if let Some(within) = decl.within
+            && within > crate::case::MAX_WITHIN
+        {
+            self.error(
+                &path.key("within"),
+                Point::Value,
+                format!(
+                    "`within` waits {} at most, not {}: what a step waits for takes milliseconds, and a case has {} in all",
+                    humantime::format_duration(crate::case::MAX_WITHIN),
+                    humantime::format_duration(within),
+                    humantime::format_duration(crate::exec::CASE_TIMEOUT)
+                ),
+            );
+            return None;
+        }
         let checked = decl.op.check(&mut StepCheck {
             v: self,
             ctx,
