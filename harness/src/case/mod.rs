@@ -6,6 +6,7 @@
 //! case, `locate` turns a field path back into a line and column, `types` lays out key and
 //! value types.
 
+pub mod limits;
 mod locate;
 mod model;
 mod prescan;
@@ -14,16 +15,18 @@ pub mod types;
 mod validate;
 
 use std::{
+    collections::HashMap,
     fmt,
     io::Read,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use self::types::Brief;
-pub use self::{steps::Op, types::Type};
+pub use self::{steps::Op, types::Type, validate::Cost};
 use crate::{
     diagnostic::{Diagnostic, Diagnostics, line_column},
     version::{KernelVersion, VersionRange},
@@ -47,17 +50,23 @@ pub struct Case {
     /// Set-up steps (declared maps and sockets no step creates) come first, then the
     /// case's own steps.
     pub steps: Vec<Step>,
+    /// What validation computed the case costs before expanding it.
+    pub cost: Cost,
 }
 
 impl Case {
-    /// The step of this id, a fork's own steps included.
-    pub fn step(&self, id: &str) -> Option<&Step> {
-        fn find<'a>(steps: &'a [Step], id: &str) -> Option<&'a Step> {
-            steps
-                .iter()
-                .find_map(|s| (s.id == id).then_some(s).or_else(|| find(&s.children, id)))
+    /// Every step by its id, a fork's own steps included: built once, so that finding the
+    /// steps of results costs as much as the steps.
+    pub fn steps_by_id(&self) -> HashMap<&str, &Step> {
+        fn add<'a>(steps: &'a [Step], into: &mut HashMap<&'a str, &'a Step>) {
+            for step in steps {
+                into.insert(&step.id, step);
+                add(&step.children, into);
+            }
         }
-        find(&self.steps, id)
+        let mut by_id = HashMap::new();
+        add(&self.steps, &mut by_id);
+        by_id
     }
 }
 
@@ -185,8 +194,9 @@ pub struct Variant {
     #[serde(flatten)]
     pub range: VersionRange,
     pub outcome: Expected,
+    /// Shared by every copy of a repeated step: a repeat's steps take one copy of it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Arc<str>>,
 }
 
 /// An expected outcome. Values are JSON in the shape `Type::decode` produces, where the

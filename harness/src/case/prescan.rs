@@ -15,12 +15,10 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Marker, Parser, Span};
 
-use super::locate::{FieldPath, Segment};
-
-/// The deepest nesting of mappings and sequences a case may have. Real cases nest at most 7
-/// levels (a struct value in a forked child's step); 64 leaves ample room, stays under
-/// serde_yaml's own recursion limit (128), and keeps the scanners' per-token cost small.
-pub const MAX_NESTING: usize = 64;
+use super::{
+    limits::MAX_NESTING,
+    locate::{FieldPath, Segment},
+};
 
 /// A problem found by the scan, at the 1-based line and column of the offending node.
 pub struct Problem {

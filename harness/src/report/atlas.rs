@@ -9,6 +9,7 @@
 use std::{
     fmt::Write as _,
     io::{self, Write},
+    sync::Arc,
 };
 
 use serde::Serialize;
@@ -39,7 +40,7 @@ pub struct Boundary {
     pub expected: bool,
     /// Why the case expects the new outcome: the reason of the variant in force on the first
     /// new kernel.
-    pub reason: Option<String>,
+    pub reason: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

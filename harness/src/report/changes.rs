@@ -4,7 +4,10 @@
 //! A change is a difference in what the case pins ([`crate::results::pinned`]); a
 //! difference only in what it leaves open is drift, kept apart.
 
-use std::io::{self, Write};
+use std::{
+    io::{self, Write},
+    sync::Arc,
+};
 
 use owo_colors::Style;
 use serde::Serialize;
@@ -59,7 +62,7 @@ pub struct Divergence {
     pub expected: Expected,
     pub actual: Actual,
     /// Why the case expects that on this kernel, when it gives versioned variants.
-    pub reason: Option<String>,
+    pub reason: Option<Arc<str>>,
 }
 
 /// The differences between kernels adjacent in version order: changes of behaviour, and

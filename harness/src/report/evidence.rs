@@ -10,7 +10,10 @@
 //! it (the last kernel below and the first at or above it are adjacent releases), only
 //! brackets it between kernels further apart (placed), or has no kernel on one side.
 
-use std::io::{self, Write};
+use std::{
+    io::{self, Write},
+    sync::Arc,
+};
 
 use owo_colors::Style;
 use serde::Serialize;
@@ -45,7 +48,7 @@ pub struct VariantEvidence {
     /// The versions the variant is for: `>= 5.6`, `< 5.4`, `>= 6.8, < 7.1`.
     pub range: String,
     pub expected: Expected,
-    pub reason: Option<String>,
+    pub reason: Option<Arc<str>>,
     pub state: VariantState,
     /// The kernels in the range that ran the step, in version order.
     pub kernels: Vec<RanOn>,

@@ -66,7 +66,7 @@ impl Validator<'_> {
             variants.push(Variant {
                 range,
                 outcome,
-                reason: Some(decl.reason.trim().to_string()),
+                reason: Some(self.share(decl.reason.trim())),
             });
         }
         if variants.is_empty() {

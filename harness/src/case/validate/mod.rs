@@ -5,21 +5,28 @@
 //! steps, with the primitives each operation's check uses), `expectations` (outcomes and
 //! version variants).
 
+mod cost;
 mod declarations;
 mod expectations;
 mod steps;
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+    sync::Arc,
+};
 
 use indexmap::IndexMap;
 use serde_yaml::Value;
 
+pub use self::cost::Cost;
 pub(super) use self::{
     declarations::describe_socket,
     steps::{Checked, StepCheck},
 };
 use super::{
     Case, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec, Step,
+    limits::MAX_CASE_VALUE_BYTES,
     locate::{FieldPath, Locator, Point, Segment},
     model::CaseFile,
     prescan,
@@ -30,14 +37,6 @@ use crate::{
     diagnostic::{Diagnostic, serde_message, suggest},
     version::KernelVersion,
 };
-
-/// The most bytes of values one case may build while it is validated: each update's bytes
-/// and each expected value count at their type's size. The largest case in cases/ builds
-/// about 84 KB; 1 MiB is 16 values of the kernel's largest (just under 64 KiB). Types are
-/// bounded by [`super::types::MAX_TYPE_SIZE`], but without this a 1 MiB file of one-line
-/// updates of a 1 MiB type would still build tens of gigabytes. An expected value is JSON,
-/// about 32 bytes per element, so this also keeps those under about 32 MB.
-const MAX_CASE_VALUE_BYTES: u32 = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Life {
@@ -82,6 +81,9 @@ pub(super) enum Outcomes {
     Storages(IndexMap<String, Type>),
 }
 
+/// Where an error is: line and column, field, and what it says.
+type Place = (Option<(usize, usize)>, String, String);
+
 pub(super) struct Validator<'a> {
     file: &'a Path,
     locator: Locator<'a>,
@@ -90,10 +92,14 @@ pub(super) struct Validator<'a> {
     /// Bytes of values built so far, against [`MAX_CASE_VALUE_BYTES`].
     value_bytes: u32,
     /// Declarations that failed validation, by kind (`map`, `socket`, `program`) and name.
-    invalid_declarations: std::collections::HashSet<(&'static str, String)>,
+    invalid_declarations: HashSet<(&'static str, String)>,
     /// Names of repeated declarations (`m3`) and the name written in the file (`m{i}`),
     /// so that a problem in a copy points at the declaration.
     templates: HashMap<String, String>,
+    /// Strings the case's steps share, one copy each: the reasons of a repeat's steps.
+    shared: HashSet<Arc<str>>,
+    /// Each error so far, to report the problem of a repeated step or declaration once.
+    reported: HashSet<Place>,
 }
 
 /// Whether `given` is `declared`, or one of the copies a repeated declaration written
@@ -123,12 +129,17 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<Diagnostic>> {
         errors: Vec::new(),
         min_version: FIRST_KERNEL,
         value_bytes: 0,
-        invalid_declarations: std::collections::HashSet::new(),
+        invalid_declarations: HashSet::new(),
         templates: HashMap::new(),
+        shared: HashSet::new(),
+        reported: HashSet::new(),
     };
     let raw: CaseFile = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
         .map_err(|e| vec![Diagnostic::deserialize_error(file, text, e)])?;
-    let case = v.case(raw);
+    let Some(cost) = v.cost(&raw) else {
+        return Err(v.errors);
+    };
+    let case = v.case(raw, cost);
     if v.errors.is_empty() {
         Ok(case)
     } else {
@@ -148,12 +159,20 @@ impl Validator<'_> {
         };
         // The copies of a repeated declaration or step share one place in the file: its
         // problem is reported once.
-        let repeated = self.errors.iter().any(|e| {
-            e.location == error.location && e.field == error.field && e.message == error.message
-        });
-        if !repeated {
+        let place = (error.location, error.field.clone(), error.message.clone());
+        if self.reported.insert(place) {
             self.errors.push(error);
         }
+    }
+
+    /// `text` as the case's one copy of it.
+    pub(super) fn share(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.shared.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.shared.insert(Arc::clone(&shared));
+        shared
     }
 
     /// The line of the field at `path` (a step, a declaration), for reports.
@@ -236,7 +255,7 @@ impl Validator<'_> {
         );
     }
 
-    fn case(&mut self, raw: CaseFile) -> Case {
+    fn case(&mut self, raw: CaseFile, cost: Cost) -> Case {
         let root = FieldPath::default();
         let valid_name = !raw.name.is_empty()
             && raw
@@ -367,6 +386,7 @@ impl Validator<'_> {
             sockets,
             programs,
             steps,
+            cost,
         }
     }
 

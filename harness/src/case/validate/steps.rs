@@ -43,14 +43,20 @@ pub struct StepCheck<'c, 'a> {
 impl StepCheck<'_, '_> {
     /// A declared name of `what` (`map`, `socket`, `program`).
     pub fn declared(&mut self, name: &str, path: &FieldPath, what: &'static str) -> Option<String> {
+        let declared = match what {
+            "map" => self.ctx.maps.contains_key(name),
+            "socket" => self.ctx.sockets.contains_key(name),
+            _ => self.ctx.programs.contains_key(name),
+        };
+        if declared {
+            return Some(name.to_string());
+        }
+        // Only a name not declared needs the list, for its hint.
         let known: Vec<&str> = match what {
             "map" => self.ctx.maps.keys().map(String::as_str).collect(),
             "socket" => self.ctx.sockets.keys().map(String::as_str).collect(),
             _ => self.ctx.programs.keys().map(String::as_str).collect(),
         };
-        if known.contains(&name) {
-            return Some(name.to_string());
-        }
         self.v.unknown_name(path, what, name, known.into_iter());
         None
     }
