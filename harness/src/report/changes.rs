@@ -9,6 +9,7 @@ use std::{
     sync::Arc,
 };
 
+use indexmap::IndexMap;
 use owo_colors::Style;
 use serde::Serialize;
 
@@ -186,12 +187,9 @@ pub fn left_out(results: &RunResults) -> Vec<String> {
 
 /// Drift folded to a line per case: its steps, the parts that drifted and where.
 pub fn drift_summary(drift: &[BehaviourChange]) -> Vec<String> {
-    let mut cases: Vec<(&str, Vec<&BehaviourChange>)> = Vec::new();
+    let mut cases: IndexMap<&str, Vec<&BehaviourChange>> = IndexMap::new();
     for d in drift {
-        match cases.iter_mut().find(|(case, _)| *case == d.case) {
-            Some((_, of_case)) => of_case.push(d),
-            None => cases.push((&d.case, vec![d])),
-        }
+        cases.entry(&d.case).or_default().push(d);
     }
     cases
         .into_iter()

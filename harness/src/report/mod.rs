@@ -436,25 +436,34 @@ pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<String> {
     let chars = |s: &str| s.chars().count();
     let mut lines = Vec::new();
     let mut line = first.to_string();
+    // The characters in `line` and in what is left of `word`, counted once each: a long
+    // value wraps in time linear in its length.
+    let mut line_chars = chars(first);
     let mut empty = true;
     for mut word in text.split(' ') {
-        if !empty && chars(&line) + 1 + chars(word) > width {
+        let mut word_chars = chars(word);
+        if !empty && line_chars + 1 + word_chars > width {
             lines.push(std::mem::replace(&mut line, rest.to_string()));
+            line_chars = chars(rest);
             empty = true;
         }
         if !empty {
             line.push(' ');
+            line_chars += 1;
         }
-        while chars(&line) + chars(word) > width
-            && let Some((cut, _)) = word
-                .char_indices()
-                .nth(width.saturating_sub(chars(&line)).max(1))
-        {
+        while line_chars + word_chars > width {
+            let take = width.saturating_sub(line_chars).max(1);
+            let Some((cut, _)) = word.char_indices().nth(take) else {
+                break;
+            };
             line.push_str(&word[..cut]);
             word = &word[cut..];
+            word_chars -= take;
             lines.push(std::mem::replace(&mut line, rest.to_string()));
+            line_chars = chars(rest);
         }
         line.push_str(word);
+        line_chars += word_chars;
         empty = false;
     }
     lines.push(line);
