@@ -1,9 +1,9 @@
 //! The limits a case must keep, in one place. Each bounds what checking, running or
 //! reporting a case may cost, so that any case `harness check` accepts runs in bounded time
 //! and memory (README, Validation, has the table with the figures measured at each limit).
-//! The cost model ([`super::cost`]) computes a case's figures from the file as written,
-//! before anything is expanded; the bounds on a file's size and nesting, on types and on
-//! values apply while it is read.
+//! The cost model (`validate/cost.rs`) computes a case's figures from the file as
+//! written, before anything is expanded; the bounds on nesting, types and values apply
+//! while it is read, and the file's size ([`super::MAX_CASE_FILE_BYTES`]) before that.
 
 use std::time::Duration;
 
@@ -74,3 +74,57 @@ pub const MAX_WITHIN_TOTAL: Duration = Duration::from_secs(30);
 /// The most bytes a case's `send` and `recv` steps may move in all, repeats multiplied out:
 /// each builds a buffer of its size. Socket buffers hold a few MiB at most.
 pub const MAX_TRANSFER_BYTES: u64 = 64 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `100,000`.
+    fn thousands(n: u64) -> String {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(digit);
+        }
+        out
+    }
+
+    fn mib(bytes: u64) -> String {
+        format!("{} MiB", bytes >> 20)
+    }
+
+    /// README's Validation table states every limit with the value it has here.
+    #[test]
+    fn the_readme_states_every_limit() {
+        let readme = include_str!("../../../README.md");
+        let rows = [
+            ("case file", mib(crate::case::MAX_CASE_FILE_BYTES)),
+            ("nesting", format!("{MAX_NESTING} levels")),
+            ("type", mib(MAX_TYPE_SIZE.into())),
+            ("values built", mib(MAX_CASE_VALUE_BYTES.into())),
+            ("declared copies", thousands(MAX_DECLARED_COPIES)),
+            ("steps", thousands(MAX_STEPS)),
+            ("strings", mib(MAX_STRING_BYTES)),
+            ("thread operations", thousands(MAX_THREAD_OPERATIONS)),
+            ("threads at once", thousands(MAX_THREADS_AT_ONCE)),
+            ("slow steps", thousands(MAX_SLOW_STEPS)),
+            (
+                "`within`, added up",
+                format!("{} s", MAX_WITHIN_TOTAL.as_secs()),
+            ),
+            ("bytes sent and received", mib(MAX_TRANSFER_BYTES)),
+            ("expression", format!("{MAX_EXPRESSION_BYTES} bytes")),
+        ];
+        for (limit, value) in rows {
+            let row = format!("\n| {limit} | {value} |");
+            assert!(
+                readme.contains(&row),
+                "README's Validation table lacks `{row}`"
+            );
+        }
+        assert!(readme.contains(&format!("a `{{…}}` counts {EXPRESSION_EXPANDS_TO} bytes")));
+    }
+}
