@@ -12,6 +12,11 @@ use std::time::Duration;
 /// serde_yaml's own recursion limit (128), and keeps the scanners' per-token cost small.
 pub const MAX_NESTING: usize = 64;
 
+/// The most YAML nodes a case may hold once its aliases are expanded: serde builds a copy of
+/// an anchor's node for each alias. A 1 MiB file holds at most about 500,000 nodes (`1,`
+/// each), so this leaves room for aliases while keeping what serde builds to about 100 MB.
+pub const MAX_YAML_NODES: u64 = 1_000_000;
+
 /// The largest key or value type a case may declare, in bytes. The kernel refuses sk storage
 /// values above just under 64 KiB (`BPF_LOCAL_STORAGE_MAX_VALUE_SIZE`), so larger types only
 /// serve to check that refusal, which 1 MiB leaves ample room for (`u8[65536]` is a real
@@ -103,6 +108,7 @@ mod tests {
         let rows = [
             ("case file", mib(crate::case::MAX_CASE_FILE_BYTES)),
             ("nesting", format!("{MAX_NESTING} levels")),
+            ("YAML nodes, aliases expanded", thousands(MAX_YAML_NODES)),
             ("type", mib(MAX_TYPE_SIZE.into())),
             ("values built", mib(MAX_CASE_VALUE_BYTES.into())),
             ("declared copies", thousands(MAX_DECLARED_COPIES)),
