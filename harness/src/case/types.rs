@@ -378,9 +378,11 @@ fn reject_unknown_fields(
     fields: &[(String, Type)],
     given: &serde_yaml::Mapping,
 ) -> Result<(), ValueMismatch> {
+    // A set, so that a value of a struct of many fields is checked in linear time.
+    let names: std::collections::HashSet<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
     for key in given.keys() {
         let key = key.as_str().unwrap_or("?");
-        if !fields.iter().any(|(name, _)| name == key) {
+        if !names.contains(key) {
             let hint = crate::diagnostic::did_you_mean(key, fields.iter().map(|(n, _)| n.as_str()));
             return Err(ValueMismatch::at(format!(
                 "the value type has no field `{key}`{hint}"
