@@ -33,6 +33,12 @@ pub const MAX_TYPE_SIZE: u32 = 1 << 20;
 /// per element, so this also keeps those under about 32 MB.
 pub const MAX_CASE_VALUE_BYTES: u32 = 1 << 20;
 
+/// The most bytes of values a case's steps may read, each lookup at its map's value size
+/// and each diag at its maps': each is decoded into the results (a JSON number per element,
+/// up to 32 bytes each in memory), which nothing else bounds. A repeat of 100,000 lookups
+/// of 40-byte values fits; 100,000 lookups of a 60 KB value would read 6 GB.
+pub const MAX_READ_BYTES: u64 = 4 << 20;
+
 /// The most copies the repeated declarations of one case add up to: maps and sockets are
 /// kernel objects, and a thousand sockets already need a larger `RLIMIT_NOFILE`.
 pub const MAX_DECLARED_COPIES: u64 = 10_000;
@@ -111,6 +117,7 @@ mod tests {
             ("YAML nodes, aliases expanded", thousands(MAX_YAML_NODES)),
             ("type", mib(MAX_TYPE_SIZE.into())),
             ("values built", mib(MAX_CASE_VALUE_BYTES.into())),
+            ("values read", mib(MAX_READ_BYTES)),
             ("declared copies", thousands(MAX_DECLARED_COPIES)),
             ("steps", thousands(MAX_STEPS)),
             ("strings", mib(MAX_STRING_BYTES)),

@@ -26,7 +26,7 @@ pub(super) use self::{
 };
 use super::{
     Case, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec, Step,
-    limits::MAX_CASE_VALUE_BYTES,
+    limits::{MAX_CASE_VALUE_BYTES, MAX_READ_BYTES},
     locate::{FieldPath, Locator, Point, Segment},
     model::CaseFile,
     prescan,
@@ -91,6 +91,8 @@ pub(super) struct Validator<'a> {
     min_version: KernelVersion,
     /// Bytes of values built so far, against [`MAX_CASE_VALUE_BYTES`].
     value_bytes: u32,
+    /// Bytes of values the steps so far may read, against [`MAX_READ_BYTES`].
+    read_bytes: u64,
     /// Declarations that failed validation, by kind (`map`, `socket`, `program`) and name.
     invalid_declarations: HashSet<(&'static str, String)>,
     /// Names of repeated declarations (`m3`) and the name written in the file (`m{i}`),
@@ -129,6 +131,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<Diagnostic>> {
         errors: Vec::new(),
         min_version: FIRST_KERNEL,
         value_bytes: 0,
+        read_bytes: 0,
         invalid_declarations: HashSet::new(),
         templates: HashMap::new(),
         shared: HashSet::new(),
@@ -207,6 +210,24 @@ impl Validator<'_> {
                 path,
                 Point::Value,
                 format!("the case's values (updates and expected values, at their type's size) add up to more than {MAX_CASE_VALUE_BYTES} bytes (1 MiB) here, the most one case may build; split the case"),
+            );
+        }
+        false
+    }
+
+    /// Counts `bytes` a step may read (a lookup's value, a diag's storages) against
+    /// [`MAX_READ_BYTES`]; the error is reported once, where the total first goes over.
+    pub(super) fn charge_read(&mut self, path: &FieldPath, bytes: u64) -> bool {
+        let before = self.read_bytes;
+        self.read_bytes = before.saturating_add(bytes);
+        if self.read_bytes <= MAX_READ_BYTES {
+            return true;
+        }
+        if before <= MAX_READ_BYTES {
+            self.error(
+                path,
+                Point::Key,
+                format!("the values the case's steps may read (each lookup at its map's value size, each diag at its maps') add up to more than {MAX_READ_BYTES} bytes (4 MiB) here, the most one case may read; split the case"),
             );
         }
         false

@@ -216,10 +216,21 @@ impl Validator<'_> {
             v: self,
             ctx,
             state,
-            path: op_path,
+            path: op_path.clone(),
             id: id.clone(),
             in_child,
         })?;
+        // What the step reads is decoded into its result (a thread's reads only count).
+        let size = |map: &str| u64::from(ctx.maps[map].value.size());
+        let read = match &decl.op {
+            Op::Lookup(op) | Op::LookupAndDelete(op) => size(&op.map),
+            Op::Diag(op) if op.maps.is_empty() => ctx.maps.keys().map(|map| size(map)).sum(),
+            Op::Diag(op) => op.maps.iter().map(|map| size(map)).sum(),
+            _ => 0,
+        };
+        if !self.charge_read(&op_path, read) {
+            return None;
+        }
         // A repeat is replaced by its steps, which say what they expect.
         let expect = if let Op::Repeat(_) = decl.op {
             if !decl.expect.is_null() {
