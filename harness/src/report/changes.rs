@@ -105,13 +105,7 @@ pub fn across_kernels(results: &RunResults) -> Across {
                         });
                         steps.len() - 1
                     });
-                steps[at].observations.push(Observation {
-                    kernel: kernel.kernel.clone(),
-                    version,
-                    actual: step.actual.clone(),
-                    expected: step.expected.clone(),
-                    verdict: step.verdict,
-                });
+                steps[at].observations.push((&kernel.kernel, version, step));
             }
         }
     }
@@ -124,7 +118,10 @@ pub fn across_kernels(results: &RunResults) -> Across {
     } in steps
     {
         for pair in observations.windows(2) {
-            let difference = pinned::compare(pair[0].observed(), pair[1].observed());
+            let [(_, _, before), (_, _, after)] = pair else {
+                unreachable!("windows of two")
+            };
+            let difference = pinned::compare(observed(before), observed(after));
             if difference.is_same() {
                 continue;
             }
@@ -139,8 +136,8 @@ pub fn across_kernels(results: &RunResults) -> Across {
                 label: step.label.clone(),
                 file: case.file.clone(),
                 line: step.line,
-                before: pair[0].clone(),
-                after: pair[1].clone(),
+                before: Observation::of(pair[0]),
+                after: Observation::of(pair[1]),
                 difference,
             });
         }
@@ -148,20 +145,31 @@ pub fn across_kernels(results: &RunResults) -> Across {
     across
 }
 
-impl Observation {
-    fn observed(&self) -> Observed<'_> {
-        Observed {
-            expected: &self.expected,
-            actual: &self.actual,
-        }
-    }
-}
-
-/// A step of a case across kernels: as the first kernel ran it, and what each one did.
+/// A step of a case across kernels: as the first kernel ran it, and each kernel's result
+/// of it (borrowed: only the steps that differ are copied into changes).
 struct StepAcross<'a> {
     case: &'a CaseResult,
     step: &'a StepResult,
-    observations: Vec<Observation>,
+    observations: Vec<(&'a String, KernelVersion, &'a StepResult)>,
+}
+
+fn observed(step: &StepResult) -> Observed<'_> {
+    Observed {
+        expected: &step.expected,
+        actual: &step.actual,
+    }
+}
+
+impl Observation {
+    fn of((kernel, version, step): (&String, KernelVersion, &StepResult)) -> Self {
+        Observation {
+            kernel: kernel.clone(),
+            version,
+            actual: step.actual.clone(),
+            expected: step.expected.clone(),
+            verdict: step.verdict,
+        }
+    }
 }
 
 /// The kernels whose behaviour could not be compared with the others, and why: a kernel

@@ -196,12 +196,20 @@ pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| ReportError::Syntax {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    if let Some(found) = value.get("schema").and_then(serde_json::Value::as_u64)
+    // Syntax, then the schema, reading past everything else, then the results: a tree of
+    // the whole file would take ten times its size before the results are built.
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|source| ReportError::Syntax {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    #[derive(serde::Deserialize)]
+    struct Schema {
+        schema: Option<serde_json::Value>,
+    }
+    if let Ok(Schema {
+        schema: Some(found),
+    }) = serde_json::from_str(&text)
+        && let Some(found) = found.as_u64()
         && found != u64::from(SCHEMA_VERSION)
     {
         return Err(ReportError::Schema {
@@ -209,7 +217,8 @@ pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
             found,
         });
     }
-    serde_path_to_error::deserialize(value).map_err(|source| ReportError::Shape {
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|source| ReportError::Shape {
         path: path.to_path_buf(),
         source,
     })
