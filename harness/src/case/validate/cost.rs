@@ -78,6 +78,12 @@ impl Total<u64> {
     }
 }
 
+impl Total<Duration> {
+    fn add(&mut self, d: Option<Duration>) {
+        self.sum = self.sum.zip(d).and_then(|(a, b)| a.checked_add(b));
+    }
+}
+
 impl<T: PartialOrd + Copy> Total<T> {
     /// Notes `path` as where the sum first went past `limit`.
     fn settle(&mut self, limit: T, path: &FieldPath) {
@@ -87,7 +93,7 @@ impl<T: PartialOrd + Copy> Total<T> {
     }
 
     /// The sum, when it never went past its limit.
-    fn within_limit(&self) -> Option<T> {
+    fn accepted(&self) -> Option<T> {
         self.sum.filter(|_| self.over_at.is_none())
     }
 }
@@ -163,8 +169,7 @@ impl Walk<'_, '_> {
             let waits = count
                 .and_then(|n| u32::try_from(n).ok())
                 .and_then(|n| within.checked_mul(n));
-            let total = &mut self.totals.within;
-            total.sum = total.sum.zip(waits).and_then(|(a, b)| a.checked_add(b));
+            self.totals.within.add(waits);
         }
         match &decl.op {
             Op::Repeat(repeat) => {
@@ -384,14 +389,14 @@ impl Walk<'_, '_> {
             return None;
         }
         Some(Cost {
-            steps: t.steps.within_limit()?,
-            thread_operations: t.thread_operations.within_limit()?,
+            steps: t.steps.accepted()?,
+            thread_operations: t.thread_operations.accepted()?,
             threads_at_once,
-            slow_steps: t.slow_steps.within_limit()?,
-            declared_copies: t.declared_copies.within_limit()?,
-            string_bytes: t.string_bytes.within_limit()?,
-            within: t.within.within_limit()?,
-            transfer_bytes: t.transfer_bytes.within_limit()?,
+            slow_steps: t.slow_steps.accepted()?,
+            declared_copies: t.declared_copies.accepted()?,
+            string_bytes: t.string_bytes.accepted()?,
+            within: t.within.accepted()?,
+            transfer_bytes: t.transfer_bytes.accepted()?,
         })
     }
 }
