@@ -18,15 +18,18 @@
 //! cannot state in a line) is reported as not edited, with why. Every edit is checked
 //! before it is proposed: the edited file must validate and expect what every kernel did.
 
-use std::ops::{Range, RangeInclusive};
+use std::{
+    collections::HashMap,
+    ops::{Range, RangeInclusive},
+};
 
 use saphyr::{LoadableYamlNode, MarkedYaml, YamlData};
 
 use crate::{
     case::{Case, Step, Variant},
     results::{
-        Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, ObservedCall, ObservedDelete,
-        ObservedGet, ObservedWrite,
+        Actual, CaseOutcome, KernelRun, KernelStatus, ObservedCall, ObservedDelete, ObservedGet,
+        ObservedWrite, StepResult,
     },
     version::{KernelVersion, VersionRange},
 };
@@ -63,6 +66,13 @@ struct Observation<'a> {
     actual: &'a Actual,
 }
 
+/// A kernel that ran the case: its steps by id.
+struct RanCase<'a> {
+    kernel: &'a KernelRun,
+    version: KernelVersion,
+    steps: HashMap<&'a str, &'a StepResult>,
+}
+
 /// One variant of the proposal: a range, and what it expects there.
 #[derive(Debug)]
 struct Piece<'a> {
@@ -85,7 +95,7 @@ struct VariantPlan<'a> {
 /// of `kernels` did in it. Only kernels that ran with a version and ran the case (it passed
 /// or diverged: not skipped, not failed) count, and only the steps they attempted.
 pub fn propose(text: &str, case: &Case, kernels: &[KernelRun]) -> Proposal {
-    let results: Vec<(&KernelRun, KernelVersion, &CaseResult)> = kernels
+    let results: Vec<RanCase<'_>> = kernels
         .iter()
         .filter(|k| k.status == KernelStatus::Ran)
         .filter_map(|k| {
@@ -93,7 +103,11 @@ pub fn propose(text: &str, case: &Case, kernels: &[KernelRun]) -> Proposal {
                 c.name == case.name
                     && matches!(c.outcome, CaseOutcome::Pass | CaseOutcome::Diverged)
             })?;
-            Some((k, k.version?, result))
+            Some(RanCase {
+                kernel: k,
+                version: k.version?,
+                steps: result.steps.iter().map(|s| (s.id.as_str(), s)).collect(),
+            })
         })
         .collect();
     let layout = Layout {
@@ -139,7 +153,7 @@ fn propose_step(
     layout: &Layout,
     case: &Case,
     step: &Step,
-    results: &[(&KernelRun, KernelVersion, &CaseResult)],
+    results: &[RanCase<'_>],
 ) -> Result<Option<(String, bool)>, String> {
     let (seen, relabelled) = observations(step, results);
     if seen.iter().all(|o| expects(&step.expect.variants, o)) {
@@ -195,12 +209,17 @@ fn expects(variants: &[Variant], o: &Observation<'_>) -> bool {
 /// did: its results are of an older case, whose step with this number may be another.
 fn observations<'a>(
     step: &Step,
-    results: &[(&'a KernelRun, KernelVersion, &'a CaseResult)],
+    results: &[RanCase<'a>],
 ) -> (Vec<Observation<'a>>, Option<String>) {
     let mut seen = Vec::new();
     let mut relabelled = None;
-    for (kernel, version, result) in results {
-        let Some(ran) = result.steps.iter().find(|s| s.id == step.id) else {
+    for RanCase {
+        kernel,
+        version,
+        steps,
+    } in results
+    {
+        let Some(ran) = steps.get(step.id.as_str()) else {
             continue;
         };
         if matches!(ran.actual, Actual::NotRun { .. }) {
@@ -993,7 +1012,7 @@ mod tests {
     use super::*;
     use crate::{
         case::Expected,
-        results::{StepResult, Verdict},
+        results::{CaseResult, Verdict},
     };
 
     fn parse(text: &str) -> Case {

@@ -586,7 +586,7 @@ fn hostile_results(actual: harness::results::Actual) -> harness::results::RunRes
         label: text("update m[s] = 1"),
         line: Some(9),
         expected: harness::case::Expected::Rejected(text("verifier")),
-        reason: Some(text("because")),
+        reason: Some(text("because").into()),
         since: None,
         actual,
         verdict: Verdict::Diverged,

@@ -6,6 +6,7 @@
 //! case, `locate` turns a field path back into a line and column, `types` lays out key and
 //! value types.
 
+pub mod limits;
 mod locate;
 mod model;
 mod prescan;
@@ -14,15 +15,17 @@ pub mod types;
 mod validate;
 
 use std::{
+    collections::HashMap,
     fmt,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use self::types::Brief;
-pub use self::{steps::Op, types::Type};
+pub use self::{steps::Op, types::Type, validate::Cost};
 use crate::{
     diagnostic::{Diagnostic, Diagnostics, line_column},
     version::{KernelVersion, VersionRange},
@@ -31,11 +34,6 @@ use crate::{
 /// The first kernel with `BPF_MAP_TYPE_SK_STORAGE`; expectations must cover every kernel
 /// from here (or from the case's `requires.kernel`) on.
 pub const FIRST_KERNEL: KernelVersion = KernelVersion::new(5, 2, 0);
-
-/// The longest `within` a step may wait for its expectation: what it waits for (storages
-/// freed after an RCU grace period) takes milliseconds, and the case's whole run is bounded
-/// by [`crate::exec::CASE_TIMEOUT`].
-pub const MAX_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A validated case, ready to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,17 +49,23 @@ pub struct Case {
     /// Set-up steps (declared maps and sockets no step creates) come first, then the
     /// case's own steps.
     pub steps: Vec<Step>,
+    /// What validation computed the case costs before expanding it.
+    pub cost: Cost,
 }
 
 impl Case {
-    /// The step of this id, a fork's own steps included.
-    pub fn step(&self, id: &str) -> Option<&Step> {
-        fn find<'a>(steps: &'a [Step], id: &str) -> Option<&'a Step> {
-            steps
-                .iter()
-                .find_map(|s| (s.id == id).then_some(s).or_else(|| find(&s.children, id)))
+    /// Every step by its id, a fork's own steps included: built once, so that finding the
+    /// steps of results costs as much as the steps.
+    pub fn steps_by_id(&self) -> HashMap<&str, &Step> {
+        fn add<'a>(steps: &'a [Step], into: &mut HashMap<&'a str, &'a Step>) {
+            for step in steps {
+                into.insert(&step.id, step);
+                add(&step.children, into);
+            }
         }
-        find(&self.steps, id)
+        let mut by_id = HashMap::new();
+        add(&self.steps, &mut by_id);
+        by_id
     }
 }
 
@@ -189,8 +193,9 @@ pub struct Variant {
     #[serde(flatten)]
     pub range: VersionRange,
     pub outcome: Expected,
+    /// Shared by every copy of a repeated step: a repeat's steps take one copy of it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Arc<str>>,
 }
 
 /// An expected outcome. Values are JSON in the shape `Type::decode` produces, where the
@@ -324,12 +329,6 @@ impl fmt::Display for Expected {
     }
 }
 
-/// The largest case file read, in bytes. The largest case in cases/ is under 3 KB; 1 MiB is
-/// hundreds of times that, and bounds what parsing and validation may cost (a 50 MB file
-/// took gigabytes). A larger file, and one that is no regular file (a FIFO, a link to
-/// /dev/zero), is refused before it is read.
-pub const MAX_CASE_FILE_BYTES: u64 = 1 << 20;
-
 /// Finds case files: each path is a `.yaml`/`.yml` file or a directory searched
 /// recursively (following symlinks); the result is sorted so runs are deterministic.
 /// A `.yaml` entry that is not a regular file (a FIFO, a device) and a directory symlink
@@ -435,7 +434,7 @@ fn collect_yaml(
     }
 }
 
-/// Reads a case file: a regular file of at most [`MAX_CASE_FILE_BYTES`], and UTF-8, with
+/// Reads a case file: a regular file of at most [`limits::MAX_CASE_FILE_BYTES`], and UTF-8, with
 /// the place of the first byte that is not.
 pub(crate) fn read_case(file: &Path) -> Result<String, Diagnostic> {
     // The file's name is printed beside the case in every report.
@@ -445,17 +444,19 @@ pub(crate) fn read_case(file: &Path) -> Result<String, Diagnostic> {
             "the path holds a control character: a case's file is named in reports, rename it",
         ));
     }
-    let bytes = crate::input_file::read_regular(file, MAX_CASE_FILE_BYTES).map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::FileTooLarge {
-            format!(
-                "larger than {MAX_CASE_FILE_BYTES} bytes (1 MiB), the most a case file may be; \
-                 real cases are a few KB"
-            )
-        } else {
-            format!("cannot read: {e}")
-        };
-        Diagnostic::of_file(file, why)
-    })?;
+    let bytes =
+        crate::input_file::read_regular(file, limits::MAX_CASE_FILE_BYTES).map_err(|e| {
+            let why = if e.kind() == std::io::ErrorKind::FileTooLarge {
+                format!(
+                    "larger than {} bytes (1 MiB), the most a case file may be; \
+                 real cases are a few KB",
+                    limits::MAX_CASE_FILE_BYTES
+                )
+            } else {
+                format!("cannot read: {e}")
+            };
+            Diagnostic::of_file(file, why)
+        })?;
     String::from_utf8(bytes).map_err(|e| {
         let valid = String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
         Diagnostic::at(

@@ -1,5 +1,6 @@
 //! A cheap pass over the YAML events before serde reads the text: it refuses nesting deeper
-//! than [`MAX_NESTING`] and a key given twice in any mapping.
+//! than [`MAX_NESTING`], a key given twice in any mapping, and more than [`MAX_YAML_NODES`]
+//! nodes once aliases are expanded.
 //!
 //! Depth is checked here, not left to serde_yaml's recursion limit, because that limit applies
 //! only after libyaml has read the whole document, and libyaml (like saphyr's scanner, which
@@ -13,17 +14,19 @@
 //!
 //! So is text with control characters (YAML's escapes write them: `"\e[2J"`): a case's text
 //! is printed on terminals and in reports, where they would act.
+//!
+//! Nodes are counted here because serde builds a copy of an anchor's node for each alias
+//! (`*name`): a 1 MiB file of aliases to a large anchor would build gigabytes before any
+//! other check could count them.
 
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Marker, Parser, Span};
 
-use super::locate::{FieldPath, Segment};
-
-/// The deepest nesting of mappings and sequences a case may have. Real cases nest at most 7
-/// levels (a struct value in a forked child's step); 64 leaves ample room, stays under
-/// serde_yaml's own recursion limit (128), and keeps the scanners' per-token cost small.
-pub const MAX_NESTING: usize = 64;
+use super::{
+    limits::{MAX_NESTING, MAX_YAML_NODES},
+    locate::{FieldPath, Segment},
+};
 
 /// A problem found by the scan, at the 1-based line and column of the offending node.
 pub struct Problem {
@@ -48,11 +51,50 @@ enum Frame {
     },
 }
 
-/// Every duplicate key, or the first collection nested too deep (the scan stops there).
-/// A syntax error ends the scan without a problem: serde_yaml reports it in its own words.
+/// The nodes serde will build from the events so far, each alias counted as a copy of its
+/// anchor's node.
+#[derive(Default)]
+struct Nodes {
+    count: u64,
+    /// Per anchor id, the nodes of its node.
+    anchored: HashMap<usize, u64>,
+    /// Per open collection, its anchor id (0: none) and the count before it.
+    open: Vec<(usize, u64)>,
+}
+
+impl Nodes {
+    fn scalar(&mut self, anchor: usize) {
+        self.count += 1;
+        if anchor > 0 {
+            self.anchored.insert(anchor, 1);
+        }
+    }
+
+    fn alias(&mut self, anchor: usize) {
+        self.count += self.anchored.get(&anchor).copied().unwrap_or(1);
+    }
+
+    fn start(&mut self, anchor: usize) {
+        self.open.push((anchor, self.count));
+        self.count += 1;
+    }
+
+    fn end(&mut self) {
+        if let Some((anchor, before)) = self.open.pop()
+            && anchor > 0
+        {
+            self.anchored.insert(anchor, self.count - before);
+        }
+    }
+}
+
+/// Every duplicate key, or the first collection nested too deep or the first node past
+/// [`MAX_YAML_NODES`] (the scan stops there). A syntax error ends the scan without a
+/// problem: serde_yaml reports it in its own words.
 pub fn scan(text: &str) -> Vec<Problem> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut problems = Vec::new();
+    let mut nodes = Nodes::default();
     for event in Parser::new_from_str(text) {
         let (event, span) = match event {
             Ok(event) => event,
@@ -64,6 +106,24 @@ pub fn scan(text: &str) -> Vec<Problem> {
             }
             Err(_) => break,
         };
+        match event {
+            Event::Scalar(_, _, anchor, _) => nodes.scalar(anchor),
+            Event::Alias(anchor) => nodes.alias(anchor),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => nodes.start(anchor),
+            Event::SequenceEnd | Event::MappingEnd => nodes.end(),
+            _ => {}
+        }
+        if nodes.count > MAX_YAML_NODES {
+            problems.push(Problem {
+                path: path_of(&stack),
+                line: span.start.line(),
+                column: span.start.col() + 1,
+                message: format!(
+                    "more than {MAX_YAML_NODES} YAML nodes once aliases (`*name`) are expanded, the most a case may have"
+                ),
+            });
+            break;
+        }
         match event {
             Event::Scalar(value, ..) => {
                 begin(&mut stack, Some(&value), span, &mut problems);
@@ -221,6 +281,24 @@ mod tests {
                 "[0]".repeat(MAX_NESTING)
             )]
         );
+    }
+
+    #[test]
+    fn aliases_count_as_copies_of_their_anchor() {
+        // Each level doubles the nodes: level 20 stands for about 2^21 of them.
+        let mut text = "l0: &l0 [1, 1]\n".to_string();
+        for level in 1..=20 {
+            let below = level - 1;
+            text.push_str(&format!("l{level}: &l{level} [*l{below}, *l{below}]\n"));
+        }
+        assert_eq!(
+            problems(&text),
+            [
+                "18:18: l17[1]: more than 1000000 YAML nodes once aliases (`*name`) are expanded, the most a case may have"
+            ]
+        );
+        // A few aliases of a small anchor are fine.
+        assert!(problems("a: &v { x: 1 }\nb: *v\nc: *v\n").is_empty());
     }
 
     #[test]

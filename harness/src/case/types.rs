@@ -7,6 +7,8 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use super::limits::MAX_TYPE_SIZE;
+
 /// A key or value type as a case declares it: a name (`u32`, `int`, `bpf_spin_lock`,
 /// `u8[64]`) or an ordered struct of named fields.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -71,14 +73,6 @@ impl ValueMismatch {
         self
     }
 }
-
-/// The largest key or value type a case may declare, in bytes. The kernel refuses sk storage
-/// values above just under 64 KiB (`BPF_LOCAL_STORAGE_MAX_VALUE_SIZE`), so larger types only
-/// serve to check that refusal, which 1 MiB leaves ample room for (`u8[65536]` is a real
-/// case). Validation builds values of the type (an update's bytes, an expected value), so the
-/// bound is what keeps a short case from asking for gigabytes. `value_size` is not a type: it
-/// goes to BPF_MAP_CREATE as given, up to u32, and nothing is allocated from it here.
-pub const MAX_TYPE_SIZE: u32 = 1 << 20;
 
 impl Type {
     /// Resolves a declared type; the error names the unknown type name, or the type that is
@@ -384,9 +378,11 @@ fn reject_unknown_fields(
     fields: &[(String, Type)],
     given: &serde_yaml::Mapping,
 ) -> Result<(), ValueMismatch> {
+    // A set, so that a value of a struct of many fields is checked in linear time.
+    let names: std::collections::HashSet<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
     for key in given.keys() {
         let key = key.as_str().unwrap_or("?");
-        if !fields.iter().any(|(name, _)| name == key) {
+        if !names.contains(key) {
             let hint = crate::diagnostic::did_you_mean(key, fields.iter().map(|(n, _)| n.as_str()));
             return Err(ValueMismatch::at(format!(
                 "the value type has no field `{key}`{hint}"

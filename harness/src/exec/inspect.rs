@@ -213,9 +213,11 @@ pub fn diag(
         Answer::Refused(errno) => Actual::errno(errno),
         Answer::NotListed => Actual::NotListed,
         Answer::Listed(found) => {
+            let by_id: std::collections::HashMap<u32, &DiagMap<'_>> =
+                known.iter().map(|map| (map.id, map)).collect();
             let mut storages = serde_json::Map::new();
             for (id, bytes) in found {
-                let entry = match known.iter().find(|map| map.id == id) {
+                let entry = match by_id.get(&id) {
                     Some(map) if bytes.len() >= map.value.size() as usize => (
                         map.name.to_string(),
                         map.value.decode(&bytes[..map.value.size() as usize]),

@@ -158,7 +158,11 @@ pub fn run_case_for(case: &Case, version: KernelVersion, timeout: Duration) -> C
         });
     match joined.and_then(|r| r) {
         Ok(steps) => {
-            if let Some(reason) = steps.iter().find_map(|s| refused_environment(case, s)) {
+            let by_id = case.steps_by_id();
+            let refused = steps
+                .iter()
+                .find_map(|s| refused_environment(case, by_id.get(s.id.as_str())?, s));
+            if let Some(reason) = refused {
                 return finish(CaseOutcome::Skipped { reason }, steps);
             }
             let diverged = steps.iter().any(|s| s.verdict == Verdict::Diverged);
@@ -181,8 +185,8 @@ pub fn run_case_for(case: &Case, version: KernelVersion, timeout: Duration) -> C
 /// - a sock_diag dump answered ENOENT: no inet_diag handler for the family or protocol
 ///   (`__sock_diag_cmd`, `inet_diag_lock_handler`), so the kernel has no INET_DIAG at all
 ///   or not its modules.
-fn refused_environment(case: &Case, step: &StepResult) -> Option<String> {
-    let op = &case.steps.iter().find(|s| s.id == step.id)?.op;
+fn refused_environment(case: &Case, ran: &Step, step: &StepResult) -> Option<String> {
+    let op = &ran.op;
     if let (Op::Diag(_), Actual::Errno { name, .. }) = (op, &step.actual)
         && name == "ENOENT"
     {
@@ -1409,9 +1413,10 @@ mod tests {
             },
             verdict: Verdict::Diverged,
         };
-        let reason = refused_environment(&case, &step("ENOENT")).expect("a skip");
+        let diag = case.steps_by_id()["1"];
+        let reason = refused_environment(&case, diag, &step("ENOENT")).expect("a skip");
         assert!(reason.contains("CONFIG_INET_DIAG"), "{reason}");
-        assert_eq!(refused_environment(&case, &step("EPERM")), None);
+        assert_eq!(refused_environment(&case, diag, &step("EPERM")), None);
     }
 
     #[test]
@@ -1432,29 +1437,23 @@ mod tests {
             },
             verdict: Verdict::Diverged,
         };
+        let by_id = case.steps_by_id();
+        let refused = |id: &str, errno: &str, message: &str| {
+            refused_environment(&case, by_id[id], &rejected(id, errno, message))
+        };
         // The iterator's log on a host that refuses tracing programs holds only statistics,
         // which the message leaves out.
         for id in ["2", "3"] {
-            let reason = refused_environment(&case, &rejected(id, "EPERM", "")).expect("a skip");
+            let reason = refused(id, "EPERM", "").expect("a skip");
             assert!(
                 reason.contains("before verifying an instruction"),
                 "{reason}"
             );
         }
-        assert!(
-            refused_environment(&case, &rejected("3", "EPERM", ""))
-                .unwrap()
-                .contains("map iterator")
-        );
+        assert!(refused("3", "EPERM", "").unwrap().contains("map iterator"));
         for (errno, message) in [("EPERM", "R1 invalid mem access"), ("EACCES", "")] {
-            assert_eq!(
-                refused_environment(&case, &rejected("3", errno, message)),
-                None
-            );
-            assert_eq!(
-                refused_environment(&case, &rejected("2", errno, message)),
-                None
-            );
+            assert_eq!(refused("3", errno, message), None);
+            assert_eq!(refused("2", errno, message), None);
         }
     }
 }

@@ -7,8 +7,10 @@
 //! It is [`super::changes::across_kernels`] grouped by case and boundary; drift is left out.
 
 use std::{
+    collections::HashMap,
     fmt::Write as _,
     io::{self, Write},
+    sync::Arc,
 };
 
 use serde::Serialize;
@@ -39,7 +41,7 @@ pub struct Boundary {
     pub expected: bool,
     /// Why the case expects the new outcome: the reason of the variant in force on the first
     /// new kernel.
-    pub reason: Option<String>,
+    pub reason: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,7 +79,10 @@ pub enum Seen {
 /// cases as they first appear. Where the case places a boundary comes from the results
 /// (each step records where its variant in force begins).
 pub fn boundaries(results: &RunResults) -> Vec<Boundary> {
+    let steps = steps_by_place(results);
     let mut found: Vec<Boundary> = Vec::new();
+    // Each boundary's index in `found`, by case, last old kernel and first new kernel.
+    let mut index: HashMap<(String, String, String), usize> = HashMap::new();
     for change in changes::across_kernels(results).changes {
         let step = StepChange {
             step: change.step.clone(),
@@ -87,17 +92,26 @@ pub fn boundaries(results: &RunResults) -> Vec<Boundary> {
             old: change.before.actual.clone(),
             new: change.after.actual.clone(),
         };
-        let same = |b: &&mut Boundary| {
-            b.case == change.case
-                && b.last_old.kernel == change.before.kernel
-                && b.first_new.kernel == change.after.kernel
-        };
-        if let Some(boundary) = found.iter_mut().find(same) {
+        let key = (
+            change.case.clone(),
+            change.before.kernel.clone(),
+            change.after.kernel.clone(),
+        );
+        if let Some(&i) = index.get(&key) {
+            let boundary = &mut found[i];
             boundary.expected &= change.expected();
             boundary.steps.push(step);
             continue;
         }
-        let after = step_after(results, &change);
+        index.insert(key, found.len());
+        // The change's step as its new kernel ran it.
+        let after = steps
+            .get(&(
+                change.after.kernel.as_str(),
+                change.case.as_str(),
+                change.step.as_str(),
+            ))
+            .copied();
         found.push(Boundary {
             seen: seen(&change, after.and_then(|s| s.since)),
             expected: change.expected(),
@@ -143,18 +157,19 @@ fn seen(change: &BehaviourChange, since: Option<KernelVersion>) -> Seen {
     }
 }
 
-/// The change's step as its new kernel ran it.
-fn step_after<'a>(results: &'a RunResults, change: &BehaviourChange) -> Option<&'a StepResult> {
+/// Every step of the results by kernel, case and step id.
+fn steps_by_place(results: &RunResults) -> HashMap<(&str, &str, &str), &StepResult> {
     results
         .kernels
         .iter()
-        .find(|k| k.kernel == change.after.kernel)?
-        .cases
-        .iter()
-        .find(|c| c.name == change.case)?
-        .steps
-        .iter()
-        .find(|s| s.id == change.step)
+        .flat_map(|k| {
+            k.cases.iter().flat_map(move |c| {
+                c.steps
+                    .iter()
+                    .map(move |s| ((k.kernel.as_str(), c.name.as_str(), s.id.as_str()), s))
+            })
+        })
+        .collect()
 }
 
 impl Boundary {

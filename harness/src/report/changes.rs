@@ -4,8 +4,12 @@
 //! A change is a difference in what the case pins ([`crate::results::pinned`]); a
 //! difference only in what it leaves open is drift, kept apart.
 
-use std::io::{self, Write};
+use std::{
+    io::{self, Write},
+    sync::Arc,
+};
 
+use indexmap::IndexMap;
 use owo_colors::Style;
 use serde::Serialize;
 
@@ -59,7 +63,7 @@ pub struct Divergence {
     pub expected: Expected,
     pub actual: Actual,
     /// Why the case expects that on this kernel, when it gives versioned variants.
-    pub reason: Option<String>,
+    pub reason: Option<Arc<str>>,
 }
 
 /// The differences between kernels adjacent in version order: changes of behaviour, and
@@ -101,13 +105,7 @@ pub fn across_kernels(results: &RunResults) -> Across {
                         });
                         steps.len() - 1
                     });
-                steps[at].observations.push(Observation {
-                    kernel: kernel.kernel.clone(),
-                    version,
-                    actual: step.actual.clone(),
-                    expected: step.expected.clone(),
-                    verdict: step.verdict,
-                });
+                steps[at].observations.push((&kernel.kernel, version, step));
             }
         }
     }
@@ -120,7 +118,10 @@ pub fn across_kernels(results: &RunResults) -> Across {
     } in steps
     {
         for pair in observations.windows(2) {
-            let difference = pinned::compare(pair[0].observed(), pair[1].observed());
+            let [(_, _, before), (_, _, after)] = pair else {
+                unreachable!("windows of two")
+            };
+            let difference = pinned::compare(observed(before), observed(after));
             if difference.is_same() {
                 continue;
             }
@@ -135,8 +136,8 @@ pub fn across_kernels(results: &RunResults) -> Across {
                 label: step.label.clone(),
                 file: case.file.clone(),
                 line: step.line,
-                before: pair[0].clone(),
-                after: pair[1].clone(),
+                before: Observation::of(pair[0]),
+                after: Observation::of(pair[1]),
                 difference,
             });
         }
@@ -144,20 +145,31 @@ pub fn across_kernels(results: &RunResults) -> Across {
     across
 }
 
-impl Observation {
-    fn observed(&self) -> Observed<'_> {
-        Observed {
-            expected: &self.expected,
-            actual: &self.actual,
-        }
-    }
-}
-
-/// A step of a case across kernels: as the first kernel ran it, and what each one did.
+/// A step of a case across kernels: as the first kernel ran it, and each kernel's result
+/// of it (borrowed: only the steps that differ are copied into changes).
 struct StepAcross<'a> {
     case: &'a CaseResult,
     step: &'a StepResult,
-    observations: Vec<Observation>,
+    observations: Vec<(&'a String, KernelVersion, &'a StepResult)>,
+}
+
+fn observed(step: &StepResult) -> Observed<'_> {
+    Observed {
+        expected: &step.expected,
+        actual: &step.actual,
+    }
+}
+
+impl Observation {
+    fn of((kernel, version, step): (&String, KernelVersion, &StepResult)) -> Self {
+        Observation {
+            kernel: kernel.clone(),
+            version,
+            actual: step.actual.clone(),
+            expected: step.expected.clone(),
+            verdict: step.verdict,
+        }
+    }
 }
 
 /// The kernels whose behaviour could not be compared with the others, and why: a kernel
@@ -183,12 +195,9 @@ pub fn left_out(results: &RunResults) -> Vec<String> {
 
 /// Drift folded to a line per case: its steps, the parts that drifted and where.
 pub fn drift_summary(drift: &[BehaviourChange]) -> Vec<String> {
-    let mut cases: Vec<(&str, Vec<&BehaviourChange>)> = Vec::new();
+    let mut cases: IndexMap<&str, Vec<&BehaviourChange>> = IndexMap::new();
     for d in drift {
-        match cases.iter_mut().find(|(case, _)| *case == d.case) {
-            Some((_, of_case)) => of_case.push(d),
-            None => cases.push((&d.case, vec![d])),
-        }
+        cases.entry(&d.case).or_default().push(d);
     }
     cases
         .into_iter()

@@ -6,7 +6,10 @@
 //! counted, and listed with `all`. For triage: "what did this kernel update (or this
 //! harness change) change?".
 
-use std::io::{self, Write};
+use std::{
+    collections::HashMap,
+    io::{self, Write},
+};
 
 use owo_colors::Style;
 use serde::Serialize;
@@ -149,10 +152,14 @@ fn kernel_pair(old: &KernelRun, new: &KernelRun) -> KernelDiff {
         kernel: k.kernel.clone(),
         version: k.version,
     };
-    let only = |a: &KernelRun, b: &KernelRun| -> Vec<String> {
+    fn by_name(k: &KernelRun) -> HashMap<&str, &CaseResult> {
+        k.cases.iter().map(|c| (c.name.as_str(), c)).collect()
+    }
+    let (old_cases, new_cases) = (by_name(old), by_name(new));
+    let only = |a: &KernelRun, b: &HashMap<&str, &CaseResult>| -> Vec<String> {
         a.cases
             .iter()
-            .filter(|c| !b.cases.iter().any(|d| d.name == c.name))
+            .filter(|c| !b.contains_key(c.name.as_str()))
             .map(|c| c.name.clone())
             .collect()
     };
@@ -163,13 +170,10 @@ fn kernel_pair(old: &KernelRun, new: &KernelRun) -> KernelDiff {
         cases: new
             .cases
             .iter()
-            .filter_map(|n| {
-                let o = old.cases.iter().find(|o| o.name == n.name)?;
-                case_diff(o, n)
-            })
+            .filter_map(|n| case_diff(old_cases.get(n.name.as_str())?, n))
             .collect(),
-        cases_only_old: only(old, new),
-        cases_only_new: only(new, old),
+        cases_only_old: only(old, &new_cases),
+        cases_only_new: only(new, &old_cases),
     }
 }
 
@@ -190,8 +194,12 @@ fn case_diff(old: &CaseResult, new: &CaseResult) -> Option<CaseDiff> {
         steps_only_old: Vec::new(),
         steps_only_new: Vec::new(),
     };
+    fn by_id(c: &CaseResult) -> HashMap<&str, &StepResult> {
+        c.steps.iter().map(|s| (s.id.as_str(), s)).collect()
+    }
+    let (old_steps, new_steps) = (by_id(old), by_id(new));
     for n in &new.steps {
-        let Some(o) = old.steps.iter().find(|o| o.id == n.id) else {
+        let Some(&o) = old_steps.get(n.id.as_str()) else {
             diff.steps_only_new.push(n.id.clone());
             continue;
         };
@@ -214,7 +222,7 @@ fn case_diff(old: &CaseResult, new: &CaseResult) -> Option<CaseDiff> {
     diff.steps_only_old = old
         .steps
         .iter()
-        .filter(|o| !new.steps.iter().any(|n| n.id == o.id))
+        .filter(|o| !new_steps.contains_key(o.id.as_str()))
         .map(|o| o.id.clone())
         .collect();
     let differs = diff.outcome.is_some()

@@ -6,7 +6,10 @@
 //! of outcome class (its kind, an errno): every iteration expects a value of its own, so
 //! values differ along a sweep by design.
 
-use std::io::{self, Write};
+use std::{
+    collections::HashMap,
+    io::{self, Write},
+};
 
 use serde::Serialize;
 
@@ -40,7 +43,8 @@ pub fn edges(results: &RunResults) -> Vec<Edge> {
         .filter(|k| k.status == KernelStatus::Ran)
     {
         for case in &kernel.cases {
-            let mut previous: Vec<(String, Side)> = Vec::new();
+            // Each repeated step's latest iteration so far.
+            let mut previous: HashMap<String, Side> = HashMap::new();
             for step in &case.steps {
                 let Some((template, iteration)) = iteration_of(&step.id) else {
                     continue;
@@ -50,8 +54,8 @@ pub fn edges(results: &RunResults) -> Vec<Edge> {
                     label: step.label.clone(),
                     actual: step.actual.clone(),
                 };
-                match previous.iter_mut().find(|(t, _)| *t == template) {
-                    Some((_, before)) => {
+                match previous.get_mut(&template) {
+                    Some(before) => {
                         if before.iteration + 1 == iteration
                             && outcome_class(&before.actual) != outcome_class(&side.actual)
                         {
@@ -65,7 +69,9 @@ pub fn edges(results: &RunResults) -> Vec<Edge> {
                         }
                         *before = side;
                     }
-                    None => previous.push((template, side)),
+                    None => {
+                        previous.insert(template, side);
+                    }
                 }
             }
         }

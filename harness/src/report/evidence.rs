@@ -10,7 +10,11 @@
 //! it (the last kernel below and the first at or above it are adjacent releases), only
 //! brackets it between kernels further apart (placed), or has no kernel on one side.
 
-use std::io::{self, Write};
+use std::{
+    collections::HashMap,
+    io::{self, Write},
+    sync::Arc,
+};
 
 use owo_colors::Style;
 use serde::Serialize;
@@ -45,7 +49,7 @@ pub struct VariantEvidence {
     /// The versions the variant is for: `>= 5.6`, `< 5.4`, `>= 6.8, < 7.1`.
     pub range: String,
     pub expected: Expected,
-    pub reason: Option<String>,
+    pub reason: Option<Arc<str>>,
     pub state: VariantState,
     /// The kernels in the range that ran the step, in version order.
     pub kernels: Vec<RanOn>,
@@ -77,6 +81,10 @@ pub fn variant_evidence(cases: &[Case], results: &RunResults) -> Vec<VariantEvid
         .filter_map(|k| Some((k.version?, k)))
         .collect();
     kernels.sort_by_key(|(version, _)| *version);
+    let attempted: Vec<HashMap<(&str, &str), &Actual>> = kernels
+        .iter()
+        .map(|(_, kernel)| attempted(kernel))
+        .collect();
 
     let mut found = Vec::new();
     for case in cases {
@@ -86,9 +94,10 @@ pub fn variant_evidence(cases: &[Case], results: &RunResults) -> Vec<VariantEvid
             for variant in &step.expect.variants {
                 let ran_on: Vec<RanOn> = kernels
                     .iter()
-                    .filter(|(version, _)| variant.range.contains(*version))
-                    .filter_map(|(version, kernel)| {
-                        let actual = attempted(kernel, &case.name, &step.id)?;
+                    .zip(&attempted)
+                    .filter(|((version, _), _)| variant.range.contains(*version))
+                    .filter_map(|((version, kernel), attempted)| {
+                        let actual = attempted.get(&(case.name.as_str(), step.id.as_str()))?;
                         Some(RanOn {
                             kernel: kernel.kernel.clone(),
                             version: *version,
@@ -141,17 +150,20 @@ fn in_run_order<'a>(steps: &'a [Step], into: &mut Vec<&'a Step>) {
     }
 }
 
-/// What `kernel` did at the step, if it ran the case and attempted the step.
-fn attempted<'a>(kernel: &'a KernelRun, case: &str, step: &str) -> Option<&'a Actual> {
-    let case = kernel.cases.iter().find(|c| c.name == case)?;
-    if !matches!(case.outcome, CaseOutcome::Pass | CaseOutcome::Diverged) {
-        return None;
-    }
-    case.steps
+/// What `kernel` did at each step it attempted (by case name and step id) of the cases it
+/// ran.
+fn attempted(kernel: &KernelRun) -> HashMap<(&str, &str), &Actual> {
+    kernel
+        .cases
         .iter()
-        .find(|s| s.id == step)
-        .map(|s| &s.actual)
-        .filter(|actual| !matches!(actual, Actual::NotRun { .. }))
+        .filter(|case| matches!(case.outcome, CaseOutcome::Pass | CaseOutcome::Diverged))
+        .flat_map(|case| {
+            case.steps
+                .iter()
+                .filter(|s| !matches!(s.actual, Actual::NotRun { .. }))
+                .map(|s| ((case.name.as_str(), s.id.as_str()), &s.actual))
+        })
+        .collect()
 }
 
 /// How much of a boundary the kernels of a run saw.
@@ -186,17 +198,24 @@ pub struct BoundaryEvidence {
 /// by version: a variant's `since` (a case's `requires` bound is not a boundary).
 pub fn boundary_evidence(cases: &[Case], results: &RunResults) -> Vec<BoundaryEvidence> {
     let variants = variant_evidence(cases, results);
+    // The kernels that ran each step, by case and step.
+    let mut ran_step: HashMap<(&str, &str), Vec<&RanOn>> = HashMap::new();
+    for v in &variants {
+        ran_step
+            .entry((&v.case, &v.step))
+            .or_default()
+            .extend(&v.kernels);
+    }
     let mut found: Vec<BoundaryEvidence> = Vec::new();
+    let mut found_at: HashMap<(&str, KernelVersion), usize> = HashMap::new();
     for case in cases {
         let mut steps = Vec::new();
         in_run_order(&case.steps, &mut steps);
         for step in steps.into_iter().filter(|s| is_versioned(&s.expect)) {
             for at in step.expect.variants.iter().filter_map(|v| v.range.since) {
-                let ran: Vec<&RanOn> = variants
-                    .iter()
-                    .filter(|v| v.case == case.name && v.step == step.id)
-                    .flat_map(|v| &v.kernels)
-                    .collect();
+                let ran = ran_step
+                    .get(&(case.name.as_str(), step.id.as_str()))
+                    .map_or(&[][..], Vec::as_slice);
                 let below = ran
                     .iter()
                     .filter(|k| k.version < at)
@@ -205,8 +224,9 @@ pub fn boundary_evidence(cases: &[Case], results: &RunResults) -> Vec<BoundaryEv
                     .iter()
                     .filter(|k| k.version >= at)
                     .min_by_key(|k| k.version);
-                match found.iter_mut().find(|b| b.case == case.name && b.at == at) {
-                    Some(boundary) => {
+                match found_at.get(&(case.name.as_str(), at)) {
+                    Some(&i) => {
+                        let boundary = &mut found[i];
                         boundary.steps.push(step.id.clone());
                         // The closest kernels of any of its steps.
                         if below.is_some_and(|b| {
@@ -226,15 +246,18 @@ pub fn boundary_evidence(cases: &[Case], results: &RunResults) -> Vec<BoundaryEv
                             boundary.above = above.map(|k| (*k).clone());
                         }
                     }
-                    None => found.push(BoundaryEvidence {
-                        case: case.name.clone(),
-                        file: case.file.display().to_string(),
-                        at,
-                        steps: vec![step.id.clone()],
-                        below: below.map(|k| (*k).clone()),
-                        above: above.map(|k| (*k).clone()),
-                        state: BoundaryState::Unverified,
-                    }),
+                    None => {
+                        found_at.insert((case.name.as_str(), at), found.len());
+                        found.push(BoundaryEvidence {
+                            case: case.name.clone(),
+                            file: case.file.display().to_string(),
+                            at,
+                            steps: vec![step.id.clone()],
+                            below: below.map(|k| (*k).clone()),
+                            above: above.map(|k| (*k).clone()),
+                            state: BoundaryState::Unverified,
+                        });
+                    }
                 }
             }
         }

@@ -11,7 +11,7 @@
 //! A step shown alike on several kernels is stored once: the default matrix's 16,389 step
 //! results are 1,404 distinct ones.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use askama::Template;
 use indexmap::IndexMap;
@@ -118,7 +118,7 @@ struct DivergenceItem {
     location: String,
     expected: String,
     actual: String,
-    reason: Option<String>,
+    reason: Option<Arc<str>>,
 }
 
 struct KernelError {
@@ -136,7 +136,7 @@ struct AtlasItem {
     expected: bool,
     /// Each step entry: its name, label and `old → new`.
     steps: Vec<(String, String, String)>,
-    reason: Option<String>,
+    reason: Option<Arc<str>>,
 }
 
 struct ChangeItem {
@@ -210,7 +210,7 @@ struct StepView {
     line: Option<usize>,
     expected: String,
     actual: String,
-    reason: Option<String>,
+    reason: Option<Arc<str>>,
     diverged: bool,
 }
 

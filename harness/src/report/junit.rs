@@ -12,7 +12,7 @@
 //! tests/data/): class names carry no dots, which tools read as package separators
 //! (`6.12` would be class `12` of package `6`), and the root has no `skipped` attribute.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
@@ -92,9 +92,11 @@ fn suite(run: &KernelRun, cases: &[&str]) -> TestSuite {
             Some(status)
         }
     };
+    let by_name: HashMap<&str, &CaseResult> =
+        run.cases.iter().map(|c| (c.name.as_str(), c)).collect();
     let mut tests = Vec::with_capacity(cases.len());
     for name in cases {
-        match (run.cases.iter().find(|c| c.name == *name), &not_run) {
+        match (by_name.get(name), &not_run) {
             (Some(case), _) => tests.push(test_case(&class, case)),
             (None, Some(status)) => {
                 let mut test = TestCase::new(*name, status.clone());

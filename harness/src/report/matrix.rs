@@ -6,8 +6,12 @@
 //! wide, long names are cut, and when the kernels do not fit beside the case names they
 //! wrap into blocks of columns, each with the case names again.
 
-use std::io::{self, Write};
+use std::{
+    collections::HashMap,
+    io::{self, Write},
+};
 
+use indexmap::IndexSet;
 use owo_colors::Style;
 
 use super::{human::Human, kernel_label, paint, wrap};
@@ -139,22 +143,29 @@ pub fn rows(results: &RunResults) -> Vec<Row<'_>> {
         .iter()
         .map(|c| (c.case.as_str(), c.after.kernel.as_str()))
         .collect();
-    let mut cases: Vec<&str> = Vec::new();
-    for case in results.kernels.iter().flat_map(|k| &k.cases) {
-        if !cases.contains(&case.name.as_str()) {
-            cases.push(&case.name);
-        }
-    }
+    let cases: IndexSet<&str> = results
+        .kernels
+        .iter()
+        .flat_map(|k| &k.cases)
+        .map(|case| case.name.as_str())
+        .collect();
+    // Per kernel, each case's outcome by name.
+    let outcomes_by_kernel: Vec<HashMap<&str, &CaseOutcome>> = results
+        .kernels
+        .iter()
+        .map(|k| {
+            k.cases
+                .iter()
+                .map(|c| (c.name.as_str(), &c.outcome))
+                .collect()
+        })
+        .collect();
     cases
         .into_iter()
         .map(|name| {
-            let outcomes: Vec<Option<&CaseOutcome>> = results
-                .kernels
+            let outcomes: Vec<Option<&CaseOutcome>> = outcomes_by_kernel
                 .iter()
-                .map(|kernel| {
-                    let case = kernel.cases.iter().find(|c| c.name == name);
-                    case.map(|c| &c.outcome)
-                })
+                .map(|by_name| by_name.get(name).copied())
                 .collect();
             Row {
                 case: name,

@@ -283,7 +283,9 @@ pub fn read_json(path: &Path) -> Result<RunResults, ReportError> {
 /// before the rest, so a file from another harness version is reported as such rather than
 /// as a confusing missing field. Whatever JSON readers would take differently is refused:
 /// a key given twice in an object (most keep the last), and a kernel, or a case of one
-/// kernel, given twice (every view would pick one of them).
+/// kernel, given twice (every view would pick one of them). The text is read three times,
+/// never into a tree of the whole file (ten times its size): keys and syntax, the schema,
+/// the results.
 pub fn parse_json(path: &Path, text: &str) -> Result<RunResults, ReportError> {
     let syntax = |field: String, source| ReportError::Syntax {
         path: path.to_path_buf(),
@@ -291,10 +293,17 @@ pub fn parse_json(path: &Path, text: &str) -> Result<RunResults, ReportError> {
         source,
     };
     let mut reader = serde_json::Deserializer::from_str(text);
-    let UniqueKeys(value) = serde_path_to_error::deserialize(&mut reader)
+    let UniqueKeys = serde_path_to_error::deserialize(&mut reader)
         .map_err(|e| syntax(e.path().to_string(), e.into_inner()))?;
     reader.end().map_err(|e| syntax(".".into(), e))?;
-    if let Some(found) = value.get("schema").and_then(serde_json::Value::as_u64)
+    #[derive(serde::Deserialize)]
+    struct Schema {
+        schema: Option<serde_json::Value>,
+    }
+    if let Ok(Schema {
+        schema: Some(found),
+    }) = serde_json::from_str(text)
+        && let Some(found) = found.as_u64()
         && found != u64::from(SCHEMA_VERSION)
     {
         return Err(ReportError::Schema {
@@ -302,10 +311,13 @@ pub fn parse_json(path: &Path, text: &str) -> Result<RunResults, ReportError> {
             found,
         });
     }
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     let results: RunResults =
-        serde_path_to_error::deserialize(value).map_err(|source| ReportError::Shape {
-            path: path.to_path_buf(),
-            source,
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|source| {
+            ReportError::Shape {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
     refuse_repeats(&results).map_err(|(field, message)| ReportError::Repeated {
         path: path.to_path_buf(),
@@ -343,73 +355,63 @@ fn refuse_repeats(results: &RunResults) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// JSON read as serde_json reads it into a [`serde_json::Value`], except that an object
-/// with a key given twice is an error (serde_json keeps the last).
-struct UniqueKeys(serde_json::Value);
+/// JSON read past, checking only that no object gives a key twice (serde_json would keep
+/// the last): one object's keys at a time are held, nothing else.
+struct UniqueKeys;
 
 impl<'de> serde::Deserialize<'de> for UniqueKeys {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueKeysVisitor)
+        deserializer.deserialize_any(UniqueKeys)
     }
 }
 
-struct UniqueKeysVisitor;
-
-impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
     type Value = UniqueKeys;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys(v.into()))
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys(v.into()))
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys(v.into()))
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys(v.into()))
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys(v.into()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys(v.into()))
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
 
     fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys(serde_json::Value::Null))
+        Ok(UniqueKeys)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        let mut items = Vec::new();
-        while let Some(UniqueKeys(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(UniqueKeys(items.into()))
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        let mut object = serde_json::Map::new();
+        let mut keys = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if object.contains_key(&key) {
+            if !keys.insert(key.clone()) {
                 return Err(serde::de::Error::custom(format!(
                     "the key {key:?} is given twice"
                 )));
             }
-            let UniqueKeys(value) = map.next_value()?;
-            object.insert(key, value);
+            map.next_value::<UniqueKeys>()?;
         }
-        Ok(UniqueKeys(object.into()))
+        Ok(UniqueKeys)
     }
 }
 
@@ -679,25 +681,34 @@ pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> Vec<String> {
     let chars = |s: &str| s.chars().count();
     let mut lines = Vec::new();
     let mut line = first.to_string();
+    // The characters in `line` and in what is left of `word`, counted once each: a long
+    // value wraps in time linear in its length.
+    let mut line_chars = chars(first);
     let mut empty = true;
     for mut word in text.split(' ') {
-        if !empty && chars(&line) + 1 + chars(word) > width {
+        let mut word_chars = chars(word);
+        if !empty && line_chars + 1 + word_chars > width {
             lines.push(std::mem::replace(&mut line, rest.to_string()));
+            line_chars = chars(rest);
             empty = true;
         }
         if !empty {
             line.push(' ');
+            line_chars += 1;
         }
-        while chars(&line) + chars(word) > width
-            && let Some((cut, _)) = word
-                .char_indices()
-                .nth(width.saturating_sub(chars(&line)).max(1))
-        {
+        while line_chars + word_chars > width {
+            let take = width.saturating_sub(line_chars).max(1);
+            let Some((cut, _)) = word.char_indices().nth(take) else {
+                break;
+            };
             line.push_str(&word[..cut]);
             word = &word[cut..];
+            word_chars -= take;
             lines.push(std::mem::replace(&mut line, rest.to_string()));
+            line_chars = chars(rest);
         }
         line.push_str(word);
+        line_chars += word_chars;
         empty = false;
     }
     lines.push(line);

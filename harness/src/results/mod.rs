@@ -6,7 +6,7 @@
 
 pub mod pinned;
 
-use std::{fmt, time::SystemTime};
+use std::{fmt, sync::Arc, time::SystemTime};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -183,9 +183,10 @@ pub struct StepResult {
     pub line: Option<usize>,
     /// The expectation in force on this kernel.
     pub expected: Expected,
-    /// Why this kernel expects that, when the case gives versioned variants.
+    /// Why this kernel expects that, when the case gives versioned variants; the case's
+    /// copy, which the steps of a repeat share.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Arc<str>>,
     /// Where the variant in force begins, when it has a lower bound: the version at which
     /// the case places a change it expects.
     #[serde(default, skip_serializing_if = "Option::is_none")]

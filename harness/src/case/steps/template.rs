@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::case::limits::{EXPRESSION_EXPANDS_TO, MAX_EXPRESSION_BYTES};
+
 /// Substitutes every `{expr}` in the strings of `value` (keys included).
 pub fn expand(value: &Value, vars: &[(&str, i64)]) -> Result<Value, String> {
     Ok(match value {
@@ -49,13 +51,23 @@ fn expand_string(text: &str, vars: &[(&str, i64)]) -> Result<Value, String> {
     }
 }
 
-/// A sum of products of integers and variables.
+/// A sum of products of integers and variables; a result or step past 64 bits is an error.
 fn eval(expr: &str, vars: &[(&str, i64)]) -> Result<i64, String> {
     let names = || {
         vars.iter()
             .map(|(name, _)| format!("`{name}`"))
             .collect::<Vec<_>>()
             .join(", ")
+    };
+    let overflow = || {
+        let values: Vec<String> = vars
+            .iter()
+            .map(|(name, value)| format!("{name} = {value}"))
+            .collect();
+        format!(
+            "`{{{expr}}}` overflows a 64-bit integer with {}",
+            values.join(", ")
+        )
     };
     let mut sum = 0i64;
     for (sign, term) in split_terms(expr) {
@@ -74,11 +86,37 @@ fn eval(expr: &str, vars: &[(&str, i64)]) -> Result<i64, String> {
                         )
                     })?,
             };
-            product = product.saturating_mul(value);
+            product = product.checked_mul(value).ok_or_else(overflow)?;
         }
-        sum = sum.saturating_add(sign * product);
+        let next = if sign < 0 {
+            sum.checked_sub(product)
+        } else {
+            sum.checked_add(product)
+        };
+        sum = next.ok_or_else(overflow)?;
     }
     Ok(sum)
+}
+
+/// The most bytes `text` can come to once its `{…}` parts are expanded: each counts
+/// [`EXPRESSION_EXPANDS_TO`] bytes, or its own length when that is longer. Refuses, with its
+/// length, an expression longer than [`MAX_EXPRESSION_BYTES`]. Nothing is evaluated.
+pub fn expanded_size(text: &str) -> Result<u64, u64> {
+    let mut size = 0u64;
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        // An unclosed `{` is left to the expansion to report.
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let expression = (close + 1) as u64;
+        if expression > MAX_EXPRESSION_BYTES {
+            return Err(expression);
+        }
+        size += open as u64 + expression.max(EXPRESSION_EXPANDS_TO);
+        rest = &rest[open + close + 1..];
+    }
+    Ok(size + rest.len() as u64)
 }
 
 /// `a+b-c` as `[(1, a), (1, b), (-1, c)]`.
@@ -113,6 +151,38 @@ mod tests {
             expand(&value, &vars).unwrap(),
             json!({ "map": "m5", "value": 50, "keep": 3, "text": "a5b" })
         );
+    }
+
+    #[test]
+    fn arithmetic_past_64_bits_is_an_error_not_a_saturation() {
+        let err =
+            expand_name("{9223372036854775807*9223372036854775807*i}", &[("i", 1)]).unwrap_err();
+        assert_eq!(
+            err,
+            "`{9223372036854775807*9223372036854775807*i}` overflows a 64-bit integer with i = 1"
+        );
+        assert!(expand_name("{0-9223372036854775807-2}", &[]).is_err());
+        assert_eq!(
+            expand_name("{9223372036854775807-1+1}", &[]).unwrap(),
+            "9223372036854775807"
+        );
+        assert_eq!(
+            expand_name("{0-9223372036854775807-1}", &[]).unwrap(),
+            "-9223372036854775808"
+        );
+    }
+
+    #[test]
+    fn expanded_sizes_bound_every_expression_without_evaluating_it() {
+        assert_eq!(expanded_size("plain"), Ok(5));
+        // `s` and `_x`, and each expression as the longest integer.
+        assert_eq!(expanded_size("s{t*64+i}_x{i}"), Ok(3 + 2 * 20));
+        let long = format!("{{{}}}", "1+".repeat(40) + "1");
+        assert_eq!(expanded_size(&format!("a{long}")), Err(long.len() as u64));
+        // An expression at the limit counts its own length.
+        let at_limit = format!("{{{}}}", "1".repeat(62));
+        assert_eq!(expanded_size(&at_limit), Ok(64));
+        assert_eq!(expanded_size("a{b"), Ok(3));
     }
 
     #[test]

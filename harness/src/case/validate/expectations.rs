@@ -1,6 +1,11 @@
 //! Expectations: the outcome a step may have (by the kind of step), and version variants
 //! that cover every kernel the case runs on.
 
+use std::{
+    collections::BTreeMap,
+    ops::Bound::{Excluded, Unbounded},
+};
+
 use serde_yaml::Value;
 
 use super::{Outcomes, Validator, declarations::object_value_type};
@@ -29,6 +34,10 @@ impl Validator<'_> {
             return self.outcome(path, value, outcomes).map(Expectation::always);
         };
         let mut variants = Vec::new();
+        // The variants so far by where they begin. They do not overlap one another, so only
+        // the one beginning last at or before a new range and the next one after it can
+        // overlap that range: a step's many variants are checked in n log n.
+        let mut by_since: BTreeMap<Option<KernelVersion>, VersionRange> = BTreeMap::new();
         for (i, item) in items.iter().enumerate() {
             let item_path = path.index(i);
             let decl: VariantDecl = self.args(item, &item_path)?;
@@ -44,9 +53,16 @@ impl Validator<'_> {
                 );
                 return None;
             }
-            if let Some(j) = variants
-                .iter()
-                .position(|v: &Variant| v.range.overlaps(&range))
+            let before = by_since.range(..=range.since).next_back();
+            let after = by_since.range((Excluded(range.since), Unbounded)).next();
+            let overlapped = before
+                .into_iter()
+                .chain(after)
+                .any(|(_, earlier)| earlier.overlaps(&range));
+            if overlapped
+                && let Some(j) = variants
+                    .iter()
+                    .position(|v: &Variant| v.range.overlaps(&range))
             {
                 self.error(
                     &item_path,
@@ -63,10 +79,11 @@ impl Validator<'_> {
                 );
             }
             let outcome = self.outcome(&item_path.key("expect"), &decl.expect, outcomes)?;
+            by_since.insert(range.since, range);
             variants.push(Variant {
                 range,
                 outcome,
-                reason: Some(decl.reason.trim().to_string()),
+                reason: Some(self.share(decl.reason.trim())),
             });
         }
         if variants.is_empty() {

@@ -5,21 +5,28 @@
 //! steps, with the primitives each operation's check uses), `expectations` (outcomes and
 //! version variants).
 
+mod cost;
 mod declarations;
 mod expectations;
 mod steps;
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+    sync::Arc,
+};
 
 use indexmap::IndexMap;
 use serde_yaml::Value;
 
+pub use self::cost::Cost;
 pub(super) use self::{
     declarations::describe_socket,
     steps::{Checked, StepCheck},
 };
 use super::{
     Case, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec, Step,
+    limits::{MAX_CASE_VALUE_BYTES, MAX_NOFILE, MAX_READ_BYTES},
     locate::{FieldPath, Locator, Point, Segment},
     model::CaseFile,
     prescan,
@@ -30,18 +37,6 @@ use crate::{
     diagnostic::{Diagnostic, serde_message, suggest},
     version::KernelVersion,
 };
-
-/// The most bytes of values one case may build while it is validated: each update's bytes
-/// and each expected value count at their type's size. The largest case in cases/ builds
-/// about 84 KB; 1 MiB is 16 values of the kernel's largest (just under 64 KiB). Types are
-/// bounded by [`super::types::MAX_TYPE_SIZE`], but without this a 1 MiB file of one-line
-/// updates of a 1 MiB type would still build tens of gigabytes. An expected value is JSON,
-/// about 32 bytes per element, so this also keeps those under about 32 MB.
-const MAX_CASE_VALUE_BYTES: u32 = 1 << 20;
-
-/// `RLIMIT_NOFILE`'s hard limit for a kernel's first process (`INR_OPEN_MAX`), which the
-/// guest's executor inherits; a soft limit above it is refused at run time (EINVAL).
-const MAX_NOFILE: u64 = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Life {
@@ -86,6 +81,9 @@ pub(super) enum Outcomes {
     Storages(IndexMap<String, Type>),
 }
 
+/// Where an error is: line and column, field, and what it says.
+type Place = (Option<(usize, usize)>, String, String);
+
 pub(super) struct Validator<'a> {
     file: &'a Path,
     locator: Locator<'a>,
@@ -93,11 +91,17 @@ pub(super) struct Validator<'a> {
     min_version: KernelVersion,
     /// Bytes of values built so far, against [`MAX_CASE_VALUE_BYTES`].
     value_bytes: u32,
+    /// Bytes of values the steps so far may read, against [`MAX_READ_BYTES`].
+    read_bytes: u64,
     /// Declarations that failed validation, by kind (`map`, `socket`, `program`) and name.
-    invalid_declarations: std::collections::HashSet<(&'static str, String)>,
+    invalid_declarations: HashSet<(&'static str, String)>,
     /// Names of repeated declarations (`m3`) and the name written in the file (`m{i}`),
     /// so that a problem in a copy points at the declaration.
     templates: HashMap<String, String>,
+    /// Strings the case's steps share, one copy each: the reasons of a repeat's steps.
+    shared: HashSet<Arc<str>>,
+    /// Each error so far, to report the problem of a repeated step or declaration once.
+    reported: HashSet<Place>,
 }
 
 /// Whether `given` is `declared`, or one of the copies a repeated declaration written
@@ -127,12 +131,18 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Case, Vec<Diagnostic>> {
         errors: Vec::new(),
         min_version: FIRST_KERNEL,
         value_bytes: 0,
-        invalid_declarations: std::collections::HashSet::new(),
+        read_bytes: 0,
+        invalid_declarations: HashSet::new(),
         templates: HashMap::new(),
+        shared: HashSet::new(),
+        reported: HashSet::new(),
     };
     let raw: CaseFile = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
         .map_err(|e| vec![Diagnostic::deserialize_error(file, text, e)])?;
-    let case = v.case(raw);
+    let Some(cost) = v.cost(&raw) else {
+        return Err(v.errors);
+    };
+    let case = v.case(raw, cost);
     if v.errors.is_empty() {
         Ok(case)
     } else {
@@ -152,12 +162,20 @@ impl Validator<'_> {
         };
         // The copies of a repeated declaration or step share one place in the file: its
         // problem is reported once.
-        let repeated = self.errors.iter().any(|e| {
-            e.location == error.location && e.field == error.field && e.message == error.message
-        });
-        if !repeated {
+        let place = (error.location, error.field.clone(), error.message.clone());
+        if self.reported.insert(place) {
             self.errors.push(error);
         }
+    }
+
+    /// `text` as the case's one copy of it.
+    pub(super) fn share(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.shared.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.shared.insert(Arc::clone(&shared));
+        shared
     }
 
     /// The line of the field at `path` (a step, a declaration), for reports.
@@ -192,6 +210,24 @@ impl Validator<'_> {
                 path,
                 Point::Value,
                 format!("the case's values (updates and expected values, at their type's size) add up to more than {MAX_CASE_VALUE_BYTES} bytes (1 MiB) here, the most one case may build; split the case"),
+            );
+        }
+        false
+    }
+
+    /// Counts `bytes` a step may read (a lookup's value, a diag's storages) against
+    /// [`MAX_READ_BYTES`]; the error is reported once, where the total first goes over.
+    pub(super) fn charge_read(&mut self, path: &FieldPath, bytes: u64) -> bool {
+        let before = self.read_bytes;
+        self.read_bytes = before.saturating_add(bytes);
+        if self.read_bytes <= MAX_READ_BYTES {
+            return true;
+        }
+        if before <= MAX_READ_BYTES {
+            self.error(
+                path,
+                Point::Key,
+                format!("the values the case's steps may read (each lookup at its map's value size, each diag at its maps') add up to more than {MAX_READ_BYTES} bytes (4 MiB) here, the most one case may read; split the case"),
             );
         }
         false
@@ -240,7 +276,7 @@ impl Validator<'_> {
         );
     }
 
-    fn case(&mut self, raw: CaseFile) -> Case {
+    fn case(&mut self, raw: CaseFile, cost: Cost) -> Case {
         let root = FieldPath::default();
         // Lowercase, so that names differ by more than case.
         let valid_name = crate::names::is_valid(&raw.name)
@@ -379,6 +415,7 @@ impl Validator<'_> {
             sockets,
             programs,
             steps,
+            cost,
         }
     }
 

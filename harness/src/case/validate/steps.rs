@@ -43,14 +43,20 @@ pub struct StepCheck<'c, 'a> {
 impl StepCheck<'_, '_> {
     /// A declared name of `what` (`map`, `socket`, `program`).
     pub fn declared(&mut self, name: &str, path: &FieldPath, what: &'static str) -> Option<String> {
+        let declared = match what {
+            "map" => self.ctx.maps.contains_key(name),
+            "socket" => self.ctx.sockets.contains_key(name),
+            _ => self.ctx.programs.contains_key(name),
+        };
+        if declared {
+            return Some(name.to_string());
+        }
+        // Only a name not declared needs the list, for its hint.
         let known: Vec<&str> = match what {
             "map" => self.ctx.maps.keys().map(String::as_str).collect(),
             "socket" => self.ctx.sockets.keys().map(String::as_str).collect(),
             _ => self.ctx.programs.keys().map(String::as_str).collect(),
         };
-        if known.contains(&name) {
-            return Some(name.to_string());
-        }
         self.v.unknown_name(path, what, name, known.into_iter());
         None
     }
@@ -207,14 +213,14 @@ impl Validator<'_> {
             return None;
         }
         if let Some(within) = decl.within
-            && within > crate::case::MAX_WITHIN
+            && within > crate::case::limits::MAX_WITHIN
         {
             self.error(
                 &path.key("within"),
                 Point::Value,
                 format!(
                     "`within` waits {} at most, not {}: what a step waits for takes milliseconds, and a case has {} in all",
-                    humantime::format_duration(crate::case::MAX_WITHIN),
+                    humantime::format_duration(crate::case::limits::MAX_WITHIN),
                     humantime::format_duration(within),
                     humantime::format_duration(crate::exec::CASE_TIMEOUT)
                 ),
@@ -225,10 +231,21 @@ impl Validator<'_> {
             v: self,
             ctx,
             state,
-            path: op_path,
+            path: op_path.clone(),
             id: id.clone(),
             in_child,
         })?;
+        // What the step reads is decoded into its result (a thread's reads only count).
+        let size = |map: &str| u64::from(ctx.maps[map].value.size());
+        let read = match &decl.op {
+            Op::Lookup(op) | Op::LookupAndDelete(op) => size(&op.map),
+            Op::Diag(op) if op.maps.is_empty() => ctx.maps.keys().map(|map| size(map)).sum(),
+            Op::Diag(op) => op.maps.iter().map(|map| size(map)).sum(),
+            _ => 0,
+        };
+        if !self.charge_read(&op_path, read) {
+            return None;
+        }
         // A repeat is replaced by its steps, which say what they expect.
         let expect = if let Op::Repeat(_) = decl.op {
             if !decl.expect.is_null() {
