@@ -779,7 +779,7 @@ fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
     assert_eq!(leftovers, 4, "temporary files left behind");
 }
 
-/// docs/behaviour.md is what the committed default-matrix run and the cases generate: a
+/// docs/src/behaviour.md is what the committed default-matrix run and the cases generate: a
 /// change to either (or to the atlas) that leaves the page stale fails here.
 /// `BLESS=1 cargo test --test report behaviour_page` writes it again.
 #[test]
@@ -789,7 +789,7 @@ fn behaviour_page_is_what_the_committed_run_and_the_cases_generate() {
     let results = report::read_json(&root.join(source)).expect("the committed run reads");
     let cases = harness::case::load(&[root.join("cases")]).expect("the cases load");
     let page = report::atlas::page(&results, &cases, source);
-    let path = root.join("docs/behaviour.md");
+    let path = root.join("docs/src/behaviour.md");
     if std::env::var("BLESS").as_deref() == Ok("1") {
         std::fs::write(&path, &page).expect("writes the page");
         return;
@@ -797,7 +797,7 @@ fn behaviour_page_is_what_the_committed_run_and_the_cases_generate() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == page,
-        "docs/behaviour.md is stale: run `BLESS=1 cargo test --test report behaviour_page` and review the diff"
+        "docs/src/behaviour.md is stale: run `BLESS=1 cargo test --test report behaviour_page` and review the diff"
     );
     // The README quotes the evidence of the same run.
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");

@@ -6,9 +6,10 @@
 //! drill-down of a cell (`report.html#KERNEL/CASE` opens it on load) beside the kernel
 //! before it.
 //!
-//! The screenshot test writes the README's picture: `HARNESS_SCREENSHOT=RESULTS.json[#KERNEL/CASE]
-//! cargo test --test report_page screenshot` renders that run with that cell open into
-//! docs/report.png; without it, the host run's page goes to a temporary file.
+//! The screenshot test writes the book's picture (docs/src/reports.md):
+//! `HARNESS_SCREENSHOT=RESULTS.json[#KERNEL/CASE] cargo test --test report_page screenshot`
+//! renders that run with that cell open into docs/src/report.png; without it, the host
+//! run's page goes to a temporary file.
 
 mod report_fixture;
 mod requirements;
@@ -441,7 +442,7 @@ fn screenshot() {
                 .split_once('#')
                 .map_or((source.as_str(), ""), |(file, cell)| (file, cell));
             let results = harness::report::read_json(Path::new(file)).expect("reads the run");
-            let png = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report.png");
+            let png = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/src/report.png");
             (results, format!("#{cell}"), png)
         }
         Err(_) => (

@@ -382,7 +382,7 @@ fn write_markdown(
     Ok(())
 }
 
-/// The behaviour page (docs/behaviour.md): what a run of kernels says about sk storage,
+/// The behaviour page (docs/src/behaviour.md): what a run of kernels says about sk storage,
 /// generated from its results and the cases, never written by hand. `source` names the
 /// results file the page is generated from.
 pub fn page(results: &RunResults, cases: &[Case], source: &str) -> String {
