@@ -65,7 +65,7 @@ pub enum AbsentKernels {
 /// always boot on the host's root, where vng finds their modules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum GuestRoot {
-    /// A root holding only what the guest runs ([`vm::MinimalRoot`]): no udev to wait for.
+    /// A root holding only what the guest runs (`vm::MinimalRoot`), so no udev to wait for.
     #[default]
     Minimal,
     /// The host's root, as vng shares it by default.

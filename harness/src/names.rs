@@ -3,7 +3,7 @@
 //! become file and directory names (a kernel's results and console log, a case's cgroup)
 //! and are printed everywhere, so they keep to characters that are safe in all of these.
 
-/// The rule, as messages and README.md state it.
+/// The rule, as messages and the book (docs/src/cases/language.md) state it.
 pub const RULE: &str = "letters, digits, `_`, `.`, `+` and `-`, beginning with a letter or digit, at most 64 characters";
 
 /// The longest name: the longest in cases/ and kernels.toml has 37 characters.

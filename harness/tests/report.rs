@@ -799,12 +799,13 @@ fn behaviour_page_is_what_the_committed_run_and_the_cases_generate() {
         committed == page,
         "docs/src/behaviour.md is stale: run `BLESS=1 cargo test --test report behaviour_page` and review the diff"
     );
-    // The README quotes the evidence of the same run.
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    // The book's "What the kernels do" quotes the evidence of the same run.
+    let intro = std::fs::read_to_string(root.join("docs/src/what-the-kernels-do.md"))
+        .expect("docs/src/what-the-kernels-do.md");
     let boundaries =
         report::evidence::boundary_summary(&report::evidence::boundary_evidence(&cases, &results));
     assert!(
-        readme.contains(&boundaries),
-        "README.md does not quote the committed run's `{boundaries}`"
+        intro.contains(&boundaries),
+        "docs/src/what-the-kernels-do.md does not quote the committed run's `{boundaries}`"
     );
 }

@@ -1,6 +1,7 @@
 //! The limits a case must keep, in one place. Each bounds what checking, running or
 //! reporting a case may cost, so that any case `harness check` accepts runs in bounded time
-//! and memory (README, Validation, has the table with the figures measured at each limit).
+//! and memory (the book's Validation and limits, docs/src/cases/validation.md, has the table
+//! with the figures measured at each limit).
 //! The cost model (`validate/cost.rs`) computes a case's figures from the file as
 //! written, before anything is expanded; the bounds on nesting, types and values apply
 //! while it is read, and the file's size ([`MAX_CASE_FILE_BYTES`]) before that.
@@ -123,10 +124,11 @@ mod tests {
         format!("{} MiB", bytes >> 20)
     }
 
-    /// README's Validation table states every limit with the value it has here.
+    /// The book's limits table (docs/src/cases/validation.md) states every limit with the
+    /// value it has here.
     #[test]
-    fn the_readme_states_every_limit() {
-        let readme = include_str!("../../../README.md");
+    fn the_book_states_every_limit() {
+        let page = include_str!("../../../docs/src/cases/validation.md");
         let rows = [
             ("case file", mib(MAX_CASE_FILE_BYTES)),
             ("nesting", format!("{MAX_NESTING} levels")),
@@ -152,10 +154,10 @@ mod tests {
         for (limit, value) in rows {
             let row = format!("\n| {limit} | {value} |");
             assert!(
-                readme.contains(&row),
-                "README's Validation table lacks `{row}`"
+                page.contains(&row),
+                "docs/src/cases/validation.md's limits table lacks `{row}`"
             );
         }
-        assert!(readme.contains(&format!("a `{{…}}` counts {EXPRESSION_EXPANDS_TO} bytes")));
+        assert!(page.contains(&format!("a `{{…}}` counts {EXPRESSION_EXPANDS_TO} bytes")));
     }
 }

@@ -185,7 +185,7 @@ struct RunArgs {
 enum Format {
     /// A line per case, the divergences in detail, a summary.
     Human,
-    /// The result model as JSON (schema in README.md).
+    /// The result model as JSON (schema: docs/src/results.md).
     Json,
 }
 

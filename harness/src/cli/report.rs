@@ -89,7 +89,7 @@ pub enum ShowFormat {
     Html,
     /// JUnit XML, a testsuite per kernel.
     Junit,
-    /// The result model as JSON (schema in README.md).
+    /// The result model as JSON (schema: docs/src/results.md).
     Json,
 }
 

@@ -61,7 +61,7 @@ impl ResolvedKernel {
         format!(
             "the image {vmlinuz} is not on this machine ({why}); to run this kernel, get such a \
              build: with internet, `mainline = \"vX.Y\"` in kernels.toml lets vng download one, or \
-             build it from upstream sources as README.md (\"Kernels before 5.10\") describes"
+             build it from upstream sources as docs/src/kernels.md (\"Kernels before 5.10\") describes"
         )
     }
 

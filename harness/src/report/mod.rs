@@ -50,7 +50,7 @@ pub enum ReportError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("{} does not have the shape of a results.json (schema in README.md)", path.display())]
+    #[error("{} does not have the shape of a results.json (schema: docs/src/results.md)", path.display())]
     Shape {
         path: PathBuf,
         #[source]

@@ -1,7 +1,7 @@
 //! The one result model: what ran where, and what every step expected and got.
 //!
 //! The in-guest executor writes it as JSON, the host reads it back, and every report is a
-//! view of it. Its wire format is documented in README.md ("Results JSON"); bump
+//! view of it. Its wire format is documented in the book (docs/src/results.md); bump
 //! [`SCHEMA_VERSION`] on an incompatible change.
 
 pub mod pinned;
@@ -512,11 +512,11 @@ mod tests {
         assert_eq!(Actual::errno(4242).to_string(), "errno 4242");
     }
 
-    /// README's "Results JSON" lists every kind of `actual`; adding a variant fails here
-    /// (the match) until it is there.
+    /// The book's Results JSON (docs/src/results.md) lists every kind of `actual`; adding a
+    /// variant fails here (the match) until it is there.
     #[test]
-    fn readme_documents_every_actual_kind() {
-        let readme = include_str!("../../../README.md");
+    fn the_book_documents_every_actual_kind() {
+        let page = include_str!("../../../docs/src/results.md");
         let every = [
             Actual::Ok,
             Actual::errno(libc::EEXIST),
@@ -559,8 +559,8 @@ mod tests {
             let json = serde_json::to_value(&actual).unwrap();
             let kind = json["kind"].as_str().unwrap();
             assert!(
-                readme.contains(&format!("\n| `{kind}` |")),
-                "README's Results JSON does not document actual kind `{kind}`"
+                page.contains(&format!("\n| `{kind}` |")),
+                "docs/src/results.md does not document actual kind `{kind}`"
             );
         }
     }
