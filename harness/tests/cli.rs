@@ -1,5 +1,7 @@
-//! End-to-end tests of the `harness` binary: exit codes, error locations, reports.
+//! End-to-end tests of the `harness` binary: exit codes, error locations, reports; and the
+//! book and README checked against the binary and the code (`docs`).
 
+mod docs;
 mod requirements;
 
 use std::{path::PathBuf, process::Output};
@@ -144,10 +146,10 @@ fn host_run_passes_every_shipped_case() {
     }
 }
 
-/// Each form of repetition README.md documents has a case in tests/fixtures/repeat/: all
+/// Each form of repetition the book documents has a case in tests/fixtures/repeat/: all
 /// are valid, and all pass on the running kernel.
 #[test]
-fn every_repeat_form_of_the_readme_is_valid_and_passes() {
+fn every_repeat_form_of_the_book_is_valid_and_passes() {
     let fixtures = "harness/tests/fixtures/repeat";
     let out = harness(&["check", fixtures]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
