@@ -292,7 +292,7 @@ pub fn write(
     Ok(())
 }
 
-/// `12 boundaries in 9 cases over 12 kernels (5.2.1 … 7.3.4): 7 run on both sides, 5 placed`.
+/// `12 changes of pinned outcomes between kernels, in 9 cases over 12 kernels (5.2.1 … 7.3.4): 7 run on both sides, 5 placed …`.
 pub fn summary(boundaries: &[Boundary], results: &RunResults) -> String {
     let mut versions: Vec<KernelVersion> =
         results.kernels.iter().filter_map(|k| k.version).collect();
@@ -310,9 +310,9 @@ pub fn summary(boundaries: &[Boundary], results: &RunResults) -> String {
         .count();
     let unexpected = boundaries.iter().filter(|b| !b.expected).count();
     format!(
-        "{} boundar{} in {} case(s) over {} kernel(s){span}: {both} run on both sides, {} placed; {unexpected} not expected by the cases",
+        "{} change{} of pinned outcomes between kernels, in {} case(s) over {} kernel(s){span}: {both} run on both sides, {} placed between kernels further apart; {unexpected} not expected by the cases",
         boundaries.len(),
-        if boundaries.len() == 1 { "y" } else { "ies" },
+        if boundaries.len() == 1 { "" } else { "s" },
         cases.len(),
         versions.len(),
         boundaries.len() - both,
