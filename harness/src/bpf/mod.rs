@@ -70,6 +70,7 @@
 //! each, 24 bytes); userspace reads and writes it by socket fd through
 //! [`SkStorageObject::storage`] / [`SkStorageObject::storage_mut`] (aya's `SkStorage`), or
 //! raw `bpf(2)` on [`SkStorageObject::storage_fd`].
+mod attach;
 mod btf_compat;
 pub mod cgroup;
 pub mod host;
@@ -78,7 +79,7 @@ pub mod object;
 pub mod observation;
 
 pub use cgroup::{CaseCgroup, CgroupError, Membership};
-pub use host::{BpfLsm, HostError, HostSupport, SkipReason, program_type};
+pub use host::{BpfLsm, HostError, HostSupport, SkipReason};
 pub use object::{BpfError, SkStorageObject, iterator_unsupported, object_size};
 pub use observation::{
     CallOutcome, DeleteResult, GetResult, Observation, ObservedSocket, SocketKey, WriteResult,
