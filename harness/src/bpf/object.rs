@@ -476,6 +476,7 @@ fn program_error(program: ProgramKind, action: &'static str, source: ProgramErro
 #[cfg(test)]
 mod tests {
     use aya_obj::{Object, generated::bpf_insn};
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
     use super::OBJECT;
     use crate::catalogue::{Call, F_CREATE, HelperSet, ProgramCalls, ProgramKind};
@@ -563,6 +564,25 @@ mod tests {
                     "{name}: {} instructions",
                     instructions.len()
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_hook_s_programs_are_in_the_section_its_table_entry_names() {
+        if parsed().is_none() {
+            return;
+        }
+        let elf = object::File::parse(OBJECT).expect("parse the embedded object as ELF");
+        for &kind in ProgramKind::ALL {
+            for helpers in HelperSet::ALL {
+                let name = helpers.object_name(kind);
+                let section = elf
+                    .symbol_by_name(&name)
+                    .and_then(|symbol| symbol.section_index())
+                    .and_then(|index| elf.section_by_index(index).ok())
+                    .unwrap_or_else(|| panic!("the object has no program {name}"));
+                assert_eq!(section.name(), Ok(kind.section()), "{name}");
             }
         }
     }
