@@ -30,7 +30,7 @@ use aya_ebpf::{
 };
 use sk_storage_common::{
     CallList, CallResult, CallSpec, HARNESS_OPT_STORAGE_VALUE, HelperRecord, ProgramConfig,
-    SOL_HARNESS, SocketStorage, call_op, call_outcome, program_id, storage_map,
+    ProgramKind, SOL_HARNESS, SocketStorage, call_op, call_outcome, storage_map,
 };
 
 /// A BTF map definition for BPF_MAP_TYPE_SK_STORAGE with the map flags as a parameter.
@@ -79,7 +79,7 @@ static STORAGE: SkStorageMap<NO_PREALLOC> = SkStorageMap::new();
 static STORAGE_CLONE: SkStorageMap<NO_PREALLOC_CLONE> = SkStorageMap::new();
 
 #[btf_map]
-static PROGRAM_CONFIG: Array<ProgramConfig, { program_id::COUNT as usize }> = Array::new();
+static PROGRAM_CONFIG: Array<ProgramConfig, { ProgramKind::COUNT }> = Array::new();
 
 /// The sock_ops program's calls per callback op (the ops it acts on are
 /// `ProgramConfig::sock_ops_mask`); indexed by the op, which is below 32 there.
@@ -104,8 +104,8 @@ struct SocketIdent {
 }
 
 #[inline(always)]
-fn config(program: u32) -> Option<&'static ProgramConfig> {
-    PROGRAM_CONFIG.get(program)
+fn config(program: ProgramKind) -> Option<&'static ProgramConfig> {
+    PROGRAM_CONFIG.get(program.id())
 }
 
 #[inline(always)]
@@ -152,7 +152,7 @@ struct Event {
 /// returned (after every call, so a write of the list comes first), and sends the record.
 #[inline(always)]
 fn observe<const GET: bool, const DELETE: bool>(
-    program: u32,
+    program: ProgramKind,
     config: &ProgramConfig,
     calls: &CallList,
     event: Event,
@@ -170,7 +170,7 @@ fn observe<const GET: bool, const DELETE: bool>(
         return;
     }
     let mut record = HelperRecord {
-        program,
+        program: program.id(),
         event: event.event,
         args: event.args,
         detail: event.detail,
@@ -343,7 +343,7 @@ helper_set_programs!(sock_ops, SockOpsContext => u32, on_sock_ops, [sock_ops_get
 
 #[inline(always)]
 fn on_sock_ops<const GET: bool, const DELETE: bool>(ctx: SockOpsContext) -> u32 {
-    let Some(config) = config(program_id::SOCK_OPS) else {
+    let Some(config) = config(ProgramKind::SockOps) else {
         return 1;
     };
     let op = ctx.op();
@@ -382,7 +382,7 @@ fn on_sock_ops<const GET: bool, const DELETE: bool>(ctx: SockOpsContext) -> u32 
         ..Event::default()
     };
     observe::<GET, DELETE>(
-        program_id::SOCK_OPS,
+        ProgramKind::SockOps,
         config,
         calls,
         event,
@@ -400,18 +400,18 @@ helper_set_programs!(cgroup_skb(egress), SkBuffContext => i32, skb_egress, [skb_
 
 #[inline(always)]
 fn skb_ingress<const GET: bool, const DELETE: bool>(ctx: SkBuffContext) -> i32 {
-    count_packet::<GET, DELETE>(&ctx, program_id::SKB_INGRESS);
+    count_packet::<GET, DELETE>(&ctx, ProgramKind::SkbIngress);
     1
 }
 
 #[inline(always)]
 fn skb_egress<const GET: bool, const DELETE: bool>(ctx: SkBuffContext) -> i32 {
-    count_packet::<GET, DELETE>(&ctx, program_id::SKB_EGRESS);
+    count_packet::<GET, DELETE>(&ctx, ProgramKind::SkbEgress);
     1
 }
 
 #[inline(always)]
-fn count_packet<const GET: bool, const DELETE: bool>(ctx: &SkBuffContext, program: u32) {
+fn count_packet<const GET: bool, const DELETE: bool>(ctx: &SkBuffContext, program: ProgramKind) {
     let Some(config) = config(program) else {
         return;
     };
@@ -465,7 +465,7 @@ fn setsockopt<const GET: bool, const DELETE: bool>(ctx: SockoptContext) -> i32 {
         if (*sockopt).level != SOL_HARNESS {
             return 1;
         }
-        let Some(config) = config(program_id::SETSOCKOPT) else {
+        let Some(config) = config(ProgramKind::Setsockopt) else {
             return 1;
         };
         let optname = (*sockopt).optname;
@@ -483,7 +483,7 @@ fn setsockopt<const GET: bool, const DELETE: bool>(ctx: SockoptContext) -> i32 {
             ..Event::default()
         };
         observe::<GET, DELETE>(
-            program_id::SETSOCKOPT,
+            ProgramKind::Setsockopt,
             config,
             &config.calls,
             event,
@@ -510,7 +510,7 @@ fn getsockopt<const GET: bool, const DELETE: bool>(ctx: SockoptContext) -> i32 {
         if (*sockopt).level != SOL_HARNESS {
             return 1;
         }
-        let Some(config) = config(program_id::GETSOCKOPT) else {
+        let Some(config) = config(ProgramKind::Getsockopt) else {
             return 1;
         };
         let optname = (*sockopt).optname;
@@ -522,7 +522,7 @@ fn getsockopt<const GET: bool, const DELETE: bool>(ctx: SockoptContext) -> i32 {
             ..Event::default()
         };
         observe::<GET, DELETE>(
-            program_id::GETSOCKOPT,
+            ProgramKind::Getsockopt,
             config,
             &config.calls,
             event,
@@ -552,18 +552,18 @@ helper_set_programs!(cgroup_sock_addr(connect6), SockAddrContext => i32, connect
 
 #[inline(always)]
 fn connect4<const GET: bool, const DELETE: bool>(ctx: SockAddrContext) -> i32 {
-    on_connect::<GET, DELETE>(&ctx, program_id::CONNECT4);
+    on_connect::<GET, DELETE>(&ctx, ProgramKind::Connect4);
     1
 }
 
 #[inline(always)]
 fn connect6<const GET: bool, const DELETE: bool>(ctx: SockAddrContext) -> i32 {
-    on_connect::<GET, DELETE>(&ctx, program_id::CONNECT6);
+    on_connect::<GET, DELETE>(&ctx, ProgramKind::Connect6);
     1
 }
 
 #[inline(always)]
-fn on_connect<const GET: bool, const DELETE: bool>(ctx: &SockAddrContext, program: u32) {
+fn on_connect<const GET: bool, const DELETE: bool>(ctx: &SockAddrContext, program: ProgramKind) {
     let Some(config) = config(program) else {
         return;
     };
@@ -594,7 +594,7 @@ helper_set_programs!(cgroup_sock(sock_create), SockContext => i32, on_sock_creat
 
 #[inline(always)]
 fn on_sock_create<const GET: bool, const DELETE: bool>(ctx: SockContext) -> i32 {
-    let Some(config) = config(program_id::SOCK_CREATE) else {
+    let Some(config) = config(ProgramKind::SockCreate) else {
         return 1;
     };
     // In cgroup_sock programs the context itself is the socket argument of the helpers.
@@ -606,7 +606,7 @@ fn on_sock_create<const GET: bool, const DELETE: bool>(ctx: SockContext) -> i32 
         ..SocketIdent::default()
     };
     observe::<GET, DELETE>(
-        program_id::SOCK_CREATE,
+        ProgramKind::SockCreate,
         config,
         &config.calls,
         Event::default(),
@@ -627,7 +627,7 @@ const SKC_NUM: usize = 14;
 const SKC_FAMILY: usize = 16;
 
 #[inline(always)]
-fn on_kernel_sock<const GET: bool, const DELETE: bool>(sk: *mut c_void, program: u32) {
+fn on_kernel_sock<const GET: bool, const DELETE: bool>(sk: *mut c_void, program: ProgramKind) {
     let Some(config) = config(program) else {
         return;
     };
@@ -661,7 +661,7 @@ helper_set_programs!(fentry(function = "tcp_close"), FEntryContext => i32, fentr
 
 #[inline(always)]
 fn fentry_tcp_close<const GET: bool, const DELETE: bool>(ctx: FEntryContext) -> i32 {
-    on_kernel_sock::<GET, DELETE>(ctx.arg(0), program_id::FENTRY_TCP_CLOSE);
+    on_kernel_sock::<GET, DELETE>(ctx.arg(0), ProgramKind::FentryTcpClose);
     0
 }
 
@@ -671,7 +671,7 @@ helper_set_programs!(fexit(function = "tcp_connect"), FExitContext => i32, fexit
 
 #[inline(always)]
 fn fexit_tcp_connect<const GET: bool, const DELETE: bool>(ctx: FExitContext) -> i32 {
-    on_kernel_sock::<GET, DELETE>(ctx.arg(0), program_id::FEXIT_TCP_CONNECT);
+    on_kernel_sock::<GET, DELETE>(ctx.arg(0), ProgramKind::FexitTcpConnect);
     0
 }
 
@@ -679,7 +679,7 @@ helper_set_programs!(lsm(hook = "sock_graft"), LsmContext => i32, lsm_sock_graft
 
 #[inline(always)]
 fn lsm_sock_graft<const GET: bool, const DELETE: bool>(ctx: LsmContext) -> i32 {
-    on_kernel_sock::<GET, DELETE>(ctx.arg(0), program_id::LSM_SOCK_GRAFT);
+    on_kernel_sock::<GET, DELETE>(ctx.arg(0), ProgramKind::LsmSockGraft);
     0
 }
 

@@ -1,11 +1,16 @@
 //! Layouts and constants shared by the eBPF programs (`ebpf/`) and the harness loader
 //! (`harness/src/bpf/`), so the two sides cannot drift apart.
 //!
-//! Everything here is `#[repr(C)]` with explicit padding: the same bytes travel through BPF
-//! maps (program parameters in, helper records out, socket storage both ways). The `user`
-//! feature adds the `aya::Pod` impls the loader needs to read and write them, and
-//! `serde::Serialize` for [`SocketStorage`].
+//! The layouts are `#[repr(C)]` with explicit padding: the same bytes travel through BPF
+//! maps (program parameters in, helper records out, socket storage both ways). The hooks
+//! ([`ProgramKind`]) are listed here too, since both sides number them. The `user` feature
+//! adds the `aya::Pod` impls the loader needs to read and write the layouts, and serde for
+//! [`SocketStorage`] and [`ProgramKind`].
 #![no_std]
+
+mod program;
+
+pub use program::{AttachPoint, CgroupProgram, ProgramKind, SkbDirection};
 
 /// Map names in the eBPF object (the `#[btf_map]` statics).
 pub mod map_name {
@@ -13,7 +18,7 @@ pub mod map_name {
     pub const STORAGE: &str = "STORAGE";
     /// SK_STORAGE map created with `BPF_F_NO_PREALLOC | BPF_F_CLONE`.
     pub const STORAGE_CLONE: &str = "STORAGE_CLONE";
-    /// Array of [`crate::ProgramConfig`], indexed by [`crate::program_id`].
+    /// Array of [`crate::ProgramConfig`], indexed by [`crate::ProgramKind::id`].
     pub const PROGRAM_CONFIG: &str = "PROGRAM_CONFIG";
     /// Array of 32 [`crate::CallList`]s, the sock_ops program's calls per callback op.
     pub const SOCK_OPS_CALLS: &str = "SOCK_OPS_CALLS";
@@ -21,24 +26,6 @@ pub mod map_name {
     pub const RECORDS: &str = "RECORDS";
     /// One-slot array counting records the queue had no room for.
     pub const LOST_RECORDS: &str = "LOST_RECORDS";
-}
-
-/// Index of each hook in `PROGRAM_CONFIG` and the `program` field of its records. A hook
-/// has one program per helper set ([`helper_set`]); they share the hook's slot and id.
-pub mod program_id {
-    pub const SOCK_OPS: u32 = 0;
-    pub const SKB_INGRESS: u32 = 1;
-    pub const SKB_EGRESS: u32 = 2;
-    pub const GETSOCKOPT: u32 = 3;
-    pub const SETSOCKOPT: u32 = 4;
-    pub const CONNECT4: u32 = 5;
-    pub const CONNECT6: u32 = 6;
-    pub const SOCK_CREATE: u32 = 7;
-    pub const FENTRY_TCP_CLOSE: u32 = 8;
-    pub const FEXIT_TCP_CONNECT: u32 = 9;
-    pub const LSM_SOCK_GRAFT: u32 = 10;
-    /// Number of hooks, the length of `PROGRAM_CONFIG`.
-    pub const COUNT: u32 = 11;
 }
 
 /// The helper sets a hook's programs are compiled for. A program contains exactly the
@@ -178,7 +165,7 @@ pub struct ProgramConfig {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HelperRecord {
-    /// [`program_id`].
+    /// [`ProgramKind::id`].
     pub program: u32,
     /// sock_ops: the callback op; 0 for the other programs.
     pub event: u32,

@@ -5,14 +5,14 @@
 use std::fmt;
 use std::{fs, path::Path};
 
-use aya::{
-    programs::{LsmAttachType, ProgramType},
-    sys::is_program_supported,
-};
+use aya::{programs::ProgramType, sys::is_program_supported};
 use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
 
-use super::mountinfo::{TempMount, find_mount};
-use crate::catalogue::{AttachPoint, CgroupHook, ProgramKind};
+use super::{
+    attach::program_type,
+    mountinfo::{TempMount, find_mount},
+};
+use crate::catalogue::{AttachPoint, ProgramKind};
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -49,7 +49,7 @@ impl HostSupport {
     pub fn probe() -> Self {
         let mut missing_program_types = Vec::new();
         for kind in ProgramKind::ALL {
-            let program_type = program_type(kind);
+            let program_type = program_type(kind.attach_point());
             if !missing_program_types.contains(&program_type)
                 && matches!(is_program_supported(program_type), Ok(false))
             {
@@ -67,7 +67,7 @@ impl HostSupport {
     /// program type, tracing and LSM programs have kernel BTF to attach by, and an LSM program
     /// would actually be called. A verifier rejection is not a skip: it is a result.
     pub fn runnable(&self, kind: ProgramKind) -> Result<(), SkipReason> {
-        let program_type = program_type(kind);
+        let program_type = program_type(kind.attach_point());
         if self.missing_program_types.contains(&program_type) {
             return Err(SkipReason(format!(
                 "this kernel has no {program_type:?} programs (loading a trivial one fails before the verifier), so {} cannot run here",
@@ -107,25 +107,6 @@ pub struct SkipReason(pub String);
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// The kernel's program type for `kind`.
-pub fn program_type(kind: ProgramKind) -> ProgramType {
-    match kind.attach_point() {
-        AttachPoint::Cgroup(CgroupHook::SockOps) => ProgramType::SockOps,
-        AttachPoint::Cgroup(CgroupHook::SkbIngress | CgroupHook::SkbEgress) => {
-            ProgramType::CgroupSkb
-        }
-        AttachPoint::Cgroup(CgroupHook::Getsockopt | CgroupHook::Setsockopt) => {
-            ProgramType::CgroupSockopt
-        }
-        AttachPoint::Cgroup(CgroupHook::Connect4 | CgroupHook::Connect6) => {
-            ProgramType::CgroupSockAddr
-        }
-        AttachPoint::Cgroup(CgroupHook::SockCreate) => ProgramType::CgroupSock,
-        AttachPoint::Fentry(_) | AttachPoint::Fexit(_) => ProgramType::Tracing,
-        AttachPoint::Lsm(_) => ProgramType::Lsm(LsmAttachType::Mac),
     }
 }
 
@@ -214,27 +195,6 @@ mod tests {
     }
 
     #[test]
-    fn every_program_maps_to_its_kernel_program_type() {
-        assert_eq!(program_type(ProgramKind::SkbEgress), ProgramType::CgroupSkb);
-        assert_eq!(
-            program_type(ProgramKind::Setsockopt),
-            ProgramType::CgroupSockopt
-        );
-        assert_eq!(
-            program_type(ProgramKind::Connect6),
-            ProgramType::CgroupSockAddr
-        );
-        assert_eq!(
-            program_type(ProgramKind::SockCreate),
-            ProgramType::CgroupSock
-        );
-        assert_eq!(
-            program_type(ProgramKind::LsmSockGraft),
-            ProgramType::Lsm(LsmAttachType::Mac)
-        );
-    }
-
-    #[test]
     fn tracing_needs_kernel_btf_and_lsm_needs_bpf_in_the_lsm_list() {
         let no_btf = host(false, BpfLsm::Active, Vec::new());
         assert!(no_btf.runnable(ProgramKind::SockOps).is_ok());
@@ -261,7 +221,9 @@ mod tests {
             ProgramKind::Connect4,
         ] {
             assert!(
-                !host.missing_program_types.contains(&program_type(kind)),
+                !host
+                    .missing_program_types
+                    .contains(&program_type(kind.attach_point())),
                 "{host:?}"
             );
         }

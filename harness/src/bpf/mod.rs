@@ -37,19 +37,9 @@
 //! delete, or write a value into the storage the last get returned; sock_ops has a list per
 //! callback) on one of the two maps ([`StorageMap`](crate::catalogue::StorageMap)), then
 //! sends one record. If the last get of the run returned a pointer, it then updates that
-//! storage: `events += 1` always, plus:
-//!
-//! | program ([`ProgramKind`](crate::catalogue::ProgramKind)) | runs on | socket passed | extra update / effect | `detail` |
-//! |---|---|---|---|---|
-//! | `sock_ops` | the callbacks with a call list | `ctx->sk` (NULL → NoSocket) | `bpf_sock_ops_cb_flags_set(sock_ops_cb_flags)` on the established callbacks, acted on or not | 0 (`args[0]`, `args[1]` in `callback_args`) |
-//! | `skb_ingress`, `skb_egress` | every packet | `bpf_sk_fullsock(skb->sk)` | `bytes += len` | packet length |
-//! | `setsockopt` | `setsockopt(SOL_HARNESS, …)` only | `ctx->sk` | `value = *(u64 *)optval`; the kernel's handler is skipped | optname |
-//! | `getsockopt` | `getsockopt(SOL_HARNESS, …)` only | `ctx->sk` | answers with `value` (retval 0); without storage the kernel's error stays | optname |
-//! | `connect4`, `connect6` | connect() | `ctx->sk` | — | 0 |
-//! | `sock_create` | socket() | the context | — (cgroup_sock may not call delete: its delete programs are rejected at load) | 0 |
-//! | `fentry_tcp_close` | tcp_close() entry | `struct sock *` argument | — | 0 |
-//! | `fexit_tcp_connect` | tcp_connect() exit (ports set, SYN queued) | `struct sock *` argument | — | 0 |
-//! | `lsm_sock_graft` | accept(), for the new socket | `struct sock *` argument | — | 0 |
+//! storage: `events += 1` always, plus what its hook does, which the docs of each
+//! [`ProgramKind`](crate::catalogue::ProgramKind) variant say (when it runs, the socket it
+//! passes, its effect, its record's `detail`).
 //!
 //! # Records
 //!
@@ -70,6 +60,7 @@
 //! each, 24 bytes); userspace reads and writes it by socket fd through
 //! [`SkStorageObject::storage`] / [`SkStorageObject::storage_mut`] (aya's `SkStorage`), or
 //! raw `bpf(2)` on [`SkStorageObject::storage_fd`].
+mod attach;
 mod btf_compat;
 pub mod cgroup;
 pub mod host;
@@ -78,7 +69,7 @@ pub mod object;
 pub mod observation;
 
 pub use cgroup::{CaseCgroup, CgroupError, Membership};
-pub use host::{BpfLsm, HostError, HostSupport, SkipReason, program_type};
+pub use host::{BpfLsm, HostError, HostSupport, SkipReason};
 pub use object::{BpfError, SkStorageObject, iterator_unsupported, object_size};
 pub use observation::{
     CallOutcome, DeleteResult, GetResult, Observation, ObservedSocket, SocketKey, WriteResult,

@@ -6,25 +6,20 @@ use std::{collections::BTreeMap, io, os::fd::AsFd, os::fd::BorrowedFd, sync::Onc
 use aya::{
     Btf, Ebpf, EbpfError, EbpfLoader,
     maps::{Array, Map, MapData, MapError, Queue, SkStorage},
-    programs::{
-        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
-        CgroupSockopt, FEntry, FExit, Iter, Link, Lsm, Program, ProgramError, SockOps,
-        cgroup_skb::CgroupSkbLink, cgroup_sock::CgroupSockLink,
-        cgroup_sock_addr::CgroupSockAddrLink, cgroup_sockopt::CgroupSockoptLink,
-        fentry::FEntryLink, fexit::FExitLink, lsm::LsmLink, sock_ops::SockOpsLink,
-    },
+    programs::{Iter, Program, ProgramError},
 };
 use aya_obj::{btf::BtfKind, generated::BPF_F_NO_PREALLOC};
 use sk_storage_common::{CallList, HelperRecord, ProgramConfig, SocketStorage, map_name};
 
 use super::{
+    attach::{self, LoadError, OwnedLink},
     btf_compat::{set_map_flags, widen_small_enums},
     cgroup::CaseCgroup,
     host::{HostError, raise_memlock_limit},
     observation::{Observation, ObservationError},
 };
 use crate::catalogue::{
-    AttachPoint, CgroupHook, HelperSet, ParamsError, ProgramKind, ProgramParams, StorageMap,
+    AttachPoint, HelperSet, ParamsError, ProgramKind, ProgramParams, StorageMap,
 };
 
 /// Built by harness/build.rs (aya-build, nightly, bpf-linker with BTF); empty when the
@@ -156,34 +151,6 @@ fn rejection_hint(program: ProgramKind, verifier_log: &str) -> &'static str {
     }
 }
 
-/// A link the object owns; dropping it detaches the program.
-#[derive(Debug)]
-enum OwnedLink {
-    SockOps(SockOpsLink),
-    CgroupSkb(CgroupSkbLink),
-    CgroupSockopt(CgroupSockoptLink),
-    CgroupSockAddr(CgroupSockAddrLink),
-    CgroupSock(CgroupSockLink),
-    FEntry(FEntryLink),
-    FExit(FExitLink),
-    Lsm(LsmLink),
-}
-
-impl OwnedLink {
-    fn detach(self) -> Result<(), ProgramError> {
-        match self {
-            Self::SockOps(link) => link.detach(),
-            Self::CgroupSkb(link) => link.detach(),
-            Self::CgroupSockopt(link) => link.detach(),
-            Self::CgroupSockAddr(link) => link.detach(),
-            Self::CgroupSock(link) => link.detach(),
-            Self::FEntry(link) => link.detach(),
-            Self::FExit(link) => link.detach(),
-            Self::Lsm(link) => link.detach(),
-        }
-    }
-}
-
 /// One instance of the eBPF object: fresh maps, programs loaded and attached on request.
 /// Dropping it detaches every program and frees the maps (and with them every socket's
 /// storage in them).
@@ -275,51 +242,13 @@ impl SkStorageObject {
         program: ProgramKind,
         helpers: HelperSet,
     ) -> Result<(), BpfError> {
-        let Self { ebpf, .. } = self;
-        let handle = program_handle(ebpf, program, helpers)?;
-        let typed = |e| program_error(program, "find", e);
-        let result = match program.attach_point() {
-            AttachPoint::Cgroup(CgroupHook::SockOps) => {
-                <&mut SockOps>::try_from(handle).map_err(typed)?.load()
-            }
-            AttachPoint::Cgroup(CgroupHook::SkbIngress | CgroupHook::SkbEgress) => {
-                <&mut CgroupSkb>::try_from(handle).map_err(typed)?.load()
-            }
-            AttachPoint::Cgroup(CgroupHook::Getsockopt | CgroupHook::Setsockopt) => {
-                <&mut CgroupSockopt>::try_from(handle)
-                    .map_err(typed)?
-                    .load()
-            }
-            AttachPoint::Cgroup(CgroupHook::Connect4 | CgroupHook::Connect6) => {
-                <&mut CgroupSockAddr>::try_from(handle)
-                    .map_err(typed)?
-                    .load()
-            }
-            AttachPoint::Cgroup(CgroupHook::SockCreate) => {
-                <&mut CgroupSock>::try_from(handle).map_err(typed)?.load()
-            }
-            AttachPoint::Fentry(function) => {
-                let btf = loaded_kernel_btf(program)?;
-                <&mut FEntry>::try_from(handle)
-                    .map_err(typed)?
-                    .load(function, btf)
-            }
-            AttachPoint::Fexit(function) => {
-                let btf = loaded_kernel_btf(program)?;
-                <&mut FExit>::try_from(handle)
-                    .map_err(typed)?
-                    .load(function, btf)
-            }
-            AttachPoint::Lsm(hook) => {
-                let btf = loaded_kernel_btf(program)?;
-                <&mut Lsm>::try_from(handle).map_err(typed)?.load(hook, btf)
-            }
-        };
-        result.map_err(|e| match e {
-            ProgramError::LoadError {
+        let handle = program_handle(&mut self.ebpf, program, helpers)?;
+        attach::load(handle, program.attach_point(), kernel_btf()).map_err(|e| match e {
+            LoadError::KernelBtf(reason) => BpfError::KernelBtf { program, reason },
+            LoadError::Program(ProgramError::LoadError {
                 io_error,
                 verifier_log,
-            } => {
+            }) => {
                 let verifier_log = verifier_log.to_string();
                 BpfError::Rejected {
                     program,
@@ -331,7 +260,7 @@ impl SkStorageObject {
                     source: io_error,
                 }
             }
-            other => program_error(program, "load", other),
+            LoadError::Program(other) => program_error(program, "load", other),
         })
     }
 
@@ -348,7 +277,7 @@ impl SkStorageObject {
             return Err(BpfError::AlreadyAttached { program });
         }
         let handle = program_handle(&mut self.ebpf, program, helpers)?;
-        let link = attach_handle(handle, program.attach_point(), cgroup)
+        let link = attach::attach(handle, program.attach_point(), cgroup)
             .map_err(|e| program_error(program, "attach", e))?;
         self.links.insert(program, link);
         Ok(())
@@ -523,20 +452,12 @@ fn kernel_btf() -> &'static Result<Btf, String> {
     KERNEL_BTF.get_or_init(|| Btf::from_sys_fs().map_err(|e| e.to_string()))
 }
 
-/// The kernel's BTF for programs that attach by it.
-fn loaded_kernel_btf(program: ProgramKind) -> Result<&'static Btf, BpfError> {
-    kernel_btf().as_ref().map_err(|reason| BpfError::KernelBtf {
-        program,
-        reason: reason.clone(),
-    })
-}
-
 fn program_handle(
     ebpf: &mut Ebpf,
     program: ProgramKind,
     helpers: HelperSet,
 ) -> Result<&mut Program, BpfError> {
-    let name = program.object_name(helpers);
+    let name = helpers.object_name(program);
     ebpf.program_mut(&name).ok_or(BpfError::Missing {
         what: "program",
         name,
@@ -552,68 +473,10 @@ fn program_error(program: ProgramKind, action: &'static str, source: ProgramErro
     }
 }
 
-fn attach_handle(
-    handle: &mut Program,
-    attach: AttachPoint,
-    cgroup: &CaseCgroup,
-) -> Result<OwnedLink, ProgramError> {
-    // aya attaches through bpf links from 5.7, where the kernel rejects attach flags, and
-    // with BPF_PROG_ATTACH before, where no flag means one program per attach point and
-    // cgroup: each case has its own cgroup and attaches one program per hook.
-    let mode = CgroupAttachMode::Single;
-    let link = match attach {
-        AttachPoint::Cgroup(CgroupHook::SockOps) => {
-            let p = <&mut SockOps>::try_from(handle)?;
-            let id = p.attach(cgroup, mode)?;
-            OwnedLink::SockOps(p.take_link(id)?)
-        }
-        AttachPoint::Cgroup(hook @ (CgroupHook::SkbIngress | CgroupHook::SkbEgress)) => {
-            let p = <&mut CgroupSkb>::try_from(handle)?;
-            let direction = if hook == CgroupHook::SkbIngress {
-                CgroupSkbAttachType::Ingress
-            } else {
-                CgroupSkbAttachType::Egress
-            };
-            let id = p.attach(cgroup, direction, mode)?;
-            OwnedLink::CgroupSkb(p.take_link(id)?)
-        }
-        AttachPoint::Cgroup(CgroupHook::Getsockopt | CgroupHook::Setsockopt) => {
-            let p = <&mut CgroupSockopt>::try_from(handle)?;
-            let id = p.attach(cgroup, mode)?;
-            OwnedLink::CgroupSockopt(p.take_link(id)?)
-        }
-        AttachPoint::Cgroup(CgroupHook::Connect4 | CgroupHook::Connect6) => {
-            let p = <&mut CgroupSockAddr>::try_from(handle)?;
-            let id = p.attach(cgroup, mode)?;
-            OwnedLink::CgroupSockAddr(p.take_link(id)?)
-        }
-        AttachPoint::Cgroup(CgroupHook::SockCreate) => {
-            let p = <&mut CgroupSock>::try_from(handle)?;
-            let id = p.attach(cgroup, mode)?;
-            OwnedLink::CgroupSock(p.take_link(id)?)
-        }
-        AttachPoint::Fentry(_) => {
-            let p = <&mut FEntry>::try_from(handle)?;
-            let id = p.attach()?;
-            OwnedLink::FEntry(p.take_link(id)?)
-        }
-        AttachPoint::Fexit(_) => {
-            let p = <&mut FExit>::try_from(handle)?;
-            let id = p.attach()?;
-            OwnedLink::FExit(p.take_link(id)?)
-        }
-        AttachPoint::Lsm(_) => {
-            let p = <&mut Lsm>::try_from(handle)?;
-            let id = p.attach()?;
-            OwnedLink::Lsm(p.take_link(id)?)
-        }
-    };
-    Ok(link)
-}
-
 #[cfg(test)]
 mod tests {
     use aya_obj::{Object, generated::bpf_insn};
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
     use super::OBJECT;
     use crate::catalogue::{Call, F_CREATE, HelperSet, ProgramCalls, ProgramKind};
@@ -660,8 +523,8 @@ mod tests {
         ]);
         let helpers = calls.helper_set().expect("helper set");
         assert_eq!(helpers, HelperSet::Get);
-        for kind in ProgramKind::ALL {
-            let name = kind.object_name(helpers);
+        for &kind in ProgramKind::ALL {
+            let name = helpers.object_name(kind);
             let calls = helper_calls(instructions(&object, &name));
             assert!(calls.contains(&SK_STORAGE_GET), "{name}: {calls:?}");
             assert!(!calls.contains(&SK_STORAGE_DELETE), "{name}: {calls:?}");
@@ -671,9 +534,9 @@ mod tests {
     #[test]
     fn every_hook_has_one_program_per_helper_set_with_exactly_its_helpers() {
         let Some(object) = parsed() else { return };
-        for kind in ProgramKind::ALL {
+        for &kind in ProgramKind::ALL {
             for helpers in HelperSet::ALL {
-                let name = kind.object_name(helpers);
+                let name = helpers.object_name(kind);
                 let instructions = instructions(&object, &name);
                 let calls = helper_calls(instructions);
                 let (get, delete) = match helpers {
@@ -701,6 +564,25 @@ mod tests {
                     "{name}: {} instructions",
                     instructions.len()
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_hook_s_programs_are_in_the_section_its_table_entry_names() {
+        if parsed().is_none() {
+            return;
+        }
+        let elf = object::File::parse(OBJECT).expect("parse the embedded object as ELF");
+        for &kind in ProgramKind::ALL {
+            for helpers in HelperSet::ALL {
+                let name = helpers.object_name(kind);
+                let section = elf
+                    .symbol_by_name(&name)
+                    .and_then(|symbol| symbol.section_index())
+                    .and_then(|index| elf.section_by_index(index).ok())
+                    .unwrap_or_else(|| panic!("the object has no program {name}"));
+                assert_eq!(section.name(), Ok(kind.section()), "{name}");
             }
         }
     }

@@ -240,7 +240,7 @@ fn port_of(address: &SockaddrStorage) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sk_storage_common::{CallResult, program_id};
+    use sk_storage_common::CallResult;
 
     fn result(op: u32, outcome: u32) -> CallResult {
         CallResult {
@@ -257,7 +257,7 @@ mod tests {
             bytes: 0,
         };
         HelperRecord {
-            program: program_id::SOCK_OPS,
+            program: ProgramKind::SockOps.id(),
             event: 10,
             args: [1, 4],
             detail: 0,
@@ -341,7 +341,7 @@ mod tests {
         assert!(!with_cookie.is_about(&SocketKey { cookie: 98, ..key }));
 
         let without_cookie = Observation::from_record(&HelperRecord {
-            program: program_id::SETSOCKOPT,
+            program: ProgramKind::Setsockopt.id(),
             cookie: 0,
             ..record()
         })

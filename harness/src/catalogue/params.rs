@@ -158,13 +158,15 @@ pub enum HelperSet {
 impl HelperSet {
     pub const ALL: [HelperSet; 3] = [HelperSet::Get, HelperSet::Delete, HelperSet::GetDelete];
 
-    /// What the object's function names append to the hook's name.
-    pub(crate) fn suffix(self) -> &'static str {
-        match self {
+    /// The function name in the object of `kind`'s program for this set: the hook's name
+    /// with the set's suffix (`sock_ops_get`).
+    pub fn object_name(self, kind: ProgramKind) -> String {
+        let suffix = match self {
             Self::Get => helper_set::GET,
             Self::Delete => helper_set::DELETE,
             Self::GetDelete => helper_set::GET_DELETE,
-        }
+        };
+        format!("{kind}{suffix}")
     }
 }
 
