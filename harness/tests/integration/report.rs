@@ -1,7 +1,7 @@
 //! Every report format over one hand-built run (`report_fixture`).
 
-mod report_fixture;
-mod requirements;
+use crate::report_fixture;
+use crate::requirements;
 
 use harness::{
     case::Expected,
@@ -304,7 +304,7 @@ fn junit_snapshot_parses_back_with_the_right_counts() {
 /// cases of a failed kernel) and a console tail.
 #[test]
 fn junit_validates_against_the_common_schema() {
-    let Some(xmllint) = requirements::program("xmllint") else {
+    let Some(xmllint) = which::which("xmllint").ok() else {
         requirements::missing(
             Requirement::Xmllint,
             "xmllint is not installed (scripts/setup-browser.sh installs libxml2-utils)",
@@ -781,7 +781,7 @@ fn reports_are_replaced_as_a_set_and_readable_by_everyone() {
 
 /// docs/src/behaviour.md is what the committed default-matrix run and the cases generate: a
 /// change to either (or to the atlas) that leaves the page stale fails here.
-/// `BLESS=1 cargo test --test report behaviour_page` writes it again.
+/// `BLESS=1 cargo test --test integration behaviour_page` writes it again.
 #[test]
 fn behaviour_page_is_what_the_committed_run_and_the_cases_generate() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -797,7 +797,7 @@ fn behaviour_page_is_what_the_committed_run_and_the_cases_generate() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == page,
-        "docs/src/behaviour.md is stale: run `BLESS=1 cargo test --test report behaviour_page` and review the diff"
+        "docs/src/behaviour.md is stale: run `BLESS=1 cargo test --test integration behaviour_page` and review the diff"
     );
     // The book's "What the kernels do" quotes the evidence of the same run.
     let intro = std::fs::read_to_string(root.join("docs/src/what-the-kernels-do.md"))

@@ -5,8 +5,8 @@
 //! case's outcomes do not depend on the cases before it, and paths named to run a command in
 //! a shell boot their kernels and run nothing.
 
-mod requirements;
-mod vm_support;
+use crate::requirements;
+use crate::vm_support;
 
 use std::{
     collections::HashSet,

@@ -1,8 +1,7 @@
 //! End-to-end tests of the `harness` binary: exit codes, error locations, reports; and the
 //! book and README checked against the binary and the code (`docs`).
 
-mod docs;
-mod requirements;
+use crate::requirements;
 
 use std::{path::PathBuf, process::Output};
 

@@ -7,14 +7,12 @@
 //! `tracing`, which its host refuses), its absence fails the test instead: CI never goes
 //! green by skipping what it promised to test.
 
-// Each test binary uses a different part of this module.
-#![allow(dead_code)]
-
-use std::fmt;
+use strum::VariantNames;
 
 pub const ENV: &str = "HARNESS_REQUIRE";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::EnumString, strum::Display, VariantNames)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Requirement {
     /// Running as root (BPF maps, cgroups, namespaces, VMs).
     Root,
@@ -37,34 +35,27 @@ pub enum Requirement {
 }
 
 impl Requirement {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Root => "root",
-            Self::Bpf => "bpf",
-            Self::Tracing => "tracing",
-            Self::Vm => "vm",
-            Self::Network => "network",
-            Self::OldKernels => "old-kernels",
-            Self::Browser => "browser",
-            Self::Xmllint => "xmllint",
-        }
-    }
-
     /// Whether the environment declares this requirement.
     pub fn is_declared(self) -> bool {
-        declared(std::env::var(ENV).unwrap_or_default().as_str(), self)
+        declared(std::env::var(ENV).unwrap_or_default().as_str()).contains(&self)
     }
 }
 
-impl fmt::Display for Requirement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-fn declared(list: &str, requirement: Requirement) -> bool {
+/// The requirements a list names. A name that is none of them is a typo that would make
+/// CI skip what it meant to require, so it fails the test.
+fn declared(list: &str) -> Vec<Requirement> {
     list.split(',')
-        .any(|name| name.trim() == requirement.name())
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            name.parse().unwrap_or_else(|_| {
+                panic!(
+                    "{ENV} names `{name}`, which is none of {}",
+                    Requirement::VARIANTS.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 /// Reports that `requirement` is missing: a skip with `reason` on stderr, or a failure where
@@ -79,23 +70,16 @@ pub fn missing(requirement: Requirement, reason: &str) {
 
 #[test]
 fn a_declared_list_names_requirements_exactly() {
-    assert!(declared("root, vm,network", Requirement::Vm));
-    assert!(declared("old-kernels", Requirement::OldKernels));
-    assert!(!declared("vms", Requirement::Vm));
-    assert!(!declared("", Requirement::Root));
+    use Requirement::*;
+    assert_eq!(declared("root, vm,network"), [Root, Vm, Network]);
+    assert_eq!(declared("old-kernels"), [OldKernels]);
+    assert_eq!(declared(""), []);
 }
 
-/// The program `name` on PATH (or at an absolute path), if it is there.
-pub fn program(name: &str) -> Option<std::path::PathBuf> {
-    let path = std::path::Path::new(name);
-    if path.is_absolute() {
-        return path.is_file().then(|| path.to_path_buf());
-    }
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| std::path::Path::new(dir).join(name))
-        .find(|candidate| candidate.is_file())
+#[test]
+#[should_panic(expected = "HARNESS_REQUIRE names `vms`, which is none of root, bpf")]
+fn a_declared_name_that_is_no_requirement_fails() {
+    declared("root,vms");
 }
 
 /// A kernel of kernels.toml that this machine cannot have: an optional image that is absent

@@ -4,9 +4,6 @@
 //! The kernel is bookworm's newest 6.1 cloud kernel, resolved by `harness::kernels` into the
 //! user's kernel cache (the one `harness run` uses), so only the first run downloads.
 
-// Each test binary uses a different part of this module.
-#![allow(dead_code)]
-
 use std::{
     fs,
     path::Path,

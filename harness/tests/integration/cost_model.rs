@@ -18,7 +18,7 @@ use harness::{
     results::Actual,
 };
 
-mod requirements;
+use crate::requirements;
 
 use requirements::Requirement;
 

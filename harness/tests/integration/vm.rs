@@ -2,8 +2,8 @@
 //! is broken). Skips, saying why, only where vng/QEMU are not installed or no Debian
 //! package source is configured.
 
-mod requirements;
-mod vm_support;
+use crate::requirements;
+use crate::vm_support;
 
 use std::{
     fs,

@@ -2,9 +2,6 @@
 //! boot; cases pass, diverge, skip, fail to run, and change behaviour between versions.
 //! Durations are fixed, so the snapshots are stable. Shared by the report tests.
 
-// Each test binary uses a different part of this module.
-#![allow(dead_code)]
-
 use harness::{
     case::Expected,
     results::{

@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-mod requirements;
+use crate::requirements;
 
 use aya::maps::MapError;
 use harness::{

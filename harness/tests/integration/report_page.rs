@@ -7,12 +7,12 @@
 //! before it.
 //!
 //! The screenshot test writes the book's picture (docs/src/reports.md):
-//! `HARNESS_SCREENSHOT=RESULTS.json[#KERNEL/CASE] cargo test --test report_page screenshot`
+//! `HARNESS_SCREENSHOT=RESULTS.json[#KERNEL/CASE] cargo test --test integration screenshot`
 //! renders that run with that cell open into docs/src/report.png; without it, the host
 //! run's page goes to a temporary file.
 
-mod report_fixture;
-mod requirements;
+use crate::report_fixture;
+use crate::requirements;
 
 use std::{
     path::{Path, PathBuf},
@@ -33,7 +33,7 @@ use requirements::Requirement;
 use serde_json::json;
 
 fn chromium() -> Option<PathBuf> {
-    let found = requirements::program("chromium");
+    let found = which::which("chromium").ok();
     if found.is_none() {
         requirements::missing(
             Requirement::Browser,

@@ -1,17 +1,40 @@
-//! Ctrl-C during a run stops every VM. A binary of its own: the SIGINT handler is
-//! process-wide, and this test sends SIGINT to itself.
+//! Ctrl-C during a run stops every VM. The SIGINT handler is process-wide and the test
+//! sends SIGINT to itself, so it runs in a child process of the test binary, alone.
 
-mod requirements;
-mod vm_support;
+use crate::requirements;
+use crate::vm_support;
 
-use std::{thread, time::Duration};
+use std::{process::Command, thread, time::Duration};
 
 use harness::vm::{self, VmError, VmRegistry, VmSpec};
 use nix::sys::signal::{SigHandler, Signal, raise, signal};
 use vm_support::{prerequisites, survivors, wait_for_qemu};
 
+/// Set in the child process that runs the test itself.
+const CHILD: &str = "HARNESS_TEST_SIGINT_CHILD";
+
 #[test]
 fn ctrl_c_stops_every_running_vm_and_refuses_new_ones() {
+    if std::env::var_os(CHILD).is_some() {
+        ctrl_c_in_this_process();
+        return;
+    }
+    let name = "vm_interrupt::ctrl_c_stops_every_running_vm_and_refuses_new_ones";
+    let child = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("runs the test binary");
+    let output = String::from_utf8_lossy(&child.stdout) + String::from_utf8_lossy(&child.stderr);
+    print!("{output}");
+    assert!(child.status.success(), "the child failed: {}", child.status);
+    assert!(
+        output.contains("1 passed"),
+        "the child ran no test: {output}"
+    );
+}
+
+fn ctrl_c_in_this_process() {
     let (vng, kernel) = match prerequisites() {
         Ok(found) => found,
         Err((requirement, reason)) => {

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use harness::kernels::{CacheState, KernelCache, KernelsFile, ResolvedKernel, Resolver};
 
-mod requirements;
-mod vm_support;
+use crate::requirements;
+use crate::vm_support;
 
 use requirements::Requirement;
 
