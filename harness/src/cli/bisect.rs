@@ -543,11 +543,6 @@ mod tests {
     use crate::results::{CaseResult, StepResult};
 
     fn run_with(actual: Actual, expected: Expected) -> KernelRun {
-        let verdict = if actual.satisfies(&expected) {
-            Verdict::Pass
-        } else {
-            Verdict::Diverged
-        };
         KernelRun {
             release: Some("7.1.0-rc3".into()),
             cases: vec![CaseResult {
@@ -555,16 +550,7 @@ mod tests {
                 file: "cases/large.yaml".into(),
                 outcome: CaseOutcome::Pass,
                 duration_ms: 0,
-                steps: vec![StepResult {
-                    id: "2".into(),
-                    label: String::new(),
-                    line: None,
-                    expected,
-                    reason: None,
-                    since: None,
-                    actual,
-                    verdict,
-                }],
+                steps: vec![StepResult::judged("2", "", expected, actual)],
             }],
             ..KernelRun::without_cases("bisect", KernelStatus::Ran)
         }

@@ -482,12 +482,6 @@ mod tests {
     use crate::results::KernelRun;
 
     fn kernel(name: &str, version: Option<KernelVersion>, actual: Actual) -> KernelRun {
-        let expected = Expected::Ok;
-        let verdict = if actual.satisfies(&expected) {
-            Verdict::Pass
-        } else {
-            Verdict::Diverged
-        };
         KernelRun {
             version,
             cases: vec![CaseResult {
@@ -495,16 +489,7 @@ mod tests {
                 file: "cases/c.yaml".into(),
                 outcome: CaseOutcome::Pass,
                 duration_ms: 0,
-                steps: vec![StepResult {
-                    id: "1".into(),
-                    label: "update".into(),
-                    line: None,
-                    expected,
-                    reason: None,
-                    since: None,
-                    actual,
-                    verdict,
-                }],
+                steps: vec![StepResult::judged("1", "update", Expected::Ok, actual)],
             }],
             ..KernelRun::without_cases(name, KernelStatus::Ran)
         }

@@ -475,21 +475,7 @@ mod tests {
     use crate::results::StepResult;
 
     fn step(id: &str, expected: Expected, actual: Actual) -> StepResult {
-        let verdict = if actual.satisfies(&expected) {
-            Verdict::Pass
-        } else {
-            Verdict::Diverged
-        };
-        StepResult {
-            id: id.into(),
-            label: format!("step {id}"),
-            line: None,
-            expected,
-            reason: None,
-            since: None,
-            actual,
-            verdict,
-        }
+        StepResult::judged(id, format!("step {id}"), expected, actual)
     }
 
     fn case(name: &str, steps: Vec<StepResult>) -> CaseResult {

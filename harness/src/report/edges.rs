@@ -173,16 +173,16 @@ mod tests {
     use super::*;
     use crate::results::{CaseOutcome, CaseResult, KernelRun, StepResult, Verdict};
 
+    /// What an update of `size` bytes did (each passes: the sweep has no expectation).
     fn step(id: &str, size: u32, actual: Actual) -> StepResult {
         StepResult {
-            id: id.into(),
-            label: format!("update m[s] = u8[{size}]"),
-            line: None,
-            expected: crate::case::Expected::Ok,
-            reason: None,
-            since: None,
-            actual,
             verdict: Verdict::Pass,
+            ..StepResult::judged(
+                id,
+                format!("update m[s] = u8[{size}]"),
+                crate::case::Expected::Ok,
+                actual,
+            )
         }
     }
 

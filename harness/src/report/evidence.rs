@@ -503,7 +503,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::results::{CaseResult, StepResult, Verdict};
+    use crate::results::{CaseResult, StepResult};
 
     /// Batch commands: EINVAL before 5.6, ENOTSUPP from 5.6 (step 2); step 1 and the
     /// set-up steps expect the same on every kernel.
@@ -532,21 +532,7 @@ steps:
 
     /// A step result judged as the executor judges it, against `expected`.
     fn step(id: &str, expected: Expected, actual: Actual) -> StepResult {
-        let verdict = if actual.satisfies(&expected) {
-            Verdict::Pass
-        } else {
-            Verdict::Diverged
-        };
-        StepResult {
-            id: id.into(),
-            label: String::new(),
-            line: None,
-            expected,
-            reason: None,
-            since: None,
-            actual,
-            verdict,
-        }
+        StepResult::judged(id, "", expected, actual)
     }
 
     /// The batch case on a kernel where step 2 did `actual`.

@@ -679,16 +679,7 @@ mod tests {
             Actual::Value { value } => Expected::Value(value.clone()),
             _ => Expected::Ok,
         };
-        StepResult {
-            id: id.into(),
-            label: format!("step {id}"),
-            line: None,
-            expected,
-            reason: None,
-            since: None,
-            actual,
-            verdict: Verdict::Pass,
-        }
+        StepResult::judged(id, format!("step {id}"), expected, actual)
     }
 
     fn case(name: &str, outcome: CaseOutcome, steps: Vec<StepResult>) -> CaseResult {

@@ -195,6 +195,34 @@ pub struct StepResult {
     pub verdict: Verdict,
 }
 
+impl StepResult {
+    /// What a step did, judged against the expectation in force: it passes when `actual`
+    /// satisfies `expected`. Where it stands in its case (line, the variant's reason and
+    /// bound) is the caller's to add.
+    pub fn judged(
+        id: impl Into<String>,
+        label: impl Into<String>,
+        expected: Expected,
+        actual: Actual,
+    ) -> Self {
+        let verdict = if actual.satisfies(&expected) {
+            Verdict::Pass
+        } else {
+            Verdict::Diverged
+        };
+        Self {
+            id: id.into(),
+            label: label.into(),
+            line: None,
+            expected,
+            reason: None,
+            since: None,
+            actual,
+            verdict,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {

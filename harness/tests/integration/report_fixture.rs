@@ -6,28 +6,17 @@ use harness::{
     case::Expected,
     results::{
         Actual, CaseOutcome, CaseResult, HarnessBuild, KernelRun, KernelStatus, RunResults,
-        StepResult, Timestamp, Verdict,
+        StepResult, Timestamp,
     },
     version::KernelVersion,
 };
 use serde_json::json;
 
 pub fn step(id: &str, label: &str, expected: Expected, actual: Actual) -> StepResult {
-    let verdict = if actual.satisfies(&expected) {
-        Verdict::Pass
-    } else {
-        Verdict::Diverged
-    };
     StepResult {
-        id: id.into(),
-        label: label.into(),
         // Where the fixture's case files would have step N.
         line: id.parse::<usize>().ok().map(|n| 9 + 2 * n),
-        expected,
-        reason: None,
-        since: None,
-        actual,
-        verdict,
+        ..StepResult::judged(id, label, expected, actual)
     }
 }
 
