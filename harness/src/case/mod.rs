@@ -200,8 +200,11 @@ pub struct Variant {
 
 /// An expected outcome. Values are JSON in the shape `Type::decode` produces, where the
 /// string `any` matches anything.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Its kind, `<&str>::from(&expected)`, names the kind of [`Actual`](crate::results::Actual)
+/// it speaks of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Expected {
     Ok,
     Errno(String),

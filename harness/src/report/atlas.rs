@@ -406,9 +406,7 @@ fn write_page(
         "<!-- Generated from {source} and cases/ by `BLESS=1 cargo test --test integration behaviour_page`: edit the cases or run the matrix again, not this page. -->"
     )?;
     writeln!(md)?;
-    let accel = results
-        .accel
-        .map_or_else(String::new, |accel| format!(", VMs under {accel}"));
+    let accel = super::markdown::under_accel(results);
     writeln!(
         md,
         "From the run in `{source}` (harness {}, {}{accel}), {} case(s) on these kernels:",

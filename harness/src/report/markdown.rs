@@ -46,9 +46,7 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
         results.kernels.len()
     )?;
     writeln!(md)?;
-    let accel = results
-        .accel
-        .map_or_else(String::new, |accel| format!(", VMs under {accel}"));
+    let accel = under_accel(results);
     writeln!(
         md,
         "Harness {}, {} to {}{accel}.",
@@ -409,6 +407,14 @@ fn html(content: &str) -> String {
 
 fn longest_run(text: &str, of: char) -> usize {
     text.split(|c| c != of).map(str::len).max().unwrap_or(0)
+}
+
+
+/// `, VMs under tcg` when the run says how its VMs ran, else nothing.
+pub(super) fn under_accel(results: &RunResults) -> String {
+    results
+        .accel
+        .map_or_else(String::new, |accel| format!(", VMs under {accel}"))
 }
 
 #[cfg(test)]

@@ -232,8 +232,11 @@ pub enum Verdict {
 
 /// What a step really did. Recorded whatever the expectation says, so reports can show
 /// where behaviour changed between kernels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Its kind, `<&str>::from(&actual)`, is the JSON's `kind` and the name of the
+/// [`Expected`] variant that speaks of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Actual {
     Ok,
     Errno {
