@@ -547,7 +547,6 @@ fn run_in_vm(
     spec.root = root;
     spec.shares = shares;
     spec.retry_crash_once = true;
-    spec.nine_p_memo = options.nine_p_memo.clone();
     // Kept after the run, beside the guests' directories, for whoever reads a boot closely.
     let console_log = options
         .work_dir
@@ -592,7 +591,13 @@ fn run_in_vm(
             });
         }
     };
-    let outcome = vm::run_watched(&spec, &setup.vng, registry, &on_line)
+    let outcome = vm::run_watched(
+        &spec,
+        &setup.vng,
+        registry,
+        options.nine_p_memo.as_ref(),
+        &on_line,
+    )
         .map_err(|e| (e.to_string(), None))?;
     if let Some(failure) = &outcome.failure {
         return Err((failure.summary(), Some(failure.detail().to_string())));
