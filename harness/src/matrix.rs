@@ -598,11 +598,11 @@ fn run_in_vm(
         options.nine_p_memo.as_ref(),
         &on_line,
     )
-        .map_err(|e| (e.to_string(), None))?;
+    .map_err(|e| (e.to_string(), None))?;
     if let Some(failure) = &outcome.failure {
         return Err((failure.summary(), Some(failure.detail().to_string())));
     }
-    let results = crate::report::read_json(&result_file).map_err(|e| {
+    let results = crate::results::read_json(&result_file).map_err(|e| {
         (
             format!(
                 "the guest executor exited {:?} without readable results ({})",

@@ -136,7 +136,7 @@ fn bisect(args: &BisectArgs) -> Result<u8, u8> {
     runs.sort_by_key(|(i, _)| *i);
     let results = RunResults::new(runs.into_iter().map(|(_, run)| run).collect());
     if let Err(e) =
-        crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
+        crate::report::write_all(&results, &args.out, crate::results::JsonLayout::Compact)
     {
         eprintln!("error: {}", crate::error_chain(&e));
     }
@@ -435,7 +435,7 @@ pub fn run_git(args: &BisectRunArgs) -> u8 {
         Err(_) => return GIT_ABORT,
     };
     if let Err(e) =
-        crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
+        crate::report::write_all(&results, &args.out, crate::results::JsonLayout::Compact)
     {
         eprintln!("error: {}", crate::error_chain(&e));
     }

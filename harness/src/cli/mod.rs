@@ -25,8 +25,8 @@ use crate::{
     kernels::{KernelCache, KernelsFile},
     matrix::{self, AbsentKernels, Event, GuestRoot, MatrixError, MatrixOptions},
     plan::Plan,
-    report::{JsonLayout, human::Human},
-    results::{CaseOutcome, KernelStatus, RunResults},
+    report::human::Human,
+    results::{CaseOutcome, JsonLayout, KernelStatus, RunResults},
     vm,
 };
 
@@ -327,7 +327,7 @@ fn run(args: &RunArgs) -> u8 {
             };
             human_matrix(&mut stdout, &shown(), &cases, human, rows)
         }
-        Format::Json => writeln!(stdout, "{}", crate::report::to_json(&results, layout)),
+        Format::Json => writeln!(stdout, "{}", crate::results::to_json(&results, layout)),
     }
     .and_then(|()| {
         if args.format == Format::Human {
@@ -555,7 +555,7 @@ fn guest(args: &GuestArgs) -> u8 {
             )
         }
     });
-    let json = crate::report::to_json(&RunResults::new(vec![run]), JsonLayout::Compact);
+    let json = crate::results::to_json(&RunResults::new(vec![run]), JsonLayout::Compact);
     match crate::report::write_atomically(&args.out, json.as_bytes()) {
         Ok(()) => EXIT_PASS,
         Err(e) => {

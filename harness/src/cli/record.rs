@@ -119,7 +119,7 @@ pub fn run(args: &RecordArgs) -> u8 {
 /// The kernels' runs: from the saved results, or by booting them through the matrix runner.
 fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> {
     if let Some(path) = &args.results {
-        let results = crate::report::read_json(path).map_err(|e| {
+        let results = crate::results::read_json(path).map_err(|e| {
             eprintln!("error: {}", crate::error_chain(&e));
             EXIT_BAD_INPUT
         })?;
@@ -159,7 +159,7 @@ fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> 
         &args.out,
     )?;
     if let Err(e) =
-        crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
+        crate::report::write_all(&results, &args.out, crate::results::JsonLayout::Compact)
     {
         eprintln!("error: {}", crate::error_chain(&e));
     }

@@ -54,7 +54,7 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
         results.started,
         results.ended
     )?;
-    if let Some(differences) = super::build_differences(results) {
+    if let Some(differences) = crate::results::build_differences(results) {
         writeln!(md)?;
         writeln!(md, "⚠️ {}.", text(&differences))?;
     }
@@ -408,7 +408,6 @@ fn html(content: &str) -> String {
 fn longest_run(text: &str, of: char) -> usize {
     text.split(|c| c != of).map(str::len).max().unwrap_or(0)
 }
-
 
 /// `, VMs under tcg` when the run says how its VMs ran, else nothing.
 pub(super) fn under_accel(results: &RunResults) -> String {

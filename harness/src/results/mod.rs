@@ -4,7 +4,16 @@
 //! view of it. Its wire format is documented in the book (docs/src/results.md); bump
 //! [`SCHEMA_VERSION`] on an incompatible change.
 
+mod file;
+mod merge;
 pub mod pinned;
+
+pub use self::{
+    file::{
+        JsonLayout, MAX_RESULTS_BYTES, RESULTS_JSON, ReadError, parse_json, read_json, to_json,
+    },
+    merge::{MergeError, build_differences, merge, merge_dir},
+};
 
 use std::{fmt, sync::Arc, time::SystemTime};
 

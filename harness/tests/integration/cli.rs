@@ -651,7 +651,11 @@ fn a_hostile_results_file_prints_escaped_in_every_view_and_report() {
     let new = dir.path().join("new.json");
     let write = |path: &std::path::Path, actual| {
         let results = hostile_results(actual);
-        std::fs::write(path, harness::report::to_json(&results, Default::default())).unwrap();
+        std::fs::write(
+            path,
+            harness::results::to_json(&results, Default::default()),
+        )
+        .unwrap();
     };
     write(
         &old,
@@ -767,7 +771,7 @@ fn diff_of_runs_that_differ_only_in_a_not_run_reason_exits_0() {
             }],
             ..KernelRun::without_cases("6.1", KernelStatus::Ran)
         };
-        harness::report::to_json(&RunResults::new(vec![kernel]), Default::default())
+        harness::results::to_json(&RunResults::new(vec![kernel]), Default::default())
     };
     let (old, new) = (dir.path().join("old.json"), dir.path().join("new.json"));
     std::fs::write(&old, run("load failed: verification time 3012 usec")).unwrap();
