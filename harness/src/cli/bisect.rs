@@ -12,12 +12,9 @@ use super::{
 use crate::{
     bisect::{self, ChangePoint, Mark, Outcome},
     case::{Case, Expected},
-    kernels::{
-        DEFAULT_FLAVOUR, DebianSelector, DebianSource, KernelEntry, KernelSource, KernelsFile,
-        Resolver, upstream_version,
-    },
+    kernels::{DEFAULT_FLAVOUR, KernelsFile, LadderError, append_debian_ladder},
     matrix::AbsentKernels,
-    results::{Actual, CaseOutcome, KernelRun, KernelStatus, RunResults, Verdict},
+    results::{KernelRun, RunResults},
 };
 
 #[derive(Debug, clap::Args)]
@@ -274,12 +271,11 @@ fn list_ladder(args: &BisectArgs) -> Result<(KernelsFile, std::ops::Range<usize>
 }
 
 /// Every version of the suite's kernels from --from to --to, as kernels named by their
-/// upstream version; only those the search visits are fetched (into the usual cache).
+/// upstream version, after those of the kernel list (which lends its mirror and keyring).
 fn debian_ladder(
     args: &BisectArgs,
     suite: &str,
 ) -> Result<(KernelsFile, std::ops::Range<usize>), u8> {
-    // The kernel list lends its mirror and keyring when there is one.
     let mut file = if args.kernels.exists() {
         KernelsFile::load(&args.kernels).map_err(|e| {
             eprintln!("{}", crate::error_chain(&e));
@@ -288,71 +284,22 @@ fn debian_ladder(
     } else {
         KernelsFile::empty(&args.kernels)
     };
-    let cache = kernel_cache()?;
-    let label = format!("debian {suite} {}", args.flavour);
-    let versions = Resolver::new(&file, cache)
-        .suite_versions(&label, suite, &args.flavour)
-        .map_err(|e| {
-            eprintln!("error: {}", crate::error_chain(&e));
-            EXIT_INFRA
-        })?;
-    let matches = |given: &str, v: &str| v == given || upstream_version(v) == given;
-    let at = |given: &Option<String>, default: usize, last: bool| match given {
-        None => Ok(default),
-        Some(given) => {
-            let mut found = versions
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| matches(given, v));
-            let found = if last {
-                found.next_back()
-            } else {
-                found.next()
-            };
-            found.map(|(i, _)| i).ok_or_else(|| {
-                eprintln!(
-                    "error: {label} has no kernel {given}; it carries {}",
-                    versions
-                        .iter()
-                        .map(|v| upstream_version(v))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                EXIT_BAD_INPUT
-            })
+    let range = append_debian_ladder(
+        &mut file,
+        kernel_cache()?,
+        suite,
+        &args.flavour,
+        args.from.as_deref(),
+        args.to.as_deref(),
+    )
+    .map_err(|e| {
+        eprintln!("error: {}", crate::error_chain(&e));
+        match e {
+            LadderError::Index(_) => EXIT_INFRA,
+            LadderError::NoSuchVersion { .. } => EXIT_BAD_INPUT,
         }
-    };
-    let from = at(&args.from, 0, false)?;
-    let to = at(&args.to, versions.len().saturating_sub(1), true)?;
-    let start = file.kernels.len();
-    for version in versions.get(from..=to).unwrap_or_default() {
-        let upstream = upstream_version(version);
-        // Two Debian revisions of one upstream release keep their full versions as names.
-        let shared = versions
-            .iter()
-            .filter(|v| upstream_version(v) == upstream)
-            .count()
-            > 1;
-        file.kernels.push(KernelEntry {
-            name: if shared {
-                version.clone()
-            } else {
-                upstream.to_string()
-            },
-            source: KernelSource::Debian(DebianSource {
-                suite: suite.to_string(),
-                selector: DebianSelector::Version(version.clone()),
-                flavour: args.flavour.clone(),
-            }),
-            timeout: None,
-            memory: None,
-            cpus: None,
-            cmdline: None,
-            note: None,
-        });
-    }
-    let end = file.kernels.len();
-    Ok((file, start..end))
+    })?;
+    Ok((file, range))
 }
 
 #[derive(Debug, clap::Args)]
@@ -388,10 +335,7 @@ pub struct BisectRunArgs {
     out: PathBuf,
 }
 
-/// `git bisect run`'s codes: good, bad, cannot test this commit, and abort the bisection.
-pub const GIT_GOOD: u8 = 0;
-pub const GIT_BAD: u8 = 1;
-pub const GIT_SKIP: u8 = 125;
+/// `git bisect run`'s code for "abort the bisection" (bad input, no kernel image).
 pub const GIT_ABORT: u8 = 128;
 
 /// Boots `--image` once and judges the selected case(s). Exits 0 good, 1 bad, 125 when the
@@ -441,17 +385,12 @@ pub fn run_git(args: &BisectRunArgs) -> u8 {
     }
     // Judged as printed: the guest's release and outcomes are the kernel's text.
     let run = &crate::report::printable(&results.kernels[0]);
-    let (code, why) = judge(run, args.step.as_deref(), good.as_ref());
-    let word = match code {
-        GIT_GOOD => "good",
-        GIT_BAD => "bad",
-        _ => "skip",
-    };
+    let (verdict, why) = bisect::git_verdict(run, args.step.as_deref(), good.as_ref());
     println!(
-        "bisect-run: {}: {word}: {why}",
+        "bisect-run: {}: {verdict}: {why}",
         run.release.as_deref().unwrap_or("kernel")
     );
-    code
+    verdict.exit_code()
 }
 
 /// A kernels.toml with the one image, written beside the run so that the usual loader
@@ -488,113 +427,12 @@ fn parse_outcome(text: &str) -> Result<Expected, String> {
     }
 }
 
-/// git bisect's verdict on one kernel run, and why.
-fn judge(run: &KernelRun, step: Option<&str>, good: Option<&Expected>) -> (u8, String) {
-    if let KernelStatus::Error { message, .. } | KernelStatus::Skipped { reason: message } =
-        &run.status
-    {
-        return (GIT_SKIP, message.clone());
-    }
-    let mut diverged = Vec::new();
-    for case in &run.cases {
-        match &case.outcome {
-            CaseOutcome::Skipped { reason } => {
-                return (GIT_SKIP, format!("{} skipped: {reason}", case.name));
-            }
-            CaseOutcome::Error { message } => {
-                return (GIT_SKIP, format!("{} could not run: {message}", case.name));
-            }
-            CaseOutcome::Pass | CaseOutcome::Diverged => {}
-        }
-        for s in case
-            .steps
-            .iter()
-            .filter(|s| step.is_none_or(|id| id == s.id))
-        {
-            if let Actual::NotRun { reason } = &s.actual
-                && step.is_some()
-            {
-                return (GIT_SKIP, format!("step {} did not run: {reason}", s.id));
-            }
-            let bad = match good {
-                Some(good) => !s.actual.satisfies(good),
-                None => s.verdict == Verdict::Diverged,
-            };
-            if bad {
-                diverged.push(format!("{} step {}: {}", case.name, s.id, s.actual));
-            }
-        }
-    }
-    if let Some(id) = step
-        && !run.cases.iter().flat_map(|c| &c.steps).any(|s| s.id == id)
-    {
-        return (GIT_SKIP, format!("no step {id} in the results"));
-    }
-    if diverged.is_empty() {
-        (GIT_GOOD, "as expected".into())
-    } else {
-        (GIT_BAD, diverged.join("; "))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{CaseResult, StepResult};
-
-    fn run_with(actual: Actual, expected: Expected) -> KernelRun {
-        KernelRun {
-            release: Some("7.1.0-rc3".into()),
-            cases: vec![CaseResult {
-                name: "large".into(),
-                file: "cases/large.yaml".into(),
-                outcome: CaseOutcome::Pass,
-                duration_ms: 0,
-                steps: vec![StepResult::judged("2", "", expected, actual)],
-            }],
-            ..KernelRun::without_cases("bisect", KernelStatus::Ran)
-        }
-    }
 
     #[test]
-    fn git_bisect_verdicts() {
-        let enomem = || Actual::errno(libc::ENOMEM);
-        // By the expectation in force.
-        assert_eq!(
-            judge(&run_with(Actual::Ok, Expected::Ok), None, None).0,
-            GIT_GOOD
-        );
-        assert_eq!(
-            judge(&run_with(enomem(), Expected::Ok), None, None).0,
-            GIT_BAD
-        );
-        // By --good, whatever the case expects of the version.
-        let ok = Expected::Ok;
-        let expects_enomem = || Expected::Errno("ENOMEM".into());
-        assert_eq!(
-            judge(
-                &run_with(Actual::Ok, expects_enomem()),
-                Some("2"),
-                Some(&ok)
-            )
-            .0,
-            GIT_GOOD
-        );
-        assert_eq!(
-            judge(&run_with(enomem(), expects_enomem()), Some("2"), Some(&ok)).0,
-            GIT_BAD
-        );
-        // Nothing to judge by: skip the commit.
-        assert_eq!(
-            judge(&run_with(Actual::Ok, ok.clone()), Some("9"), None).0,
-            GIT_SKIP
-        );
-        let mut failed = run_with(Actual::Ok, ok);
-        failed.status = KernelStatus::Error {
-            message: "boot failed".into(),
-            log_tail: None,
-        };
-        assert_eq!(judge(&failed, None, None), (GIT_SKIP, "boot failed".into()));
+    fn good_is_ok_or_an_errno_name() {
         assert_eq!(
             parse_outcome("ENOMEM"),
             Ok(Expected::Errno("ENOMEM".into()))

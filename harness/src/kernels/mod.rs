@@ -23,6 +23,7 @@ mod cache;
 mod config;
 mod download;
 mod index;
+mod ladder;
 mod mirror;
 mod resolve;
 mod select;
@@ -35,6 +36,7 @@ pub use config::{
 };
 pub use download::{FetchError, NoProgress, Progress};
 pub use index::IndexError;
+pub use ladder::{LadderError, append_debian_ladder};
 pub use mirror::NoMirror;
 pub use resolve::{
     BootableKernel, CacheState, KernelStatus, ResolveError, ResolvedKernel, Resolver,
