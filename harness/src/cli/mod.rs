@@ -526,7 +526,7 @@ fn guest(args: &GuestArgs) -> u8 {
     let plan = match Plan::read(&args.plan) {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::error_chain(&e));
             return EXIT_BAD_INPUT;
         }
     };
