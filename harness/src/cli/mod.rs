@@ -286,10 +286,14 @@ fn run(args: &RunArgs) -> u8 {
         }
     };
     let layout = JsonLayout::pretty_if(args.pretty);
-    if let Err(e) = crate::report::write_all(&results, &args.out, layout) {
-        eprintln!("error: {}", crate::error_chain(&e));
-        return EXIT_INFRA;
-    }
+    let files = match crate::report::write_all(&results, &args.out, layout) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {}", crate::error_chain(&e));
+            return EXIT_INFRA;
+        }
+    };
+    publish_to_github(&results, &files, true);
     let mut stdout = io::stdout().lock();
     // The terminal views show the results printable; JSON shows them as they are.
     let shown = || crate::report::printable(&results);
@@ -518,6 +522,24 @@ fn run_kernels(
             _ => EXIT_INFRA,
         }
     })
+}
+
+/// In GitHub Actions, the run's annotations (with `annotate`) and report.md as the job
+/// summary; elsewhere nothing. A summary that cannot be written is only a warning.
+fn publish_to_github(results: &RunResults, files: &crate::report::ReportFiles, annotate: bool) {
+    use crate::report::github;
+    if !github::in_actions() {
+        return;
+    }
+    if annotate {
+        eprint!(
+            "{}",
+            github::annotations(&crate::report::printable(results))
+        );
+    }
+    if let Err(e) = github::summarise(&files.report_md) {
+        eprintln!("warning: cannot write the GitHub job summary: {e}");
+    }
 }
 
 /// The in-guest executor: whatever happens, it writes one `KernelRun` for the host to read,

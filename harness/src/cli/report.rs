@@ -221,6 +221,7 @@ fn write_merged(
         files.report_md.display(),
         files.report_html.display()
     );
+    super::publish_to_github(merged, &files, false);
     finish(
         matrix::write(stdout, &report::printable(merged), view, matrix::Rows::All),
         exit_code(merged),

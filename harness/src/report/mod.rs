@@ -9,6 +9,7 @@ pub mod changes;
 pub mod diff;
 pub mod edges;
 pub mod evidence;
+pub mod github;
 pub mod html;
 pub mod human;
 pub mod junit;

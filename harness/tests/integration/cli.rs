@@ -8,12 +8,20 @@ use std::{path::PathBuf, process::Output};
 use requirements::Requirement;
 
 fn harness(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    command(args).output().expect("the harness binary runs")
+}
+
+/// The binary with `args`, run from the repository's root as a user would, without colour
+/// and outside GitHub Actions whatever runs the tests.
+fn command(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+    command
         .args(args)
         .current_dir(repo_root())
         .env("NO_COLOR", "1")
-        .output()
-        .expect("the harness binary runs")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    command
 }
 
 fn repo_root() -> PathBuf {
@@ -258,6 +266,46 @@ fn wrong_expectation_is_diverged_with_exit_1() {
     assert!(stdout.contains(expected), "stdout: {stdout}");
     // Only the wrong step diverges; the others are judged on their own.
     assert_eq!(stdout.matches("  step ").count(), 1, "stdout: {stdout}");
+}
+
+/// In GitHub Actions a divergence is an annotation on its step's line, and report.md the
+/// job's summary.
+#[test]
+fn in_github_actions_a_divergence_is_annotated_and_the_report_summarised() {
+    if !can_use_bpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let summary = dir.path().join("summary.md");
+    let out = command(&[
+        "run",
+        "--host",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "harness/tests/fixtures/diverging",
+    ])
+    .env("GITHUB_ACTIONS", "true")
+    .env("GITHUB_STEP_SUMMARY", &summary)
+    .output()
+    .expect("the harness binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "::error file=harness/tests/fixtures/diverging/wrong-expectation.yaml,line=12,\
+             title=wrong-expectation diverged on host"
+        ),
+        "stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("::step 2 (update store[s] = 2 (NOEXIST)): expected ok, got EEXIST (17)\n"),
+        "stderr: {stderr}"
+    );
+    let report_md = std::fs::read_to_string(dir.path().join("report.md")).expect("report.md");
+    assert_eq!(
+        std::fs::read_to_string(&summary).expect("the job summary"),
+        report_md
+    );
 }
 
 #[test]
