@@ -347,7 +347,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
             Ok(meta) if meta.is_file() => files.push(path.clone()),
             Ok(_) => errors.push(not_regular(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                errors.push(Diagnostic::of_file(path, "no such file or directory"));
+                errors.push(Diagnostic::of_file(
+                    path,
+                    "no such file or directory (the case files and directories are the arguments)",
+                ));
             }
             Err(e) => errors.push(Diagnostic::of_file(path, format!("cannot read: {e}"))),
         }

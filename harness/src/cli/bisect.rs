@@ -20,7 +20,8 @@ use crate::{
 #[derive(Debug, clap::Args)]
 pub struct BisectArgs {
     /// Case files or directories (searched recursively for *.yaml).
-    #[arg(default_value = "cases")]
+    /// [default: the project's cases]
+    #[arg(default_values_os_t = [super::project::path("cases")], hide_default_value = true)]
     paths: Vec<PathBuf>,
     /// Watch the cases whose name contains this text (repeatable).
     #[arg(long, required = true)]
@@ -31,7 +32,8 @@ pub struct BisectArgs {
     step: Option<String>,
     /// The kernel list: the kernels to bisect, in its order, or (with --debian) the mirror
     /// and keyring to use.
-    #[arg(long, default_value = "kernels.toml")]
+    /// [default: the project's kernels.toml]
+    #[arg(long, default_value_os_t = super::project::path("kernels.toml"), hide_default_value = true)]
     kernels: PathBuf,
     /// Bisect every point release of this Debian suite's kernels instead of the list.
     #[arg(long, value_name = "SUITE")]
@@ -50,7 +52,8 @@ pub struct BisectArgs {
     #[arg(long, value_parser = super::memory_arg)]
     memory: Option<String>,
     /// Directory for results.json of the kernels visited (for `harness diff`).
-    #[arg(long, default_value = "target/sk-storage-report/bisect")]
+    /// [default: the project's target/sk-storage-report/bisect]
+    #[arg(long, default_value_os_t = super::project::path("target/sk-storage-report/bisect"), hide_default_value = true)]
     out: PathBuf,
 }
 
@@ -305,7 +308,8 @@ fn debian_ladder(
 #[derive(Debug, clap::Args)]
 pub struct BisectRunArgs {
     /// Case files or directories (searched recursively for *.yaml).
-    #[arg(default_value = "cases")]
+    /// [default: the project's cases]
+    #[arg(default_values_os_t = [super::project::path("cases")], hide_default_value = true)]
     paths: Vec<PathBuf>,
     /// The kernel image to boot (e.g. arch/x86/boot/bzImage of a kernel tree).
     #[arg(long, value_name = "PATH")]
@@ -331,7 +335,8 @@ pub struct BisectRunArgs {
     #[arg(long, value_parser = super::memory_arg)]
     memory: Option<String>,
     /// Directory for results.json of this kernel.
-    #[arg(long, default_value = "target/sk-storage-report/bisect-run")]
+    /// [default: the project's target/sk-storage-report/bisect-run]
+    #[arg(long, default_value_os_t = super::project::path("target/sk-storage-report/bisect-run"), hide_default_value = true)]
     out: PathBuf,
 }
 

@@ -8,7 +8,7 @@ use std::{
 
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_PASS, Format, report::finish};
 use crate::{
-    report::{self, diff, human::Human},
+    report::{self, diff},
     results::{self, KernelRun, RunResults},
 };
 
@@ -37,7 +37,7 @@ pub struct DiffArgs {
 /// Exits 1 when a behaviour changed (or, with --all, one side has what the other lacks), 0
 /// when the runs agree, 2 on bad input.
 pub fn run(args: &DiffArgs) -> u8 {
-    run_to(args, &mut io::stdout().lock(), Human::for_stdout().color)
+    run_to(args, &mut io::stdout().lock(), super::human().color)
 }
 
 fn run_to(args: &DiffArgs, stdout: &mut impl Write, color: bool) -> u8 {

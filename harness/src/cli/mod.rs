@@ -9,13 +9,14 @@ use std::{
     process::ExitCode,
 };
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod baseline;
 mod bisect;
 mod diff;
 mod kernels;
 mod progress;
+mod project;
 mod record;
 mod report;
 
@@ -42,11 +43,55 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Debug, Parser)]
 #[command(name = "harness", version, about)]
 #[command(
-    after_help = "Exit codes: 0 all pass, 1 divergences, 2 bad input or usage, 3 infrastructure error."
+    after_help = "The project is the nearest directory, this one or above, with a kernels.toml: its cases/, \
+                  kernels.toml and target/sk-storage-report/ are the defaults wherever you run.\n\n\
+                  Exit codes: 0 all pass, 1 divergences, 2 bad input or usage, 3 infrastructure error."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour on stdout: `auto` on a terminal unless NO_COLOR is set (no-color.org),
+    /// `always` also in a CI log or a pipe, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
+    /// Nothing on stderr but errors and warnings (no progress, no line per case or
+    /// kernel); stdout keeps the results.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The output settings every command shares, set once from the command line.
+#[derive(Debug, Clone, Copy)]
+struct Ui {
+    color: ColorWhen,
+    quiet: bool,
+}
+
+static UI: std::sync::OnceLock<Ui> = std::sync::OnceLock::new();
+
+fn ui() -> Ui {
+    *UI.get_or_init(|| Ui {
+        color: ColorWhen::Auto,
+        quiet: false,
+    })
+}
+
+/// The terminal view of stdout, coloured as `--color` says.
+fn human() -> Human {
+    let mut human = Human::for_stdout();
+    match ui().color {
+        ColorWhen::Auto => {}
+        ColorWhen::Always => human.color = true,
+        ColorWhen::Never => human.color = false,
+    }
+    human
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,7 +99,8 @@ enum Command {
     /// Validate case files without running them.
     Check {
         /// Case files or directories (searched recursively for *.yaml).
-        #[arg(default_value = "cases")]
+        /// [default: the project's cases]
+        #[arg(default_values_os_t = [project::path("cases")], hide_default_value = true)]
         paths: Vec<PathBuf>,
     },
     /// Run cases and compare every step with its expectation for the kernel's version.
@@ -99,12 +145,21 @@ enum Command {
     /// Inside a VM: run cases on this kernel and write the results as JSON (used by `run`).
     #[command(hide = true)]
     Guest(GuestArgs),
+    /// Print the completion script of a shell (bash: `harness completions bash >
+    /// ~/.local/share/bash-completion/completions/harness`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page in roff (`harness man > harness.1; man ./harness.1`).
+    Man,
     /// Show or fetch the kernels of the kernel list (Debian kernels are verified and cached).
     Kernels {
         #[command(subcommand)]
         command: kernels::KernelsCommand,
         /// The kernel list.
-        #[arg(long, default_value = "kernels.toml")]
+        /// [default: the project's kernels.toml]
+        #[arg(long, default_value_os_t = project::path("kernels.toml"), hide_default_value = true)]
         kernels: PathBuf,
     },
 }
@@ -126,13 +181,15 @@ struct GuestArgs {
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Case files or directories (searched recursively for *.yaml).
-    #[arg(default_value = "cases")]
+    /// [default: the project's cases]
+    #[arg(default_values_os_t = [project::path("cases")], hide_default_value = true)]
     paths: Vec<PathBuf>,
     /// Run on the running kernel, without a VM.
     #[arg(long, conflicts_with_all = ["kernel", "jobs", "memory", "timeout", "cpus", "guest_root"])]
     host: bool,
     /// The kernel list.
-    #[arg(long, default_value = "kernels.toml")]
+    /// [default: the project's kernels.toml]
+    #[arg(long, default_value_os_t = project::path("kernels.toml"), hide_default_value = true)]
     kernels: PathBuf,
     /// Only this kernel of the list (repeatable); all of them by default. A path instead of
     /// a name boots that kernel image (a bzImage) or built source tree, without editing the
@@ -164,7 +221,8 @@ struct RunArgs {
     format: Format,
     /// Directory for the reports (results.json, junit.xml, report.md, report.html), written
     /// atomically.
-    #[arg(long, default_value = "target/sk-storage-report")]
+    /// [default: the project's target/sk-storage-report]
+    #[arg(long, default_value_os_t = project::path("target/sk-storage-report"), hide_default_value = true)]
     out: PathBuf,
     /// Indent results.json (and JSON on stdout), a value per line, instead of compact.
     #[arg(long)]
@@ -191,6 +249,11 @@ enum Format {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    UI.set(Ui {
+        color: cli.color,
+        quiet: cli.quiet,
+    })
+    .expect("the output settings are set once, first");
     let code = match cli.command {
         Command::Check { paths } => check(&paths),
         Command::Run(args) => run(&args),
@@ -200,6 +263,18 @@ pub fn main() -> ExitCode {
         Command::Bisect(args) => bisect::run(&args),
         Command::BisectRun(args) => bisect::run_git(&args),
         Command::Record(args) => record::run(&args),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "harness", &mut io::stdout());
+            EXIT_PASS
+        }
+        Command::Man => match clap_mangen::Man::new(Cli::command()).render(&mut io::stdout()) {
+            Ok(()) => EXIT_PASS,
+            Err(e) => {
+                eprintln!("error: cannot write the manual page: {e}");
+                EXIT_INFRA
+            }
+        },
         Command::Kernels {
             command,
             kernels: file,
@@ -257,11 +332,11 @@ fn run(args: &RunArgs) -> u8 {
         Ok(saved) => saved.flatten(),
         Err(code) => return code,
     };
-    let human = Human::for_stdout();
+    let human = human();
     let started = crate::results::Timestamp::now();
     let results = if args.host {
         let mut stdout = io::stdout().lock();
-        let show_progress = args.format == Format::Human;
+        let show_progress = args.format == Format::Human && !ui().quiet;
         match exec::run_cases("host", &cases, |case| {
             if show_progress {
                 let _ = human.case_line(&mut stdout, &crate::report::printable(case));
@@ -510,11 +585,21 @@ fn run_kernels(
         guest_root: limits.guest_root,
         absent,
     };
-    let progress = kernels::BarProgress::default();
+    let quiet = ui().quiet;
+    let bar = kernels::BarProgress::default();
+    let download: &dyn crate::kernels::Progress = if quiet {
+        &crate::kernels::NoProgress
+    } else {
+        &bar
+    };
     // Progress goes to stderr so that stdout stays the report (and JSON stays parseable).
     let run_progress = progress::RunProgress::for_stderr();
-    let on_event = |event: Event<'_>| run_progress.show(event);
-    matrix::run(file, selected, cases, &options, cache, &progress, &on_event).map_err(|e| {
+    let on_event = |event: Event<'_>| {
+        if !quiet {
+            run_progress.show(event);
+        }
+    };
+    matrix::run(file, selected, cases, &options, cache, download, &on_event).map_err(|e| {
         eprintln!("{}", crate::error_chain(&e));
         match e {
             MatrixError::Cancelled => EXIT_INTERRUPTED,

@@ -25,7 +25,8 @@ pub const EXIT_CODES: &str = "Exit codes: 0 nothing to record, 1 edits proposed 
 #[derive(Debug, clap::Args)]
 pub struct RecordArgs {
     /// Case files or directories (searched recursively for *.yaml).
-    #[arg(default_value = "cases")]
+    /// [default: the project's cases]
+    #[arg(default_values_os_t = [super::project::path("cases")], hide_default_value = true)]
     paths: Vec<PathBuf>,
     /// A kernel of the kernel list to run the cases on, or of --results to take
     /// (repeatable; with --results, all of its kernels by default). Several kernels let a
@@ -36,7 +37,8 @@ pub struct RecordArgs {
     #[arg(long)]
     filter: Vec<String>,
     /// The kernel list.
-    #[arg(long, default_value = "kernels.toml")]
+    /// [default: the project's kernels.toml]
+    #[arg(long, default_value_os_t = super::project::path("kernels.toml"), hide_default_value = true)]
     kernels: PathBuf,
     /// Record from this saved results.json instead of booting kernels.
     #[arg(long, value_name = "FILE")]
@@ -48,7 +50,8 @@ pub struct RecordArgs {
     #[arg(long, value_parser = super::memory_arg)]
     memory: Option<String>,
     /// Directory for the run's reports.
-    #[arg(long, default_value = "target/sk-storage-report/record")]
+    /// [default: the project's target/sk-storage-report/record]
+    #[arg(long, default_value_os_t = super::project::path("target/sk-storage-report/record"), hide_default_value = true)]
     out: PathBuf,
 }
 

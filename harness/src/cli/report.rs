@@ -66,7 +66,8 @@ pub enum ReportCommand {
         /// A results.json written by `harness run` or `harness report merge`.
         input: PathBuf,
         /// Case files or directories (searched recursively for *.yaml).
-        #[arg(default_value = "cases")]
+        /// [default: the project's cases]
+        #[arg(default_values_os_t = [super::project::path("cases")], hide_default_value = true)]
         cases: Vec<PathBuf>,
     },
 }
@@ -96,7 +97,7 @@ pub enum ShowFormat {
 /// Runs the command; the exit code follows the results as for `harness run` (`evidence`:
 /// 0 once printed), or says that an input was bad (2) or the report could not be written (3).
 pub fn run(command: ReportCommand) -> u8 {
-    run_to(command, &mut io::stdout().lock(), Human::for_stdout())
+    run_to(command, &mut io::stdout().lock(), super::human())
 }
 
 /// [`run`], printing to `stdout`.
@@ -214,13 +215,15 @@ fn write_merged(
         Ok(files) => files,
         Err(e) => return fail(EXIT_INFRA, e),
     };
-    eprintln!(
-        "wrote {}, {}, {} and {}",
-        files.results_json.display(),
-        files.junit_xml.display(),
-        files.report_md.display(),
-        files.report_html.display()
-    );
+    if !super::ui().quiet {
+        eprintln!(
+            "wrote {}, {}, {} and {}",
+            files.results_json.display(),
+            files.junit_xml.display(),
+            files.report_md.display(),
+            files.report_html.display()
+        );
+    }
     super::publish_to_github(merged, &files, false);
     finish(
         matrix::write(stdout, &report::printable(merged), view, matrix::Rows::All),

@@ -834,3 +834,90 @@ fn diff_of_runs_that_differ_only_in_a_not_run_reason_exits_0() {
         text(&out.stdout)
     );
 }
+
+/// From a directory inside the project the defaults are the project's; from outside, the
+/// error names the flag that points elsewhere.
+#[test]
+fn the_project_is_found_from_below_and_a_missing_list_names_its_flag() {
+    let inside = command(&["check"])
+        .current_dir(repo_root().join("cases/selftest"))
+        .output()
+        .expect("runs");
+    assert!(inside.status.success(), "stderr: {}", text(&inside.stderr));
+    assert!(text(&inside.stdout).ends_with("cases are valid\n"));
+
+    let outside = tempfile::tempdir().expect("temp dir");
+    let out = command(&["kernels", "list"])
+        .current_dir(outside.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("point --kernels at another file"),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    let out = command(&["check"])
+        .current_dir(outside.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(
+            "cases: no such file or directory (the case files and directories are the arguments)"
+        ),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+}
+
+/// `--color always` colours a log that is no terminal, `never` nothing; `--quiet` leaves
+/// stderr to errors and warnings.
+#[test]
+fn colour_and_quiet_are_asked_for() {
+    if !can_use_bpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_dir = dir.path().to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--host", "--out", out_dir, "--filter", "basic"];
+        args.extend_from_slice(extra);
+        harness(&args)
+    };
+    let always = run(&["--color", "always"]);
+    assert!(
+        text(&always.stdout).contains("\x1b["),
+        "{}",
+        text(&always.stdout)
+    );
+    let never = run(&["--color", "never"]);
+    assert!(!text(&never.stdout).contains('\x1b'));
+    // NO_COLOR, which every run here sets, yields to an explicit `always`.
+    let quiet = run(&["--quiet"]);
+    assert_eq!(quiet.status.code(), never.status.code());
+    assert_eq!(text(&quiet.stderr), "", "quiet stderr");
+    assert!(
+        text(&never.stdout).lines().count() > text(&quiet.stdout).lines().count(),
+        "no line per case: {}",
+        text(&quiet.stdout)
+    );
+}
+
+/// Completion scripts and the manual page come from the same command definition.
+#[test]
+fn completions_and_the_manual_page() {
+    let bash = harness(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = text(&bash.stdout);
+    for word in ["_harness()", "bisect-run", "--kernels", "--color"] {
+        assert!(script.contains(word), "{word} missing from the bash script");
+    }
+    let fish = harness(&["completions", "fish"]);
+    assert!(text(&fish.stdout).contains("complete -c harness"));
+    let man = harness(&["man"]);
+    assert!(man.status.success());
+    let page = text(&man.stdout);
+    assert!(page.contains(".TH harness 1"), "{page}");
+    assert!(page.contains("SK_STORAGE"));
+}
