@@ -153,7 +153,7 @@ mod tests {
         );
         assert_eq!(
             annotations(&RunResults::new(vec![ran, failed])),
-            "::error file=cases/grow.yaml,line=12,title=grow diverged on 6.1 (6.1.158)::step 3 (update m[s]): expected ok, got ENOMEM\n\
+            "::error file=cases/grow.yaml,line=12,title=grow diverged on 6.1 (6.1.158)::step 3 (update m[s]): expected ok, got ENOMEM (12)\n\
              ::error title=kernel 7.3 failed::timed out: 100%25 of 60 s%0Alast words, here\n"
         );
     }
