@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INFRA, EXIT_PASS, VmLimits, kernel_cache, load_cases,
-    run_kernels,
+    run_kernels, select::CaseSelection,
 };
 use crate::{
     bisect::{self, ChangePoint, Mark, Outcome},
@@ -23,9 +23,9 @@ pub struct BisectArgs {
     /// [default: the project's cases]
     #[arg(default_values_os_t = [super::project::path("cases")], hide_default_value = true)]
     paths: Vec<PathBuf>,
-    /// Watch the cases whose name contains this text (repeatable).
-    #[arg(long, required = true)]
-    filter: Vec<String>,
+    /// The cases to watch (one of --filter and --case is required).
+    #[command(flatten)]
+    select: CaseSelection,
     /// Watch only this step (the filter must select one case); a kernel where it did not
     /// run cannot be judged.
     #[arg(long, value_name = "ID")]
@@ -67,7 +67,7 @@ pub fn run(args: &BisectArgs) -> u8 {
 }
 
 fn bisect(args: &BisectArgs) -> Result<u8, u8> {
-    let cases = select_cases(&args.paths, &args.filter, args.step.as_deref())?;
+    let cases = select_cases(&args.paths, &args.select, args.step.as_deref())?;
     let (file, ladder) = match &args.debian {
         Some(suite) => debian_ladder(args, suite)?,
         None => list_ladder(args)?,
@@ -226,22 +226,22 @@ fn print_change_point(n: usize, count: usize, point: &ChangePoint, names: &[&str
     }
 }
 
-/// The cases the filters select; `step` needs exactly one, and a step of that id.
+/// The cases `select` takes; `step` needs exactly one, and a step of that id.
 fn select_cases(
     paths: &[PathBuf],
-    filters: &[String],
+    select: &CaseSelection,
     step: Option<&str>,
 ) -> Result<Vec<Case>, u8> {
-    let cases = load_cases(paths, filters)?;
+    if select.is_empty() {
+        eprintln!("error: give the cases to watch with --filter or --case");
+        return Err(EXIT_BAD_INPUT);
+    }
+    let cases = load_cases(paths, select)?;
     let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     match (names.as_slice(), step) {
-        ([], _) => {
-            eprintln!("error: no case matches the filter {filters:?}");
-            Err(EXIT_BAD_INPUT)
-        }
         ([_, _, ..], Some(_)) => {
             eprintln!(
-                "error: --step needs one case, but the filter selects {}",
+                "error: --step needs one case, but {select} selects {}",
                 names.join(", ")
             );
             Err(EXIT_BAD_INPUT)
@@ -317,9 +317,9 @@ pub struct BisectRunArgs {
     /// Its modules directory (lib/modules/<release>), if it needs modules to boot.
     #[arg(long, value_name = "DIR")]
     modules: Option<PathBuf>,
-    /// The case(s) to judge by: names containing this text (repeatable).
-    #[arg(long, required = true)]
-    filter: Vec<String>,
+    /// The case(s) to judge by (one of --filter and --case is required).
+    #[command(flatten)]
+    select: CaseSelection,
     /// Judge by this step only (the filter must select one case).
     #[arg(long, value_name = "ID")]
     step: Option<String>,
@@ -347,7 +347,7 @@ pub const GIT_ABORT: u8 = 128;
 /// kernel cannot be judged (no boot, a skip, an error), 128 on bad input (which must stop
 /// a `git bisect run` rather than mark commits).
 pub fn run_git(args: &BisectRunArgs) -> u8 {
-    let cases = match select_cases(&args.paths, &args.filter, args.step.as_deref()) {
+    let cases = match select_cases(&args.paths, &args.select, args.step.as_deref()) {
         Ok(cases) => cases,
         Err(_) => return GIT_ABORT,
     };

@@ -19,7 +19,9 @@ mod progress;
 mod project;
 mod record;
 mod report;
+mod select;
 
+use self::select::CaseSelection;
 use crate::{
     case::{self, Case},
     exec,
@@ -213,9 +215,12 @@ struct RunArgs {
     /// (no udev to wait for), `host` is the host's, as vng shares it by default.
     #[arg(long, value_enum, default_value_t = GuestRoot::Minimal)]
     guest_root: GuestRoot,
-    /// Only run cases whose name contains this text (repeatable).
-    #[arg(long)]
-    filter: Vec<String>,
+    #[command(flatten)]
+    select: CaseSelection,
+    /// List the selected cases, one per line (name, file, and what each needs: a kernel
+    /// version, capabilities, program hooks), or as JSON with --format json; run nothing.
+    #[arg(long, conflicts_with_all = ["baseline", "only_changed"])]
+    list: bool,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -288,12 +293,14 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn load_cases(paths: &[PathBuf], filters: &[String]) -> Result<Vec<Case>, u8> {
+/// The cases of `paths` that `select` takes; bad cases, or a selection that takes none, are
+/// bad input.
+fn load_cases(paths: &[PathBuf], select: &CaseSelection) -> Result<Vec<Case>, u8> {
     match case::load(paths) {
-        Ok(cases) => Ok(cases
-            .into_iter()
-            .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
-            .collect()),
+        Ok(cases) => select.apply(cases).map_err(|message| {
+            eprintln!("error: {}", crate::printable::escape(&message));
+            EXIT_BAD_INPUT
+        }),
         Err(errors) => {
             eprintln!("{errors}");
             eprintln!("{} problem(s) found; nothing was run.", errors.0.len());
@@ -303,7 +310,7 @@ fn load_cases(paths: &[PathBuf], filters: &[String]) -> Result<Vec<Case>, u8> {
 }
 
 fn check(paths: &[PathBuf]) -> u8 {
-    match load_cases(paths, &[]) {
+    match load_cases(paths, &CaseSelection::default()) {
         Ok(cases) => {
             println!("{} cases are valid", cases.len());
             EXIT_PASS
@@ -313,13 +320,12 @@ fn check(paths: &[PathBuf]) -> u8 {
 }
 
 fn run(args: &RunArgs) -> u8 {
-    let cases = match load_cases(&args.paths, &args.filter) {
+    let cases = match load_cases(&args.paths, &args.select) {
         Ok(cases) => cases,
         Err(code) => return code,
     };
-    if cases.is_empty() {
-        eprintln!("no case matches the filter {:?}", args.filter);
-        return EXIT_BAD_INPUT;
+    if args.list {
+        return list_cases(&cases, args.format);
     }
     let baseline = args.baseline.as_deref().map(baseline::Baseline::parse);
     if let (true, Some(baseline::Baseline::Kernel(name))) = (args.host, &baseline) {
@@ -423,6 +429,60 @@ fn run(args: &RunArgs) -> u8 {
         return EXIT_INFRA;
     }
     exit_code(&results)
+}
+
+/// `run --list`: the selected cases and what each needs, without running them.
+fn list_cases(cases: &[Case], format: Format) -> u8 {
+    #[derive(serde::Serialize)]
+    struct Listed<'a> {
+        name: &'a str,
+        file: &'a std::path::Path,
+        requires: &'a case::Requirements,
+        programs: Vec<&'static str>,
+    }
+    let listed: Vec<Listed<'_>> = cases
+        .iter()
+        .map(|case| Listed {
+            name: &case.name,
+            file: &case.file,
+            requires: &case.requires,
+            programs: case.programs.values().map(|p| p.kind.name()).collect(),
+        })
+        .collect();
+    let text = match format {
+        Format::Json => serde_json::to_string(&listed).expect("the listing serialises") + "\n",
+        Format::Human => listed
+            .iter()
+            .map(|case| {
+                let mut needs: Vec<String> = case
+                    .requires
+                    .kernel
+                    .map(|v| format!("kernel>={v}"))
+                    .into_iter()
+                    .chain(case.requires.capabilities.iter().map(|c| c.to_string()))
+                    .chain(case.programs.iter().map(|p| format!("program={p}")))
+                    .collect();
+                if needs.is_empty() {
+                    needs.push("-".into());
+                }
+                let escape = crate::printable::escape;
+                format!(
+                    "{} {} {}\n",
+                    escape(case.name),
+                    escape(&case.file.display().to_string()),
+                    needs.join(" ")
+                )
+            })
+            .collect(),
+    };
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(text.as_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write the list: {e}");
+            EXIT_INFRA
+        }
+        _ => EXIT_PASS,
+    }
 }
 
 /// The triage view of a matrix run: the matrix, each kernel's trouble, the divergences,

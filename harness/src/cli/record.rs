@@ -33,9 +33,8 @@ pub struct RecordArgs {
     /// proposal place a version split between them.
     #[arg(long, value_name = "NAME", required_unless_present = "results")]
     kernel: Vec<String>,
-    /// Only cases whose name contains this text (repeatable).
-    #[arg(long)]
-    filter: Vec<String>,
+    #[command(flatten)]
+    select: super::select::CaseSelection,
     /// The kernel list.
     /// [default: the project's kernels.toml]
     #[arg(long, default_value_os_t = super::project::path("kernels.toml"), hide_default_value = true)]
@@ -57,11 +56,7 @@ pub struct RecordArgs {
 
 /// Exits as [`EXIT_CODES`] says.
 pub fn run(args: &RecordArgs) -> u8 {
-    let cases = match load_cases(&args.paths, &args.filter) {
-        Ok(cases) if cases.is_empty() => {
-            eprintln!("no case matches the filter {:?}", args.filter);
-            return EXIT_BAD_INPUT;
-        }
+    let cases = match load_cases(&args.paths, &args.select) {
         Ok(cases) => cases,
         Err(code) => return code,
     };

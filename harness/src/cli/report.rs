@@ -270,7 +270,7 @@ fn show_evidence(input: &Path, case_paths: &[PathBuf], stdout: &mut impl Write, 
         Ok(results) => results,
         Err(e) => return fail(EXIT_BAD_INPUT, e.into()),
     };
-    let cases = match load_cases(case_paths, &[]) {
+    let cases = match load_cases(case_paths, &super::select::CaseSelection::default()) {
         Ok(cases) => cases,
         Err(code) => return code,
     };

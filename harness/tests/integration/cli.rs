@@ -921,3 +921,56 @@ fn completions_and_the_manual_page() {
     assert!(page.contains(".TH harness 1"), "{page}");
     assert!(page.contains("SK_STORAGE"));
 }
+
+/// `run --list` lists the selected cases without running them; `--case` takes exact names
+/// and globs, and one that matches nothing is bad input naming the nearest case.
+#[test]
+fn run_lists_cases_selected_by_name_or_glob() {
+    let out = harness(&[
+        "run",
+        "--list",
+        "--case",
+        "clone-seen-by-bpf",
+        "--case",
+        "selftest-*",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.contains(
+            &"clone-seen-by-bpf cases/bpf/clone-seen-by-bpf.yaml kernel>=5.4 program=sock_ops"
+        ),
+        "{stdout}"
+    );
+    assert!(lines.len() > 2, "the selftest cases too: {stdout}");
+    assert!(
+        lines
+            .iter()
+            .skip(1)
+            .all(|line| line.starts_with("selftest-")),
+        "{stdout}"
+    );
+
+    let json = harness(&[
+        "run",
+        "--list",
+        "--format",
+        "json",
+        "--case",
+        "clone-seen-by-bpf",
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(listed[0]["requires"]["kernel"], "5.4");
+    assert_eq!(listed[0]["programs"][0], "sock_ops");
+
+    let typo = harness(&["run", "--list", "--case", "clone-seen-by-bfp"]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        text(&typo.stderr).contains(
+            "--case \"clone-seen-by-bfp\" matches no case; did you mean `clone-seen-by-bpf`?"
+        ),
+        "stderr: {}",
+        text(&typo.stderr)
+    );
+}
