@@ -15,6 +15,7 @@ mod baseline;
 mod bisect;
 mod diff;
 mod kernels;
+mod new;
 mod progress;
 mod project;
 mod record;
@@ -107,6 +108,9 @@ enum Command {
     },
     /// Run cases and compare every step with its expectation for the kernel's version.
     Run(RunArgs),
+    /// Write a new case, NAME.yaml, to start from: commented, and valid as written. Prints
+    /// its path.
+    New(new::NewArgs),
     /// Merge or show saved results (results.json) in the report formats, or say which
     /// versioned expectations their kernels have shown (evidence).
     Report {
@@ -262,6 +266,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { paths } => check(&paths),
         Command::Run(args) => run(&args),
+        Command::New(args) => new::run(&args),
         Command::Guest(args) => guest(&args),
         Command::Report { command } => report::run(command),
         Command::Diff(args) => diff::run(&args),

@@ -974,3 +974,33 @@ fn run_lists_cases_selected_by_name_or_glob() {
         text(&typo.stderr)
     );
 }
+
+/// `new` writes a case that validates as written, and never over another.
+#[test]
+fn new_writes_a_case_that_validates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = dir.path().to_str().unwrap();
+    let out = harness(&["new", "my-first-case", "--dir", cases]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let path = dir.path().join("my-first-case.yaml");
+    assert_eq!(text(&out.stdout).trim(), path.display().to_string());
+    let check = harness(&["check", cases]);
+    assert!(check.status.success(), "stderr: {}", text(&check.stderr));
+    let written = std::fs::read_to_string(&path).expect("the case");
+    assert!(
+        written.contains("since: \"5.10\""),
+        "a versioned variant block: {written}"
+    );
+
+    let again = harness(&["new", "my-first-case", "--dir", cases]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&path).expect("the case"), written);
+    let bad = harness(&["new", "Bad Name", "--dir", cases]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("a case name is lowercase letters"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing else written"
+    );
+}
