@@ -550,11 +550,7 @@ steps:
     }
 
     fn kernel(name: &str, version_text: &str, cases: Vec<CaseResult>) -> KernelRun {
-        KernelRun {
-            version: Some(version(version_text)),
-            cases,
-            ..KernelRun::without_cases(name, KernelStatus::Ran)
-        }
+        KernelRun::ran(name, version(version_text), cases)
     }
 
     /// A variant's range, state, and kernels with whether they did what it says.

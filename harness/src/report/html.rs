@@ -692,11 +692,7 @@ mod tests {
     }
 
     fn run(name: &str, version: KernelVersion, cases: Vec<CaseResult>) -> KernelRun {
-        KernelRun {
-            version: Some(version),
-            cases,
-            ..KernelRun::without_cases(name, KernelStatus::Ran)
-        }
+        KernelRun::ran(name, version, cases)
     }
 
     #[test]

@@ -173,6 +173,17 @@ pub enum CaseOutcome {
 }
 
 impl CaseOutcome {
+    /// The outcome of a case whose steps all ran: diverged when one of them did.
+    pub fn of_steps(steps: &[StepResult]) -> Self {
+        if steps.iter().any(|s| s.verdict == Verdict::Diverged) {
+            Self::Diverged
+        } else {
+            Self::Pass
+        }
+    }
+}
+
+impl CaseOutcome {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Pass => "pass",
@@ -500,6 +511,15 @@ impl RunResults {
 }
 
 impl KernelRun {
+    /// A kernel that ran `cases`, reporting `version`.
+    pub fn ran(kernel: &str, version: KernelVersion, cases: Vec<CaseResult>) -> Self {
+        Self {
+            version: Some(version),
+            cases,
+            ..Self::without_cases(kernel, KernelStatus::Ran)
+        }
+    }
+
     /// A kernel that ran no case, with why.
     pub fn without_cases(kernel: &str, status: KernelStatus) -> Self {
         Self {
