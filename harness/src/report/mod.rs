@@ -15,6 +15,7 @@ pub mod human;
 pub mod junit;
 pub mod markdown;
 pub mod matrix;
+mod md;
 
 use std::{
     io,
