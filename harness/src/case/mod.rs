@@ -6,6 +6,7 @@
 //! case, `locate` turns a field path back into a line and column, `types` lays out key and
 //! value types.
 
+mod flags;
 pub mod limits;
 mod locate;
 mod model;

@@ -3,14 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::case::{
-    KeyRef,
+    KeyRef, flags,
     locate::Point,
     validate::{Checked, Life, Outcomes, StepCheck},
 };
-
-/// `BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`.
-pub const UPDATE_FLAGS: &[(&str, u64)] = &[("ANY", 0), ("NOEXIST", 1), ("EXIST", 2), ("F_LOCK", 4)];
-pub const LOOKUP_FLAGS: &[(&str, u64)] = &[("F_LOCK", 4)];
 
 /// An element command keyed by a descriptor. Exactly one of `socket` (an open socket),
 /// `closed_socket` (the number a closed socket had, on purpose) or `fd` (a number as is)
@@ -49,7 +45,7 @@ impl MapOp {
     pub fn flag_bits(&self, op: &str) -> u64 {
         self.flags
             .as_ref()
-            .and_then(|flags| resolve_flags(flags, flag_table(op)).ok())
+            .and_then(|value| flags::resolve(value, flag_table(op)).ok())
             .unwrap_or(0)
     }
 
@@ -79,7 +75,7 @@ impl MapOp {
             (None, false) => None,
         };
         let table = flag_table(op);
-        let flags = match &self.flags {
+        let bits = match &self.flags {
             Some(_) if table.is_empty() => {
                 cx.v.error(
                     &path.key("flags"),
@@ -93,7 +89,7 @@ impl MapOp {
         };
         let key = key?;
         let key_text = key.as_ref().map_or_else(|| "NULL".to_string(), render_key);
-        let flag_text = render_flags(flags, table);
+        let flag_text = flags::render(bits, table);
         let label = match op {
             "update" => format!(
                 "update {map}[{key_text}] = {}{flag_text}",
@@ -242,48 +238,11 @@ pub(super) fn check_close(map: &str, cx: &mut StepCheck<'_, '_>) -> Option<Check
     Some(Checked::new(format!("close map {map}"), Outcomes::Status))
 }
 
-fn flag_table(op: &str) -> &'static [(&'static str, u64)] {
+fn flag_table(op: &str) -> &'static [flags::Flag] {
     match op {
-        "update" => UPDATE_FLAGS,
-        "lookup" | "lookup_and_delete" => LOOKUP_FLAGS,
+        "update" => flags::UPDATE,
+        "lookup" | "lookup_and_delete" => flags::LOOKUP,
         _ => &[],
-    }
-}
-
-/// Problem with a flags value: where inside it (`None`: the value itself) and what.
-pub struct FlagsError {
-    pub index: Option<usize>,
-    pub message: String,
-}
-
-/// Flags are a name, a list of names, or an integer for raw bits the kernel must reject.
-pub fn resolve_flags(value: &serde_yaml::Value, table: &[(&str, u64)]) -> Result<u64, FlagsError> {
-    let lookup = |name: &str, index| {
-        table
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, bit)| *bit)
-            .ok_or_else(|| {
-                let hint = crate::diagnostic::did_you_mean(name, table.iter().map(|(n, _)| *n));
-                let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-                FlagsError {
-                    index,
-                    message: format!("unknown flag `{name}` (known: {}){hint}", names.join(", ")),
-                }
-            })
-    };
-    match value {
-        serde_yaml::Value::String(name) => lookup(name, None),
-        serde_yaml::Value::Sequence(items) => {
-            items.iter().enumerate().try_fold(0, |bits, (i, item)| {
-                Ok(bits | lookup(item.as_str().unwrap_or("?"), Some(i))?)
-            })
-        }
-        serde_yaml::Value::Number(n) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(0)),
-        _ => Err(FlagsError {
-            index: None,
-            message: "flags are a name, a list of names, or an integer".into(),
-        }),
     }
 }
 
@@ -293,22 +252,6 @@ pub fn render_key(key: &KeyRef) -> String {
         KeyRef::Closed(s) => format!("closed {s}"),
         KeyRef::Raw(fd) => format!("fd {fd}"),
     }
-}
-
-pub fn render_flags(bits: u64, table: &[(&str, u64)]) -> String {
-    if bits == 0 {
-        return String::new();
-    }
-    let mut names: Vec<String> = table
-        .iter()
-        .filter(|(_, bit)| *bit != 0 && bits & bit == *bit)
-        .map(|(n, _)| (*n).to_string())
-        .collect();
-    let known: u64 = table.iter().map(|(_, b)| b).fold(0, |a, b| a | b);
-    if bits & !known != 0 {
-        names.push(format!("{:#x}", bits & !known));
-    }
-    format!(" ({})", names.join("|"))
 }
 
 fn render_yaml(value: &serde_yaml::Value) -> String {

@@ -25,12 +25,12 @@ pub(super) use self::{
     steps::{Checked, StepCheck},
 };
 use super::{
-    Case, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec, Step,
+    Case, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec, Step, flags,
     limits::{MAX_CASE_VALUE_BYTES, MAX_NOFILE, MAX_READ_BYTES},
     locate::{FieldPath, Locator, Point, Segment},
     model::CaseFile,
     prescan,
-    steps::{CreatedBySteps, maps::resolve_flags},
+    steps::CreatedBySteps,
     types::Type,
 };
 use crate::{
@@ -483,9 +483,9 @@ impl Validator<'_> {
         &mut self,
         value: &Value,
         path: &FieldPath,
-        table: &[(&str, u64)],
+        table: &[flags::Flag],
     ) -> Option<u64> {
-        resolve_flags(value, table)
+        flags::resolve(value, table)
             .map_err(|e| {
                 let at = e.index.map_or_else(|| path.clone(), |i| path.index(i));
                 self.error(&at, Point::Value, e.message);
