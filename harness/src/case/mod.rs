@@ -1,11 +1,13 @@
 //! Case files: YAML → validated [`Case`]s, or errors that name file, line, column and field.
 //!
 //! `prescan` refuses deep nesting and duplicate keys before anything else reads the YAML,
-//! `model` is the serde shape of the declarations and `steps` the step enum, `validate`
-//! checks names, references, socket lifetimes, values and version ranges across the whole
-//! case, `locate` turns a field path back into a line and column, `types` lays out key and
-//! value types.
+//! `model` is the serde shape of the declarations and `steps` the step enum with each
+//! operation's check, `checked` what the checks give back, `validate` checks names,
+//! references, socket lifetimes, values and version ranges across the whole case, `locate`
+//! turns a field path back into a line and column, `types` lays out key and value types,
+//! `flags` names flag bits.
 
+mod checked;
 mod flags;
 pub mod limits;
 mod locate;
@@ -26,7 +28,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use self::types::Brief;
-pub use self::{steps::Op, types::Type, validate::Cost};
+pub use self::{checked::KeyRef, steps::Op, types::Type, validate::Cost};
 use crate::{
     diagnostic::{Diagnostic, Diagnostics, line_column},
     version::{KernelVersion, VersionRange},
@@ -171,16 +173,6 @@ pub struct Step {
     /// A fork's steps, checked; empty for other steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Step>,
-}
-
-/// The socket a map operation is keyed by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyRef {
-    Open(String),
-    /// The number a closed socket had: deliberately stale.
-    Closed(String),
-    /// A number as the case gives it (never opened, negative, past the table).
-    Raw(i32),
 }
 
 /// What a step should produce, per kernel version range.

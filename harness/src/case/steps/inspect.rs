@@ -4,11 +4,12 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use super::StepCheck;
 use crate::case::{
     Family, SockType, SocketSource,
+    checked::{Checked, Outcomes},
     locate::Point,
     types::Type,
-    validate::{Checked, Outcomes, StepCheck},
 };
 
 /// A NETLINK_SOCK_DIAG dump (`SOCK_DIAG_BY_FAMILY`) with `INET_DIAG_REQ_SK_BPF_STORAGES`
@@ -24,12 +25,12 @@ pub struct DiagOp {
 }
 
 impl DiagOp {
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
         let family = family_and_type(&socket, cx.ctx.sockets).map(|(family, _)| family);
         if !matches!(family, Some(Family::Inet | Family::Inet6)) {
-            cx.v.error(
+            cx.error(
                 &path.key("socket"),
                 Point::Value,
                 format!(
@@ -43,7 +44,7 @@ impl DiagOp {
             let at = path.key("maps").index(i);
             let map = cx.created_map(map, &at)?;
             if maps.contains_key(&map) {
-                cx.v.error(
+                cx.error(
                     &at,
                     Point::Value,
                     format!("map `{map}` is named twice (the kernel refuses that with EEXIST; name it once)"),
@@ -68,7 +69,9 @@ impl DiagOp {
                 .map(|(name, spec)| (name.clone(), spec.value.clone()))
                 .collect();
         }
-        Some(Checked::new(label, Outcomes::Storages(maps)))
+        // Every storage the answer carries is decoded into the result.
+        let reads = maps.values().map(|ty| u64::from(ty.size())).sum();
+        Some(Checked::new(label, Outcomes::Storages(maps)).reading(reads))
     }
 }
 
@@ -101,7 +104,7 @@ pub struct IterateOp {
 }
 
 impl IterateOp {
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         let map = cx.created_map(&self.map, &path.key("map"))?;
         Some(Checked::new(

@@ -2,10 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Life, StepCheck};
 use crate::case::{
-    KeyRef, flags,
+    KeyRef,
+    checked::{Checked, Outcomes},
+    flags,
     locate::Point,
-    validate::{Checked, Life, Outcomes, StepCheck},
 };
 
 /// An element command keyed by a descriptor. Exactly one of `socket` (an open socket),
@@ -49,7 +51,7 @@ impl MapOp {
             .unwrap_or(0)
     }
 
-    pub(super) fn check(&self, op: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, op: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         let map = cx.created_map(&self.map, &path.key("map"))?;
         let spec = &cx.ctx.maps[&map];
@@ -57,15 +59,15 @@ impl MapOp {
         let takes_value = op == "update";
         let value_text = match (&self.value, takes_value) {
             (Some(v), true) => {
-                cx.v.encode(&path.key("value"), &spec.value, v)?;
+                cx.encode(&path.key("value"), &spec.value, v)?;
                 Some(render_yaml(v))
             }
             (None, true) => {
-                cx.v.error(&path, Point::Value, "update needs a `value`");
+                cx.error(&path, Point::Value, "update needs a `value`");
                 return None;
             }
             (Some(_), false) => {
-                cx.v.error(
+                cx.error(
                     &path.key("value"),
                     Point::Key,
                     format!("{op} takes no value: the expected value goes in `expect`"),
@@ -77,14 +79,14 @@ impl MapOp {
         let table = flag_table(op);
         let bits = match &self.flags {
             Some(_) if table.is_empty() => {
-                cx.v.error(
+                cx.error(
                     &path.key("flags"),
                     Point::Key,
                     format!("{op} takes no flags"),
                 );
                 return None;
             }
-            Some(f) => cx.v.flags(f, &path.key("flags"), table)?,
+            Some(f) => cx.flags(f, &path.key("flags"), table)?,
             None => 0,
         };
         let key = key?;
@@ -98,16 +100,17 @@ impl MapOp {
             "get_next_key" => format!("get_next_key {map} after {key_text}"),
             _ => format!("{op} {map}[{key_text}]{flag_text}"),
         };
-        let outcomes = if matches!(op, "lookup" | "lookup_and_delete") {
-            Outcomes::Value(spec.value.clone())
+        // A lookup's value is decoded into its result.
+        Some(if matches!(op, "lookup" | "lookup_and_delete") {
+            Checked::new(label, Outcomes::Value(spec.value.clone()))
+                .reading(u64::from(spec.value.size()))
         } else {
-            Outcomes::Status
-        };
-        Some(Checked::new(label, outcomes))
+            Checked::new(label, Outcomes::Status)
+        })
     }
 
     /// `Some(None)` is "no key" (allowed for get_next_key only).
-    fn check_key(&self, optional: bool, cx: &mut StepCheck<'_, '_>) -> Option<Option<KeyRef>> {
+    fn check_key(&self, optional: bool, cx: &mut StepCheck<'_>) -> Option<Option<KeyRef>> {
         let path = cx.path.clone();
         let given: Vec<&str> = [
             ("socket", self.socket.is_some()),
@@ -118,7 +121,7 @@ impl MapOp {
         .filter_map(|(name, set)| set.then_some(name))
         .collect();
         if given.len() > 1 {
-            cx.v.error(
+            cx.error(
                 &path.key(given[1]),
                 Point::Key,
                 format!(
@@ -139,7 +142,7 @@ impl MapOp {
             if cx.state.sockets.get(&name) == Some(&Life::Closed) {
                 return Some(Some(KeyRef::Closed(name)));
             }
-            cx.v.error(
+            cx.error(
                 &at,
                 Point::Value,
                 format!("socket `{name}` is not closed here; use `socket: {name}`"),
@@ -152,7 +155,7 @@ impl MapOp {
         if optional {
             return Some(None);
         }
-        cx.v.error(
+        cx.error(
             &path,
             Point::Value,
             "name the key with `socket` (`closed_socket` for a closed one's number, `fd` for a raw number)",
@@ -173,7 +176,7 @@ pub struct BatchOp {
 }
 
 impl BatchOp {
-    pub(super) fn check(&self, op: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, op: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         let map = cx.created_map(&self.map, &path.key("map"))?;
         let mut keys = Vec::new();
@@ -182,7 +185,7 @@ impl BatchOp {
         }
         if op == "update_batch" {
             if self.values.len() != keys.len() {
-                cx.v.error(
+                cx.error(
                     &path,
                     Point::Value,
                     "update_batch needs one value per socket",
@@ -191,10 +194,10 @@ impl BatchOp {
             }
             let ty = &cx.ctx.maps[&map].value;
             for (i, v) in self.values.iter().enumerate() {
-                cx.v.encode(&path.key("values").index(i), ty, v)?;
+                cx.encode(&path.key("values").index(i), ty, v)?;
             }
         } else if !self.values.is_empty() {
-            cx.v.error(
+            cx.error(
                 &path.key("values"),
                 Point::Key,
                 format!("{op} takes no values"),
@@ -208,11 +211,11 @@ impl BatchOp {
     }
 }
 
-pub(super) fn check_create(map: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+pub(super) fn check_create(map: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
     let path = cx.path.clone();
     let map = cx.declared(map, &path, "map")?;
     if cx.state.maps.get(&map) != Some(&Life::NotYet) {
-        cx.v.error(
+        cx.error(
             &path,
             Point::Value,
             format!("map `{map}` is already created by an earlier step"),
@@ -223,11 +226,11 @@ pub(super) fn check_create(map: &str, cx: &mut StepCheck<'_, '_>) -> Option<Chec
     Some(Checked::new(format!("create map {map}"), Outcomes::Status))
 }
 
-pub(super) fn check_close(map: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+pub(super) fn check_close(map: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
     let path = cx.path.clone();
     let map = cx.created_map(map, &path)?;
     if cx.ctx.maps[&map].bpf.is_some() {
-        cx.v.error(
+        cx.error(
             &path,
             Point::Value,
             format!("map `{map}` belongs to the eBPF object, which holds it until the case ends; close_map closes maps created by bpf(2)"),

@@ -6,6 +6,7 @@
 //! check itself beside the arguments, in the file of its concern), its arm in the executor,
 //! and its entry in cases/README.md.
 
+mod context;
 mod decl;
 pub mod inspect;
 pub mod maps;
@@ -19,6 +20,10 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+pub(in crate::case) use self::{
+    context::{Context, Life, State, StepCheck, Validation},
+    sockets::describe_socket,
+};
 pub use self::{
     decl::StepDecl,
     inspect::{DiagOp, IterateOp},
@@ -28,7 +33,7 @@ pub use self::{
     repeat::{RepeatOp, ThreadGroup, expand_threads},
     sockets::{ConnectOp, SendFdOp, ShutdownHow, ShutdownOp, SocketOption, SockoptOp, Transfer},
 };
-use super::validate::{Checked, StepCheck};
+use super::checked::Checked;
 
 /// One operation of a step. The YAML key is the variant's name in snake case.
 #[derive(Debug, Clone, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
@@ -131,7 +136,7 @@ impl Op {
 
     /// Checks the operation against the case at this point of its steps: names, lifetimes,
     /// values and flags. Returns the step's label and what it may expect.
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked> {
         match self {
             Op::CreateMap(map) => maps::check_create(map, cx),
             Op::CloseMap(map) => maps::check_close(map, cx),

@@ -4,10 +4,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::StepDecl;
+use super::{StepCheck, StepDecl};
 use crate::case::{
+    checked::{Checked, Outcomes},
     locate::Point,
-    validate::{Checked, Outcomes, StepCheck},
 };
 
 /// A capability as capabilities(7) spells it (`CAP_BPF`).
@@ -36,10 +36,10 @@ pub(super) fn check_drop(caps: &[Capability]) -> Option<Checked> {
     ))
 }
 
-pub(super) fn check_fork(steps: &[StepDecl], cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+pub(super) fn check_fork(steps: &[StepDecl], cx: &mut StepCheck<'_>) -> Option<Checked> {
     let path = cx.path.clone();
     if steps.is_empty() {
-        cx.v.error(&path, Point::Value, "a fork lists the steps its child runs");
+        cx.error(&path, Point::Value, "a fork lists the steps its child runs");
         return None;
     }
     let children = cx.child_steps(steps)?;

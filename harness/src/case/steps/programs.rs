@@ -2,19 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Life, StepCheck};
 use crate::{
     case::{
+        checked::{Checked, Outcomes},
         locate::Point,
-        validate::{Checked, Life, Outcomes, StepCheck},
     },
     catalogue::{ProgramKind, SockOpsOp},
 };
 
-pub(super) fn check_attach(
-    program: &str,
-    attach: bool,
-    cx: &mut StepCheck<'_, '_>,
-) -> Option<Checked> {
+pub(super) fn check_attach(program: &str, attach: bool, cx: &mut StepCheck<'_>) -> Option<Checked> {
     let path = cx.path.clone();
     let program = cx.declared(program, &path, "program")?;
     let attached = cx.state.programs.get(&program) == Some(&Life::Open);
@@ -24,7 +21,7 @@ pub(super) fn check_attach(
         } else {
             "not attached"
         };
-        cx.v.error(
+        cx.error(
             &path,
             Point::Value,
             format!("program `{program}` is {now} here"),
@@ -61,12 +58,12 @@ impl ObserveOp {
         self.callback.as_deref().and_then(SockOpsOp::from_name)
     }
 
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         let program = cx.declared(&self.program, &path.key("program"), "program")?;
         let socket = cx.socket_name(&self.socket, &path.key("socket"))?;
         if cx.state.sockets.get(&socket) == Some(&Life::NotYet) {
-            cx.v.error(
+            cx.error(
                 &path.key("socket"),
                 Point::Value,
                 format!("socket `{socket}` does not exist yet here"),
@@ -77,7 +74,7 @@ impl ObserveOp {
         let callback = match &self.callback {
             None => None,
             Some(_) if spec.kind != ProgramKind::SockOps => {
-                cx.v.error(
+                cx.error(
                     &path.key("callback"),
                     Point::Key,
                     "`callback` applies to sock_ops programs only",
@@ -87,7 +84,7 @@ impl ObserveOp {
             Some(cb) => match SockOpsOp::from_name(cb) {
                 Some(op) if spec.params.calls.on(op).is_some() => Some(op),
                 Some(_) => {
-                    cx.v.error(
+                    cx.error(
                         &path.key("callback"),
                         Point::Value,
                         format!("program `{program}` does not act on {cb}: give it calls under its `callbacks`"),
@@ -95,7 +92,7 @@ impl ObserveOp {
                     return None;
                 }
                 None => {
-                    cx.v.error(
+                    cx.error(
                         &path.key("callback"),
                         Point::Value,
                         format!(
@@ -121,7 +118,7 @@ impl ObserveOp {
             Some(op) => spec.params.calls.on(op).unwrap_or_default(),
             None if lists.windows(2).all(|w| w[0] == w[1]) => lists[0],
             None => {
-                cx.v.error(
+                cx.error(
                     &path,
                     Point::Value,
                     format!("program `{program}` makes other calls on other callbacks: say which with `callback`"),

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Op, StepDecl, decl::BareOp, template};
+use super::{Op, StepCheck, StepDecl, decl::BareOp, template};
 use crate::case::{
+    checked::{Checked, Outcomes},
     locate::Point,
-    validate::{Checked, Outcomes, StepCheck},
 };
 
 /// `repeat: { times: N, steps: [...] }`: the steps, `times` times in order, with `{i}` the
@@ -55,10 +55,10 @@ impl RepeatOp {
             .collect()
     }
 
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         if self.times == 0 || self.steps.is_empty() {
-            cx.v.error(
+            cx.error(
                 &path,
                 Point::Value,
                 "a repeat runs its `steps` `times` times: both must be more than zero",
@@ -134,15 +134,15 @@ pub fn expand_threads(groups: &[ThreadGroup]) -> Result<Vec<Thread>, TemplateErr
     Ok(threads)
 }
 
-pub(super) fn check_threads(groups: &[ThreadGroup], cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+pub(super) fn check_threads(groups: &[ThreadGroup], cx: &mut StepCheck<'_>) -> Option<Checked> {
     let path = cx.path.clone();
     if groups.is_empty() {
-        cx.v.error(&path, Point::Value, "threads need at least one group");
+        cx.error(&path, Point::Value, "threads need at least one group");
         return None;
     }
     for (g, group) in groups.iter().enumerate() {
         if group.count == 0 || group.repeat == 0 || group.steps.is_empty() {
-            cx.v.error(
+            cx.error(
                 &path.index(g),
                 Point::Value,
                 "each group of threads runs its `steps` `repeat` times on `count` threads: all three must be more than zero",
@@ -159,7 +159,7 @@ pub(super) fn check_threads(groups: &[ThreadGroup], cx: &mut StepCheck<'_, '_>) 
     for (g, group) in groups.iter().enumerate() {
         for (j, BareOp(op)) in group.steps.iter().enumerate() {
             if !THREAD_NAMES.contains(&op.name()) {
-                cx.v.error(
+                cx.error(
                     &path.index(g).key("steps").index(j).key(op.name()),
                     Point::Key,
                     format!(
@@ -175,7 +175,7 @@ pub(super) fn check_threads(groups: &[ThreadGroup], cx: &mut StepCheck<'_, '_>) 
     let expanded = match expand_threads(groups) {
         Ok(expanded) => expanded,
         Err(e) => {
-            cx.v.error(
+            cx.error(
                 &path.index(e.group).key("steps").index(e.step),
                 Point::Value,
                 e.message,

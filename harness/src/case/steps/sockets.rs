@@ -2,40 +2,80 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Life, StepCheck};
 use crate::case::{
-    SocketSource, Type,
+    Family, SockType, SocketSource, SocketSpec, Type,
+    checked::{Checked, Outcomes},
     locate::Point,
-    validate::{Checked, Life, Outcomes, StepCheck, describe_socket},
 };
 
-pub(super) fn check_create(socket: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+pub(super) fn check_create(socket: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
     let path = cx.path.clone();
     let socket = cx.declared(socket, &path, "socket")?;
     if cx.state.sockets.get(&socket) != Some(&Life::NotYet) {
-        cx.v.error(
+        cx.error(
             &path,
             Point::Value,
             format!("socket `{socket}` is already created; declare another name for a new socket"),
         );
         return None;
     }
-    let spec = &cx.ctx.sockets[&socket];
-    if !cx
-        .v
-        .socket_creation_ok(&socket, spec, cx.ctx.sockets, cx.state)
-    {
+    if !cx.socket_creation_ok(&socket) {
         return None;
     }
+    let spec = &cx.ctx.sockets[&socket];
     cx.state.sockets.insert(socket.clone(), Life::Open);
     let label = format!("create socket {socket} ({})", describe_socket(spec));
     Some(Checked::new(label, Outcomes::Status))
 }
 
-pub(super) fn check_close(socket: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+pub(super) fn check_close(socket: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
     let path = cx.path.clone();
     let socket = cx.open_socket(socket, &path)?;
     cx.state.sockets.insert(socket.clone(), Life::Closed);
     Some(Checked::new(format!("close {socket}"), Outcomes::Status))
+}
+
+/// How reports describe a declared descriptor: `inet stream, listening`.
+pub(in crate::case) fn describe_socket(spec: &SocketSpec) -> String {
+    let mut text = match &spec.source {
+        SocketSource::New {
+            family,
+            kind,
+            listen,
+            bind,
+            connect,
+            socketpair,
+        } => {
+            let family = match family {
+                Family::Inet => "inet",
+                Family::Inet6 => "inet6",
+                Family::Unix => "unix",
+            };
+            let kind = match kind {
+                SockType::Stream => "stream",
+                SockType::Dgram => "dgram",
+                SockType::Seqpacket => "seqpacket",
+            };
+            let role = match (listen, bind, connect) {
+                (true, _, _) => ", listening".to_string(),
+                (_, true, _) => ", bound".to_string(),
+                (_, _, Some(peer)) => format!(", connected to {peer}"),
+                _ if *socketpair => ", one end of a socketpair".to_string(),
+                _ => String::new(),
+            };
+            format!("{family} {kind}{role}")
+        }
+        SocketSource::Accept(l) => format!("accepted from {l}"),
+        SocketSource::Dup(s) => format!("dup of {s}"),
+        SocketSource::PairOf(s) => format!("the other end of {s}"),
+        SocketSource::ReceivedOn(s) => format!("received over {s} (SCM_RIGHTS)"),
+        SocketSource::File(p) => format!("file {}", p.display()),
+    };
+    if let Some(old) = &spec.reuse_fd_of {
+        text.push_str(&format!(", at {old}'s old fd number"));
+    }
+    text
 }
 
 /// connect(2) `socket` to the address of `to`, as a step of its own so that anything can
@@ -48,7 +88,7 @@ pub struct ConnectOp {
 }
 
 impl ConnectOp {
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
         let target = cx.open_socket(&self.to, &path.key("to"))?;
@@ -67,7 +107,7 @@ impl ConnectOp {
             &cx.ctx.sockets[&target].source,
         )
         else {
-            cx.v.error(
+            cx.error(
                 &path,
                 Point::Value,
                 "connect joins two new sockets (declared with `family`)",
@@ -75,7 +115,7 @@ impl ConnectOp {
             return None;
         };
         if family != to_family || kind != to_kind {
-            cx.v.error(
+            cx.error(
                 &path.key("to"),
                 Point::Value,
                 format!("`{target}` has another family or type than `{socket}`"),
@@ -83,7 +123,7 @@ impl ConnectOp {
             return None;
         }
         if !to_bound {
-            cx.v.error(
+            cx.error(
                 &path.key("to"),
                 Point::Value,
                 format!("`{target}` has no address: give it `listen: true` (stream) or `bind: true` (dgram)"),
@@ -91,7 +131,7 @@ impl ConnectOp {
             return None;
         }
         if *bind {
-            cx.v.error(
+            cx.error(
                 &path.key("socket"),
                 Point::Value,
                 format!("`{socket}` binds or listens: a connecting socket does neither here"),
@@ -115,7 +155,7 @@ pub struct SendFdOp {
 }
 
 impl SendFdOp {
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
         let passed = cx.open_socket(&self.fd_of, &path.key("fd_of"))?;
@@ -143,7 +183,7 @@ pub struct ShutdownOp {
 }
 
 impl ShutdownOp {
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
         let how = match self.how {
@@ -167,7 +207,7 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    pub(super) fn check(&self, op: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, op: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
         Some(Checked::new(
@@ -306,14 +346,14 @@ impl SockoptOp {
         SocketOption::named(name).unwrap_or(&OPTIONS[0])
     }
 
-    pub(super) fn check(&self, set: bool, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub(super) fn check(&self, set: bool, cx: &mut StepCheck<'_>) -> Option<Checked> {
         let path = cx.path.clone();
         let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
         let name = self.option.as_deref().unwrap_or(HARNESS_STORAGE_OPTION);
         let Some(option) = SocketOption::named(name) else {
             let names = OPTIONS.iter().map(|o| o.name);
             let hint = crate::diagnostic::did_you_mean(name, names.clone());
-            cx.v.error(
+            cx.error(
                 &path.key("option"),
                 Point::Value,
                 format!(
@@ -326,7 +366,7 @@ impl SockoptOp {
         let ty = option.value_type();
         match (set, &self.value) {
             (true, Some(value)) if option.settable => {
-                cx.v.encode(&path.key("value"), &ty, value)?;
+                cx.encode(&path.key("value"), &ty, value)?;
                 Some(Checked::new(
                     format!(
                         "setsockopt({name}) on {socket} = {}",
@@ -336,7 +376,7 @@ impl SockoptOp {
                 ))
             }
             (true, Some(_)) => {
-                cx.v.error(
+                cx.error(
                     &path.key("option"),
                     Point::Value,
                     format!("{name} can only be read: use getsockopt"),
@@ -344,7 +384,7 @@ impl SockoptOp {
                 None
             }
             (true, None) => {
-                cx.v.error(&path, Point::Value, "setsockopt needs a `value`");
+                cx.error(&path, Point::Value, "setsockopt needs a `value`");
                 None
             }
             (false, None) => Some(Checked::new(
@@ -352,7 +392,7 @@ impl SockoptOp {
                 Outcomes::Value(ty),
             )),
             (false, Some(_)) => {
-                cx.v.error(
+                cx.error(
                     &path.key("value"),
                     Point::Key,
                     "getsockopt takes no value: the expected one goes in `expect`",

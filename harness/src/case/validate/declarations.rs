@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use indexmap::IndexMap;
 
-use super::{Life, State, Validator};
+use super::Validator;
 use crate::{
     case::{
         FIRST_KERNEL, Family, MapSpec, ProgramSpec, Requirements, SockType, SocketSource,
         SocketSpec, flags,
         locate::{FieldPath, Point},
         model::{CallDecl, CaseFile, MapDecl, ProgramDecl, SocketDecl},
-        steps::template,
+        steps::{Life, State, template},
         types::Type,
     },
     catalogue,
@@ -725,45 +725,4 @@ pub(super) fn object_value_type() -> Type {
             ("bytes".into(), u64_type()),
         ],
     }
-}
-
-pub(in crate::case) fn describe_socket(spec: &SocketSpec) -> String {
-    let mut text = match &spec.source {
-        SocketSource::New {
-            family,
-            kind,
-            listen,
-            bind,
-            connect,
-            socketpair,
-        } => {
-            let family = match family {
-                Family::Inet => "inet",
-                Family::Inet6 => "inet6",
-                Family::Unix => "unix",
-            };
-            let kind = match kind {
-                SockType::Stream => "stream",
-                SockType::Dgram => "dgram",
-                SockType::Seqpacket => "seqpacket",
-            };
-            let role = match (listen, bind, connect) {
-                (true, _, _) => ", listening".to_string(),
-                (_, true, _) => ", bound".to_string(),
-                (_, _, Some(peer)) => format!(", connected to {peer}"),
-                _ if *socketpair => ", one end of a socketpair".to_string(),
-                _ => String::new(),
-            };
-            format!("{family} {kind}{role}")
-        }
-        SocketSource::Accept(l) => format!("accepted from {l}"),
-        SocketSource::Dup(s) => format!("dup of {s}"),
-        SocketSource::PairOf(s) => format!("the other end of {s}"),
-        SocketSource::ReceivedOn(s) => format!("received over {s} (SCM_RIGHTS)"),
-        SocketSource::File(p) => format!("file {}", p.display()),
-    };
-    if let Some(old) = &spec.reuse_fd_of {
-        text.push_str(&format!(", at {old}'s old fd number"));
-    }
-    text
 }

@@ -2,8 +2,8 @@
 //!
 //! Every problem is collected (not just the first) and located by its field path. By
 //! concern: `declarations` (requires, maps, sockets, programs), `steps` (the walk over the
-//! steps, with the primitives each operation's check uses), `expectations` (outcomes and
-//! version variants).
+//! steps, and what the operations' checks ask of the validator), `expectations` (outcomes
+//! and version variants).
 
 mod cost;
 mod declarations;
@@ -16,70 +16,22 @@ use std::{
     sync::Arc,
 };
 
-use indexmap::IndexMap;
 use serde_yaml::Value;
 
 pub use self::cost::Cost;
-pub(super) use self::{
-    declarations::describe_socket,
-    steps::{Checked, StepCheck},
-};
 use super::{
-    Case, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec, Step, flags,
+    Case, Expectation, Expected, FIRST_KERNEL, Op, Step, flags,
     limits::{MAX_CASE_VALUE_BYTES, MAX_NOFILE, MAX_READ_BYTES},
     locate::{FieldPath, Locator, Point, Segment},
     model::CaseFile,
     prescan,
-    steps::CreatedBySteps,
+    steps::{Context, CreatedBySteps, Life, State, Validation, describe_socket},
     types::Type,
 };
 use crate::{
     diagnostic::{Diagnostic, serde_message, suggest},
     version::KernelVersion,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Life {
-    NotYet,
-    Open,
-    Closed,
-}
-
-/// What validation tracks while walking the steps in order.
-#[derive(Clone, Default)]
-pub(super) struct State {
-    pub maps: HashMap<String, Life>,
-    pub sockets: HashMap<String, Life>,
-    /// Open: attached.
-    pub programs: HashMap<String, Life>,
-}
-
-/// The case's validated declarations, which steps refer to.
-pub(super) struct Context<'a> {
-    pub maps: &'a IndexMap<String, MapSpec>,
-    pub sockets: &'a IndexMap<String, SocketSpec>,
-    pub programs: &'a IndexMap<String, ProgramSpec>,
-}
-
-/// What kind of outcome a step can have, for parsing its expectation.
-pub(super) enum Outcomes {
-    /// `ok` or an errno.
-    Status,
-    /// `{ value: … }` of this type, or an errno.
-    Value(Type),
-    /// `{ calls: [...], args: [...] }`, one result per call of this list, or `no_record`.
-    Calls {
-        calls: Vec<crate::catalogue::Call>,
-        sock_ops: bool,
-    },
-    /// `ok` or `{ rejected: "text in the verifier log" }`.
-    Load,
-    /// `{ counts: { OPERATION: { OUTCOME: count, … } } }` for these operations.
-    Counts(Vec<&'static str>),
-    /// `{ storages: { MAP: value, … } }` with values of these maps' types (a map with no
-    /// storage for the socket left out), `not_listed`, or an errno.
-    Storages(IndexMap<String, Type>),
-}
 
 /// Where an error is: line and column, field, and what it says.
 type Place = (Option<(usize, usize)>, String, String);
@@ -491,14 +443,6 @@ impl Validator<'_> {
                 self.error(&at, Point::Value, e.message);
             })
             .ok()
-    }
-
-    /// Checks that `value` encodes as `ty` (and counts it against the case's budget).
-    pub(super) fn encode(&mut self, path: &FieldPath, ty: &Type, value: &Value) -> Option<Vec<u8>> {
-        if !self.charge(path, ty) {
-            return None;
-        }
-        ty.encode(value).map_err(|e| self.value_error(path, e)).ok()
     }
 }
 
