@@ -28,7 +28,12 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use self::types::Brief;
-pub use self::{checked::KeyRef, steps::Op, types::Type, validate::Cost};
+pub use self::{
+    checked::KeyRef,
+    steps::{Action, Op},
+    types::Type,
+    validate::Cost,
+};
 use crate::{
     diagnostic::{Diagnostic, Diagnostics, line_column},
     version::{KernelVersion, VersionRange},
@@ -165,7 +170,8 @@ pub struct Step {
     /// report can point at it; `None` where the file could not be located.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
-    pub op: Op,
+    /// What the executor runs, resolved by the step's check.
+    pub action: Action,
     pub expect: Expectation,
     /// Ask again until the expectation holds, for this long at most (queries only).
     #[serde(default, skip_serializing_if = "Option::is_none")]

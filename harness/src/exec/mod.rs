@@ -19,10 +19,17 @@ use std::{
 };
 
 use aya_obj::generated::bpf_cmd;
+
 use sys::MapSyscalls;
 
 use crate::{
-    case::{Case, FIRST_KERNEL, KeyRef, Op, Step},
+    case::{
+        Action, Case, FIRST_KERNEL, KeyRef, Step,
+        steps::{
+            BatchCommand, Direction, ElemAction, ElemCommand, InspectAction, MapAction,
+            ProcessAction, ProgramAction, SocketAction,
+        },
+    },
     results::{Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, StepResult, Verdict},
     version::KernelVersion,
 };
@@ -186,8 +193,9 @@ pub fn run_case_for(case: &Case, version: KernelVersion, timeout: Duration) -> C
 ///   (`__sock_diag_cmd`, `inet_diag_lock_handler`), so the kernel has no INET_DIAG at all
 ///   or not its modules.
 fn refused_environment(case: &Case, ran: &Step, step: &StepResult) -> Option<String> {
-    let op = &ran.op;
-    if let (Op::Diag(_), Actual::Errno { name, .. }) = (op, &step.actual)
+    let action = &ran.action;
+    if let (Action::Inspect(InspectAction::Diag { .. }), Actual::Errno { name, .. }) =
+        (action, &step.actual)
         && name == "ENOENT"
     {
         return Some(
@@ -203,9 +211,13 @@ fn refused_environment(case: &Case, ran: &Step, step: &StepResult) -> Option<Str
     if errno != "EPERM" || !message.is_empty() {
         return None;
     }
-    let program = match op {
-        Op::Attach(name) => format!("{} programs", case.programs.get(name)?.kind.name()),
-        Op::Iterate(_) => "the sk storage map iterator (a tracing program)".to_string(),
+    let program = match action {
+        Action::Programs(ProgramAction::Attach { program }) => {
+            format!("{} programs", case.programs.get(program)?.kind.name())
+        }
+        Action::Inspect(InspectAction::Iterate { .. }) => {
+            "the sk storage map iterator (a tracing program)".to_string()
+        }
         _ => return None,
     };
     Some(format!(
@@ -516,7 +528,7 @@ impl<'c> World<'c> {
     }
 
     fn run(&mut self, step: &Step, version: KernelVersion, out: &mut Vec<StepResult>) {
-        if let Op::Fork(_) = &step.op {
+        if let Action::Process(ProcessAction::Fork) = &step.action {
             let children = &step.children;
             let (actual, child_actuals) = self.fork(children);
             out.push(judge(step, actual, version));
@@ -525,7 +537,7 @@ impl<'c> World<'c> {
             }
             return;
         }
-        let mut result = judge(step, self.perform(&step.op), version);
+        let mut result = judge(step, self.perform(&step.action), version);
         // A step with `within` asks again until its expectation holds: the kernel frees
         // some things later (a closed map's storages, after an RCU grace period).
         if let Some(deadline) = step
@@ -537,7 +549,7 @@ impl<'c> World<'c> {
                 && !self.left_behind.is_marked()
             {
                 std::thread::sleep(Duration::from_millis(10));
-                result = judge(step, self.perform(&step.op), version);
+                result = judge(step, self.perform(&step.action), version);
             }
         }
         out.push(result);
@@ -570,9 +582,11 @@ impl<'c> World<'c> {
             })
     }
 
-    fn key_fd(&self, key: &KeyRef) -> Result<RawFd, Actual> {
+    /// The key's descriptor number; `None`: a NULL key.
+    fn key_fd(&self, key: &KeyRef) -> Result<Option<RawFd>, Actual> {
         match key {
-            KeyRef::Open(name) => self.socket_fd(name),
+            KeyRef::Null => Ok(None),
+            KeyRef::Open(name) => self.socket_fd(name).map(Some),
             KeyRef::Closed(name) => {
                 let fd = *self.closed.get(name).ok_or_else(|| Actual::NotRun {
                     reason: format!("socket {name} was never open"),
@@ -582,12 +596,12 @@ impl<'c> World<'c> {
                         reason: format!("fd {fd}, which {name} had, is open again"),
                     });
                 }
-                Ok(fd)
+                Ok(Some(fd))
             }
             KeyRef::Raw(fd) if *fd >= 0 && sockets::is_open(*fd) => Err(Actual::NotRun {
                 reason: format!("fd {fd} is open in the executor, so it is not a stray number"),
             }),
-            KeyRef::Raw(fd) => Ok(*fd),
+            KeyRef::Raw(fd) => Ok(Some(*fd)),
         }
     }
 
@@ -608,130 +622,111 @@ impl<'c> World<'c> {
         buf
     }
 
-    fn elem_call(&self, op: &Op) -> Result<sys::ElemCall, Actual> {
-        let (cmd, args) = match op {
-            Op::Update(args) => (bpf_cmd::BPF_MAP_UPDATE_ELEM, args),
-            Op::Lookup(args) => (bpf_cmd::BPF_MAP_LOOKUP_ELEM, args),
-            Op::Delete(args) => (bpf_cmd::BPF_MAP_DELETE_ELEM, args),
-            Op::LookupAndDelete(args) => (bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_ELEM, args),
-            Op::GetNextKey(args) => (bpf_cmd::BPF_MAP_GET_NEXT_KEY, args),
-            _ => unreachable!("only element operations build an ElemCall"),
-        };
-        let map = &args.map;
+    fn elem_call(&self, elem: &ElemAction) -> Result<sys::ElemCall, Actual> {
+        let map = &elem.map;
         let map_fd = self.map_fd(map)?;
-        let key_fd = args.key().map(|k| self.key_fd(&k)).transpose()?;
-        let value = match (cmd, &args.value) {
-            (bpf_cmd::BPF_MAP_DELETE_ELEM, _) => Vec::new(),
-            (bpf_cmd::BPF_MAP_GET_NEXT_KEY, _) => {
-                vec![0u8; self.case.maps[map].key_size.max(4) as usize]
+        let key_fd = self.key_fd(&elem.key)?;
+        let value = match elem.command {
+            ElemCommand::Delete => Vec::new(),
+            ElemCommand::GetNextKey => vec![0u8; self.case.maps[map].key_size.max(4) as usize],
+            ElemCommand::Update | ElemCommand::Lookup | ElemCommand::LookupAndDelete => {
+                self.value_buffer(map, &elem.value)
             }
-            (_, Some(value)) => self.value_buffer(map, &self.encode(map, value)?),
-            (_, None) => self.value_buffer(map, &[]),
+        };
+        let cmd = match elem.command {
+            ElemCommand::Update => bpf_cmd::BPF_MAP_UPDATE_ELEM,
+            ElemCommand::Lookup => bpf_cmd::BPF_MAP_LOOKUP_ELEM,
+            ElemCommand::Delete => bpf_cmd::BPF_MAP_DELETE_ELEM,
+            ElemCommand::LookupAndDelete => bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_ELEM,
+            ElemCommand::GetNextKey => bpf_cmd::BPF_MAP_GET_NEXT_KEY,
         };
         Ok(sys::ElemCall {
             cmd,
             map_fd,
             key: self.key_bytes(map, key_fd.unwrap_or(-1)),
             value,
-            flags: args.flag_bits(op.name()),
+            flags: elem.flags,
             null_key: key_fd.is_none(),
         })
     }
 
-    /// A value of the map's type, as validation has checked it encodes.
-    fn encode(&self, map: &str, value: &serde_yaml::Value) -> Result<Vec<u8>, Actual> {
-        self.case.maps[map]
-            .value
-            .encode(value)
-            .map_err(|e| Actual::NotRun {
-                reason: format!("the value does not fit the map's type: {}", e.problem),
-            })
-    }
-
     /// Turns a finished element call into the step's actual outcome.
-    fn elem_outcome(&self, op: &Op, result: Result<(), i32>, value: &[u8]) -> Actual {
-        match (result, op) {
-            (Err(errno), _) => Actual::errno(errno),
-            (Ok(()), Op::Lookup(args) | Op::LookupAndDelete(args)) => {
-                let ty = &self.case.maps[&args.map].value;
+    fn elem_outcome(&self, elem: &ElemAction, result: Result<(), i32>, value: &[u8]) -> Actual {
+        match result {
+            Err(errno) => Actual::errno(errno),
+            Ok(()) if elem.command.reads_value() => {
+                let ty = &self.case.maps[&elem.map].value;
                 Actual::Value {
                     value: ty.decode(&value[..ty.size() as usize]),
                 }
             }
-            (Ok(()), _) => Actual::Ok,
+            Ok(()) => Actual::Ok,
         }
     }
 
-    fn perform(&mut self, op: &Op) -> Actual {
-        match self.try_perform(op) {
+    fn perform(&mut self, action: &Action) -> Actual {
+        match self.try_perform(action) {
             Ok(actual) | Err(actual) => actual,
         }
     }
 
-    fn try_perform(&mut self, op: &Op) -> Result<Actual, Actual> {
-        Ok(match op {
-            Op::CreateMap(name) => self.create_map(name),
-            Op::Socket(name) => self.open_socket(name),
-            Op::Close(name) => {
-                let fd = self.fds.remove(name).ok_or_else(|| Actual::NotRun {
-                    reason: format!("socket {name} was not created"),
+    fn try_perform(&mut self, action: &Action) -> Result<Actual, Actual> {
+        Ok(match action {
+            Action::Maps(MapAction::Create { map }) => self.create_map(map),
+            Action::Sockets(SocketAction::Create { socket }) => self.open_socket(socket),
+            Action::Sockets(SocketAction::Close { socket }) => {
+                let fd = self.fds.remove(socket).ok_or_else(|| Actual::NotRun {
+                    reason: format!("socket {socket} was not created"),
                 })?;
                 let number = fd.as_raw_fd();
-                self.keys.remember(name, &fd);
-                self.closed.insert(name.clone(), number);
+                self.keys.remember(socket, &fd);
+                self.closed.insert(socket.clone(), number);
                 match nix::unistd::close(fd.into_raw_fd()) {
                     Ok(()) => Actual::Ok,
                     Err(errno) => Actual::errno(errno as i32),
                 }
             }
-            Op::DropCapabilities(list) => {
+            Action::Process(ProcessAction::DropCapabilities(list)) => {
                 for cap in list {
-                    if let Err(e) = caps::drop(None, caps::CapSet::Effective, cap.0) {
+                    if let Err(e) = caps::drop(None, caps::CapSet::Effective, *cap) {
                         return Err(Actual::NotRun {
-                            reason: format!("cannot drop {}: {e}", cap.0),
+                            reason: format!("cannot drop {cap}: {e}"),
                         });
                     }
                 }
                 Actual::Ok
             }
-            Op::Update(_)
-            | Op::Lookup(_)
-            | Op::Delete(_)
-            | Op::LookupAndDelete(_)
-            | Op::GetNextKey(_) => {
-                let mut call = self.elem_call(op)?;
+            Action::Maps(MapAction::Elem(elem)) => {
+                let mut call = self.elem_call(elem)?;
                 let result = self.kernel.elem(&mut call);
-                self.elem_outcome(op, result, &call.value)
+                self.elem_outcome(elem, result, &call.value)
             }
-            Op::LookupBatch(args)
-            | Op::UpdateBatch(args)
-            | Op::DeleteBatch(args)
-            | Op::LookupAndDeleteBatch(args) => {
-                let map = &args.map;
+            Action::Maps(MapAction::Batch(batch)) => {
+                let map = &batch.map;
                 let map_fd = self.map_fd(map)?;
                 let spec = &self.case.maps[map];
                 let mut key_buf = Vec::new();
-                for name in &args.sockets {
+                for name in &batch.sockets {
                     key_buf.extend(self.key_bytes(map, self.socket_fd(name)?));
                 }
-                let count = args.sockets.len().max(1);
-                let mut value_buf: Vec<u8> = if args.values.is_empty() {
+                let count = batch.sockets.len().max(1);
+                let mut value_buf: Vec<u8> = if batch.values.is_empty() {
                     vec![0u8; spec.value_size as usize * count]
                 } else {
                     let mut buf = Vec::new();
-                    for value in &args.values {
-                        buf.extend(self.value_buffer(map, &self.encode(map, value)?));
+                    for value in &batch.values {
+                        buf.extend(self.value_buffer(map, value));
                     }
                     buf
                 };
                 key_buf.resize(key_buf.len().max(spec.key_size as usize * count), 0);
-                let cmd = match op {
-                    Op::LookupBatch(_) => bpf_cmd::BPF_MAP_LOOKUP_BATCH,
-                    Op::UpdateBatch(_) => bpf_cmd::BPF_MAP_UPDATE_BATCH,
-                    Op::DeleteBatch(_) => bpf_cmd::BPF_MAP_DELETE_BATCH,
-                    _ => bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_BATCH,
+                let cmd = match batch.command {
+                    BatchCommand::LookupBatch => bpf_cmd::BPF_MAP_LOOKUP_BATCH,
+                    BatchCommand::UpdateBatch => bpf_cmd::BPF_MAP_UPDATE_BATCH,
+                    BatchCommand::DeleteBatch => bpf_cmd::BPF_MAP_DELETE_BATCH,
+                    BatchCommand::LookupAndDeleteBatch => bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_BATCH,
                 };
-                let count = args.sockets.len() as u32;
+                let count = batch.sockets.len() as u32;
                 match self
                     .kernel
                     .batch(cmd, map_fd, &mut key_buf, &mut value_buf, count)
@@ -740,56 +735,70 @@ impl<'c> World<'c> {
                     Err(errno) => Actual::errno(errno),
                 }
             }
-            Op::CloseMap(name) => {
-                let fd = self.maps.remove(name).ok_or_else(|| Actual::NotRun {
-                    reason: format!("map {name} was not created"),
+            Action::Maps(MapAction::Close { map }) => {
+                let fd = self.maps.remove(map).ok_or_else(|| Actual::NotRun {
+                    reason: format!("map {map} was not created"),
                 })?;
                 errno_outcome(nix::unistd::close(fd.into_raw_fd()))
             }
-            Op::Connect(args) => {
-                let fd = self.socket_fd(&args.socket)?;
-                let target = self.socket_fd(&args.to)?;
+            Action::Sockets(SocketAction::Connect { socket, to }) => {
+                let fd = self.socket_fd(socket)?;
+                let target = self.socket_fd(to)?;
                 errno_outcome(sockets::connect_to(fd, target))
             }
-            Op::SendFd(args) => {
-                let fd = self.socket_fd(&args.socket)?;
-                let passed = self.socket_fd(&args.fd_of)?;
+            Action::Sockets(SocketAction::SendFd { socket, fd_of }) => {
+                let fd = self.socket_fd(socket)?;
+                let passed = self.socket_fd(fd_of)?;
                 errno_outcome(sockets::send_fd(fd, passed))
             }
-            Op::Shutdown(args) => {
-                let fd = self.socket_fd(&args.socket)?;
-                errno_outcome(sockets::shutdown(fd, args.how))
+            Action::Sockets(SocketAction::Shutdown { socket, how }) => {
+                let fd = self.socket_fd(socket)?;
+                errno_outcome(sockets::shutdown(fd, *how))
             }
-            Op::Send(args) => {
-                let fd = self.socket_fd(&args.socket)?;
-                let payload = vec![0x5au8; args.bytes as usize];
+            Action::Sockets(SocketAction::Transfer {
+                socket,
+                direction: Direction::Send,
+                bytes,
+            }) => {
+                let fd = self.socket_fd(socket)?;
+                let payload = vec![0x5au8; *bytes as usize];
                 let flags = nix::sys::socket::MsgFlags::MSG_DONTWAIT
                     | nix::sys::socket::MsgFlags::MSG_NOSIGNAL;
-                transfer_outcome(nix::sys::socket::send(fd, &payload, flags), args.bytes)
+                transfer_outcome(nix::sys::socket::send(fd, &payload, flags), *bytes)
             }
-            Op::Recv(args) => {
-                let fd = self.socket_fd(&args.socket)?;
-                let mut buf = vec![0u8; args.bytes as usize];
+            Action::Sockets(SocketAction::Transfer {
+                socket,
+                direction: Direction::Recv,
+                bytes,
+            }) => {
+                let fd = self.socket_fd(socket)?;
+                let mut buf = vec![0u8; *bytes as usize];
                 let flags = nix::sys::socket::MsgFlags::MSG_DONTWAIT;
-                transfer_outcome(nix::sys::socket::recv(fd, &mut buf, flags), args.bytes)
+                transfer_outcome(nix::sys::socket::recv(fd, &mut buf, flags), *bytes)
             }
-            Op::Fork(_) => unreachable!("forks are run by World::run"),
-            Op::Repeat(_) => unreachable!("validation puts a repeat's steps in its place"),
-            Op::Threads(groups) => self.threads(groups)?,
-            Op::Attach(name) | Op::Detach(name) => {
-                let program = &self.case.programs[name];
+            Action::Process(ProcessAction::Fork) => unreachable!("forks are run by World::run"),
+            Action::Threads(threads) => self.threads(&threads.threads)?,
+            Action::Programs(ProgramAction::Attach { program }) => {
+                let program = &self.case.programs[program];
                 let bpf = self
                     .bpf
                     .as_mut()
                     .expect("a case with programs loads the object");
-                if matches!(op, Op::Attach(_)) {
-                    bpf.attach(program)
-                } else {
-                    bpf.detach(program)
-                }
+                bpf.attach(program)
             }
-            Op::Observe(args) => {
-                let socket = &args.socket;
+            Action::Programs(ProgramAction::Detach { program }) => {
+                let program = &self.case.programs[program];
+                let bpf = self
+                    .bpf
+                    .as_mut()
+                    .expect("a case with programs loads the object");
+                bpf.detach(program)
+            }
+            Action::Programs(ProgramAction::Observe {
+                program,
+                socket,
+                callback,
+            }) => {
                 if let Some(fd) = self.fds.get(socket) {
                     self.keys.remember(socket, fd);
                 }
@@ -800,36 +809,38 @@ impl<'c> World<'c> {
                     .ok_or_else(|| Actual::NotRun {
                         reason: format!("socket {socket} has no identity to match records with"),
                     })?;
-                let program = &self.case.programs[&args.program];
+                let program = &self.case.programs[program];
                 let bpf = self
                     .bpf
                     .as_mut()
                     .expect("a case with programs loads the object");
-                bpf.observe(program, &key, args.callback())
+                bpf.observe(program, &key, *callback)
             }
-            Op::Setsockopt(args) => {
-                let fd = self.socket_fd(&args.socket)?;
-                let option = args.option();
-                let value = args.value.as_ref().map_or(Ok(Vec::new()), |v| {
-                    option.value_type().encode(v).map_err(|e| Actual::NotRun {
-                        reason: format!("the value does not fit the option: {}", e.problem),
-                    })
-                })?;
-                errno_outcome(sockets::set_option(fd, option, &value))
+            Action::Sockets(SocketAction::SetOption {
+                socket,
+                option,
+                value,
+            }) => {
+                let fd = self.socket_fd(socket)?;
+                errno_outcome(sockets::set_option(fd, option, value))
             }
-            Op::Getsockopt(args) => {
-                let fd = self.socket_fd(&args.socket)?;
-                let ty = args.option().value_type();
-                match sockets::get_option(fd, args.option(), ty.size() as usize) {
+            Action::Sockets(SocketAction::GetOption { socket, option }) => {
+                let fd = self.socket_fd(socket)?;
+                match sockets::get_option(fd, option, option.value.size() as usize) {
                     Ok(bytes) => Actual::Value {
-                        value: ty.decode(&bytes),
+                        value: option.value.decode(&bytes),
                     },
                     Err(errno) => Actual::errno(errno as i32),
                 }
             }
-            Op::Diag(args) => self.diag(args)?,
-            Op::Iterate(args) => {
-                let map_fd = self.map_fd(&args.map)?;
+            Action::Inspect(InspectAction::Diag {
+                socket,
+                family,
+                kind,
+                maps,
+            }) => self.diag(socket, (*family, *kind), maps)?,
+            Action::Inspect(InspectAction::Iterate { map }) => {
+                let map_fd = self.map_fd(map)?;
                 let bpf = self
                     .bpf
                     .as_mut()
@@ -842,12 +853,17 @@ impl<'c> World<'c> {
 
     /// A sock_diag dump for the socket asking for the storages of the named maps (every
     /// storage when none is named); the answer's map ids are named by the case's maps.
-    fn diag(&self, args: &crate::case::steps::DiagOp) -> Result<Actual, Actual> {
-        let fd = self.fds.get(&args.socket).ok_or_else(|| Actual::NotRun {
-            reason: format!("socket {} was not created", args.socket),
+    fn diag(
+        &self,
+        socket: &str,
+        family: (crate::case::Family, crate::case::SockType),
+        maps: &[String],
+    ) -> Result<Actual, Actual> {
+        let fd = self.fds.get(socket).ok_or_else(|| Actual::NotRun {
+            reason: format!("socket {socket} was not created"),
         })?;
         let mut asked = Vec::new();
-        for name in &args.maps {
+        for name in maps {
             asked.push(self.map_fd(name)?);
         }
         // Every map of the case that came to exist can be named in the answer.
@@ -863,11 +879,7 @@ impl<'c> World<'c> {
                 })
             })
             .collect();
-        let socket = crate::case::steps::inspect::family_and_type(&args.socket, &self.case.sockets)
-            .ok_or_else(|| Actual::NotRun {
-                reason: format!("socket {} is not an inet or inet6 socket", args.socket),
-            })?;
-        Ok(inspect::diag(fd.as_fd(), socket, &asked, &known))
+        Ok(inspect::diag(fd.as_fd(), family, &asked, &known))
     }
 
     fn create_map(&mut self, name: &str) -> Actual {
@@ -976,12 +988,14 @@ impl<'c> World<'c> {
         // allocate, since another thread may have held the allocator's lock.
         let mut calls = Vec::with_capacity(children.len());
         for child in children {
-            calls.push(match &child.op {
-                Op::Close(name) => match self.socket_fd(name) {
-                    Ok(fd) => Ok(ChildCall::Close(fd)),
-                    Err(actual) => Err(actual),
-                },
-                op => self.elem_call(op).map(ChildCall::Elem),
+            calls.push(match &child.action {
+                Action::Sockets(SocketAction::Close { socket }) => {
+                    self.socket_fd(socket).map(ChildCall::Close)
+                }
+                Action::Maps(MapAction::Elem(elem)) => self.elem_call(elem).map(ChildCall::Elem),
+                _ => Err(Actual::NotRun {
+                    reason: "a forked child runs element operations and close only".into(),
+                }),
             });
         }
         let kernel = self.kernel;
@@ -1021,12 +1035,16 @@ impl<'c> World<'c> {
                     .iter()
                     .zip(calls)
                     .enumerate()
-                    .map(|(slot, (child, call))| match call {
-                        Err(actual) => actual,
-                        Ok(_) => {
+                    .map(|(slot, (child, call))| match (call, &child.action) {
+                        (Err(actual), _) => actual,
+                        (Ok(_), Action::Maps(MapAction::Elem(elem))) => {
                             let (result, value) = shared.read(slot);
-                            self.elem_outcome(&child.op, result, value)
+                            self.elem_outcome(elem, result, value)
                         }
+                        (Ok(_), _) => match shared.read(slot).0 {
+                            Ok(()) => Actual::Ok,
+                            Err(errno) => Actual::errno(errno),
+                        },
                     })
                     .collect();
                 (fork_actual, actuals)
@@ -1038,16 +1056,19 @@ impl<'c> World<'c> {
 impl World<'_> {
     /// Runs the threads of a threads step at once and counts each operation's outcomes.
     /// Every call is prepared first, so the threads only make syscalls.
-    fn threads(&self, groups: &[crate::case::steps::ThreadGroup]) -> Result<Actual, Actual> {
-        let expanded = crate::case::steps::expand_threads(groups).map_err(|e| Actual::NotRun {
-            reason: format!("cannot expand the threads: {}", e.message),
-        })?;
-        let mut prepared = Vec::with_capacity(expanded.len());
-        for thread in &expanded {
-            let calls = thread
-                .ops
+    fn threads(&self, threads: &[Vec<Action>]) -> Result<Actual, Actual> {
+        let mut prepared = Vec::with_capacity(threads.len());
+        for actions in threads {
+            let calls = actions
                 .iter()
-                .map(|op| Ok((op.name(), self.elem_call(op)?)))
+                .map(|action| match action {
+                    Action::Maps(MapAction::Elem(elem)) => {
+                        Ok((elem.command.name(), self.elem_call(elem)?))
+                    }
+                    _ => Err(Actual::NotRun {
+                        reason: "threads run element operations only".into(),
+                    }),
+                })
                 .collect::<Result<Vec<_>, Actual>>()?;
             prepared.push(calls);
         }

@@ -85,9 +85,12 @@ pub fn unmet(case: &Case) -> Option<String> {
 
 /// Whether the case attaches the object's iterator to a map.
 fn iterates(case: &Case) -> bool {
-    case.steps
-        .iter()
-        .any(|step| matches!(step.op, crate::case::Op::Iterate(_)))
+    case.steps.iter().any(|step| {
+        matches!(
+            step.action,
+            crate::case::Action::Inspect(crate::case::steps::InspectAction::Iterate { .. })
+        )
+    })
 }
 
 /// The eBPF object, loaded once per process and lent to one case at a time.

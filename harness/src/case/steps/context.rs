@@ -6,11 +6,9 @@ use std::collections::HashMap;
 
 use indexmap::IndexMap;
 
-use super::{Op, StepDecl, repeat::RepeatOp};
+use super::{StepDecl, repeat::RepeatArgs};
 use crate::case::{
-    MapSpec, ProgramSpec, SocketSpec, Step,
-    checked::Checked,
-    flags,
+    MapSpec, ProgramSpec, SocketSpec, Step, flags,
     locate::{FieldPath, Point},
     types::Type,
 };
@@ -69,7 +67,8 @@ pub(in crate::case) trait Validation {
         state: &State,
     ) -> bool;
 
-    /// Checks one step; `in_child`: it runs in a forked child.
+    /// Checks one step, and gives the steps that run in its place: itself, or a repeat's
+    /// steps; `in_child`: it runs in a forked child.
     fn step(
         &mut self,
         path: &FieldPath,
@@ -78,7 +77,7 @@ pub(in crate::case) trait Validation {
         ctx: &Context<'_>,
         state: &mut State,
         in_child: bool,
-    ) -> Option<Step>;
+    ) -> Option<Vec<Step>>;
 }
 
 /// One operation's view of the case while it is checked.
@@ -218,7 +217,7 @@ impl<'c> StepCheck<'c> {
 
     /// Checks every iteration of a repeat; the first iteration with errors stops it, since
     /// the others would repeat them.
-    pub fn repeated_steps(&mut self, repeat: &RepeatOp) -> Option<Vec<Step>> {
+    pub fn repeated_steps(&mut self, repeat: &RepeatArgs) -> Option<Vec<Step>> {
         let mut steps = Vec::new();
         for i in 0..repeat.times {
             let decls = match repeat.iteration(i) {
@@ -238,22 +237,23 @@ impl<'c> StepCheck<'c> {
                     self.state,
                     self.in_child,
                 )?;
-                steps.extend(step.spliced());
+                steps.extend(step);
             }
         }
         Some(steps)
     }
 
-    /// Checks an operation that runs inside this step (a thread's), located at `path`.
-    pub fn check_nested(&mut self, op: &Op, path: FieldPath) -> Option<Checked> {
-        op.check(&mut StepCheck {
+    /// The view of an operation that runs inside this step (a thread's), located at
+    /// `path`.
+    pub fn at(&mut self, path: FieldPath) -> StepCheck<'_> {
+        StepCheck {
             v: &mut *self.v,
             ctx: self.ctx,
             state: &mut *self.state,
             path,
             id: self.id.clone(),
             in_child: self.in_child,
-        })
+        }
     }
 
     /// Checks a fork's steps, which its child runs on copies of the descriptors: what the
@@ -270,7 +270,7 @@ impl<'c> StepCheck<'c> {
                 &mut child_state,
                 true,
             )?;
-            steps.extend(step.spliced());
+            steps.extend(step);
         }
         Some(steps)
     }

@@ -1,8 +1,9 @@
-//! Map operations from userspace: create, the element commands and the batch commands.
+//! Map operations from userspace: create and close, the element commands and the batch
+//! commands.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Life, StepCheck};
+use super::{Life, StepCheck, StepKind};
 use crate::case::{
     KeyRef,
     checked::{Checked, Outcomes},
@@ -10,12 +11,152 @@ use crate::case::{
     locate::Point,
 };
 
+#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[serde(rename_all = "snake_case")]
+#[strum_discriminants(
+    name(MapOpKind),
+    derive(strum::VariantArray, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
+pub enum MapOp {
+    /// Create a declared map here instead of before the first step.
+    CreateMap(String),
+    /// Close the case's descriptor of a map created by bpf(2); the kernel frees the map,
+    /// and the storages it gave sockets, once nothing else holds it.
+    CloseMap(String),
+    Update(ElemArgs),
+    Lookup(ElemArgs),
+    Delete(ElemArgs),
+    LookupAndDelete(ElemArgs),
+    GetNextKey(ElemArgs),
+    LookupBatch(BatchArgs),
+    UpdateBatch(BatchArgs),
+    DeleteBatch(BatchArgs),
+    LookupAndDeleteBatch(BatchArgs),
+}
+
+impl StepKind for MapOpKind {
+    fn name(&self) -> &'static str {
+        self.into()
+    }
+
+    fn runs_in_child(&self) -> bool {
+        matches!(self, Self::Update | Self::Lookup | Self::Delete)
+    }
+
+    fn is_query(&self) -> bool {
+        matches!(self, Self::Lookup | Self::GetNextKey)
+    }
+}
+
+impl MapOpKind {
+    /// What threads may run: element operations, which the executor prepares before the
+    /// threads start.
+    pub fn runs_in_thread(self) -> bool {
+        matches!(
+            self,
+            Self::Update | Self::Lookup | Self::Delete | Self::LookupAndDelete
+        )
+    }
+}
+
+/// What the executor runs for a map step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapAction {
+    Create { map: String },
+    Close { map: String },
+    Elem(ElemAction),
+    Batch(BatchAction),
+}
+
+/// An element command with its key, value and flags resolved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ElemAction {
+    pub command: ElemCommand,
+    pub map: String,
+    pub key: KeyRef,
+    /// update: the value in the map's value type; empty for the others.
+    pub value: Vec<u8>,
+    pub flags: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ElemCommand {
+    Update,
+    Lookup,
+    Delete,
+    LookupAndDelete,
+    GetNextKey,
+}
+
+impl ElemCommand {
+    /// The operation's YAML key.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The command returns the storage's value.
+    pub fn reads_value(self) -> bool {
+        matches!(self, Self::Lookup | Self::LookupAndDelete)
+    }
+
+    fn flag_table(self) -> &'static [flags::Flag] {
+        match self {
+            Self::Update => flags::UPDATE,
+            Self::Lookup | Self::LookupAndDelete => flags::LOOKUP,
+            Self::Delete | Self::GetNextKey => &[],
+        }
+    }
+}
+
+/// A batch command over the storages of these sockets (and these values, for update), in
+/// order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchAction {
+    pub command: BatchCommand,
+    pub map: String,
+    pub sockets: Vec<String>,
+    /// update_batch: one value per socket, in the map's value type.
+    pub values: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum BatchCommand {
+    LookupBatch,
+    UpdateBatch,
+    DeleteBatch,
+    LookupAndDeleteBatch,
+}
+
+impl MapOp {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked<MapAction>> {
+        match self {
+            MapOp::CreateMap(map) => check_create(map, cx),
+            MapOp::CloseMap(map) => check_close(map, cx),
+            MapOp::Update(args) => args.check(ElemCommand::Update, cx),
+            MapOp::Lookup(args) => args.check(ElemCommand::Lookup, cx),
+            MapOp::Delete(args) => args.check(ElemCommand::Delete, cx),
+            MapOp::LookupAndDelete(args) => args.check(ElemCommand::LookupAndDelete, cx),
+            MapOp::GetNextKey(args) => args.check(ElemCommand::GetNextKey, cx),
+            MapOp::LookupBatch(args) => args.check(BatchCommand::LookupBatch, cx),
+            MapOp::UpdateBatch(args) => args.check(BatchCommand::UpdateBatch, cx),
+            MapOp::DeleteBatch(args) => args.check(BatchCommand::DeleteBatch, cx),
+            MapOp::LookupAndDeleteBatch(args) => args.check(BatchCommand::LookupAndDeleteBatch, cx),
+        }
+    }
+}
+
 /// An element command keyed by a descriptor. Exactly one of `socket` (an open socket),
 /// `closed_socket` (the number a closed socket had, on purpose) or `fd` (a number as is)
 /// names the key; `get_next_key` may leave all out for a NULL key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MapOp {
+pub struct ElemArgs {
     pub map: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<String>,
@@ -32,36 +173,19 @@ pub struct MapOp {
     pub flags: Option<serde_yaml::Value>,
 }
 
-impl MapOp {
-    /// The key, as validation has checked it (`None`: a NULL key).
-    pub fn key(&self) -> Option<KeyRef> {
-        match (&self.socket, &self.closed_socket, self.fd) {
-            (Some(s), ..) => Some(KeyRef::Open(s.clone())),
-            (_, Some(s), _) => Some(KeyRef::Closed(s.clone())),
-            (.., Some(fd)) => Some(KeyRef::Raw(fd)),
-            _ => None,
-        }
-    }
-
-    /// The flag bits, for the command `op` names; validation has checked the names.
-    pub fn flag_bits(&self, op: &str) -> u64 {
-        self.flags
-            .as_ref()
-            .and_then(|value| flags::resolve(value, flag_table(op)).ok())
-            .unwrap_or(0)
-    }
-
-    pub(super) fn check(&self, op: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
+impl ElemArgs {
+    fn check(&self, command: ElemCommand, cx: &mut StepCheck<'_>) -> Option<Checked<MapAction>> {
         let path = cx.path.clone();
+        let op = command.name();
         let map = cx.created_map(&self.map, &path.key("map"))?;
-        let spec = &cx.ctx.maps[&map];
-        let key = self.check_key(op == "get_next_key", cx);
-        let takes_value = op == "update";
-        let value_text = match (&self.value, takes_value) {
-            (Some(v), true) => {
-                cx.encode(&path.key("value"), &spec.value, v)?;
-                Some(render_yaml(v))
-            }
+        let ctx = cx.ctx;
+        let spec = &ctx.maps[&map];
+        let key = self.check_key(command == ElemCommand::GetNextKey, cx);
+        let (value, value_text) = match (&self.value, command == ElemCommand::Update) {
+            (Some(v), true) => (
+                cx.encode(&path.key("value"), &spec.value, v)?,
+                render_yaml(v),
+            ),
             (None, true) => {
                 cx.error(&path, Point::Value, "update needs a `value`");
                 return None;
@@ -74,9 +198,9 @@ impl MapOp {
                 );
                 return None;
             }
-            (None, false) => None,
+            (None, false) => (Vec::new(), String::new()),
         };
-        let table = flag_table(op);
+        let table = command.flag_table();
         let bits = match &self.flags {
             Some(_) if table.is_empty() => {
                 cx.error(
@@ -90,27 +214,30 @@ impl MapOp {
             None => 0,
         };
         let key = key?;
-        let key_text = key.as_ref().map_or_else(|| "NULL".to_string(), render_key);
         let flag_text = flags::render(bits, table);
-        let label = match op {
-            "update" => format!(
-                "update {map}[{key_text}] = {}{flag_text}",
-                value_text.unwrap_or_default()
-            ),
-            "get_next_key" => format!("get_next_key {map} after {key_text}"),
-            _ => format!("{op} {map}[{key_text}]{flag_text}"),
+        let label = match command {
+            ElemCommand::Update => format!("update {map}[{key}] = {value_text}{flag_text}"),
+            ElemCommand::GetNextKey => format!("get_next_key {map} after {key}"),
+            _ => format!("{op} {map}[{key}]{flag_text}"),
         };
+        let action = MapAction::Elem(ElemAction {
+            command,
+            map,
+            key,
+            value,
+            flags: bits,
+        });
         // A lookup's value is decoded into its result.
-        Some(if matches!(op, "lookup" | "lookup_and_delete") {
-            Checked::new(label, Outcomes::Value(spec.value.clone()))
+        Some(if command.reads_value() {
+            Checked::new(label, Outcomes::Value(spec.value.clone()), action)
                 .reading(u64::from(spec.value.size()))
         } else {
-            Checked::new(label, Outcomes::Status)
+            Checked::new(label, Outcomes::Status, action)
         })
     }
 
-    /// `Some(None)` is "no key" (allowed for get_next_key only).
-    fn check_key(&self, optional: bool, cx: &mut StepCheck<'_>) -> Option<Option<KeyRef>> {
+    /// [`KeyRef::Null`] is allowed for get_next_key only (`optional`).
+    fn check_key(&self, optional: bool, cx: &mut StepCheck<'_>) -> Option<KeyRef> {
         let path = cx.path.clone();
         let given: Vec<&str> = [
             ("socket", self.socket.is_some()),
@@ -132,15 +259,13 @@ impl MapOp {
             return None;
         }
         if let Some(s) = &self.socket {
-            return cx
-                .open_socket(s, &path.key("socket"))
-                .map(|s| Some(KeyRef::Open(s)));
+            return cx.open_socket(s, &path.key("socket")).map(KeyRef::Open);
         }
         if let Some(s) = &self.closed_socket {
             let at = path.key("closed_socket");
             let name = cx.socket_name(s, &at)?;
             if cx.state.sockets.get(&name) == Some(&Life::Closed) {
-                return Some(Some(KeyRef::Closed(name)));
+                return Some(KeyRef::Closed(name));
             }
             cx.error(
                 &at,
@@ -150,10 +275,10 @@ impl MapOp {
             return None;
         }
         if let Some(fd) = self.fd {
-            return Some(Some(KeyRef::Raw(fd)));
+            return Some(KeyRef::Raw(fd));
         }
         if optional {
-            return Some(None);
+            return Some(KeyRef::Null);
         }
         cx.error(
             &path,
@@ -167,7 +292,7 @@ impl MapOp {
 /// A batch command: the keys (and values, for update) in order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BatchOp {
+pub struct BatchArgs {
     pub map: String,
     #[serde(default)]
     pub sockets: Vec<String>,
@@ -175,16 +300,18 @@ pub struct BatchOp {
     pub values: Vec<serde_yaml::Value>,
 }
 
-impl BatchOp {
-    pub(super) fn check(&self, op: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
+impl BatchArgs {
+    fn check(&self, command: BatchCommand, cx: &mut StepCheck<'_>) -> Option<Checked<MapAction>> {
         let path = cx.path.clone();
+        let op: &str = command.into();
         let map = cx.created_map(&self.map, &path.key("map"))?;
-        let mut keys = Vec::new();
+        let mut sockets = Vec::new();
         for (i, s) in self.sockets.iter().enumerate() {
-            keys.push(cx.open_socket(s, &path.key("sockets").index(i))?);
+            sockets.push(cx.open_socket(s, &path.key("sockets").index(i))?);
         }
-        if op == "update_batch" {
-            if self.values.len() != keys.len() {
+        let mut values = Vec::new();
+        if command == BatchCommand::UpdateBatch {
+            if self.values.len() != sockets.len() {
                 cx.error(
                     &path,
                     Point::Value,
@@ -192,9 +319,10 @@ impl BatchOp {
                 );
                 return None;
             }
-            let ty = &cx.ctx.maps[&map].value;
+            let ctx = cx.ctx;
+            let ty = &ctx.maps[&map].value;
             for (i, v) in self.values.iter().enumerate() {
-                cx.encode(&path.key("values").index(i), ty, v)?;
+                values.push(cx.encode(&path.key("values").index(i), ty, v)?);
             }
         } else if !self.values.is_empty() {
             cx.error(
@@ -204,14 +332,18 @@ impl BatchOp {
             );
             return None;
         }
-        Some(Checked::new(
-            format!("{op} {map} [{}]", keys.join(", ")),
-            Outcomes::Status,
-        ))
+        let label = format!("{op} {map} [{}]", sockets.join(", "));
+        let action = MapAction::Batch(BatchAction {
+            command,
+            map,
+            sockets,
+            values,
+        });
+        Some(Checked::new(label, Outcomes::Status, action))
     }
 }
 
-pub(super) fn check_create(map: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
+fn check_create(map: &str, cx: &mut StepCheck<'_>) -> Option<Checked<MapAction>> {
     let path = cx.path.clone();
     let map = cx.declared(map, &path, "map")?;
     if cx.state.maps.get(&map) != Some(&Life::NotYet) {
@@ -223,10 +355,14 @@ pub(super) fn check_create(map: &str, cx: &mut StepCheck<'_>) -> Option<Checked>
         return None;
     }
     cx.state.maps.insert(map.clone(), Life::Open);
-    Some(Checked::new(format!("create map {map}"), Outcomes::Status))
+    Some(Checked::new(
+        format!("create map {map}"),
+        Outcomes::Status,
+        MapAction::Create { map },
+    ))
 }
 
-pub(super) fn check_close(map: &str, cx: &mut StepCheck<'_>) -> Option<Checked> {
+fn check_close(map: &str, cx: &mut StepCheck<'_>) -> Option<Checked<MapAction>> {
     let path = cx.path.clone();
     let map = cx.created_map(map, &path)?;
     if cx.ctx.maps[&map].bpf.is_some() {
@@ -238,23 +374,11 @@ pub(super) fn check_close(map: &str, cx: &mut StepCheck<'_>) -> Option<Checked> 
         return None;
     }
     cx.state.maps.insert(map.clone(), Life::Closed);
-    Some(Checked::new(format!("close map {map}"), Outcomes::Status))
-}
-
-fn flag_table(op: &str) -> &'static [flags::Flag] {
-    match op {
-        "update" => flags::UPDATE,
-        "lookup" | "lookup_and_delete" => flags::LOOKUP,
-        _ => &[],
-    }
-}
-
-pub fn render_key(key: &KeyRef) -> String {
-    match key {
-        KeyRef::Open(s) => s.clone(),
-        KeyRef::Closed(s) => format!("closed {s}"),
-        KeyRef::Raw(fd) => format!("fd {fd}"),
-    }
+    Some(Checked::new(
+        format!("close map {map}"),
+        Outcomes::Status,
+        MapAction::Close { map },
+    ))
 }
 
 fn render_yaml(value: &serde_yaml::Value) -> String {

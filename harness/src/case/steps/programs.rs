@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Life, StepCheck};
+use super::{Life, StepCheck, StepKind};
 use crate::{
     case::{
         checked::{Checked, Outcomes},
@@ -11,7 +11,64 @@ use crate::{
     catalogue::{ProgramKind, SockOpsOp},
 };
 
-pub(super) fn check_attach(program: &str, attach: bool, cx: &mut StepCheck<'_>) -> Option<Checked> {
+#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[serde(rename_all = "snake_case")]
+#[strum_discriminants(
+    name(ProgramOpKind),
+    derive(strum::VariantArray, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
+pub enum ProgramOp {
+    /// Load a declared program (the verifier may refuse it) and attach it.
+    Attach(String),
+    Detach(String),
+    /// The next record of a program about a socket not yet observed.
+    Observe(ObserveArgs),
+}
+
+impl StepKind for ProgramOpKind {
+    fn name(&self) -> &'static str {
+        self.into()
+    }
+
+    fn is_slow(&self) -> bool {
+        matches!(self, Self::Attach | Self::Detach)
+    }
+}
+
+/// What the executor runs for a program step; programs and sockets by their declared names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgramAction {
+    Attach {
+        program: String,
+    },
+    Detach {
+        program: String,
+    },
+    Observe {
+        program: String,
+        socket: String,
+        /// sock_ops: only records of this callback.
+        callback: Option<SockOpsOp>,
+    },
+}
+
+impl ProgramOp {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked<ProgramAction>> {
+        match self {
+            ProgramOp::Attach(program) => check_attach(program, true, cx),
+            ProgramOp::Detach(program) => check_attach(program, false, cx),
+            ProgramOp::Observe(args) => args.check(cx),
+        }
+    }
+}
+
+fn check_attach(
+    program: &str,
+    attach: bool,
+    cx: &mut StepCheck<'_>,
+) -> Option<Checked<ProgramAction>> {
     let path = cx.path.clone();
     let program = cx.declared(program, &path, "program")?;
     let attached = cx.state.programs.get(&program) == Some(&Life::Open);
@@ -32,18 +89,26 @@ pub(super) fn check_attach(program: &str, attach: bool, cx: &mut StepCheck<'_>) 
     if attach {
         cx.state.programs.insert(program.clone(), Life::Open);
         let label = format!("load and attach {program} ({})", kind.name());
-        Some(Checked::new(label, Outcomes::Load))
+        Some(Checked::new(
+            label,
+            Outcomes::Load,
+            ProgramAction::Attach { program },
+        ))
     } else {
         cx.state.programs.insert(program.clone(), Life::Closed);
         let label = format!("detach {program} ({})", kind.name());
-        Some(Checked::new(label, Outcomes::Status))
+        Some(Checked::new(
+            label,
+            Outcomes::Status,
+            ProgramAction::Detach { program },
+        ))
     }
 }
 
 /// The next record `program` left about `socket` that no earlier step observed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ObserveOp {
+pub struct ObserveArgs {
     pub program: String,
     /// The socket the record is about (open or already closed).
     pub socket: String,
@@ -52,13 +117,8 @@ pub struct ObserveOp {
     pub callback: Option<String>,
 }
 
-impl ObserveOp {
-    /// The callback, as validation has checked it.
-    pub fn callback(&self) -> Option<SockOpsOp> {
-        self.callback.as_deref().and_then(SockOpsOp::from_name)
-    }
-
-    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked> {
+impl ObserveArgs {
+    fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked<ProgramAction>> {
         let path = cx.path.clone();
         let program = cx.declared(&self.program, &path.key("program"), "program")?;
         let socket = cx.socket_name(&self.socket, &path.key("socket"))?;
@@ -130,6 +190,11 @@ impl ObserveOp {
             calls: calls.to_vec(),
             sock_ops: spec.kind == ProgramKind::SockOps,
         };
-        Some(Checked::new(label, outcomes))
+        let action = ProgramAction::Observe {
+            program,
+            socket,
+            callback,
+        };
+        Some(Checked::new(label, outcomes, action))
     }
 }

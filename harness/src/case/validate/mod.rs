@@ -20,12 +20,14 @@ use serde_yaml::Value;
 
 pub use self::cost::Cost;
 use super::{
-    Case, Expectation, Expected, FIRST_KERNEL, Op, Step, flags,
+    Action, Case, Expectation, Expected, FIRST_KERNEL, Step, flags,
     limits::{MAX_CASE_VALUE_BYTES, MAX_NOFILE, MAX_READ_BYTES},
     locate::{FieldPath, Locator, Point, Segment},
     model::CaseFile,
     prescan,
-    steps::{Context, CreatedBySteps, Life, State, Validation, describe_socket},
+    steps::{
+        Context, CreatedBySteps, Life, MapAction, SocketAction, State, Validation, describe_socket,
+    },
     types::Type,
 };
 use crate::{
@@ -305,7 +307,7 @@ impl Validator<'_> {
                     id: format!("setup.{}", steps.len() + 1),
                     label: format!("create map {name}"),
                     line: self.line_of(&root.key("maps").key(name.as_str())),
-                    op: Op::CreateMap(name.clone()),
+                    action: Action::Maps(MapAction::Create { map: name.clone() }),
                     expect: Expectation::always(Expected::Ok),
                     within: None,
                     children: Vec::new(),
@@ -325,7 +327,9 @@ impl Validator<'_> {
                 id: format!("setup.{}", steps.len() + 1),
                 label: format!("create socket {name} ({})", describe_socket(spec)),
                 line: self.line_of(&root.key("sockets").key(name.as_str())),
-                op: Op::Socket(name.clone()),
+                action: Action::Sockets(SocketAction::Create {
+                    socket: name.clone(),
+                }),
                 expect: Expectation::always(Expected::Ok),
                 within: None,
                 children: Vec::new(),
@@ -355,7 +359,7 @@ impl Validator<'_> {
                 &mut state,
                 false,
             );
-            steps.extend(step.into_iter().flat_map(Step::spliced));
+            steps.extend(step.into_iter().flatten());
         }
         Case {
             name: raw.name,
@@ -518,7 +522,10 @@ steps:
         );
         assert_eq!(first.steps[10].label, "lookup store[closed d]");
         assert_eq!(first.steps[10].expect.variants.len(), 2);
-        assert!(matches!(&first.steps[12].op, Op::Fork(_)));
+        assert!(matches!(
+            &first.steps[12].action,
+            Action::Process(crate::case::steps::ProcessAction::Fork)
+        ));
         assert_eq!(first.steps[12].children[0].id, "7.1");
     }
 

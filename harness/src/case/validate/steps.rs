@@ -1,4 +1,4 @@
-//! The walk over a case's steps: ids, the operation's own check ([`Op::check`]), the
+//! The walk over a case's steps: ids, the operation's own check (`Op::check`), the
 //! expectation, and forks and repeats, whose steps the checks hand back to it through
 //! [`Validation`].
 
@@ -6,9 +6,9 @@ use indexmap::IndexMap;
 
 use super::Validator;
 use crate::case::{
-    Expectation, Expected, SocketSpec, Step, flags,
+    SocketSpec, Step, flags,
     locate::{FieldPath, Point},
-    steps::{Context, Op, State, StepCheck, StepDecl, Validation},
+    steps::{CheckedStep, Context, Kind, State, StepCheck, StepDecl, StepKind, Validation},
     types::Type,
 };
 
@@ -60,27 +60,28 @@ impl Validation for Validator<'_> {
         ctx: &Context<'_>,
         state: &mut State,
         in_child: bool,
-    ) -> Option<Step> {
+    ) -> Option<Vec<Step>> {
         let op_path = path.key(decl.name);
-        if in_child && !decl.op.runs_in_child() {
+        let kind = decl.op.kind();
+        if in_child && !kind.runs_in_child() {
             self.error(
                 &op_path,
                 Point::Key,
                 format!(
                     "a forked child runs only {}: `{}` needs the parent",
-                    Op::CHILD_NAMES.join(", "),
+                    Kind::names_where(Kind::runs_in_child).join(", "),
                     decl.name
                 ),
             );
             return None;
         }
-        if decl.within.is_some() && !decl.op.is_query() {
+        if decl.within.is_some() && !kind.is_query() {
             self.error(
                 &path.key("within"),
                 Point::Key,
                 format!(
                     "`within` asks a step again until its expectation holds, which only queries may do ({}); `{}` changes state",
-                    Op::QUERY_NAMES.join(", "),
+                    Kind::names_where(Kind::is_query).join(", "),
                     decl.name
                 ),
             );
@@ -109,12 +110,11 @@ impl Validation for Validator<'_> {
             id.clone(),
             in_child,
         ))?;
-        if !self.charge_read(&op_path, checked.reads) {
-            return None;
-        }
-        // A repeat is replaced by its steps, which say what they expect.
-        let expect = if let Op::Repeat(_) = decl.op {
-            if !decl.expect.is_null() {
+        let checked = match checked {
+            CheckedStep::Step(checked) => checked,
+            // A repeat is replaced by its steps, which say what they expect.
+            CheckedStep::Repeat(steps) if decl.expect.is_null() => return Some(steps),
+            CheckedStep::Repeat(_) => {
                 self.error(
                     &path.key("expect"),
                     Point::Key,
@@ -122,28 +122,19 @@ impl Validation for Validator<'_> {
                 );
                 return None;
             }
-            Expectation::always(Expected::Ok)
-        } else {
-            self.expectation(&path.key("expect"), &decl.expect, &checked.outcomes)?
         };
-        Some(Step {
+        if !self.charge_read(&op_path, checked.reads) {
+            return None;
+        }
+        let expect = self.expectation(&path.key("expect"), &decl.expect, &checked.outcomes)?;
+        Some(vec![Step {
             id,
             label: checked.label,
             line: self.line_of(path),
-            op: decl.op.clone(),
+            action: checked.action,
             expect,
             within: decl.within,
             children: checked.children,
-        })
-    }
-}
-
-impl Step {
-    /// The steps that run in this one's place: a repeat's expansion, else the step itself.
-    pub(in crate::case) fn spliced(self) -> Vec<Step> {
-        match self.op {
-            Op::Repeat(_) => self.children,
-            _ => vec![self],
-        }
+        }])
     }
 }

@@ -22,7 +22,7 @@ use nix::{
 
 use crate::case::{
     Family, SockType, SocketSource,
-    steps::{ShutdownHow, SocketOption},
+    steps::{ResolvedOption, ShutdownHow},
 };
 
 /// A descriptor just opened, and for a socketpair its other end, which waits for the
@@ -249,7 +249,7 @@ pub fn is_open(fd: RawFd) -> bool {
 }
 
 /// setsockopt(2) of `option` with `value` (bytes in the option's layout).
-pub fn set_option(fd: RawFd, option: &SocketOption, value: &[u8]) -> Result<(), Errno> {
+pub fn set_option(fd: RawFd, option: &ResolvedOption, value: &[u8]) -> Result<(), Errno> {
     // SAFETY: passes a buffer we own, with its length.
     let ret = unsafe {
         libc::setsockopt(
@@ -264,7 +264,7 @@ pub fn set_option(fd: RawFd, option: &SocketOption, value: &[u8]) -> Result<(), 
 }
 
 /// getsockopt(2) of `option` into a buffer of `size` bytes; shorter answers are zero-padded.
-pub fn get_option(fd: RawFd, option: &SocketOption, size: usize) -> Result<Vec<u8>, Errno> {
+pub fn get_option(fd: RawFd, option: &ResolvedOption, size: usize) -> Result<Vec<u8>, Errno> {
     let mut buf = vec![0u8; size];
     let mut len = size as libc::socklen_t;
     // SAFETY: the kernel writes at most `len` bytes into the buffer we own.
