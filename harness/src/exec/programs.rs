@@ -9,17 +9,47 @@ use std::{
 
 use aya_obj::generated::{BPF_F_CLONE, BPF_F_NO_PREALLOC};
 
-use super::sys::{Bpf, MapSyscalls};
+use super::{
+    sys::{Kernel, MapSyscalls},
+    world::World,
+};
 
 use crate::{
     bpf::{
         BpfError, CallOutcome, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation,
         SkStorageObject, SocketKey, WriteResult,
     },
-    case::{Case, Type},
+    case::{Case, Type, steps::ProgramAction},
     catalogue::{HelperSet, ProgramKind, SockOpsOp, StorageMap},
     results::{Actual, ObservedCall, ObservedDelete, ObservedGet, ObservedWrite},
 };
+
+pub(super) fn perform(world: &mut World<'_>, action: &ProgramAction) -> Result<Actual, Actual> {
+    let programs = &world.case.programs;
+    Ok(match action {
+        ProgramAction::Attach { program } => world.object_mut().attach(&programs[program]),
+        ProgramAction::Detach { program } => world.object_mut().detach(&programs[program]),
+        ProgramAction::Observe {
+            program,
+            socket,
+            callback,
+        } => {
+            if let Some(fd) = world.fds.get(socket) {
+                world.keys.remember(socket, fd);
+            }
+            let key = world
+                .keys
+                .get(socket)
+                .cloned()
+                .ok_or_else(|| Actual::NotRun {
+                    reason: format!("socket {socket} has no identity to match records with"),
+                })?;
+            world
+                .object_mut()
+                .observe(&programs[program], &key, *callback)
+        }
+    })
+}
 
 /// What the running kernel supports, probed once per process.
 fn host_support() -> &'static HostSupport {
@@ -37,7 +67,7 @@ fn kernel_accepts_clone_flag() -> bool {
             signed: true,
         };
         let types = super::btf::map_types(&int, &int);
-        let Ok(btf) = Bpf.load_btf(&types.blob) else {
+        let Ok(btf) = Kernel.load_btf(&types.blob) else {
             // No map could be created either way; let the object's load say why.
             return true;
         };
@@ -52,7 +82,7 @@ fn kernel_accepts_clone_flag() -> bool {
                 value_type_id: types.value_type_id,
             }),
         };
-        !matches!(Bpf.create_sk_storage_map(&attrs), Err(libc::EINVAL))
+        !matches!(Kernel.create_sk_storage_map(&attrs), Err(libc::EINVAL))
     })
 }
 

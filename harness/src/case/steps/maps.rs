@@ -70,6 +70,18 @@ pub enum MapAction {
     Batch(BatchAction),
 }
 
+impl MapAction {
+    /// The operation's YAML key, which names it in a threads step's counts.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => MapOpKind::CreateMap.name(),
+            Self::Close { .. } => MapOpKind::CloseMap.name(),
+            Self::Elem(elem) => elem.command.name(),
+            Self::Batch(batch) => batch.command.into(),
+        }
+    }
+}
+
 /// An element command with its key, value and flags resolved.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ElemAction {

@@ -5,7 +5,7 @@
 //!
 //! Adding a step kind: a variant of its concern's operations with its arguments, its check
 //! and its action, in the concern's module here; its `perform` in the executor's module of
-//! the same name (`crate::exec`); its row in the README's table of steps.
+//! the same name (`crate::exec`); its row in the book's step reference (docs/src/cases/steps.md).
 
 mod context;
 mod decl;

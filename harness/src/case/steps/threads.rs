@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use strum::VariantArray;
 
-use super::{Action, MapOp, MapOpKind, Op, StepCheck, StepKind, decl::BareOp, template};
+use super::{MapAction, MapOp, MapOpKind, Op, StepCheck, StepKind, decl::BareOp, template};
 use crate::case::{
     checked::{Checked, Outcomes},
     locate::Point,
@@ -32,11 +32,11 @@ impl StepKind for ThreadsOpKind {
     }
 }
 
-/// What the executor runs for a threads step: every thread's actions in order, each
+/// What the executor runs for a threads step: every thread's map actions in order, each
 /// thread's `{t}` and `{i}` substituted and checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThreadsAction {
-    pub threads: Vec<Vec<Action>>,
+    pub threads: Vec<Vec<MapAction>>,
 }
 
 /// Threads that run the same steps: `count` threads (`{t}` numbers them across the whole
@@ -175,7 +175,7 @@ fn check_threads(groups: &[ThreadGroup], cx: &mut StepCheck<'_>) -> Option<Check
                 .index(k % groups[g].steps.len())
                 .key(MapOpKind::from(op).name());
             let checked = op.check(&mut cx.at(at))?;
-            thread_actions.push(Action::Maps(checked.action));
+            thread_actions.push(checked.action);
         }
         actions.push(thread_actions);
     }
