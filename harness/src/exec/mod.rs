@@ -23,7 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use isolation::{CaseLimits, LeftBehind, ProcessLimits};
+use isolation::{CaseLimits, IsolationError, LeftBehind, ProcessLimits};
 use world::World;
 
 use crate::{
@@ -48,6 +48,29 @@ pub enum InfraError {
     NoBpf { errno: String },
     #[error("cannot read the running kernel's version: {0}")]
     Version(#[from] crate::version::VersionError),
+}
+
+/// Why a case stopped before its end: the case's error.
+#[derive(Debug, thiserror::Error)]
+enum CaseError {
+    #[error("cannot start the case's thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the executor panicked: {0}")]
+    Panicked(String),
+    #[error(
+        "the case did not finish within {}: stopped and left behind (a step that does not \
+         return, or more work than a case should be)",
+        humantime::format_duration(*.0)
+    )]
+    TimedOut(Duration),
+    #[error("cannot create the case's network namespace: {0}")]
+    Netns(std::io::Error),
+    #[error("cannot load the eBPF object: {}", crate::error_chain(.0))]
+    Object(programs::ObjectError),
+    #[error(transparent)]
+    Isolation(#[from] IsolationError),
+    #[error("cannot clean up the case's cgroup: {}", crate::error_chain(.0))]
+    Cleanup(programs::ObjectError),
 }
 
 /// Checks that this machine can run cases and returns the kernel's version and release.
@@ -140,7 +163,7 @@ pub fn run_case_for(case: &Case, version: KernelVersion, timeout: Duration) -> C
             // Nobody listens to a case left behind.
             let _ = done.send(result);
         })
-        .map_err(|e| format!("cannot start the case's thread: {e}"))
+        .map_err(CaseError::Thread)
         .and_then(|_| match finished.recv_timeout(timeout) {
             Ok(result) => result.map_err(|panic| {
                 let message = panic
@@ -148,15 +171,11 @@ pub fn run_case_for(case: &Case, version: KernelVersion, timeout: Duration) -> C
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(ToString::to_string))
                     .unwrap_or_default();
-                format!("the executor panicked: {message}")
+                CaseError::Panicked(message)
             }),
             Err(_) => {
                 left_behind.mark(&limits_before);
-                Err(format!(
-                    "the case did not finish within {}: stopped and left behind (a step that \
-                     does not return, or more work than a case should be)",
-                    humantime::format_duration(timeout)
-                ))
+                Err(CaseError::TimedOut(timeout))
             }
         });
     match joined.and_then(|r| r) {
@@ -176,7 +195,12 @@ pub fn run_case_for(case: &Case, version: KernelVersion, timeout: Duration) -> C
             };
             finish(outcome, steps)
         }
-        Err(message) => finish(CaseOutcome::Error { message }, Vec::new()),
+        Err(e) => finish(
+            CaseOutcome::Error {
+                message: e.to_string(),
+            },
+            Vec::new(),
+        ),
     }
 }
 
@@ -254,10 +278,9 @@ fn run_isolated(
     case: &Case,
     version: KernelVersion,
     left_behind: &LeftBehind,
-) -> Result<Vec<StepResult>, String> {
-    netns::enter_new().map_err(|e| format!("cannot create the case's network namespace: {e}"))?;
-    let bpf =
-        programs::CaseBpf::start(case).map_err(|e| format!("cannot load the eBPF object: {e}"))?;
+) -> Result<Vec<StepResult>, CaseError> {
+    netns::enter_new().map_err(CaseError::Netns)?;
+    let bpf = programs::CaseBpf::start(case).map_err(CaseError::Object)?;
     if case.rlimits.memlock.is_some() {
         isolation::enter_own_user()?;
     }
@@ -266,8 +289,7 @@ fn run_isolated(
     let results = world.run_all(version);
     // Programs are detached and the cgroup removed before the case's sockets close.
     if let Some(bpf) = world.bpf.take() {
-        bpf.finish()
-            .map_err(|e| format!("cannot clean up the case's cgroup: {e}"))?;
+        bpf.finish().map_err(CaseError::Cleanup)?;
     }
     Ok(results)
 }

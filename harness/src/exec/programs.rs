@@ -16,8 +16,8 @@ use super::{
 
 use crate::{
     bpf::{
-        BpfError, CallOutcome, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation,
-        SkStorageObject, SocketKey, WriteResult,
+        BpfError, CallOutcome, CaseCgroup, CgroupError, DeleteResult, GetResult, HostSupport,
+        Observation, SkStorageObject, SocketKey, WriteResult,
     },
     case::{Case, Type, steps::ProgramAction},
     catalogue::{HelperSet, ProgramKind, SockOpsOp, StorageMap},
@@ -141,6 +141,16 @@ struct SharedObject {
 
 static OBJECT: Mutex<Option<SharedObject>> = Mutex::new(None);
 
+/// Why the object could not be lent to a case or given back, or a socket not made in the
+/// case's cgroup.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error(transparent)]
+    Bpf(#[from] BpfError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+}
+
 pub struct CaseBpf {
     shared: SharedObject,
     attached: Vec<ProgramKind>,
@@ -151,7 +161,7 @@ pub struct CaseBpf {
 
 impl CaseBpf {
     /// Lends the object to `case` when it uses programs or the object's maps.
-    pub fn start(case: &Case) -> Result<Option<Self>, String> {
+    pub fn start(case: &Case) -> Result<Option<Self>, ObjectError> {
         let uses_object = !case.programs.is_empty()
             || case.maps.values().any(|m| m.bpf.is_some())
             || iterates(case);
@@ -162,29 +172,24 @@ impl CaseBpf {
         let mut shared = match lent {
             Some(shared) => shared,
             None => SharedObject {
-                object: SkStorageObject::load(kernel_accepts_clone_flag())
-                    .map_err(|e| crate::error_chain(&e))?,
+                object: SkStorageObject::load(kernel_accepts_clone_flag())?,
                 loaded: HashSet::new(),
             },
         };
         let object = &mut shared.object;
-        object
-            .take_observations()
-            .map_err(|e| crate::error_chain(&e))?;
+        object.take_observations()?;
         let thread = nix::unistd::gettid().as_raw() as u32;
         for program in case.programs.values() {
             // Tracing and LSM programs see every socket of the machine: only this case's
             // thread counts.
             let mut params = program.params.clone();
             params.only_thread = Some(thread);
-            object
-                .set_params(program.kind, &params)
-                .map_err(|e| crate::error_chain(&e))?;
+            object.set_params(program.kind, &params)?;
         }
         let cgroup = if case.programs.is_empty() {
             None
         } else {
-            Some(CaseCgroup::create(&case.name).map_err(|e| crate::error_chain(&e))?)
+            Some(CaseCgroup::create(&case.name)?)
         };
         Ok(Some(Self {
             shared,
@@ -200,22 +205,21 @@ impl CaseBpf {
     }
 
     /// Runs `create` inside the case's cgroup, so the sockets it makes belong to it.
-    pub fn in_cgroup<T>(&self, create: impl FnOnce() -> T) -> Result<T, String> {
+    pub fn in_cgroup<T>(&self, create: impl FnOnce() -> T) -> Result<T, CgroupError> {
         match &self.cgroup {
             Some(cgroup) => {
-                let _inside = cgroup.enter().map_err(|e| crate::error_chain(&e))?;
+                let _inside = cgroup.enter()?;
                 Ok(create())
             }
             None => Ok(create()),
         }
     }
 
-    pub fn map_fd(&self, map: StorageMap) -> Result<RawFd, String> {
+    pub fn map_fd(&self, map: StorageMap) -> Result<RawFd, BpfError> {
         self.shared
             .object
             .storage_fd(map)
             .map(|fd| fd.as_fd().as_raw_fd())
-            .map_err(|e| crate::error_chain(&e))
     }
 
     /// The sk storage map iterator program's fd (loaded on first use); a refusal at load
@@ -337,12 +341,12 @@ impl CaseBpf {
 
     /// Detaches what the case attached, gives the object back and removes the cgroup; a
     /// program that cannot be detached or a cgroup left behind is reported.
-    pub fn finish(mut self) -> Result<(), String> {
+    pub fn finish(mut self) -> Result<(), ObjectError> {
         let attached = std::mem::take(&mut self.attached);
         let mut detached = Ok(());
         for kind in attached {
             if let Err(e) = self.object().detach(kind) {
-                detached = Err(crate::error_chain(&e));
+                detached = Err(e);
             }
         }
         let Self { shared, cgroup, .. } = self;
@@ -353,7 +357,7 @@ impl CaseBpf {
             .get_or_insert(shared);
         detached?;
         match cgroup {
-            Some(cgroup) => cgroup.remove().map_err(|e| crate::error_chain(&e)),
+            Some(cgroup) => Ok(cgroup.remove()?),
             None => Ok(()),
         }
     }

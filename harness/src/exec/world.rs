@@ -233,10 +233,9 @@ impl<'c> World<'c> {
 
     pub(super) fn map_fd(&self, map: &str) -> Result<RawFd, Actual> {
         if let Some(storage) = self.case.maps[map].bpf {
-            return self
-                .object()
-                .map_fd(storage)
-                .map_err(|reason| Actual::NotRun { reason });
+            return self.object().map_fd(storage).map_err(|e| Actual::NotRun {
+                reason: crate::error_chain(&e),
+            });
         }
         self.maps
             .get(map)

@@ -113,7 +113,11 @@ fn create(world: &mut World<'_>, name: &str) -> Actual {
     let opened = match &world.bpf {
         Some(bpf) => match bpf.in_cgroup(opening) {
             Ok(opened) => opened,
-            Err(reason) => return Actual::NotRun { reason },
+            Err(e) => {
+                return Actual::NotRun {
+                    reason: crate::error_chain(&e),
+                };
+            }
         },
         None => opening(),
     };
