@@ -91,7 +91,7 @@ fn align4(n: usize) -> usize {
 }
 
 /// A map the answer may name by its id.
-pub struct DiagMap<'a> {
+struct DiagMap<'a> {
     pub name: &'a str,
     pub id: u32,
     pub value: &'a Type,

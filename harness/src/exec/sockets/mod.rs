@@ -5,7 +5,7 @@ mod open;
 
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 
-pub use self::open::is_open;
+pub(super) use self::open::is_open;
 use super::world::{Prepared, World, status};
 use crate::{
     case::{
