@@ -39,7 +39,8 @@ pub trait MapSyscalls: Sync {
     fn map_id(&self, map_fd: RawFd) -> Result<u32, Errno>;
 }
 
-/// The calls of socket steps on descriptors the case holds.
+/// The calls of socket steps on descriptors the case holds, and close(2) of any of them
+/// (a map's too).
 pub trait SocketSyscalls: Sync {
     /// close(2); must not allocate (it also runs in a forked child).
     fn close(&self, fd: RawFd) -> Result<(), Errno>;
