@@ -31,7 +31,7 @@ use crate::{
         Action, Case, FIRST_KERNEL, Step,
         steps::{InspectAction, ProgramAction},
     },
-    results::{Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, StepResult, Verdict},
+    results::{Actual, CaseOutcome, CaseResult, KernelRun, KernelStatus, StepResult},
     version::KernelVersion,
 };
 
@@ -187,13 +187,7 @@ pub fn run_case_for(case: &Case, version: KernelVersion, timeout: Duration) -> C
             if let Some(reason) = refused {
                 return finish(CaseOutcome::Skipped { reason }, steps);
             }
-            let diverged = steps.iter().any(|s| s.verdict == Verdict::Diverged);
-            let outcome = if diverged {
-                CaseOutcome::Diverged
-            } else {
-                CaseOutcome::Pass
-            };
-            finish(outcome, steps)
+            finish(CaseOutcome::of_steps(&steps), steps)
         }
         Err(e) => finish(
             CaseOutcome::Error {
@@ -326,18 +320,12 @@ mod tests {
         let case = case(
             "name: x\ndescription: d\nsockets:\n  s: { family: inet, listen: true }\nsteps:\n  - diag: { socket: s }\n    expect: { storages: {} }\n",
         );
-        let step = |name: &str| StepResult {
-            id: "1".into(),
-            label: "diag".into(),
-            line: None,
-            expected: crate::case::Expected::Ok,
-            reason: None,
-            since: None,
-            actual: Actual::Errno {
+        let step = |name: &str| {
+            let actual = Actual::Errno {
                 name: name.into(),
                 code: 0,
-            },
-            verdict: Verdict::Diverged,
+            };
+            StepResult::judged("1", "diag", crate::case::Expected::Ok, actual)
         };
         let diag = case.steps_by_id()["1"];
         let reason = refused_environment(&case, diag, &step("ENOENT")).expect("a skip");
@@ -350,18 +338,12 @@ mod tests {
         let case = case(
             "name: x\ndescription: d\nmaps:\n  store: { bpf: no_prealloc }\nsockets:\n  s: { family: inet }\nprograms:\n  p: { type: sock_create, map: store, calls: [ { get: {} } ] }\nsteps:\n  - socket: s\n    expect: ok\n  - attach: p\n    expect: ok\n  - iterate: { map: store }\n    expect: { value: { storages: 0, value_sum: 0 } }\n",
         );
-        let rejected = |id: &str, errno: &str, message: &str| StepResult {
-            id: id.into(),
-            label: String::new(),
-            line: None,
-            expected: crate::case::Expected::Ok,
-            reason: None,
-            since: None,
-            actual: Actual::Rejected {
+        let rejected = |id: &str, errno: &str, message: &str| {
+            let actual = Actual::Rejected {
                 errno: errno.into(),
                 message: message.into(),
-            },
-            verdict: Verdict::Diverged,
+            };
+            StepResult::judged(id, "", crate::case::Expected::Ok, actual)
         };
         let by_id = case.steps_by_id();
         let refused = |id: &str, errno: &str, message: &str| {

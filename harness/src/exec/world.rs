@@ -93,20 +93,11 @@ fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
         Some(v) => (v.outcome.clone(), v.reason.clone(), v.range.since),
         None => unreachable!("validation makes variants cover every kernel a case runs on"),
     };
-    let verdict = if actual.satisfies(&expected) {
-        Verdict::Pass
-    } else {
-        Verdict::Diverged
-    };
     StepResult {
-        id: step.id.clone(),
-        label: step.label.clone(),
         line: step.line,
-        expected,
         reason,
         since,
-        actual,
-        verdict,
+        ..StepResult::judged(step.id.clone(), step.label.clone(), expected, actual)
     }
 }
 
