@@ -1,12 +1,7 @@
 //! The embedded eBPF object, loaded once per case so its maps start empty: parameters in,
 //! programs loaded and attached, observations out, storage maps shared with userspace.
 
-use std::{
-    collections::BTreeMap,
-    io,
-    os::fd::{AsFd, BorrowedFd},
-    sync::{Mutex, OnceLock},
-};
+use std::{collections::BTreeMap, io, os::fd::AsFd, os::fd::BorrowedFd, sync::OnceLock};
 
 use aya::{
     Btf, Ebpf, EbpfError, EbpfLoader,
@@ -184,9 +179,8 @@ impl SkStorageObject {
         let object = compatible_object(clone_flag)
             .as_ref()
             .map_err(|e| BpfError::BtfCompat(e.clone()))?;
-        let mut ebpf = loader()
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        let mut ebpf = EbpfLoader::new()
+            .btf(kernel_btf().as_ref().ok())
             .load(object)
             .map_err(BpfError::Load)?;
         let records = ebpf
@@ -452,18 +446,6 @@ fn compatible_object(clone_flag: bool) -> &'static Result<Vec<u8>, String> {
         }
         set_map_flags(&widened, map_name::STORAGE_CLONE, BPF_F_NO_PREALLOC)
             .map_err(|e| e.to_string())
-    })
-}
-
-/// The loader of every case's object, made once per process: aya's `EbpfLoader::new`
-/// parses the kernel's BTF whatever `.btf()` then gives it, which under TCG was a large
-/// part of each BPF case's time.
-fn loader() -> &'static Mutex<EbpfLoader<'static>> {
-    static LOADER: OnceLock<Mutex<EbpfLoader<'static>>> = OnceLock::new();
-    LOADER.get_or_init(|| {
-        let mut loader = EbpfLoader::new();
-        loader.btf(kernel_btf().as_ref().ok());
-        Mutex::new(loader)
     })
 }
 
