@@ -117,6 +117,17 @@ impl Serialize for KernelVersion {
     }
 }
 
+/// Read from text (`"5.10"`, `"6.1.176"`): quoted in YAML, so that 5.10 is not the number 5.1.
+impl schemars::JsonSchema for KernelVersion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "KernelVersion".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "pattern": r"^\d+\.\d+(\.\d+)?$" })
+    }
+}
+
 impl<'de> Deserialize<'de> for KernelVersion {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;

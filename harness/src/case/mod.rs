@@ -13,6 +13,7 @@ pub mod limits;
 mod locate;
 mod model;
 mod prescan;
+pub mod schema;
 pub mod steps;
 pub mod types;
 mod validate;
@@ -85,7 +86,7 @@ pub struct Requirements {
 
 /// Resource limits the case runs under, in place of the executor's own (which lifts
 /// `RLIMIT_MEMLOCK`). Unset limits stay as they are.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rlimits {
     /// `RLIMIT_MEMLOCK` in bytes: what kernels before 5.11 charge map memory to.

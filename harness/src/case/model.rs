@@ -11,7 +11,7 @@ use super::{
 };
 use crate::version::KernelVersion;
 
-#[derive(Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct CaseFile {
@@ -30,7 +30,7 @@ pub struct CaseFile {
     pub steps: Vec<StepDecl>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Default, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct Requires {
@@ -45,7 +45,7 @@ pub struct Requires {
 /// requires (int key, `max_entries` 0, `NO_PREALLOC`, BTF), so a case about an invalid
 /// creation spells out only the attribute it breaks. With `bpf`, the map is one of the eBPF
 /// object's maps instead, with the object's fixed attributes and value type.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MapDecl {
     /// `no_prealloc` or `clone`: the eBPF object's map the programs use.
@@ -66,21 +66,24 @@ pub struct MapDecl {
 }
 
 /// A program of the eBPF object and what it does when it runs.
-#[derive(Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct ProgramDecl {
     /// The program: sock_ops, skb_ingress, skb_egress, getsockopt, setsockopt, connect4,
     /// connect6, sock_create, fentry_tcp_close, fexit_tcp_connect, lsm_sock_graft.
     #[serde(rename = "type")]
+    #[schemars(schema_with = "program_types")]
     pub kind: String,
     /// A map declared with `bpf:`.
     pub map: String,
     /// Every program type but sock_ops: the helper calls of each run, in order.
     #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    #[schemars(with = "Option<Vec<CallDecl>>")]
     pub calls: Option<Vec<CallDecl>>,
     /// sock_ops only: the callbacks it acts on, each with its calls in order.
     #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    #[schemars(with = "Option<IndexMap<String, Vec<CallDecl>>>")]
     pub callbacks: Option<IndexMap<String, Vec<CallDecl>>>,
     /// sock_ops only: `bpf_sock_ops_cb_flags_set` flags (e.g. STATE_CB_FLAG), set on the
     /// established callbacks.
@@ -89,8 +92,7 @@ pub struct ProgramDecl {
 
 /// One helper call of a program's run: `{ get: { flags, init } }`, `delete`, or
 /// `{ write: N }` (into the storage the last get returned).
-#[derive(Debug, Deserialize)]
-#[cfg_attr(test, derive(serde::Serialize))]
+#[derive(schemars::JsonSchema, Debug, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CallDecl {
     Get(GetDecl),
@@ -98,11 +100,11 @@ pub enum CallDecl {
     Write(u64),
 }
 
-#[derive(Debug, Deserialize)]
-#[cfg_attr(test, derive(serde::Serialize))]
+#[derive(schemars::JsonSchema, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GetDecl {
     /// `F_CREATE`, or an integer for flags the kernel must refuse; default 0.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub flags: Option<serde_yaml::Value>,
     /// The storage's `value` when F_CREATE creates it; left out, NULL is passed (zeroed).
     pub init: Option<u64>,
@@ -112,7 +114,7 @@ pub struct GetDecl {
 /// end of a socketpair, one received over a unix socket, or a non-socket file (for the
 /// ENOTSOCK cases). Exactly one of `family`, `accept`, `dup`, `pair_of`, `received_on`,
 /// `file` says which.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SocketDecl {
     pub family: Option<String>,
@@ -148,12 +150,22 @@ pub struct SocketDecl {
 }
 
 /// One variant of a versioned expectation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct VariantDecl {
     pub since: Option<KernelVersion>,
     pub until: Option<KernelVersion>,
+    #[schemars(with = "serde_json::Value")]
     pub expect: serde_yaml::Value,
     pub reason: String,
+}
+
+/// The hooks' names, as the one table of hooks gives them (editors complete them).
+fn program_types(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = crate::catalogue::ProgramKind::ALL
+        .iter()
+        .map(|kind| kind.name())
+        .collect();
+    schemars::json_schema!({ "type": "string", "enum": names })
 }

@@ -11,14 +11,14 @@ use super::limits::MAX_TYPE_SIZE;
 
 /// A key or value type as a case declares it: a name (`u32`, `int`, `bpf_spin_lock`,
 /// `u8[64]`) or an ordered struct of named fields.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum TypeExpr {
     Named(String),
     Struct(IndexMap<String, TypeExpr>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Type {
     Int {

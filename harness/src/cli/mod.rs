@@ -159,6 +159,9 @@ enum Command {
     },
     /// Print the manual page in roff (`harness man > harness.1; man ./harness.1`).
     Man,
+    /// Print the JSON Schema of a case file, for editors (yaml-language-server: see the
+    /// book's case language page).
+    Schema,
     /// Show or fetch the kernels of the kernel list (Debian kernels are verified and cached).
     Kernels {
         #[command(subcommand)]
@@ -276,6 +279,14 @@ pub fn main() -> ExitCode {
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "harness", &mut io::stdout());
+            EXIT_PASS
+        }
+        Command::Schema => {
+            let schema = crate::case::schema::case_schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("a schema serialises")
+            );
             EXIT_PASS
         }
         Command::Man => match clap_mangen::Man::new(Cli::command()).render(&mut io::stdout()) {

@@ -1004,3 +1004,56 @@ fn new_writes_a_case_that_validates() {
         "nothing else written"
     );
 }
+
+/// `harness schema` is a JSON Schema every shipped case satisfies, and which refuses what
+/// the loader refuses by key: an unknown field, two operations in a step, a step's unknown
+/// key.
+#[test]
+fn every_case_satisfies_the_schema_which_refuses_unknown_keys() {
+    let out = harness(&["schema"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let read = |text: &str| -> serde_json::Value {
+        serde_yaml::from_str::<serde_json::Value>(text).expect("YAML")
+    };
+    let mut checked = 0;
+    for entry in walk(&repo_root().join("cases")) {
+        let text = std::fs::read_to_string(&entry).expect("a case");
+        let errors: Vec<String> = validator
+            .iter_errors(&read(&text))
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", entry.display());
+        checked += 1;
+    }
+    assert!(checked > 70, "{checked} cases");
+    let case = |steps: &str| {
+        read(&format!(
+            "name: x\ndescription: d\nmaps:\n  m: {{ value: u32 }}\nsockets:\n  s: {{ family: inet }}\nsteps:\n{steps}"
+        ))
+    };
+    assert!(validator.is_valid(&case(
+        "  - update: { map: m, socket: s, value: 1 }\n    expect: ok\n"
+    )));
+    for bad in [
+        "  - update: { map: m, socket: s, valeu: 1 }\n    expect: ok\n",
+        "  - update: { map: m, socket: s, value: 1 }\n    lookup: { map: m, socket: s }\n    expect: ok\n",
+        "  - update: { map: m, socket: s, value: 1 }\n    expect: ok\n    colour: red\n",
+    ] {
+        assert!(!validator.is_valid(&case(bad)), "accepted: {bad}");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("a directory") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml") {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -24,6 +24,18 @@ pub struct StepDecl {
     pub within: Option<std::time::Duration>,
 }
 
+/// An operation's schema, which [`crate::case::schema`] widens with `expect` and `within`
+/// (a step's mapping holds them beside the operation's key).
+impl schemars::JsonSchema for StepDecl {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Step".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        Op::json_schema(generator)
+    }
+}
+
 impl<'de> Deserialize<'de> for StepDecl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(StepVisitor)
@@ -122,7 +134,7 @@ impl Serialize for StepDecl {
 
 /// An operation written alone, as a mapping of its key to its arguments (a thread's step,
 /// which has no `expect` of its own).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct BareOp(pub Op);
 

@@ -12,7 +12,7 @@ use crate::case::{
     types::Type,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(rename_all = "snake_case")]
 #[strum_discriminants(
     name(InspectOpKind),
@@ -64,7 +64,7 @@ impl InspectOp {
 
 /// A NETLINK_SOCK_DIAG dump (`SOCK_DIAG_BY_FAMILY`) with `INET_DIAG_REQ_SK_BPF_STORAGES`
 /// naming these maps, answered for `socket` (a TCP or UDP socket over inet or inet6).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiagArgs {
     pub socket: String,
@@ -154,7 +154,7 @@ fn family_and_type(
 }
 
 /// A BPF iterator (`bpf_iter__bpf_sk_storage_map`) attached to `map` and read to the end.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IterateArgs {
     pub map: String,

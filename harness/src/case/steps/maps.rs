@@ -11,7 +11,7 @@ use crate::case::{
     locate::Point,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(rename_all = "snake_case")]
 #[strum_discriminants(
     name(MapOpKind),
@@ -166,7 +166,7 @@ impl MapOp {
 /// An element command keyed by a descriptor. Exactly one of `socket` (an open socket),
 /// `closed_socket` (the number a closed socket had, on purpose) or `fd` (a number as is)
 /// names the key; `get_next_key` may leave all out for a NULL key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ElemArgs {
     pub map: String,
@@ -179,9 +179,11 @@ pub struct ElemArgs {
     pub fd: Option<i32>,
     /// update only: the value, in the map's value type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub value: Option<serde_yaml::Value>,
     /// A name, a list of names, or an integer for raw bits the kernel must refuse.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub flags: Option<serde_yaml::Value>,
 }
 
@@ -302,13 +304,14 @@ impl ElemArgs {
 }
 
 /// A batch command: the keys (and values, for update) in order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchArgs {
     pub map: String,
     #[serde(default)]
     pub sockets: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<serde_json::Value>")]
     pub values: Vec<serde_yaml::Value>,
 }
 

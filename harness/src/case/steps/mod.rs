@@ -47,7 +47,7 @@ use super::{Step, checked::Checked};
 
 /// One operation of a step, by concern. It is written (and serialised) as its concern's
 /// operation: a mapping of the operation's key to its arguments.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Op {
     Maps(MapOp),

@@ -10,7 +10,7 @@ use crate::case::{
     locate::Point,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(rename_all = "snake_case")]
 #[strum_discriminants(
     name(ProcessOpKind),
@@ -56,6 +56,19 @@ impl ProcessOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Capability(pub caps::Capability);
+
+/// A capability's name as capabilities(7) writes it, one of those the `caps` crate knows.
+impl schemars::JsonSchema for Capability {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Capability".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut names: Vec<String> = caps::all().iter().map(ToString::to_string).collect();
+        names.sort();
+        schemars::json_schema!({ "type": "string", "enum": names })
+    }
+}
 
 impl<'de> Deserialize<'de> for Capability {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

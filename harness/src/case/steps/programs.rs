@@ -11,7 +11,7 @@ use crate::{
     catalogue::{ProgramKind, SockOpsOp},
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(rename_all = "snake_case")]
 #[strum_discriminants(
     name(ProgramOpKind),
@@ -106,7 +106,7 @@ fn check_attach(
 }
 
 /// The next record `program` left about `socket` that no earlier step observed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObserveArgs {
     pub program: String,

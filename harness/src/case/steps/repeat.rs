@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{MapOp, Op, SocketOp, StepCheck, StepDecl, StepKind, template};
 use crate::case::{Step, locate::Point};
 
-#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(rename_all = "snake_case")]
 #[strum_discriminants(
     name(RepeatOpKind),
@@ -34,7 +34,7 @@ impl RepeatOp {
 /// `repeat: { times: N, steps: [...] }`: the steps, `times` times in order, with `{i}` the
 /// iteration (from 0) in their strings. The expanded steps take the repeat's place; each
 /// says what it expects, so the repeat itself expects nothing.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepeatArgs {
     pub times: u32,

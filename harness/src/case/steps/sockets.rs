@@ -9,7 +9,7 @@ use crate::case::{
     locate::Point,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(rename_all = "snake_case")]
 #[strum_discriminants(
     name(SocketOpKind),
@@ -90,7 +90,17 @@ pub enum SocketAction {
 }
 
 /// Which way a transfer goes: send(2) or recv(2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(
+    schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Direction {
@@ -193,7 +203,7 @@ pub(in crate::case) fn describe_socket(spec: &SocketSpec) -> String {
 
 /// connect(2) `socket` to the address of `to`, as a step of its own so that anything can
 /// happen between socket() and connect().
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectArgs {
     pub socket: String,
@@ -261,7 +271,7 @@ impl ConnectArgs {
 
 /// sendmsg(2) of `fd_of`'s descriptor over the unix socket `socket` (SCM_RIGHTS); the
 /// receiving end takes it as a socket declared `received_on` its peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendFdArgs {
     pub socket: String,
@@ -284,7 +294,7 @@ impl SendFdArgs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShutdownHow {
     Read,
@@ -293,7 +303,7 @@ pub enum ShutdownHow {
 }
 
 /// shutdown(2): the socket stays open, with one or both directions closed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShutdownArgs {
     pub socket: String,
@@ -321,7 +331,7 @@ impl ShutdownArgs {
 }
 
 /// send(2) or recv(2) of `bytes` bytes, without blocking.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransferArgs {
     pub socket: String,
@@ -473,7 +483,7 @@ impl SocketOption {
 
 /// setsockopt(2) or getsockopt(2) of `option` (a SOL_SOCKET name such as SO_RCVBUF or
 /// SO_MEMINFO; left out, the harness's own option that the sockopt programs answer).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SockoptArgs {
     pub socket: String,
@@ -481,6 +491,7 @@ pub struct SockoptArgs {
     pub option: Option<String>,
     /// setsockopt only: the value, in the option's type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub value: Option<serde_yaml::Value>,
 }
 

@@ -10,7 +10,7 @@ use crate::case::{
     locate::Point,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(rename_all = "snake_case")]
 #[strum_discriminants(
     name(ThreadsOpKind),
@@ -42,7 +42,7 @@ pub struct ThreadsAction {
 /// Threads that run the same steps: `count` threads (`{t}` numbers them across the whole
 /// step, from 0), each running `steps` `repeat` times (`{i}`). Steps here are map element
 /// operations without `expect`: the step expects how often each outcome happened.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThreadGroup {
     #[serde(default = "one")]
