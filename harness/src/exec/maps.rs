@@ -22,6 +22,7 @@ pub(super) fn perform(world: &mut World<'_>, action: &MapAction) -> Result<Actua
             })?;
             status(world.kernel.close(fd.into_raw_fd()))
         }
+        MapAction::Freeze { map } => status(world.kernel.freeze(world.map_fd(map)?)),
         MapAction::Elem(elem) => {
             let mut call = elem_call(world, elem)?;
             let result = world.kernel.elem(&mut call);

@@ -24,6 +24,9 @@ pub enum MapOp {
     /// Close the case's descriptor of a map created by bpf(2); the kernel frees the map,
     /// and the storages it gave sockets, once nothing else holds it.
     CloseMap(String),
+    /// Freeze a map created by bpf(2) (`BPF_MAP_FREEZE`): the syscall side may no longer
+    /// change it.
+    FreezeMap(String),
     Update(ElemArgs),
     Lookup(ElemArgs),
     Delete(ElemArgs),
@@ -66,6 +69,7 @@ impl MapOpKind {
 pub enum MapAction {
     Create { map: String },
     Close { map: String },
+    Freeze { map: String },
     Elem(ElemAction),
     Batch(BatchAction),
 }
@@ -76,6 +80,7 @@ impl MapAction {
         match self {
             Self::Create { .. } => MapOpKind::CreateMap.name(),
             Self::Close { .. } => MapOpKind::CloseMap.name(),
+            Self::Freeze { .. } => MapOpKind::FreezeMap.name(),
             Self::Elem(elem) => elem.command.name(),
             Self::Batch(batch) => batch.command.into(),
         }
@@ -150,6 +155,15 @@ impl MapOp {
         match self {
             MapOp::CreateMap(map) => check_create(map, cx),
             MapOp::CloseMap(map) => check_close(map, cx),
+            MapOp::FreezeMap(map) => {
+                let path = cx.path.clone();
+                let map = cx.created_map(map, &path)?;
+                Some(Checked::new(
+                    format!("freeze map {map}"),
+                    Outcomes::Status,
+                    MapAction::Freeze { map },
+                ))
+            }
             MapOp::Update(args) => args.check(ElemCommand::Update, cx),
             MapOp::Lookup(args) => args.check(ElemCommand::Lookup, cx),
             MapOp::Delete(args) => args.check(ElemCommand::Delete, cx),

@@ -84,6 +84,14 @@ pub struct ElemCall {
 }
 
 impl MapSyscalls for Kernel {
+    fn freeze(&self, map_fd: RawFd) -> Result<(), Errno> {
+        let mut attr = zeroed_attr();
+        // SAFETY: writing the map-fd member of a zeroed union, as BPF_MAP_FREEZE reads it.
+        let elem = unsafe { &mut attr.__bindgen_anon_2 };
+        elem.map_fd = map_fd as u32;
+        bpf(bpf_cmd::BPF_MAP_FREEZE, &mut attr).map(|_| ())
+    }
+
     fn map_id(&self, map_fd: RawFd) -> Result<u32, Errno> {
         // SAFETY: bpf_map_info is a plain C struct; all-zero is a valid value.
         let mut info: aya_obj::generated::bpf_map_info = unsafe { mem::zeroed() };

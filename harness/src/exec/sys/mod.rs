@@ -37,6 +37,8 @@ pub trait MapSyscalls: Sync {
     ) -> Result<u32, Errno>;
     /// The map's id (`BPF_OBJ_GET_INFO_BY_FD`), which sock_diag answers name maps by.
     fn map_id(&self, map_fd: RawFd) -> Result<u32, Errno>;
+    /// `BPF_MAP_FREEZE`.
+    fn freeze(&self, map_fd: RawFd) -> Result<(), Errno>;
 }
 
 /// The calls of socket steps on descriptors the case holds, and close(2) of any of them

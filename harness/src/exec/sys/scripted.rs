@@ -35,6 +35,10 @@ fn null_fd() -> OwnedFd {
 }
 
 impl MapSyscalls for Scripted {
+    fn freeze(&self, _map_fd: RawFd) -> Result<(), Errno> {
+        Ok(())
+    }
+
     fn map_id(&self, map_fd: RawFd) -> Result<u32, Errno> {
         Ok(map_fd as u32)
     }
