@@ -21,7 +21,7 @@ use crate::{
     plan::Plan,
     results::{KernelRun, KernelStatus, RunResults, Timestamp},
     version::KernelVersion,
-    vm::{self, Accel, KernelArg, VmRegistry, VmSpec, Vng},
+    vm::{self, Accel, Arch, KernelArg, VmRegistry, VmSpec, Vng},
 };
 
 /// How to run the matrix; everything else comes from kernels.toml.
@@ -225,9 +225,16 @@ pub fn run(
                     if registry.is_cancelled() {
                         break;
                     }
+                    let entry = job.entry();
+                    let run = run_job(job, cases, options, vm_setup.as_ref(), &registry, on_event);
                     let run = KernelRun {
-                        note: job.entry().note.clone(),
-                        ..run_job(job, cases, options, vm_setup.as_ref(), &registry, on_event)
+                        note: entry.note.clone(),
+                        // A kernel that did not run names the machine it was for.
+                        arch: run
+                            .arch
+                            .clone()
+                            .or_else(|| Some(entry.arch.uname_machine().to_string())),
+                        ..run
                     };
                     on_event(Event::Finished(&run));
                     done.lock().expect("results lock").push((index, run));
@@ -621,6 +628,17 @@ fn run_in_vm(
             message: format!(
                 "booted {arg} expecting {claimed}, but the guest reports {actual} ({})",
                 run.release.as_deref().unwrap_or("?")
+            ),
+            log_tail: None,
+        };
+    }
+    if let Some(machine) = &run.arch
+        && Arch::from_uname_machine(machine) != Some(entry.arch)
+    {
+        run.status = KernelStatus::Error {
+            message: format!(
+                "booted {arg} as an {} kernel, but the guest reports the machine {machine}",
+                entry.arch
             ),
             log_tail: None,
         };

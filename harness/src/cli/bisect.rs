@@ -344,6 +344,8 @@ fn debian_ladder(
                 selector: DebianSelector::Version(version.clone()),
                 flavour: args.flavour.clone(),
             }),
+            // An arm64 flavour's kernels boot in arm64 guests; any other as before.
+            arch: crate::vm::Arch::of_flavour(&args.flavour).unwrap_or_default(),
             timeout: None,
             memory: None,
             cpus: None,

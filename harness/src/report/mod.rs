@@ -24,7 +24,7 @@ use owo_colors::{OwoColorize, Style};
 
 use crate::{
     kernels::KernelEntry,
-    results::{HarnessBuild, KernelRun, KernelStatus, RunResults, SCHEMA_VERSION},
+    results::{HarnessBuild, KernelStatus, RunResults, SCHEMA_VERSION},
     version::KernelVersion,
 };
 
@@ -571,10 +571,9 @@ pub fn merge_dir(kernels: &[&KernelEntry], dir: &Path) -> Result<RunResults, Mer
         if let Some(reason) = entry.absent_reason()
             && !path.exists()
         {
-            stand_ins.push(Some(KernelRun {
-                note: entry.note.clone(),
-                ..KernelRun::without_cases(kernel, KernelStatus::Skipped { reason })
-            }));
+            stand_ins.push(Some(
+                entry.row_without_cases(KernelStatus::Skipped { reason }),
+            ));
             continue;
         }
         let loaded = read_json(&path)
@@ -599,16 +598,10 @@ pub fn merge_dir(kernels: &[&KernelEntry], dir: &Path) -> Result<RunResults, Mer
                 found.push(results);
                 stand_ins.push(None);
             }
-            Err(reason) => stand_ins.push(Some(KernelRun {
-                note: entry.note.clone(),
-                ..KernelRun::without_cases(
-                    kernel,
-                    KernelStatus::Error {
-                        message: format!("no results for this kernel: {reason}"),
-                        log_tail: None,
-                    },
-                )
-            })),
+            Err(reason) => stand_ins.push(Some(entry.row_without_cases(KernelStatus::Error {
+                message: format!("no results for this kernel: {reason}"),
+                log_tail: None,
+            }))),
         }
     }
     let mut merged = merge(found)?;

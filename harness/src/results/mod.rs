@@ -98,6 +98,11 @@ pub struct KernelRun {
     /// `uname -r` as the kernel itself reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
+    /// The machine the kernel ran on, `uname -m` as the kernel itself reported it
+    /// (`x86_64`, `aarch64`); for a kernel that did not run, the machine of the
+    /// architecture its kernels.toml entry gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
     /// The version expectations were chosen by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<KernelVersion>,
@@ -493,6 +498,7 @@ impl KernelRun {
         Self {
             kernel: kernel.to_string(),
             release: None,
+            arch: None,
             version: None,
             status,
             duration_ms: 0,
