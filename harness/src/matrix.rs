@@ -7,6 +7,7 @@
 //! error row; the others still run.
 
 use std::{
+    collections::HashMap,
     path::PathBuf,
     sync::Mutex,
     time::{Duration, Instant},
@@ -16,7 +17,8 @@ use crate::{
     case::Case,
     exec,
     kernels::{
-        BootableKernel, KernelCache, KernelEntry, KernelsFile, Progress, ResolvedKernel, Resolver,
+        BootableKernel, GuestTools, KernelCache, KernelEntry, KernelsFile, Progress,
+        ResolvedKernel, Resolver,
     },
     plan::Plan,
     results::{KernelRun, KernelStatus, RunResults, Timestamp},
@@ -175,7 +177,7 @@ pub fn run(
         source,
     })?;
 
-    let jobs = resolve_all(file, kernels, cache, progress, options.absent);
+    let (jobs, guest_tools) = resolve_all(file, kernels, cache, progress, options.absent);
     for job in &jobs {
         if let Job::Vm(entry, kernel) = job {
             vm::safe_path::check_kernel(kernel).map_err(|source| MatrixError::Refused {
@@ -184,13 +186,15 @@ pub fn run(
             })?;
         }
     }
+    // KVM is probed with a kernel of the host's architecture; the others are emulated.
     let first_image = jobs.iter().find_map(|job| match job {
-        Job::Vm(_, kernel) => Some(kernel.clone()),
+        Job::Vm(entry, kernel) if entry.arch.is_host() => Some(kernel.clone()),
         _ => None,
     });
-    let vm_setup = match first_image {
-        None => None,
-        Some(first) => match Vng::locate() {
+    let any_vm = jobs.iter().any(|job| matches!(job, Job::Vm(..)));
+    let vm_setup = match any_vm {
+        false => None,
+        true => match Vng::locate() {
             Ok(vng) => {
                 let refused = |source| MatrixError::Refused {
                     subject: "the VMs".into(),
@@ -198,14 +202,29 @@ pub fn run(
                 };
                 vm::safe_path::check_vng(&vng).map_err(refused)?;
                 let dir = vm::safe_path::safe_dir(&options.work_dir).map_err(refused)?;
-                let (accel, why) =
-                    vm::probe_accel(&vng, &first, &registry, options.accel_memo.as_deref())?;
-                on_event(Event::Note(&why));
+                let accel = match &first_image {
+                    Some(first) => {
+                        let (accel, why) =
+                            vm::probe_accel(&vng, first, &registry, options.accel_memo.as_deref())?;
+                        on_event(Event::Note(&why));
+                        accel
+                    }
+                    None => Accel::Tcg,
+                };
                 let root = minimal_root(&jobs, &vng, &dir, options, on_event);
+                let foreign_roots = guest_tools
+                    .into_iter()
+                    .map(|(arch, tools)| {
+                        let root = tools
+                            .and_then(|tools| foreign_root(&tools, &vng, &dir, options, on_event));
+                        (arch, root)
+                    })
+                    .collect();
                 Some(Ok(VmSetup {
                     vng,
                     accel,
                     root,
+                    foreign_roots,
                     dir,
                 }))
             }
@@ -263,9 +282,35 @@ struct VmSetup {
     accel: Accel,
     /// The root kernel images boot on, unless they use the host's.
     root: Option<vm::MinimalRoot>,
+    /// The roots of other architectures' guests, which cannot run the host's programs.
+    foreign_roots: HashMap<Arch, Result<vm::MinimalRoot, String>>,
     /// Where the guests' directories and the root are made: the work directory when vng may
     /// see its path, else the temporary directory ([`vm::safe_path::safe_dir`]).
     dir: PathBuf,
+}
+
+impl VmSetup {
+    /// How guests of `arch` run: only the host's architecture can use KVM.
+    fn accel_for(&self, arch: Arch) -> Accel {
+        if arch.is_host() {
+            self.accel
+        } else {
+            Accel::Tcg
+        }
+    }
+
+    /// The minimal root guests of `arch` boot on, if any; another architecture's guests
+    /// have no other, so that its absence is their error.
+    fn root_for(&self, arch: Arch) -> Result<Option<&vm::MinimalRoot>, String> {
+        if arch.is_host() {
+            return Ok(self.root.as_ref());
+        }
+        match self.foreign_roots.get(&arch) {
+            Some(Ok(root)) => Ok(Some(root)),
+            Some(Err(why)) => Err(format!("no root for {arch} guests: {why}")),
+            None => Err(format!("no root for {arch} guests")),
+        }
+    }
 }
 
 /// Builds the minimal root when kernel images are to boot on it; a root that cannot be
@@ -279,7 +324,7 @@ fn minimal_root(
 ) -> Option<vm::MinimalRoot> {
     let images = jobs
         .iter()
-        .any(|job| matches!(job, Job::Vm(_, KernelArg::Image { .. })));
+        .any(|job| matches!(job, Job::Vm(entry, KernelArg::Image { .. }) if entry.arch.is_host()));
     if options.guest_root != GuestRoot::Minimal || !images {
         return None;
     }
@@ -293,6 +338,34 @@ fn minimal_root(
             None
         }
     }
+}
+
+/// The root of `tools`' architecture's guests, around that architecture's harness (built
+/// now unless cargo finds it up to date).
+fn foreign_root(
+    tools: &GuestTools,
+    vng: &Vng,
+    dir: &std::path::Path,
+    options: &MatrixOptions,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<vm::MinimalRoot, String> {
+    let arch = tools.arch;
+    vng.require_qemu(arch).map_err(|e| e.to_string())?;
+    on_event(Event::Note(&format!(
+        "{arch} guests are emulated (TCG); their harness is the {} build, made by cargo \
+         unless up to date",
+        arch.static_target()
+    )));
+    let exe = vm::guest_exe::guest_exe(arch, &options.harness_exe)?;
+    let programs_dir = tempfile::Builder::new()
+        .prefix("guest-tools-")
+        .tempdir_in(dir)
+        .map_err(|e| format!("cannot create a directory in {}: {e}", dir.display()))?;
+    let programs = tools
+        .extract(programs_dir.path())
+        .map_err(|e| crate::error_chain(&e))?;
+    vm::MinimalRoot::build_foreign(dir, &exe, &programs.busybox, &programs.bash)
+        .map_err(|e| crate::error_chain(&e))
 }
 
 /// The process's VM registry, created with its Ctrl-C handler on first use: the handler
@@ -316,9 +389,9 @@ fn resolve_all<'a>(
     cache: KernelCache,
     progress: &dyn Progress,
     absent: AbsentKernels,
-) -> Vec<Job<'a>> {
+) -> (Vec<Job<'a>>, HashMap<Arch, Result<GuestTools, String>>) {
     let mut resolver = Resolver::new(file, cache).with_progress(progress);
-    kernels
+    let jobs: Vec<Job<'a>> = kernels
         .iter()
         .map(|entry| match resolver.resolve(entry) {
             Ok(ResolvedKernel::Host { .. }) => Job::Host(entry),
@@ -365,7 +438,21 @@ fn resolve_all<'a>(
             ),
             Err(e) => Job::Failed(entry, crate::error_chain(&e)),
         })
-        .collect()
+        .collect();
+    // Guests of another architecture run that architecture's busybox and bash.
+    let mut guest_tools = HashMap::new();
+    for job in &jobs {
+        if let Job::Vm(entry, _) = job
+            && !entry.arch.is_host()
+            && !guest_tools.contains_key(&entry.arch)
+        {
+            let tools = resolver
+                .guest_tools(&entry.name, entry.arch)
+                .map_err(|e| crate::error_chain(&e));
+            guest_tools.insert(entry.arch, tools);
+        }
+    }
+    (jobs, guest_tools)
 }
 
 fn run_job(
@@ -411,7 +498,7 @@ fn run_job(
                 }
                 on_event(Event::Started {
                     kernel: &entry.name,
-                    how: format!("booting {kernel} under {}", setup.accel),
+                    how: format!("booting {kernel} under {}", setup.accel_for(entry.arch)),
                 });
                 (
                     *entry,
@@ -506,7 +593,8 @@ fn run_in_vm(
 
     // A kernel image boots on the minimal root, where the shared directory and the modules
     // are mounted at fixed paths; anything else on the host's, where paths are the host's.
-    let (root, exe, work, shares) = match (&setup.root, arg) {
+    let image_root = setup.root_for(entry.arch).map_err(|why| (why, None))?;
+    let (root, exe, work, shares) = match (image_root, arg) {
         (
             Some(root),
             KernelArg::Image {
@@ -550,7 +638,8 @@ fn run_in_vm(
         work.join("results.json").display().to_string(),
     ];
 
-    let mut spec = VmSpec::new(arg.clone(), setup.accel, command);
+    let mut spec = VmSpec::new(arg.clone(), setup.accel_for(entry.arch), command);
+    spec.arch = entry.arch;
     spec.root = root;
     spec.shares = shares;
     spec.retry_crash_once = true;
@@ -563,7 +652,7 @@ fn run_in_vm(
     // its directory, its console and the root the VMs share.
     spec.remove_if_orphaned = [shared.path(), console_log.as_path()]
         .into_iter()
-        .chain(setup.root.as_ref().map(vm::MinimalRoot::path))
+        .chain(image_root.map(vm::MinimalRoot::path))
         .map(PathBuf::from)
         .collect();
     spec.console_log = Some(console_log);

@@ -82,11 +82,28 @@ impl Arch {
         Self::ALL.into_iter().find(|arch| arch.debian() == last)
     }
 
-    /// The QEMU that runs such a guest, and the Debian package that has it.
+    /// The QEMU that runs such a guest, and how to install it.
     pub fn qemu(self) -> (&'static str, &'static str) {
         match self {
-            Self::X86_64 => ("qemu-system-x86_64", "qemu-system-x86"),
-            Self::Arm64 => ("qemu-system-aarch64", "qemu-system-arm"),
+            Self::X86_64 => (
+                "qemu-system-x86_64",
+                "install the Debian package qemu-system-x86 (scripts/setup-vm.sh does)",
+            ),
+            Self::Arm64 => (
+                "qemu-system-aarch64",
+                "install the Debian package qemu-system-arm (scripts/setup-vm.sh does)",
+            ),
+        }
+    }
+
+    /// The CPU QEMU emulates for such a guest under TCG, when not vng's choice. arm64:
+    /// vng takes the Cortex-A57 (Armv8.0); the Neoverse N1 is an Armv8.2 server core as on
+    /// arm64 clouds (LSE atomics, which the BPF JIT then emits) and boots as fast under TCG
+    /// (docs/src/arm64.md), where `max` took 5× as long (it emulates pointer authentication).
+    pub fn emulated_cpu(self) -> Option<&'static str> {
+        match self {
+            Self::X86_64 => None,
+            Self::Arm64 => Some("neoverse-n1"),
         }
     }
 

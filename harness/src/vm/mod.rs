@@ -4,7 +4,8 @@
 //! the caller's such as the [`MinimalRoot`]; the directories in [`VmSpec::shares`] are
 //! mounted in it, so the guest reads its input and writes its results there. One file per
 //! concern: [`arch`] names the guests' architectures, [`accel`] probes KVM once per run,
-//! [`root`] builds the minimal root, [`command`] builds vng's command line (pure),
+//! [`root`] builds the minimal root, [`guest_exe`] the harness another architecture's
+//! guests run, [`command`] builds vng's command line (pure),
 //! [`console`] reads the console for kernel trouble and landmarks (pure), [`outcome`]
 //! judges a run (pure), [`memo`] remembers the kernels that need 9p, [`safe_path`] keeps
 //! every path vng sees safe for the shells it hands them to, [`process`] runs vng under a
@@ -36,6 +37,7 @@ pub mod accel;
 pub mod arch;
 pub mod command;
 pub mod console;
+pub mod guest_exe;
 pub mod memo;
 pub mod outcome;
 pub mod process;
