@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::{
     case::{Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite, types::Brief},
     version::KernelVersion,
-    vm::{Accel, Phases},
+    vm::{Accel, Arch, Phases},
 };
 
 pub const SCHEMA_VERSION: u32 = 3;
@@ -493,6 +493,14 @@ impl RunResults {
 }
 
 impl KernelRun {
+    /// The architecture of the kernel's machine (x86_64 for results that do not say).
+    pub fn architecture(&self) -> Arch {
+        self.arch
+            .as_deref()
+            .and_then(Arch::from_uname_machine)
+            .unwrap_or_default()
+    }
+
     /// A kernel that ran no case, with why.
     pub fn without_cases(kernel: &str, status: KernelStatus) -> Self {
         Self {

@@ -159,6 +159,7 @@ impl MinimalRoot {
     /// guest's modprobe looks; its mount point is made here, since the guest sees the root
     /// read-only.
     pub fn modules_share(&self, release: &str, modules_dir: &Path) -> Result<Share, VmError> {
+        write_module_index(release, modules_dir)?;
         let guest = Path::new("/lib/modules").join(release);
         self.create_dir(&guest)?;
         Ok(Share {
@@ -207,6 +208,49 @@ impl MinimalRoot {
         fs::copy(from, &to).map_err(|source| root_error(from, source))?;
         fs::set_permissions(&to, fs::Permissions::from_mode(0o755))
             .map_err(|source| root_error(&to, source))
+    }
+}
+
+/// Writes the index of the modules in `modules_dir` (`lib/modules/<release>`) with the
+/// host's depmod when it has none: the guest's modprobe finds modules by it (the kernel's
+/// requests for inet_diag and the like), while vng indexes only its staged copy. depmod
+/// reads modules of any architecture.
+fn write_module_index(release: &str, modules_dir: &Path) -> Result<(), VmError> {
+    if modules_dir.join("modules.dep").is_file() {
+        return Ok(());
+    }
+    // depmod -b BASE looks in BASE/lib/modules/<release>.
+    let base = modules_dir
+        .ancestors()
+        .nth(3)
+        .filter(|base| base.join("lib/modules").join(release) == modules_dir)
+        .ok_or_else(|| VmError::GuestRoot {
+            path: modules_dir.to_path_buf(),
+            source: std::io::Error::other(format!(
+                "a kernel's modules must sit in …/lib/modules/{release}"
+            )),
+        })?;
+    let search = std::ffi::OsString::from("/usr/sbin:/sbin:/usr/bin:/bin");
+    let depmod = super::tools::find_on_path("depmod", &search).ok_or(VmError::ToolMissing {
+        tool: "depmod",
+        hint: "install the Debian package kmod (scripts/setup-vm.sh does)",
+    })?;
+    let output = duct::cmd!(depmod, "-b", base, release)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|source| root_error(modules_dir, source))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(root_error(
+            modules_dir,
+            std::io::Error::other(format!(
+                "depmod failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )),
+        ))
     }
 }
 
@@ -309,12 +353,12 @@ mod tests {
         ] {
             assert!(!at(udevd).exists(), "{udevd}");
         }
+        let modules = parent.path().join("tree/lib/modules/6.1.0-50-cloud-amd64");
+        fs::create_dir_all(&modules).unwrap();
         let share = root
-            .modules_share(
-                "6.1.0-50-cloud-amd64",
-                Path::new("/cache/lib/modules/6.1.0-50"),
-            )
+            .modules_share("6.1.0-50-cloud-amd64", &modules)
             .unwrap();
+        assert!(modules.join("modules.dep").is_file(), "depmod indexed them");
         assert_eq!(share.guest, Path::new("/lib/modules/6.1.0-50-cloud-amd64"));
         assert!(at("/lib/modules/6.1.0-50-cloud-amd64").is_dir());
         assert!(!share.writable);
