@@ -13,11 +13,12 @@ use crate::{
     bisect::{self, ChangePoint, Mark, Outcome},
     case::{Case, Expected},
     kernels::{
-        DEFAULT_FLAVOUR, DebianSelector, DebianSource, KernelEntry, KernelSource, KernelsFile,
-        Resolver, upstream_version,
+        DebianSelector, DebianSource, KernelEntry, KernelSource, KernelsFile, Resolver,
+        upstream_version,
     },
     matrix::AbsentKernels,
     results::{Actual, CaseOutcome, KernelRun, KernelStatus, RunResults, Verdict},
+    vm::Arch,
 };
 
 #[derive(Debug, clap::Args)]
@@ -39,9 +40,13 @@ pub struct BisectArgs {
     /// Bisect every point release of this Debian suite's kernels instead of the list.
     #[arg(long, value_name = "SUITE")]
     debian: Option<String>,
-    /// The Debian kernels' flavour.
-    #[arg(long, default_value = DEFAULT_FLAVOUR, requires = "debian")]
-    flavour: String,
+    /// The Debian kernels' flavour [default: cloud-amd64, cloud-arm64 with --arch arm64].
+    #[arg(long, requires = "debian")]
+    flavour: Option<String>,
+    /// The Debian kernels' architecture (x86_64, arm64) [default: the flavour's, else
+    /// x86_64]; arm64 kernels are named `VERSION-arm64`.
+    #[arg(long, requires = "debian")]
+    arch: Option<Arch>,
     /// The first kernel: a name of the list, or a version with --debian (`7.0.13` or
     /// `7.0.13-1~bpo13+1`) [default: the first].
     #[arg(long)]
@@ -288,10 +293,25 @@ fn debian_ladder(
     } else {
         KernelsFile::empty(&args.kernels)
     };
+    let arch = args
+        .arch
+        .or_else(|| args.flavour.as_deref().and_then(Arch::of_flavour))
+        .unwrap_or_default();
+    let flavour = args
+        .flavour
+        .clone()
+        .unwrap_or_else(|| arch.default_flavour());
+    if Arch::of_flavour(&flavour) != Some(arch) {
+        eprintln!(
+            "error: `{flavour}` is not a flavour of {arch} kernels, whose Debian flavours end in `-{}`",
+            arch.debian()
+        );
+        return Err(EXIT_BAD_INPUT);
+    }
     let cache = kernel_cache()?;
-    let label = format!("debian {suite} {}", args.flavour);
+    let label = format!("debian {suite} {flavour}");
     let versions = Resolver::new(&file, cache)
-        .suite_versions(&label, suite, &args.flavour)
+        .suite_versions(&label, suite, &flavour)
         .map_err(|e| {
             eprintln!("error: {}", crate::error_chain(&e));
             EXIT_INFRA
@@ -333,19 +353,23 @@ fn debian_ladder(
             .filter(|v| upstream_version(v) == upstream)
             .count()
             > 1;
+        let name = if shared {
+            version.clone()
+        } else {
+            upstream.to_string()
+        };
         file.kernels.push(KernelEntry {
-            name: if shared {
-                version.clone()
-            } else {
-                upstream.to_string()
+            // As kernels.toml names them: x86_64's by version alone.
+            name: match arch {
+                Arch::X86_64 => name,
+                other => format!("{name}-{other}"),
             },
             source: KernelSource::Debian(DebianSource {
                 suite: suite.to_string(),
                 selector: DebianSelector::Version(version.clone()),
-                flavour: args.flavour.clone(),
+                flavour: flavour.clone(),
             }),
-            // An arm64 flavour's kernels boot in arm64 guests; any other as before.
-            arch: crate::vm::Arch::of_flavour(&args.flavour).unwrap_or_default(),
+            arch,
             timeout: None,
             memory: None,
             cpus: None,
