@@ -105,7 +105,7 @@ fn main() {
     // "boot/bare" leaves the cases out of the minimal root's run: what the VM machinery
     // around the kernel costs, against the kernel alone.
     println!(
-        "{:<6} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
+        "{:<10} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
         "kernel", "bare", "vng", "host root", "minimal", "min/bare", "host/bare", "boot/bare"
     );
     let mut phases = Vec::new();
@@ -152,7 +152,9 @@ fn main() {
             }
         }
         let secs = |d: Duration| {
-            if d == Duration::MAX {
+            if d == Duration::MAX && !arch.is_host() {
+                "-".to_string()
+            } else if d == Duration::MAX {
                 "failed".to_string()
             } else {
                 format!("{:.1}s", d.as_secs_f64())
@@ -173,7 +175,7 @@ fn main() {
             _ => "-".to_string(),
         };
         println!(
-            "{name:<6} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
+            "{name:<10} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
             secs(best[0]),
             secs(best[1]),
             secs(best[2]),
@@ -191,7 +193,7 @@ fn main() {
 
     println!("\nphases of those runs (s): host root → minimal root");
     let header = Phases::NAMES;
-    println!("{:<6} {}", "kernel", header.join(" | "));
+    println!("{:<10} {}", "kernel", header.join(" | "));
     for (name, host, minimal) in &phases {
         let cells: Vec<String> = (0..header.len())
             .map(|i| {
@@ -202,7 +204,7 @@ fn main() {
                 format!("{} → {}", at(host), at(minimal))
             })
             .collect();
-        println!("{name:<6} {}", cells.join(" | "));
+        println!("{name:<10} {}", cells.join(" | "));
     }
 
     let kernel_args: Vec<&str> = kernels

@@ -24,7 +24,7 @@ use owo_colors::{OwoColorize, Style};
 
 use crate::{
     kernels::KernelEntry,
-    results::{HarnessBuild, KernelStatus, RunResults, SCHEMA_VERSION},
+    results::{HarnessBuild, KernelRun, KernelStatus, RunResults, SCHEMA_VERSION},
     version::KernelVersion,
 };
 
@@ -643,6 +643,18 @@ pub fn kernel_label(name: &str, version: Option<KernelVersion>) -> String {
     match version {
         Some(v) if v.to_string() != name => format!("{name} ({v})"),
         _ => name.to_string(),
+    }
+}
+
+/// [`kernel_label`] of a kernel's run, with its machine when that is not x86_64:
+/// `6.1-arm64 (6.1.176, aarch64)`.
+pub fn run_label(run: &KernelRun) -> String {
+    match run.arch.as_deref() {
+        Some(machine) if run.architecture() != crate::vm::Arch::X86_64 => match run.version {
+            Some(version) => format!("{} ({version}, {machine})", run.kernel),
+            None => format!("{} ({machine})", run.kernel),
+        },
+        _ => kernel_label(&run.kernel, run.version),
     }
 }
 
