@@ -504,6 +504,26 @@ mod tests {
     }
 
     #[test]
+    fn changes_are_followed_within_each_architecture() {
+        let on = |name: &str, minor: u32, machine: &str, actual: Actual| KernelRun {
+            arch: Some(machine.into()),
+            ..kernel(name, Some(KernelVersion::new(6, minor, 0)), actual)
+        };
+        let results = RunResults::new(vec![
+            on("6.1", 1, "x86_64", Actual::Ok),
+            on("6.12", 12, "x86_64", Actual::Ok),
+            on("6.1-arm64", 1, "aarch64", Actual::errno(524)),
+            on("6.12-arm64", 12, "aarch64", Actual::Ok),
+        ]);
+        let changes = across_kernels(&results).changes;
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        assert_eq!(
+            changes[0].describe(200),
+            "changed between 6.1-arm64 (6.1) and 6.12-arm64 (6.12): ENOTSUPP (524) → ok"
+        );
+    }
+
+    #[test]
     fn changes_follow_versions_not_names_nor_list_order() {
         let results = RunResults::new(vec![
             kernel("7.10", Some(KernelVersion::new(7, 10, 0)), Actual::Ok),
