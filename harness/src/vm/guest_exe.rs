@@ -7,6 +7,7 @@
 use std::{
     ffi::OsString,
     path::{Path, PathBuf},
+    sync::{Mutex, PoisonError},
 };
 
 use super::Arch;
@@ -26,6 +27,19 @@ pub fn guest_exe(arch: Arch, host_exe: &Path) -> Result<PathBuf, String> {
     if let Some(given) = std::env::var_os(env_var(arch)).filter(|path| !path.is_empty()) {
         return Ok(PathBuf::from(given));
     }
+    // Once per process: a bisection runs the matrix once per kernel, all with one build.
+    static BUILT: Mutex<Vec<(Arch, Result<PathBuf, String>)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, exe)) = built.iter().find(|(of, _)| *of == arch) {
+        return exe.clone();
+    }
+    let exe = build_from_checkout(arch);
+    built.push((arch, exe.clone()));
+    exe
+}
+
+/// The cross build from this binary's checkout, if it still exists.
+fn build_from_checkout(arch: Arch) -> Result<PathBuf, String> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .filter(|dir| dir.join("Cargo.toml").is_file())
