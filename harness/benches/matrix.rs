@@ -339,7 +339,7 @@ fn harness_run(
         eprintln!("harness run {args:?} exited {status}: left out");
         return None;
     }
-    let results = harness::report::read_json(&out.path().join(harness::report::RESULTS_JSON))
+    let results = harness::results::read_json(&out.path().join(harness::results::RESULTS_JSON))
         .expect("the run wrote its results");
     Some((took, results))
 }

@@ -15,7 +15,7 @@ use std::fmt;
 use crate::{
     case::Expected,
     results::{
-        Actual, CaseOutcome, KernelRun, KernelStatus,
+        Actual, CaseOutcome, KernelRun, KernelStatus, Verdict,
         pinned::{self, Observed},
     },
 };
@@ -411,6 +411,87 @@ pub fn summary(shown: &Shown) -> String {
     }
 }
 
+/// What `git bisect run` is told of one kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display)]
+#[strum(serialize_all = "lowercase")]
+pub enum GitVerdict {
+    Good,
+    Bad,
+    /// The kernel cannot be judged (no boot, a skip, an error, no such step).
+    Skip,
+}
+
+impl GitVerdict {
+    /// `git bisect run`'s exit code for the verdict.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Good => 0,
+            Self::Bad => 1,
+            Self::Skip => 125,
+        }
+    }
+}
+
+/// The verdict on one kernel run, and why: bad where a watched step diverged from its
+/// expectation, or did other than `good` when one is given.
+pub fn git_verdict(
+    run: &KernelRun,
+    step: Option<&str>,
+    good: Option<&Expected>,
+) -> (GitVerdict, String) {
+    if let KernelStatus::Error { message, .. } | KernelStatus::Skipped { reason: message } =
+        &run.status
+    {
+        return (GitVerdict::Skip, message.clone());
+    }
+    let mut diverged = Vec::new();
+    for case in &run.cases {
+        match &case.outcome {
+            CaseOutcome::Skipped { reason } => {
+                return (GitVerdict::Skip, format!("{} skipped: {reason}", case.name));
+            }
+            CaseOutcome::Error { message } => {
+                return (
+                    GitVerdict::Skip,
+                    format!("{} could not run: {message}", case.name),
+                );
+            }
+            CaseOutcome::Pass | CaseOutcome::Diverged => {}
+        }
+        for s in case
+            .steps
+            .iter()
+            .filter(|s| step.is_none_or(|id| id == s.id))
+        {
+            if let Actual::NotRun { reason } = &s.actual
+                && step.is_some()
+            {
+                return (
+                    GitVerdict::Skip,
+                    format!("step {} did not run: {reason}", s.id),
+                );
+            }
+            let bad = match good {
+                Some(good) => !s.actual.satisfies(good),
+                None => s.verdict == Verdict::Diverged,
+            };
+            if bad {
+                diverged.push(format!("{} step {}: {}", case.name, s.id, s.actual));
+            }
+        }
+    }
+    if let Some(id) = step
+        && !run.cases.iter().flat_map(|c| &c.steps).any(|s| s.id == id)
+    {
+        return (GitVerdict::Skip, format!("no step {id} in the results"));
+    }
+    if diverged.is_empty() {
+        (GitVerdict::Good, "as expected".into())
+    } else {
+        (GitVerdict::Bad, diverged.join("; "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -418,6 +499,66 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn run_with(actual: Actual, expected: Expected) -> KernelRun {
+        KernelRun {
+            release: Some("7.1.0-rc3".into()),
+            cases: vec![crate::results::CaseResult {
+                name: "large".into(),
+                file: "cases/large.yaml".into(),
+                outcome: CaseOutcome::Pass,
+                duration_ms: 0,
+                steps: vec![crate::results::StepResult::judged(
+                    "2", "", expected, actual,
+                )],
+            }],
+            ..KernelRun::without_cases("bisect", KernelStatus::Ran)
+        }
+    }
+
+    #[test]
+    fn git_bisect_verdicts() {
+        let enomem = || Actual::errno(libc::ENOMEM);
+        // By the expectation in force.
+        assert_eq!(
+            git_verdict(&run_with(Actual::Ok, Expected::Ok), None, None).0,
+            GitVerdict::Good
+        );
+        assert_eq!(
+            git_verdict(&run_with(enomem(), Expected::Ok), None, None).0,
+            GitVerdict::Bad
+        );
+        // By --good, whatever the case expects of the version.
+        let ok = Expected::Ok;
+        let expects_enomem = || Expected::Errno("ENOMEM".into());
+        assert_eq!(
+            git_verdict(
+                &run_with(Actual::Ok, expects_enomem()),
+                Some("2"),
+                Some(&ok)
+            )
+            .0,
+            GitVerdict::Good
+        );
+        assert_eq!(
+            git_verdict(&run_with(enomem(), expects_enomem()), Some("2"), Some(&ok)).0,
+            GitVerdict::Bad
+        );
+        // Nothing to judge by: skip the commit.
+        assert_eq!(
+            git_verdict(&run_with(Actual::Ok, ok.clone()), Some("9"), None).0,
+            GitVerdict::Skip
+        );
+        let mut failed = run_with(Actual::Ok, ok);
+        failed.status = KernelStatus::Error {
+            message: "boot failed".into(),
+            log_tail: None,
+        };
+        assert_eq!(
+            git_verdict(&failed, None, None),
+            (GitVerdict::Skip, "boot failed".into())
+        );
+    }
     use crate::results::{CaseResult, StepResult, Verdict};
 
     fn seen(step: &str, expected: Expected, actual: Actual) -> StepSeen {

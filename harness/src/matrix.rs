@@ -141,6 +141,55 @@ impl From<vm::VmError> for MatrixError {
     }
 }
 
+/// Why a kernel has no run of its cases: its row's error, with the console lines that
+/// explain it where there are some.
+#[derive(Debug, thiserror::Error)]
+enum KernelError {
+    /// Resolving the kernel failed, or the VMs could not be set up: said before the run.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Host(#[from] exec::InfraError),
+    #[error("cannot create the guest's result directory")]
+    GuestDir(#[source] std::io::Error),
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build {}", tree.display())]
+    Build {
+        tree: PathBuf,
+        #[source]
+        source: crate::kernels::build::BuildError,
+    },
+    #[error(transparent)]
+    Vm(#[from] vm::VmError),
+    #[error("{}", .0.summary())]
+    Boot(vm::VmFailure),
+    #[error("the guest executor exited {exit:?} without readable results")]
+    NoResults {
+        exit: Option<i32>,
+        #[source]
+        source: crate::results::ReadError,
+        console_tail: String,
+    },
+    #[error("the guest wrote no kernel run")]
+    NoRun,
+}
+
+impl KernelError {
+    /// The console lines that explain the error, when it comes from the guest.
+    fn log_tail(&self) -> Option<String> {
+        match self {
+            Self::Boot(failure) => Some(failure.detail().to_string()),
+            Self::NoResults { console_tail, .. } => Some(console_tail.clone()),
+            _ => None,
+        }
+    }
+}
+
 /// A kernel ready to run, or why it cannot.
 enum Job<'a> {
     Host(&'a KernelEntry),
@@ -192,8 +241,10 @@ pub fn run(
         _ => None,
     });
     let any_vm = jobs.iter().any(|job| matches!(job, Job::Vm(..)));
+    // Set up only when some kernel boots in a VM (a host run needs no vng); without one the
+    // error is never shown.
     let vm_setup = match any_vm {
-        false => None,
+        false => Err("no kernel of this run boots in a VM".to_string()),
         true => match Vng::locate() {
             Ok(vng) => {
                 let refused = |source| MatrixError::Refused {
@@ -220,15 +271,15 @@ pub fn run(
                         (arch, root)
                     })
                     .collect();
-                Some(Ok(VmSetup {
+                Ok(VmSetup {
                     vng,
                     accel,
                     root,
                     foreign_roots,
                     dir,
-                }))
+                })
             }
-            Err(e) => Some(Err(e.to_string())),
+            Err(e) => Err(e.to_string()),
         },
     };
 
@@ -245,7 +296,7 @@ pub fn run(
                         break;
                     }
                     let entry = job.entry();
-                    let run = run_job(job, cases, options, vm_setup.as_ref(), &registry, on_event);
+                    let run = run_job(job, cases, options, &vm_setup, &registry, on_event);
                     let run = KernelRun {
                         note: entry.note.clone(),
                         // A kernel that did not run names the machine it was for.
@@ -268,10 +319,7 @@ pub fn run(
     done.sort_by_key(|(index, _)| *index);
     Ok(RunResults {
         started,
-        accel: match vm_setup {
-            Some(Ok(setup)) => Some(setup.accel),
-            _ => None,
-        },
+        accel: vm_setup.ok().map(|setup| setup.accel),
         ..RunResults::new(done.into_iter().map(|(_, run)| run).collect())
     })
 }
@@ -459,13 +507,13 @@ fn run_job(
     job: &Job<'_>,
     cases: &[Case],
     options: &MatrixOptions,
-    vm_setup: Option<&Result<VmSetup, String>>,
+    vm_setup: &Result<VmSetup, String>,
     registry: &VmRegistry,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> KernelRun {
     let started = Instant::now();
     let (entry, outcome) = match job {
-        Job::Failed(entry, message) => (*entry, Err((message.clone(), None))),
+        Job::Failed(entry, message) => (*entry, Err(KernelError::Unavailable(message.clone()))),
         Job::Skipped(entry, reason) => {
             return KernelRun::without_cases(
                 &entry.name,
@@ -480,33 +528,21 @@ fn run_job(
                 how: "on the running kernel".into(),
             });
             let run = exec::run_cases(&entry.name, cases, |_| {});
-            (*entry, run.map_err(|e| (e.to_string(), None)))
+            (*entry, run.map_err(KernelError::from))
         }
         Job::Vm(entry, kernel) => match vm_setup {
-            Some(Ok(setup)) => {
-                if let Err(message) = build_if_asked(entry, kernel, &setup.vng, options, on_event) {
-                    return KernelRun {
-                        duration_ms: started.elapsed().as_millis() as u64,
-                        ..KernelRun::without_cases(
-                            &entry.name,
-                            KernelStatus::Error {
-                                message,
-                                log_tail: None,
-                            },
-                        )
-                    };
-                }
-                on_event(Event::Started {
-                    kernel: &entry.name,
-                    how: format!("booting {kernel} under {}", setup.accel_for(entry.arch)),
-                });
-                (
-                    *entry,
-                    run_in_vm(entry, kernel, setup, cases, options, registry, on_event),
-                )
+            Ok(setup) => {
+                let run =
+                    build_if_asked(entry, kernel, &setup.vng, options, on_event).and_then(|()| {
+                        on_event(Event::Started {
+                            kernel: &entry.name,
+                            how: format!("booting {kernel} under {}", setup.accel_for(entry.arch)),
+                        });
+                        run_in_vm(entry, kernel, setup, cases, options, registry, on_event)
+                    });
+                (*entry, run)
             }
-            Some(Err(message)) => (*entry, Err((message.clone(), None))),
-            None => unreachable!("a VM job implies the VM set-up was attempted"),
+            Err(message) => (*entry, Err(KernelError::Unavailable(message.clone()))),
         },
     };
     match outcome {
@@ -514,9 +550,15 @@ fn run_job(
             run.kernel = entry.name.clone();
             run
         }
-        Err((message, log_tail)) => KernelRun {
+        Err(error) => KernelRun {
             duration_ms: started.elapsed().as_millis() as u64,
-            ..KernelRun::without_cases(&entry.name, KernelStatus::Error { message, log_tail })
+            ..KernelRun::without_cases(
+                &entry.name,
+                KernelStatus::Error {
+                    message: crate::error_chain(&error),
+                    log_tail: error.log_tail(),
+                },
+            )
         },
     }
 }
@@ -531,17 +573,20 @@ fn build_if_asked(
     vng: &Vng,
     options: &MatrixOptions,
     on_event: &(dyn Fn(Event<'_>) + Sync),
-) -> Result<(), String> {
+) -> Result<(), KernelError> {
     let (KernelArg::Tree { path }, crate::kernels::KernelSource::Tree { build: true, .. }) =
         (arg, &entry.source)
     else {
         return Ok(());
     };
     let dir = options.work_dir.join(format!("build-{}", entry.name));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let fragment = dir.join("kernel.config");
-    std::fs::write(&fragment, KERNEL_CONFIG)
-        .map_err(|e| format!("cannot write {}: {e}", fragment.display()))?;
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&fragment, KERNEL_CONFIG))
+        .map_err(|source| KernelError::Write {
+            path: fragment.clone(),
+            source,
+        })?;
     on_event(Event::Started {
         kernel: &entry.name,
         how: format!(
@@ -550,7 +595,10 @@ fn build_if_asked(
         ),
     });
     let built = crate::kernels::build::ensure_built(path, &fragment, vng, &dir.join("build.log"))
-        .map_err(|e| crate::error_chain(&e))?;
+        .map_err(|source| KernelError::Build {
+        tree: path.clone(),
+        source,
+    })?;
     if let Some(took) = built.built_now {
         on_event(Event::Note(&format!(
             "{}: built {} in {}",
@@ -562,8 +610,7 @@ fn build_if_asked(
     Ok(())
 }
 
-/// Boots `arg` once and runs every case in it. `Err` carries a message and the console
-/// lines that explain it.
+/// Boots `arg` once and runs every case in it.
 fn run_in_vm(
     entry: &KernelEntry,
     arg: &KernelArg,
@@ -572,28 +619,28 @@ fn run_in_vm(
     options: &MatrixOptions,
     registry: &VmRegistry,
     on_event: &(dyn Fn(Event<'_>) + Sync),
-) -> Result<KernelRun, (String, Option<String>)> {
+) -> Result<KernelRun, KernelError> {
     let started = Instant::now();
     let shared = tempfile::Builder::new()
         .prefix(&format!("guest-{}-", file_safe(&entry.name)))
         .tempdir_in(&setup.dir)
-        .map_err(|e| {
-            (
-                format!("cannot create the guest's result directory: {e}"),
-                None,
-            )
-        })?;
+        .map_err(KernelError::GuestDir)?;
     let result_file = shared.path().join("results.json");
     let plan_file = shared.path().join("plan.json");
     Plan {
         cases: cases.to_vec(),
     }
     .write(&plan_file)
-    .map_err(|e| (format!("cannot write {}: {e}", plan_file.display()), None))?;
+    .map_err(|source| KernelError::Write {
+        path: plan_file.clone(),
+        source,
+    })?;
 
     // A kernel image boots on the minimal root, where the shared directory and the modules
     // are mounted at fixed paths; anything else on the host's, where paths are the host's.
-    let image_root = setup.root_for(entry.arch).map_err(|why| (why, None))?;
+    let image_root = setup
+        .root_for(entry.arch)
+        .map_err(KernelError::Unavailable)?;
     let (root, exe, work, shares) = match (image_root, arg) {
         (
             Some(root),
@@ -608,10 +655,7 @@ fn run_in_vm(
                 writable: true,
             }];
             if let (Some(modules), Some(release)) = (modules, release) {
-                shares.push(
-                    root.modules_share(release, modules)
-                        .map_err(|e| (crate::error_chain(&e), None))?,
-                );
+                shares.push(root.modules_share(release, modules)?);
             }
             (
                 vm::GuestRootfs::Dir(root.path().to_path_buf()),
@@ -643,7 +687,6 @@ fn run_in_vm(
     spec.root = root;
     spec.shares = shares;
     spec.retry_crash_once = true;
-    spec.nine_p_memo = options.nine_p_memo.clone();
     // Kept after the run, beside the guests' directories, for whoever reads a boot closely.
     let console_log = options
         .work_dir
@@ -688,26 +731,27 @@ fn run_in_vm(
             });
         }
     };
-    let outcome = vm::run_watched(&spec, &setup.vng, registry, &on_line)
-        .map_err(|e| (e.to_string(), None))?;
-    if let Some(failure) = &outcome.failure {
-        return Err((failure.summary(), Some(failure.detail().to_string())));
+    let outcome = vm::run_watched(
+        &spec,
+        &setup.vng,
+        registry,
+        options.nine_p_memo.as_ref(),
+        &on_line,
+    )?;
+    if let Some(failure) = outcome.failure.clone() {
+        return Err(KernelError::Boot(failure));
     }
-    let results = crate::report::read_json(&result_file).map_err(|e| {
-        (
-            format!(
-                "the guest executor exited {:?} without readable results ({})",
-                outcome.guest_exit_code,
-                crate::error_chain(&e)
-            ),
-            Some(vm::console::tail(&outcome.console, 30)),
-        )
-    })?;
+    let results =
+        crate::results::read_json(&result_file).map_err(|source| KernelError::NoResults {
+            exit: outcome.guest_exit_code,
+            source,
+            console_tail: vm::console::tail(&outcome.console, 30),
+        })?;
     let mut run = results
         .kernels
         .into_iter()
         .next()
-        .ok_or_else(|| ("the guest wrote no kernel run".to_string(), None))?;
+        .ok_or(KernelError::NoRun)?;
     // Expectations were chosen by what the guest's kernel said it is; say so when that is
     // not the kernel kernels.toml pointed at.
     if let (Some(claimed), Some(actual)) = (arg.version(), run.version)

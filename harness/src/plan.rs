@@ -6,11 +6,27 @@
 //! parsing the YAML and validating it again cost about 0.6 s of every boot, reading the
 //! plan a small part of that.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::case::Case;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a plan this harness wrote", path.display())]
+    Foreign {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Plan {
@@ -22,11 +38,15 @@ impl Plan {
         std::fs::write(path, serde_json::to_vec(self)?)
     }
 
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{} is not a plan this harness wrote: {e}", path.display()))
+    pub fn read(path: &Path) -> Result<Self, PlanError> {
+        let bytes = std::fs::read(path).map_err(|source| PlanError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| PlanError::Foreign {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -60,7 +80,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.json");
         std::fs::write(&path, "{\"cases\": 3}").unwrap();
-        let error = Plan::read(&path).unwrap_err();
+        let error = Plan::read(&path).unwrap_err().to_string();
         assert!(error.contains("plan.json is not a plan"), "{error}");
     }
 }

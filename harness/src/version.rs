@@ -13,6 +13,15 @@ pub struct KernelVersion {
 }
 
 impl KernelVersion {
+    /// Whether `self` and `next` are adjacent releases: consecutive series, or consecutive
+    /// point releases of one series, so no release lies between them.
+    pub fn adjacent_to(self, next: KernelVersion) -> bool {
+        let same_series = self.major == next.major && self.minor == next.minor;
+        let next_series = (self.major == next.major && next.minor == self.minor + 1)
+            || (next.major == self.major + 1 && next.minor == 0);
+        (same_series && next.patch == self.patch + 1) || next_series
+    }
+
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
         Self {
             major,
@@ -168,6 +177,17 @@ impl fmt::Display for VersionRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adjacent_releases_are_consecutive_series_or_point_releases() {
+        let v = |text: &str| text.parse::<KernelVersion>().unwrap();
+        assert!(v("7.0.13").adjacent_to(v("7.1.13")));
+        assert!(v("5.19.4").adjacent_to(v("6.0")));
+        assert!(v("7.1.3").adjacent_to(v("7.1.4")));
+        assert!(!v("6.1.176").adjacent_to(v("6.12.117")));
+        assert!(!v("5.4.286").adjacent_to(v("5.7.14")));
+        assert!(!v("7.1.3").adjacent_to(v("7.1.13")));
+    }
 
     fn v(text: &str) -> KernelVersion {
         text.parse().unwrap()

@@ -355,8 +355,8 @@ fn boot(file: &KernelsFile, entry: &KernelEntry, cases: &[Case]) -> Result<Kerne
         .stdout(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot run the harness: {e}"))?;
-    let path = out.path().join(harness::report::RESULTS_JSON);
-    let results = harness::report::read_json(&path).map_err(|e| {
+    let path = out.path().join(harness::results::RESULTS_JSON);
+    let results = harness::results::read_json(&path).map_err(|e| {
         format!(
             "{}\n{}",
             harness::error_chain(&e),

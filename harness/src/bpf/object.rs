@@ -210,26 +210,19 @@ impl SkStorageObject {
     ) -> Result<(), BpfError> {
         let (config, sock_ops_lists) = params.to_config(program)?;
         let name = map_name::PROGRAM_CONFIG;
-        let map = self
-            .ebpf
-            .map_mut(name)
-            .ok_or_else(|| BpfError::missing_map(name))?;
-        let map_error = |source| BpfError::Map { name, source };
-        let mut configs: Array<&mut MapData, ProgramConfig> =
-            Array::try_from(map).map_err(map_error)?;
-        configs.set(program.id(), config, 0).map_err(map_error)?;
+        let mut configs: Array<&mut MapData, ProgramConfig> = self.map_mut(name)?;
+        configs
+            .set(program.id(), config, 0)
+            .map_err(|source| BpfError::Map { name, source })?;
         let Some(lists) = sock_ops_lists else {
             return Ok(());
         };
         let name = map_name::SOCK_OPS_CALLS;
-        let map = self
-            .ebpf
-            .map_mut(name)
-            .ok_or_else(|| BpfError::missing_map(name))?;
-        let map_error = |source| BpfError::Map { name, source };
-        let mut per_op: Array<&mut MapData, CallList> = Array::try_from(map).map_err(map_error)?;
+        let mut per_op: Array<&mut MapData, CallList> = self.map_mut(name)?;
         for (op, list) in (0u32..).zip(lists) {
-            per_op.set(op, list, 0).map_err(map_error)?;
+            per_op
+                .set(op, list, 0)
+                .map_err(|source| BpfError::Map { name, source })?;
         }
         Ok(())
     }
@@ -321,24 +314,39 @@ impl SkStorageObject {
 
     fn lost_records(&self) -> Result<u64, BpfError> {
         let name = map_name::LOST_RECORDS;
+        let lost: Array<&MapData, u64> = self.map(name)?;
+        lost.get(&0, 0)
+            .map_err(|source| BpfError::Map { name, source })
+    }
+
+    /// The object's map `name` as the aya type `M` (an `Array`, an `SkStorage`…).
+    fn map<'a, M>(&'a self, name: &'static str) -> Result<M, BpfError>
+    where
+        M: TryFrom<&'a Map, Error = MapError>,
+    {
         let map = self
             .ebpf
             .map(name)
             .ok_or_else(|| BpfError::missing_map(name))?;
-        let map_error = |source| BpfError::Map { name, source };
-        let lost: Array<&MapData, u64> = Array::try_from(map).map_err(map_error)?;
-        lost.get(&0, 0).map_err(map_error)
+        M::try_from(map).map_err(|source| BpfError::Map { name, source })
+    }
+
+    /// [`Self::map`] for writing.
+    fn map_mut<'a, M>(&'a mut self, name: &'static str) -> Result<M, BpfError>
+    where
+        M: TryFrom<&'a mut Map, Error = MapError>,
+    {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or_else(|| BpfError::missing_map(name))?;
+        M::try_from(map).map_err(|source| BpfError::Map { name, source })
     }
 
     /// The storage map for lookups by socket fd from userspace (the same storage the
     /// programs see).
     pub fn storage(&self, map: StorageMap) -> Result<SkStorage<&MapData, SocketStorage>, BpfError> {
-        let name = map.map_name();
-        let handle = self
-            .ebpf
-            .map(name)
-            .ok_or_else(|| BpfError::missing_map(name))?;
-        SkStorage::try_from(handle).map_err(|source| BpfError::Map { name, source })
+        self.map(map.map_name())
     }
 
     /// The storage map for updates and deletes by socket fd from userspace.
@@ -346,12 +354,7 @@ impl SkStorageObject {
         &mut self,
         map: StorageMap,
     ) -> Result<SkStorage<&mut MapData, SocketStorage>, BpfError> {
-        let name = map.map_name();
-        let handle = self
-            .ebpf
-            .map_mut(name)
-            .ok_or_else(|| BpfError::missing_map(name))?;
-        SkStorage::try_from(handle).map_err(|source| BpfError::Map { name, source })
+        self.map_mut(map.map_name())
     }
 
     /// The sk storage map iterator program, loaded on first use (BPF_PROG_LOAD with

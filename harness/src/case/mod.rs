@@ -1,11 +1,14 @@
 //! Case files: YAML → validated [`Case`]s, or errors that name file, line, column and field.
 //!
 //! `prescan` refuses deep nesting and duplicate keys before anything else reads the YAML,
-//! `model` is the serde shape of the declarations and `steps` the step enum, `validate`
-//! checks names, references, socket lifetimes, values and version ranges across the whole
-//! case, `locate` turns a field path back into a line and column, `types` lays out key and
-//! value types.
+//! `model` is the serde shape of the declarations and `steps` the step enum with each
+//! operation's check, `checked` what the checks give back, `validate` checks names,
+//! references, socket lifetimes, values and version ranges across the whole case, `locate`
+//! turns a field path back into a line and column, `types` lays out key and value types,
+//! `flags` names flag bits.
 
+mod checked;
+mod flags;
 pub mod limits;
 mod locate;
 mod model;
@@ -25,7 +28,12 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use self::types::Brief;
-pub use self::{steps::Op, types::Type, validate::Cost};
+pub use self::{
+    checked::KeyRef,
+    steps::{Action, Op},
+    types::Type,
+    validate::Cost,
+};
 use crate::{
     diagnostic::{Diagnostic, Diagnostics, line_column},
     version::{KernelVersion, VersionRange},
@@ -163,7 +171,8 @@ pub struct Step {
     /// report can point at it; `None` where the file could not be located.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
-    pub op: Op,
+    /// What the executor runs, resolved by the step's check.
+    pub action: Action,
     pub expect: Expectation,
     /// Ask again until the expectation holds, for this long at most (queries only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,16 +180,6 @@ pub struct Step {
     /// A fork's steps, checked; empty for other steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Step>,
-}
-
-/// The socket a map operation is keyed by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyRef {
-    Open(String),
-    /// The number a closed socket had: deliberately stale.
-    Closed(String),
-    /// A number as the case gives it (never opened, negative, past the table).
-    Raw(i32),
 }
 
 /// What a step should produce, per kernel version range.
@@ -204,8 +203,11 @@ pub struct Variant {
 
 /// An expected outcome. Values are JSON in the shape `Type::decode` produces, where the
 /// string `any` matches anything.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Its kind, `<&str>::from(&expected)`, names the kind of [`Actual`](crate::results::Actual)
+/// it speaks of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Expected {
     Ok,
     Errno(String),
@@ -361,7 +363,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
             Ok(meta) if meta.is_file() => files.push(path.clone()),
             Ok(_) => errors.push(not_regular(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                errors.push(Diagnostic::of_file(path, "no such file or directory"));
+                errors.push(Diagnostic::of_file(
+                    path,
+                    "no such file or directory (the case files and directories are the arguments)",
+                ));
             }
             Err(e) => errors.push(Diagnostic::of_file(path, format!("cannot read: {e}"))),
         }

@@ -2,6 +2,7 @@
 //! per run (per callback for sock_ops); encoded into the object's `PROGRAM_CONFIG` slot
 //! (and `SOCK_OPS_CALLS`) for the program before it runs.
 
+use aya_obj::generated::{BPF_F_CLONE, BPF_F_NO_PREALLOC, BPF_LOCAL_STORAGE_GET_F_CREATE};
 use serde::{Deserialize, Serialize};
 use sk_storage_common::{
     CallList, CallSpec, ProgramConfig, call_op, helper_set, map_name, storage_map,
@@ -10,7 +11,7 @@ use sk_storage_common::{
 use super::{ProgramKind, SockOpsOp};
 
 /// `BPF_LOCAL_STORAGE_GET_F_CREATE` (= `BPF_SK_STORAGE_GET_F_CREATE`).
-pub const F_CREATE: u64 = 1;
+pub const F_CREATE: u64 = BPF_LOCAL_STORAGE_GET_F_CREATE as u64;
 
 /// The object's two SK_STORAGE maps (value type [`SocketStorage`](sk_storage_common::SocketStorage), int key, BTF).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -35,11 +36,9 @@ impl StorageMap {
 
     /// The `map_flags` the map is created with.
     pub fn map_flags(self) -> u32 {
-        const NO_PREALLOC: u32 = 1;
-        const CLONE: u32 = 1 << 9;
         match self {
-            Self::NoPrealloc => NO_PREALLOC,
-            Self::Clone => NO_PREALLOC | CLONE,
+            Self::NoPrealloc => BPF_F_NO_PREALLOC,
+            Self::Clone => BPF_F_NO_PREALLOC | BPF_F_CLONE,
         }
     }
 

@@ -3,6 +3,16 @@
 
 use std::fmt;
 
+use aya_obj::generated::{
+    BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB, BPF_SOCK_OPS_BASE_RTT, BPF_SOCK_OPS_HDR_OPT_LEN_CB,
+    BPF_SOCK_OPS_NEEDS_ECN, BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG, BPF_SOCK_OPS_PARSE_HDR_OPT_CB,
+    BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG, BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB,
+    BPF_SOCK_OPS_RETRANS_CB, BPF_SOCK_OPS_RETRANS_CB_FLAG, BPF_SOCK_OPS_RTO_CB,
+    BPF_SOCK_OPS_RTO_CB_FLAG, BPF_SOCK_OPS_RTT_CB, BPF_SOCK_OPS_RTT_CB_FLAG,
+    BPF_SOCK_OPS_RWND_INIT, BPF_SOCK_OPS_STATE_CB, BPF_SOCK_OPS_STATE_CB_FLAG,
+    BPF_SOCK_OPS_TCP_CONNECT_CB, BPF_SOCK_OPS_TCP_LISTEN_CB, BPF_SOCK_OPS_TIMEOUT_INIT,
+    BPF_SOCK_OPS_WRITE_HDR_OPT_CB, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG,
+};
 use serde::{Deserialize, Serialize};
 
 /// A sock_ops callback op (`BPF_SOCK_OPS_*` in the uapi), named as there without the
@@ -11,42 +21,57 @@ use serde::{Deserialize, Serialize};
 pub struct SockOpsOp(pub u32);
 
 const SOCK_OPS_NAMES: [(u32, &str); 15] = [
-    (1, "TIMEOUT_INIT"),
-    (2, "RWND_INIT"),
-    (3, "TCP_CONNECT_CB"),
-    (4, "ACTIVE_ESTABLISHED_CB"),
-    (5, "PASSIVE_ESTABLISHED_CB"),
-    (6, "NEEDS_ECN"),
-    (7, "BASE_RTT"),
-    (8, "RTO_CB"),
-    (9, "RETRANS_CB"),
-    (10, "STATE_CB"),
-    (11, "TCP_LISTEN_CB"),
-    (12, "RTT_CB"),
-    (13, "PARSE_HDR_OPT_CB"),
-    (14, "HDR_OPT_LEN_CB"),
-    (15, "WRITE_HDR_OPT_CB"),
+    (BPF_SOCK_OPS_TIMEOUT_INIT as u32, "TIMEOUT_INIT"),
+    (BPF_SOCK_OPS_RWND_INIT as u32, "RWND_INIT"),
+    (BPF_SOCK_OPS_TCP_CONNECT_CB as u32, "TCP_CONNECT_CB"),
+    (
+        BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB as u32,
+        "ACTIVE_ESTABLISHED_CB",
+    ),
+    (
+        BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB as u32,
+        "PASSIVE_ESTABLISHED_CB",
+    ),
+    (BPF_SOCK_OPS_NEEDS_ECN as u32, "NEEDS_ECN"),
+    (BPF_SOCK_OPS_BASE_RTT as u32, "BASE_RTT"),
+    (BPF_SOCK_OPS_RTO_CB as u32, "RTO_CB"),
+    (BPF_SOCK_OPS_RETRANS_CB as u32, "RETRANS_CB"),
+    (BPF_SOCK_OPS_STATE_CB as u32, "STATE_CB"),
+    (BPF_SOCK_OPS_TCP_LISTEN_CB as u32, "TCP_LISTEN_CB"),
+    (BPF_SOCK_OPS_RTT_CB as u32, "RTT_CB"),
+    (BPF_SOCK_OPS_PARSE_HDR_OPT_CB as u32, "PARSE_HDR_OPT_CB"),
+    (BPF_SOCK_OPS_HDR_OPT_LEN_CB as u32, "HDR_OPT_LEN_CB"),
+    (BPF_SOCK_OPS_WRITE_HDR_OPT_CB as u32, "WRITE_HDR_OPT_CB"),
 ];
 
 impl SockOpsOp {
-    pub const TCP_CONNECT_CB: Self = Self(3);
-    pub const ACTIVE_ESTABLISHED_CB: Self = Self(4);
-    pub const PASSIVE_ESTABLISHED_CB: Self = Self(5);
-    pub const STATE_CB: Self = Self(10);
-    pub const TCP_LISTEN_CB: Self = Self(11);
+    pub const TCP_CONNECT_CB: Self = Self(BPF_SOCK_OPS_TCP_CONNECT_CB as u32);
+    pub const ACTIVE_ESTABLISHED_CB: Self = Self(BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB as u32);
+    pub const PASSIVE_ESTABLISHED_CB: Self = Self(BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB as u32);
+    pub const STATE_CB: Self = Self(BPF_SOCK_OPS_STATE_CB as u32);
+    pub const TCP_LISTEN_CB: Self = Self(BPF_SOCK_OPS_TCP_LISTEN_CB as u32);
     /// `BPF_SOCK_OPS_STATE_CB_FLAG`, for `ProgramParams::sock_ops_cb_flags`: turns on
     /// STATE_CB callbacks for the socket.
-    pub const STATE_CB_FLAG: u32 = 1 << 2;
+    pub const STATE_CB_FLAG: u32 = BPF_SOCK_OPS_STATE_CB_FLAG as u32;
 
     /// The `bpf_sock_ops_cb_flags_set` flags, uapi names without `BPF_SOCK_OPS_`.
     pub const CB_FLAGS: &'static [(&'static str, u64)] = &[
-        ("RTO_CB_FLAG", 1 << 0),
-        ("RETRANS_CB_FLAG", 1 << 1),
-        ("STATE_CB_FLAG", Self::STATE_CB_FLAG as u64),
-        ("RTT_CB_FLAG", 1 << 3),
-        ("PARSE_ALL_HDR_OPT_CB_FLAG", 1 << 4),
-        ("PARSE_UNKNOWN_HDR_OPT_CB_FLAG", 1 << 5),
-        ("WRITE_HDR_OPT_CB_FLAG", 1 << 6),
+        ("RTO_CB_FLAG", BPF_SOCK_OPS_RTO_CB_FLAG as u64),
+        ("RETRANS_CB_FLAG", BPF_SOCK_OPS_RETRANS_CB_FLAG as u64),
+        ("STATE_CB_FLAG", BPF_SOCK_OPS_STATE_CB_FLAG as u64),
+        ("RTT_CB_FLAG", BPF_SOCK_OPS_RTT_CB_FLAG as u64),
+        (
+            "PARSE_ALL_HDR_OPT_CB_FLAG",
+            BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG as u64,
+        ),
+        (
+            "PARSE_UNKNOWN_HDR_OPT_CB_FLAG",
+            BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG as u64,
+        ),
+        (
+            "WRITE_HDR_OPT_CB_FLAG",
+            BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG as u64,
+        ),
     ];
 
     /// The uapi name without `BPF_SOCK_OPS_`, e.g. `ACTIVE_ESTABLISHED_CB`.

@@ -9,8 +9,8 @@ use std::{
 
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INFRA, EXIT_PASS};
 use crate::{
-    report::{self, diff},
-    results::{KernelRun, KernelStatus, RunResults},
+    report::diff,
+    results::{self, KernelRun, KernelStatus, RunResults},
 };
 
 /// What the run's kernels are compared with.
@@ -60,7 +60,7 @@ impl Baseline {
     pub fn load(&self) -> Result<Option<RunResults>, u8> {
         match self {
             Self::Kernel(_) => Ok(None),
-            Self::Saved { path, .. } => report::read_json(path).map(Some).map_err(|e| {
+            Self::Saved { path, .. } => results::read_json(path).map(Some).map_err(|e| {
                 eprintln!("error: --baseline: {}", crate::error_chain(&e));
                 EXIT_BAD_INPUT
             }),

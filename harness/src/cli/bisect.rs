@@ -7,35 +7,34 @@ use std::path::{Path, PathBuf};
 
 use super::{
     EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INFRA, EXIT_PASS, VmLimits, kernel_cache, load_cases,
-    run_kernels,
+    run_kernels, select::CaseSelection,
 };
 use crate::{
     bisect::{self, ChangePoint, Mark, Outcome},
     case::{Case, Expected},
-    kernels::{
-        DebianSelector, DebianSource, KernelEntry, KernelSource, KernelsFile, Resolver,
-        upstream_version,
-    },
+    kernels::{KernelsFile, LadderError, append_debian_ladder},
     matrix::AbsentKernels,
-    results::{Actual, CaseOutcome, KernelRun, KernelStatus, RunResults, Verdict},
+    results::{KernelRun, RunResults},
     vm::Arch,
 };
 
 #[derive(Debug, clap::Args)]
 pub struct BisectArgs {
     /// Case files or directories (searched recursively for *.yaml).
-    #[arg(default_value = "cases")]
+    /// [default: the project's cases]
+    #[arg(default_values_os_t = [super::project::path("cases")], hide_default_value = true)]
     paths: Vec<PathBuf>,
-    /// Watch the cases whose name contains this text (repeatable).
-    #[arg(long, required = true)]
-    filter: Vec<String>,
+    /// The cases to watch (one of --filter and --case is required).
+    #[command(flatten)]
+    select: CaseSelection,
     /// Watch only this step (the filter must select one case); a kernel where it did not
     /// run cannot be judged.
     #[arg(long, value_name = "ID")]
     step: Option<String>,
     /// The kernel list: the kernels to bisect, in its order, or (with --debian) the mirror
     /// and keyring to use.
-    #[arg(long, default_value = "kernels.toml")]
+    /// [default: the project's kernels.toml]
+    #[arg(long, default_value_os_t = super::project::path("kernels.toml"), hide_default_value = true)]
     kernels: PathBuf,
     /// Bisect every point release of this Debian suite's kernels instead of the list.
     #[arg(long, value_name = "SUITE")]
@@ -58,7 +57,8 @@ pub struct BisectArgs {
     #[arg(long, value_parser = super::memory_arg)]
     memory: Option<String>,
     /// Directory for results.json of the kernels visited (for `harness diff`).
-    #[arg(long, default_value = "target/sk-storage-report/bisect")]
+    /// [default: the project's target/sk-storage-report/bisect]
+    #[arg(long, default_value_os_t = super::project::path("target/sk-storage-report/bisect"), hide_default_value = true)]
     out: PathBuf,
 }
 
@@ -72,7 +72,7 @@ pub fn run(args: &BisectArgs) -> u8 {
 }
 
 fn bisect(args: &BisectArgs) -> Result<u8, u8> {
-    let cases = select_cases(&args.paths, &args.filter, args.step.as_deref())?;
+    let cases = select_cases(&args.paths, &args.select, args.step.as_deref())?;
     let (file, ladder) = match &args.debian {
         Some(suite) => debian_ladder(args, suite)?,
         None => list_ladder(args)?,
@@ -141,7 +141,7 @@ fn bisect(args: &BisectArgs) -> Result<u8, u8> {
     runs.sort_by_key(|(i, _)| *i);
     let results = RunResults::new(runs.into_iter().map(|(_, run)| run).collect());
     if let Err(e) =
-        crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
+        crate::report::write_all(&results, &args.out, crate::results::JsonLayout::Compact)
     {
         eprintln!("error: {}", crate::error_chain(&e));
     }
@@ -231,22 +231,22 @@ fn print_change_point(n: usize, count: usize, point: &ChangePoint, names: &[&str
     }
 }
 
-/// The cases the filters select; `step` needs exactly one, and a step of that id.
+/// The cases `select` takes; `step` needs exactly one, and a step of that id.
 fn select_cases(
     paths: &[PathBuf],
-    filters: &[String],
+    select: &CaseSelection,
     step: Option<&str>,
 ) -> Result<Vec<Case>, u8> {
-    let cases = load_cases(paths, filters)?;
+    if select.is_empty() {
+        eprintln!("error: give the cases to watch with --filter or --case");
+        return Err(EXIT_BAD_INPUT);
+    }
+    let cases = load_cases(paths, select)?;
     let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     match (names.as_slice(), step) {
-        ([], _) => {
-            eprintln!("error: no case matches the filter {filters:?}");
-            Err(EXIT_BAD_INPUT)
-        }
         ([_, _, ..], Some(_)) => {
             eprintln!(
-                "error: --step needs one case, but the filter selects {}",
+                "error: --step needs one case, but {select} selects {}",
                 names.join(", ")
             );
             Err(EXIT_BAD_INPUT)
@@ -279,12 +279,11 @@ fn list_ladder(args: &BisectArgs) -> Result<(KernelsFile, std::ops::Range<usize>
 }
 
 /// Every version of the suite's kernels from --from to --to, as kernels named by their
-/// upstream version; only those the search visits are fetched (into the usual cache).
+/// upstream version, after those of the kernel list (which lends its mirror and keyring).
 fn debian_ladder(
     args: &BisectArgs,
     suite: &str,
 ) -> Result<(KernelsFile, std::ops::Range<usize>), u8> {
-    // The kernel list lends its mirror and keyring when there is one.
     let mut file = if args.kernels.exists() {
         KernelsFile::load(&args.kernels).map_err(|e| {
             eprintln!("{}", crate::error_chain(&e));
@@ -308,83 +307,29 @@ fn debian_ladder(
         );
         return Err(EXIT_BAD_INPUT);
     }
-    let cache = kernel_cache()?;
-    let label = format!("debian {suite} {flavour}");
-    let versions = Resolver::new(&file, cache)
-        .suite_versions(&label, suite, &flavour)
-        .map_err(|e| {
-            eprintln!("error: {}", crate::error_chain(&e));
-            EXIT_INFRA
-        })?;
-    let matches = |given: &str, v: &str| v == given || upstream_version(v) == given;
-    let at = |given: &Option<String>, default: usize, last: bool| match given {
-        None => Ok(default),
-        Some(given) => {
-            let mut found = versions
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| matches(given, v));
-            let found = if last {
-                found.next_back()
-            } else {
-                found.next()
-            };
-            found.map(|(i, _)| i).ok_or_else(|| {
-                eprintln!(
-                    "error: {label} has no kernel {given}; it carries {}",
-                    versions
-                        .iter()
-                        .map(|v| upstream_version(v))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                EXIT_BAD_INPUT
-            })
+    let range = append_debian_ladder(
+        &mut file,
+        kernel_cache()?,
+        suite,
+        &flavour,
+        args.from.as_deref(),
+        args.to.as_deref(),
+    )
+    .map_err(|e| {
+        eprintln!("error: {}", crate::error_chain(&e));
+        match e {
+            LadderError::Index(_) => EXIT_INFRA,
+            LadderError::NoSuchVersion { .. } => EXIT_BAD_INPUT,
         }
-    };
-    let from = at(&args.from, 0, false)?;
-    let to = at(&args.to, versions.len().saturating_sub(1), true)?;
-    let start = file.kernels.len();
-    for version in versions.get(from..=to).unwrap_or_default() {
-        let upstream = upstream_version(version);
-        // Two Debian revisions of one upstream release keep their full versions as names.
-        let shared = versions
-            .iter()
-            .filter(|v| upstream_version(v) == upstream)
-            .count()
-            > 1;
-        let name = if shared {
-            version.clone()
-        } else {
-            upstream.to_string()
-        };
-        file.kernels.push(KernelEntry {
-            // As kernels.toml names them: x86_64's by version alone.
-            name: match arch {
-                Arch::X86_64 => name,
-                other => format!("{name}-{other}"),
-            },
-            source: KernelSource::Debian(DebianSource {
-                suite: suite.to_string(),
-                selector: DebianSelector::Version(version.clone()),
-                flavour: flavour.clone(),
-            }),
-            arch,
-            timeout: None,
-            memory: None,
-            cpus: None,
-            cmdline: None,
-            note: None,
-        });
-    }
-    let end = file.kernels.len();
-    Ok((file, start..end))
+    })?;
+    Ok((file, range))
 }
 
 #[derive(Debug, clap::Args)]
 pub struct BisectRunArgs {
     /// Case files or directories (searched recursively for *.yaml).
-    #[arg(default_value = "cases")]
+    /// [default: the project's cases]
+    #[arg(default_values_os_t = [super::project::path("cases")], hide_default_value = true)]
     paths: Vec<PathBuf>,
     /// The kernel image to boot (e.g. arch/x86/boot/bzImage of a kernel tree).
     #[arg(long, value_name = "PATH")]
@@ -392,9 +337,9 @@ pub struct BisectRunArgs {
     /// Its modules directory (lib/modules/<release>), if it needs modules to boot.
     #[arg(long, value_name = "DIR")]
     modules: Option<PathBuf>,
-    /// The case(s) to judge by: names containing this text (repeatable).
-    #[arg(long, required = true)]
-    filter: Vec<String>,
+    /// The case(s) to judge by (one of --filter and --case is required).
+    #[command(flatten)]
+    select: CaseSelection,
     /// Judge by this step only (the filter must select one case).
     #[arg(long, value_name = "ID")]
     step: Option<String>,
@@ -410,21 +355,19 @@ pub struct BisectRunArgs {
     #[arg(long, value_parser = super::memory_arg)]
     memory: Option<String>,
     /// Directory for results.json of this kernel.
-    #[arg(long, default_value = "target/sk-storage-report/bisect-run")]
+    /// [default: the project's target/sk-storage-report/bisect-run]
+    #[arg(long, default_value_os_t = super::project::path("target/sk-storage-report/bisect-run"), hide_default_value = true)]
     out: PathBuf,
 }
 
-/// `git bisect run`'s codes: good, bad, cannot test this commit, and abort the bisection.
-pub const GIT_GOOD: u8 = 0;
-pub const GIT_BAD: u8 = 1;
-pub const GIT_SKIP: u8 = 125;
+/// `git bisect run`'s code for "abort the bisection" (bad input, no kernel image).
 pub const GIT_ABORT: u8 = 128;
 
 /// Boots `--image` once and judges the selected case(s). Exits 0 good, 1 bad, 125 when the
 /// kernel cannot be judged (no boot, a skip, an error), 128 on bad input (which must stop
 /// a `git bisect run` rather than mark commits).
 pub fn run_git(args: &BisectRunArgs) -> u8 {
-    let cases = match select_cases(&args.paths, &args.filter, args.step.as_deref()) {
+    let cases = match select_cases(&args.paths, &args.select, args.step.as_deref()) {
         Ok(cases) => cases,
         Err(_) => return GIT_ABORT,
     };
@@ -461,23 +404,18 @@ pub fn run_git(args: &BisectRunArgs) -> u8 {
         Err(_) => return GIT_ABORT,
     };
     if let Err(e) =
-        crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
+        crate::report::write_all(&results, &args.out, crate::results::JsonLayout::Compact)
     {
         eprintln!("error: {}", crate::error_chain(&e));
     }
     // Judged as printed: the guest's release and outcomes are the kernel's text.
     let run = &crate::report::printable(&results.kernels[0]);
-    let (code, why) = judge(run, args.step.as_deref(), good.as_ref());
-    let word = match code {
-        GIT_GOOD => "good",
-        GIT_BAD => "bad",
-        _ => "skip",
-    };
+    let (verdict, why) = bisect::git_verdict(run, args.step.as_deref(), good.as_ref());
     println!(
-        "bisect-run: {}: {word}: {why}",
+        "bisect-run: {}: {verdict}: {why}",
         run.release.as_deref().unwrap_or("kernel")
     );
-    code
+    verdict.exit_code()
 }
 
 /// A kernels.toml with the one image, written beside the run so that the usual loader
@@ -514,113 +452,12 @@ fn parse_outcome(text: &str) -> Result<Expected, String> {
     }
 }
 
-/// git bisect's verdict on one kernel run, and why.
-fn judge(run: &KernelRun, step: Option<&str>, good: Option<&Expected>) -> (u8, String) {
-    if let KernelStatus::Error { message, .. } | KernelStatus::Skipped { reason: message } =
-        &run.status
-    {
-        return (GIT_SKIP, message.clone());
-    }
-    let mut diverged = Vec::new();
-    for case in &run.cases {
-        match &case.outcome {
-            CaseOutcome::Skipped { reason } => {
-                return (GIT_SKIP, format!("{} skipped: {reason}", case.name));
-            }
-            CaseOutcome::Error { message } => {
-                return (GIT_SKIP, format!("{} could not run: {message}", case.name));
-            }
-            CaseOutcome::Pass | CaseOutcome::Diverged => {}
-        }
-        for s in case
-            .steps
-            .iter()
-            .filter(|s| step.is_none_or(|id| id == s.id))
-        {
-            if let Actual::NotRun { reason } = &s.actual
-                && step.is_some()
-            {
-                return (GIT_SKIP, format!("step {} did not run: {reason}", s.id));
-            }
-            let bad = match good {
-                Some(good) => !s.actual.satisfies(good),
-                None => s.verdict == Verdict::Diverged,
-            };
-            if bad {
-                diverged.push(format!("{} step {}: {}", case.name, s.id, s.actual));
-            }
-        }
-    }
-    if let Some(id) = step
-        && !run.cases.iter().flat_map(|c| &c.steps).any(|s| s.id == id)
-    {
-        return (GIT_SKIP, format!("no step {id} in the results"));
-    }
-    if diverged.is_empty() {
-        (GIT_GOOD, "as expected".into())
-    } else {
-        (GIT_BAD, diverged.join("; "))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{CaseResult, StepResult};
-
-    fn run_with(actual: Actual, expected: Expected) -> KernelRun {
-        KernelRun {
-            release: Some("7.1.0-rc3".into()),
-            cases: vec![CaseResult {
-                name: "large".into(),
-                file: "cases/large.yaml".into(),
-                outcome: CaseOutcome::Pass,
-                duration_ms: 0,
-                steps: vec![StepResult::judged("2", "", expected, actual)],
-            }],
-            ..KernelRun::without_cases("bisect", KernelStatus::Ran)
-        }
-    }
 
     #[test]
-    fn git_bisect_verdicts() {
-        let enomem = || Actual::errno(libc::ENOMEM);
-        // By the expectation in force.
-        assert_eq!(
-            judge(&run_with(Actual::Ok, Expected::Ok), None, None).0,
-            GIT_GOOD
-        );
-        assert_eq!(
-            judge(&run_with(enomem(), Expected::Ok), None, None).0,
-            GIT_BAD
-        );
-        // By --good, whatever the case expects of the version.
-        let ok = Expected::Ok;
-        let expects_enomem = || Expected::Errno("ENOMEM".into());
-        assert_eq!(
-            judge(
-                &run_with(Actual::Ok, expects_enomem()),
-                Some("2"),
-                Some(&ok)
-            )
-            .0,
-            GIT_GOOD
-        );
-        assert_eq!(
-            judge(&run_with(enomem(), expects_enomem()), Some("2"), Some(&ok)).0,
-            GIT_BAD
-        );
-        // Nothing to judge by: skip the commit.
-        assert_eq!(
-            judge(&run_with(Actual::Ok, ok.clone()), Some("9"), None).0,
-            GIT_SKIP
-        );
-        let mut failed = run_with(Actual::Ok, ok);
-        failed.status = KernelStatus::Error {
-            message: "boot failed".into(),
-            log_tail: None,
-        };
-        assert_eq!(judge(&failed, None, None), (GIT_SKIP, "boot failed".into()));
+    fn good_is_ok_or_an_errno_name() {
         assert_eq!(
             parse_outcome("ENOMEM"),
             Ok(Expected::Errno("ENOMEM".into()))

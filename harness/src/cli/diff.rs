@@ -8,8 +8,8 @@ use std::{
 
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_PASS, Format, report::finish};
 use crate::{
-    report::{self, diff, human::Human},
-    results::{KernelRun, RunResults},
+    report::{self, diff},
+    results::{self, KernelRun, RunResults},
 };
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +37,7 @@ pub struct DiffArgs {
 /// Exits 1 when a behaviour changed (or, with --all, one side has what the other lacks), 0
 /// when the runs agree, 2 on bad input.
 pub fn run(args: &DiffArgs) -> u8 {
-    run_to(args, &mut io::stdout().lock(), Human::for_stdout().color)
+    run_to(args, &mut io::stdout().lock(), super::human().color)
 }
 
 fn run_to(args: &DiffArgs, stdout: &mut impl Write, color: bool) -> u8 {
@@ -52,7 +52,7 @@ fn run_to(args: &DiffArgs, stdout: &mut impl Write, color: bool) -> u8 {
         }
     };
     // The terminal view shows the results printable; JSON shows them as they are.
-    let read = |path: &Path| match report::read_json(path) {
+    let read = |path: &Path| match results::read_json(path) {
         Ok(results) if args.format == Format::Human => Ok(report::printable(&results)),
         Ok(results) => Ok(results),
         Err(e) => {
@@ -137,7 +137,7 @@ mod tests {
         let path = dir.join(file);
         std::fs::write(
             &path,
-            report::to_json(&RunResults::new(runs), report::JsonLayout::Compact),
+            results::to_json(&RunResults::new(runs), results::JsonLayout::Compact),
         )
         .expect("writes");
         path

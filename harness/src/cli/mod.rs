@@ -9,24 +9,28 @@ use std::{
     process::ExitCode,
 };
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod baseline;
 mod bisect;
 mod diff;
 mod kernels;
+mod new;
 mod progress;
+mod project;
 mod record;
 mod report;
+mod select;
 
+use self::select::CaseSelection;
 use crate::{
     case::{self, Case},
     exec,
     kernels::{KernelCache, KernelsFile},
     matrix::{self, AbsentKernels, Event, GuestRoot, MatrixError, MatrixOptions},
     plan::Plan,
-    report::{JsonLayout, human::Human},
-    results::{CaseOutcome, KernelStatus, RunResults},
+    report::human::Human,
+    results::{CaseOutcome, JsonLayout, KernelStatus, RunResults},
     vm,
 };
 
@@ -42,11 +46,55 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Debug, Parser)]
 #[command(name = "harness", version, about)]
 #[command(
-    after_help = "Exit codes: 0 all pass, 1 divergences, 2 bad input or usage, 3 infrastructure error."
+    after_help = "The project is the nearest directory, this one or above, with a kernels.toml: its cases/, \
+                  kernels.toml and target/sk-storage-report/ are the defaults wherever you run.\n\n\
+                  Exit codes: 0 all pass, 1 divergences, 2 bad input or usage, 3 infrastructure error."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour on stdout: `auto` on a terminal unless NO_COLOR is set (no-color.org),
+    /// `always` also in a CI log or a pipe, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
+    /// Nothing on stderr but errors and warnings (no progress, no line per case or
+    /// kernel); stdout keeps the results.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The output settings every command shares, set once from the command line.
+#[derive(Debug, Clone, Copy)]
+struct Ui {
+    color: ColorWhen,
+    quiet: bool,
+}
+
+static UI: std::sync::OnceLock<Ui> = std::sync::OnceLock::new();
+
+fn ui() -> Ui {
+    *UI.get_or_init(|| Ui {
+        color: ColorWhen::Auto,
+        quiet: false,
+    })
+}
+
+/// The terminal view of stdout, coloured as `--color` says.
+fn human() -> Human {
+    let mut human = Human::for_stdout();
+    match ui().color {
+        ColorWhen::Auto => {}
+        ColorWhen::Always => human.color = true,
+        ColorWhen::Never => human.color = false,
+    }
+    human
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,11 +102,15 @@ enum Command {
     /// Validate case files without running them.
     Check {
         /// Case files or directories (searched recursively for *.yaml).
-        #[arg(default_value = "cases")]
+        /// [default: the project's cases]
+        #[arg(default_values_os_t = [project::path("cases")], hide_default_value = true)]
         paths: Vec<PathBuf>,
     },
     /// Run cases and compare every step with its expectation for the kernel's version.
     Run(RunArgs),
+    /// Write a new case, NAME.yaml, to start from: commented, and valid as written. Prints
+    /// its path.
+    New(new::NewArgs),
     /// Merge or show saved results (results.json) in the report formats, or say which
     /// versioned expectations their kernels have shown (evidence).
     Report {
@@ -99,12 +151,21 @@ enum Command {
     /// Inside a VM: run cases on this kernel and write the results as JSON (used by `run`).
     #[command(hide = true)]
     Guest(GuestArgs),
+    /// Print the completion script of a shell (bash: `harness completions bash >
+    /// ~/.local/share/bash-completion/completions/harness`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page in roff (`harness man > harness.1; man ./harness.1`).
+    Man,
     /// Show or fetch the kernels of the kernel list (Debian kernels are verified and cached).
     Kernels {
         #[command(subcommand)]
         command: kernels::KernelsCommand,
         /// The kernel list.
-        #[arg(long, default_value = "kernels.toml")]
+        /// [default: the project's kernels.toml]
+        #[arg(long, default_value_os_t = project::path("kernels.toml"), hide_default_value = true)]
         kernels: PathBuf,
     },
 }
@@ -126,13 +187,15 @@ struct GuestArgs {
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Case files or directories (searched recursively for *.yaml).
-    #[arg(default_value = "cases")]
+    /// [default: the project's cases]
+    #[arg(default_values_os_t = [project::path("cases")], hide_default_value = true)]
     paths: Vec<PathBuf>,
     /// Run on the running kernel, without a VM.
     #[arg(long, conflicts_with_all = ["kernel", "jobs", "memory", "timeout", "cpus", "guest_root"])]
     host: bool,
     /// The kernel list.
-    #[arg(long, default_value = "kernels.toml")]
+    /// [default: the project's kernels.toml]
+    #[arg(long, default_value_os_t = project::path("kernels.toml"), hide_default_value = true)]
     kernels: PathBuf,
     /// Only this kernel of the list (repeatable); all of them by default. A path instead of
     /// a name boots that kernel image (a bzImage) or built source tree, without editing the
@@ -156,15 +219,19 @@ struct RunArgs {
     /// (no udev to wait for), `host` is the host's, as vng shares it by default.
     #[arg(long, value_enum, default_value_t = GuestRoot::Minimal)]
     guest_root: GuestRoot,
-    /// Only run cases whose name contains this text (repeatable).
-    #[arg(long)]
-    filter: Vec<String>,
+    #[command(flatten)]
+    select: CaseSelection,
+    /// List the selected cases, one per line (name, file, and what each needs: a kernel
+    /// version, capabilities, program hooks), or as JSON with --format json; run nothing.
+    #[arg(long, conflicts_with_all = ["baseline", "only_changed"])]
+    list: bool,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
     /// Directory for the reports (results.json, junit.xml, report.md, report.html), written
     /// atomically.
-    #[arg(long, default_value = "target/sk-storage-report")]
+    /// [default: the project's target/sk-storage-report]
+    #[arg(long, default_value_os_t = project::path("target/sk-storage-report"), hide_default_value = true)]
     out: PathBuf,
     /// Indent results.json (and JSON on stdout), a value per line, instead of compact.
     #[arg(long)]
@@ -191,15 +258,33 @@ enum Format {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    UI.set(Ui {
+        color: cli.color,
+        quiet: cli.quiet,
+    })
+    .expect("the output settings are set once, first");
     let code = match cli.command {
         Command::Check { paths } => check(&paths),
         Command::Run(args) => run(&args),
+        Command::New(args) => new::run(&args),
         Command::Guest(args) => guest(&args),
         Command::Report { command } => report::run(command),
         Command::Diff(args) => diff::run(&args),
         Command::Bisect(args) => bisect::run(&args),
         Command::BisectRun(args) => bisect::run_git(&args),
         Command::Record(args) => record::run(&args),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "harness", &mut io::stdout());
+            EXIT_PASS
+        }
+        Command::Man => match clap_mangen::Man::new(Cli::command()).render(&mut io::stdout()) {
+            Ok(()) => EXIT_PASS,
+            Err(e) => {
+                eprintln!("error: cannot write the manual page: {e}");
+                EXIT_INFRA
+            }
+        },
         Command::Kernels {
             command,
             kernels: file,
@@ -213,12 +298,14 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn load_cases(paths: &[PathBuf], filters: &[String]) -> Result<Vec<Case>, u8> {
+/// The cases of `paths` that `select` takes; bad cases, or a selection that takes none, are
+/// bad input.
+fn load_cases(paths: &[PathBuf], select: &CaseSelection) -> Result<Vec<Case>, u8> {
     match case::load(paths) {
-        Ok(cases) => Ok(cases
-            .into_iter()
-            .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
-            .collect()),
+        Ok(cases) => select.apply(cases).map_err(|message| {
+            eprintln!("error: {}", crate::printable::escape(&message));
+            EXIT_BAD_INPUT
+        }),
         Err(errors) => {
             eprintln!("{errors}");
             eprintln!("{} problem(s) found; nothing was run.", errors.0.len());
@@ -228,7 +315,7 @@ fn load_cases(paths: &[PathBuf], filters: &[String]) -> Result<Vec<Case>, u8> {
 }
 
 fn check(paths: &[PathBuf]) -> u8 {
-    match load_cases(paths, &[]) {
+    match load_cases(paths, &CaseSelection::default()) {
         Ok(cases) => {
             println!("{} cases are valid", cases.len());
             EXIT_PASS
@@ -238,13 +325,12 @@ fn check(paths: &[PathBuf]) -> u8 {
 }
 
 fn run(args: &RunArgs) -> u8 {
-    let cases = match load_cases(&args.paths, &args.filter) {
+    let cases = match load_cases(&args.paths, &args.select) {
         Ok(cases) => cases,
         Err(code) => return code,
     };
-    if cases.is_empty() {
-        eprintln!("no case matches the filter {:?}", args.filter);
-        return EXIT_BAD_INPUT;
+    if args.list {
+        return list_cases(&cases, args.format);
     }
     let baseline = args.baseline.as_deref().map(baseline::Baseline::parse);
     if let (true, Some(baseline::Baseline::Kernel(name))) = (args.host, &baseline) {
@@ -257,11 +343,11 @@ fn run(args: &RunArgs) -> u8 {
         Ok(saved) => saved.flatten(),
         Err(code) => return code,
     };
-    let human = Human::for_stdout();
+    let human = human();
     let started = crate::results::Timestamp::now();
     let results = if args.host {
         let mut stdout = io::stdout().lock();
-        let show_progress = args.format == Format::Human;
+        let show_progress = args.format == Format::Human && !ui().quiet;
         match exec::run_cases("host", &cases, |case| {
             if show_progress {
                 let _ = human.case_line(&mut stdout, &crate::report::printable(case));
@@ -286,10 +372,14 @@ fn run(args: &RunArgs) -> u8 {
         }
     };
     let layout = JsonLayout::pretty_if(args.pretty);
-    if let Err(e) = crate::report::write_all(&results, &args.out, layout) {
-        eprintln!("error: {}", crate::error_chain(&e));
-        return EXIT_INFRA;
-    }
+    let files = match crate::report::write_all(&results, &args.out, layout) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {}", crate::error_chain(&e));
+            return EXIT_INFRA;
+        }
+    };
+    publish_to_github(&results, &files, true);
     let mut stdout = io::stdout().lock();
     // The terminal views show the results printable; JSON shows them as they are.
     let shown = || crate::report::printable(&results);
@@ -327,7 +417,7 @@ fn run(args: &RunArgs) -> u8 {
             };
             human_matrix(&mut stdout, &shown(), &cases, human, rows)
         }
-        Format::Json => writeln!(stdout, "{}", crate::report::to_json(&results, layout)),
+        Format::Json => writeln!(stdout, "{}", crate::results::to_json(&results, layout)),
     }
     .and_then(|()| {
         if args.format == Format::Human {
@@ -344,6 +434,60 @@ fn run(args: &RunArgs) -> u8 {
         return EXIT_INFRA;
     }
     exit_code(&results)
+}
+
+/// `run --list`: the selected cases and what each needs, without running them.
+fn list_cases(cases: &[Case], format: Format) -> u8 {
+    #[derive(serde::Serialize)]
+    struct Listed<'a> {
+        name: &'a str,
+        file: &'a std::path::Path,
+        requires: &'a case::Requirements,
+        programs: Vec<&'static str>,
+    }
+    let listed: Vec<Listed<'_>> = cases
+        .iter()
+        .map(|case| Listed {
+            name: &case.name,
+            file: &case.file,
+            requires: &case.requires,
+            programs: case.programs.values().map(|p| p.kind.name()).collect(),
+        })
+        .collect();
+    let text = match format {
+        Format::Json => serde_json::to_string(&listed).expect("the listing serialises") + "\n",
+        Format::Human => listed
+            .iter()
+            .map(|case| {
+                let mut needs: Vec<String> = case
+                    .requires
+                    .kernel
+                    .map(|v| format!("kernel>={v}"))
+                    .into_iter()
+                    .chain(case.requires.capabilities.iter().map(|c| c.to_string()))
+                    .chain(case.programs.iter().map(|p| format!("program={p}")))
+                    .collect();
+                if needs.is_empty() {
+                    needs.push("-".into());
+                }
+                let escape = crate::printable::escape;
+                format!(
+                    "{} {} {}\n",
+                    escape(case.name),
+                    escape(&case.file.display().to_string()),
+                    needs.join(" ")
+                )
+            })
+            .collect(),
+    };
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(text.as_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("error: cannot write the list: {e}");
+            EXIT_INFRA
+        }
+        _ => EXIT_PASS,
+    }
 }
 
 /// The triage view of a matrix run: the matrix, each kernel's trouble, the divergences,
@@ -506,11 +650,21 @@ fn run_kernels(
         guest_root: limits.guest_root,
         absent,
     };
-    let progress = kernels::BarProgress::default();
+    let quiet = ui().quiet;
+    let bar = kernels::BarProgress::default();
+    let download: &dyn crate::kernels::Progress = if quiet {
+        &crate::kernels::NoProgress
+    } else {
+        &bar
+    };
     // Progress goes to stderr so that stdout stays the report (and JSON stays parseable).
     let run_progress = progress::RunProgress::for_stderr();
-    let on_event = |event: Event<'_>| run_progress.show(event);
-    matrix::run(file, selected, cases, &options, cache, &progress, &on_event).map_err(|e| {
+    let on_event = |event: Event<'_>| {
+        if !quiet {
+            run_progress.show(event);
+        }
+    };
+    matrix::run(file, selected, cases, &options, cache, download, &on_event).map_err(|e| {
         eprintln!("{}", crate::error_chain(&e));
         match e {
             MatrixError::Cancelled => EXIT_INTERRUPTED,
@@ -520,13 +674,31 @@ fn run_kernels(
     })
 }
 
+/// In GitHub Actions, the run's annotations (with `annotate`) and report.md as the job
+/// summary; elsewhere nothing. A summary that cannot be written is only a warning.
+fn publish_to_github(results: &RunResults, files: &crate::report::ReportFiles, annotate: bool) {
+    use crate::report::github;
+    if !github::in_actions() {
+        return;
+    }
+    if annotate {
+        eprint!(
+            "{}",
+            github::annotations(&crate::report::printable(results))
+        );
+    }
+    if let Err(e) = github::summarise(&files.report_md) {
+        eprintln!("warning: cannot write the GitHub job summary: {e}");
+    }
+}
+
 /// The in-guest executor: whatever happens, it writes one `KernelRun` for the host to read,
 /// so a kernel without working BPF is reported as that kernel's error.
 fn guest(args: &GuestArgs) -> u8 {
     let plan = match Plan::read(&args.plan) {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::error_chain(&e));
             return EXIT_BAD_INPUT;
         }
     };
@@ -556,7 +728,7 @@ fn guest(args: &GuestArgs) -> u8 {
             )
         }
     });
-    let json = crate::report::to_json(&RunResults::new(vec![run]), JsonLayout::Compact);
+    let json = crate::results::to_json(&RunResults::new(vec![run]), JsonLayout::Compact);
     match crate::report::write_atomically(&args.out, json.as_bytes()) {
         Ok(()) => EXIT_PASS,
         Err(e) => {

@@ -25,18 +25,19 @@ pub const EXIT_CODES: &str = "Exit codes: 0 nothing to record, 1 edits proposed 
 #[derive(Debug, clap::Args)]
 pub struct RecordArgs {
     /// Case files or directories (searched recursively for *.yaml).
-    #[arg(default_value = "cases")]
+    /// [default: the project's cases]
+    #[arg(default_values_os_t = [super::project::path("cases")], hide_default_value = true)]
     paths: Vec<PathBuf>,
     /// A kernel of the kernel list to run the cases on, or of --results to take
     /// (repeatable; with --results, all of its kernels by default). Several kernels let a
     /// proposal place a version split between them.
     #[arg(long, value_name = "NAME", required_unless_present = "results")]
     kernel: Vec<String>,
-    /// Only cases whose name contains this text (repeatable).
-    #[arg(long)]
-    filter: Vec<String>,
+    #[command(flatten)]
+    select: super::select::CaseSelection,
     /// The kernel list.
-    #[arg(long, default_value = "kernels.toml")]
+    /// [default: the project's kernels.toml]
+    #[arg(long, default_value_os_t = super::project::path("kernels.toml"), hide_default_value = true)]
     kernels: PathBuf,
     /// Record from this saved results.json instead of booting kernels.
     #[arg(long, value_name = "FILE")]
@@ -48,17 +49,14 @@ pub struct RecordArgs {
     #[arg(long, value_parser = super::memory_arg)]
     memory: Option<String>,
     /// Directory for the run's reports.
-    #[arg(long, default_value = "target/sk-storage-report/record")]
+    /// [default: the project's target/sk-storage-report/record]
+    #[arg(long, default_value_os_t = super::project::path("target/sk-storage-report/record"), hide_default_value = true)]
     out: PathBuf,
 }
 
 /// Exits as [`EXIT_CODES`] says.
 pub fn run(args: &RecordArgs) -> u8 {
-    let cases = match load_cases(&args.paths, &args.filter) {
-        Ok(cases) if cases.is_empty() => {
-            eprintln!("no case matches the filter {:?}", args.filter);
-            return EXIT_BAD_INPUT;
-        }
+    let cases = match load_cases(&args.paths, &args.select) {
         Ok(cases) => cases,
         Err(code) => return code,
     };
@@ -119,7 +117,7 @@ pub fn run(args: &RecordArgs) -> u8 {
 /// The kernels' runs: from the saved results, or by booting them through the matrix runner.
 fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> {
     if let Some(path) = &args.results {
-        let results = crate::report::read_json(path).map_err(|e| {
+        let results = crate::results::read_json(path).map_err(|e| {
             eprintln!("error: {}", crate::error_chain(&e));
             EXIT_BAD_INPUT
         })?;
@@ -159,7 +157,7 @@ fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> 
         &args.out,
     )?;
     if let Err(e) =
-        crate::report::write_all(&results, &args.out, crate::report::JsonLayout::Compact)
+        crate::report::write_all(&results, &args.out, crate::results::JsonLayout::Compact)
     {
         eprintln!("error: {}", crate::error_chain(&e));
     }

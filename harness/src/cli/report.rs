@@ -12,8 +12,8 @@ use clap::{Subcommand, ValueEnum};
 use super::{EXIT_BAD_INPUT, EXIT_INFRA, EXIT_PASS, exit_code, load_cases};
 use crate::{
     kernels::{KernelEntry, KernelsFile},
-    report::{self, JsonLayout, changes, evidence, html, human::Human, junit, markdown, matrix},
-    results::RunResults,
+    report::{self, changes, evidence, html, human::Human, junit, markdown, matrix},
+    results::{self, JsonLayout, RunResults},
 };
 
 #[derive(Debug, Subcommand)]
@@ -66,7 +66,8 @@ pub enum ReportCommand {
         /// A results.json written by `harness run` or `harness report merge`.
         input: PathBuf,
         /// Case files or directories (searched recursively for *.yaml).
-        #[arg(default_value = "cases")]
+        /// [default: the project's cases]
+        #[arg(default_values_os_t = [super::project::path("cases")], hide_default_value = true)]
         cases: Vec<PathBuf>,
     },
 }
@@ -96,7 +97,7 @@ pub enum ShowFormat {
 /// Runs the command; the exit code follows the results as for `harness run` (`evidence`:
 /// 0 once printed), or says that an input was bad (2) or the report could not be written (3).
 pub fn run(command: ReportCommand) -> u8 {
-    run_to(command, &mut io::stdout().lock(), Human::for_stdout())
+    run_to(command, &mut io::stdout().lock(), super::human())
 }
 
 /// [`run`], printing to `stdout`.
@@ -150,12 +151,12 @@ fn run_to(command: ReportCommand, stdout: &mut impl Write, view: Human) -> u8 {
 fn merge_files(inputs: &[PathBuf]) -> Result<RunResults, u8> {
     let mut loaded = Vec::with_capacity(inputs.len());
     for path in inputs {
-        match report::read_json(path) {
+        match results::read_json(path) {
             Ok(results) => loaded.push(results),
-            Err(e) => return Err(fail(EXIT_BAD_INPUT, e)),
+            Err(e) => return Err(fail(EXIT_BAD_INPUT, e.into())),
         }
     }
-    report::merge(loaded).map_err(|e| {
+    results::merge(loaded).map_err(|e| {
         let files: Vec<String> = e
             .inputs()
             .into_iter()
@@ -191,7 +192,7 @@ fn merge_kernels(kernels_file: &Path, dir: &Path) -> Result<RunResults, u8> {
         }
     }
     let entries: Vec<&KernelEntry> = file.kernels.iter().collect();
-    report::merge_dir(&entries, dir).map_err(|e| {
+    results::merge_dir(&entries, dir).map_err(|e| {
         eprintln!(
             "error: {}",
             crate::printable::escape(&format!("{}: {e}", dir.display()))
@@ -207,20 +208,23 @@ fn write_merged(
     stdout: &mut impl Write,
     view: Human,
 ) -> u8 {
-    if let Some(differences) = report::build_differences(merged) {
+    if let Some(differences) = results::build_differences(merged) {
         eprintln!("warning: {}", crate::printable::escape(&differences));
     }
     let files = match report::write_all(merged, out, layout) {
         Ok(files) => files,
         Err(e) => return fail(EXIT_INFRA, e),
     };
-    eprintln!(
-        "wrote {}, {}, {} and {}",
-        files.results_json.display(),
-        files.junit_xml.display(),
-        files.report_md.display(),
-        files.report_html.display()
-    );
+    if !super::ui().quiet {
+        eprintln!(
+            "wrote {}, {}, {} and {}",
+            files.results_json.display(),
+            files.junit_xml.display(),
+            files.report_md.display(),
+            files.report_html.display()
+        );
+    }
+    super::publish_to_github(merged, &files, false);
     finish(
         matrix::write(stdout, &report::printable(merged), view, matrix::Rows::All),
         exit_code(merged),
@@ -235,9 +239,9 @@ fn show(
     stdout: &mut impl Write,
     view: Human,
 ) -> u8 {
-    let results = match report::read_json(input) {
+    let results = match results::read_json(input) {
         Ok(results) => results,
-        Err(e) => return fail(EXIT_BAD_INPUT, e),
+        Err(e) => return fail(EXIT_BAD_INPUT, e.into()),
     };
     // Every view but the JSON shows the results printable.
     let shown = || report::printable(&results);
@@ -256,17 +260,17 @@ fn show(
             Ok(xml) => writeln!(stdout, "{xml}"),
             Err(e) => return fail(EXIT_INFRA, e),
         },
-        ShowFormat::Json => writeln!(stdout, "{}", report::to_json(&results, layout)),
+        ShowFormat::Json => writeln!(stdout, "{}", results::to_json(&results, layout)),
     };
     finish(printed, exit_code(&results))
 }
 
 fn show_evidence(input: &Path, case_paths: &[PathBuf], stdout: &mut impl Write, color: bool) -> u8 {
-    let results = match report::read_json(input) {
+    let results = match results::read_json(input) {
         Ok(results) => results,
-        Err(e) => return fail(EXIT_BAD_INPUT, e),
+        Err(e) => return fail(EXIT_BAD_INPUT, e.into()),
     };
-    let cases = match load_cases(case_paths, &[]) {
+    let cases = match load_cases(case_paths, &super::select::CaseSelection::default()) {
         Ok(cases) => cases,
         Err(code) => return code,
     };
@@ -303,7 +307,7 @@ mod tests {
 
     fn saved(dir: &Path, runs: Vec<KernelRun>) -> PathBuf {
         let path = dir.join(format!("{}.json", runs[0].kernel));
-        let json = report::to_json(&RunResults::new(runs), JsonLayout::Compact);
+        let json = results::to_json(&RunResults::new(runs), JsonLayout::Compact);
         std::fs::write(&path, json).expect("writes a results file");
         path
     }
@@ -325,7 +329,7 @@ mod tests {
         assert_eq!(run_to(merge, &mut stdout, Human::plain()), EXIT_PASS);
         let printed = String::from_utf8(stdout).expect("UTF-8");
         assert!(printed.starts_with("case  6.1   6.12\n"), "{printed}");
-        let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
+        let merged = results::read_json(&out.join(results::RESULTS_JSON)).expect("merged file");
         let names: Vec<&str> = merged.kernels.iter().map(|k| k.kernel.as_str()).collect();
         assert_eq!(names, ["6.1", "6.12"]);
         assert!(out.join(report::JUNIT_XML).is_file());
@@ -347,7 +351,7 @@ mod tests {
             let job = results.join(name);
             std::fs::create_dir_all(&job).expect("creates a job's dir");
             let saved = saved(&job, vec![kernel(name, KernelStatus::Ran)]);
-            std::fs::rename(saved, job.join(report::RESULTS_JSON)).expect("names it results.json");
+            std::fs::rename(saved, job.join(results::RESULTS_JSON)).expect("names it results.json");
         }
         let merge = |out: &Path| ReportCommand::Merge {
             inputs: Vec::new(),
@@ -361,16 +365,16 @@ mod tests {
             run_to(merge(&out), &mut Vec::new(), Human::plain()),
             EXIT_PASS
         );
-        let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
+        let merged = results::read_json(&out.join(results::RESULTS_JSON)).expect("merged file");
         let names: Vec<&str> = merged.kernels.iter().map(|k| k.kernel.as_str()).collect();
         assert_eq!(names, ["b", "a"]);
 
-        std::fs::remove_file(results.join("a").join(report::RESULTS_JSON)).expect("removes");
+        std::fs::remove_file(results.join("a").join(results::RESULTS_JSON)).expect("removes");
         assert_eq!(
             run_to(merge(&out), &mut Vec::new(), Human::plain()),
             EXIT_INFRA
         );
-        let merged = report::read_json(&out.join(report::RESULTS_JSON)).expect("merged file");
+        let merged = results::read_json(&out.join(results::RESULTS_JSON)).expect("merged file");
         assert!(
             matches!(&merged.kernels[1].status, KernelStatus::Error { message, .. }
                 if message.starts_with("no results for this kernel: cannot read results file")),

@@ -8,7 +8,7 @@
 
 use std::{
     io::Read,
-    os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd},
 };
 
 use nix::sys::socket::{
@@ -16,12 +16,50 @@ use nix::sys::socket::{
     sendto, socket,
 };
 
-use super::sys;
+use super::{sys, world::World};
 use crate::{
     bpf::SocketKey,
-    case::{Family, SockType, Type},
+    case::{Family, SockType, Type, steps::InspectAction},
     results::Actual,
 };
+
+pub(super) fn perform(world: &mut World<'_>, action: &InspectAction) -> Result<Actual, Actual> {
+    Ok(match action {
+        InspectAction::Diag {
+            socket,
+            family,
+            kind,
+            maps,
+        } => {
+            let fd = world.fds.get(socket).ok_or_else(|| Actual::NotRun {
+                reason: format!("socket {socket} was not created"),
+            })?;
+            let mut asked = Vec::new();
+            for name in maps {
+                asked.push(world.map_fd(name)?);
+            }
+            // Every map of the case that came to exist can be named in the answer.
+            let known: Vec<DiagMap<'_>> = world
+                .case
+                .maps
+                .iter()
+                .filter_map(|(name, spec)| {
+                    Some(DiagMap {
+                        name,
+                        id: *world.map_ids.get(name)?,
+                        value: &spec.value,
+                    })
+                })
+                .collect();
+            diag(fd.as_fd(), (*family, *kind), &asked, &known)
+        }
+        InspectAction::Iterate { map } => {
+            let map_fd = world.map_fd(map)?;
+            let prog_fd = world.object_mut().iterator_program()?;
+            iterate(prog_fd, map_fd)
+        }
+    })
+}
 
 // include/uapi/linux/netlink.h
 const NLMSG_ERROR: u16 = 2;
@@ -53,7 +91,7 @@ fn align4(n: usize) -> usize {
 }
 
 /// A map the answer may name by its id.
-pub struct DiagMap<'a> {
+struct DiagMap<'a> {
     pub name: &'a str,
     pub id: u32,
     pub value: &'a Type,
@@ -184,7 +222,7 @@ fn storages(attrs: &[u8]) -> Vec<(u32, Vec<u8>)> {
 /// Dumps the sockets of `socket`'s family and protocol asking for the storages of `asked`
 /// (every storage when empty), and returns what the answer for `socket` carried, each
 /// value decoded with its map's type; `known` names the maps the answer may mention.
-pub fn diag(
+fn diag(
     socket: BorrowedFd<'_>,
     (family, kind): (Family, SockType),
     asked: &[RawFd],
@@ -263,7 +301,7 @@ fn dump(family: u8, protocol: u8, key: &SocketKey, asked: &[RawFd]) -> nix::Resu
 /// Attaches the iterator program `prog_fd` to the map, reads the iterator to its end and
 /// returns how many storages it saw and the sum of their first 8 bytes. An errno of
 /// BPF_LINK_CREATE, BPF_ITER_CREATE or read(2) is the outcome.
-pub fn iterate(prog_fd: RawFd, map_fd: RawFd) -> Actual {
+fn iterate(prog_fd: RawFd, map_fd: RawFd) -> Actual {
     let link = match sys::link_map_iterator(prog_fd, map_fd) {
         Ok(link) => link,
         Err(errno) => return Actual::errno(errno),

@@ -10,17 +10,47 @@ use std::{
 use aya::{programs::ProgramError, sys::SyscallError};
 use aya_obj::generated::{BPF_F_CLONE, BPF_F_NO_PREALLOC};
 
-use super::sys::{Bpf, MapSyscalls};
+use super::{
+    sys::{Kernel, MapSyscalls},
+    world::World,
+};
 
 use crate::{
     bpf::{
-        BpfError, CallOutcome, CaseCgroup, DeleteResult, GetResult, HostSupport, Observation,
-        SkStorageObject, SocketKey, WriteResult,
+        BpfError, CallOutcome, CaseCgroup, CgroupError, DeleteResult, GetResult, HostSupport,
+        Observation, SkStorageObject, SocketKey, WriteResult,
     },
-    case::{Case, Type},
+    case::{Case, Type, steps::ProgramAction},
     catalogue::{HelperSet, ProgramKind, SockOpsOp, StorageMap},
     results::{Actual, ObservedCall, ObservedDelete, ObservedGet, ObservedWrite},
 };
+
+pub(super) fn perform(world: &mut World<'_>, action: &ProgramAction) -> Result<Actual, Actual> {
+    let programs = &world.case.programs;
+    Ok(match action {
+        ProgramAction::Attach { program } => world.object_mut().attach(&programs[program]),
+        ProgramAction::Detach { program } => world.object_mut().detach(&programs[program]),
+        ProgramAction::Observe {
+            program,
+            socket,
+            callback,
+        } => {
+            if let Some(fd) = world.fds.get(socket) {
+                world.keys.remember(socket, fd);
+            }
+            let key = world
+                .keys
+                .get(socket)
+                .cloned()
+                .ok_or_else(|| Actual::NotRun {
+                    reason: format!("socket {socket} has no identity to match records with"),
+                })?;
+            world
+                .object_mut()
+                .observe(&programs[program], &key, *callback)
+        }
+    })
+}
 
 /// What the running kernel supports, probed once per process.
 fn host_support() -> &'static HostSupport {
@@ -38,7 +68,7 @@ fn kernel_accepts_clone_flag() -> bool {
             signed: true,
         };
         let types = super::btf::map_types(&int, &int);
-        let Ok(btf) = Bpf.load_btf(&types.blob) else {
+        let Ok(btf) = Kernel.load_btf(&types.blob) else {
             // No map could be created either way; let the object's load say why.
             return true;
         };
@@ -53,7 +83,7 @@ fn kernel_accepts_clone_flag() -> bool {
                 value_type_id: types.value_type_id,
             }),
         };
-        !matches!(Bpf.create_sk_storage_map(&attrs), Err(libc::EINVAL))
+        !matches!(Kernel.create_sk_storage_map(&attrs), Err(libc::EINVAL))
     })
 }
 
@@ -99,9 +129,12 @@ fn refused_with(error: &BpfError) -> Option<i32> {
 
 /// Whether the case attaches the object's iterator to a map.
 fn iterates(case: &Case) -> bool {
-    case.steps
-        .iter()
-        .any(|step| matches!(step.op, crate::case::Op::Iterate(_)))
+    case.steps.iter().any(|step| {
+        matches!(
+            step.action,
+            crate::case::Action::Inspect(crate::case::steps::InspectAction::Iterate { .. })
+        )
+    })
 }
 
 /// The eBPF object, loaded once per process and lent to one case at a time.
@@ -122,6 +155,16 @@ struct SharedObject {
 
 static OBJECT: Mutex<Option<SharedObject>> = Mutex::new(None);
 
+/// Why the object could not be lent to a case or given back, or a socket not made in the
+/// case's cgroup.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error(transparent)]
+    Bpf(#[from] BpfError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+}
+
 pub struct CaseBpf {
     shared: SharedObject,
     attached: Vec<ProgramKind>,
@@ -132,7 +175,7 @@ pub struct CaseBpf {
 
 impl CaseBpf {
     /// Lends the object to `case` when it uses programs or the object's maps.
-    pub fn start(case: &Case) -> Result<Option<Self>, String> {
+    pub fn start(case: &Case) -> Result<Option<Self>, ObjectError> {
         let uses_object = !case.programs.is_empty()
             || case.maps.values().any(|m| m.bpf.is_some())
             || iterates(case);
@@ -143,29 +186,24 @@ impl CaseBpf {
         let mut shared = match lent {
             Some(shared) => shared,
             None => SharedObject {
-                object: SkStorageObject::load(kernel_accepts_clone_flag())
-                    .map_err(|e| crate::error_chain(&e))?,
+                object: SkStorageObject::load(kernel_accepts_clone_flag())?,
                 loaded: HashSet::new(),
             },
         };
         let object = &mut shared.object;
-        object
-            .take_observations()
-            .map_err(|e| crate::error_chain(&e))?;
+        object.take_observations()?;
         let thread = nix::unistd::gettid().as_raw() as u32;
         for program in case.programs.values() {
             // Tracing and LSM programs see every socket of the machine: only this case's
             // thread counts.
             let mut params = program.params.clone();
             params.only_thread = Some(thread);
-            object
-                .set_params(program.kind, &params)
-                .map_err(|e| crate::error_chain(&e))?;
+            object.set_params(program.kind, &params)?;
         }
         let cgroup = if case.programs.is_empty() {
             None
         } else {
-            Some(CaseCgroup::create(&case.name).map_err(|e| crate::error_chain(&e))?)
+            Some(CaseCgroup::create(&case.name)?)
         };
         Ok(Some(Self {
             shared,
@@ -181,22 +219,21 @@ impl CaseBpf {
     }
 
     /// Runs `create` inside the case's cgroup, so the sockets it makes belong to it.
-    pub fn in_cgroup<T>(&self, create: impl FnOnce() -> T) -> Result<T, String> {
+    pub fn in_cgroup<T>(&self, create: impl FnOnce() -> T) -> Result<T, CgroupError> {
         match &self.cgroup {
             Some(cgroup) => {
-                let _inside = cgroup.enter().map_err(|e| crate::error_chain(&e))?;
+                let _inside = cgroup.enter()?;
                 Ok(create())
             }
             None => Ok(create()),
         }
     }
 
-    pub fn map_fd(&self, map: StorageMap) -> Result<RawFd, String> {
+    pub fn map_fd(&self, map: StorageMap) -> Result<RawFd, BpfError> {
         self.shared
             .object
             .storage_fd(map)
             .map(|fd| fd.as_fd().as_raw_fd())
-            .map_err(|e| crate::error_chain(&e))
     }
 
     /// The sk storage map iterator program's fd (loaded on first use); a refusal at load
@@ -321,12 +358,12 @@ impl CaseBpf {
 
     /// Detaches what the case attached, gives the object back and removes the cgroup; a
     /// program that cannot be detached or a cgroup left behind is reported.
-    pub fn finish(mut self) -> Result<(), String> {
+    pub fn finish(mut self) -> Result<(), ObjectError> {
         let attached = std::mem::take(&mut self.attached);
         let mut detached = Ok(());
         for kind in attached {
             if let Err(e) = self.object().detach(kind) {
-                detached = Err(crate::error_chain(&e));
+                detached = Err(e);
             }
         }
         let Self { shared, cgroup, .. } = self;
@@ -337,7 +374,7 @@ impl CaseBpf {
             .get_or_insert(shared);
         detached?;
         match cgroup {
-            Some(cgroup) => cgroup.remove().map_err(|e| crate::error_chain(&e)),
+            Some(cgroup) => Ok(cgroup.remove()?),
             None => Ok(()),
         }
     }

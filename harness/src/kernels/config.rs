@@ -174,7 +174,7 @@ pub const MAX_KERNELS_FILE_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the kernel list {} (create it, or point the harness at another file)", path.display())]
+    #[error("cannot read the kernel list {} (create it, or point --kernels at another file)", path.display())]
     Read {
         path: PathBuf,
         #[source]

@@ -25,6 +25,7 @@ mod config;
 mod download;
 mod guest_tools;
 mod index;
+mod ladder;
 mod mirror;
 mod resolve;
 mod select;
@@ -38,6 +39,7 @@ pub use config::{
 pub use download::{FetchError, NoProgress, Progress};
 pub use guest_tools::{GuestPrograms, GuestTools};
 pub use index::IndexError;
+pub use ladder::{LadderError, append_debian_ladder};
 pub use mirror::NoMirror;
 pub use resolve::{
     BootableKernel, CacheState, KernelStatus, ResolveError, ResolvedKernel, Resolver,

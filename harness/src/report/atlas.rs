@@ -134,15 +134,6 @@ pub fn boundaries(results: &RunResults) -> Vec<Boundary> {
     found
 }
 
-/// Whether `old` and `new` are adjacent releases: consecutive series, or consecutive point
-/// releases of one series.
-pub fn adjacent(old: KernelVersion, new: KernelVersion) -> bool {
-    let same_series = old.major == new.major && old.minor == new.minor;
-    let next_series = (old.major == new.major && new.minor == old.minor + 1)
-        || (new.major == old.major + 1 && new.minor == 0);
-    (same_series && new.patch == old.patch + 1) || next_series
-}
-
 /// Both sides were seen when the kernels are adjacent releases and the case does not place
 /// the change inside the new kernel's series (a stable backport: 5.10.138 is not seen by
 /// running 5.9.1 and 5.10.223). `since`: where the new kernel's variant begins.
@@ -150,7 +141,7 @@ fn seen(change: &BehaviourChange, since: Option<KernelVersion>) -> Seen {
     let (old, new) = (change.before.version, change.after.version);
     let at = since.filter(|since| old < *since && *since <= new);
     let series_start = KernelVersion::new(new.major, new.minor, 0);
-    if adjacent(old, new) && at.is_none_or(|at| at == series_start || at == new) {
+    if old.adjacent_to(new) && at.is_none_or(|at| at == series_start || at == new) {
         Seen::BothSides
     } else {
         Seen::Placed { at }
@@ -334,18 +325,14 @@ fn write_markdown(
     results: &RunResults,
     heading: &str,
 ) -> std::fmt::Result {
-    writeln!(
-        md,
-        "{}.",
-        super::markdown::text(&summary(boundaries, results))
-    )?;
+    writeln!(md, "{}.", super::md::text(&summary(boundaries, results)))?;
     for b in boundaries {
         writeln!(md)?;
         writeln!(
             md,
             "{heading} {} at {}",
-            super::markdown::code(&b.case),
-            super::markdown::text(&b.between())
+            super::md::code(&b.case),
+            super::md::text(&b.between())
         )?;
         writeln!(md)?;
         let mark = if b.expected {
@@ -356,7 +343,7 @@ fn write_markdown(
         writeln!(
             md,
             "{}.{mark} `{}`",
-            super::markdown::text(&b.seen_text()),
+            super::md::text(&b.seen_text()),
             b.file
         )?;
         writeln!(md)?;
@@ -364,19 +351,18 @@ fn write_markdown(
             writeln!(
                 md,
                 "- step {name} {}: {} → {}{} ({})",
-                super::markdown::code(&label),
-                super::markdown::code(&super::shorten(&step.old.to_string(), MAX_OUTCOME_CHARS)),
-                super::markdown::code(&super::shorten(&step.new.to_string(), MAX_OUTCOME_CHARS)),
-                step.fields.as_ref().map_or_else(String::new, |f| format!(
-                    " (in {})",
-                    super::markdown::code(f)
-                )),
-                super::markdown::code(&location(&b.file, step.line)),
+                super::md::code(&label),
+                super::md::code(&super::shorten(&step.old.to_string(), MAX_OUTCOME_CHARS)),
+                super::md::code(&super::shorten(&step.new.to_string(), MAX_OUTCOME_CHARS)),
+                step.fields
+                    .as_ref()
+                    .map_or_else(String::new, |f| format!(" (in {})", super::md::code(f))),
+                super::md::code(&location(&b.file, step.line)),
             )?;
         }
         if let Some(reason) = &b.reason {
             writeln!(md)?;
-            writeln!(md, "Because: {}", super::markdown::text(reason))?;
+            writeln!(md, "Because: {}", super::md::text(reason))?;
         }
     }
     Ok(())
@@ -398,7 +384,7 @@ fn write_page(
     cases: &[Case],
     source: &str,
 ) -> std::fmt::Result {
-    use super::markdown::{code, text};
+    use super::md::{code, text};
     writeln!(md, "# How SK_STORAGE behaves across kernels")?;
     writeln!(md)?;
     writeln!(
@@ -406,9 +392,7 @@ fn write_page(
         "<!-- Generated from {source} and cases/ by `BLESS=1 cargo test --test integration behaviour_page`: edit the cases or run the matrix again, not this page. -->"
     )?;
     writeln!(md)?;
-    let accel = results
-        .accel
-        .map_or_else(String::new, |accel| format!(", VMs under {accel}"));
+    let accel = super::md::under_accel(results);
     writeln!(
         md,
         "From the run in `{source}` (harness {}, {}{accel}), {} case(s) on these kernels:",
@@ -501,20 +485,4 @@ fn write_page(
         ))
     )?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn adjacent_releases_are_consecutive_series_or_point_releases() {
-        let v = |text: &str| text.parse::<KernelVersion>().unwrap();
-        assert!(adjacent(v("7.0.13"), v("7.1.13")));
-        assert!(adjacent(v("5.19.4"), v("6.0")));
-        assert!(adjacent(v("7.1.3"), v("7.1.4")));
-        assert!(!adjacent(v("6.1.176"), v("6.12.117")));
-        assert!(!adjacent(v("5.4.286"), v("5.7.14")));
-        assert!(!adjacent(v("7.1.3"), v("7.1.13")));
-    }
 }

@@ -479,15 +479,10 @@ mod tests {
     }
 
     fn case(name: &str, steps: Vec<StepResult>) -> CaseResult {
-        let outcome = if steps.iter().all(|s| s.verdict == Verdict::Pass) {
-            CaseOutcome::Pass
-        } else {
-            CaseOutcome::Diverged
-        };
         CaseResult {
             name: name.into(),
             file: format!("cases/{name}.yaml"),
-            outcome,
+            outcome: CaseOutcome::of_steps(&steps),
             duration_ms: 1,
             steps,
         }
@@ -495,10 +490,8 @@ mod tests {
 
     fn kernel(name: &str, version: &str, cases: Vec<CaseResult>) -> KernelRun {
         KernelRun {
-            version: Some(version.parse().expect("a version")),
             duration_ms: 10,
-            cases,
-            ..KernelRun::without_cases(name, KernelStatus::Ran)
+            ..KernelRun::ran(name, version.parse().expect("a version"), cases)
         }
     }
 

@@ -184,7 +184,7 @@ fn attempted(kernel: &KernelRun) -> HashMap<(&str, &str), &Actual> {
 #[serde(rename_all = "snake_case")]
 pub enum BoundaryState {
     /// The last kernel below it and the first at or above it ran the step and are adjacent
-    /// releases ([`super::atlas::adjacent`]), and the boundary is the latter's series start
+    /// releases ([`KernelVersion::adjacent_to`]), and the boundary is the latter's series start
     /// or the kernel itself.
     BothSides,
     /// Kernels on both sides ran the step, with releases between them not run.
@@ -289,7 +289,7 @@ pub fn boundary_evidence(cases: &[Case], results: &RunResults) -> Vec<BoundaryEv
         boundary.state = match (&boundary.below, &boundary.above) {
             (Some(below), Some(above)) => {
                 let series_start = KernelVersion::new(above.version.major, above.version.minor, 0);
-                if super::atlas::adjacent(below.version, above.version)
+                if below.version.adjacent_to(above.version)
                     && (boundary.at == series_start || boundary.at == above.version)
                 {
                     BoundaryState::BothSides
@@ -573,11 +573,7 @@ steps:
     }
 
     fn kernel(name: &str, version_text: &str, cases: Vec<CaseResult>) -> KernelRun {
-        KernelRun {
-            version: Some(version(version_text)),
-            cases,
-            ..KernelRun::without_cases(name, KernelStatus::Ran)
-        }
+        KernelRun::ran(name, version(version_text), cases)
     }
 
     /// A variant's range, state, and kernels with whether they did what it says.

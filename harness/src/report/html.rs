@@ -18,7 +18,6 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::{
-    build_differences,
     changes::{self, Across, BehaviourChange},
     kernel_label,
     matrix::{self, Cell},
@@ -292,7 +291,7 @@ impl<'a> Page<'a> {
         let boundaries = super::atlas::boundaries(results);
         Page {
             results,
-            build_warning: build_differences(results),
+            build_warning: crate::results::build_differences(results),
             kernels,
             totals: matrix::totals(&rows),
             rows: matrix_rows,
@@ -693,11 +692,7 @@ mod tests {
     }
 
     fn run(name: &str, version: KernelVersion, cases: Vec<CaseResult>) -> KernelRun {
-        KernelRun {
-            version: Some(version),
-            cases,
-            ..KernelRun::without_cases(name, KernelStatus::Ran)
-        }
+        KernelRun::ran(name, version, cases)
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! a failed or skipped kernel one `boot` testcase, so that it still counts.
 //!
 //! The XML validates against the common JUnit schema (Jenkins' junit-10.xsd, in
-//! tests/data/): class names carry no dots, which tools read as package separators
-//! (`6.12` would be class `12` of package `6`), and the root has no `skipped` attribute.
+//! tests/data/) but for two attributes of a case's testcase that the schema does not list
+//! and CI reporters read, `file` and `line` (as pytest's xunit1 family writes them): class
+//! names carry no dots, which tools read as package separators (`6.12` would be class `12`
+//! of package `6`), and the root has no `skipped` attribute.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -184,6 +186,21 @@ fn test_case(class: &str, case: &CaseResult) -> TestCase {
     test_case
         .set_classname(class)
         .set_time(Duration::from_millis(case.duration_ms));
+    // Where CI reporters point (GitLab, the JUnit actions of GitHub): the case file, and
+    // the line of its first divergence.
+    test_case
+        .extra
+        .insert("file".into(), case.file.as_str().into());
+    if let Some(line) = case
+        .steps
+        .iter()
+        .find(|s| s.verdict == Verdict::Diverged)
+        .and_then(|s| s.line)
+    {
+        test_case
+            .extra
+            .insert("line".into(), line.to_string().into());
+    }
     test_case
 }
 

@@ -13,6 +13,7 @@ use super::{
     changes::{self, BehaviourChange, Divergence},
     kernel_label,
     matrix::{self, Cell, Row},
+    md::{code, html, longest_run, table_cell, text, under_accel},
     shorten,
 };
 use crate::results::{KernelStatus, RunResults};
@@ -46,9 +47,7 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
         results.kernels.len()
     )?;
     writeln!(md)?;
-    let accel = results
-        .accel
-        .map_or_else(String::new, |accel| format!(", VMs under {accel}"));
+    let accel = under_accel(results);
     writeln!(
         md,
         "Harness {}, {} to {}{accel}.",
@@ -56,7 +55,7 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
         results.started,
         results.ended
     )?;
-    if let Some(differences) = super::build_differences(results) {
+    if let Some(differences) = crate::results::build_differences(results) {
         writeln!(md)?;
         writeln!(md, "⚠️ {}.", text(&differences))?;
     }
@@ -363,52 +362,6 @@ fn cell_text(cell: Cell) -> &'static str {
         Cell::Error => "⚠️ error",
         Cell::Absent => "–",
     }
-}
-
-/// An inline code span holding `content` verbatim, whatever backticks it contains.
-pub(super) fn code(content: &str) -> String {
-    let content = content.replace('\n', " ");
-    let ticks = "`".repeat(longest_run(&content, '`') + 1);
-    // CommonMark strips one space on each side, which lets a span start or end with a tick.
-    let pad = if content.starts_with('`') || content.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{ticks}{pad}{content}{pad}{ticks}")
-}
-
-/// Free text with Markdown's inline syntax escaped, on one line.
-pub(super) fn text(content: &str) -> String {
-    let mut escaped = String::with_capacity(content.len());
-    for c in content.chars() {
-        match c {
-            '\n' | '\r' => escaped.push(' '),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '~' => {
-                escaped.push('\\');
-                escaped.push(c);
-            }
-            _ => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-/// Inside a table a `|` ends the cell, even within a code span, unless escaped.
-fn table_cell(content: &str) -> String {
-    content.replace('|', "\\|")
-}
-
-/// Text inside an HTML element (the `<summary>` line).
-fn html(content: &str) -> String {
-    content
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn longest_run(text: &str, of: char) -> usize {
-    text.split(|c| c != of).map(str::len).max().unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -4,7 +4,16 @@
 //! view of it. Its wire format is documented in the book (docs/src/results.md); bump
 //! [`SCHEMA_VERSION`] on an incompatible change.
 
+mod file;
+mod merge;
 pub mod pinned;
+
+pub use self::{
+    file::{
+        JsonLayout, MAX_RESULTS_BYTES, RESULTS_JSON, ReadError, parse_json, read_json, to_json,
+    },
+    merge::{MergeError, build_differences, merge, merge_dir},
+};
 
 use std::{fmt, sync::Arc, time::SystemTime};
 
@@ -169,6 +178,17 @@ pub enum CaseOutcome {
 }
 
 impl CaseOutcome {
+    /// The outcome of a case whose steps all ran: diverged when one of them did.
+    pub fn of_steps(steps: &[StepResult]) -> Self {
+        if steps.iter().any(|s| s.verdict == Verdict::Diverged) {
+            Self::Diverged
+        } else {
+            Self::Pass
+        }
+    }
+}
+
+impl CaseOutcome {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Pass => "pass",
@@ -237,8 +257,11 @@ pub enum Verdict {
 
 /// What a step really did. Recorded whatever the expectation says, so reports can show
 /// where behaviour changed between kernels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Its kind, `<&str>::from(&actual)`, is the JSON's `kind` and the name of the
+/// [`Expected`] variant that speaks of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Actual {
     Ok,
     Errno {
@@ -499,6 +522,15 @@ impl KernelRun {
             .as_deref()
             .and_then(Arch::from_uname_machine)
             .unwrap_or_default()
+    }
+
+    /// A kernel that ran `cases`, reporting `version`.
+    pub fn ran(kernel: &str, version: KernelVersion, cases: Vec<CaseResult>) -> Self {
+        Self {
+            version: Some(version),
+            cases,
+            ..Self::without_cases(kernel, KernelStatus::Ran)
+        }
     }
 
     /// A kernel that ran no case, with why.

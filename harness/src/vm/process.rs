@@ -34,6 +34,7 @@ use super::{
     VmError,
     command::vng_args,
     console::{self, Landmark, MarkerKind, boot_progress},
+    memo::NinePMemo,
     outcome::{Ending, VmOutcome, crashed, judge},
     safe_path::Staging,
     spec::{KernelArg, VmSpec},
@@ -61,21 +62,20 @@ const CONSOLE_POLL: Duration = Duration::from_millis(200);
 /// [`VmOutcome::failure`]. Whatever happens, no process of the VM survives this call.
 /// Blocks the calling thread; run several VMs from several threads.
 pub fn run(spec: &VmSpec, vng: &Vng, registry: &VmRegistry) -> Result<VmOutcome, VmError> {
-    run_watched(spec, vng, registry, &|_| {})
+    run_watched(spec, vng, registry, None, &|_| {})
 }
 
-/// [`run`], handing every line of the console and of the guest's stdout to `on_line` as it
-/// arrives (e.g. to show which case a guest is on).
+/// [`run`], with the memo of the kernels that need 9p (read to boot them over 9p at once,
+/// written when one turns out to), handing every line of the console and of the guest's
+/// stdout to `on_line` as it arrives (e.g. to show which case a guest is on).
 pub fn run_watched(
     spec: &VmSpec,
     vng: &Vng,
     registry: &VmRegistry,
+    nine_p_memo: Option<&NinePMemo>,
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<VmOutcome, VmError> {
-    let remembered_9p = spec
-        .nine_p_memo
-        .as_ref()
-        .is_some_and(|memo| memo.needs_9p(&spec.kernel));
+    let remembered_9p = nine_p_memo.is_some_and(|memo| memo.needs_9p(&spec.kernel));
     let over_9p = VmSpec {
         force_9p: true,
         ..spec.clone()
@@ -92,7 +92,7 @@ pub fn run_watched(
     }
     let mut outcome = run_with_crash_retry(&over_9p, vng, registry, on_line)?;
     outcome.fell_back_to_9p = true;
-    if let Some(memo) = &spec.nine_p_memo
+    if let Some(memo) = nine_p_memo
         && boot_progress(&outcome.console).command_started
     {
         memo.remember(&spec.kernel);

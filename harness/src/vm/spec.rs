@@ -156,8 +156,6 @@ pub struct VmSpec {
     /// that cannot mount its root over virtiofs is booted again over 9p (see
     /// [`run`](super::run)); Debian's cloud kernels have no 9p.
     pub force_9p: bool,
-    /// Where kernels that needed 9p are remembered, to boot them over 9p at once.
-    pub nine_p_memo: Option<super::memo::NinePMemo>,
     /// The guest's root filesystem.
     pub root: GuestRootfs,
     /// Host directories mounted in the guest (vng's `--rwdir`/`--rodir`).
@@ -189,7 +187,6 @@ impl VmSpec {
             append: Vec::new(),
             skip_unused_modules: true,
             force_9p: false,
-            nine_p_memo: None,
             root: GuestRootfs::Host,
             shares: Vec::new(),
             remove_if_orphaned: Vec::new(),

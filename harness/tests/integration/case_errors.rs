@@ -62,7 +62,7 @@ const VALID: &str = "name: NAME\ndescription: x\nmaps:\n  m: { value: u32 }\nste
 fn missing_path_has_no_location() {
     assert_eq!(
         load_error(vec![PathBuf::from("nosuchdir")]),
-        "nosuchdir: no such file or directory"
+        "nosuchdir: no such file or directory (the case files and directories are the arguments)"
     );
 }
 

@@ -8,12 +8,20 @@ use std::{path::PathBuf, process::Output};
 use requirements::Requirement;
 
 fn harness(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    command(args).output().expect("the harness binary runs")
+}
+
+/// The binary with `args`, run from the repository's root as a user would, without colour
+/// and outside GitHub Actions whatever runs the tests.
+fn command(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+    command
         .args(args)
         .current_dir(repo_root())
         .env("NO_COLOR", "1")
-        .output()
-        .expect("the harness binary runs")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    command
 }
 
 fn repo_root() -> PathBuf {
@@ -258,6 +266,46 @@ fn wrong_expectation_is_diverged_with_exit_1() {
     assert!(stdout.contains(expected), "stdout: {stdout}");
     // Only the wrong step diverges; the others are judged on their own.
     assert_eq!(stdout.matches("  step ").count(), 1, "stdout: {stdout}");
+}
+
+/// In GitHub Actions a divergence is an annotation on its step's line, and report.md the
+/// job's summary.
+#[test]
+fn in_github_actions_a_divergence_is_annotated_and_the_report_summarised() {
+    if !can_use_bpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let summary = dir.path().join("summary.md");
+    let out = command(&[
+        "run",
+        "--host",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "harness/tests/fixtures/diverging",
+    ])
+    .env("GITHUB_ACTIONS", "true")
+    .env("GITHUB_STEP_SUMMARY", &summary)
+    .output()
+    .expect("the harness binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "::error file=harness/tests/fixtures/diverging/wrong-expectation.yaml,line=12,\
+             title=wrong-expectation diverged on host"
+        ),
+        "stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("::step 2 (update store[s] = 2 (NOEXIST)): expected ok, got EEXIST (17)\n"),
+        "stderr: {stderr}"
+    );
+    let report_md = std::fs::read_to_string(dir.path().join("report.md")).expect("report.md");
+    assert_eq!(
+        std::fs::read_to_string(&summary).expect("the job summary"),
+        report_md
+    );
 }
 
 #[test]
@@ -651,7 +699,11 @@ fn a_hostile_results_file_prints_escaped_in_every_view_and_report() {
     let new = dir.path().join("new.json");
     let write = |path: &std::path::Path, actual| {
         let results = hostile_results(actual);
-        std::fs::write(path, harness::report::to_json(&results, Default::default())).unwrap();
+        std::fs::write(
+            path,
+            harness::results::to_json(&results, Default::default()),
+        )
+        .unwrap();
     };
     write(
         &old,
@@ -767,7 +819,7 @@ fn diff_of_runs_that_differ_only_in_a_not_run_reason_exits_0() {
             }],
             ..KernelRun::without_cases("6.1", KernelStatus::Ran)
         };
-        harness::report::to_json(&RunResults::new(vec![kernel]), Default::default())
+        harness::results::to_json(&RunResults::new(vec![kernel]), Default::default())
     };
     let (old, new) = (dir.path().join("old.json"), dir.path().join("new.json"));
     std::fs::write(&old, run("load failed: verification time 3012 usec")).unwrap();
@@ -780,5 +832,175 @@ fn diff_of_runs_that_differ_only_in_a_not_run_reason_exits_0() {
         ),
         "{}",
         text(&out.stdout)
+    );
+}
+
+/// From a directory inside the project the defaults are the project's; from outside, the
+/// error names the flag that points elsewhere.
+#[test]
+fn the_project_is_found_from_below_and_a_missing_list_names_its_flag() {
+    let inside = command(&["check"])
+        .current_dir(repo_root().join("cases/selftest"))
+        .output()
+        .expect("runs");
+    assert!(inside.status.success(), "stderr: {}", text(&inside.stderr));
+    assert!(text(&inside.stdout).ends_with("cases are valid\n"));
+
+    let outside = tempfile::tempdir().expect("temp dir");
+    let out = command(&["kernels", "list"])
+        .current_dir(outside.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("point --kernels at another file"),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    let out = command(&["check"])
+        .current_dir(outside.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(
+            "cases: no such file or directory (the case files and directories are the arguments)"
+        ),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+}
+
+/// `--color always` colours a log that is no terminal, `never` nothing; `--quiet` leaves
+/// stderr to errors and warnings.
+#[test]
+fn colour_and_quiet_are_asked_for() {
+    if !can_use_bpf() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_dir = dir.path().to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--host", "--out", out_dir, "--filter", "basic"];
+        args.extend_from_slice(extra);
+        harness(&args)
+    };
+    let always = run(&["--color", "always"]);
+    assert!(
+        text(&always.stdout).contains("\x1b["),
+        "{}",
+        text(&always.stdout)
+    );
+    let never = run(&["--color", "never"]);
+    assert!(!text(&never.stdout).contains('\x1b'));
+    // NO_COLOR, which every run here sets, yields to an explicit `always`.
+    let quiet = run(&["--quiet"]);
+    assert_eq!(quiet.status.code(), never.status.code());
+    assert_eq!(text(&quiet.stderr), "", "quiet stderr");
+    assert!(
+        text(&never.stdout).lines().count() > text(&quiet.stdout).lines().count(),
+        "no line per case: {}",
+        text(&quiet.stdout)
+    );
+}
+
+/// Completion scripts and the manual page come from the same command definition.
+#[test]
+fn completions_and_the_manual_page() {
+    let bash = harness(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = text(&bash.stdout);
+    for word in ["_harness()", "bisect-run", "--kernels", "--color"] {
+        assert!(script.contains(word), "{word} missing from the bash script");
+    }
+    let fish = harness(&["completions", "fish"]);
+    assert!(text(&fish.stdout).contains("complete -c harness"));
+    let man = harness(&["man"]);
+    assert!(man.status.success());
+    let page = text(&man.stdout);
+    assert!(page.contains(".TH harness 1"), "{page}");
+    assert!(page.contains("SK_STORAGE"));
+}
+
+/// `run --list` lists the selected cases without running them; `--case` takes exact names
+/// and globs, and one that matches nothing is bad input naming the nearest case.
+#[test]
+fn run_lists_cases_selected_by_name_or_glob() {
+    let out = harness(&[
+        "run",
+        "--list",
+        "--case",
+        "clone-seen-by-bpf",
+        "--case",
+        "selftest-*",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.contains(
+            &"clone-seen-by-bpf cases/bpf/clone-seen-by-bpf.yaml kernel>=5.4 program=sock_ops"
+        ),
+        "{stdout}"
+    );
+    assert!(lines.len() > 2, "the selftest cases too: {stdout}");
+    assert!(
+        lines
+            .iter()
+            .skip(1)
+            .all(|line| line.starts_with("selftest-")),
+        "{stdout}"
+    );
+
+    let json = harness(&[
+        "run",
+        "--list",
+        "--format",
+        "json",
+        "--case",
+        "clone-seen-by-bpf",
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(listed[0]["requires"]["kernel"], "5.4");
+    assert_eq!(listed[0]["programs"][0], "sock_ops");
+
+    let typo = harness(&["run", "--list", "--case", "clone-seen-by-bfp"]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        text(&typo.stderr).contains(
+            "--case \"clone-seen-by-bfp\" matches no case; did you mean `clone-seen-by-bpf`?"
+        ),
+        "stderr: {}",
+        text(&typo.stderr)
+    );
+}
+
+/// `new` writes a case that validates as written, and never over another.
+#[test]
+fn new_writes_a_case_that_validates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = dir.path().to_str().unwrap();
+    let out = harness(&["new", "my-first-case", "--dir", cases]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let path = dir.path().join("my-first-case.yaml");
+    assert_eq!(text(&out.stdout).trim(), path.display().to_string());
+    let check = harness(&["check", cases]);
+    assert!(check.status.success(), "stderr: {}", text(&check.stderr));
+    let written = std::fs::read_to_string(&path).expect("the case");
+    assert!(
+        written.contains("since: \"5.10\""),
+        "a versioned variant block: {written}"
+    );
+
+    let again = harness(&["new", "my-first-case", "--dir", cases]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&path).expect("the case"), written);
+    let bad = harness(&["new", "Bad Name", "--dir", cases]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("a case name is lowercase letters"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing else written"
     );
 }

@@ -199,7 +199,7 @@ fn a_memlock_case_does_the_same_alone_and_after_a_bpf_case() {
         );
         assert_eq!(output.status.code(), Some(0), "{context}");
         let results =
-            harness::report::read_json(&out.path().join("results.json")).expect("results");
+            harness::results::read_json(&out.path().join("results.json")).expect("results");
         results
             .kernels
             .iter()
@@ -454,7 +454,7 @@ fn paths_named_to_run_commands_boot_their_kernels_and_run_nothing() {
         .collect();
     assert!(markers.is_empty(), "commands ran: {markers:?}\n{context}");
     assert_eq!(output.status.code(), Some(0), "{context}");
-    let results = harness::report::read_json(&out.join("results.json")).expect("results");
+    let results = harness::results::read_json(&out.join("results.json")).expect("results");
     let ran: Vec<(&str, &harness::results::KernelStatus, usize)> = results
         .kernels
         .iter()

@@ -283,7 +283,7 @@ fn large_value_on_7_0_and_7_1() -> RunResults {
 }
 
 fn host_run() -> RunResults {
-    harness::report::read_json(
+    harness::results::read_json(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/host-run.json"),
     )
     .expect("the committed host run reads")
@@ -441,7 +441,7 @@ fn screenshot() {
             let (file, cell) = source
                 .split_once('#')
                 .map_or((source.as_str(), ""), |(file, cell)| (file, cell));
-            let results = harness::report::read_json(Path::new(file)).expect("reads the run");
+            let results = harness::results::read_json(Path::new(file)).expect("reads the run");
             let png = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/src/report.png");
             (results, format!("#{cell}"), png)
         }

@@ -154,16 +154,16 @@ fn a_kernel_that_needed_9p_is_remembered_and_booted_over_9p_at_once() {
     };
     let memo_dir = tempfile::tempdir().unwrap();
     let registry = VmRegistry::new();
-    let mut spec = VmSpec::new(kernel.clone(), vm::Accel::Tcg, vec!["true".into()]);
-    spec.nine_p_memo = Some(vm::NinePMemo::at(memo_dir.path().join("root-over-9p.json")));
+    let spec = VmSpec::new(kernel.clone(), vm::Accel::Tcg, vec!["true".into()]);
+    let memo = vm::NinePMemo::at(memo_dir.path().join("root-over-9p.json"));
 
-    let first = vm::run(&spec, &vng, &registry).unwrap();
-    let second = vm::run(&spec, &vng, &registry).unwrap();
+    let first = vm::run_watched(&spec, &vng, &registry, Some(&memo), &|_| {}).unwrap();
+    let second = vm::run_watched(&spec, &vng, &registry, Some(&memo), &|_| {}).unwrap();
 
     assert!(first.is_success(), "{:?}", first.failure);
     assert!(second.is_success(), "{:?}", second.failure);
     assert!(first.fell_back_to_9p, "5.2 has no virtiofs");
-    assert!(spec.nine_p_memo.as_ref().unwrap().needs_9p(&kernel));
+    assert!(memo.needs_9p(&kernel));
     assert!(
         !second.fell_back_to_9p,
         "the second boot went over 9p at once"

@@ -11,7 +11,7 @@ use serde::{
     ser::SerializeMap,
 };
 
-use super::Op;
+use super::{Kind, Op};
 
 /// A step as written: the operation and its (not yet checked) expectation.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ impl<'de> Visitor<'de> for StepVisitor {
         write!(
             f,
             "a step: one operation ({}) and `expect`",
-            Op::NAMES.join(", ")
+            Op::names().join(", ")
         )
     }
 
@@ -63,7 +63,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                 continue;
             }
             if let Some(first) = &op {
-                let first: &str = first.into();
+                let first = first.name();
                 return Err(de::Error::custom(format!(
                     "a step does one thing: `{first}` and `{key}` need two steps"
                 )));
@@ -73,10 +73,10 @@ impl<'de> Visitor<'de> for StepVisitor {
         let Some(op) = op else {
             return Err(de::Error::custom(format!(
                 "a step needs an operation: {}",
-                Op::NAMES.join(", ")
+                Op::names().join(", ")
             )));
         };
-        let name = (&op).into();
+        let name = op.name();
         // A repeat stands for its steps, which carry the expectations.
         let expect = match (expect, &op) {
             (None, Op::Repeat(_)) => Some(serde_yaml::Value::Null),
@@ -138,14 +138,14 @@ impl<'de> Visitor<'de> for BareOpVisitor {
     type Value = BareOp;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "one operation ({})", Op::NAMES.join(", "))
+        write!(f, "one operation ({})", Op::names().join(", "))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BareOp, A::Error> {
         let Some(key) = map.next_key::<String>()? else {
             return Err(de::Error::custom(format!(
                 "an operation is needed here: {}",
-                Op::NAMES.join(", ")
+                Op::names().join(", ")
             )));
         };
         if key == "expect" {
@@ -176,18 +176,28 @@ impl<'de> DeserializeSeed<'de> for OpNamed {
     type Value = Op;
 
     fn deserialize<D: Deserializer<'de>>(self, value: D) -> Result<Op, D::Error> {
-        if !Op::NAMES.contains(&self.0.as_str()) {
-            let hint = match crate::diagnostic::suggest(&self.0, Op::NAMES.iter().copied()) {
+        let Some(kind) = Kind::named(&self.0) else {
+            let names = Op::names();
+            let hint = match crate::diagnostic::suggest(&self.0, names.iter().copied()) {
                 Some(near) => format!("; did you mean `{near}`?"),
-                None => format!("; operations: {}", Op::NAMES.join(", ")),
+                None => format!("; operations: {}", names.join(", ")),
             };
             return Err(de::Error::custom(format!(
                 "unknown step key `{}`{hint}",
                 self.0
             )));
-        }
-        Op::deserialize(Keyed { key: self.0, value })
+        };
+        Op::read(kind, self.0, value)
     }
+}
+
+/// `value` as the content of an enum whose variant is named `key`, which serde's derived
+/// enums read: the operation of a concern, read with its key already known.
+pub(super) fn keyed<'de, D: Deserializer<'de>>(
+    key: String,
+    value: D,
+) -> impl Deserializer<'de, Error = D::Error> {
+    Keyed { key, value }
 }
 
 /// An enum whose variant name was read already (`key`) and whose content is `value`.

@@ -4,18 +4,69 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use super::{StepCheck, StepKind};
 use crate::case::{
     Family, SockType, SocketSource,
+    checked::{Checked, Outcomes},
     locate::Point,
     types::Type,
-    validate::{Checked, Outcomes, StepCheck},
 };
+
+#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[serde(rename_all = "snake_case")]
+#[strum_discriminants(
+    name(InspectOpKind),
+    derive(strum::VariantArray, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
+pub enum InspectOp {
+    /// A sock_diag dump of one socket asking for its storage in these maps.
+    Diag(DiagArgs),
+    /// A BPF iterator over a map's storages, read to the end.
+    Iterate(IterateArgs),
+}
+
+impl StepKind for InspectOpKind {
+    fn name(&self) -> &'static str {
+        self.into()
+    }
+
+    fn is_slow(&self) -> bool {
+        true
+    }
+}
+
+/// What the executor runs for an inspect step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InspectAction {
+    Diag {
+        socket: String,
+        /// The socket's family and type, which pick the dump's family and protocol.
+        family: Family,
+        kind: SockType,
+        /// Empty: every storage of the socket.
+        maps: Vec<String>,
+    },
+    Iterate {
+        map: String,
+    },
+}
+
+impl InspectOp {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked<InspectAction>> {
+        match self {
+            InspectOp::Diag(args) => args.check(cx),
+            InspectOp::Iterate(args) => args.check(cx),
+        }
+    }
+}
 
 /// A NETLINK_SOCK_DIAG dump (`SOCK_DIAG_BY_FAMILY`) with `INET_DIAG_REQ_SK_BPF_STORAGES`
 /// naming these maps, answered for `socket` (a TCP or UDP socket over inet or inet6).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DiagOp {
+pub struct DiagArgs {
     pub socket: String,
     /// The maps whose storage the dump asks for, in order; empty asks for every storage
     /// the socket has (the kernel's "dump all").
@@ -23,13 +74,14 @@ pub struct DiagOp {
     pub maps: Vec<String>,
 }
 
-impl DiagOp {
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+impl DiagArgs {
+    fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked<InspectAction>> {
         let path = cx.path.clone();
         let socket = cx.open_socket(&self.socket, &path.key("socket"))?;
-        let family = family_and_type(&socket, cx.ctx.sockets).map(|(family, _)| family);
-        if !matches!(family, Some(Family::Inet | Family::Inet6)) {
-            cx.v.error(
+        let Some((family @ (Family::Inet | Family::Inet6), kind)) =
+            family_and_type(&socket, cx.ctx.sockets)
+        else {
+            cx.error(
                 &path.key("socket"),
                 Point::Value,
                 format!(
@@ -37,13 +89,13 @@ impl DiagOp {
                 ),
             );
             return None;
-        }
+        };
         let mut maps = IndexMap::new();
         for (i, map) in self.maps.iter().enumerate() {
             let at = path.key("maps").index(i);
             let map = cx.created_map(map, &at)?;
             if maps.contains_key(&map) {
-                cx.v.error(
+                cx.error(
                     &at,
                     Point::Value,
                     format!("map `{map}` is named twice (the kernel refuses that with EEXIST; name it once)"),
@@ -53,7 +105,7 @@ impl DiagOp {
             let ty: Type = cx.ctx.maps[&map].value.clone();
             maps.insert(map, ty);
         }
-        let names: Vec<&str> = maps.keys().map(String::as_str).collect();
+        let names: Vec<String> = maps.keys().cloned().collect();
         let label = if names.is_empty() {
             format!("diag {socket} (every map)")
         } else {
@@ -68,14 +120,22 @@ impl DiagOp {
                 .map(|(name, spec)| (name.clone(), spec.value.clone()))
                 .collect();
         }
-        Some(Checked::new(label, Outcomes::Storages(maps)))
+        // Every storage the answer carries is decoded into the result.
+        let reads = maps.values().map(|ty| u64::from(ty.size())).sum();
+        let action = InspectAction::Diag {
+            socket,
+            family,
+            kind,
+            maps: names,
+        };
+        Some(Checked::new(label, Outcomes::Storages(maps), action).reading(reads))
     }
 }
 
 /// The family and type of a declared socket: its own, or that of the socket it accepts
 /// from, dups or pairs with; `None` for a file, a received descriptor, or a chain that
 /// does not end in a new socket.
-pub fn family_and_type(
+fn family_and_type(
     name: &str,
     sockets: &IndexMap<String, crate::case::SocketSpec>,
 ) -> Option<(Family, SockType)> {
@@ -96,17 +156,18 @@ pub fn family_and_type(
 /// A BPF iterator (`bpf_iter__bpf_sk_storage_map`) attached to `map` and read to the end.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IterateOp {
+pub struct IterateArgs {
     pub map: String,
 }
 
-impl IterateOp {
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+impl IterateArgs {
+    fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked<InspectAction>> {
         let path = cx.path.clone();
         let map = cx.created_map(&self.map, &path.key("map"))?;
         Some(Checked::new(
             format!("iterate {map}"),
             Outcomes::Value(iteration_type()),
+            InspectAction::Iterate { map },
         ))
     }
 }

@@ -1,23 +1,174 @@
-//! Map operations from userspace: create, the element commands and the batch commands.
+//! Map operations from userspace: create and close, the element commands and the batch
+//! commands.
 
 use serde::{Deserialize, Serialize};
 
+use super::{Life, StepCheck, StepKind};
 use crate::case::{
     KeyRef,
+    checked::{Checked, Outcomes},
+    flags,
     locate::Point,
-    validate::{Checked, Life, Outcomes, StepCheck},
 };
 
-/// `BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`.
-pub const UPDATE_FLAGS: &[(&str, u64)] = &[("ANY", 0), ("NOEXIST", 1), ("EXIST", 2), ("F_LOCK", 4)];
-pub const LOOKUP_FLAGS: &[(&str, u64)] = &[("F_LOCK", 4)];
+#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[serde(rename_all = "snake_case")]
+#[strum_discriminants(
+    name(MapOpKind),
+    derive(strum::VariantArray, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
+pub enum MapOp {
+    /// Create a declared map here instead of before the first step.
+    CreateMap(String),
+    /// Close the case's descriptor of a map created by bpf(2); the kernel frees the map,
+    /// and the storages it gave sockets, once nothing else holds it.
+    CloseMap(String),
+    Update(ElemArgs),
+    Lookup(ElemArgs),
+    Delete(ElemArgs),
+    LookupAndDelete(ElemArgs),
+    GetNextKey(ElemArgs),
+    LookupBatch(BatchArgs),
+    UpdateBatch(BatchArgs),
+    DeleteBatch(BatchArgs),
+    LookupAndDeleteBatch(BatchArgs),
+}
+
+impl StepKind for MapOpKind {
+    fn name(&self) -> &'static str {
+        self.into()
+    }
+
+    fn runs_in_child(&self) -> bool {
+        matches!(self, Self::Update | Self::Lookup | Self::Delete)
+    }
+
+    fn is_query(&self) -> bool {
+        matches!(self, Self::Lookup | Self::GetNextKey)
+    }
+}
+
+impl MapOpKind {
+    /// What threads may run: element operations, which the executor prepares before the
+    /// threads start.
+    pub fn runs_in_thread(self) -> bool {
+        matches!(
+            self,
+            Self::Update | Self::Lookup | Self::Delete | Self::LookupAndDelete
+        )
+    }
+}
+
+/// What the executor runs for a map step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapAction {
+    Create { map: String },
+    Close { map: String },
+    Elem(ElemAction),
+    Batch(BatchAction),
+}
+
+impl MapAction {
+    /// The operation's YAML key, which names it in a threads step's counts.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => MapOpKind::CreateMap.name(),
+            Self::Close { .. } => MapOpKind::CloseMap.name(),
+            Self::Elem(elem) => elem.command.name(),
+            Self::Batch(batch) => batch.command.into(),
+        }
+    }
+}
+
+/// An element command with its key, value and flags resolved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ElemAction {
+    pub command: ElemCommand,
+    pub map: String,
+    pub key: KeyRef,
+    /// update: the value in the map's value type; empty for the others.
+    pub value: Vec<u8>,
+    pub flags: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ElemCommand {
+    Update,
+    Lookup,
+    Delete,
+    LookupAndDelete,
+    GetNextKey,
+}
+
+impl ElemCommand {
+    /// The operation's YAML key.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The command returns the storage's value.
+    pub fn reads_value(self) -> bool {
+        matches!(self, Self::Lookup | Self::LookupAndDelete)
+    }
+
+    fn flag_table(self) -> &'static [flags::Flag] {
+        match self {
+            Self::Update => flags::UPDATE,
+            Self::Lookup | Self::LookupAndDelete => flags::LOOKUP,
+            Self::Delete | Self::GetNextKey => &[],
+        }
+    }
+}
+
+/// A batch command over the storages of these sockets (and these values, for update), in
+/// order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchAction {
+    pub command: BatchCommand,
+    pub map: String,
+    pub sockets: Vec<String>,
+    /// update_batch: one value per socket, in the map's value type.
+    pub values: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum BatchCommand {
+    LookupBatch,
+    UpdateBatch,
+    DeleteBatch,
+    LookupAndDeleteBatch,
+}
+
+impl MapOp {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked<MapAction>> {
+        match self {
+            MapOp::CreateMap(map) => check_create(map, cx),
+            MapOp::CloseMap(map) => check_close(map, cx),
+            MapOp::Update(args) => args.check(ElemCommand::Update, cx),
+            MapOp::Lookup(args) => args.check(ElemCommand::Lookup, cx),
+            MapOp::Delete(args) => args.check(ElemCommand::Delete, cx),
+            MapOp::LookupAndDelete(args) => args.check(ElemCommand::LookupAndDelete, cx),
+            MapOp::GetNextKey(args) => args.check(ElemCommand::GetNextKey, cx),
+            MapOp::LookupBatch(args) => args.check(BatchCommand::LookupBatch, cx),
+            MapOp::UpdateBatch(args) => args.check(BatchCommand::UpdateBatch, cx),
+            MapOp::DeleteBatch(args) => args.check(BatchCommand::DeleteBatch, cx),
+            MapOp::LookupAndDeleteBatch(args) => args.check(BatchCommand::LookupAndDeleteBatch, cx),
+        }
+    }
+}
 
 /// An element command keyed by a descriptor. Exactly one of `socket` (an open socket),
 /// `closed_socket` (the number a closed socket had, on purpose) or `fd` (a number as is)
 /// names the key; `get_next_key` may leave all out for a NULL key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MapOp {
+pub struct ElemArgs {
     pub map: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<String>,
@@ -34,84 +185,71 @@ pub struct MapOp {
     pub flags: Option<serde_yaml::Value>,
 }
 
-impl MapOp {
-    /// The key, as validation has checked it (`None`: a NULL key).
-    pub fn key(&self) -> Option<KeyRef> {
-        match (&self.socket, &self.closed_socket, self.fd) {
-            (Some(s), ..) => Some(KeyRef::Open(s.clone())),
-            (_, Some(s), _) => Some(KeyRef::Closed(s.clone())),
-            (.., Some(fd)) => Some(KeyRef::Raw(fd)),
-            _ => None,
-        }
-    }
-
-    /// The flag bits, for the command `op` names; validation has checked the names.
-    pub fn flag_bits(&self, op: &str) -> u64 {
-        self.flags
-            .as_ref()
-            .and_then(|flags| resolve_flags(flags, flag_table(op)).ok())
-            .unwrap_or(0)
-    }
-
-    pub(super) fn check(&self, op: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+impl ElemArgs {
+    fn check(&self, command: ElemCommand, cx: &mut StepCheck<'_>) -> Option<Checked<MapAction>> {
         let path = cx.path.clone();
+        let op = command.name();
         let map = cx.created_map(&self.map, &path.key("map"))?;
-        let spec = &cx.ctx.maps[&map];
-        let key = self.check_key(op == "get_next_key", cx);
-        let takes_value = op == "update";
-        let value_text = match (&self.value, takes_value) {
-            (Some(v), true) => {
-                cx.v.encode(&path.key("value"), &spec.value, v)?;
-                Some(render_yaml(v))
-            }
+        let ctx = cx.ctx;
+        let spec = &ctx.maps[&map];
+        let key = self.check_key(command == ElemCommand::GetNextKey, cx);
+        let (value, value_text) = match (&self.value, command == ElemCommand::Update) {
+            (Some(v), true) => (
+                cx.encode(&path.key("value"), &spec.value, v)?,
+                render_yaml(v),
+            ),
             (None, true) => {
-                cx.v.error(&path, Point::Value, "update needs a `value`");
+                cx.error(&path, Point::Value, "update needs a `value`");
                 return None;
             }
             (Some(_), false) => {
-                cx.v.error(
+                cx.error(
                     &path.key("value"),
                     Point::Key,
                     format!("{op} takes no value: the expected value goes in `expect`"),
                 );
                 return None;
             }
-            (None, false) => None,
+            (None, false) => (Vec::new(), String::new()),
         };
-        let table = flag_table(op);
-        let flags = match &self.flags {
+        let table = command.flag_table();
+        let bits = match &self.flags {
             Some(_) if table.is_empty() => {
-                cx.v.error(
+                cx.error(
                     &path.key("flags"),
                     Point::Key,
                     format!("{op} takes no flags"),
                 );
                 return None;
             }
-            Some(f) => cx.v.flags(f, &path.key("flags"), table)?,
+            Some(f) => cx.flags(f, &path.key("flags"), table)?,
             None => 0,
         };
         let key = key?;
-        let key_text = key.as_ref().map_or_else(|| "NULL".to_string(), render_key);
-        let flag_text = render_flags(flags, table);
-        let label = match op {
-            "update" => format!(
-                "update {map}[{key_text}] = {}{flag_text}",
-                value_text.unwrap_or_default()
-            ),
-            "get_next_key" => format!("get_next_key {map} after {key_text}"),
-            _ => format!("{op} {map}[{key_text}]{flag_text}"),
+        let flag_text = flags::render(bits, table);
+        let label = match command {
+            ElemCommand::Update => format!("update {map}[{key}] = {value_text}{flag_text}"),
+            ElemCommand::GetNextKey => format!("get_next_key {map} after {key}"),
+            _ => format!("{op} {map}[{key}]{flag_text}"),
         };
-        let outcomes = if matches!(op, "lookup" | "lookup_and_delete") {
-            Outcomes::Value(spec.value.clone())
+        let action = MapAction::Elem(ElemAction {
+            command,
+            map,
+            key,
+            value,
+            flags: bits,
+        });
+        // A lookup's value is decoded into its result.
+        Some(if command.reads_value() {
+            Checked::new(label, Outcomes::Value(spec.value.clone()), action)
+                .reading(u64::from(spec.value.size()))
         } else {
-            Outcomes::Status
-        };
-        Some(Checked::new(label, outcomes))
+            Checked::new(label, Outcomes::Status, action)
+        })
     }
 
-    /// `Some(None)` is "no key" (allowed for get_next_key only).
-    fn check_key(&self, optional: bool, cx: &mut StepCheck<'_, '_>) -> Option<Option<KeyRef>> {
+    /// [`KeyRef::Null`] is allowed for get_next_key only (`optional`).
+    fn check_key(&self, optional: bool, cx: &mut StepCheck<'_>) -> Option<KeyRef> {
         let path = cx.path.clone();
         let given: Vec<&str> = [
             ("socket", self.socket.is_some()),
@@ -122,7 +260,7 @@ impl MapOp {
         .filter_map(|(name, set)| set.then_some(name))
         .collect();
         if given.len() > 1 {
-            cx.v.error(
+            cx.error(
                 &path.key(given[1]),
                 Point::Key,
                 format!(
@@ -133,17 +271,15 @@ impl MapOp {
             return None;
         }
         if let Some(s) = &self.socket {
-            return cx
-                .open_socket(s, &path.key("socket"))
-                .map(|s| Some(KeyRef::Open(s)));
+            return cx.open_socket(s, &path.key("socket")).map(KeyRef::Open);
         }
         if let Some(s) = &self.closed_socket {
             let at = path.key("closed_socket");
             let name = cx.socket_name(s, &at)?;
             if cx.state.sockets.get(&name) == Some(&Life::Closed) {
-                return Some(Some(KeyRef::Closed(name)));
+                return Some(KeyRef::Closed(name));
             }
-            cx.v.error(
+            cx.error(
                 &at,
                 Point::Value,
                 format!("socket `{name}` is not closed here; use `socket: {name}`"),
@@ -151,12 +287,12 @@ impl MapOp {
             return None;
         }
         if let Some(fd) = self.fd {
-            return Some(Some(KeyRef::Raw(fd)));
+            return Some(KeyRef::Raw(fd));
         }
         if optional {
-            return Some(None);
+            return Some(KeyRef::Null);
         }
-        cx.v.error(
+        cx.error(
             &path,
             Point::Value,
             "name the key with `socket` (`closed_socket` for a closed one's number, `fd` for a raw number)",
@@ -168,7 +304,7 @@ impl MapOp {
 /// A batch command: the keys (and values, for update) in order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BatchOp {
+pub struct BatchArgs {
     pub map: String,
     #[serde(default)]
     pub sockets: Vec<String>,
@@ -176,47 +312,54 @@ pub struct BatchOp {
     pub values: Vec<serde_yaml::Value>,
 }
 
-impl BatchOp {
-    pub(super) fn check(&self, op: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+impl BatchArgs {
+    fn check(&self, command: BatchCommand, cx: &mut StepCheck<'_>) -> Option<Checked<MapAction>> {
         let path = cx.path.clone();
+        let op: &str = command.into();
         let map = cx.created_map(&self.map, &path.key("map"))?;
-        let mut keys = Vec::new();
+        let mut sockets = Vec::new();
         for (i, s) in self.sockets.iter().enumerate() {
-            keys.push(cx.open_socket(s, &path.key("sockets").index(i))?);
+            sockets.push(cx.open_socket(s, &path.key("sockets").index(i))?);
         }
-        if op == "update_batch" {
-            if self.values.len() != keys.len() {
-                cx.v.error(
+        let mut values = Vec::new();
+        if command == BatchCommand::UpdateBatch {
+            if self.values.len() != sockets.len() {
+                cx.error(
                     &path,
                     Point::Value,
                     "update_batch needs one value per socket",
                 );
                 return None;
             }
-            let ty = &cx.ctx.maps[&map].value;
+            let ctx = cx.ctx;
+            let ty = &ctx.maps[&map].value;
             for (i, v) in self.values.iter().enumerate() {
-                cx.v.encode(&path.key("values").index(i), ty, v)?;
+                values.push(cx.encode(&path.key("values").index(i), ty, v)?);
             }
         } else if !self.values.is_empty() {
-            cx.v.error(
+            cx.error(
                 &path.key("values"),
                 Point::Key,
                 format!("{op} takes no values"),
             );
             return None;
         }
-        Some(Checked::new(
-            format!("{op} {map} [{}]", keys.join(", ")),
-            Outcomes::Status,
-        ))
+        let label = format!("{op} {map} [{}]", sockets.join(", "));
+        let action = MapAction::Batch(BatchAction {
+            command,
+            map,
+            sockets,
+            values,
+        });
+        Some(Checked::new(label, Outcomes::Status, action))
     }
 }
 
-pub(super) fn check_create(map: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+fn check_create(map: &str, cx: &mut StepCheck<'_>) -> Option<Checked<MapAction>> {
     let path = cx.path.clone();
     let map = cx.declared(map, &path, "map")?;
     if cx.state.maps.get(&map) != Some(&Life::NotYet) {
-        cx.v.error(
+        cx.error(
             &path,
             Point::Value,
             format!("map `{map}` is already created by an earlier step"),
@@ -224,14 +367,18 @@ pub(super) fn check_create(map: &str, cx: &mut StepCheck<'_, '_>) -> Option<Chec
         return None;
     }
     cx.state.maps.insert(map.clone(), Life::Open);
-    Some(Checked::new(format!("create map {map}"), Outcomes::Status))
+    Some(Checked::new(
+        format!("create map {map}"),
+        Outcomes::Status,
+        MapAction::Create { map },
+    ))
 }
 
-pub(super) fn check_close(map: &str, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+fn check_close(map: &str, cx: &mut StepCheck<'_>) -> Option<Checked<MapAction>> {
     let path = cx.path.clone();
     let map = cx.created_map(map, &path)?;
     if cx.ctx.maps[&map].bpf.is_some() {
-        cx.v.error(
+        cx.error(
             &path,
             Point::Value,
             format!("map `{map}` belongs to the eBPF object, which holds it until the case ends; close_map closes maps created by bpf(2)"),
@@ -239,76 +386,11 @@ pub(super) fn check_close(map: &str, cx: &mut StepCheck<'_, '_>) -> Option<Check
         return None;
     }
     cx.state.maps.insert(map.clone(), Life::Closed);
-    Some(Checked::new(format!("close map {map}"), Outcomes::Status))
-}
-
-fn flag_table(op: &str) -> &'static [(&'static str, u64)] {
-    match op {
-        "update" => UPDATE_FLAGS,
-        "lookup" | "lookup_and_delete" => LOOKUP_FLAGS,
-        _ => &[],
-    }
-}
-
-/// Problem with a flags value: where inside it (`None`: the value itself) and what.
-pub struct FlagsError {
-    pub index: Option<usize>,
-    pub message: String,
-}
-
-/// Flags are a name, a list of names, or an integer for raw bits the kernel must reject.
-pub fn resolve_flags(value: &serde_yaml::Value, table: &[(&str, u64)]) -> Result<u64, FlagsError> {
-    let lookup = |name: &str, index| {
-        table
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, bit)| *bit)
-            .ok_or_else(|| {
-                let hint = crate::diagnostic::did_you_mean(name, table.iter().map(|(n, _)| *n));
-                let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-                FlagsError {
-                    index,
-                    message: format!("unknown flag `{name}` (known: {}){hint}", names.join(", ")),
-                }
-            })
-    };
-    match value {
-        serde_yaml::Value::String(name) => lookup(name, None),
-        serde_yaml::Value::Sequence(items) => {
-            items.iter().enumerate().try_fold(0, |bits, (i, item)| {
-                Ok(bits | lookup(item.as_str().unwrap_or("?"), Some(i))?)
-            })
-        }
-        serde_yaml::Value::Number(n) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(0)),
-        _ => Err(FlagsError {
-            index: None,
-            message: "flags are a name, a list of names, or an integer".into(),
-        }),
-    }
-}
-
-pub fn render_key(key: &KeyRef) -> String {
-    match key {
-        KeyRef::Open(s) => s.clone(),
-        KeyRef::Closed(s) => format!("closed {s}"),
-        KeyRef::Raw(fd) => format!("fd {fd}"),
-    }
-}
-
-pub fn render_flags(bits: u64, table: &[(&str, u64)]) -> String {
-    if bits == 0 {
-        return String::new();
-    }
-    let mut names: Vec<String> = table
-        .iter()
-        .filter(|(_, bit)| *bit != 0 && bits & bit == *bit)
-        .map(|(n, _)| (*n).to_string())
-        .collect();
-    let known: u64 = table.iter().map(|(_, b)| b).fold(0, |a, b| a | b);
-    if bits & !known != 0 {
-        names.push(format!("{:#x}", bits & !known));
-    }
-    format!(" ({})", names.join("|"))
+    Some(Checked::new(
+        format!("close map {map}"),
+        Outcomes::Status,
+        MapAction::Close { map },
+    ))
 }
 
 fn render_yaml(value: &serde_yaml::Value) -> String {

@@ -1,88 +1,178 @@
-//! The steps of a case: one enum, [`Op`], read straight from the YAML (a step is a mapping
-//! of `expect` and exactly one operation, see [`decl`]), checked against the case by
-//! [`Op::check`], and run by the executor (`crate::exec`).
+//! The steps of a case, by concern: each module holds its operations as the YAML writes
+//! them (its variant of [`Op`]), their check against the case, and what the check gives
+//! the executor to run (its variant of [`Action`]). A step is a mapping of `expect` and
+//! exactly one operation, whose key names the operation (see [`decl`]).
 //!
-//! Adding a step kind: a variant of `Op` with its arguments and its arm in `Op::check` (the
-//! check itself beside the arguments, in the file of its concern), its arm in the executor,
-//! and its entry in cases/README.md.
+//! Adding a step kind: a variant of its concern's operations with its arguments, its check
+//! and its action, in the concern's module here; its `perform` in the executor's module of
+//! the same name (`crate::exec`); its row in the book's step reference (docs/src/cases/steps.md).
 
+mod context;
 mod decl;
-pub mod inspect;
-pub mod maps;
+mod inspect;
+mod maps;
 mod process;
 mod programs;
 mod repeat;
 mod sockets;
 pub(super) mod template;
+mod threads;
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use strum::VariantArray;
 
+pub(in crate::case) use self::{
+    context::{Context, Life, State, StepCheck, Validation},
+    sockets::describe_socket,
+};
 pub use self::{
     decl::StepDecl,
-    inspect::{DiagOp, IterateOp},
-    maps::{BatchOp, MapOp},
-    process::Capability,
-    programs::ObserveOp,
-    repeat::{RepeatOp, ThreadGroup, expand_threads},
-    sockets::{ConnectOp, SendFdOp, ShutdownHow, ShutdownOp, SocketOption, SockoptOp, Transfer},
+    inspect::{DiagArgs, InspectAction, InspectOp, InspectOpKind, IterateArgs},
+    maps::{
+        BatchAction, BatchArgs, BatchCommand, ElemAction, ElemArgs, ElemCommand, MapAction, MapOp,
+        MapOpKind,
+    },
+    process::{Capability, ProcessAction, ProcessOp, ProcessOpKind},
+    programs::{ObserveArgs, ProgramAction, ProgramOp, ProgramOpKind},
+    repeat::{RepeatArgs, RepeatOp, RepeatOpKind},
+    sockets::{
+        ConnectArgs, Direction, ResolvedOption, SendFdArgs, ShutdownArgs, ShutdownHow,
+        SocketAction, SocketOp, SocketOpKind, SockoptArgs, TransferArgs,
+    },
+    threads::{ThreadGroup, ThreadsAction, ThreadsOp, ThreadsOpKind},
 };
-use super::validate::{Checked, StepCheck};
+use super::{Step, checked::Checked};
 
-/// One operation of a step. The YAML key is the variant's name in snake case.
-#[derive(Debug, Clone, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
+/// One operation of a step, by concern. It is written (and serialised) as its concern's
+/// operation: a mapping of the operation's key to its arguments.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
 pub enum Op {
-    /// Create a declared map here instead of before the first step.
-    CreateMap(String),
-    /// Close the case's descriptor of a map created by bpf(2); the kernel frees the map,
-    /// and the storages it gave sockets, once nothing else holds it.
-    CloseMap(String),
-    /// Create a declared socket here instead of before the first step.
-    Socket(String),
-    /// connect(2) an open socket to a bound or listening one.
-    Connect(ConnectOp),
-    /// shutdown(2) one or both directions of an open socket.
-    Shutdown(ShutdownOp),
-    /// Pass a descriptor over a unix socket (SCM_RIGHTS).
-    SendFd(SendFdOp),
-    Close(String),
-    /// Drop capabilities from the effective set for the rest of the case.
-    DropCapabilities(Vec<Capability>),
-    Update(MapOp),
-    Lookup(MapOp),
-    Delete(MapOp),
-    LookupAndDelete(MapOp),
-    GetNextKey(MapOp),
-    LookupBatch(BatchOp),
-    UpdateBatch(BatchOp),
-    DeleteBatch(BatchOp),
-    LookupAndDeleteBatch(BatchOp),
-    Send(Transfer),
-    Recv(Transfer),
-    /// A child process runs these steps on its copies of the descriptors.
-    Fork(Vec<StepDecl>),
-    /// Steps run `times` times in order, with `{i}` the iteration in their strings.
+    Maps(MapOp),
+    Sockets(SocketOp),
+    Process(ProcessOp),
+    Programs(ProgramOp),
     Repeat(RepeatOp),
-    /// Threads run map operations at the same time; the step expects outcome counts.
-    Threads(Vec<ThreadGroup>),
-    /// Load a declared program (the verifier may refuse it) and attach it.
-    Attach(String),
-    Detach(String),
-    /// The next record of a program about a socket not yet observed.
-    Observe(ObserveOp),
-    /// setsockopt(2) of a SOL_SOCKET option, or of the harness's own (the setsockopt
-    /// program's input).
-    Setsockopt(SockoptOp),
-    /// getsockopt(2) of a SOL_SOCKET option, or of the harness's own (answered by the
-    /// getsockopt program).
-    Getsockopt(SockoptOp),
-    /// A sock_diag dump of one socket asking for its storage in these maps.
-    Diag(DiagOp),
-    /// A BPF iterator over a map's storages, read to the end.
-    Iterate(IterateOp),
+    Threads(ThreadsOp),
+    Inspect(InspectOp),
+}
+
+/// What the executor runs for a validated step: its concern's action, every name, key,
+/// flag, value and option resolved by the check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Maps(MapAction),
+    Sockets(SocketAction),
+    Process(ProcessAction),
+    Programs(ProgramAction),
+    Threads(ThreadsAction),
+    Inspect(InspectAction),
+}
+
+/// A step checked: the step, or a repeat's steps, which take its place.
+pub(in crate::case) enum CheckedStep {
+    Step(Checked<Action>),
+    Repeat(Vec<Step>),
+}
+
+/// The kind of an operation, without its arguments: its concern's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Maps(MapOpKind),
+    Sockets(SocketOpKind),
+    Process(ProcessOpKind),
+    Programs(ProgramOpKind),
+    Repeat(RepeatOpKind),
+    Threads(ThreadsOpKind),
+    Inspect(InspectOpKind),
+}
+
+/// What the walk over the steps and the cost model know of a kind of operation before it
+/// is checked; each concern says which hold of its kinds.
+pub trait StepKind {
+    /// The operation's YAML key.
+    fn name(&self) -> &'static str;
+
+    /// It may run in a forked child: a system call the parent prepares before the fork,
+    /// since the child must not allocate.
+    fn runs_in_child(&self) -> bool {
+        false
+    }
+
+    /// It only reads, so that `within` may ask again until its expectation holds.
+    fn is_query(&self) -> bool {
+        false
+    }
+
+    /// It takes milliseconds, and counts against the case's slow steps.
+    fn is_slow(&self) -> bool {
+        false
+    }
+}
+
+impl Kind {
+    /// Every kind, concern by concern.
+    pub fn all() -> impl Iterator<Item = Kind> {
+        let maps = MapOpKind::VARIANTS.iter().map(|k| Kind::Maps(*k));
+        let sockets = SocketOpKind::VARIANTS.iter().map(|k| Kind::Sockets(*k));
+        let process = ProcessOpKind::VARIANTS.iter().map(|k| Kind::Process(*k));
+        let programs = ProgramOpKind::VARIANTS.iter().map(|k| Kind::Programs(*k));
+        let repeat = RepeatOpKind::VARIANTS.iter().map(|k| Kind::Repeat(*k));
+        let threads = ThreadsOpKind::VARIANTS.iter().map(|k| Kind::Threads(*k));
+        let inspect = InspectOpKind::VARIANTS.iter().map(|k| Kind::Inspect(*k));
+        maps.chain(sockets)
+            .chain(process)
+            .chain(programs)
+            .chain(repeat)
+            .chain(threads)
+            .chain(inspect)
+    }
+
+    /// The kind whose YAML key is `name`.
+    pub fn named(name: &str) -> Option<Kind> {
+        Self::all().find(|kind| kind.name() == name)
+    }
+
+    /// The YAML keys of the kinds of which `holds` is true, for messages.
+    pub fn names_where(holds: impl Fn(&Kind) -> bool) -> Vec<&'static str> {
+        Self::all()
+            .filter(|kind| holds(kind))
+            .map(|kind| kind.name())
+            .collect()
+    }
+
+    fn of_concern(&self) -> &dyn StepKind {
+        match self {
+            Kind::Maps(kind) => kind,
+            Kind::Sockets(kind) => kind,
+            Kind::Process(kind) => kind,
+            Kind::Programs(kind) => kind,
+            Kind::Repeat(kind) => kind,
+            Kind::Threads(kind) => kind,
+            Kind::Inspect(kind) => kind,
+        }
+    }
+}
+
+impl StepKind for Kind {
+    fn name(&self) -> &'static str {
+        self.of_concern().name()
+    }
+
+    fn runs_in_child(&self) -> bool {
+        self.of_concern().runs_in_child()
+    }
+
+    fn is_query(&self) -> bool {
+        self.of_concern().is_query()
+    }
+
+    fn is_slow(&self) -> bool {
+        self.of_concern().is_slow()
+    }
 }
 
 /// The maps and sockets that steps create themselves (`create_map`, `socket`), a repeat's in
@@ -103,13 +193,13 @@ impl CreatedBySteps {
     fn add(&mut self, steps: &[StepDecl]) {
         for step in steps {
             match &step.op {
-                Op::CreateMap(name) => {
+                Op::Maps(MapOp::CreateMap(name)) => {
                     self.maps.insert(name.clone());
                 }
-                Op::Socket(name) => {
+                Op::Sockets(SocketOp::Socket(name)) => {
                     self.sockets.insert(name.clone());
                 }
-                Op::Repeat(repeat) => {
+                Op::Repeat(RepeatOp::Repeat(repeat)) => {
                     for iteration in repeat.creating_iterations() {
                         self.add(&iteration);
                     }
@@ -122,61 +212,53 @@ impl CreatedBySteps {
 
 impl Op {
     /// Every operation's YAML key, for messages.
-    pub const NAMES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
-
-    /// The operation's YAML key.
-    pub fn name(&self) -> &'static str {
-        self.into()
+    pub fn names() -> Vec<&'static str> {
+        Kind::all().map(|kind| kind.name()).collect()
     }
 
-    /// Checks the operation against the case at this point of its steps: names, lifetimes,
-    /// values and flags. Returns the step's label and what it may expect.
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+    pub fn kind(&self) -> Kind {
         match self {
-            Op::CreateMap(map) => maps::check_create(map, cx),
-            Op::CloseMap(map) => maps::check_close(map, cx),
-            Op::Socket(socket) => sockets::check_create(socket, cx),
-            Op::Connect(op) => op.check(cx),
-            Op::Shutdown(op) => op.check(cx),
-            Op::SendFd(op) => op.check(cx),
-            Op::Close(socket) => sockets::check_close(socket, cx),
-            Op::DropCapabilities(caps) => process::check_drop(caps),
-            Op::Update(op)
-            | Op::Lookup(op)
-            | Op::Delete(op)
-            | Op::LookupAndDelete(op)
-            | Op::GetNextKey(op) => op.check(self.name(), cx),
-            Op::LookupBatch(op)
-            | Op::UpdateBatch(op)
-            | Op::DeleteBatch(op)
-            | Op::LookupAndDeleteBatch(op) => op.check(self.name(), cx),
-            Op::Send(op) | Op::Recv(op) => op.check(self.name(), cx),
-            Op::Fork(steps) => process::check_fork(steps, cx),
-            Op::Repeat(op) => op.check(cx),
-            Op::Threads(groups) => repeat::check_threads(groups, cx),
-            Op::Attach(program) => programs::check_attach(program, true, cx),
-            Op::Detach(program) => programs::check_attach(program, false, cx),
-            Op::Observe(op) => op.check(cx),
-            Op::Setsockopt(op) => op.check(true, cx),
-            Op::Getsockopt(op) => op.check(false, cx),
-            Op::Diag(op) => op.check(cx),
-            Op::Iterate(op) => op.check(cx),
+            Op::Maps(op) => Kind::Maps(op.into()),
+            Op::Sockets(op) => Kind::Sockets(op.into()),
+            Op::Process(op) => Kind::Process(op.into()),
+            Op::Programs(op) => Kind::Programs(op.into()),
+            Op::Repeat(op) => Kind::Repeat(op.into()),
+            Op::Threads(op) => Kind::Threads(op.into()),
+            Op::Inspect(op) => Kind::Inspect(op.into()),
         }
     }
 
-    /// What a forked child may run: map operations and close, which need no allocation
-    /// between fork and exit.
-    pub const CHILD_NAMES: &'static [&'static str] = &["update", "lookup", "delete", "close"];
-
-    pub fn runs_in_child(&self) -> bool {
-        Self::CHILD_NAMES.contains(&self.name())
+    /// The operation's YAML key.
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
     }
 
-    /// Operations that only read, so that `within` may ask again until the expectation
-    /// holds.
-    pub const QUERY_NAMES: &'static [&'static str] = &["lookup", "get_next_key", "getsockopt"];
+    /// Reads the operation of kind `kind`, whose key is `key`, from its value.
+    fn read<'de, D: Deserializer<'de>>(kind: Kind, key: String, value: D) -> Result<Op, D::Error> {
+        let keyed = decl::keyed(key, value);
+        Ok(match kind {
+            Kind::Maps(_) => Op::Maps(MapOp::deserialize(keyed)?),
+            Kind::Sockets(_) => Op::Sockets(SocketOp::deserialize(keyed)?),
+            Kind::Process(_) => Op::Process(ProcessOp::deserialize(keyed)?),
+            Kind::Programs(_) => Op::Programs(ProgramOp::deserialize(keyed)?),
+            Kind::Repeat(_) => Op::Repeat(RepeatOp::deserialize(keyed)?),
+            Kind::Threads(_) => Op::Threads(ThreadsOp::deserialize(keyed)?),
+            Kind::Inspect(_) => Op::Inspect(InspectOp::deserialize(keyed)?),
+        })
+    }
 
-    pub fn is_query(&self) -> bool {
-        Self::QUERY_NAMES.contains(&self.name())
+    /// Checks the operation against the case at this point of its steps: names, lifetimes,
+    /// values and flags. Returns the step's label, what it may expect and what the
+    /// executor runs, or (a repeat) the steps that take its place.
+    pub(in crate::case) fn check(&self, cx: &mut StepCheck<'_>) -> Option<CheckedStep> {
+        Some(match self {
+            Op::Maps(op) => CheckedStep::Step(op.check(cx)?.map(Action::Maps)),
+            Op::Sockets(op) => CheckedStep::Step(op.check(cx)?.map(Action::Sockets)),
+            Op::Process(op) => CheckedStep::Step(op.check(cx)?.map(Action::Process)),
+            Op::Programs(op) => CheckedStep::Step(op.check(cx)?.map(Action::Programs)),
+            Op::Threads(op) => CheckedStep::Step(op.check(cx)?.map(Action::Threads)),
+            Op::Inspect(op) => CheckedStep::Step(op.check(cx)?.map(Action::Inspect)),
+            Op::Repeat(op) => CheckedStep::Repeat(op.check(cx)?),
+        })
     }
 }

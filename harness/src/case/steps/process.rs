@@ -4,11 +4,53 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::StepDecl;
+use super::{StepCheck, StepDecl, StepKind};
 use crate::case::{
+    checked::{Checked, Outcomes},
     locate::Point,
-    validate::{Checked, Outcomes, StepCheck},
 };
+
+#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[serde(rename_all = "snake_case")]
+#[strum_discriminants(
+    name(ProcessOpKind),
+    derive(strum::VariantArray, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
+pub enum ProcessOp {
+    /// Drop capabilities from the effective set for the rest of the case.
+    DropCapabilities(Vec<Capability>),
+    /// A child process runs these steps on its copies of the descriptors.
+    Fork(Vec<StepDecl>),
+}
+
+impl StepKind for ProcessOpKind {
+    fn name(&self) -> &'static str {
+        self.into()
+    }
+
+    fn is_slow(&self) -> bool {
+        matches!(self, Self::Fork)
+    }
+}
+
+/// What the executor runs for a process step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessAction {
+    DropCapabilities(Vec<caps::Capability>),
+    /// Fork a child that runs the step's children on its copies of the descriptors.
+    Fork,
+}
+
+impl ProcessOp {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked<ProcessAction>> {
+        match self {
+            ProcessOp::DropCapabilities(caps) => Some(check_drop(caps)),
+            ProcessOp::Fork(steps) => check_fork(steps, cx),
+        }
+    }
+}
 
 /// A capability as capabilities(7) spells it (`CAP_BPF`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,25 +70,26 @@ impl<'de> Deserialize<'de> for Capability {
     }
 }
 
-pub(super) fn check_drop(caps: &[Capability]) -> Option<Checked> {
+fn check_drop(caps: &[Capability]) -> Checked<ProcessAction> {
     let names: Vec<String> = caps.iter().map(|c| c.0.to_string()).collect();
-    Some(Checked::new(
+    Checked::new(
         format!("drop {}", names.join(", ")),
         Outcomes::Status,
-    ))
+        ProcessAction::DropCapabilities(caps.iter().map(|c| c.0).collect()),
+    )
 }
 
-pub(super) fn check_fork(steps: &[StepDecl], cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+fn check_fork(steps: &[StepDecl], cx: &mut StepCheck<'_>) -> Option<Checked<ProcessAction>> {
     let path = cx.path.clone();
     if steps.is_empty() {
-        cx.v.error(&path, Point::Value, "a fork lists the steps its child runs");
+        cx.error(&path, Point::Value, "a fork lists the steps its child runs");
         return None;
     }
     let children = cx.child_steps(steps)?;
-    let mut checked = Checked::new(
+    let checked = Checked::new(
         "fork: the child runs the steps below".to_string(),
         Outcomes::Status,
+        ProcessAction::Fork,
     );
-    checked.children = children;
-    Some(checked)
+    Some(checked.with_children(children))
 }

@@ -2,19 +2,73 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Life, StepCheck, StepKind};
 use crate::{
     case::{
+        checked::{Checked, Outcomes},
         locate::Point,
-        validate::{Checked, Life, Outcomes, StepCheck},
     },
     catalogue::{ProgramKind, SockOpsOp},
 };
 
-pub(super) fn check_attach(
+#[derive(Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[serde(rename_all = "snake_case")]
+#[strum_discriminants(
+    name(ProgramOpKind),
+    derive(strum::VariantArray, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
+pub enum ProgramOp {
+    /// Load a declared program (the verifier may refuse it) and attach it.
+    Attach(String),
+    Detach(String),
+    /// The next record of a program about a socket not yet observed.
+    Observe(ObserveArgs),
+}
+
+impl StepKind for ProgramOpKind {
+    fn name(&self) -> &'static str {
+        self.into()
+    }
+
+    fn is_slow(&self) -> bool {
+        matches!(self, Self::Attach | Self::Detach)
+    }
+}
+
+/// What the executor runs for a program step; programs and sockets by their declared names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgramAction {
+    Attach {
+        program: String,
+    },
+    Detach {
+        program: String,
+    },
+    Observe {
+        program: String,
+        socket: String,
+        /// sock_ops: only records of this callback.
+        callback: Option<SockOpsOp>,
+    },
+}
+
+impl ProgramOp {
+    pub(super) fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked<ProgramAction>> {
+        match self {
+            ProgramOp::Attach(program) => check_attach(program, true, cx),
+            ProgramOp::Detach(program) => check_attach(program, false, cx),
+            ProgramOp::Observe(args) => args.check(cx),
+        }
+    }
+}
+
+fn check_attach(
     program: &str,
     attach: bool,
-    cx: &mut StepCheck<'_, '_>,
-) -> Option<Checked> {
+    cx: &mut StepCheck<'_>,
+) -> Option<Checked<ProgramAction>> {
     let path = cx.path.clone();
     let program = cx.declared(program, &path, "program")?;
     let attached = cx.state.programs.get(&program) == Some(&Life::Open);
@@ -24,7 +78,7 @@ pub(super) fn check_attach(
         } else {
             "not attached"
         };
-        cx.v.error(
+        cx.error(
             &path,
             Point::Value,
             format!("program `{program}` is {now} here"),
@@ -35,18 +89,26 @@ pub(super) fn check_attach(
     if attach {
         cx.state.programs.insert(program.clone(), Life::Open);
         let label = format!("load and attach {program} ({})", kind.name());
-        Some(Checked::new(label, Outcomes::Load))
+        Some(Checked::new(
+            label,
+            Outcomes::Load,
+            ProgramAction::Attach { program },
+        ))
     } else {
         cx.state.programs.insert(program.clone(), Life::Closed);
         let label = format!("detach {program} ({})", kind.name());
-        Some(Checked::new(label, Outcomes::Status))
+        Some(Checked::new(
+            label,
+            Outcomes::Status,
+            ProgramAction::Detach { program },
+        ))
     }
 }
 
 /// The next record `program` left about `socket` that no earlier step observed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ObserveOp {
+pub struct ObserveArgs {
     pub program: String,
     /// The socket the record is about (open or already closed).
     pub socket: String,
@@ -55,18 +117,13 @@ pub struct ObserveOp {
     pub callback: Option<String>,
 }
 
-impl ObserveOp {
-    /// The callback, as validation has checked it.
-    pub fn callback(&self) -> Option<SockOpsOp> {
-        self.callback.as_deref().and_then(SockOpsOp::from_name)
-    }
-
-    pub(super) fn check(&self, cx: &mut StepCheck<'_, '_>) -> Option<Checked> {
+impl ObserveArgs {
+    fn check(&self, cx: &mut StepCheck<'_>) -> Option<Checked<ProgramAction>> {
         let path = cx.path.clone();
         let program = cx.declared(&self.program, &path.key("program"), "program")?;
         let socket = cx.socket_name(&self.socket, &path.key("socket"))?;
         if cx.state.sockets.get(&socket) == Some(&Life::NotYet) {
-            cx.v.error(
+            cx.error(
                 &path.key("socket"),
                 Point::Value,
                 format!("socket `{socket}` does not exist yet here"),
@@ -77,7 +134,7 @@ impl ObserveOp {
         let callback = match &self.callback {
             None => None,
             Some(_) if spec.kind != ProgramKind::SockOps => {
-                cx.v.error(
+                cx.error(
                     &path.key("callback"),
                     Point::Key,
                     "`callback` applies to sock_ops programs only",
@@ -87,7 +144,7 @@ impl ObserveOp {
             Some(cb) => match SockOpsOp::from_name(cb) {
                 Some(op) if spec.params.calls.on(op).is_some() => Some(op),
                 Some(_) => {
-                    cx.v.error(
+                    cx.error(
                         &path.key("callback"),
                         Point::Value,
                         format!("program `{program}` does not act on {cb}: give it calls under its `callbacks`"),
@@ -95,7 +152,7 @@ impl ObserveOp {
                     return None;
                 }
                 None => {
-                    cx.v.error(
+                    cx.error(
                         &path.key("callback"),
                         Point::Value,
                         format!(
@@ -121,7 +178,7 @@ impl ObserveOp {
             Some(op) => spec.params.calls.on(op).unwrap_or_default(),
             None if lists.windows(2).all(|w| w[0] == w[1]) => lists[0],
             None => {
-                cx.v.error(
+                cx.error(
                     &path,
                     Point::Value,
                     format!("program `{program}` makes other calls on other callbacks: say which with `callback`"),
@@ -133,6 +190,11 @@ impl ObserveOp {
             calls: calls.to_vec(),
             sock_ops: spec.kind == ProgramKind::SockOps,
         };
-        Some(Checked::new(label, outcomes))
+        let action = ProgramAction::Observe {
+            program,
+            socket,
+            callback,
+        };
+        Some(Checked::new(label, outcomes, action))
     }
 }

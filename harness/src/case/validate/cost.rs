@@ -17,7 +17,10 @@ use crate::case::{
     },
     locate::{FieldPath, Point},
     model::CaseFile,
-    steps::{Op, StepDecl, ThreadGroup, template},
+    steps::{
+        Kind, Op, ProcessOp, RepeatOp, SocketOp, StepDecl, StepKind, ThreadGroup, ThreadsOp,
+        template,
+    },
 };
 
 /// A case's figures, repeats and repeated declarations multiplied out.
@@ -98,6 +101,16 @@ impl<T: PartialOrd + Copy> Total<T> {
     }
 }
 
+/// The slow kinds of step, for a message: `fork, attach and iterate`.
+fn slow_kinds() -> String {
+    let names = Kind::names_where(Kind::is_slow);
+    match names.split_last() {
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// `n`, or how far past 64 bits it went.
 fn figure(n: Count) -> String {
     n.map_or_else(|| format!("more than {}", u64::MAX), |n| n.to_string())
@@ -172,7 +185,7 @@ impl Walk<'_, '_> {
             self.totals.within.add(waits);
         }
         match &decl.op {
-            Op::Repeat(repeat) => {
+            Op::Repeat(RepeatOp::Repeat(repeat)) => {
                 let count = times(count, u64::from(repeat.times));
                 for (j, step) in repeat.steps.iter().enumerate() {
                     self.step(step, &op_path.key("steps").index(j), count, true);
@@ -180,14 +193,14 @@ impl Walk<'_, '_> {
                 // The repeat is not a step of its own: its steps take its place.
                 return;
             }
-            Op::Fork(children) => {
+            Op::Process(ProcessOp::Fork(children)) => {
                 for (j, step) in children.iter().enumerate() {
                     self.step(step, &op_path.index(j), count, templated);
                 }
             }
-            Op::Threads(groups) => self.threads(groups, &op_path, count),
+            Op::Threads(ThreadsOp::Threads(groups)) => self.threads(groups, &op_path, count),
             op => {
-                if let Op::Send(transfer) | Op::Recv(transfer) = op {
+                if let Op::Sockets(SocketOp::Send(transfer) | SocketOp::Recv(transfer)) = op {
                     self.totals
                         .transfer_bytes
                         .add(times(count, u64::from(transfer.bytes)));
@@ -197,15 +210,7 @@ impl Walk<'_, '_> {
             }
         }
         self.totals.steps.add(count);
-        if matches!(
-            decl.op,
-            Op::Fork(_)
-                | Op::Attach(_)
-                | Op::Detach(_)
-                | Op::Threads(_)
-                | Op::Diag(_)
-                | Op::Iterate(_)
-        ) {
+        if decl.op.kind().is_slow() {
             self.totals.slow_steps.add(count);
         }
     }
@@ -334,8 +339,9 @@ impl Walk<'_, '_> {
                 &t.slow_steps,
                 Point::Key,
                 format!(
-                    "the case runs {} fork, attach, detach, threads, diag and iterate steps {once}, more than the {MAX_SLOW_STEPS} a case may (each takes milliseconds)",
-                    figure(t.slow_steps.sum)
+                    "the case runs {} {} steps {once}, more than the {MAX_SLOW_STEPS} a case may (each takes milliseconds)",
+                    figure(t.slow_steps.sum),
+                    slow_kinds()
                 ),
             ),
             (

@@ -4,38 +4,19 @@ use std::path::PathBuf;
 
 use indexmap::IndexMap;
 
-use super::{Life, State, Validator};
+use super::Validator;
 use crate::{
     case::{
         FIRST_KERNEL, Family, MapSpec, ProgramSpec, Requirements, SockType, SocketSource,
-        SocketSpec,
+        SocketSpec, flags,
         locate::{FieldPath, Point},
         model::{CallDecl, CaseFile, MapDecl, ProgramDecl, SocketDecl},
-        steps::template,
+        steps::{Life, State, template},
         types::Type,
     },
     catalogue,
     diagnostic::did_you_mean,
 };
-
-const MAP_FLAGS: &[(&str, u32)] = &[
-    ("NO_PREALLOC", 1 << 0),
-    ("NO_COMMON_LRU", 1 << 1),
-    ("NUMA_NODE", 1 << 2),
-    ("RDONLY", 1 << 3),
-    ("WRONLY", 1 << 4),
-    ("STACK_BUILD_ID", 1 << 5),
-    ("ZERO_SEED", 1 << 6),
-    ("RDONLY_PROG", 1 << 7),
-    ("WRONLY_PROG", 1 << 8),
-    ("CLONE", 1 << 9),
-    ("MMAPABLE", 1 << 10),
-    ("PRESERVE_ELEMS", 1 << 11),
-    ("INNER_MAP", 1 << 12),
-];
-
-/// `BPF_LOCAL_STORAGE_GET_F_CREATE`.
-const GET_FLAGS: &[(&str, u64)] = &[("F_CREATE", 1)];
 
 impl Validator<'_> {
     /// The declarations of `section` with each `repeat: N` one replaced by its N copies,
@@ -210,10 +191,10 @@ impl Validator<'_> {
             .clone()
             .unwrap_or_else(|| vec!["NO_PREALLOC".into()]);
         for (i, flag) in names.iter().enumerate() {
-            match MAP_FLAGS.iter().find(|(n, _)| n == flag) {
+            match flags::MAP.iter().find(|(n, _)| n == flag) {
                 Some((_, bit)) => flags |= bit,
                 None => {
-                    let hint = did_you_mean(flag, MAP_FLAGS.iter().map(|(n, _)| *n));
+                    let hint = did_you_mean(flag, flags::MAP.iter().map(|(n, _)| *n));
                     self.error(
                         &path.key("flags").index(i),
                         Point::Value,
@@ -383,7 +364,7 @@ impl Validator<'_> {
                     flags: match &get.flags {
                         None => 0,
                         Some(f) => {
-                            self.flags(f, &path.index(i).key("get").key("flags"), GET_FLAGS)?
+                            self.flags(f, &path.index(i).key("get").key("flags"), flags::GET)?
                         }
                     },
                     init: get.init,
@@ -744,45 +725,4 @@ pub(super) fn object_value_type() -> Type {
             ("bytes".into(), u64_type()),
         ],
     }
-}
-
-pub(in crate::case) fn describe_socket(spec: &SocketSpec) -> String {
-    let mut text = match &spec.source {
-        SocketSource::New {
-            family,
-            kind,
-            listen,
-            bind,
-            connect,
-            socketpair,
-        } => {
-            let family = match family {
-                Family::Inet => "inet",
-                Family::Inet6 => "inet6",
-                Family::Unix => "unix",
-            };
-            let kind = match kind {
-                SockType::Stream => "stream",
-                SockType::Dgram => "dgram",
-                SockType::Seqpacket => "seqpacket",
-            };
-            let role = match (listen, bind, connect) {
-                (true, _, _) => ", listening".to_string(),
-                (_, true, _) => ", bound".to_string(),
-                (_, _, Some(peer)) => format!(", connected to {peer}"),
-                _ if *socketpair => ", one end of a socketpair".to_string(),
-                _ => String::new(),
-            };
-            format!("{family} {kind}{role}")
-        }
-        SocketSource::Accept(l) => format!("accepted from {l}"),
-        SocketSource::Dup(s) => format!("dup of {s}"),
-        SocketSource::PairOf(s) => format!("the other end of {s}"),
-        SocketSource::ReceivedOn(s) => format!("received over {s} (SCM_RIGHTS)"),
-        SocketSource::File(p) => format!("file {}", p.display()),
-    };
-    if let Some(old) = &spec.reuse_fd_of {
-        text.push_str(&format!(", at {old}'s old fd number"));
-    }
-    text
 }

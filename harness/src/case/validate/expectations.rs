@@ -3,10 +3,11 @@
 
 use serde_yaml::Value;
 
-use super::{Outcomes, Validator, declarations::object_value_type};
+use super::{Validator, declarations::object_value_type};
 use crate::{
     case::{
         Expectation, Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite, Variant,
+        checked::Outcomes,
         locate::{FieldPath, Point},
         model::{ArchDecl, VariantDecl},
         types::Type,

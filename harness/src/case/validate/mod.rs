@@ -2,8 +2,8 @@
 //!
 //! Every problem is collected (not just the first) and located by its field path. By
 //! concern: `declarations` (requires, maps, sockets, programs), `steps` (the walk over the
-//! steps, with the primitives each operation's check uses), `expectations` (outcomes and
-//! version variants).
+//! steps, and what the operations' checks ask of the validator), `expectations` (outcomes
+//! and version variants).
 
 mod cost;
 mod declarations;
@@ -16,70 +16,24 @@ use std::{
     sync::Arc,
 };
 
-use indexmap::IndexMap;
 use serde_yaml::Value;
 
 pub use self::cost::Cost;
-pub(super) use self::{
-    declarations::describe_socket,
-    steps::{Checked, StepCheck},
-};
 use super::{
-    Case, Expectation, Expected, FIRST_KERNEL, MapSpec, Op, ProgramSpec, SocketSpec, Step,
+    Action, Case, Expectation, Expected, FIRST_KERNEL, Step, flags,
     limits::{MAX_CASE_VALUE_BYTES, MAX_NOFILE, MAX_READ_BYTES},
     locate::{FieldPath, Locator, Point, Segment},
     model::CaseFile,
     prescan,
-    steps::{CreatedBySteps, maps::resolve_flags},
+    steps::{
+        Context, CreatedBySteps, Life, MapAction, SocketAction, State, Validation, describe_socket,
+    },
     types::Type,
 };
 use crate::{
     diagnostic::{Diagnostic, serde_message, suggest},
     version::KernelVersion,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Life {
-    NotYet,
-    Open,
-    Closed,
-}
-
-/// What validation tracks while walking the steps in order.
-#[derive(Clone, Default)]
-pub(super) struct State {
-    pub maps: HashMap<String, Life>,
-    pub sockets: HashMap<String, Life>,
-    /// Open: attached.
-    pub programs: HashMap<String, Life>,
-}
-
-/// The case's validated declarations, which steps refer to.
-pub(super) struct Context<'a> {
-    pub maps: &'a IndexMap<String, MapSpec>,
-    pub sockets: &'a IndexMap<String, SocketSpec>,
-    pub programs: &'a IndexMap<String, ProgramSpec>,
-}
-
-/// What kind of outcome a step can have, for parsing its expectation.
-pub(super) enum Outcomes {
-    /// `ok` or an errno.
-    Status,
-    /// `{ value: … }` of this type, or an errno.
-    Value(Type),
-    /// `{ calls: [...], args: [...] }`, one result per call of this list, or `no_record`.
-    Calls {
-        calls: Vec<crate::catalogue::Call>,
-        sock_ops: bool,
-    },
-    /// `ok` or `{ rejected: "text in the verifier log" }`.
-    Load,
-    /// `{ counts: { OPERATION: { OUTCOME: count, … } } }` for these operations.
-    Counts(Vec<&'static str>),
-    /// `{ storages: { MAP: value, … } }` with values of these maps' types (a map with no
-    /// storage for the socket left out), `not_listed`, or an errno.
-    Storages(IndexMap<String, Type>),
-}
 
 /// Where an error is: line and column, field, and what it says.
 type Place = (Option<(usize, usize)>, String, String);
@@ -353,7 +307,7 @@ impl Validator<'_> {
                     id: format!("setup.{}", steps.len() + 1),
                     label: format!("create map {name}"),
                     line: self.line_of(&root.key("maps").key(name.as_str())),
-                    op: Op::CreateMap(name.clone()),
+                    action: Action::Maps(MapAction::Create { map: name.clone() }),
                     expect: Expectation::always(Expected::Ok),
                     within: None,
                     children: Vec::new(),
@@ -373,7 +327,9 @@ impl Validator<'_> {
                 id: format!("setup.{}", steps.len() + 1),
                 label: format!("create socket {name} ({})", describe_socket(spec)),
                 line: self.line_of(&root.key("sockets").key(name.as_str())),
-                op: Op::Socket(name.clone()),
+                action: Action::Sockets(SocketAction::Create {
+                    socket: name.clone(),
+                }),
                 expect: Expectation::always(Expected::Ok),
                 within: None,
                 children: Vec::new(),
@@ -403,7 +359,7 @@ impl Validator<'_> {
                 &mut state,
                 false,
             );
-            steps.extend(step.into_iter().flat_map(Step::spliced));
+            steps.extend(step.into_iter().flatten());
         }
         Case {
             name: raw.name,
@@ -483,22 +439,14 @@ impl Validator<'_> {
         &mut self,
         value: &Value,
         path: &FieldPath,
-        table: &[(&str, u64)],
+        table: &[flags::Flag],
     ) -> Option<u64> {
-        resolve_flags(value, table)
+        flags::resolve(value, table)
             .map_err(|e| {
                 let at = e.index.map_or_else(|| path.clone(), |i| path.index(i));
                 self.error(&at, Point::Value, e.message);
             })
             .ok()
-    }
-
-    /// Checks that `value` encodes as `ty` (and counts it against the case's budget).
-    pub(super) fn encode(&mut self, path: &FieldPath, ty: &Type, value: &Value) -> Option<Vec<u8>> {
-        if !self.charge(path, ty) {
-            return None;
-        }
-        ty.encode(value).map_err(|e| self.value_error(path, e)).ok()
     }
 }
 
@@ -575,7 +523,10 @@ steps:
         );
         assert_eq!(first.steps[10].label, "lookup store[closed d]");
         assert_eq!(first.steps[10].expect.variants.len(), 2);
-        assert!(matches!(&first.steps[12].op, Op::Fork(_)));
+        assert!(matches!(
+            &first.steps[12].action,
+            Action::Process(crate::case::steps::ProcessAction::Fork)
+        ));
         assert_eq!(first.steps[12].children[0].id, "7.1");
     }
 

@@ -181,7 +181,7 @@ fn step_reference_names_every_op() {
         "docs/src/cases/steps.md",
         "steps",
         &names_in_first_cells(&rows),
-        Op::NAMES,
+        &Op::names(),
     );
 }
 

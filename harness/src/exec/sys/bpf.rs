@@ -1,8 +1,4 @@
-//! The raw bpf(2) calls the executor makes from userspace, in one place.
-//!
-//! Cases need the kernel's exact errno for every attribute and flag combination, including
-//! invalid ones that a library would refuse before the syscall; so these are thin wrappers
-//! over `bpf(2)` with aya-obj's generated `bpf_attr`, returning the raw errno.
+//! bpf(2): thin wrappers over the system call with aya-obj's generated `bpf_attr`.
 
 use std::{
     mem,
@@ -11,8 +7,7 @@ use std::{
 
 use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_map_type};
 
-/// An errno from the kernel.
-pub type Errno = i32;
+use super::{Errno, Kernel, MapSyscalls};
 
 fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> Result<i64, Errno> {
     // SAFETY: attr is a valid, zero-initialised bpf_attr of the size we pass; pointers
@@ -88,31 +83,7 @@ pub struct ElemCall {
     pub null_key: bool,
 }
 
-/// The bpf(2) calls the executor's steps make on maps: [`Bpf`], the kernel, in every run; a
-/// scripted stand-in in the executor's unit tests, so its logic (buffers, keys, outcomes,
-/// the expectation in force) is tested without BPF.
-/// `Sync`: the threads of a threads step share it.
-pub trait MapSyscalls: Sync {
-    fn load_btf(&self, blob: &[u8]) -> Result<OwnedFd, (Errno, String)>;
-    fn create_sk_storage_map(&self, attrs: &MapAttrs<'_>) -> Result<OwnedFd, Errno>;
-    /// Runs a prepared element call; must not allocate (it also runs in a forked child).
-    fn elem(&self, call: &mut ElemCall) -> Result<(), Errno>;
-    fn batch(
-        &self,
-        cmd: bpf_cmd,
-        map_fd: RawFd,
-        keys: &mut [u8],
-        values: &mut [u8],
-        count: u32,
-    ) -> Result<u32, Errno>;
-    /// The map's id (`BPF_OBJ_GET_INFO_BY_FD`), which sock_diag answers name maps by.
-    fn map_id(&self, map_fd: RawFd) -> Result<u32, Errno>;
-}
-
-/// The running kernel's bpf(2).
-pub struct Bpf;
-
-impl MapSyscalls for Bpf {
+impl MapSyscalls for Kernel {
     fn map_id(&self, map_fd: RawFd) -> Result<u32, Errno> {
         // SAFETY: bpf_map_info is a plain C struct; all-zero is a valid value.
         let mut info: aya_obj::generated::bpf_map_info = unsafe { mem::zeroed() };

@@ -13,16 +13,15 @@ use nix::{
     errno::Errno,
     fcntl::{FcntlArg, OFlag, fcntl},
     sys::socket::{
-        AddressFamily, Backlog, Shutdown, SockFlag, SockType as NixSockType, SockaddrIn,
-        SockaddrIn6, SockaddrStorage, UnixAddr, accept4, bind, connect, getsockname, listen,
-        socket,
+        AddressFamily, Backlog, SockFlag, SockType as NixSockType, SockaddrIn, SockaddrIn6,
+        UnixAddr, accept4, bind, listen, socket,
     },
     sys::stat::{major, minor},
 };
 
-use crate::case::{
-    Family, SockType, SocketSource,
-    steps::{ShutdownHow, SocketOption},
+use crate::{
+    case::{Family, SockType, SocketSource},
+    exec::sys::{Kernel, SocketSyscalls},
 };
 
 /// A descriptor just opened, and for a socketpair its other end, which waits for the
@@ -102,7 +101,10 @@ pub fn open(
                 fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
             }
             if let Some(target) = target {
-                connect_to(fd.as_raw_fd(), peer(target).ok_or(Errno::EBADF)?)?;
+                let target = peer(target).ok_or(Errno::EBADF)?;
+                Kernel
+                    .connect_to(fd.as_raw_fd(), target)
+                    .map_err(Errno::from_raw)?;
             }
             Ok(alone(fd))
         }
@@ -173,22 +175,6 @@ fn sock_type(kind: SockType) -> NixSockType {
     }
 }
 
-/// Sends `passed` over the unix socket `fd` (SCM_RIGHTS, with one byte of data, which
-/// stream sockets need to carry the message).
-pub fn send_fd(fd: RawFd, passed: RawFd) -> Result<(), Errno> {
-    let fds = [passed];
-    let control = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
-    let data = [std::io::IoSlice::new(b"F")];
-    nix::sys::socket::sendmsg::<()>(
-        fd,
-        &data,
-        &control,
-        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-        None,
-    )
-    .map(drop)
-}
-
 /// Receives one descriptor sent with SCM_RIGHTS on `fd`, without blocking.
 fn receive_fd(fd: RawFd) -> Result<OwnedFd, Errno> {
     let mut byte = [0u8; 1];
@@ -212,21 +198,6 @@ fn receive_fd(fd: RawFd) -> Result<OwnedFd, Errno> {
     Err(Errno::ENOMSG)
 }
 
-/// Connects `fd` to the address `target` is bound to.
-pub fn connect_to(fd: RawFd, target: RawFd) -> Result<(), Errno> {
-    let addr: SockaddrStorage = getsockname(target)?;
-    connect(fd, &addr)
-}
-
-pub fn shutdown(fd: RawFd, how: ShutdownHow) -> Result<(), Errno> {
-    let how = match how {
-        ShutdownHow::Read => Shutdown::Read,
-        ShutdownHow::Write => Shutdown::Write,
-        ShutdownHow::Both => Shutdown::Both,
-    };
-    nix::sys::socket::shutdown(fd, how)
-}
-
 /// Moves `fd` to the number `target`, which must be free. Used to put a new socket on a
 /// closed socket's number deterministically instead of hoping the kernel reuses it.
 pub fn move_to(fd: OwnedFd, target: RawFd) -> Result<OwnedFd, Errno> {
@@ -246,36 +217,4 @@ pub fn move_to(fd: OwnedFd, target: RawFd) -> Result<OwnedFd, Errno> {
 pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only queries the descriptor table.
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
-}
-
-/// setsockopt(2) of `option` with `value` (bytes in the option's layout).
-pub fn set_option(fd: RawFd, option: &SocketOption, value: &[u8]) -> Result<(), Errno> {
-    // SAFETY: passes a buffer we own, with its length.
-    let ret = unsafe {
-        libc::setsockopt(
-            fd,
-            option.level,
-            option.optname,
-            value.as_ptr().cast(),
-            value.len() as libc::socklen_t,
-        )
-    };
-    Errno::result(ret).map(drop)
-}
-
-/// getsockopt(2) of `option` into a buffer of `size` bytes; shorter answers are zero-padded.
-pub fn get_option(fd: RawFd, option: &SocketOption, size: usize) -> Result<Vec<u8>, Errno> {
-    let mut buf = vec![0u8; size];
-    let mut len = size as libc::socklen_t;
-    // SAFETY: the kernel writes at most `len` bytes into the buffer we own.
-    let ret = unsafe {
-        libc::getsockopt(
-            fd,
-            option.level,
-            option.optname,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    Errno::result(ret).map(|_| buf)
 }
