@@ -4,7 +4,10 @@
 #     Python's venv, the libraries virtiofsd links against, and the Debian archive keyring
 #     the harness verifies Debian's kernel indexes with;
 #   - virtme-ng from PyPI into a virtualenv owned by the project;
-#   - virtiofsd (not packaged for bookworm) built by cargo into the same venv's bin/.
+#   - virtiofsd (not packaged for bookworm) built by cargo into the same venv's bin/;
+#   - for arm64 kernels: QEMU's aarch64 emulator, rustup's aarch64-unknown-linux-musl
+#     target and Debian's aarch64 C cross compiler, with which cargo builds the static
+#     harness arm64 guests run (docs/src/arm64.md).
 # Idempotent: every step is skipped when already satisfied, so a second run takes about
 # a second. Run as root on Debian bookworm.
 #
@@ -20,6 +23,8 @@ VIRTIOFSD_VERSION=1.14.0
 
 APT_PACKAGES=(
     qemu-system-x86 # the emulator itself (KVM or TCG)
+    qemu-system-arm # qemu-system-aarch64, for arm64 kernels (TCG on an x86_64 host)
+    gcc-aarch64-linux-gnu # the C that the aarch64 harness's crates compile (ring, liblzma)
     busybox-static  # vng's guest init, and the shell of the harness's minimal guest root
     kmod            # depmod/modprobe for the guest kernel's modules (virtiofs is a module <6.12)
     udev            # guests on the host's root (--guest-root host) start udevd
@@ -67,6 +72,18 @@ else
     log "building virtiofsd $VIRTIOFSD_VERSION (about a minute)"
     # --root puts the binary in the venv's bin/, next to vng, so one PATH entry finds all.
     cargo install --quiet --locked --root "$VENV" --version "$VIRTIOFSD_VERSION" virtiofsd
+fi
+
+# The Rust standard library of the arm64 guests' harness (static, musl).
+if ! command -v rustup >/dev/null; then
+    echo "setup-vm: rustup not found; install Rust with rustup, then run this script again" >&2
+    exit 1
+fi
+if rustup target list --installed | grep -qx aarch64-unknown-linux-musl; then
+    log "rust target aarch64-unknown-linux-musl already installed"
+else
+    log "adding rust target aarch64-unknown-linux-musl"
+    rustup target add aarch64-unknown-linux-musl
 fi
 
 log "ready: vng is $VENV/bin/vng"

@@ -2,12 +2,15 @@
 //! kernel, measured alternated in one run, fastest of BENCH_ROUNDS (default 2) each:
 //!
 //! - **bare**: QEMU alone, with the guests' accelerator, vCPUs, memory and machine, booting
-//!   the kernel with a one-file initramfs (the host's static busybox as init, which powers
-//!   off at once): what the kernel itself costs;
+//!   the kernel with a one-file initramfs (a static busybox of the kernel's architecture as
+//!   init, which powers off at once): what the kernel itself costs;
 //! - **vng**: `vng -r K --exec true` as a user types it (with the guests' accelerator and
 //!   vCPUs, and `--force-9p` for a kernel known to need it);
 //! - **host root**: `harness run --kernel K -j 1 --guest-root host`, vng's default root;
 //! - **minimal**: `harness run --kernel K -j 1`, the default minimal root.
+//!
+//! An arm64 kernel on an x86_64 host has only bare and minimal: its guests boot on their
+//! own minimal root, which vng as a user types it does not have.
 //!
 //! Then where each harness run's time went (its phases, from results.json), and the whole
 //! matrix at `-j 2` on each root. Prints figures and ratios; asserts nothing.
@@ -25,7 +28,7 @@ use std::{
 use harness::{
     kernels::{KernelCache, KernelsFile, NoProgress, ResolvedKernel, Resolver},
     results::KernelRun,
-    vm::{self, Accel, KernelArg, Phases, VmRegistry, Vng},
+    vm::{self, Accel, Arch, KernelArg, Phases, VmRegistry, Vng},
 };
 
 /// vng's guest memory, which the harness keeps: the bare boot gets the same.
@@ -50,14 +53,16 @@ fn main() {
             continue;
         }
         match resolver.resolve(entry) {
-            Ok(ResolvedKernel::Bootable(k)) => kernels.push((entry.name.clone(), k.vmlinuz)),
+            Ok(ResolvedKernel::Bootable(k)) => {
+                kernels.push((entry.name.clone(), k.vmlinuz, entry.arch))
+            }
             Ok(_) => eprintln!("{}: not a bootable image here, left out", entry.name),
             Err(e) => eprintln!("{}: cannot fetch ({e}), left out", entry.name),
         }
     }
     let vng = Vng::locate().expect("vng is installed (scripts/setup-vm.sh)");
-    let Some((_, first)) = kernels.first() else {
-        eprintln!("no kernel to measure");
+    let Some((_, first, _)) = kernels.iter().find(|(_, _, arch)| arch.is_host()) else {
+        eprintln!("no kernel of this machine's architecture to measure");
         return;
     };
     let first = KernelArg::Image {
@@ -73,20 +78,53 @@ fn main() {
     let nine_p = memo("root-over-9p.json").map(vm::NinePMemo::at);
     println!("{why}; fastest of {rounds} alternated rounds");
     let work = tempfile::tempdir().expect("temp dir");
-    let initramfs = busybox_initramfs(&vng, work.path());
+    let host_busybox = std::env::split_paths(vng.search_path())
+        .map(|dir| dir.join("busybox"))
+        .find(|path| path.is_file())
+        .expect("busybox is installed (scripts/setup-vm.sh)");
+    let mut initramfs = std::collections::HashMap::new();
+    for (name, _, arch) in &kernels {
+        if initramfs.contains_key(arch) {
+            continue;
+        }
+        let busybox = if arch.is_host() {
+            host_busybox.clone()
+        } else {
+            let tools = resolver
+                .guest_tools(name, *arch)
+                .expect("the guest tools of the architecture");
+            let dir = work.path().join(arch.name());
+            std::fs::create_dir_all(&dir).expect("a directory for them");
+            tools.extract(&dir).expect("busybox is extracted").busybox
+        };
+        let path = work.path().join(format!("busybox-{arch}.cpio"));
+        busybox_initramfs(&busybox, &path);
+        initramfs.insert(*arch, path);
+    }
 
     // "boot/bare" leaves the cases out of the minimal root's run: what the VM machinery
     // around the kernel costs, against the kernel alone.
     println!(
-        "{:<6} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
+        "{:<10} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
         "kernel", "bare", "vng", "host root", "minimal", "min/bare", "host/bare", "boot/bare"
     );
     let mut phases = Vec::new();
-    for (name, vmlinuz) in &kernels {
+    for (name, vmlinuz, arch) in &kernels {
         let mut best = [Duration::MAX; 4];
         let mut best_runs: [Option<KernelRun>; 2] = [None, None];
         for _ in 0..rounds {
-            let bare = time_bare_qemu(&vng, vmlinuz, &initramfs, accel);
+            let bare = time_bare_qemu(&vng, vmlinuz, &initramfs[arch], *arch, accel);
+            let minimal = harness_run(&exe, &root, &["--kernel", name, "-j", "1"]);
+            if !arch.is_host() {
+                best[0] = best[0].min(bare.unwrap_or(Duration::MAX));
+                if let Some((took, run)) = minimal
+                    && took < best[3]
+                {
+                    best[3] = took;
+                    best_runs[1] = run.kernels.into_iter().next();
+                }
+                continue;
+            }
             let over_9p = nine_p.as_ref().is_some_and(|memo| {
                 memo.needs_9p(&KernelArg::Image {
                     vmlinuz: vmlinuz.clone(),
@@ -100,7 +138,6 @@ fn main() {
                 &root,
                 &["--kernel", name, "-j", "1", "--guest-root", "host"],
             );
-            let minimal = harness_run(&exe, &root, &["--kernel", name, "-j", "1"]);
             for (slot, took) in [bare, plain].into_iter().enumerate() {
                 if let Some(took) = took {
                     best[slot] = best[slot].min(took);
@@ -115,7 +152,9 @@ fn main() {
             }
         }
         let secs = |d: Duration| {
-            if d == Duration::MAX {
+            if d == Duration::MAX && !arch.is_host() {
+                "-".to_string()
+            } else if d == Duration::MAX {
                 "failed".to_string()
             } else {
                 format!("{:.1}s", d.as_secs_f64())
@@ -136,7 +175,7 @@ fn main() {
             _ => "-".to_string(),
         };
         println!(
-            "{name:<6} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
+            "{name:<10} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
             secs(best[0]),
             secs(best[1]),
             secs(best[2]),
@@ -154,7 +193,7 @@ fn main() {
 
     println!("\nphases of those runs (s): host root → minimal root");
     let header = Phases::NAMES;
-    println!("{:<6} {}", "kernel", header.join(" | "));
+    println!("{:<10} {}", "kernel", header.join(" | "));
     for (name, host, minimal) in &phases {
         let cells: Vec<String> = (0..header.len())
             .map(|i| {
@@ -165,12 +204,12 @@ fn main() {
                 format!("{} → {}", at(host), at(minimal))
             })
             .collect();
-        println!("{name:<6} {}", cells.join(" | "));
+        println!("{name:<10} {}", cells.join(" | "));
     }
 
     let kernel_args: Vec<&str> = kernels
         .iter()
-        .flat_map(|(n, _)| ["--kernel", n.as_str()])
+        .flat_map(|(n, _, _)| ["--kernel", n.as_str()])
         .collect();
     let whole = |extra: &[&str]| {
         harness_run(
@@ -191,39 +230,48 @@ fn main() {
     }
 }
 
-/// A newc archive holding only the host's busybox, as `/busybox`.
-fn busybox_initramfs(vng: &Vng, dir: &Path) -> PathBuf {
-    let busybox = std::env::split_paths(vng.search_path())
-        .map(|dir| dir.join("busybox"))
-        .find(|path| path.is_file())
-        .expect("busybox is installed (scripts/setup-vm.sh)");
-    let path = dir.join("busybox.cpio");
-    let input = File::open(&busybox).expect("busybox is readable");
+/// Writes to `path` a newc archive holding only `busybox`, as `/busybox`.
+fn busybox_initramfs(busybox: &Path, path: &Path) {
+    let input = File::open(busybox).expect("busybox is readable");
     let entry = cpio::NewcBuilder::new("busybox").mode(0o100_755).nlink(1);
     cpio::write_cpio(
         std::iter::once((entry, input)),
-        File::create(&path).expect("temp file"),
+        File::create(path).expect("temp file"),
     )
     .expect("the initramfs is written");
-    path
 }
 
 /// QEMU booting `vmlinuz` into busybox, which powers off at once (`rdinit=/busybox --
-/// poweroff -f`), on vng's machine (q35, `-cpu max`) with the guests' accelerator, vCPUs
+/// poweroff -f`), on the guests' machine (x86_64: vng's q35 with `-cpu max`; arm64: virt
+/// with the harness's CPU) with their accelerator (TCG for another architecture), vCPUs
 /// and memory; `None` if it did not power off.
-fn time_bare_qemu(vng: &Vng, vmlinuz: &Path, initramfs: &Path, accel: Accel) -> Option<Duration> {
+fn time_bare_qemu(
+    vng: &Vng,
+    vmlinuz: &Path,
+    initramfs: &Path,
+    arch: Arch,
+    accel: Accel,
+) -> Option<Duration> {
+    let accel = if arch.is_host() { accel } else { Accel::Tcg };
+    let (machine, cpu, console) = match arch {
+        Arch::X86_64 => ("q35", "max", "ttyS0"),
+        Arch::Arm64 => ("virt", arch.emulated_cpu().unwrap_or("max"), "ttyAMA0"),
+    };
+    let qemu = vng
+        .require_qemu(arch)
+        .expect("QEMU for the kernel's architecture");
     let started = Instant::now();
-    let output = Command::new(vng.qemu())
+    let output = Command::new(qemu)
         .args(["-accel", if accel == Accel::Kvm { "kvm" } else { "tcg" }])
         .args(["-smp", &accel.default_cpus().to_string(), "-m", MEMORY])
-        .args(["-machine", "q35", "-cpu", "max", "-nographic", "-no-reboot"])
+        .args(["-machine", machine, "-cpu", cpu, "-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(vmlinuz)
         .arg("-initrd")
         .arg(initramfs)
         .args([
             "-append",
-            "console=ttyS0 panic=-1 rdinit=/busybox -- poweroff -f",
+            &format!("console={console} panic=-1 rdinit=/busybox -- poweroff -f"),
         ])
         .stdin(Stdio::null())
         .output()

@@ -7,6 +7,7 @@
 //! error row; the others still run.
 
 use std::{
+    collections::HashMap,
     path::PathBuf,
     sync::Mutex,
     time::{Duration, Instant},
@@ -16,12 +17,13 @@ use crate::{
     case::Case,
     exec,
     kernels::{
-        BootableKernel, KernelCache, KernelEntry, KernelsFile, Progress, ResolvedKernel, Resolver,
+        BootableKernel, GuestTools, KernelCache, KernelEntry, KernelsFile, Progress,
+        ResolvedKernel, Resolver,
     },
     plan::Plan,
     results::{KernelRun, KernelStatus, RunResults, Timestamp},
     version::KernelVersion,
-    vm::{self, Accel, KernelArg, VmRegistry, VmSpec, Vng},
+    vm::{self, Accel, Arch, KernelArg, VmRegistry, VmSpec, Vng},
 };
 
 /// How to run the matrix; everything else comes from kernels.toml.
@@ -224,7 +226,7 @@ pub fn run(
         source,
     })?;
 
-    let jobs = resolve_all(file, kernels, cache, progress, options.absent);
+    let (jobs, guest_tools) = resolve_all(file, kernels, cache, progress, options.absent);
     for job in &jobs {
         if let Job::Vm(entry, kernel) = job {
             vm::safe_path::check_kernel(kernel).map_err(|source| MatrixError::Refused {
@@ -233,15 +235,17 @@ pub fn run(
             })?;
         }
     }
+    // KVM is probed with a kernel of the host's architecture; the others are emulated.
     let first_image = jobs.iter().find_map(|job| match job {
-        Job::Vm(_, kernel) => Some(kernel.clone()),
+        Job::Vm(entry, kernel) if entry.arch.is_host() => Some(kernel.clone()),
         _ => None,
     });
+    let any_vm = jobs.iter().any(|job| matches!(job, Job::Vm(..)));
     // Set up only when some kernel boots in a VM (a host run needs no vng); without one the
     // error is never shown.
-    let vm_setup = match first_image {
-        None => Err("no kernel of this run boots in a VM".to_string()),
-        Some(first) => match Vng::locate() {
+    let vm_setup = match any_vm {
+        false => Err("no kernel of this run boots in a VM".to_string()),
+        true => match Vng::locate() {
             Ok(vng) => {
                 let refused = |source| MatrixError::Refused {
                     subject: "the VMs".into(),
@@ -249,14 +253,29 @@ pub fn run(
                 };
                 vm::safe_path::check_vng(&vng).map_err(refused)?;
                 let dir = vm::safe_path::safe_dir(&options.work_dir).map_err(refused)?;
-                let (accel, why) =
-                    vm::probe_accel(&vng, &first, &registry, options.accel_memo.as_deref())?;
-                on_event(Event::Note(&why));
+                let accel = match &first_image {
+                    Some(first) => {
+                        let (accel, why) =
+                            vm::probe_accel(&vng, first, &registry, options.accel_memo.as_deref())?;
+                        on_event(Event::Note(&why));
+                        accel
+                    }
+                    None => Accel::Tcg,
+                };
                 let root = minimal_root(&jobs, &vng, &dir, options, on_event);
+                let foreign_roots = guest_tools
+                    .into_iter()
+                    .map(|(arch, tools)| {
+                        let root = tools
+                            .and_then(|tools| foreign_root(&tools, &vng, &dir, options, on_event));
+                        (arch, root)
+                    })
+                    .collect();
                 Ok(VmSetup {
                     vng,
                     accel,
                     root,
+                    foreign_roots,
                     dir,
                 })
             }
@@ -276,9 +295,16 @@ pub fn run(
                     if registry.is_cancelled() {
                         break;
                     }
+                    let entry = job.entry();
+                    let run = run_job(job, cases, options, &vm_setup, &registry, on_event);
                     let run = KernelRun {
-                        note: job.entry().note.clone(),
-                        ..run_job(job, cases, options, &vm_setup, &registry, on_event)
+                        note: entry.note.clone(),
+                        // A kernel that did not run names the machine it was for.
+                        arch: run
+                            .arch
+                            .clone()
+                            .or_else(|| Some(entry.arch.uname_machine().to_string())),
+                        ..run
                     };
                     on_event(Event::Finished(&run));
                     done.lock().expect("results lock").push((index, run));
@@ -304,9 +330,35 @@ struct VmSetup {
     accel: Accel,
     /// The root kernel images boot on, unless they use the host's.
     root: Option<vm::MinimalRoot>,
+    /// The roots of other architectures' guests, which cannot run the host's programs.
+    foreign_roots: HashMap<Arch, Result<vm::MinimalRoot, String>>,
     /// Where the guests' directories and the root are made: the work directory when vng may
     /// see its path, else the temporary directory ([`vm::safe_path::safe_dir`]).
     dir: PathBuf,
+}
+
+impl VmSetup {
+    /// How guests of `arch` run: only the host's architecture can use KVM.
+    fn accel_for(&self, arch: Arch) -> Accel {
+        if arch.is_host() {
+            self.accel
+        } else {
+            Accel::Tcg
+        }
+    }
+
+    /// The minimal root guests of `arch` boot on, if any; another architecture's guests
+    /// have no other, so that its absence is their error.
+    fn root_for(&self, arch: Arch) -> Result<Option<&vm::MinimalRoot>, String> {
+        if arch.is_host() {
+            return Ok(self.root.as_ref());
+        }
+        match self.foreign_roots.get(&arch) {
+            Some(Ok(root)) => Ok(Some(root)),
+            Some(Err(why)) => Err(format!("no root for {arch} guests: {why}")),
+            None => Err(format!("no root for {arch} guests")),
+        }
+    }
 }
 
 /// Builds the minimal root when kernel images are to boot on it; a root that cannot be
@@ -320,7 +372,7 @@ fn minimal_root(
 ) -> Option<vm::MinimalRoot> {
     let images = jobs
         .iter()
-        .any(|job| matches!(job, Job::Vm(_, KernelArg::Image { .. })));
+        .any(|job| matches!(job, Job::Vm(entry, KernelArg::Image { .. }) if entry.arch.is_host()));
     if options.guest_root != GuestRoot::Minimal || !images {
         return None;
     }
@@ -334,6 +386,34 @@ fn minimal_root(
             None
         }
     }
+}
+
+/// The root of `tools`' architecture's guests, around that architecture's harness (built
+/// now unless cargo finds it up to date).
+fn foreign_root(
+    tools: &GuestTools,
+    vng: &Vng,
+    dir: &std::path::Path,
+    options: &MatrixOptions,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<vm::MinimalRoot, String> {
+    let arch = tools.arch;
+    vng.require_qemu(arch).map_err(|e| e.to_string())?;
+    on_event(Event::Note(&format!(
+        "{arch} guests are emulated (TCG); their harness is the {} build, made by cargo \
+         unless up to date",
+        arch.static_target()
+    )));
+    let exe = vm::guest_exe::guest_exe(arch, &options.harness_exe)?;
+    let programs_dir = tempfile::Builder::new()
+        .prefix("guest-tools-")
+        .tempdir_in(dir)
+        .map_err(|e| format!("cannot create a directory in {}: {e}", dir.display()))?;
+    let programs = tools
+        .extract(programs_dir.path())
+        .map_err(|e| crate::error_chain(&e))?;
+    vm::MinimalRoot::build_foreign(dir, &exe, &programs.busybox, &programs.bash)
+        .map_err(|e| crate::error_chain(&e))
 }
 
 /// The process's VM registry, created with its Ctrl-C handler on first use: the handler
@@ -357,9 +437,9 @@ fn resolve_all<'a>(
     cache: KernelCache,
     progress: &dyn Progress,
     absent: AbsentKernels,
-) -> Vec<Job<'a>> {
+) -> (Vec<Job<'a>>, HashMap<Arch, Result<GuestTools, String>>) {
     let mut resolver = Resolver::new(file, cache).with_progress(progress);
-    kernels
+    let jobs: Vec<Job<'a>> = kernels
         .iter()
         .map(|entry| match resolver.resolve(entry) {
             Ok(ResolvedKernel::Host { .. }) => Job::Host(entry),
@@ -406,7 +486,21 @@ fn resolve_all<'a>(
             ),
             Err(e) => Job::Failed(entry, crate::error_chain(&e)),
         })
-        .collect()
+        .collect();
+    // Guests of another architecture run that architecture's busybox and bash.
+    let mut guest_tools = HashMap::new();
+    for job in &jobs {
+        if let Job::Vm(entry, _) = job
+            && !entry.arch.is_host()
+            && !guest_tools.contains_key(&entry.arch)
+        {
+            let tools = resolver
+                .guest_tools(&entry.name, entry.arch)
+                .map_err(|e| crate::error_chain(&e));
+            guest_tools.insert(entry.arch, tools);
+        }
+    }
+    (jobs, guest_tools)
 }
 
 fn run_job(
@@ -442,7 +536,7 @@ fn run_job(
                     build_if_asked(entry, kernel, &setup.vng, options, on_event).and_then(|()| {
                         on_event(Event::Started {
                             kernel: &entry.name,
-                            how: format!("booting {kernel} under {}", setup.accel),
+                            how: format!("booting {kernel} under {}", setup.accel_for(entry.arch)),
                         });
                         run_in_vm(entry, kernel, setup, cases, options, registry, on_event)
                     });
@@ -544,7 +638,10 @@ fn run_in_vm(
 
     // A kernel image boots on the minimal root, where the shared directory and the modules
     // are mounted at fixed paths; anything else on the host's, where paths are the host's.
-    let (root, exe, work, shares) = match (&setup.root, arg) {
+    let image_root = setup
+        .root_for(entry.arch)
+        .map_err(KernelError::Unavailable)?;
+    let (root, exe, work, shares) = match (image_root, arg) {
         (
             Some(root),
             KernelArg::Image {
@@ -585,7 +682,8 @@ fn run_in_vm(
         work.join("results.json").display().to_string(),
     ];
 
-    let mut spec = VmSpec::new(arg.clone(), setup.accel, command);
+    let mut spec = VmSpec::new(arg.clone(), setup.accel_for(entry.arch), command);
+    spec.arch = entry.arch;
     spec.root = root;
     spec.shares = shares;
     spec.retry_crash_once = true;
@@ -597,7 +695,7 @@ fn run_in_vm(
     // its directory, its console and the root the VMs share.
     spec.remove_if_orphaned = [shared.path(), console_log.as_path()]
         .into_iter()
-        .chain(setup.root.as_ref().map(vm::MinimalRoot::path))
+        .chain(image_root.map(vm::MinimalRoot::path))
         .map(PathBuf::from)
         .collect();
     spec.console_log = Some(console_log);
@@ -663,6 +761,17 @@ fn run_in_vm(
             message: format!(
                 "booted {arg} expecting {claimed}, but the guest reports {actual} ({})",
                 run.release.as_deref().unwrap_or("?")
+            ),
+            log_tail: None,
+        };
+    }
+    if let Some(machine) = &run.arch
+        && Arch::from_uname_machine(machine) != Some(entry.arch)
+    {
+        run.status = KernelStatus::Error {
+            message: format!(
+                "booted {arg} as an {} kernel, but the guest reports the machine {machine}",
+                entry.arch
             ),
             log_tail: None,
         };

@@ -32,6 +32,7 @@ use crate::{
         ObservedWrite, StepResult,
     },
     version::{KernelVersion, VersionRange},
+    vm::Arch,
 };
 
 /// Why a step's outcome replaced its expectation where a version split might belong.
@@ -63,6 +64,7 @@ pub struct Proposal {
 struct Observation<'a> {
     kernel: &'a str,
     version: KernelVersion,
+    arch: Arch,
     actual: &'a Actual,
 }
 
@@ -200,7 +202,7 @@ fn every_step(steps: &[Step]) -> Vec<&Step> {
 fn expects(variants: &[Variant], o: &Observation<'_>) -> bool {
     variants
         .iter()
-        .find(|v| v.range.contains(o.version))
+        .find(|v| v.applies(o.version, o.arch))
         .is_some_and(|v| o.actual.satisfies(&v.outcome))
 }
 
@@ -234,6 +236,7 @@ fn observations<'a>(
         seen.push(Observation {
             kernel: &kernel.kernel,
             version: *version,
+            arch: kernel.architecture(),
             actual: &ran.actual,
         });
     }
@@ -302,9 +305,16 @@ fn edit_step(
 
 /// How each variant that some kernel contradicts is to be split.
 fn plan<'a>(step: &Step, seen: &[Observation<'a>]) -> Result<Vec<VariantPlan<'a>>, String> {
+    // Splitting ranges is per version; one architecture's variants are the author's.
+    if step.expect.variants.iter().any(|v| v.arch.is_some()) {
+        return Err(format!(
+            "step {} has variants for one architecture; edit by hand",
+            step.id
+        ));
+    }
     if let Some(o) = seen
         .iter()
-        .find(|o| step.expect.for_version(o.version).is_none())
+        .find(|o| step.expect.for_kernel(o.version, o.arch).is_none())
     {
         return Err(format!(
             "no variant covers {} ({}); edit by hand",
@@ -1076,7 +1086,10 @@ mod tests {
             let now = edited_steps.iter().find(|s| &s.id == step).unwrap();
             for k in &kernels {
                 let did = k.cases[0].steps.iter().find(|s| &s.id == step).unwrap();
-                let variant = now.expect.for_version(k.version.unwrap()).unwrap();
+                let variant = now
+                    .expect
+                    .for_kernel(k.version.unwrap(), k.architecture())
+                    .unwrap();
                 assert!(
                     did.actual.satisfies(&variant.outcome),
                     "{} on {}: {}",

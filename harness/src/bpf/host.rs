@@ -5,7 +5,21 @@
 use std::fmt;
 use std::{fs, path::Path};
 
-use aya::{programs::ProgramType, sys::is_program_supported};
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use aya::{
+    Btf,
+    programs::{LsmAttachType, ProgramType},
+    sys::is_program_supported,
+};
+use aya_obj::{
+    btf::BtfKind,
+    generated::{
+        bpf_attach_type::{self, BPF_LSM_MAC, BPF_TRACE_FENTRY},
+        bpf_attr, bpf_cmd,
+        bpf_prog_type::{self, BPF_PROG_TYPE_LSM, BPF_PROG_TYPE_TRACING},
+    },
+};
 use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
 
 use super::{
@@ -50,9 +64,7 @@ impl HostSupport {
         let mut missing_program_types = Vec::new();
         for kind in ProgramKind::ALL {
             let program_type = program_type(kind.attach_point());
-            if !missing_program_types.contains(&program_type)
-                && matches!(is_program_supported(program_type), Ok(false))
-            {
+            if !missing_program_types.contains(&program_type) && !kernel_knows(program_type) {
                 missing_program_types.push(program_type);
             }
         }
@@ -98,6 +110,76 @@ impl HostSupport {
         }
         Ok(())
     }
+}
+
+/// Whether the kernel knows `program_type`. aya's probe also attaches tracing and LSM
+/// programs, and answers no when that fails with ENOTSUPP, as on arm64 before 6.4, which
+/// has no ftrace direct calls for BPF trampolines: a kernel that loads a trivial program of
+/// the type knows it, and the cases report the attach's ENOTSUPP as their outcome.
+fn kernel_knows(program_type: ProgramType) -> bool {
+    match is_program_supported(program_type) {
+        Ok(false) => {
+            // aya's probe targets.
+            let target = match program_type {
+                ProgramType::Tracing => {
+                    Some((BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, "bpf_fentry_test1"))
+                }
+                ProgramType::Lsm(LsmAttachType::Mac) => {
+                    Some((BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "bpf_lsm_bpf"))
+                }
+                _ => None,
+            };
+            target.is_some_and(|(program_type, attach_type, function)| {
+                trivial_program_loads(program_type, attach_type, function)
+            })
+        }
+        _ => true,
+    }
+}
+
+/// Whether `r0 = 0; exit` loads as a program of `program_type` attaching (`attach_type`)
+/// to the kernel function `function`, found in the kernel's BTF.
+fn trivial_program_loads(
+    program_type: bpf_prog_type,
+    attach_type: bpf_attach_type,
+    function: &str,
+) -> bool {
+    let Ok(btf_id) = Btf::from_sys_fs().map_err(drop).and_then(|btf| {
+        btf.id_by_type_name_kind(function, BtfKind::Func)
+            .map_err(drop)
+    }) else {
+        return false;
+    };
+    // BPF_ALU64 | BPF_MOV | BPF_K (r0 = 0), then BPF_JMP | BPF_EXIT; the opcode is the low
+    // byte of each little-endian instruction.
+    let instructions: [u64; 2] = [0xb7, 0x95];
+    let license = c"GPL";
+    // SAFETY: bpf_attr is a plain C union; all-zero is its neutral value.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    // SAFETY: writing the PROG_LOAD member of the zeroed union.
+    let load = unsafe { &mut attr.__bindgen_anon_3 };
+    load.prog_type = program_type as u32;
+    load.insn_cnt = instructions.len() as u32;
+    load.insns = instructions.as_ptr() as u64;
+    load.license = license.as_ptr() as u64;
+    load.expected_attach_type = attach_type as u32;
+    load.attach_btf_id = btf_id;
+    // SAFETY: attr is a valid bpf_attr of the size passed; the instructions and the
+    // license it points to outlive the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_PROG_LOAD as libc::c_long,
+            std::ptr::from_mut(&mut attr),
+            std::mem::size_of::<bpf_attr>(),
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: a file descriptor the kernel just returned to us alone.
+    drop(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    true
 }
 
 /// Why a program cannot meaningfully run on this kernel; the case is skipped with it.

@@ -38,6 +38,7 @@ pub use self::{
 use crate::{
     diagnostic::{Diagnostic, Diagnostics, line_column},
     version::{KernelVersion, VersionRange},
+    vm::Arch,
 };
 
 /// The first kernel with `BPF_MAP_TYPE_SK_STORAGE`; expectations must cover every kernel
@@ -192,6 +193,9 @@ pub struct Expectation {
 pub struct Variant {
     #[serde(flatten)]
     pub range: VersionRange,
+    /// The architectures whose kernels the variant is for; every one's when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<Vec<Arch>>,
     pub outcome: Expected,
     /// Shared by every copy of a repeated step: a repeat's steps take one copy of it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,16 +276,29 @@ impl Expectation {
         Self {
             variants: vec![Variant {
                 range: VersionRange::default(),
+                arch: None,
                 outcome,
                 reason: None,
             }],
         }
     }
 
-    /// The variant in force on `version`; validation guarantees one exists for every
-    /// version the case runs on.
-    pub fn for_version(&self, version: KernelVersion) -> Option<&Variant> {
-        self.variants.iter().find(|v| v.range.contains(version))
+    /// The variant in force on `version` of `arch`; validation guarantees one exists for
+    /// every kernel the case runs on.
+    pub fn for_kernel(&self, version: KernelVersion, arch: Arch) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.applies(version, arch))
+    }
+}
+
+impl Variant {
+    /// Whether the variant is for `version` of `arch`.
+    pub fn applies(&self, version: KernelVersion, arch: Arch) -> bool {
+        self.range.contains(version) && self.is_for(arch)
+    }
+
+    /// Whether the variant is for kernels of `arch`.
+    pub fn is_for(&self, arch: Arch) -> bool {
+        self.arch.as_ref().is_none_or(|archs| archs.contains(&arch))
     }
 }
 

@@ -156,9 +156,20 @@ pub struct SocketDecl {
 pub struct VariantDecl {
     pub since: Option<KernelVersion>,
     pub until: Option<KernelVersion>,
+    /// One architecture or a list (`arm64`, `[x86_64, arm64]`); every one when absent.
+    pub arch: Option<ArchDecl>,
     #[schemars(with = "serde_json::Value")]
     pub expect: serde_yaml::Value,
     pub reason: String,
+}
+
+/// A variant's `arch`: one name or a list of them.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(untagged)]
+pub enum ArchDecl {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// The hooks' names, as the one table of hooks gives them (editors complete them).

@@ -12,9 +12,10 @@ use super::{
 use crate::{
     bisect::{self, ChangePoint, Mark, Outcome},
     case::{Case, Expected},
-    kernels::{DEFAULT_FLAVOUR, KernelsFile, LadderError, append_debian_ladder},
+    kernels::{KernelsFile, LadderError, append_debian_ladder},
     matrix::AbsentKernels,
     results::{KernelRun, RunResults},
+    vm::Arch,
 };
 
 #[derive(Debug, clap::Args)]
@@ -38,9 +39,13 @@ pub struct BisectArgs {
     /// Bisect every point release of this Debian suite's kernels instead of the list.
     #[arg(long, value_name = "SUITE")]
     debian: Option<String>,
-    /// The Debian kernels' flavour.
-    #[arg(long, default_value = DEFAULT_FLAVOUR, requires = "debian")]
-    flavour: String,
+    /// The Debian kernels' flavour [default: cloud-amd64, cloud-arm64 with --arch arm64].
+    #[arg(long, requires = "debian")]
+    flavour: Option<String>,
+    /// The Debian kernels' architecture (x86_64, arm64) [default: the flavour's, else
+    /// x86_64]; arm64 kernels are named `VERSION-arm64`.
+    #[arg(long, requires = "debian")]
+    arch: Option<Arch>,
     /// The first kernel: a name of the list, or a version with --debian (`7.0.13` or
     /// `7.0.13-1~bpo13+1`) [default: the first].
     #[arg(long)]
@@ -287,11 +292,26 @@ fn debian_ladder(
     } else {
         KernelsFile::empty(&args.kernels)
     };
+    let arch = args
+        .arch
+        .or_else(|| args.flavour.as_deref().and_then(Arch::of_flavour))
+        .unwrap_or_default();
+    let flavour = args
+        .flavour
+        .clone()
+        .unwrap_or_else(|| arch.default_flavour());
+    if Arch::of_flavour(&flavour) != Some(arch) {
+        eprintln!(
+            "error: `{flavour}` is not a flavour of {arch} kernels, whose Debian flavours end in `-{}`",
+            arch.debian()
+        );
+        return Err(EXIT_BAD_INPUT);
+    }
     let range = append_debian_ladder(
         &mut file,
         kernel_cache()?,
         suite,
-        &args.flavour,
+        &flavour,
         args.from.as_deref(),
         args.to.as_deref(),
     )

@@ -14,6 +14,7 @@ use crate::kernels::{
     CacheState, KernelCache, KernelEntry, KernelSource, KernelsFile, Progress, ResolvedKernel,
     Resolver,
 };
+use crate::vm::Arch;
 
 #[derive(Debug, Subcommand)]
 pub enum KernelsCommand {
@@ -28,10 +29,11 @@ pub enum KernelsCommand {
         #[arg(long)]
         refresh: bool,
     },
-    /// Print the kernels' names in the list's order, for a CI matrix (one job per kernel,
-    /// `harness run --kernel NAME`). An optional kernel whose image is absent on this machine
-    /// is left out, and stderr says so: its job, which names it, would fail. `report merge
-    /// --kernels` shows it as the skip a run of the whole list shows.
+    /// Print the kernels' names and architectures in the list's order, for a CI matrix (one
+    /// job per kernel, `harness run --kernel NAME`, on a runner that suits its architecture).
+    /// An optional kernel whose image is absent on this machine is left out, and stderr says
+    /// so: its job, which names it, would fail. `report merge --kernels` shows it as the skip
+    /// a run of the whole list shows.
     Matrix {
         #[arg(long, value_enum, default_value_t = MatrixFormat::Github)]
         format: MatrixFormat,
@@ -40,10 +42,18 @@ pub enum KernelsCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MatrixFormat {
-    /// A JSON array on one line, for `fromJSON()` in a GitHub Actions matrix.
+    /// A JSON array of `{"kernel": NAME, "arch": ARCH}` on one line, for `fromJSON()` in a
+    /// GitHub Actions matrix's `include`.
     Github,
-    /// One name per line, for shell loops.
+    /// `NAME ARCH` per line, for shell loops (`while read -r kernel arch`).
     Lines,
+}
+
+/// One job of a CI matrix.
+#[derive(Debug, serde::Serialize)]
+struct MatrixJob<'a> {
+    kernel: &'a str,
+    arch: Arch,
 }
 
 pub fn run(command: KernelsCommand, kernels_file: &Path) -> anyhow::Result<ExitCode> {
@@ -69,7 +79,7 @@ pub fn run(command: KernelsCommand, kernels_file: &Path) -> anyhow::Result<ExitC
 /// The jobs of a CI matrix: every kernel of the list but the optional ones absent here, each
 /// of which stderr names with the reason.
 fn matrix(file: &KernelsFile, format: MatrixFormat) -> String {
-    let names: Vec<&str> = file
+    let jobs: Vec<MatrixJob<'_>> = file
         .kernels
         .iter()
         .filter(|entry| match entry.absent_reason() {
@@ -83,23 +93,29 @@ fn matrix(file: &KernelsFile, format: MatrixFormat) -> String {
             }
             None => true,
         })
-        .map(|entry| entry.name.as_str())
+        .map(|entry| MatrixJob {
+            kernel: &entry.name,
+            arch: entry.arch,
+        })
         .collect();
     match format {
         MatrixFormat::Github => format!(
             "{}\n",
-            serde_json::to_string(&names).expect("names always serialise")
+            serde_json::to_string(&jobs).expect("names always serialise")
         ),
-        MatrixFormat::Lines => names.iter().map(|name| format!("{name}\n")).collect(),
+        MatrixFormat::Lines => jobs
+            .iter()
+            .map(|job| format!("{} {}\n", job.kernel, job.arch))
+            .collect(),
     }
 }
 
-/// A row per kernel: its name, source, release, cache state and kernels.toml's note, each
-/// printable (paths and notes are the list's, or the environment's).
+/// A row per kernel: its name, architecture, source, release, cache state and kernels.toml's
+/// note, each printable (paths and notes are the list's, or the environment's).
 fn list(file: &KernelsFile, cache: KernelCache) -> anyhow::Result<ExitCode> {
     use crate::printable::escape;
     let resolver = Resolver::new(file, cache);
-    let rows: Vec<[String; 5]> = file
+    let rows: Vec<[String; 6]> = file
         .kernels
         .iter()
         .map(|entry| {
@@ -113,6 +129,7 @@ fn list(file: &KernelsFile, cache: KernelCache) -> anyhow::Result<ExitCode> {
             };
             [
                 entry.name.clone(),
+                entry.arch.to_string(),
                 entry.source.to_string(),
                 status.release.unwrap_or_else(|| "-".into()),
                 cache,
@@ -121,8 +138,8 @@ fn list(file: &KernelsFile, cache: KernelCache) -> anyhow::Result<ExitCode> {
             .map(|cell| escape(&cell).into_owned())
         })
         .collect();
-    let header = ["NAME", "SOURCE", "RELEASE", "CACHE", "NOTE"].map(String::from);
-    let widths: Vec<usize> = (0..4)
+    let header = ["NAME", "ARCH", "SOURCE", "RELEASE", "CACHE", "NOTE"].map(String::from);
+    let widths: Vec<usize> = (0..5)
         .map(|col| {
             std::iter::once(&header)
                 .chain(&rows)
@@ -133,16 +150,18 @@ fn list(file: &KernelsFile, cache: KernelCache) -> anyhow::Result<ExitCode> {
         .collect();
     for row in std::iter::once(&header).chain(&rows) {
         let line = format!(
-            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
+            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {:w4$}  {}",
             row[0],
             row[1],
             row[2],
             row[3],
             row[4],
+            row[5],
             w0 = widths[0],
             w1 = widths[1],
             w2 = widths[2],
-            w3 = widths[3]
+            w3 = widths[3],
+            w4 = widths[4]
         );
         println!("{}", line.trim_end());
     }
@@ -232,17 +251,24 @@ pub(super) fn with_paths(
                 file.path.display()
             )
         })?;
-        let source = if absolute.is_dir() {
-            KernelSource::Tree {
+        let (source, arch) = if absolute.is_dir() {
+            let tree = KernelSource::Tree {
                 path: absolute.clone(),
                 build: false,
-            }
+            };
+            (tree, Arch::X86_64)
         } else {
-            KernelSource::Local {
+            let image = KernelSource::Local {
                 vmlinuz: absolute.clone(),
                 modules: None,
                 sha256: None,
-            }
+            };
+            // An arm64 Image boots in an arm64 guest; anything else as an x86_64 kernel.
+            let arch = crate::kernels::image_info(&absolute)
+                .ok()
+                .and_then(|info| info.arch)
+                .unwrap_or_default();
+            (image, arch)
         };
         let name = match label {
             Some(label) => label.to_string(),
@@ -256,6 +282,7 @@ pub(super) fn with_paths(
         file.kernels.push(KernelEntry {
             name: name.clone(),
             source,
+            arch,
             timeout: None,
             memory: None,
             cpus: None,
@@ -267,7 +294,7 @@ pub(super) fn with_paths(
     Ok((file, names))
 }
 
-/// The release a kernel image (its bzImage header) or a built tree
+/// The release a kernel image (a bzImage's header, an arm64 Image's banner) or a built tree
 /// (`include/config/kernel.release`) announces.
 fn announced_release(path: &std::path::Path) -> Option<String> {
     let release = if path.is_dir() {

@@ -727,6 +727,7 @@ fn guest(args: &GuestArgs) -> u8 {
         let running = crate::version::KernelVersion::running().ok();
         crate::results::KernelRun {
             release: running.as_ref().map(|(_, release)| release.clone()),
+            arch: crate::vm::arch::running_machine(),
             version: running.map(|(version, _)| version),
             duration_ms: started.elapsed().as_millis() as u64,
             ..crate::results::KernelRun::without_cases(

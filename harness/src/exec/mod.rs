@@ -106,6 +106,7 @@ pub fn run_cases(
     Ok(KernelRun {
         kernel: kernel.to_string(),
         release: Some(release),
+        arch: crate::vm::arch::running_machine(),
         version: Some(version),
         status: KernelStatus::Ran,
         duration_ms: start.elapsed().as_millis() as u64,

@@ -7,6 +7,7 @@ use std::{
     sync::{Mutex, OnceLock, PoisonError},
 };
 
+use aya::{programs::ProgramError, sys::SyscallError};
 use aya_obj::generated::{BPF_F_CLONE, BPF_F_NO_PREALLOC};
 
 use super::{
@@ -111,6 +112,19 @@ pub fn unmet(case: &Case) -> Option<String> {
         .values()
         .find_map(|p| host.runnable(p.kind).err())
         .map(|reason| reason.0)
+}
+
+/// The errno of a bpf(2) call the kernel refused, such as an attach (arm64 before 6.4
+/// refuses tracing and LSM trampolines with ENOTSUPP): an outcome cases can expect, unlike
+/// the harness's own failures.
+fn refused_with(error: &BpfError) -> Option<i32> {
+    match error {
+        BpfError::Program {
+            source: ProgramError::SyscallError(SyscallError { io_error, .. }),
+            ..
+        } => io_error.raw_os_error(),
+        _ => None,
+    }
 }
 
 /// Whether the case attaches the object's iterator to a map.
@@ -286,8 +300,11 @@ impl CaseBpf {
                 self.attached.push(program.kind);
                 Actual::Ok
             }
-            Err(e) => Actual::NotRun {
-                reason: crate::error_chain(&e),
+            Err(e) => match refused_with(&e) {
+                Some(errno) => Actual::errno(errno),
+                None => Actual::NotRun {
+                    reason: crate::error_chain(&e),
+                },
             },
         }
     }

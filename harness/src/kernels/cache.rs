@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! debian/resolved/<suite>/<flavour>/<series-6.1|version-6.19.6>.json  resolution records
+//! debian/resolved/<suite>/guest-tools-<arch>.json                     the guest tools'
 //! debian/debs/<pool file name>                                        verified downloads
 //! debian/trees/<release>-<hash of the package set>/                   unpacked kernels
 //!     .harness-tree.json                                              completeness marker
@@ -21,6 +22,7 @@ use super::download::{
 };
 use super::select::{DebPackage, SelectedKernel};
 use super::unpack::KernelFiles;
+use crate::vm::Arch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -234,12 +236,18 @@ impl KernelCache {
             .join(format!("{selector}.json"))
     }
 
+    /// Where the packages of the guest tools of `arch` in `suite` are recorded.
+    fn tools_record_path(&self, suite: &str, arch: Arch) -> PathBuf {
+        self.debian()
+            .join("resolved")
+            .join(suite)
+            .join(format!("guest-tools-{}.json", arch.debian()))
+    }
+
     /// The recorded resolution of `source`; an unreadable record counts as absent (the
     /// index is read again).
     pub fn load_record(&self, source: &DebianSource) -> Option<DebianRecord> {
-        let text =
-            crate::input_file::read_regular(&self.record_path(source), MAX_RECORD_BYTES).ok()?;
-        serde_json::from_slice(&text).ok()
+        load_json(&self.record_path(source))
     }
 
     pub fn store_record(
@@ -247,12 +255,22 @@ impl KernelCache {
         source: &DebianSource,
         record: &DebianRecord,
     ) -> Result<(), CacheError> {
-        let path = self.record_path(source);
-        let json = serde_json::to_vec_pretty(record).map_err(|e| CacheError::Write {
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        write_atomically(&path, &json)
+        store_json(&self.record_path(source), record)
+    }
+
+    /// The recorded packages of the guest tools of `arch` in `suite`, as
+    /// [`Self::load_record`] reads a kernel's.
+    pub fn load_tools_record(&self, suite: &str, arch: Arch) -> Option<Vec<DebPackage>> {
+        load_json(&self.tools_record_path(suite, arch))
+    }
+
+    pub fn store_tools_record(
+        &self,
+        suite: &str,
+        arch: Arch,
+        packages: &[DebPackage],
+    ) -> Result<(), CacheError> {
+        store_json(&self.tools_record_path(suite, arch), &packages)
     }
 
     /// Where a package's .deb is kept: its pool file name, which is unique per version.
@@ -424,6 +442,19 @@ impl KernelCache {
             .map_err(|source| CacheError::Write { path, source })?;
         Ok(file)
     }
+}
+
+fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let text = crate::input_file::read_regular(path, MAX_RECORD_BYTES).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+fn store_json(path: &Path, value: &impl serde::Serialize) -> Result<(), CacheError> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| CacheError::Write {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    write_atomically(path, &json)
 }
 
 fn staging_prefix(kernel: &SelectedKernel) -> String {

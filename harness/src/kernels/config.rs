@@ -13,8 +13,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, line_column};
+use crate::vm::Arch;
 
-/// Debian flavour used when a `debian` source names none: small, boots fastest, has BTF.
+/// Debian flavour used when a `debian` source of an x86_64 kernel names none
+/// ([`Arch::default_flavour`]): small, boots fastest, has BTF.
 pub const DEFAULT_FLAVOUR: &str = "cloud-amd64";
 
 /// Environment variable naming the Debian mirror when kernels.toml has no `mirror`.
@@ -42,6 +44,9 @@ pub struct KernelEntry {
     /// Unique name, used on the command line and in reports.
     pub name: String,
     pub source: KernelSource,
+    /// The kernel's architecture: which QEMU boots it, which Debian packages hold it, which
+    /// build of the harness its guest runs.
+    pub arch: Arch,
     /// Wall-clock limit for this kernel's VM, if the file sets one.
     pub timeout: Option<Duration>,
     /// Guest memory, if the file sets one.
@@ -241,6 +246,7 @@ struct RawKernel {
     mainline: Option<Spanned<String>>,
     tree: Option<Spanned<String>>,
     host: Option<Spanned<bool>>,
+    arch: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     memory: Option<Spanned<String>>,
     cpus: Option<Spanned<u32>>,
@@ -394,7 +400,9 @@ fn validate(
         } else {
             first_use.insert(name.clone(), (index, name_line));
         }
-        let source = validate_source(&mut v, entry, spanned.span(), &at);
+        let arch = validate_arch(&mut v, entry, &at);
+        let source =
+            arch.and_then(|arch| validate_source(&mut v, entry, arch, spanned.span(), &at));
         let timeout = entry.timeout.as_ref().and_then(|t| {
             parse_timeout(t.get_ref())
                 .map_err(|m| v.report(t.span(), format!("{at}.timeout"), m))
@@ -415,9 +423,15 @@ fn validate(
             );
         }
         if let Some(source) = source {
+            // The running kernel's architecture is the machine's.
+            let arch = match source {
+                KernelSource::Host => Arch::host(),
+                _ => arch,
+            };
             kernels.push(KernelEntry {
                 name: name.clone(),
                 source,
+                arch: arch.unwrap_or_default(),
                 timeout,
                 memory,
                 cpus: entry.cpus.as_ref().map(|c| *c.get_ref()),
@@ -440,10 +454,30 @@ fn validate(
     }
 }
 
-/// Checks that exactly one source is given and validates it.
+/// The entry's `arch` (x86_64 when it gives none), if it names one the harness boots;
+/// the running kernel's is the machine's, which an entry cannot choose.
+fn validate_arch(v: &mut Validator<'_>, entry: &RawKernel, at: &str) -> Option<Arch> {
+    let Some(arch) = &entry.arch else {
+        return Some(Arch::default());
+    };
+    let host = entry.host.as_ref().is_some_and(|h| *h.get_ref());
+    let parsed = arch.get_ref().parse::<Arch>().and_then(|parsed| {
+        if host {
+            Err("the running kernel's architecture is this machine's: leave `arch` out of a `host` kernel".into())
+        } else {
+            Ok(parsed)
+        }
+    });
+    parsed
+        .map_err(|message| v.report(arch.span(), format!("{at}.arch"), message))
+        .ok()
+}
+
+/// Checks that exactly one source is given and validates it for `arch`.
 fn validate_source(
     v: &mut Validator<'_>,
     entry: &RawKernel,
+    arch: Arch,
     entry_span: std::ops::Range<usize>,
     at: &str,
 ) -> Option<KernelSource> {
@@ -483,7 +517,24 @@ fn validate_source(
         }
     }
     if let Some(debian) = &entry.debian {
-        return validate_debian(v, debian, &format!("{at}.debian"));
+        return validate_debian(v, debian, arch, &format!("{at}.debian"));
+    }
+    // vng downloads mainline builds for the host and builds trees for x86 only here.
+    if arch != Arch::X86_64
+        && let Some((kind, span)) = entry
+            .mainline
+            .as_ref()
+            .map(|tag| ("mainline", tag.span()))
+            .or_else(|| entry.tree.as_ref().map(|tree| ("tree", tree.span())))
+    {
+        v.report(
+            span,
+            format!("{at}.{kind}"),
+            format!(
+                "a `{kind}` kernel is x86_64 only; an {arch} kernel is a `debian` or `local` one"
+            ),
+        );
+        return None;
     }
     if let Some(local) = &entry.local {
         return validate_local(v, local.get_ref(), &format!("{at}.local"));
@@ -522,6 +573,7 @@ fn validate_source(
 fn validate_debian(
     v: &mut Validator<'_>,
     spanned: &Spanned<RawDebian>,
+    arch: Arch,
     at: &str,
 ) -> Option<KernelSource> {
     let debian = spanned.get_ref();
@@ -541,16 +593,25 @@ fn validate_debian(
     let flavour = debian
         .flavour
         .as_ref()
-        .map_or(DEFAULT_FLAVOUR, |f| f.get_ref().as_str());
-    if let Some(f) = &debian.flavour
-        && !is_flavour(flavour)
-    {
-        v.report(
-            f.span(),
-            format!("{at}.flavour"),
-            format!("`{flavour}` is not a Debian kernel flavour such as `cloud-amd64` or `amd64`"),
-        );
-        ok = false;
+        .map_or_else(|| arch.default_flavour(), |f| f.get_ref().clone());
+    if let Some(f) = &debian.flavour {
+        let problem = if !is_flavour(&flavour) {
+            Some(format!(
+                "`{flavour}` is not a Debian kernel flavour such as `cloud-amd64` or `amd64`"
+            ))
+        } else if Arch::of_flavour(&flavour) != Some(arch) {
+            Some(format!(
+                "`{flavour}` is not a flavour of {arch} kernels, whose Debian flavours end in \
+                 `-{}` (`arch` says which the entry is; x86_64 unless it says otherwise)",
+                arch.debian()
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            v.report(f.span(), format!("{at}.flavour"), problem);
+            ok = false;
+        }
     }
     let selector = match (&debian.series, &debian.version) {
         (Some(series), None) => {
@@ -603,7 +664,7 @@ fn validate_debian(
         KernelSource::Debian(DebianSource {
             suite: suite.clone(),
             selector,
-            flavour: flavour.to_string(),
+            flavour,
         })
     })
 }
@@ -906,6 +967,83 @@ host = true
             }
         );
         assert_eq!(k[5].source, KernelSource::Host);
+    }
+
+    #[test]
+    fn an_arm64_entry_takes_the_arm64_cloud_flavour_and_x86_64_is_the_default() {
+        let text = r#"[[kernel]]
+name = "6.1-arm64"
+arch = "arm64"
+debian = { suite = "bookworm", series = "6.1" }
+[[kernel]]
+name = "6.1-arm64-rt"
+arch = "arm64"
+debian = { suite = "bookworm", series = "6.1", flavour = "rt-arm64" }
+[[kernel]]
+name = "6.1"
+debian = { suite = "bookworm", series = "6.1" }
+"#;
+        let file = parse(text).unwrap();
+        let flavours: Vec<(Arch, &str)> = file
+            .kernels
+            .iter()
+            .map(|k| match &k.source {
+                KernelSource::Debian(debian) => (k.arch, debian.flavour.as_str()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            flavours,
+            [
+                (Arch::Arm64, "cloud-arm64"),
+                (Arch::Arm64, "rt-arm64"),
+                (Arch::X86_64, DEFAULT_FLAVOUR)
+            ]
+        );
+        assert_eq!(Arch::X86_64.default_flavour(), DEFAULT_FLAVOUR);
+    }
+
+    #[test]
+    fn an_architecture_must_fit_the_flavour_and_the_source() {
+        let text = r#"[[kernel]]
+name = "a"
+arch = "aarch64"
+debian = { suite = "bookworm", series = "6.1" }
+[[kernel]]
+name = "b"
+arch = "arm64"
+debian = { suite = "bookworm", series = "6.1", flavour = "cloud-amd64" }
+[[kernel]]
+name = "c"
+debian = { suite = "bookworm", series = "6.1", flavour = "cloud-arm64" }
+[[kernel]]
+name = "d"
+arch = "arm64"
+mainline = "v6.1"
+[[kernel]]
+name = "e"
+arch = "arm64"
+host = true
+"#;
+        let e = error(text);
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "kernels.toml:3:8: kernel[0].arch: `aarch64` is not an architecture the harness \
+                 boots: x86_64, arm64",
+                "kernels.toml:8:58: kernel[1].debian.flavour: `cloud-amd64` is not a flavour of \
+                 arm64 kernels, whose Debian flavours end in `-arm64` (`arch` says which the \
+                 entry is; x86_64 unless it says otherwise)",
+                "kernels.toml:11:58: kernel[2].debian.flavour: `cloud-arm64` is not a flavour of \
+                 x86_64 kernels, whose Debian flavours end in `-amd64` (`arch` says which the \
+                 entry is; x86_64 unless it says otherwise)",
+                "kernels.toml:15:12: kernel[3].mainline: a `mainline` kernel is x86_64 only; an \
+                 arm64 kernel is a `debian` or `local` one",
+                "kernels.toml:18:8: kernel[4].arch: the running kernel's architecture is this \
+                 machine's: leave `arch` out of a `host` kernel",
+            ]
+        );
     }
 
     #[test]

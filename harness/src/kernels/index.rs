@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use super::download::{FetchError, FileDigest, Http};
 use super::select::{PackageStanza, parse_kernel_stanzas};
 
-/// The kernel packages of one suite and architecture.
+/// The kernel packages of one suite and architecture, and the guest tools'.
 #[derive(Debug, Clone)]
 pub struct SuiteIndex {
     /// The Release file's `Date` field, for the resolution record.
     pub date: Option<String>,
-    pub kernel_packages: Vec<PackageStanza>,
+    pub packages: Vec<PackageStanza>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +107,7 @@ pub fn fetch_suite_index(
         .map_err(|source| IndexError::Decompress { url, source })?;
     Ok(SuiteIndex {
         date: release.date,
-        kernel_packages: parse_kernel_stanzas(&text),
+        packages: parse_kernel_stanzas(&text),
     })
 }
 

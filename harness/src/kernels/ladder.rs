@@ -8,6 +8,7 @@ use super::{
     DebianSelector, DebianSource, KernelCache, KernelEntry, KernelSource, KernelsFile,
     ResolveError, Resolver, upstream_version,
 };
+use crate::vm::Arch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LadderError {
@@ -25,7 +26,9 @@ pub enum LadderError {
 /// Appends to `file` the suite's kernels of `flavour` from `from` to `to` (a Debian or an
 /// upstream version; the first and last when not given), and returns where they are in
 /// `file.kernels`. Two Debian revisions of one upstream release keep their full versions
-/// as names. The list lends its mirror and keyring.
+/// as names; a flavour of another architecture than x86_64 (`cloud-arm64`) gives kernels of
+/// that architecture, named as kernels.toml names them (`6.1.176-arm64`). The list lends
+/// its mirror and keyring.
 pub fn append_debian_ladder(
     file: &mut KernelsFile,
     cache: KernelCache,
@@ -64,6 +67,7 @@ pub fn append_debian_ladder(
     };
     let first = at(from, 0, false)?;
     let last = at(to, versions.len().saturating_sub(1), true)?;
+    let arch = Arch::of_flavour(flavour).unwrap_or_default();
     let start = file.kernels.len();
     for version in versions.get(first..=last).unwrap_or_default() {
         let upstream = upstream_version(version);
@@ -72,17 +76,22 @@ pub fn append_debian_ladder(
             .filter(|v| upstream_version(v) == upstream)
             .count()
             > 1;
+        let name = if shared {
+            version.clone()
+        } else {
+            upstream.to_string()
+        };
         file.kernels.push(KernelEntry {
-            name: if shared {
-                version.clone()
-            } else {
-                upstream.to_string()
+            name: match arch {
+                Arch::X86_64 => name,
+                other => format!("{name}-{other}"),
             },
             source: KernelSource::Debian(DebianSource {
                 suite: suite.to_string(),
                 selector: DebianSelector::Version(version.clone()),
                 flavour: flavour.to_string(),
             }),
+            arch,
             timeout: None,
             memory: None,
             cpus: None,

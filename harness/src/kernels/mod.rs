@@ -3,7 +3,8 @@
 //! Stages, one file each: [`config`] parses and validates the file; [`mirror`] picks the
 //! Debian mirror; [`index`] reads a suite's signed index and [`select`] picks a kernel's
 //! packages from it; [`download`] fetches files against their SHA256; [`unpack`] extracts
-//! the .debs; [`cache`] keeps all of it under the user's cache directory; [`resolve`] ties
+//! the .debs; [`guest_tools`] gets the static programs a foreign architecture's guest
+//! runs; [`cache`] keeps all of it under the user's cache directory; [`resolve`] ties
 //! them together behind [`Resolver`].
 //!
 //! ```no_run
@@ -22,6 +23,7 @@ pub mod build;
 mod cache;
 mod config;
 mod download;
+mod guest_tools;
 mod index;
 mod ladder;
 mod mirror;
@@ -35,6 +37,7 @@ pub use config::{
     KernelSource, KernelsFile, MIRROR_ENV, MemorySize,
 };
 pub use download::{FetchError, NoProgress, Progress};
+pub use guest_tools::{GuestPrograms, GuestTools};
 pub use index::IndexError;
 pub use ladder::{LadderError, append_debian_ladder};
 pub use mirror::NoMirror;
@@ -42,4 +45,4 @@ pub use resolve::{
     BootableKernel, CacheState, KernelStatus, ResolveError, ResolvedKernel, Resolver,
 };
 pub use select::{SelectError, upstream_version};
-pub use unpack::{UnpackError, image_release};
+pub use unpack::{ImageInfo, UnpackError, image_info, image_release};

@@ -14,8 +14,12 @@ use super::config::{DebianSource, KernelEntry, KernelSource, KernelsFile};
 use super::download::{FetchError, Http, NoProgress, Progress, file_matches};
 use super::index::{IndexError, SuiteIndex, fetch_suite_index};
 use super::mirror::{Mirror, NoMirror, find_mirror};
-use super::select::{SelectError, SelectedKernel, kernel_versions, select_kernel};
-use super::unpack::{KernelFiles, UnpackError, image_release, locate_kernel, unpack_deb};
+use super::select::{DebPackage, SelectError, SelectedKernel, kernel_versions, select_kernel};
+use super::unpack::{
+    KernelFiles, UnpackError, image_info, image_release, locate_kernel, unpack_deb,
+};
+use crate::results::{KernelRun, KernelStatus as RunStatus};
+use crate::vm::Arch;
 
 /// A kernel image on disk, ready for `vng -r <vmlinuz>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +89,16 @@ impl KernelEntry {
                 Some(ResolvedKernel::absent_reason(vmlinuz, why))
             }
             _ => None,
+        }
+    }
+
+    /// This kernel's row in the results when it ran no case: its note and the machine of
+    /// its architecture, as a run of the list gives them.
+    pub fn row_without_cases(&self, status: RunStatus) -> KernelRun {
+        KernelRun {
+            note: self.note.clone(),
+            arch: Some(self.arch.uname_machine().to_string()),
+            ..KernelRun::without_cases(&self.name, status)
         }
     }
 }
@@ -163,6 +177,16 @@ pub enum ResolveError {
         #[source]
         source: UnpackError,
     },
+    #[error(
+        "kernel {kernel}: the {suite} index for {arch} has no {package}, which its guest runs \
+         (Debian's static build: the guest's root has no C library)"
+    )]
+    NoGuestTool {
+        kernel: String,
+        package: String,
+        suite: String,
+        arch: Arch,
+    },
     #[error("kernel {kernel}: cache error")]
     Cache {
         kernel: String,
@@ -180,8 +204,15 @@ pub enum ResolveError {
         expected: String,
         found: Option<String>,
     },
-    #[error("kernel {kernel}: cannot tell the release of {}: it is not a bzImage; give `modules` (its lib/modules/<release> directory) in kernels.toml", path.display())]
+    #[error("kernel {kernel}: cannot tell the release of {}: it is neither a bzImage nor an arm64 Image with its banner; give `modules` (its lib/modules/<release> directory) in kernels.toml", path.display())]
     UnknownLocalRelease { kernel: String, path: PathBuf },
+    #[error("kernel {kernel}: {} is an {image} kernel, but kernels.toml lists an {listed} one; set `arch = \"{image}\"` on it", path.display())]
+    WrongArch {
+        kernel: String,
+        path: PathBuf,
+        image: Arch,
+        listed: Arch,
+    },
     #[error(
         "kernel {kernel}: {} has SHA256 {found}, but kernels.toml pins {expected}; refusing another image than the one the list names (fix the image or update the pin)",
         path.display()
@@ -215,9 +246,9 @@ fn refetch_hint(kernel: &str, error: &FetchError) -> String {
 /// indexes already read between them.
 pub struct Resolver<'a> {
     file: &'a KernelsFile,
-    cache: KernelCache,
+    pub(super) cache: KernelCache,
     progress: &'a dyn Progress,
-    refresh: bool,
+    pub(super) refresh: bool,
     http: Option<Http>,
     mirror: Option<Mirror>,
     /// Indexes read in this run, by (suite, architecture).
@@ -276,7 +307,7 @@ impl<'a> Resolver<'a> {
                 if let Some(expected) = sha256 {
                     check_pinned_image(&name, vmlinuz, expected)?;
                 }
-                let release = local_release(&name, vmlinuz, modules.as_deref())?;
+                let release = local_release(&name, entry.arch, vmlinuz, modules.as_deref())?;
                 Ok(ResolvedKernel::Bootable(BootableKernel {
                     name,
                     vmlinuz: vmlinuz.clone(),
@@ -325,7 +356,7 @@ impl<'a> Resolver<'a> {
             KernelSource::Local {
                 vmlinuz, modules, ..
             } => KernelStatus {
-                release: local_release(&entry.name, vmlinuz, modules.as_deref()).ok(),
+                release: local_release(&entry.name, entry.arch, vmlinuz, modules.as_deref()).ok(),
                 cache: CacheState::NotCached,
             },
             KernelSource::Absent { why, .. } => KernelStatus {
@@ -353,7 +384,7 @@ impl<'a> Resolver<'a> {
         flavour: &str,
     ) -> Result<Vec<String>, ResolveError> {
         let index = self.suite_index(label, suite, flavour)?;
-        Ok(kernel_versions(&index.kernel_packages, flavour))
+        Ok(kernel_versions(&index.packages, flavour))
     }
 
     /// The signed index of `suite` for the flavour's architecture, read once per run.
@@ -363,12 +394,21 @@ impl<'a> Resolver<'a> {
         suite: &str,
         flavour: &str,
     ) -> Result<&SuiteIndex, ResolveError> {
-        let arch = flavour.rsplit('-').next().unwrap_or(flavour).to_string();
-        let key = (suite.to_string(), arch.clone());
+        self.suite_index_of(kernel, suite, flavour.rsplit('-').next().unwrap_or(flavour))
+    }
+
+    /// The signed index of `suite` for `arch` (Debian's name, `arm64`), read once per run.
+    pub(super) fn suite_index_of(
+        &mut self,
+        kernel: &str,
+        suite: &str,
+        arch: &str,
+    ) -> Result<&SuiteIndex, ResolveError> {
+        let key = (suite.to_string(), arch.to_string());
         if !self.indexes.contains_key(&key) {
             let mirror = self.mirror(kernel)?.url.clone();
             let keyring = self.file.keyring.as_path();
-            let index = fetch_suite_index(self.http(), &mirror, suite, &arch, keyring).map_err(
+            let index = fetch_suite_index(self.http(), &mirror, suite, arch, keyring).map_err(
                 |source| ResolveError::Index {
                     kernel: kernel.to_string(),
                     source: Box::new(source),
@@ -391,12 +431,11 @@ impl<'a> Resolver<'a> {
             return Ok(record);
         }
         let index = self.suite_index(kernel, &source.suite, &source.flavour)?;
-        let selected = select_kernel(&index.kernel_packages, source).map_err(|source| {
-            ResolveError::Select {
+        let selected =
+            select_kernel(&index.packages, source).map_err(|source| ResolveError::Select {
                 kernel: kernel.to_string(),
                 source: Box::new(source),
-            }
-        })?;
+            })?;
         let record = DebianRecord {
             suite: source.suite.clone(),
             flavour: source.flavour.clone(),
@@ -435,26 +474,8 @@ impl<'a> Resolver<'a> {
             TreeState::Missing => {}
         }
         self.cache.remove_leftovers(selected).map_err(cache_error)?;
-        std::fs::create_dir_all(self.cache.debs_dir()).map_err(|source| {
-            cache_error(CacheError::Write {
-                path: self.cache.debs_dir(),
-                source,
-            })
-        })?;
         for package in &selected.packages {
-            let deb = self.cache.deb_path(package);
-            if file_matches(&deb, &package.digest).unwrap_or(false) {
-                continue;
-            }
-            let url = format!("{}/{}", self.mirror(kernel)?.url, package.filename);
-            let progress = self.progress;
-            self.http()
-                .download_verified(&url, &package.digest, &deb, &package.name, progress)
-                .map_err(|source| ResolveError::Download {
-                    kernel: kernel.to_string(),
-                    package: package.name.clone(),
-                    source,
-                })?;
+            self.fetch_deb(kernel, package)?;
         }
         let staging = self.cache.staging_dir(selected).map_err(cache_error)?;
         for package in &selected.packages {
@@ -487,6 +508,35 @@ impl<'a> Resolver<'a> {
         self.cache
             .commit_tree(staging, selected, &files)
             .map_err(cache_error)
+    }
+
+    /// The verified .deb of `package` in the cache, downloaded unless it is there already.
+    pub(super) fn fetch_deb(
+        &mut self,
+        kernel: &str,
+        package: &DebPackage,
+    ) -> Result<PathBuf, ResolveError> {
+        let deb = self.cache.deb_path(package);
+        if file_matches(&deb, &package.digest).unwrap_or(false) {
+            return Ok(deb);
+        }
+        std::fs::create_dir_all(self.cache.debs_dir()).map_err(|source| ResolveError::Cache {
+            kernel: kernel.to_string(),
+            source: CacheError::Write {
+                path: self.cache.debs_dir(),
+                source,
+            },
+        })?;
+        let url = format!("{}/{}", self.mirror(kernel)?.url, package.filename);
+        let progress = self.progress;
+        self.http()
+            .download_verified(&url, &package.digest, &deb, &package.name, progress)
+            .map_err(|source| ResolveError::Download {
+                kernel: kernel.to_string(),
+                package: package.name.clone(),
+                source,
+            })?;
+        Ok(deb)
     }
 
     fn http(&mut self) -> &Http {
@@ -529,18 +579,32 @@ fn check_pinned_image(kernel: &str, vmlinuz: &Path, expected: &str) -> Result<()
     }
 }
 
-/// A local image's release: from its bzImage header, else its modules directory's name.
+/// A local image's release: from the image (a bzImage's header, an arm64 Image's banner),
+/// else its modules directory's name. An image of another architecture than the entry's
+/// is refused: it would be booted by the wrong QEMU.
 fn local_release(
     kernel: &str,
+    arch: Arch,
     vmlinuz: &Path,
     modules: Option<&Path>,
 ) -> Result<String, ResolveError> {
-    let from_header = image_release(vmlinuz).map_err(|source| ResolveError::Read {
+    let image = image_info(vmlinuz).map_err(|source| ResolveError::Read {
         kernel: kernel.to_string(),
         path: vmlinuz.to_path_buf(),
         source,
     })?;
-    from_header
+    if let Some(found) = image.arch
+        && found != arch
+    {
+        return Err(ResolveError::WrongArch {
+            kernel: kernel.to_string(),
+            path: vmlinuz.to_path_buf(),
+            image: found,
+            listed: arch,
+        });
+    }
+    image
+        .release
         .or_else(|| {
             modules
                 .and_then(Path::file_name)

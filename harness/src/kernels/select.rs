@@ -80,13 +80,20 @@ pub enum SelectError {
     },
 }
 
-/// Parses the stanzas of a Packages index whose package name starts with `linux-`.
+/// Parses the stanzas of a Packages index of the kernels (package names starting with
+/// `linux-`) and of the static programs a guest of a foreign architecture runs
+/// ([`GUEST_TOOLS`](super::guest_tools::GUEST_TOOLS)).
 ///
 /// Only those are kept: a suite's index is ~60 MB and kernels are a few hundred stanzas.
 pub fn parse_kernel_stanzas(index: &str) -> Vec<PackageStanza> {
     index
         .split("\n\n")
-        .filter(|stanza| stanza.trim_start().starts_with("Package: linux-"))
+        .filter(|stanza| {
+            let first = stanza.trim_start().lines().next().unwrap_or_default();
+            first.strip_prefix("Package: ").is_some_and(|name| {
+                name.starts_with("linux-") || super::guest_tools::is_guest_tool(name.trim())
+            })
+        })
         .filter_map(parse_stanza)
         .collect()
 }
@@ -244,6 +251,15 @@ pub fn select_kernel(
     })
 }
 
+/// The newest version of the package `name` in the index.
+pub fn select_package(stanzas: &[PackageStanza], name: &str) -> Option<DebPackage> {
+    stanzas
+        .iter()
+        .filter(|s| s.package == name)
+        .max_by(|a, b| compare_versions(&a.version, &b.version))
+        .map(to_deb_package)
+}
+
 fn to_deb_package(stanza: &PackageStanza) -> DebPackage {
     DebPackage {
         name: stanza.package.clone(),
@@ -272,6 +288,8 @@ mod tests {
     /// Kernel stanzas cut from real trixie-backports and bookworm indexes.
     const TRIXIE_BACKPORTS: &str = include_str!("../../tests/data/Packages.trixie-backports");
     const BOOKWORM: &str = include_str!("../../tests/data/Packages.bookworm");
+    /// Kernel and guest tool stanzas cut from bookworm's arm64 index.
+    const BOOKWORM_ARM64: &str = include_str!("../../tests/data/Packages.bookworm-arm64");
 
     fn source(suite: &str, selector: DebianSelector) -> DebianSource {
         DebianSource {
@@ -404,6 +422,42 @@ mod tests {
         assert_eq!(k.release, "6.1.0-50-cloud-amd64");
         assert_eq!(k.layout, Layout::Classic);
         assert_eq!(names(&k), ["linux-image-6.1.0-50-cloud-amd64"]);
+    }
+
+    #[test]
+    fn arm64_cloud_kernels_and_the_guest_tools_of_an_arm64_index() {
+        let stanzas = parse_kernel_stanzas(BOOKWORM_ARM64);
+        let source = DebianSource {
+            flavour: crate::vm::Arch::Arm64.default_flavour(),
+            ..source("bookworm", DebianSelector::Series("6.1".into()))
+        };
+        let k = select_kernel(&stanzas, &source).unwrap();
+        // Not the plain arm64 flavour of the same release, nor -dbg or -unsigned.
+        assert_eq!(k.release, "6.1.0-50-cloud-arm64");
+        assert_eq!(k.layout, Layout::Classic);
+        assert_eq!(
+            k.packages[0].filename,
+            "pool/main/l/linux-signed-arm64/linux-image-6.1.0-50-cloud-arm64_6.1.176-1_arm64.deb"
+        );
+        assert_eq!(
+            kernel_versions(&stanzas, "cloud-arm64"),
+            ["6.1.170-3", "6.1.176-1"]
+        );
+        // busybox and bash link glibc: only their -static packages are kept and chosen.
+        let kept: Vec<&str> = stanzas
+            .iter()
+            .map(|s| s.package.as_str())
+            .filter(|name| !name.starts_with("linux-"))
+            .collect();
+        assert_eq!(kept, ["bash-static", "busybox-static"]);
+        let busybox = select_package(&stanzas, "busybox-static").unwrap();
+        assert_eq!(busybox.version, "1:1.35.0-4+deb12u1+b1");
+        assert_eq!(
+            busybox.filename,
+            "pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_arm64.deb"
+        );
+        assert_eq!(busybox.digest.size, 822236);
+        assert_eq!(select_package(&stanzas, "kmod"), None);
     }
 
     #[test]

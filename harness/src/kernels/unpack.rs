@@ -7,6 +7,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::vm::Arch;
+
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
     #[error("cannot read {} (it is downloaded again on the next fetch)", deb.display())]
@@ -17,6 +19,8 @@ pub enum UnpackError {
     },
     #[error("{} has no data.tar member; it is not a Debian package", deb.display())]
     NoData { deb: PathBuf },
+    #[error("{} holds no program {program} in bin/ or usr/bin/", deb.display())]
+    NoProgram { deb: PathBuf, program: String },
     #[error("{} compresses its files as {member}, which the harness cannot read (xz, gzip and plain tar are supported)", deb.display())]
     UnsupportedCompression { deb: PathBuf, member: String },
     #[error("cannot extract {} into {}", deb.display(), into.display())]
@@ -33,6 +37,56 @@ const KEPT_PREFIXES: [&str; 3] = ["boot/", "lib/modules/", "usr/lib/modules/"];
 
 /// Extracts the kernel image and modules of `deb` below `root`.
 pub fn unpack_deb(deb: &Path, root: &Path) -> Result<(), UnpackError> {
+    with_data(deb, |data| extract_kept(data, root))?.map_err(|source| UnpackError::Extract {
+        deb: deb.to_path_buf(),
+        into: root.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes the program `name` of `deb` (its `bin/NAME` or, merged into /usr, `usr/bin/NAME`)
+/// to `to`, executable.
+pub fn extract_program(deb: &Path, name: &str, to: &Path) -> Result<(), UnpackError> {
+    let wanted = [format!("bin/{name}"), format!("usr/bin/{name}")];
+    let found = with_data(deb, |data| {
+        let mut tar = tar::Archive::new(data);
+        for entry in tar.entries()? {
+            let mut entry = entry?;
+            let path = entry.path()?.into_owned();
+            let relative = path.strip_prefix("./").unwrap_or(&path);
+            if entry.header().entry_type().is_file()
+                && wanted.iter().any(|w| relative == Path::new(w))
+            {
+                let mut file = std::fs::File::create(to)?;
+                std::io::copy(&mut entry, &mut file)?;
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })?
+    .map_err(|source| UnpackError::Extract {
+        deb: deb.to_path_buf(),
+        into: to.to_path_buf(),
+        source,
+    })?;
+    if found {
+        Ok(())
+    } else {
+        Err(UnpackError::NoProgram {
+            deb: deb.to_path_buf(),
+            program: name.to_string(),
+        })
+    }
+}
+
+/// Runs `read` over the files of `deb` (its data.tar, decompressed); the outer error is the
+/// package's, the inner `read`'s.
+fn with_data<T>(
+    deb: &Path,
+    read: impl FnOnce(Box<dyn Read + '_>) -> std::io::Result<T>,
+) -> Result<std::io::Result<T>, UnpackError> {
     let read_error = |source| UnpackError::Read {
         deb: deb.to_path_buf(),
         source,
@@ -56,11 +110,7 @@ pub fn unpack_deb(deb: &Path, root: &Path) -> Result<(), UnpackError> {
                 });
             }
         };
-        return extract_kept(data, root).map_err(|source| UnpackError::Extract {
-            deb: deb.to_path_buf(),
-            into: root.to_path_buf(),
-            source,
-        });
+        return Ok(read(data));
     }
     Err(UnpackError::NoData {
         deb: deb.to_path_buf(),
@@ -142,19 +192,74 @@ pub fn bzimage_release(head: &[u8]) -> Option<String> {
     (!release.is_empty()).then(|| release.to_string())
 }
 
-/// The largest kernel image the harness reads (Debian's are about 8 MB, a build with
-/// everything in some 15 MB): kernels.toml and `--kernel` name images by path.
+/// arm64 boot protocol: the magic `ARM\x64` at 0x38 of an uncompressed `Image`.
+const ARM64_MAGIC_OFFSET: usize = 0x38;
+const ARM64_MAGIC: &[u8; 4] = b"ARM\x64";
+/// The kernel's banner, `Linux version <release> (<builder>) …`: an arm64 `Image` is not
+/// compressed, and the banner is the one place it names its release.
+const BANNER: &[u8] = b"Linux version ";
+
+/// The largest kernel image the harness reads (Debian's are about 8 MB for x86_64 and
+/// 35 MB for an uncompressed arm64 `Image`, a build with everything in some 15 MB):
+/// kernels.toml and `--kernel` name images by path.
 pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
 
-/// Reads the release from a kernel image file (None when it is not a bzImage). An image
-/// that is no regular file (a FIFO, a device) or larger than [`MAX_IMAGE_BYTES`] is an
-/// error.
-pub fn image_release(path: &Path) -> std::io::Result<Option<String>> {
+/// What a kernel image says of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// An x86 bzImage or an arm64 `Image`; `None` for anything else.
+    pub arch: Option<Arch>,
+    /// The release it announces (`uname -r` in its guest).
+    pub release: Option<String>,
+}
+
+/// Reads a kernel image's architecture and release. An image that is no regular file (a
+/// FIFO, a device) or larger than [`MAX_IMAGE_BYTES`] is an error.
+pub fn image_info(path: &Path) -> std::io::Result<ImageInfo> {
+    let mut file = crate::input_file::open_regular(path, MAX_IMAGE_BYTES)?;
     let mut head = Vec::new();
-    crate::input_file::open_regular(path, MAX_IMAGE_BYTES)?
-        .take(SETUP_LIMIT)
-        .read_to_end(&mut head)?;
-    Ok(bzimage_release(&head))
+    (&mut file).take(SETUP_LIMIT).read_to_end(&mut head)?;
+    if let Some(release) = bzimage_release(&head) {
+        return Ok(ImageInfo {
+            arch: Some(Arch::X86_64),
+            release: Some(release),
+        });
+    }
+    if head.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4) == Some(ARM64_MAGIC) {
+        file.read_to_end(&mut head)?;
+        return Ok(ImageInfo {
+            arch: Some(Arch::Arm64),
+            release: banner_release(&head),
+        });
+    }
+    let is_bzimage = head.get(HEADER_MAGIC_OFFSET..HEADER_MAGIC_OFFSET + 4) == Some(b"HdrS");
+    Ok(ImageInfo {
+        arch: is_bzimage.then_some(Arch::X86_64),
+        release: None,
+    })
+}
+
+/// The release an image announces (None when it names none the harness can read).
+pub fn image_release(path: &Path) -> std::io::Result<Option<String>> {
+    Ok(image_info(path)?.release)
+}
+
+/// The release of the first `Linux version <release> (` in `image`: the kernel's banner
+/// (the other strings that begin alike are formats, `Linux version %s`).
+fn banner_release(image: &[u8]) -> Option<String> {
+    let mut rest = image;
+    while let Some(at) = rest.windows(BANNER.len()).position(|w| w == BANNER) {
+        rest = &rest[at + BANNER.len()..];
+        let end = rest.iter().take(256).position(|&b| b == b' ')?;
+        let release = &rest[..end];
+        if !release.is_empty()
+            && release.iter().all(|b| b.is_ascii_graphic() && *b != b'%')
+            && rest[end..].starts_with(b" (")
+        {
+            return std::str::from_utf8(release).ok().map(str::to_string);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -162,6 +267,17 @@ pub(crate) mod test_support {
     //! Builders for fake kernel images and .deb files with the real structure.
 
     use std::io::Write;
+
+    /// A buffer that passes as an uncompressed arm64 `Image` announcing `release` in its
+    /// banner, after a format string that begins alike.
+    pub fn fake_arm64_image(release: &str, size: usize) -> Vec<u8> {
+        let mut image = vec![0u8; size.max(0x2000)];
+        image[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        let text =
+            format!("Linux version %s (%s)\0Linux version {release} (builder@fake) (gcc) #1 SMP\0");
+        image[0x1000..0x1000 + text.len()].copy_from_slice(text.as_bytes());
+        image
+    }
 
     /// A buffer that passes as a bzImage announcing `release`.
     pub fn fake_bzimage(release: &str, size: usize) -> Vec<u8> {
@@ -205,7 +321,7 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{fake_bzimage, fake_deb};
+    use super::test_support::{fake_arm64_image, fake_bzimage, fake_deb};
     use super::*;
 
     #[test]
@@ -246,6 +362,33 @@ mod tests {
     }
 
     #[test]
+    fn a_program_is_extracted_from_bin_or_usr_bin() {
+        let dir = tempfile::tempdir().unwrap();
+        let deb = dir.path().join("tools.deb");
+        std::fs::write(
+            &deb,
+            fake_deb(&[
+                ("usr/share/doc/busybox/busybox", b"doc"),
+                ("bin/busybox", b"busybox"),
+                ("usr/bin/bash-static", b"bash"),
+            ]),
+        )
+        .unwrap();
+        let to = dir.path().join("out");
+        extract_program(&deb, "busybox", &to).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), b"busybox");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&to).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        extract_program(&deb, "bash-static", &to).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), b"bash");
+        let err = extract_program(&deb, "kmod", &to).unwrap_err();
+        assert!(matches!(err, UnpackError::NoProgram { .. }), "{err}");
+    }
+
+    #[test]
     fn classic_layout_without_modules() {
         let release = "6.19.14+deb13-cloud-amd64";
         let dir = tempfile::tempdir().unwrap();
@@ -272,6 +415,36 @@ mod tests {
             unpack_deb(&path, dir.path()),
             Err(UnpackError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn an_arm64_image_names_its_release_in_its_banner() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vmlinuz");
+        std::fs::write(&path, fake_arm64_image("6.1.0-50-cloud-arm64", 0x3000)).unwrap();
+        assert_eq!(
+            image_info(&path).unwrap(),
+            ImageInfo {
+                arch: Some(Arch::Arm64),
+                release: Some("6.1.0-50-cloud-arm64".into())
+            }
+        );
+        std::fs::write(&path, fake_bzimage("6.1.0-50-cloud-amd64", 4096)).unwrap();
+        assert_eq!(image_info(&path).unwrap().arch, Some(Arch::X86_64));
+        std::fs::write(&path, b"\x7fELF and nothing a boot loader reads").unwrap();
+        assert_eq!(
+            image_info(&path).unwrap(),
+            ImageInfo {
+                arch: None,
+                release: None
+            }
+        );
+        assert_eq!(banner_release(b"Linux version %s (x)"), None);
+        assert_eq!(
+            banner_release(b"Linux version 6.1"),
+            None,
+            "no builder after it"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::{
         pinned::{self, Difference, Observed},
     },
     version::KernelVersion,
+    vm::Arch,
 };
 
 /// A step's actual outcome differs between two kernels adjacent in version order (among
@@ -76,15 +77,17 @@ pub struct Across {
 
 /// Changes and drift per (case, step), cases and steps in the order they first appear,
 /// each step's in version order. Kernels are ordered by version, not by name or list order
-/// (ties keep list order); a kernel that reported no version cannot be placed and is left
-/// out, as are steps that did not run and the steps of skipped cases.
+/// (ties keep list order), and compared with those of their own architecture only (an arm64
+/// kernel follows the arm64 kernel before it; `harness diff` compares across them); a
+/// kernel that reported no version cannot be placed and is left out, as are steps that did
+/// not run and the steps of skipped cases.
 pub fn across_kernels(results: &RunResults) -> Across {
     let mut kernels: Vec<_> = results
         .kernels
         .iter()
         .filter_map(|k| Some((k.version?, k)))
         .collect();
-    kernels.sort_by_key(|(version, _)| *version);
+    kernels.sort_by_key(|(version, kernel)| (kernel.architecture(), *version));
 
     // Each step of each case, as first seen, with what every kernel did, in version order.
     let mut steps: Vec<StepAcross<'_>> = Vec::new();
@@ -105,7 +108,9 @@ pub fn across_kernels(results: &RunResults) -> Across {
                         });
                         steps.len() - 1
                     });
-                steps[at].observations.push((&kernel.kernel, version, step));
+                steps[at]
+                    .observations
+                    .push((&kernel.kernel, version, step, kernel.architecture()));
             }
         }
     }
@@ -118,9 +123,12 @@ pub fn across_kernels(results: &RunResults) -> Across {
     } in steps
     {
         for pair in observations.windows(2) {
-            let [(_, _, before), (_, _, after)] = pair else {
+            let [(_, _, before, before_arch), (_, _, after, after_arch)] = pair else {
                 unreachable!("windows of two")
             };
+            if before_arch != after_arch {
+                continue;
+            }
             let difference = pinned::compare(observed(before), observed(after));
             if difference.is_same() {
                 continue;
@@ -136,8 +144,8 @@ pub fn across_kernels(results: &RunResults) -> Across {
                 label: step.label.clone(),
                 file: case.file.clone(),
                 line: step.line,
-                before: Observation::of(pair[0]),
-                after: Observation::of(pair[1]),
+                before: Observation::of(&pair[0]),
+                after: Observation::of(&pair[1]),
                 difference,
             });
         }
@@ -150,7 +158,7 @@ pub fn across_kernels(results: &RunResults) -> Across {
 struct StepAcross<'a> {
     case: &'a CaseResult,
     step: &'a StepResult,
-    observations: Vec<(&'a String, KernelVersion, &'a StepResult)>,
+    observations: Vec<(&'a String, KernelVersion, &'a StepResult, Arch)>,
 }
 
 fn observed(step: &StepResult) -> Observed<'_> {
@@ -161,10 +169,10 @@ fn observed(step: &StepResult) -> Observed<'_> {
 }
 
 impl Observation {
-    fn of((kernel, version, step): (&String, KernelVersion, &StepResult)) -> Self {
+    fn of((kernel, version, step, _): &(&String, KernelVersion, &StepResult, Arch)) -> Self {
         Observation {
-            kernel: kernel.clone(),
-            version,
+            kernel: (*kernel).clone(),
+            version: *version,
             actual: step.actual.clone(),
             expected: step.expected.clone(),
             verdict: step.verdict,
@@ -493,6 +501,26 @@ mod tests {
             }],
             ..KernelRun::without_cases(name, KernelStatus::Ran)
         }
+    }
+
+    #[test]
+    fn changes_are_followed_within_each_architecture() {
+        let on = |name: &str, minor: u32, machine: &str, actual: Actual| KernelRun {
+            arch: Some(machine.into()),
+            ..kernel(name, Some(KernelVersion::new(6, minor, 0)), actual)
+        };
+        let results = RunResults::new(vec![
+            on("6.1", 1, "x86_64", Actual::Ok),
+            on("6.12", 12, "x86_64", Actual::Ok),
+            on("6.1-arm64", 1, "aarch64", Actual::errno(524)),
+            on("6.12-arm64", 12, "aarch64", Actual::Ok),
+        ]);
+        let changes = across_kernels(&results).changes;
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        assert_eq!(
+            changes[0].describe(200),
+            "changed between 6.1-arm64 (6.1) and 6.12-arm64 (6.12): ENOTSUPP (524) → ok"
+        );
     }
 
     #[test]

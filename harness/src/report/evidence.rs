@@ -24,6 +24,7 @@ use crate::{
     case::{Case, Expectation, Expected, Step},
     results::{Actual, CaseOutcome, KernelRun, KernelStatus, RunResults},
     version::{KernelVersion, VersionRange},
+    vm::Arch,
 };
 
 /// What the kernels of the results say about one variant.
@@ -60,6 +61,9 @@ pub struct VariantEvidence {
 pub struct RanOn {
     pub kernel: String,
     pub version: KernelVersion,
+    /// Which of a step's variants could be in force on it (its kernel name says it).
+    #[serde(skip)]
+    pub arch: Arch,
     /// The kernel's actual outcome is the one the variant expects.
     pub satisfied: bool,
 }
@@ -95,12 +99,15 @@ pub fn variant_evidence(cases: &[Case], results: &RunResults) -> Vec<VariantEvid
                 let ran_on: Vec<RanOn> = kernels
                     .iter()
                     .zip(&attempted)
-                    .filter(|((version, _), _)| variant.range.contains(*version))
+                    .filter(|((version, kernel), _)| {
+                        variant.applies(*version, kernel.architecture())
+                    })
                     .filter_map(|((version, kernel), attempted)| {
                         let actual = attempted.get(&(case.name.as_str(), step.id.as_str()))?;
                         Some(RanOn {
                             kernel: kernel.kernel.clone(),
                             version: *version,
+                            arch: kernel.architecture(),
                             // Judged against this variant rather than read from the step's
                             // verdict: results saved before the case's ranges were edited
                             // were judged against whichever variant was in force then.
@@ -120,7 +127,13 @@ pub fn variant_evidence(cases: &[Case], results: &RunResults) -> Vec<VariantEvid
                     file: case.file.display().to_string(),
                     step: step.id.clone(),
                     label: step.label.clone(),
-                    range: variant.range.to_string(),
+                    range: match &variant.arch {
+                        None => variant.range.to_string(),
+                        Some(archs) => {
+                            let names: Vec<&str> = archs.iter().map(|arch| arch.name()).collect();
+                            format!("{} on {}", variant.range, names.join(", "))
+                        }
+                    },
                     expected: variant.outcome.clone(),
                     reason: variant.reason.clone(),
                     state,
@@ -212,10 +225,20 @@ pub fn boundary_evidence(cases: &[Case], results: &RunResults) -> Vec<BoundaryEv
         let mut steps = Vec::new();
         in_run_order(&case.steps, &mut steps);
         for step in steps.into_iter().filter(|s| is_versioned(&s.expect)) {
-            for at in step.expect.variants.iter().filter_map(|v| v.range.since) {
-                let ran = ran_step
+            for (variant, at) in step
+                .expect
+                .variants
+                .iter()
+                .filter_map(|v| Some((v, v.range.since?)))
+            {
+                // A boundary of one architecture's variant is bracketed by its kernels.
+                let ran: Vec<&RanOn> = ran_step
                     .get(&(case.name.as_str(), step.id.as_str()))
-                    .map_or(&[][..], Vec::as_slice);
+                    .map_or(&[][..], Vec::as_slice)
+                    .iter()
+                    .copied()
+                    .filter(|k| variant.is_for(k.arch))
+                    .collect();
                 let below = ran
                     .iter()
                     .filter(|k| k.version < at)

@@ -614,7 +614,7 @@ impl<'a> DrillDown<'a> {
                     }
                 };
                 let info = KernelInfo {
-                    label: kernel_label(&run.kernel, run.version),
+                    label: super::run_label(run),
                     trouble,
                     log_tail,
                     previous: kernel_before.get(run.kernel.as_str()).copied(),

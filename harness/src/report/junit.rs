@@ -19,7 +19,10 @@ use std::{collections::HashMap, time::Duration};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{ReportError, matrix};
-use crate::results::{CaseOutcome, CaseResult, KernelRun, KernelStatus, RunResults, Verdict};
+use crate::{
+    results::{CaseOutcome, CaseResult, KernelRun, KernelStatus, RunResults, Verdict},
+    vm::Arch,
+};
 
 const REPORT_NAME: &str = "sk-storage-harness";
 
@@ -53,20 +56,26 @@ pub fn to_xml(results: &RunResults) -> Result<String, ReportError> {
 }
 
 /// `kernel_6_12`: the kernel's name as a class name without dots (nor slashes, for a
-/// kernel given by path).
-pub fn class_name(kernel: &str) -> String {
+/// kernel given by path), and its machine unless x86_64 or the name already says it
+/// (`kernel_6_1_arm64`, `kernel_mine_aarch64`).
+pub fn class_name(kernel: &str, machine: Option<&str>) -> String {
     let name: String = kernel
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    format!("kernel_{name}")
+    match machine.and_then(Arch::from_uname_machine) {
+        Some(arch) if arch != Arch::X86_64 && !kernel.ends_with(arch.name()) => {
+            format!("kernel_{name}_{}", arch.uname_machine())
+        }
+        _ => format!("kernel_{name}"),
+    }
 }
 
 /// The kernel's testsuite: its cases in the matrix's order, each case it did not run in
 /// the state its kernel leaves it (error, skipped); a kernel that ran without a case (a
 /// merge of runs of other cases) has no testcase for it.
 fn suite(run: &KernelRun, cases: &[&str]) -> TestSuite {
-    let class = class_name(&run.kernel);
+    let class = class_name(&run.kernel, run.arch.as_deref());
     let mut suite = TestSuite::new(&run.kernel);
     suite.set_time(Duration::from_millis(run.duration_ms));
     if let Some(release) = &run.release {
@@ -74,6 +83,9 @@ fn suite(run: &KernelRun, cases: &[&str]) -> TestSuite {
     }
     if let Some(version) = run.version {
         suite.add_property(Property::new("version", version.to_string()));
+    }
+    if let Some(machine) = &run.arch {
+        suite.add_property(Property::new("arch", machine));
     }
     let not_run = match &run.status {
         KernelStatus::Ran => None,
@@ -198,9 +210,14 @@ mod tests {
 
     #[test]
     fn class_names_have_no_dots() {
-        assert_eq!(class_name("6.12"), "kernel_6_12");
-        assert_eq!(class_name("host"), "kernel_host");
-        assert_eq!(class_name("~/linux/bzImage"), "kernel___linux_bzImage");
+        assert_eq!(class_name("6.12", Some("x86_64")), "kernel_6_12");
+        assert_eq!(class_name("host", None), "kernel_host");
+        assert_eq!(
+            class_name("~/linux/bzImage", None),
+            "kernel___linux_bzImage"
+        );
+        assert_eq!(class_name("6.1-arm64", Some("aarch64")), "kernel_6_1_arm64");
+        assert_eq!(class_name("mine", Some("aarch64")), "kernel_mine_aarch64");
     }
 
     #[test]

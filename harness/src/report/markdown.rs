@@ -125,7 +125,7 @@ fn write_report(md: &mut String, results: &RunResults) -> std::fmt::Result {
     writeln!(md, "### Kernels")?;
     writeln!(md)?;
     for run in &results.kernels {
-        let label = code(&kernel_label(&run.kernel, run.version));
+        let label = code(&super::run_label(run));
         let label = match &run.note {
             Some(note) => format!("{label} ({})", text(note)),
             None => label,

@@ -14,7 +14,7 @@ use std::{
 use indexmap::IndexSet;
 use owo_colors::Style;
 
-use super::{human::Human, kernel_label, paint, wrap};
+use super::{human::Human, paint, wrap};
 use crate::results::{CaseOutcome, KernelRun, KernelStatus, RunResults};
 
 const MAX_CASE_WIDTH: usize = 38;
@@ -317,11 +317,7 @@ pub fn write(
     for line in wrap(&legend.join(" · "), view.width, "", "") {
         writeln!(out, "{}", line.replace('\u{a0}', " "))?;
     }
-    let labels: Vec<String> = results
-        .kernels
-        .iter()
-        .map(|k| kernel_label(&k.kernel, k.version))
-        .collect();
+    let labels: Vec<String> = results.kernels.iter().map(super::run_label).collect();
     let label_width = labels.iter().map(|l| width(l)).max().unwrap_or(0);
     for (run, label) in results.kernels.iter().zip(&labels) {
         let seconds = run.duration_ms as f64 / 1000.0;

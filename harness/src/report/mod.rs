@@ -26,7 +26,8 @@ use owo_colors::{OwoColorize, Style};
 
 use crate::{
     results::{
-        JsonLayout, RESULTS_JSON, RunResults, build_differences, merge, parse_json, to_json,
+        JsonLayout, KernelRun, RESULTS_JSON, RunResults, build_differences, merge, parse_json,
+        to_json,
     },
     version::KernelVersion,
 };
@@ -246,6 +247,18 @@ pub fn kernel_label(name: &str, version: Option<KernelVersion>) -> String {
     match version {
         Some(v) if v.to_string() != name => format!("{name} ({v})"),
         _ => name.to_string(),
+    }
+}
+
+/// [`kernel_label`] of a kernel's run, with its machine when that is not x86_64:
+/// `6.1-arm64 (6.1.176, aarch64)`.
+pub fn run_label(run: &KernelRun) -> String {
+    match run.arch.as_deref() {
+        Some(machine) if run.architecture() != crate::vm::Arch::X86_64 => match run.version {
+            Some(version) => format!("{} ({version}, {machine})", run.kernel),
+            None => format!("{} ({machine})", run.kernel),
+        },
+        _ => kernel_label(&run.kernel, run.version),
     }
 }
 

@@ -2,9 +2,7 @@
 
 use std::path::Path;
 
-use super::{
-    HarnessBuild, KernelRun, KernelStatus, RESULTS_JSON, RunResults, SCHEMA_VERSION, read_json,
-};
+use super::{HarnessBuild, KernelStatus, RESULTS_JSON, RunResults, SCHEMA_VERSION, read_json};
 use crate::kernels::KernelEntry;
 
 #[derive(Debug, thiserror::Error)]
@@ -102,10 +100,9 @@ pub fn merge_dir(kernels: &[&KernelEntry], dir: &Path) -> Result<RunResults, Mer
         if let Some(reason) = entry.absent_reason()
             && !path.exists()
         {
-            stand_ins.push(Some(KernelRun {
-                note: entry.note.clone(),
-                ..KernelRun::without_cases(kernel, KernelStatus::Skipped { reason })
-            }));
+            stand_ins.push(Some(
+                entry.row_without_cases(KernelStatus::Skipped { reason }),
+            ));
             continue;
         }
         let loaded = read_json(&path)
@@ -130,16 +127,10 @@ pub fn merge_dir(kernels: &[&KernelEntry], dir: &Path) -> Result<RunResults, Mer
                 found.push(results);
                 stand_ins.push(None);
             }
-            Err(reason) => stand_ins.push(Some(KernelRun {
-                note: entry.note.clone(),
-                ..KernelRun::without_cases(
-                    kernel,
-                    KernelStatus::Error {
-                        message: format!("no results for this kernel: {reason}"),
-                        log_tail: None,
-                    },
-                )
-            })),
+            Err(reason) => stand_ins.push(Some(entry.row_without_cases(KernelStatus::Error {
+                message: format!("no results for this kernel: {reason}"),
+                log_tail: None,
+            }))),
         }
     }
     let mut merged = merge(found)?;

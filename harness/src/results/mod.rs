@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::{
     case::{Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite, types::Brief},
     version::KernelVersion,
-    vm::{Accel, Phases},
+    vm::{Accel, Arch, Phases},
 };
 
 pub const SCHEMA_VERSION: u32 = 3;
@@ -107,6 +107,11 @@ pub struct KernelRun {
     /// `uname -r` as the kernel itself reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
+    /// The machine the kernel ran on, `uname -m` as the kernel itself reported it
+    /// (`x86_64`, `aarch64`); for a kernel that did not run, the machine of the
+    /// architecture its kernels.toml entry gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
     /// The version expectations were chosen by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<KernelVersion>,
@@ -511,6 +516,14 @@ impl RunResults {
 }
 
 impl KernelRun {
+    /// The architecture of the kernel's machine (x86_64 for results that do not say).
+    pub fn architecture(&self) -> Arch {
+        self.arch
+            .as_deref()
+            .and_then(Arch::from_uname_machine)
+            .unwrap_or_default()
+    }
+
     /// A kernel that ran `cases`, reporting `version`.
     pub fn ran(kernel: &str, version: KernelVersion, cases: Vec<CaseResult>) -> Self {
         Self {
@@ -525,6 +538,7 @@ impl KernelRun {
         Self {
             kernel: kernel.to_string(),
             release: None,
+            arch: None,
             version: None,
             status,
             duration_ms: 0,

@@ -87,7 +87,13 @@ pub fn vng_args(spec: &VmSpec) -> Result<Vec<OsString>, VmError> {
     // The console (kernel log, init's progress) goes to vng's stderr only with --verbose;
     // without it a failed boot is silent.
     args.push("--verbose".into());
-    if spec.accel == Accel::Tcg {
+    // Another architecture's guest: vng picks its QEMU, machine (arm64: `-M virt`) and shell
+    // init (its own virtme-ng-init is a host binary); only emulation runs it.
+    let emulated = spec.accel == Accel::Tcg || !spec.arch.is_host();
+    if !spec.arch.is_host() {
+        args.push(format!("--arch={}", spec.arch.debian()).into());
+    }
+    if emulated {
         args.push("--disable-kvm".into());
     }
     args.push(format!("--cpus={}", spec.cpus).into());
@@ -114,6 +120,9 @@ pub fn vng_args(spec: &VmSpec) -> Result<Vec<OsString>, VmError> {
     }
     for word in kernel_command_line(&spec.append, spec.skip_unused_modules) {
         args.push(format!("--append={word}").into());
+    }
+    if emulated && let Some(cpu) = spec.arch.emulated_cpu() {
+        args.push(format!("--qemu-opts=-cpu {cpu}").into());
     }
     args.push(format!("--exec={}", guest_command(&spec.command)?).into());
     Ok(args)
@@ -226,6 +235,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::vm::Arch;
 
     fn strings(args: &[OsString]) -> Vec<String> {
         args.iter()
@@ -274,6 +284,29 @@ mod tests {
         let args = strings(&vng_args(&spec(image(), Accel::Kvm)).unwrap());
         assert!(!args.contains(&"--disable-kvm".to_string()));
         assert!(args.contains(&"--cpus=2".to_string()));
+    }
+
+    #[test]
+    fn another_architecture_is_emulated_on_its_own_machine_and_cpu() {
+        let host = Arch::host().expect("tests run on x86_64 or aarch64");
+        let foreign = Arch::ALL.into_iter().find(|arch| *arch != host).unwrap();
+        let mut spec = spec(image(), Accel::Kvm);
+        spec.arch = foreign;
+        let args = strings(&vng_args(&spec).unwrap());
+        assert_eq!(
+            args[1..3],
+            ["--verbose", &format!("--arch={}", foreign.debian())]
+        );
+        assert!(args.contains(&"--disable-kvm".to_string()), "{args:?}");
+        if foreign == Arch::Arm64 {
+            assert_eq!(args[args.len() - 2], "--qemu-opts=-cpu neoverse-n1");
+        }
+        spec.arch = host;
+        let args = strings(&vng_args(&spec).unwrap());
+        assert!(
+            !args.iter().any(|arg| arg.starts_with("--arch")),
+            "{args:?}"
+        );
     }
 
     #[test]

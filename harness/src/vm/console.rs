@@ -81,12 +81,16 @@ impl fmt::Display for ConsoleFinding {
 /// The first line the kernel prints; its absence means no kernel ever ran (vng failed before
 /// QEMU started, or the mainline download failed).
 pub const KERNEL_BANNER: &str = "Linux version ";
-/// Printed by virtme-ng-init (with `--verbose`) just before it runs the `--exec` command.
-pub const COMMAND_STARTED: &str = "virtme-ng-init: starting script";
+/// Printed by vng's init (with `--verbose`) just before it runs the `--exec` command: by
+/// virtme-ng-init, or by the shell script virtme-init, which another architecture's guest
+/// runs (`virtme-init: starting script`).
+pub const COMMAND_STARTED: &str = "init: starting script";
 /// Printed by virtme-ng-init with the command's exit code when it ran the command on the
 /// console, which it does when the guest has no `/dev/virtio-ports/` links (no udev in a
 /// [`MinimalRoot`](super::root::MinimalRoot)); vng then cannot read the code and exits 255.
 pub const COMMAND_EXIT_CODE: &str = "virtme-ng-init: script exited with code ";
+/// virtme-init's line of the same, the code in braces: `virtme-init: script returned {3}`.
+pub const COMMAND_RETURNED: &str = "virtme-init: script returned {";
 /// Printed by the kernel when the guest powered off cleanly after the command returned.
 pub const CLEAN_POWER_OFF: &str = "reboot: Power down";
 
@@ -103,7 +107,7 @@ pub enum Landmark {
     /// `Run /init as init process` (the kernel hands over to vng's initramfs, or with
     /// none to vng's init line).
     InitStarted,
-    /// [`COMMAND_STARTED`]: virtme-ng-init runs the command.
+    /// [`COMMAND_STARTED`]: vng's init runs the command.
     CommandStarted,
     /// [`CLEAN_POWER_OFF`]: the command returned and the guest powers off.
     PoweredOff,
@@ -133,7 +137,8 @@ pub struct BootProgress {
     pub command_started: bool,
     pub powered_off: bool,
     pub root_not_mounted: bool,
-    /// The command's exit code as virtme-ng-init logged it ([`COMMAND_EXIT_CODE`]).
+    /// The command's exit code as vng's init logged it ([`COMMAND_EXIT_CODE`],
+    /// [`COMMAND_RETURNED`]).
     pub logged_exit_code: Option<i32>,
 }
 
@@ -144,8 +149,11 @@ pub fn boot_progress(console: &str) -> BootProgress {
         powered_off: console.contains(CLEAN_POWER_OFF),
         root_not_mounted: !console.contains(COMMAND_STARTED) && console.contains(ROOT_NOT_MOUNTED),
         logged_exit_code: console.lines().find_map(|line| {
-            let (_, code) = line.split_once(COMMAND_EXIT_CODE)?;
-            code.trim().parse().ok()
+            if let Some((_, code)) = line.split_once(COMMAND_EXIT_CODE) {
+                return code.trim().parse().ok();
+            }
+            let (_, code) = line.split_once(COMMAND_RETURNED)?;
+            code.split_once('}')?.0.parse().ok()
         }),
     }
 }
@@ -494,5 +502,22 @@ mod tests {
         let progress = boot_progress(console);
         assert!(progress.command_started && progress.powered_off);
         assert_eq!(progress.logged_exit_code, Some(3));
+    }
+
+    #[test]
+    fn virtme_init_of_an_arm64_guest_logs_the_same_in_its_own_words() {
+        // virtme-init of vng 1.42 in an arm64 6.1.176 guest on a minimal root.
+        let console = "[ 2.80] virtme-init: virtme-init: cannot find script I/O ports; make sure virtio-serial is available\n\
+            [ 2.82] virtme-init: starting script (console fallback)\n\
+            aarch64\n\
+            [ 2.96] virtme-init: script returned {2}\n\
+            [ 2.99] reboot: Power down\n";
+        let progress = boot_progress(console);
+        assert!(progress.command_started && progress.powered_off);
+        assert_eq!(progress.logged_exit_code, Some(2));
+        assert_eq!(
+            Landmark::of("[ 2.82] virtme-init: starting script (console fallback)"),
+            Some(Landmark::CommandStarted)
+        );
     }
 }

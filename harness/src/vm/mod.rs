@@ -3,12 +3,13 @@
 //! The guest's root is the host's (a read-only overlay, vng's default) or a directory of
 //! the caller's such as the [`MinimalRoot`]; the directories in [`VmSpec::shares`] are
 //! mounted in it, so the guest reads its input and writes its results there. One file per
-//! concern: [`accel`] probes KVM once per run, [`root`] builds the minimal root,
-//! [`command`] builds vng's command line (pure), [`console`] reads the console for kernel
-//! trouble and landmarks (pure), [`outcome`] judges a run (pure), [`memo`] remembers the
-//! kernels that need 9p, [`safe_path`] keeps every path vng sees safe for the shells it
-//! hands them to, [`process`] runs vng under a wall-clock limit and kills what it leaves,
-//! [`tools`] finds vng.
+//! concern: [`arch`] names the guests' architectures, [`accel`] probes KVM once per run,
+//! [`root`] builds the minimal root, [`guest_exe`] the harness another architecture's
+//! guests run, [`command`] builds vng's command line (pure),
+//! [`console`] reads the console for kernel trouble and landmarks (pure), [`outcome`]
+//! judges a run (pure), [`memo`] remembers the kernels that need 9p, [`safe_path`] keeps
+//! every path vng sees safe for the shells it hands them to, [`process`] runs vng under a
+//! wall-clock limit and kills what it leaves, [`tools`] finds vng.
 //!
 //! ```no_run
 //! use harness::vm::{self, KernelArg, VmRegistry, VmSpec, Vng};
@@ -33,8 +34,10 @@
 //! ```
 
 pub mod accel;
+pub mod arch;
 pub mod command;
 pub mod console;
+pub mod guest_exe;
 pub mod memo;
 pub mod outcome;
 pub mod process;
@@ -47,6 +50,7 @@ use std::{io, path::PathBuf};
 
 pub use self::{
     accel::probe_accel,
+    arch::Arch,
     console::{ConsoleFinding, Landmark, MarkerKind},
     memo::NinePMemo,
     outcome::{Phases, VmFailure, VmOutcome},

@@ -27,6 +27,32 @@ pub const WORK_IN_GUEST: &str = "/harness";
 const APPLETS: &[&str] = &[
     "sh", "mount", "umount", "mkdir", "ln", "cat", "ls", "echo", "poweroff",
 ];
+/// The applets virtme-init runs besides [`APPLETS`] (Debian's busybox has no `install`,
+/// whose one use, a directory for dbus, the harness does without).
+const VIRTME_INIT_APPLETS: &[&str] = &[
+    "grep",
+    "sed",
+    "cut",
+    "base64",
+    "setsid",
+    "id",
+    "su",
+    "touch",
+    "mktemp",
+    "chmod",
+    "chown",
+    "rm",
+    "sync",
+    "readlink",
+    "dirname",
+    "uname",
+    "ip",
+    "mknod",
+    "hostname",
+    "stty",
+    "deallocvt",
+    "insmod",
+];
 /// Directories that must exist for virtme-ng-init's mounts and vng's overlays (`/etc`,
 /// `/lib`, `/home`, `/opt`, `/srv`, `/usr`, `/var`, `/tmp` get a tmpfs overlay each).
 const DIRECTORIES: &[&str] = &[
@@ -65,14 +91,7 @@ impl MinimalRoot {
         harness_exe: &Path,
         search_path: &std::ffi::OsStr,
     ) -> Result<MinimalRoot, VmError> {
-        let dir = tempfile::Builder::new()
-            .prefix("guest-root-")
-            .tempdir_in(parent)
-            .map_err(|source| root_error(parent, source))?;
-        let root = MinimalRoot { dir };
-        for directory in DIRECTORIES {
-            root.create_dir(Path::new(directory))?;
-        }
+        let root = Self::skeleton(parent)?;
         let busybox =
             super::tools::find_on_path("busybox", search_path).ok_or(VmError::ToolMissing {
                 tool: "busybox",
@@ -89,6 +108,42 @@ impl MinimalRoot {
         root.install_program(&kmod, Path::new("/bin/kmod"))?;
         root.link(Path::new("/bin/kmod"), Path::new("/sbin/modprobe"))?;
         root.install_program(harness_exe, Path::new(HARNESS_IN_GUEST))?;
+        Ok(root)
+    }
+
+    /// Builds the root of another architecture's guests under `parent`: that architecture's
+    /// static `harness_exe`, `busybox` and `bash` (vng's init there is virtme-init, a bash
+    /// script). busybox serves as modprobe too: the host's kmod does not run there.
+    pub fn build_foreign(
+        parent: &Path,
+        harness_exe: &Path,
+        busybox: &Path,
+        bash: &Path,
+    ) -> Result<MinimalRoot, VmError> {
+        let root = Self::skeleton(parent)?;
+        root.copy(busybox, Path::new("/bin/busybox"))?;
+        for applet in APPLETS.iter().chain(VIRTME_INIT_APPLETS) {
+            root.link(Path::new("busybox"), &Path::new("/bin").join(applet))?;
+        }
+        // virtme-init's `#!/usr/bin/env bash`.
+        root.create_dir(Path::new("/usr/bin"))?;
+        root.link(Path::new("../../bin/busybox"), Path::new("/usr/bin/env"))?;
+        root.link(Path::new("../bin/busybox"), Path::new("/sbin/modprobe"))?;
+        root.copy(bash, Path::new("/bin/bash"))?;
+        root.copy(harness_exe, Path::new(HARNESS_IN_GUEST))?;
+        Ok(root)
+    }
+
+    /// The directories and /etc files every root has.
+    fn skeleton(parent: &Path) -> Result<MinimalRoot, VmError> {
+        let dir = tempfile::Builder::new()
+            .prefix("guest-root-")
+            .tempdir_in(parent)
+            .map_err(|source| root_error(parent, source))?;
+        let root = MinimalRoot { dir };
+        for directory in DIRECTORIES {
+            root.create_dir(Path::new(directory))?;
+        }
         root.write(Path::new("/etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
         root.write(Path::new("/etc/group"), "root:x:0:\n")?;
         // vng's init line bind-mounts its own fstab over this one.
@@ -104,6 +159,7 @@ impl MinimalRoot {
     /// guest's modprobe looks; its mount point is made here, since the guest sees the root
     /// read-only.
     pub fn modules_share(&self, release: &str, modules_dir: &Path) -> Result<Share, VmError> {
+        write_module_index(release, modules_dir)?;
         let guest = Path::new("/lib/modules").join(release);
         self.create_dir(&guest)?;
         Ok(Share {
@@ -152,6 +208,49 @@ impl MinimalRoot {
         fs::copy(from, &to).map_err(|source| root_error(from, source))?;
         fs::set_permissions(&to, fs::Permissions::from_mode(0o755))
             .map_err(|source| root_error(&to, source))
+    }
+}
+
+/// Writes the index of the modules in `modules_dir` (`lib/modules/<release>`) with the
+/// host's depmod when it has none: the guest's modprobe finds modules by it (the kernel's
+/// requests for inet_diag and the like), while vng indexes only its staged copy. depmod
+/// reads modules of any architecture.
+fn write_module_index(release: &str, modules_dir: &Path) -> Result<(), VmError> {
+    if modules_dir.join("modules.dep").is_file() {
+        return Ok(());
+    }
+    // depmod -b BASE looks in BASE/lib/modules/<release>.
+    let base = modules_dir
+        .ancestors()
+        .nth(3)
+        .filter(|base| base.join("lib/modules").join(release) == modules_dir)
+        .ok_or_else(|| VmError::GuestRoot {
+            path: modules_dir.to_path_buf(),
+            source: std::io::Error::other(format!(
+                "a kernel's modules must sit in …/lib/modules/{release}"
+            )),
+        })?;
+    let search = std::ffi::OsString::from("/usr/sbin:/sbin:/usr/bin:/bin");
+    let depmod = super::tools::find_on_path("depmod", &search).ok_or(VmError::ToolMissing {
+        tool: "depmod",
+        hint: "install the Debian package kmod (scripts/setup-vm.sh does)",
+    })?;
+    let output = duct::cmd!(depmod, "-b", base, release)
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|source| root_error(modules_dir, source))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(root_error(
+            modules_dir,
+            std::io::Error::other(format!(
+                "depmod failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )),
+        ))
     }
 }
 
@@ -210,6 +309,25 @@ mod tests {
     }
 
     #[test]
+    fn another_architectures_root_holds_its_own_programs_and_bash_for_virtme_init() {
+        let parent = tempfile::tempdir().unwrap();
+        let program = |name: &str| {
+            let path = parent.path().join(name);
+            fs::write(&path, name).unwrap();
+            path
+        };
+        let (exe, busybox, bash) = (program("harness"), program("busybox"), program("bash"));
+        let root = MinimalRoot::build_foreign(parent.path(), &exe, &busybox, &bash).unwrap();
+        let read = |guest: &str| fs::read_to_string(root.host_path(Path::new(guest))).unwrap();
+        assert_eq!(read(HARNESS_IN_GUEST), "harness");
+        assert_eq!(read("/bin/bash"), "bash");
+        for via_busybox in ["/bin/sh", "/usr/bin/env", "/sbin/modprobe", "/bin/setsid"] {
+            assert_eq!(read(via_busybox), "busybox", "{via_busybox}");
+        }
+        assert!(!root.host_path(Path::new("/bin/kmod")).exists());
+    }
+
+    #[test]
     fn the_root_holds_what_the_guest_runs_and_nothing_of_udev() {
         let parent = tempfile::tempdir().unwrap();
         let exe = std::env::current_exe().unwrap();
@@ -235,12 +353,12 @@ mod tests {
         ] {
             assert!(!at(udevd).exists(), "{udevd}");
         }
+        let modules = parent.path().join("tree/lib/modules/6.1.0-50-cloud-amd64");
+        fs::create_dir_all(&modules).unwrap();
         let share = root
-            .modules_share(
-                "6.1.0-50-cloud-amd64",
-                Path::new("/cache/lib/modules/6.1.0-50"),
-            )
+            .modules_share("6.1.0-50-cloud-amd64", &modules)
             .unwrap();
+        assert!(modules.join("modules.dep").is_file(), "depmod indexed them");
         assert_eq!(share.guest, Path::new("/lib/modules/6.1.0-50-cloud-amd64"));
         assert!(at("/lib/modules/6.1.0-50-cloud-amd64").is_dir());
         assert!(!share.writable);

@@ -4,6 +4,7 @@ use std::{fmt, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
+use super::Arch;
 use crate::version::KernelVersion;
 
 /// Default wall-clock limit for one boot: a TCG boot takes 6–25 s here, and the cases a
@@ -138,6 +139,9 @@ impl Share {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmSpec {
     pub kernel: KernelArg,
+    /// The guest's architecture: the host's unless the kernel is another's, which QEMU
+    /// then emulates (always TCG) and which boots only on a root of its own programs.
+    pub arch: Arch,
     /// From [`probe_accel`](super::probe_accel), once per run.
     pub accel: Accel,
     pub cpus: u32,
@@ -176,6 +180,7 @@ impl VmSpec {
     pub fn new(kernel: KernelArg, accel: Accel, command: Vec<String>) -> VmSpec {
         VmSpec {
             kernel,
+            arch: Arch::host().unwrap_or_default(),
             accel,
             cpus: accel.default_cpus(),
             memory: None,

@@ -82,6 +82,15 @@ impl Vng {
         &self.qemu
     }
 
+    /// The QEMU that runs guests of `arch` (vng calls `qemu-system-<machine>`).
+    pub fn require_qemu(&self, arch: super::Arch) -> Result<PathBuf, VmError> {
+        let (program, hint) = arch.qemu();
+        find_on_path(program, &self.search_path).ok_or(VmError::ToolMissing {
+            tool: program,
+            hint,
+        })
+    }
+
     /// The PATH to give vng's process.
     pub fn search_path(&self) -> &OsString {
         &self.search_path

@@ -53,26 +53,55 @@ fn bad_kernel_list_exits_2_and_fetches_nothing() {
     );
 }
 
+/// The name of this machine's architecture, which the running kernel has.
+fn host_arch() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "x86_64"
+    }
+}
+
+const ARM64_KERNEL: &str = "[[kernel]]\nname = \"6.1-arm64\"\narch = \"arm64\"\n\
+                            debian = { suite = \"bookworm\", series = \"6.1\" }\n";
+
 #[test]
 fn list_works_offline_before_any_fetch() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("kernels.toml"), TWO_KERNELS).unwrap();
+    std::fs::write(
+        dir.path().join("kernels.toml"),
+        format!("{TWO_KERNELS}{ARM64_KERNEL}"),
+    )
+    .unwrap();
     let out = kernels(dir.path(), &["list"], Some("http://127.0.0.1:1/debian"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
-        lines[0].starts_with("NAME") && lines[0].contains(" CACHE ") && lines[0].ends_with("NOTE"),
+        lines[0].starts_with("NAME")
+            && lines[0].contains(" ARCH ")
+            && lines[0].contains(" CACHE ")
+            && lines[0].ends_with("NOTE"),
         "{stdout}"
     );
+    let words = |line: &str| {
+        line.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(words(lines[1]), "6.1 x86_64", "{stdout}");
     assert!(
-        lines[1].starts_with("6.1 ") && lines[1].contains("debian bookworm 6.1.x cloud-amd64"),
+        lines[1].contains("debian bookworm 6.1.x cloud-amd64"),
         "{stdout}"
     );
     assert!(lines[1].ends_with("not resolved"), "{stdout}");
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(words(lines[2]), format!("host {}", host_arch()), "{stdout}");
+    assert!(lines[2].contains(release.trim()), "{stdout}");
+    assert_eq!(words(lines[3]), "6.1-arm64 arm64", "{stdout}");
     assert!(
-        lines[2].starts_with("host ") && lines[2].contains(release.trim()),
+        lines[3].contains("debian bookworm 6.1.x cloud-arm64"),
         "{stdout}"
     );
 }
@@ -132,10 +161,21 @@ fn matrix_lists_every_kernel_this_machine_can_have_in_order_for_ci() {
          local = {{ vmlinuz = \"${{NO_SUCH_DIR_X}}/bzImage\", optional = true }}\n\
          {TWO_KERNELS}"
     );
-    std::fs::write(dir.path().join("kernels.toml"), list).unwrap();
+    std::fs::write(
+        dir.path().join("kernels.toml"),
+        format!("{list}{ARM64_KERNEL}"),
+    )
+    .unwrap();
     let out = kernels(dir.path(), &["matrix"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "[\"6.1\",\"host\"]\n");
+    let host = host_arch();
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "[{{\"kernel\":\"6.1\",\"arch\":\"x86_64\"}},{{\"kernel\":\"host\",\"arch\":\"{host}\"}},\
+             {{\"kernel\":\"6.1-arm64\",\"arch\":\"arm64\"}}]\n"
+        )
+    );
     let stderr = text(&out.stderr);
     assert!(
         stderr.starts_with(
@@ -146,6 +186,9 @@ fn matrix_lists_every_kernel_this_machine_can_have_in_order_for_ci() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     let out = kernels(dir.path(), &["matrix", "--format", "lines"], None);
-    assert_eq!(text(&out.stdout), "6.1\nhost\n");
+    assert_eq!(
+        text(&out.stdout),
+        format!("6.1 x86_64\nhost {host}\n6.1-arm64 arm64\n")
+    );
     assert!(!dir.path().join("cache").exists(), "nothing was written");
 }

@@ -1,5 +1,6 @@
 //! The VM smoke run: boots the kernels of ci/kernels-smoke.toml (5.2 from this project's
-//! builds, two Debian kernels of different majors and one with a timeout too short to boot)
+//! builds, two Debian kernels of different majors, an arm64 one, and one with a timeout too
+//! short to boot)
 //! and runs every case in each, pinning which cases each kernel may skip.
 //! And a harness killed outright (SIGKILL, no chance to clean up) leaves no VM behind, a
 //! case's outcomes do not depend on the cases before it, and paths named to run a command in
@@ -95,13 +96,13 @@ fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
     let names: Vec<&str> = results.kernels.iter().map(|k| k.kernel.as_str()).collect();
     assert_eq!(
         names,
-        ["5.2", "6.1", "7.3", "6.1-tiny-timeout"],
+        ["5.2", "6.1", "7.3", "6.1-arm64", "6.1-tiny-timeout"],
         "{context}"
     );
     // scripts/test points HARNESS_KERNELS_DIR at this project's old kernels when they are
     // beside the checkout; then 5.2 must really run.
     let ran = if std::env::var_os("HARNESS_KERNELS_DIR").is_some() {
-        &results.kernels[..3]
+        &results.kernels[..4]
     } else {
         requirements::missing(
             Requirement::OldKernels,
@@ -113,7 +114,7 @@ fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
             }
             other => panic!("an absent optional kernel must be a skip, got {other:?}"),
         }
-        &results.kernels[1..3]
+        &results.kernels[1..4]
     };
     for kernel in ran {
         assert_eq!(
@@ -123,6 +124,10 @@ fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
             kernel.kernel
         );
         let version = kernel.version.expect("the guest reports its version");
+        let (series, machine) = match kernel.kernel.strip_suffix("-arm64") {
+            Some(series) => (series, "aarch64"),
+            None => (kernel.kernel.as_str(), "x86_64"),
+        };
         assert_eq!(
             version
                 .to_string()
@@ -130,8 +135,9 @@ fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
                 .take(2)
                 .collect::<Vec<_>>()
                 .join("."),
-            kernel.kernel
+            series
         );
+        assert_eq!(kernel.arch.as_deref(), Some(machine), "{}", kernel.kernel);
         assert!(!kernel.cases.is_empty());
         let mut skipped = Vec::new();
         for case in &kernel.cases {
@@ -149,7 +155,7 @@ fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
             kernel.kernel
         );
     }
-    match &results.kernels[3].status {
+    match &results.kernels[4].status {
         harness::results::KernelStatus::Error { message, .. } => {
             assert!(message.starts_with("timed out after 2s"), "{message}")
         }

@@ -51,6 +51,7 @@ pub fn linux_5_10() -> KernelRun {
     KernelRun {
         kernel: "5.10".into(),
         release: Some("5.10.0-36-cloud-amd64".into()),
+        arch: None,
         version: Some(KernelVersion::new(5, 10, 244)),
         status: KernelStatus::Ran,
         duration_ms: 61_250,
@@ -142,6 +143,7 @@ pub fn linux_6_12() -> KernelRun {
     KernelRun {
         kernel: "6.12".into(),
         release: Some("6.12.57+deb13-cloud-amd64".into()),
+        arch: None,
         version: Some(KernelVersion::new(6, 12, 57)),
         status: KernelStatus::Ran,
         duration_ms: 58_900,
@@ -234,6 +236,7 @@ pub fn linux_7_3() -> KernelRun {
     KernelRun {
         kernel: "7.3".into(),
         release: None,
+        arch: None,
         version: None,
         status: KernelStatus::Error {
             message: "kernel panic while booting (console line 412)".into(),

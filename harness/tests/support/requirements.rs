@@ -115,11 +115,15 @@ pub fn vm_tools_missing() -> Option<(Requirement, String)> {
     if !nix::unistd::geteuid().is_root() {
         return Some((Requirement::Root, "booting VMs with the harness".into()));
     }
-    if harness::vm::Vng::locate().is_err() {
+    let Ok(vng) = harness::vm::Vng::locate() else {
         return Some((
             Requirement::Vm,
             "virtme-ng is not installed (scripts/setup-vm.sh installs it)".into(),
         ));
+    };
+    // The smoke run boots an arm64 kernel too.
+    if let Err(e) = vng.require_qemu(harness::vm::Arch::Arm64) {
+        return Some((Requirement::Vm, e.to_string()));
     }
     None
 }

@@ -1,11 +1,6 @@
 //! Expectations: the outcome a step may have (by the kind of step), and version variants
 //! that cover every kernel the case runs on.
 
-use std::{
-    collections::BTreeMap,
-    ops::Bound::{Excluded, Unbounded},
-};
-
 use serde_yaml::Value;
 
 use super::{Validator, declarations::object_value_type};
@@ -14,12 +9,13 @@ use crate::{
         Expectation, Expected, ExpectedCall, ExpectedDelete, ExpectedGet, ExpectedWrite, Variant,
         checked::Outcomes,
         locate::{FieldPath, Point},
-        model::VariantDecl,
+        model::{ArchDecl, VariantDecl},
         types::Type,
     },
     catalogue::Call,
     diagnostic::did_you_mean,
     version::{KernelVersion, VersionRange},
+    vm::Arch,
 };
 
 const DIAG_OUTCOMES: &str = "a diag returns the socket's storages: expect `{ storages: { MAP: value, … } }` (`{ storages: {} }` for none), `not_listed`, or an errno name";
@@ -34,11 +30,7 @@ impl Validator<'_> {
         let Value::Sequence(items) = value else {
             return self.outcome(path, value, outcomes).map(Expectation::always);
         };
-        let mut variants = Vec::new();
-        // The variants so far by where they begin. They do not overlap one another, so only
-        // the one beginning last at or before a new range and the next one after it can
-        // overlap that range: a step's many variants are checked in n log n.
-        let mut by_since: BTreeMap<Option<KernelVersion>, VersionRange> = BTreeMap::new();
+        let mut variants: Vec<Variant> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let item_path = path.index(i);
             let decl: VariantDecl = self.args(item, &item_path)?;
@@ -54,24 +46,10 @@ impl Validator<'_> {
                 );
                 return None;
             }
-            let before = by_since.range(..=range.since).next_back();
-            let after = by_since.range((Excluded(range.since), Unbounded)).next();
-            let overlapped = before
-                .into_iter()
-                .chain(after)
-                .any(|(_, earlier)| earlier.overlaps(&range));
-            if overlapped
-                && let Some(j) = variants
-                    .iter()
-                    .position(|v: &Variant| v.range.overlaps(&range))
-            {
-                self.error(
-                    &item_path,
-                    Point::Value,
-                    format!("versions {range} overlap variant {j} ({}): ranges are half-open [since, until) and must not overlap", variants[j].range),
-                );
-                return None;
-            }
+            let arch = match &decl.arch {
+                None => None,
+                Some(arch) => Some(self.architectures(&item_path.key("arch"), arch)?),
+            };
             if decl.reason.trim().is_empty() {
                 self.error(
                     &item_path.key("reason"),
@@ -80,9 +58,9 @@ impl Validator<'_> {
                 );
             }
             let outcome = self.outcome(&item_path.key("expect"), &decl.expect, outcomes)?;
-            by_since.insert(range.since, range);
             variants.push(Variant {
                 range,
+                arch,
                 outcome,
                 reason: Some(self.share(decl.reason.trim())),
             });
@@ -95,18 +73,80 @@ impl Validator<'_> {
             );
             return None;
         }
-        if let Some(gap) = first_gap(&variants, self.min_version) {
-            self.error(
-                path,
-                Point::Value,
-                format!(
-                    "no variant covers kernels {gap}: every kernel from {} on needs an expectation",
-                    self.min_version
-                ),
-            );
-            return None;
+        // Each architecture's kernels get exactly one variant each: the variants for it do
+        // not overlap and leave no gap. Sorted by where they begin, two that overlap are
+        // neighbours (or one overlaps the neighbour in between), so checking neighbours is
+        // n log n for a step's many variants.
+        let qualified = variants.iter().any(|v| v.arch.is_some());
+        for arch in Arch::ALL {
+            let (on, kernels) = if qualified {
+                (format!(" on {arch}"), format!("{arch} kernels"))
+            } else {
+                (String::new(), "kernels".to_string())
+            };
+            let mut of_arch: Vec<(usize, &Variant)> = variants
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_for(arch))
+                .collect();
+            of_arch.sort_by_key(|(i, v)| (v.range.since, *i));
+            if let Some((earlier, later)) = of_arch
+                .windows(2)
+                .map(|pair| (pair[0], pair[1]))
+                .find(|((_, a), (_, b))| a.range.overlaps(&b.range))
+            {
+                let ((j, first), (i, second)) = if earlier.0 < later.0 {
+                    (earlier, later)
+                } else {
+                    (later, earlier)
+                };
+                self.error(
+                    &path.index(i),
+                    Point::Value,
+                    format!("versions {}{on} overlap variant {j} ({}): ranges are half-open [since, until) and must not overlap", second.range, first.range),
+                );
+                return None;
+            }
+            if let Some(gap) = first_gap(of_arch.iter().map(|(_, v)| v.range), self.min_version) {
+                self.error(
+                    path,
+                    Point::Value,
+                    format!(
+                        "no variant covers {kernels} {gap}: every kernel from {} on needs an expectation",
+                        self.min_version
+                    ),
+                );
+                return None;
+            }
         }
         Some(Expectation { variants })
+    }
+
+    /// A variant's architectures, each named once.
+    fn architectures(&mut self, path: &FieldPath, decl: &ArchDecl) -> Option<Vec<Arch>> {
+        let names = match decl {
+            ArchDecl::One(name) => std::slice::from_ref(name),
+            ArchDecl::Many(names) => names.as_slice(),
+        };
+        if names.is_empty() {
+            self.error(path, Point::Value, "an empty list of architectures is for no kernel: name one, or leave `arch` out for all");
+            return None;
+        }
+        let mut archs = Vec::new();
+        for name in names {
+            match name.parse::<Arch>() {
+                Ok(arch) if archs.contains(&arch) => {
+                    self.error(path, Point::Value, format!("{arch} is named twice"));
+                    return None;
+                }
+                Ok(arch) => archs.push(arch),
+                Err(message) => {
+                    self.error(path, Point::Value, message);
+                    return None;
+                }
+            }
+        }
+        Some(archs)
     }
 
     fn outcome(
@@ -159,11 +199,16 @@ impl Validator<'_> {
                     }
                 }
             }
+            // A kernel that loads the program may still refuse to attach it (ENOTSUPP for
+            // a trampoline on arm64 before 6.4).
+            (Outcomes::Load, Value::String(text)) if crate::errno::code(text).is_some() => {
+                Some(Expected::Errno(text.clone()))
+            }
             (Outcomes::Load, _) => {
                 self.error(
                     path,
                     Point::Value,
-                    "a program load expects `ok` or `{ rejected: \"text in the verifier log\" }`",
+                    "a program load expects `ok`, `{ rejected: \"text in the verifier log\" }`, or the errno name of a refused attach",
                 );
                 None
             }
@@ -570,9 +615,12 @@ fn describe_calls(calls: &[Call]) -> String {
     calls.iter().map(call_name).collect::<Vec<_>>().join(", ")
 }
 
-/// The first range of kernels at or after `from` that no variant covers.
-fn first_gap(variants: &[Variant], from: KernelVersion) -> Option<VersionRange> {
-    let mut ranges: Vec<VersionRange> = variants.iter().map(|v| v.range).collect();
+/// The first range of kernels at or after `from` that none of `ranges` covers.
+fn first_gap(
+    ranges: impl Iterator<Item = VersionRange>,
+    from: KernelVersion,
+) -> Option<VersionRange> {
+    let mut ranges: Vec<VersionRange> = ranges.collect();
     ranges.sort_by_key(|r| r.since);
     let mut covered_to = Some(from);
     for r in ranges {
@@ -600,20 +648,16 @@ mod tests {
     #[test]
     fn coverage_gaps_are_found_from_the_minimum_version() {
         let v = |s: &str| s.parse::<KernelVersion>().unwrap();
-        let variant = |since: Option<&str>, until: Option<&str>| Variant {
-            range: VersionRange {
-                since: since.map(v),
-                until: until.map(v),
-            },
-            outcome: Expected::Ok,
-            reason: None,
+        let variant = |since: Option<&str>, until: Option<&str>| VersionRange {
+            since: since.map(v),
+            until: until.map(v),
         };
         let full = [variant(None, Some("5.6")), variant(Some("5.6"), None)];
-        assert_eq!(first_gap(&full, v("5.2")), None);
+        assert_eq!(first_gap(full.into_iter(), v("5.2")), None);
         let late = [variant(Some("5.4"), None)];
-        assert_eq!(first_gap(&late, v("5.4")), None);
+        assert_eq!(first_gap(late.into_iter(), v("5.4")), None);
         assert_eq!(
-            first_gap(&late, v("5.2")),
+            first_gap(late.into_iter(), v("5.2")),
             Some(VersionRange {
                 since: Some(v("5.2")),
                 until: Some(v("5.4"))
@@ -621,7 +665,7 @@ mod tests {
         );
         let open_end = [variant(None, Some("6.1"))];
         assert_eq!(
-            first_gap(&open_end, v("5.2")),
+            first_gap(open_end.into_iter(), v("5.2")),
             Some(VersionRange {
                 since: Some(v("6.1")),
                 until: None

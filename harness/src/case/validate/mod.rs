@@ -453,6 +453,7 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vm::Arch;
 
     const VALID: &str = r#"
 name: round-trip
@@ -527,6 +528,21 @@ steps:
             Action::Process(crate::case::steps::ProcessAction::Fork)
         ));
         assert_eq!(first.steps[12].children[0].id, "7.1");
+    }
+
+    #[test]
+    fn each_architecture_gets_its_own_variant() {
+        let text = "name: a\ndescription: d\nmaps:\n  m: { value: u32 }\nsteps:\n  - create_map: m\n    expect:\n      - arch: x86_64\n        expect: ok\n        reason: x\n      - arch: [arm64]\n        until: \"6.4\"\n        expect: ENOTSUPP\n        reason: y\n      - arch: arm64\n        since: \"6.4\"\n        expect: ok\n        reason: z\n";
+        let case = parse(Path::new("a.yaml"), text).expect("valid");
+        let expect = &case.steps[0].expect;
+        let outcome = |version: &str, arch| {
+            expect
+                .for_kernel(version.parse().unwrap(), arch)
+                .map(|v| v.outcome.to_string())
+        };
+        assert_eq!(outcome("6.1.176", Arch::X86_64).as_deref(), Some("ok"));
+        assert_eq!(outcome("6.1.176", Arch::Arm64).as_deref(), Some("ENOTSUPP"));
+        assert_eq!(outcome("6.12.117", Arch::Arm64).as_deref(), Some("ok"));
     }
 
     #[test]

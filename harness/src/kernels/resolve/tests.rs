@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::kernels::download::sha256_hex;
 use crate::kernels::download::test_server::TestServer;
-use crate::kernels::unpack::test_support::{fake_bzimage, fake_deb};
+use crate::kernels::unpack::test_support::{fake_arm64_image, fake_bzimage, fake_deb};
 
 /// A temporary GnuPG home with one signing key; its agent is stopped on drop.
 struct TestKey {
@@ -76,6 +76,7 @@ impl Drop for TestKey {
     }
 }
 
+const ARM64: &str = "6.1.0-50-cloud-arm64";
 const CLASSIC_OLD: &str = "6.1.0-47-cloud-amd64";
 const CLASSIC: &str = "6.1.0-50-cloud-amd64";
 const SPLIT: &str = "7.3.4+deb13-cloud-amd64";
@@ -97,7 +98,7 @@ struct FakeArchive {
 
 fn stanza(package: &str, version: &str, filename: &str, body: &[u8], depends: &str) -> String {
     format!(
-        "Package: {package}\nVersion: {version}\nArchitecture: amd64\nDepends: {depends}\n\
+        "Package: {package}\nVersion: {version}\nDepends: {depends}\n\
          Filename: {filename}\nSize: {}\nSHA256: {}\n",
         body.len(),
         sha256_hex(body)
@@ -105,17 +106,50 @@ fn stanza(package: &str, version: &str, filename: &str, body: &[u8], depends: &s
 }
 
 impl FakeArchive {
-    /// Suite `stable`: an older and a newer classic 6.1 kernel, a split 7.3 kernel.
+    /// Suite `stable` for amd64: an older and a newer classic 6.1 kernel, a split 7.3
+    /// kernel. Suite `bookworm` for arm64: a classic 6.1 kernel and the guest tools.
     fn build() -> Option<FakeArchive> {
         let key = TestKey::generate()?;
         let mut files = HashMap::new();
         let mut pool = HashMap::new();
         let mut stanzas = Vec::new();
-        let mut add = |name: &str, version: &str, deb: Vec<u8>, depends: &str| {
-            let filename = format!("pool/main/l/linux/{name}_{version}_amd64.deb");
-            stanzas.push(stanza(name, version, &filename, &deb, depends));
+        let mut arm64_stanzas = Vec::new();
+        let mut add_to = |arch: &str, name: &str, version: &str, deb: Vec<u8>, depends: &str| {
+            let filename = format!("pool/main/l/linux/{name}_{version}_{arch}.deb");
+            let stanza = stanza(name, version, &filename, &deb, depends);
+            match arch {
+                "amd64" => stanzas.push(stanza),
+                _ => arm64_stanzas.push(stanza),
+            }
             files.insert(format!("/debian/{filename}"), deb);
             pool.insert(name.to_string(), filename);
+        };
+        add_to(
+            "arm64",
+            &format!("linux-image-{ARM64}"),
+            "6.1.176-1",
+            fake_deb(&[(
+                &format!("boot/vmlinuz-{ARM64}"),
+                &fake_arm64_image(ARM64, 64 * 1024),
+            )]),
+            "kmod",
+        );
+        add_to(
+            "arm64",
+            "busybox-static",
+            "1:1.35.0-4",
+            fake_deb(&[("bin/busybox", b"arm64 busybox")]),
+            "",
+        );
+        add_to(
+            "arm64",
+            "bash-static",
+            "5.2.15-2",
+            fake_deb(&[("bin/bash-static", b"arm64 bash")]),
+            "",
+        );
+        let mut add = |name: &str, version: &str, deb: Vec<u8>, depends: &str| {
+            add_to("amd64", name, version, deb, depends)
         };
         for (release, version) in [(CLASSIC_OLD, "6.1.170-3"), (CLASSIC, "6.1.176-1")] {
             let modules = CLASSIC_MODULES.map(|m| (format!("lib/modules/{release}/{m}"), m));
@@ -166,23 +200,28 @@ impl FakeArchive {
             )]),
             "",
         );
-        let packages = stanzas.join("\n");
-        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
-        xz.write_all(packages.as_bytes()).unwrap();
-        let packages_xz = xz.finish().unwrap();
-        let release = format!(
-            "Suite: stable\nDate: Tue, 24 Nov 2026 02:12:15 UTC\nSHA256:\n {} {} main/binary-amd64/Packages.xz\n",
-            sha256_hex(&packages_xz),
-            packages_xz.len()
-        );
-        files.insert(
-            "/debian/dists/stable/InRelease".into(),
-            key.clearsign(&release),
-        );
-        files.insert(
-            "/debian/dists/stable/main/binary-amd64/Packages.xz".into(),
-            packages_xz,
-        );
+        for (suite, arch, stanzas) in [
+            ("stable", "amd64", stanzas),
+            ("bookworm", "arm64", arm64_stanzas),
+        ] {
+            let packages = stanzas.join("\n");
+            let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            xz.write_all(packages.as_bytes()).unwrap();
+            let packages_xz = xz.finish().unwrap();
+            let release = format!(
+                "Suite: {suite}\nDate: Tue, 24 Nov 2026 02:12:15 UTC\nSHA256:\n {} {} main/binary-{arch}/Packages.xz\n",
+                sha256_hex(&packages_xz),
+                packages_xz.len()
+            );
+            files.insert(
+                format!("/debian/dists/{suite}/InRelease"),
+                key.clearsign(&release),
+            );
+            files.insert(
+                format!("/debian/dists/{suite}/main/binary-{arch}/Packages.xz"),
+                packages_xz,
+            );
+        }
         Some(FakeArchive {
             server: TestServer::start(files),
             key,
@@ -196,7 +235,9 @@ impl FakeArchive {
              [[kernel]]\nname = \"6.1\"\ndebian = {{ suite = \"stable\", series = \"6.1\" }}\n\
              [[kernel]]\nname = \"7.3\"\ndebian = {{ suite = \"stable\", series = \"7.3\" }}\n\
              [[kernel]]\nname = \"6.12\"\ndebian = {{ suite = \"stable\", series = \"6.12\" }}\n\
-             [[kernel]]\nname = \"gone\"\ndebian = {{ suite = \"oldstable\", series = \"5.10\" }}\n",
+             [[kernel]]\nname = \"gone\"\ndebian = {{ suite = \"oldstable\", series = \"5.10\" }}\n\
+             [[kernel]]\nname = \"6.1-arm64\"\narch = \"arm64\"\n\
+             debian = {{ suite = \"bookworm\", series = \"6.1\" }}\n",
             self.server.base_url,
             self.key.keyring.display()
         );
@@ -293,6 +334,54 @@ fn resolves_both_layouts_then_works_offline() {
             .hits(&archive.pool_url_path(&format!("linux-image-{CLASSIC}"))),
         1
     );
+}
+
+#[test]
+fn an_arm64_kernel_and_its_guest_tools_through_the_signed_chain_then_offline() {
+    let Some(archive) = FakeArchive::build() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = archive.kernels_file(dir.path());
+    let entry = file.get("6.1-arm64").unwrap();
+    assert_eq!(entry.arch, Arch::Arm64);
+    let cache = KernelCache::at(dir.path().join("cache"));
+    let mut resolver = Resolver::new(&file, cache.clone());
+    let kernel = bootable(resolver.resolve(entry).unwrap());
+    assert_eq!(kernel.release, ARM64, "read from the Image's banner");
+    assert!(kernel.vmlinuz.ends_with(format!("boot/vmlinuz-{ARM64}")));
+    let tools = resolver.guest_tools(&entry.name, Arch::Arm64).unwrap();
+    assert_eq!(
+        archive.server.hits("/debian/dists/bookworm/InRelease"),
+        1,
+        "the kernel's index also named the guest tools"
+    );
+    let programs = tools.extract(dir.path()).unwrap();
+    assert_eq!(std::fs::read(&programs.busybox).unwrap(), b"arm64 busybox");
+    assert_eq!(std::fs::read(&programs.bash).unwrap(), b"arm64 bash");
+
+    // A later run needs no network; a damaged .deb is downloaded again, verified.
+    let hits = archive.server.total_hits();
+    let mut later = Resolver::new(&file, cache.clone());
+    assert_eq!(later.guest_tools(&entry.name, Arch::Arm64).unwrap(), tools);
+    assert_eq!(archive.server.total_hits(), hits);
+    std::fs::write(
+        cache.debs_dir().join("busybox-static_1:1.35.0-4_arm64.deb"),
+        b"x",
+    )
+    .unwrap();
+    assert_eq!(later.guest_tools(&entry.name, Arch::Arm64).unwrap(), tools);
+    assert_eq!(
+        archive
+            .server
+            .hits(&archive.pool_url_path("busybox-static")),
+        2
+    );
+
+    // The amd64 index has no guest tools: what is missing is named.
+    let err = later.guest_tools("6.1", Arch::X86_64);
+    let err = crate::error_chain(&err.unwrap_err());
+    assert!(err.contains("kernel 6.1: "), "{err}");
 }
 
 #[test]

@@ -340,7 +340,11 @@ fn kernels_page_names_the_default_list() {
         .split('`')
         .skip(1)
         .step_by(2)
-        .filter(|span| span.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .filter(|span| {
+            // A version, or a version and an architecture (`6.1-arm64`).
+            let version = span.strip_suffix("-arm64").unwrap_or(span);
+            version.chars().all(|c| c.is_ascii_digit() || c == '.')
+        })
         .map(str::to_string)
         .collect();
     let missing: Vec<_> = listed.difference(&named).collect();
