@@ -219,6 +219,70 @@ pub(super) fn is_path(kernel: &str) -> bool {
     kernel.contains('/')
 }
 
+/// How `--kernel` names a Debian kernel that the list does not have.
+const DEBIAN_PREFIX: &str = "debian:";
+
+/// `debian:SUITE[/VERSION][@FLAVOUR]`: a Debian kernel given on the command line.
+pub(super) fn is_debian(kernel: &str) -> bool {
+    kernel.starts_with(DEBIAN_PREFIX)
+}
+
+/// Appends to `file` an entry for each Debian kernel given on the command line, fetched and
+/// verified later as the list's are, and returns their names (`6.1.176`, `6.1.176-arm64`).
+/// Without a version it is the suite's newest of the flavour (`cloud-amd64` unless
+/// `@FLAVOUR` says, `@cloud-arm64` for an arm64 one), read from the suite's signed index.
+/// Bad input is exit 2, an index that cannot be read exit 3.
+pub(super) fn with_debian(
+    file: &mut KernelsFile,
+    given: &[String],
+    cache: &KernelCache,
+) -> Result<Vec<String>, (String, u8)> {
+    let mut names = Vec::new();
+    for spec in given {
+        let bad = |why: &str| {
+            (
+                format!(
+                    "--kernel {spec}: {why} (debian:SUITE[/VERSION][@FLAVOUR], e.g. debian:bookworm/6.1.176)"
+                ),
+                super::EXIT_BAD_INPUT,
+            )
+        };
+        let rest = &spec[DEBIAN_PREFIX.len()..];
+        let (rest, flavour) = rest
+            .split_once('@')
+            .unwrap_or((rest, crate::kernels::DEFAULT_FLAVOUR));
+        let (suite, version) = match rest.split_once('/') {
+            Some((suite, version)) => (suite, Some(version)),
+            None => (rest, None),
+        };
+        if !crate::kernels::is_suite_name(suite) {
+            return Err(bad(&format!("`{suite}` is not a Debian suite's name")));
+        }
+        if !crate::kernels::is_flavour(flavour) {
+            return Err(bad(&format!("`{flavour}` is not a kernel flavour")));
+        }
+        let name =
+            crate::kernels::append_debian_release(file, cache.clone(), suite, flavour, version)
+                .map_err(|e| {
+                    let code = match e {
+                        crate::kernels::LadderError::Index(_) => super::EXIT_INFRA,
+                        crate::kernels::LadderError::NoSuchVersion { .. } => super::EXIT_BAD_INPUT,
+                    };
+                    (format!("--kernel {spec}: {}", crate::error_chain(&e)), code)
+                })?;
+        if names.contains(&name) || file.kernels.iter().filter(|k| k.name == name).count() > 1 {
+            return Err(bad(&format!(
+                "another kernel of the run is already named `{name}`"
+            )));
+        }
+        if let Some(entry) = file.kernels.last_mut() {
+            entry.note = Some(format!("given on the command line as {spec}"));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
 /// `file` with an entry for each kernel given by path (a file is a kernel image, a directory
 /// a built source tree), and the names they got: `LABEL=PATH` names it LABEL; otherwise it
 /// is named by the release the image or tree announces (`6.13.0-rc1+`), so that two paths
@@ -403,6 +467,31 @@ impl Progress for BarProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_debian_kernel_names_a_suite_and_a_flavour_of_debian_s_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = KernelCache::at(dir.path().to_path_buf());
+        let mut file = KernelsFile::empty(Path::new("kernels.toml"));
+        for (given, why) in [
+            ("debian:Bookworm", "`Bookworm` is not a Debian suite's name"),
+            ("debian:../x/6.1", "`..` is not a Debian suite's name"),
+            (
+                "debian:bookworm@cloud amd64",
+                "`cloud amd64` is not a kernel flavour",
+            ),
+        ] {
+            let (message, code) = with_debian(&mut file, &[given.to_string()], &cache).unwrap_err();
+            assert_eq!(code, crate::cli::EXIT_BAD_INPUT, "{message}");
+            assert!(
+                message.starts_with(&format!("--kernel {given}: {why}")),
+                "{message}"
+            );
+        }
+        assert!(file.kernels.is_empty(), "nothing added");
+        assert!(is_debian("debian:bookworm/6.1.176@cloud-arm64"));
+        assert!(!is_debian("6.1"));
+    }
 
     #[test]
     fn kernels_given_by_path_join_the_list_named_by_their_release_or_label() {

@@ -201,9 +201,11 @@ struct RunArgs {
     #[arg(long, default_value_os_t = project::path("kernels.toml"), hide_default_value = true)]
     kernels: PathBuf,
     /// Only this kernel of the list (repeatable); all of them by default. A path instead of
-    /// a name boots that kernel image (a bzImage) or built source tree, without editing the
-    /// list.
-    #[arg(long, value_name = "NAME|PATH")]
+    /// a name boots that kernel image (a bzImage) or built source tree, and
+    /// `debian:SUITE[/VERSION][@FLAVOUR]` a Debian kernel (the suite's newest without
+    /// VERSION; `@cloud-arm64` for arm64), fetched and verified as the list's are, without
+    /// editing the list.
+    #[arg(long, value_name = "NAME|PATH|debian:SUITE[/VERSION]")]
     kernel: Vec<String>,
     /// VMs running at once [default: number of cores].
     #[arg(short, long)]
@@ -524,17 +526,18 @@ fn human_matrix(
     crate::report::evidence::write_unverified(out, cases, results, human.color)
 }
 
-/// Every selected kernel of kernels.toml, one VM each. Bad input (the file, a kernel name)
-/// is reported before anything is fetched or booted.
 /// Every selected kernel of kernels.toml (and `also`, a baseline to run beside them), one
 /// VM each. Bad input (the file, a kernel name) is reported before anything is fetched or
 /// booted. Kernels given by path take their place among the others by the version they
 /// reported.
 fn run_matrix(args: &RunArgs, cases: &[Case], also: Option<&str>) -> Result<RunResults, u8> {
-    let (mut names, paths): (Vec<String>, Vec<String>) = args
+    let (debian, given): (Vec<String>, Vec<String>) = args
         .kernel
         .iter()
         .cloned()
+        .partition(|kernel| kernels::is_debian(kernel));
+    let (mut names, paths): (Vec<String>, Vec<String>) = given
+        .into_iter()
         .partition(|kernel| !kernels::is_path(kernel));
     if let Some(also) = also
         && !names.iter().any(|n| n == also)
@@ -542,8 +545,9 @@ fn run_matrix(args: &RunArgs, cases: &[Case], also: Option<&str>) -> Result<RunR
     {
         names.push(also.to_string());
     }
-    // Kernels given by path alone need no kernel list.
-    let file = if names.is_empty() && !paths.is_empty() && !args.kernels.exists() {
+    // Kernels given by path or as Debian's alone need no kernel list.
+    let direct = !paths.is_empty() || !debian.is_empty();
+    let file = if names.is_empty() && direct && !args.kernels.exists() {
         KernelsFile::empty(&args.kernels)
     } else {
         KernelsFile::load(&args.kernels).map_err(|e| {
@@ -551,10 +555,19 @@ fn run_matrix(args: &RunArgs, cases: &[Case], also: Option<&str>) -> Result<RunR
             EXIT_BAD_INPUT
         })?
     };
-    let (file, path_names) = kernels::with_paths(file, &paths).map_err(|message| {
+    let (mut file, mut path_names) = kernels::with_paths(file, &paths).map_err(|message| {
         eprintln!("{}", crate::printable::escape(&message));
         EXIT_BAD_INPUT
     })?;
+    if !debian.is_empty() {
+        let cache = kernel_cache()?;
+        let debian_names =
+            kernels::with_debian(&mut file, &debian, &cache).map_err(|(message, code)| {
+                eprintln!("{}", crate::printable::escape(&message));
+                code
+            })?;
+        path_names.extend(debian_names);
+    }
     // Kernels named on the command line must run; `optional` excuses only a whole-list run.
     let absent = if names.is_empty() {
         AbsentKernels::Skip

@@ -751,7 +751,7 @@ fn is_http_url(url: &str) -> bool {
 /// The suite becomes part of URLs (`dists/<suite>/`) and cache paths: Debian's own names
 /// use the characters of package names (`bookworm`, `trixie-backports`, `stable-updates`),
 /// and nothing else can make `..`, `?` or `#` of it.
-fn is_suite_name(suite: &str) -> bool {
+pub fn is_suite_name(suite: &str) -> bool {
     suite.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && suite
             .chars()
@@ -760,7 +760,7 @@ fn is_suite_name(suite: &str) -> bool {
 
 /// `cloud-amd64`, `rt-arm64`, `686-pae`: the end of a kernel package name, whose last part
 /// is the architecture in the index's URL.
-fn is_flavour(flavour: &str) -> bool {
+pub fn is_flavour(flavour: &str) -> bool {
     !flavour.is_empty()
         && flavour.split('-').all(|part| {
             !part.is_empty()

@@ -34,12 +34,12 @@ pub(crate) mod unpack;
 pub use cache::{CacheError, KernelCache};
 pub use config::{
     ConfigError, DEFAULT_FLAVOUR, DEFAULT_KEYRING, DebianSelector, DebianSource, KernelEntry,
-    KernelSource, KernelsFile, MIRROR_ENV, MemorySize,
+    KernelSource, KernelsFile, MIRROR_ENV, MemorySize, is_flavour, is_suite_name,
 };
 pub use download::{FetchError, NoProgress, Progress};
 pub use guest_tools::{GuestPrograms, GuestTools};
 pub use index::IndexError;
-pub use ladder::{LadderError, append_debian_ladder};
+pub use ladder::{LadderError, append_debian_ladder, append_debian_release};
 pub use mirror::NoMirror;
 pub use resolve::{
     BootableKernel, CacheState, KernelStatus, ResolveError, ResolvedKernel, Resolver,
