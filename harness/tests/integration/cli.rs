@@ -11,16 +11,10 @@ fn harness(args: &[&str]) -> Output {
     command(args).output().expect("the harness binary runs")
 }
 
-/// The binary with `args`, run from the repository's root as a user would, without colour
-/// and outside GitHub Actions whatever runs the tests.
+/// The binary with `args`, run from the repository's root as a user would.
 fn command(args: &[&str]) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
-    command
-        .args(args)
-        .current_dir(repo_root())
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY");
+    let mut command = crate::harness_command();
+    command.args(args).current_dir(repo_root());
     command
 }
 
@@ -98,9 +92,7 @@ fn a_kernel_vng_cannot_be_handed_safely_is_refused_before_anything_boots() {
         ("zstd", "the zstd-compressed module"),
         ("release", "the release of a kernel with modules"),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
-            .args(["run", "--kernels", kernels, "--kernel", kernel, "cases"])
-            .current_dir(repo_root())
+        let out = command(&["run", "--kernels", kernels, "--kernel", kernel, "cases"])
             .env("SK_MARK", dir.path().join("marker"))
             .output()
             .expect("the harness binary runs");

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Output;
 
 fn kernels(dir: &Path, args: &[&str], mirror: Option<&str>) -> Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+    let mut command = crate::harness_command();
     command
         .arg("kernels")
         .args(["--kernels", &dir.join("kernels.toml").to_string_lossy()])

@@ -6,6 +6,17 @@
 //! handlers, the working directory, the environment) is changed only in a child process
 //! (`vm_interrupt`).
 
+/// The harness binary as the tests run it: without colour, and outside GitHub Actions
+/// whatever runs the tests, since a run there would annotate the job and write its summary.
+fn harness_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+    command
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    command
+}
+
 #[path = "../support/requirements.rs"]
 mod requirements;
 

@@ -63,7 +63,7 @@ fn expected_skips(kernel: &str) -> &'static [&'static str] {
 
 /// `harness run` over cases/ with the kernels of ci/kernels-smoke.toml, reports to `out`.
 fn smoke_run(args: &[&str], out: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
+    let mut command = crate::harness_command();
     command
         .current_dir(repo_root())
         .args(["run", "--kernels", "ci/kernels-smoke.toml", "--out"])
@@ -81,7 +81,6 @@ fn smoke_kernels_pass_and_a_hung_kernel_is_only_its_own_error() {
     }
     let out_dir = tempfile::tempdir().expect("temp dir");
     let output = smoke_run(&["-j", "2"], out_dir.path())
-        .env("NO_COLOR", "1")
         .output()
         .expect("harness runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -183,7 +182,7 @@ fn a_memlock_case_does_the_same_alone_and_after_a_bpf_case() {
     let memlock = "cases/memlock-limit-counts-maps-before-5-11.yaml";
     let run = |cases: &[&str]| {
         let out = tempfile::tempdir().expect("temp dir");
-        let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+        let output = crate::harness_command()
             .current_dir(repo_root())
             .args([
                 "run", "--kernel", "5.4", "--kernel", "5.10", "-j", "2", "--out",
@@ -411,7 +410,7 @@ fn paths_named_to_run_commands_boot_their_kernels_and_run_nothing() {
     )
     .expect("kernels.toml written");
 
-    let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+    let output = crate::harness_command()
         .current_dir(repo_root())
         .args(["run", "--kernels"])
         .arg(&kernels_toml)
@@ -433,7 +432,6 @@ fn paths_named_to_run_commands_boot_their_kernels_and_run_nothing() {
         .env("HARNESS_KERNELS_DIR", &kernels_dir)
         .env("XDG_CACHE_HOME", &cache)
         .env("SK_MARK", base.path().join("marker"))
-        .env("NO_COLOR", "1")
         .output()
         .expect("harness runs");
     let context = format!(
@@ -499,7 +497,7 @@ fn a_debian_kernel_given_by_suite_runs_without_a_kernel_list() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_harness"))
+    let run = crate::harness_command()
         // Outside the project: no kernels.toml is found.
         .current_dir(dir.path())
         .args([
@@ -512,7 +510,6 @@ fn a_debian_kernel_given_by_suite_runs_without_a_kernel_list() {
         ])
         .arg(&out)
         .arg(repo_root().join("cases"))
-        .env("NO_COLOR", "1")
         .output()
         .expect("the harness runs");
     let stderr = String::from_utf8_lossy(&run.stderr);

@@ -90,10 +90,9 @@ fn the_workflow_takes_kernels_from_the_harness_and_the_mirror_from_a_variable() 
 }
 
 fn harness(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
+    crate::harness_command()
         .current_dir(dir)
         .args(args)
-        .env("NO_COLOR", "1")
         .output()
         .expect("the harness runs")
 }

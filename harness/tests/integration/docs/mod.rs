@@ -10,7 +10,6 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use harness::{case::Op, catalogue::ProgramKind};
@@ -359,10 +358,9 @@ fn kernels_page_names_the_default_list() {
 const CLI_MARKER: &str = "<!-- Below: each command's `--help`, generated.";
 
 fn help(command: &[String]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+    let out = crate::harness_command()
         .args(command)
         .arg("--help")
-        .env("NO_COLOR", "1")
         .env_remove("COLUMNS")
         .output()
         .expect("the harness binary runs");
