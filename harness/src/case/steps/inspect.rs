@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::{StepCheck, StepKind};
+use super::StepCheck;
 use crate::case::{
     Family, SockType, SocketSource,
     checked::{Checked, Outcomes},
@@ -12,28 +12,16 @@ use crate::case::{
     types::Type,
 };
 
-#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
-#[serde(rename_all = "snake_case")]
-#[strum_discriminants(
-    name(InspectOpKind),
-    derive(strum::VariantArray, strum::IntoStaticStr),
-    strum(serialize_all = "snake_case")
-)]
-pub enum InspectOp {
-    /// A sock_diag dump of one socket asking for its storage in these maps.
-    Diag(DiagArgs),
-    /// A BPF iterator over a map's storages, read to the end.
-    Iterate(IterateArgs),
-}
-
-impl StepKind for InspectOpKind {
-    fn name(&self) -> &'static str {
-        self.into()
+operations! {
+    pub enum InspectOp as InspectOpKind {
+        /// A sock_diag dump of one socket asking for its storage in these maps.
+        Diag(DiagArgs),
+        /// A BPF iterator over a map's storages, read to the end.
+        Iterate(IterateArgs),
     }
-
-    fn is_slow(&self) -> bool {
-        true
-    }
+    runs_in_child: [],
+    queries: [],
+    slow: [Diag, Iterate],
 }
 
 /// What the executor runs for an inspect step.

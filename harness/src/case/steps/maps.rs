@@ -11,45 +11,29 @@ use crate::case::{
     locate::Point,
 };
 
-#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
-#[serde(rename_all = "snake_case")]
-#[strum_discriminants(
-    name(MapOpKind),
-    derive(strum::VariantArray, strum::IntoStaticStr),
-    strum(serialize_all = "snake_case")
-)]
-pub enum MapOp {
-    /// Create a declared map here instead of before the first step.
-    CreateMap(String),
-    /// Close the case's descriptor of a map created by bpf(2); the kernel frees the map,
-    /// and the storages it gave sockets, once nothing else holds it.
-    CloseMap(String),
-    /// Freeze a map created by bpf(2) (`BPF_MAP_FREEZE`): the syscall side may no longer
-    /// change it.
-    FreezeMap(String),
-    Update(ElemArgs),
-    Lookup(ElemArgs),
-    Delete(ElemArgs),
-    LookupAndDelete(ElemArgs),
-    GetNextKey(ElemArgs),
-    LookupBatch(BatchArgs),
-    UpdateBatch(BatchArgs),
-    DeleteBatch(BatchArgs),
-    LookupAndDeleteBatch(BatchArgs),
-}
-
-impl StepKind for MapOpKind {
-    fn name(&self) -> &'static str {
-        self.into()
+operations! {
+    pub enum MapOp as MapOpKind {
+        /// Create a declared map here instead of before the first step.
+        CreateMap(String),
+        /// Close the case's descriptor of a map created by bpf(2); the kernel frees the map,
+        /// and the storages it gave sockets, once nothing else holds it.
+        CloseMap(String),
+        /// Freeze a map created by bpf(2) (`BPF_MAP_FREEZE`): the syscall side may no longer
+        /// change it.
+        FreezeMap(String),
+        Update(ElemArgs),
+        Lookup(ElemArgs),
+        Delete(ElemArgs),
+        LookupAndDelete(ElemArgs),
+        GetNextKey(ElemArgs),
+        LookupBatch(BatchArgs),
+        UpdateBatch(BatchArgs),
+        DeleteBatch(BatchArgs),
+        LookupAndDeleteBatch(BatchArgs),
     }
-
-    fn runs_in_child(&self) -> bool {
-        matches!(self, Self::Update | Self::Lookup | Self::Delete)
-    }
-
-    fn is_query(&self) -> bool {
-        matches!(self, Self::Lookup | Self::GetNextKey)
-    }
+    runs_in_child: [Update, Lookup, Delete],
+    queries: [Lookup, GetNextKey],
+    slow: [],
 }
 
 impl MapOpKind {

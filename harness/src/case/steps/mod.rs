@@ -7,6 +7,54 @@
 //! and its action, in the concern's module here; its `perform` in the executor's module of
 //! the same name (`crate::exec`); its row in the book's step reference (docs/src/cases/steps.md).
 
+/// One concern's operations: the enum serde reads (each variant a snake_case YAML key), its
+/// field-less `…Kind` twin listing every name, and what the walk over the steps knows of
+/// the kinds (see [`StepKind`]): those that may run in a forked child, the queries, the slow.
+macro_rules! operations {
+    (
+        $(#[$attr:meta])*
+        pub enum $op:ident as $kind:ident { $($variants:tt)* }
+        runs_in_child: [$($child:ident),*],
+        queries: [$($query:ident),*],
+        slow: [$($slow:ident),*] $(,)?
+    ) => {
+        #[derive(
+            schemars::JsonSchema,
+            Debug,
+            Clone,
+            serde::Serialize,
+            serde::Deserialize,
+            strum::EnumDiscriminants
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum_discriminants(
+            name($kind),
+            derive(strum::VariantArray, strum::IntoStaticStr),
+            strum(serialize_all = "snake_case")
+        )]
+        $(#[$attr])*
+        pub enum $op { $($variants)* }
+
+        impl $crate::case::steps::StepKind for $kind {
+            fn name(&self) -> &'static str {
+                self.into()
+            }
+
+            fn runs_in_child(&self) -> bool {
+                [$(Self::$child),*].contains(self)
+            }
+
+            fn is_query(&self) -> bool {
+                [$(Self::$query),*].contains(self)
+            }
+
+            fn is_slow(&self) -> bool {
+                [$(Self::$slow),*].contains(self)
+            }
+        }
+    };
+}
+
 mod context;
 mod decl;
 mod inspect;
@@ -98,19 +146,13 @@ pub trait StepKind {
 
     /// It may run in a forked child: a system call the parent prepares before the fork,
     /// since the child must not allocate.
-    fn runs_in_child(&self) -> bool {
-        false
-    }
+    fn runs_in_child(&self) -> bool;
 
     /// It only reads, so that `within` may ask again until its expectation holds.
-    fn is_query(&self) -> bool {
-        false
-    }
+    fn is_query(&self) -> bool;
 
     /// It takes milliseconds, and counts against the case's slow steps.
-    fn is_slow(&self) -> bool {
-        false
-    }
+    fn is_slow(&self) -> bool;
 }
 
 impl Kind {

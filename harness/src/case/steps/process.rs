@@ -4,34 +4,22 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{StepCheck, StepDecl, StepKind};
+use super::{StepCheck, StepDecl};
 use crate::case::{
     checked::{Checked, Outcomes},
     locate::Point,
 };
 
-#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
-#[serde(rename_all = "snake_case")]
-#[strum_discriminants(
-    name(ProcessOpKind),
-    derive(strum::VariantArray, strum::IntoStaticStr),
-    strum(serialize_all = "snake_case")
-)]
-pub enum ProcessOp {
-    /// Drop capabilities from the effective set for the rest of the case.
-    DropCapabilities(Vec<Capability>),
-    /// A child process runs these steps on its copies of the descriptors.
-    Fork(Vec<StepDecl>),
-}
-
-impl StepKind for ProcessOpKind {
-    fn name(&self) -> &'static str {
-        self.into()
+operations! {
+    pub enum ProcessOp as ProcessOpKind {
+        /// Drop capabilities from the effective set for the rest of the case.
+        DropCapabilities(Vec<Capability>),
+        /// A child process runs these steps on its copies of the descriptors.
+        Fork(Vec<StepDecl>),
     }
-
-    fn is_slow(&self) -> bool {
-        matches!(self, Self::Fork)
-    }
+    runs_in_child: [],
+    queries: [],
+    slow: [Fork],
 }
 
 /// What the executor runs for a process step.

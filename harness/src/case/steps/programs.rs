@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Life, StepCheck, StepKind};
+use super::{Life, StepCheck};
 use crate::{
     case::{
         checked::{Checked, Outcomes},
@@ -11,29 +11,17 @@ use crate::{
     catalogue::{ProgramKind, SockOpsOp},
 };
 
-#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
-#[serde(rename_all = "snake_case")]
-#[strum_discriminants(
-    name(ProgramOpKind),
-    derive(strum::VariantArray, strum::IntoStaticStr),
-    strum(serialize_all = "snake_case")
-)]
-pub enum ProgramOp {
-    /// Load a declared program (the verifier may refuse it) and attach it.
-    Attach(String),
-    Detach(String),
-    /// The next record of a program about a socket not yet observed.
-    Observe(ObserveArgs),
-}
-
-impl StepKind for ProgramOpKind {
-    fn name(&self) -> &'static str {
-        self.into()
+operations! {
+    pub enum ProgramOp as ProgramOpKind {
+        /// Load a declared program (the verifier may refuse it) and attach it.
+        Attach(String),
+        Detach(String),
+        /// The next record of a program about a socket not yet observed.
+        Observe(ObserveArgs),
     }
-
-    fn is_slow(&self) -> bool {
-        matches!(self, Self::Attach | Self::Detach)
-    }
+    runs_in_child: [],
+    queries: [],
+    slow: [Attach, Detach],
 }
 
 /// What the executor runs for a program step; programs and sockets by their declared names.

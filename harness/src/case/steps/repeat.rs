@@ -2,25 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{MapOp, Op, SocketOp, StepCheck, StepDecl, StepKind, template};
+use super::{MapOp, Op, SocketOp, StepCheck, StepDecl, template};
 use crate::case::{Step, locate::Point};
 
-#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
-#[serde(rename_all = "snake_case")]
-#[strum_discriminants(
-    name(RepeatOpKind),
-    derive(strum::VariantArray, strum::IntoStaticStr),
-    strum(serialize_all = "snake_case")
-)]
-pub enum RepeatOp {
-    /// Steps run `times` times in order, with `{i}` the iteration in their strings.
-    Repeat(RepeatArgs),
-}
-
-impl StepKind for RepeatOpKind {
-    fn name(&self) -> &'static str {
-        self.into()
+operations! {
+    pub enum RepeatOp as RepeatOpKind {
+        /// Steps run `times` times in order, with `{i}` the iteration in their strings.
+        Repeat(RepeatArgs),
     }
+    runs_in_child: [],
+    queries: [],
+    slow: [],
 }
 
 impl RepeatOp {

@@ -2,52 +2,36 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Life, StepCheck, StepKind};
+use super::{Life, StepCheck};
 use crate::case::{
     Family, SockType, SocketSource, SocketSpec, Type,
     checked::{Checked, Outcomes},
     locate::Point,
 };
 
-#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
-#[serde(rename_all = "snake_case")]
-#[strum_discriminants(
-    name(SocketOpKind),
-    derive(strum::VariantArray, strum::IntoStaticStr),
-    strum(serialize_all = "snake_case")
-)]
-pub enum SocketOp {
-    /// Create a declared socket here instead of before the first step.
-    Socket(String),
-    /// connect(2) an open socket to a bound or listening one.
-    Connect(ConnectArgs),
-    /// shutdown(2) one or both directions of an open socket.
-    Shutdown(ShutdownArgs),
-    /// Pass a descriptor over a unix socket (SCM_RIGHTS).
-    SendFd(SendFdArgs),
-    Close(String),
-    Send(TransferArgs),
-    Recv(TransferArgs),
-    /// setsockopt(2) of a SOL_SOCKET option, or of the harness's own (the setsockopt
-    /// program's input).
-    Setsockopt(SockoptArgs),
-    /// getsockopt(2) of a SOL_SOCKET option, or of the harness's own (answered by the
-    /// getsockopt program).
-    Getsockopt(SockoptArgs),
-}
-
-impl StepKind for SocketOpKind {
-    fn name(&self) -> &'static str {
-        self.into()
+operations! {
+    pub enum SocketOp as SocketOpKind {
+        /// Create a declared socket here instead of before the first step.
+        Socket(String),
+        /// connect(2) an open socket to a bound or listening one.
+        Connect(ConnectArgs),
+        /// shutdown(2) one or both directions of an open socket.
+        Shutdown(ShutdownArgs),
+        /// Pass a descriptor over a unix socket (SCM_RIGHTS).
+        SendFd(SendFdArgs),
+        Close(String),
+        Send(TransferArgs),
+        Recv(TransferArgs),
+        /// setsockopt(2) of a SOL_SOCKET option, or of the harness's own (the setsockopt
+        /// program's input).
+        Setsockopt(SockoptArgs),
+        /// getsockopt(2) of a SOL_SOCKET option, or of the harness's own (answered by the
+        /// getsockopt program).
+        Getsockopt(SockoptArgs),
     }
-
-    fn runs_in_child(&self) -> bool {
-        matches!(self, Self::Close)
-    }
-
-    fn is_query(&self) -> bool {
-        matches!(self, Self::Getsockopt)
-    }
+    runs_in_child: [Close],
+    queries: [Getsockopt],
+    slow: [],
 }
 
 /// What the executor runs for a socket step; sockets by their declared names.

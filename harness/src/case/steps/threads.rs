@@ -10,26 +10,14 @@ use crate::case::{
     locate::Point,
 };
 
-#[derive(schemars::JsonSchema, Debug, Clone, Serialize, Deserialize, strum::EnumDiscriminants)]
-#[serde(rename_all = "snake_case")]
-#[strum_discriminants(
-    name(ThreadsOpKind),
-    derive(strum::VariantArray, strum::IntoStaticStr),
-    strum(serialize_all = "snake_case")
-)]
-pub enum ThreadsOp {
-    /// Threads run map operations at the same time; the step expects outcome counts.
-    Threads(Vec<ThreadGroup>),
-}
-
-impl StepKind for ThreadsOpKind {
-    fn name(&self) -> &'static str {
-        self.into()
+operations! {
+    pub enum ThreadsOp as ThreadsOpKind {
+        /// Threads run map operations at the same time; the step expects outcome counts.
+        Threads(Vec<ThreadGroup>),
     }
-
-    fn is_slow(&self) -> bool {
-        true
-    }
+    runs_in_child: [],
+    queries: [],
+    slow: [Threads],
 }
 
 /// What the executor runs for a threads step: every thread's map actions in order, each
