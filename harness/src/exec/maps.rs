@@ -5,8 +5,8 @@ use std::os::fd::{IntoRawFd, RawFd};
 use aya_obj::generated::bpf_cmd;
 
 use super::{
-    sys,
-    world::{Prepared, World, status},
+    sys::{self, Prepared},
+    world::{World, status},
 };
 use crate::{
     case::steps::{BatchAction, BatchCommand, ElemAction, ElemCommand, MapAction},

@@ -4,15 +4,20 @@
 //! Each case runs on its own thread in its own network namespace, with its own
 //! descriptors; a panic or fault in one case becomes that case's error and the run goes on.
 //! The modules mirror `crate::case::steps`: each concern's module performs its steps'
-//! actions on the [`world::World`] of the running case, through the system calls of [`sys`].
+//! actions on the world of the running case (`world`: its maps, sockets and eBPF object,
+//! `case_bpf`), through the system calls of [`sys`]; `run` is the loop over the steps, and
+//! `prepare` readies the calls that run where nothing may allocate (fork, threads).
 
 mod btf;
+mod case_bpf;
 mod inspect;
 mod isolation;
 mod maps;
 mod netns;
+mod prepare;
 mod process;
 mod programs;
+mod run;
 mod sockets;
 mod sys;
 mod threads;
@@ -66,11 +71,11 @@ enum CaseError {
     #[error("cannot create the case's network namespace: {0}")]
     Netns(std::io::Error),
     #[error("cannot load the eBPF object: {}", crate::error_chain(.0))]
-    Object(programs::ObjectError),
+    Object(case_bpf::ObjectError),
     #[error(transparent)]
     Isolation(#[from] IsolationError),
     #[error("cannot clean up the case's cgroup: {}", crate::error_chain(.0))]
-    Cleanup(programs::ObjectError),
+    Cleanup(case_bpf::ObjectError),
 }
 
 /// Checks that this machine can run cases and returns the kernel's version and release.
@@ -263,7 +268,7 @@ fn unmet_requirement(case: &Case, version: KernelVersion) -> Option<String> {
     if !missing.is_empty() {
         return Some(format!("needs {} in the effective set", missing.join(", ")));
     }
-    programs::unmet(case)
+    case_bpf::unmet(case)
 }
 
 /// Runs the case in this (its own) thread: a network namespace of its own, the eBPF object
@@ -275,13 +280,13 @@ fn run_isolated(
     left_behind: &LeftBehind,
 ) -> Result<Vec<StepResult>, CaseError> {
     netns::enter_new().map_err(CaseError::Netns)?;
-    let bpf = programs::CaseBpf::start(case).map_err(CaseError::Object)?;
+    let bpf = case_bpf::CaseBpf::start(case).map_err(CaseError::Object)?;
     if case.rlimits.memlock.is_some() {
         isolation::enter_own_user()?;
     }
     let _limits = CaseLimits::apply(&case.rlimits, left_behind)?;
     let mut world = World::new(case, &sys::Kernel, bpf, left_behind);
-    let results = world.run_all(version);
+    let results = run::run_all(&mut world, version);
     // Programs are detached and the cgroup removed before the case's sockets close.
     if let Some(bpf) = world.bpf.take() {
         bpf.finish().map_err(CaseError::Cleanup)?;

@@ -2,8 +2,9 @@
 //! through the same preparation as threads.
 
 use super::{
-    sys,
-    world::{Prepared, World},
+    prepare,
+    sys::{self, Prepared},
+    world::World,
 };
 use crate::{case::Step, case::steps::ProcessAction, results::Actual};
 
@@ -41,7 +42,7 @@ fn fork(world: &World<'_>, children: &[Step]) -> (Actual, Vec<Actual>) {
     // allocate, since another thread may have held the allocator's lock.
     let mut calls: Vec<Result<Prepared, Actual>> = children
         .iter()
-        .map(|child| world.prepare(&child.action))
+        .map(|child| prepare::prepare(world, &child.action))
         .collect();
     let kernel = world.kernel;
     let mut shared = match SharedResults::new(calls.len()) {
@@ -75,7 +76,7 @@ fn fork(world: &World<'_>, children: &[Step]) -> (Actual, Vec<Actual>) {
                 .enumerate()
                 .map(|(slot, (child, call))| match call {
                     Err(actual) => actual,
-                    Ok(_) => world.prepared_outcome(&child.action, shared.read(slot)),
+                    Ok(_) => prepare::outcome(world, &child.action, shared.read(slot)),
                 })
                 .collect();
             (fork_actual, actuals)

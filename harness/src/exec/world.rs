@@ -1,23 +1,19 @@
-//! What a running case holds, and the run loop: each step's action goes to the module of
-//! its concern, which performs it on the world.
+//! What a running case holds: its maps, sockets and eBPF object, and the names the steps
+//! reach them by.
 
 use std::{
     collections::HashMap,
     os::fd::{AsRawFd, OwnedFd, RawFd},
-    time::{Duration, Instant},
 };
 
 use super::{
-    btf, inspect,
+    btf, case_bpf,
     isolation::LeftBehind,
-    maps, process, programs, sockets,
     sys::{self, Syscalls},
-    threads,
 };
 use crate::{
-    case::{Action, Case, KeyRef, Step},
-    results::{Actual, StepResult, Verdict},
-    version::KernelVersion,
+    case::{Case, KeyRef},
+    results::Actual,
 };
 
 /// The kernel objects a running case holds; dropped (so closed) when the case ends.
@@ -36,28 +32,11 @@ pub(super) struct World<'c> {
     /// case may have dropped the capabilities reading it needs by the time it asks.
     pub(super) map_ids: HashMap<String, u32>,
     /// Identities of the sockets, to match program records with.
-    pub(super) keys: programs::SocketKeys,
+    pub(super) keys: case_bpf::SocketKeys,
     /// The eBPF object, when the case uses programs or the object's maps.
-    pub(super) bpf: Option<programs::CaseBpf>,
+    pub(super) bpf: Option<case_bpf::CaseBpf>,
     /// Set when the case ran out of time: it stops before its next step.
-    left_behind: &'c LeftBehind,
-}
-
-/// A call made ready before it runs where nothing may allocate: in a forked child, or on
-/// threads racing each other. Every buffer exists before the call.
-pub(super) enum Prepared {
-    Elem(sys::ElemCall),
-    Close(RawFd),
-}
-
-impl Prepared {
-    /// Makes the call, allocating nothing; on success, the call's value buffer.
-    pub(super) fn run(&mut self, kernel: &dyn Syscalls) -> Result<&[u8], sys::Errno> {
-        match self {
-            Prepared::Elem(call) => kernel.elem(call).map(|()| call.value.as_slice()),
-            Prepared::Close(fd) => kernel.close(*fd).map(|()| &[][..]),
-        }
-    }
+    pub(super) left_behind: &'c LeftBehind,
 }
 
 /// Loads the BTF of every map that declares it, before any step runs: BTF describes the
@@ -87,22 +66,6 @@ fn load_map_btf(
         .collect()
 }
 
-fn judge(step: &Step, actual: Actual, version: KernelVersion) -> StepResult {
-    // This binary runs on its own architecture's kernels only.
-    let arch = crate::vm::Arch::host().unwrap_or_default();
-    let variant = step.expect.for_kernel(version, arch);
-    let (expected, reason, since) = match variant {
-        Some(v) => (v.outcome.clone(), v.reason.clone(), v.range.since),
-        None => unreachable!("validation makes variants cover every kernel a case runs on"),
-    };
-    StepResult {
-        line: step.line,
-        reason,
-        since,
-        ..StepResult::judged(step.id.clone(), step.label.clone(), expected, actual)
-    }
-}
-
 /// The outcome of a call that returns nothing but its status.
 pub(super) fn status(result: Result<(), sys::Errno>) -> Actual {
     match result {
@@ -115,7 +78,7 @@ impl<'c> World<'c> {
     pub(super) fn new(
         case: &'c Case,
         kernel: &'c dyn Syscalls,
-        bpf: Option<programs::CaseBpf>,
+        bpf: Option<case_bpf::CaseBpf>,
         left_behind: &'c LeftBehind,
     ) -> Self {
         let mut world = World {
@@ -127,7 +90,7 @@ impl<'c> World<'c> {
             closed: HashMap::new(),
             pending_pairs: HashMap::new(),
             map_ids: HashMap::new(),
-            keys: programs::SocketKeys::default(),
+            keys: case_bpf::SocketKeys::default(),
             bpf,
             left_behind,
         };
@@ -149,78 +112,6 @@ impl<'c> World<'c> {
             && let Ok(id) = self.kernel.map_id(fd)
         {
             self.map_ids.insert(name.to_string(), id);
-        }
-    }
-
-    /// Every step of the case, in order, judged against the expectation for `version`.
-    pub(super) fn run_all(&mut self, version: KernelVersion) -> Vec<StepResult> {
-        let mut results = Vec::new();
-        for step in &self.case.steps {
-            if self.left_behind.is_marked() {
-                break;
-            }
-            self.run(step, version, &mut results);
-        }
-        results
-    }
-
-    fn run(&mut self, step: &Step, version: KernelVersion, out: &mut Vec<StepResult>) {
-        let (actual, children) = self.perform(step);
-        let mut result = judge(step, actual, version);
-        // A step with `within` asks again until its expectation holds: the kernel frees
-        // some things later (a closed map's storages, after an RCU grace period).
-        if let Some(deadline) = step
-            .within
-            .and_then(|within| Instant::now().checked_add(within))
-        {
-            while result.verdict == Verdict::Diverged
-                && Instant::now() < deadline
-                && !self.left_behind.is_marked()
-            {
-                std::thread::sleep(Duration::from_millis(10));
-                result = judge(step, self.perform(step).0, version);
-            }
-        }
-        out.push(result);
-        for (child, actual) in step.children.iter().zip(children) {
-            out.push(judge(child, actual, version));
-        }
-    }
-
-    /// The step's outcome and, for a fork, each of its children's.
-    fn perform(&mut self, step: &Step) -> (Actual, Vec<Actual>) {
-        let performed = match &step.action {
-            Action::Maps(action) => maps::perform(self, action),
-            Action::Sockets(action) => sockets::perform(self, action),
-            Action::Programs(action) => programs::perform(self, action),
-            Action::Threads(action) => threads::perform(self, action),
-            Action::Inspect(action) => inspect::perform(self, action),
-            Action::Process(action) => return process::perform(self, action, &step.children),
-        };
-        let (Ok(actual) | Err(actual)) = performed;
-        (actual, Vec::new())
-    }
-
-    /// The action's call, made ready to run where nothing may allocate.
-    pub(super) fn prepare(&self, action: &Action) -> Result<Prepared, Actual> {
-        match action {
-            Action::Maps(action) => maps::prepare(self, action),
-            Action::Sockets(action) => sockets::prepare(self, action),
-            _ => Err(Actual::NotRun {
-                reason: "only element operations and close run where nothing may allocate".into(),
-            }),
-        }
-    }
-
-    /// The outcome of the action's prepared call, from what the call returned.
-    pub(super) fn prepared_outcome(
-        &self,
-        action: &Action,
-        result: Result<&[u8], sys::Errno>,
-    ) -> Actual {
-        match action {
-            Action::Maps(action) => maps::prepared_outcome(self, action, result),
-            _ => status(result.map(drop)),
         }
     }
 
@@ -256,14 +147,14 @@ impl<'c> World<'c> {
                 let fd = *self.closed.get(name).ok_or_else(|| Actual::NotRun {
                     reason: format!("socket {name} was never open"),
                 })?;
-                if sockets::is_open(fd) {
+                if sys::is_open(fd) {
                     return Err(Actual::NotRun {
                         reason: format!("fd {fd}, which {name} had, is open again"),
                     });
                 }
                 Ok(Some(fd))
             }
-            KeyRef::Raw(fd) if *fd >= 0 && sockets::is_open(*fd) => Err(Actual::NotRun {
+            KeyRef::Raw(fd) if *fd >= 0 && sys::is_open(*fd) => Err(Actual::NotRun {
                 reason: format!("fd {fd} is open in the executor, so it is not a stray number"),
             }),
             KeyRef::Raw(fd) => Ok(Some(*fd)),
@@ -271,200 +162,15 @@ impl<'c> World<'c> {
     }
 
     /// The eBPF object, which a case with programs, object maps or an iterator loads.
-    pub(super) fn object(&self) -> &programs::CaseBpf {
+    pub(super) fn object(&self) -> &case_bpf::CaseBpf {
         self.bpf
             .as_ref()
             .expect("a case with programs, object maps or an iterator loads the object")
     }
 
-    pub(super) fn object_mut(&mut self) -> &mut programs::CaseBpf {
+    pub(super) fn object_mut(&mut self) -> &mut case_bpf::CaseBpf {
         self.bpf
             .as_mut()
             .expect("a case with programs, object maps or an iterator loads the object")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use aya_obj::generated::bpf_cmd;
-
-    use super::*;
-    use crate::exec::sys::scripted::Scripted;
-
-    fn case(text: &str) -> Case {
-        crate::case::parse(Path::new("cases/x.yaml"), text).expect("valid case")
-    }
-
-    fn verdicts(results: &[StepResult]) -> Vec<(String, Verdict)> {
-        results.iter().map(|r| (r.id.clone(), r.verdict)).collect()
-    }
-
-    #[test]
-    fn keys_are_the_socket_fd_padded_and_values_fill_the_larger_size() {
-        let case = case(
-            "name: x\ndescription: d\nmaps:\n  store: { key: u64, value: u16, value_size: 8 }\n\
-             sockets:\n  s: { family: inet }\nsteps:\n\
-             \x20 - update: { map: store, socket: s, value: 7, flags: NOEXIST }\n    expect: ok\n\
-             \x20 - lookup: { map: store, socket: s }\n    expect: { value: 7 }\n",
-        );
-        let kernel = Scripted::default();
-        kernel
-            .replies
-            .lock()
-            .unwrap()
-            .extend([Ok(Vec::new()), Ok(7u16.to_le_bytes().to_vec())]);
-        let running = LeftBehind::default();
-        let mut world = World::new(&case, &kernel, None, &running);
-        let results = world.run_all(KernelVersion::new(6, 1, 0));
-        assert!(
-            results.iter().all(|r| r.verdict == Verdict::Pass),
-            "{results:#?}"
-        );
-        // The declared sizes, NO_PREALLOC by default, BTF described.
-        assert_eq!(*kernel.created.lock().unwrap(), [(8, 8, 1, true)]);
-        let fd = world.fds["s"].as_raw_fd();
-        let calls = kernel.elem_calls.lock().unwrap();
-        assert_eq!(calls[0].0, bpf_cmd::BPF_MAP_UPDATE_ELEM);
-        let mut key = fd.to_le_bytes().to_vec();
-        key.resize(8, 0);
-        assert_eq!(
-            calls[0].1, key,
-            "the fd as a C int, zero-padded to the key size"
-        );
-        assert_eq!(
-            (calls[0].2, calls[0].3),
-            (8, 1),
-            "value buffer and BPF_NOEXIST"
-        );
-        assert_eq!(calls[1].0, bpf_cmd::BPF_MAP_LOOKUP_ELEM);
-        let lookup = results.iter().find(|r| r.id == "2").expect("lookup step");
-        assert_eq!(
-            lookup.actual,
-            Actual::Value {
-                value: serde_json::json!(7)
-            }
-        );
-    }
-
-    #[test]
-    fn the_variant_in_force_judges_what_the_kernel_answered() {
-        let text = "name: x\ndescription: d\nmaps:\n  store: { value: u32 }\n\
-                    sockets:\n  s: { family: inet }\nsteps:\n\
-                    \x20 - lookup_batch: { map: store, sockets: [s] }\n    expect:\n\
-                    \x20     - { until: \"5.6\", expect: EINVAL, reason: no batch commands }\n\
-                    \x20     - { since: \"5.6\", expect: ENOTSUPP, reason: no batch ops }\n";
-        let case = case(text);
-        let kernel = Scripted {
-            batch_reply: Some(524),
-            ..Scripted::default()
-        };
-        let new = World::new(&case, &kernel, None, &LeftBehind::default())
-            .run_all(KernelVersion::new(6, 1, 0));
-        let old = World::new(&case, &kernel, None, &LeftBehind::default())
-            .run_all(KernelVersion::new(5, 4, 0));
-        let batch = |results: &[StepResult]| {
-            results
-                .iter()
-                .find(|r| r.id == "1")
-                .expect("batch step")
-                .clone()
-        };
-        assert_eq!(batch(&new).verdict, Verdict::Pass, "{new:#?}");
-        assert_eq!(batch(&new).reason.as_deref(), Some("no batch ops"));
-        let on_old = batch(&old);
-        assert_eq!(on_old.verdict, Verdict::Diverged);
-        assert_eq!(
-            on_old.expected,
-            crate::case::Expected::Errno("EINVAL".into())
-        );
-        assert_eq!(on_old.actual, Actual::errno(524));
-    }
-
-    #[test]
-    fn a_closed_socket_key_is_its_old_number_and_errnos_are_named() {
-        let case = case(
-            "name: x\ndescription: d\nmaps:\n  store: { value: u32 }\n\
-             sockets:\n  s: { family: inet }\nsteps:\n\
-             \x20 - close: s\n    expect: ok\n\
-             \x20 - delete: { map: store, closed_socket: s }\n    expect: EBADF\n",
-        );
-        let kernel = Scripted::default();
-        kernel.replies.lock().unwrap().push_back(Err(libc::EBADF));
-        let running = LeftBehind::default();
-        let mut world = World::new(&case, &kernel, None, &running);
-        let results = world.run_all(KernelVersion::new(6, 1, 0));
-        assert!(
-            verdicts(&results).iter().all(|(_, v)| *v == Verdict::Pass),
-            "{results:#?}"
-        );
-        let old_number = world.closed["s"];
-        let calls = kernel.elem_calls.lock().unwrap();
-        assert_eq!(calls.len(), 1);
-        assert_eq!(calls[0].0, bpf_cmd::BPF_MAP_DELETE_ELEM);
-        assert_eq!(calls[0].1, old_number.to_le_bytes());
-        let delete = results.last().expect("delete step");
-        assert_eq!(
-            delete.actual,
-            Actual::Errno {
-                name: "EBADF".into(),
-                code: libc::EBADF
-            }
-        );
-    }
-
-    #[test]
-    fn socket_steps_go_through_the_seam_with_the_descriptors_the_case_named() {
-        let case = case(
-            "name: x\ndescription: d\nsockets:\n  tx: { family: unix, type: stream, socketpair: true }\n\
-             \x20 rx: { pair_of: tx }\nsteps:\n\
-             \x20 - send: { socket: tx, bytes: 3 }\n    expect: ok\n\
-             \x20 - recv: { socket: rx, bytes: 3 }\n    expect: ok\n\
-             \x20 - shutdown: { socket: tx, how: write }\n    expect: ok\n\
-             \x20 - send: { socket: tx, bytes: 1 }\n    expect: EPIPE\n\
-             \x20 - close: rx\n    expect: ok\n",
-        );
-        let kernel = Scripted::default();
-        let running = LeftBehind::default();
-        let mut world = World::new(&case, &kernel, None, &running);
-        let results = world.run_all(KernelVersion::new(6, 1, 0));
-        assert!(
-            results.iter().all(|r| r.verdict == Verdict::Pass),
-            "{results:#?}"
-        );
-        let (tx, rx) = (world.fds["tx"].as_raw_fd(), world.closed["rx"]);
-        assert_eq!(
-            *kernel.socket_calls.lock().unwrap(),
-            [
-                ("send", tx),
-                ("recv", rx),
-                ("shutdown", tx),
-                ("send", tx),
-                ("close", rx)
-            ]
-        );
-    }
-
-    #[test]
-    fn threads_run_their_prepared_calls_and_count_the_outcomes() {
-        let case = case(
-            "name: x\ndescription: d\nmaps:\n  store: { value: u32 }\n\
-             sockets:\n  s: { family: inet }\nsteps:\n\
-             \x20 - threads:\n      - count: 2\n        repeat: 3\n        steps:\n\
-             \x20         - lookup: { map: store, socket: s }\n\
-             \x20   expect: { counts: { lookup: { ok: 6 } } }\n",
-        );
-        let kernel = Scripted::default();
-        let running = LeftBehind::default();
-        let results =
-            World::new(&case, &kernel, None, &running).run_all(KernelVersion::new(6, 1, 0));
-        assert!(
-            results.iter().all(|r| r.verdict == Verdict::Pass),
-            "{results:#?}"
-        );
-        let calls = kernel.elem_calls.lock().unwrap();
-        assert_eq!(calls.len(), 6);
-        assert!(calls.iter().all(|c| c.0 == bpf_cmd::BPF_MAP_LOOKUP_ELEM));
     }
 }

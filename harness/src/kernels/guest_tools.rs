@@ -10,37 +10,13 @@
 use std::path::{Path, PathBuf};
 
 use super::resolve::{ResolveError, Resolver};
-use super::select::select_package;
+use super::select::{BASH, BUSYBOX, GUEST_TOOLS, GuestTool, select_package};
 use super::unpack::{UnpackError, extract_program};
 use crate::vm::Arch;
 
 /// The suite the guest tools come from: one codename, so that every machine's guests run
 /// the same programs (a suite alias such as `stable` changes with each release).
 pub const SUITE: &str = "bookworm";
-
-/// A package and the program of it that the guest runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GuestTool {
-    pub package: &'static str,
-    /// The program's name in the package's `bin/` (or `usr/bin/`).
-    pub program: &'static str,
-}
-
-/// Debian's statically linked busybox and bash: the guest's root has no C library.
-pub const GUEST_TOOLS: [GuestTool; 2] = [BUSYBOX, BASH];
-const BUSYBOX: GuestTool = GuestTool {
-    package: "busybox-static",
-    program: "busybox",
-};
-const BASH: GuestTool = GuestTool {
-    package: "bash-static",
-    program: "bash-static",
-};
-
-/// Whether a Packages stanza of this name is one of the guest tools'.
-pub fn is_guest_tool(package: &str) -> bool {
-    GUEST_TOOLS.iter().any(|tool| tool.package == package)
-}
 
 /// The verified packages of one architecture's guest tools, in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -80,9 +80,35 @@ pub enum SelectError {
     },
 }
 
+/// A package and the program of it that the guest runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestTool {
+    pub package: &'static str,
+    /// The program's name in the package's `bin/` (or `usr/bin/`).
+    pub program: &'static str,
+}
+
+/// The static programs a guest of a foreign architecture runs besides the harness (see
+/// [`guest_tools`](super::guest_tools)): Debian's statically linked busybox and bash, since
+/// the guest's root has no C library.
+pub const GUEST_TOOLS: [GuestTool; 2] = [BUSYBOX, BASH];
+pub const BUSYBOX: GuestTool = GuestTool {
+    package: "busybox-static",
+    program: "busybox",
+};
+pub const BASH: GuestTool = GuestTool {
+    package: "bash-static",
+    program: "bash-static",
+};
+
+/// Whether a Packages stanza of this name is one of the guest tools'.
+pub fn is_guest_tool(package: &str) -> bool {
+    GUEST_TOOLS.iter().any(|tool| tool.package == package)
+}
+
 /// Parses the stanzas of a Packages index of the kernels (package names starting with
 /// `linux-`) and of the static programs a guest of a foreign architecture runs
-/// ([`GUEST_TOOLS`](super::guest_tools::GUEST_TOOLS)).
+/// ([`GUEST_TOOLS`]).
 ///
 /// Only those are kept: a suite's index is ~60 MB and kernels are a few hundred stanzas.
 pub fn parse_kernel_stanzas(index: &str) -> Vec<PackageStanza> {
@@ -90,9 +116,9 @@ pub fn parse_kernel_stanzas(index: &str) -> Vec<PackageStanza> {
         .split("\n\n")
         .filter(|stanza| {
             let first = stanza.trim_start().lines().next().unwrap_or_default();
-            first.strip_prefix("Package: ").is_some_and(|name| {
-                name.starts_with("linux-") || super::guest_tools::is_guest_tool(name.trim())
-            })
+            first
+                .strip_prefix("Package: ")
+                .is_some_and(|name| name.starts_with("linux-") || is_guest_tool(name.trim()))
         })
         .filter_map(parse_stanza)
         .collect()

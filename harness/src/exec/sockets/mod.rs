@@ -5,8 +5,10 @@ mod open;
 
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 
-pub(super) use self::open::is_open;
-use super::world::{Prepared, World, status};
+use super::{
+    sys::Prepared,
+    world::{World, status},
+};
 use crate::{
     case::{
         SocketSource,

@@ -21,7 +21,7 @@ use nix::{
 
 use crate::{
     case::{Family, SockType, SocketSource},
-    exec::sys::{Kernel, SocketSyscalls},
+    exec::sys::{self, Kernel, SocketSyscalls},
 };
 
 /// A descriptor just opened, and for a socketpair its other end, which waits for the
@@ -204,7 +204,7 @@ pub fn move_to(fd: OwnedFd, target: RawFd) -> Result<OwnedFd, Errno> {
     if fd.as_raw_fd() == target {
         return Ok(fd);
     }
-    if is_open(target) {
+    if sys::is_open(target) {
         return Err(Errno::EBUSY);
     }
     // SAFETY: target is free (checked above) and dup3 makes it a copy of fd, which we own.
@@ -212,9 +212,4 @@ pub fn move_to(fd: OwnedFd, target: RawFd) -> Result<OwnedFd, Errno> {
     Errno::result(ret)?;
     // SAFETY: dup3 returned target as a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(target) })
-}
-
-pub fn is_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD only queries the descriptor table.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }

@@ -67,5 +67,28 @@ pub trait Syscalls: MapSyscalls + SocketSyscalls {}
 
 impl<T: MapSyscalls + SocketSyscalls> Syscalls for T {}
 
+/// A call made ready before it runs where nothing may allocate: in a forked child, or on
+/// threads racing each other. Every buffer exists before the call.
+pub enum Prepared {
+    Elem(ElemCall),
+    Close(RawFd),
+}
+
+impl Prepared {
+    /// Makes the call, allocating nothing; on success, the call's value buffer.
+    pub fn run(&mut self, kernel: &dyn Syscalls) -> Result<&[u8], Errno> {
+        match self {
+            Prepared::Elem(call) => kernel.elem(call).map(|()| call.value.as_slice()),
+            Prepared::Close(fd) => kernel.close(*fd).map(|()| &[][..]),
+        }
+    }
+}
+
+/// Whether this process has descriptor `fd` open.
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
 /// The running kernel.
 pub struct Kernel;
