@@ -26,6 +26,7 @@ APT_PACKAGES=(
     qemu-system-arm # qemu-system-aarch64, for arm64 kernels (TCG on an x86_64 host)
     gcc-aarch64-linux-gnu # the C that the aarch64 harness's crates compile (ring, liblzma)
     busybox-static  # vng's guest init, and the shell of the harness's minimal guest root
+    bpftool         # inside `harness shell`'s guests
     kmod            # depmod/modprobe for the guest kernel's modules (virtiofs is a module <6.12)
     udev            # guests on the host's root (--guest-root host) start udevd
     file            # vng inspects the kernel image type

@@ -50,6 +50,9 @@ pub struct MatrixOptions {
     pub guest_root: GuestRoot,
     /// What an `optional` kernel whose image is absent is in the results.
     pub absent: AbsentKernels,
+    /// For a person at the terminal (`harness shell`): the guest holds its case's state
+    /// under an interactive shell on the console, with no time limit.
+    pub shell: bool,
 }
 
 /// What an `optional` local kernel whose image is absent becomes: `optional = true` excuses
@@ -376,7 +379,12 @@ fn minimal_root(
     if options.guest_root != GuestRoot::Minimal || !images {
         return None;
     }
-    match vm::MinimalRoot::build(dir, &options.harness_exe, vng.search_path()) {
+    let built = vm::MinimalRoot::build(dir, &options.harness_exe, vng.search_path());
+    let built = match (built, options.shell) {
+        (Ok(root), true) => root.install_shell_tools(vng.search_path()).map(|()| root),
+        (built, _) => built,
+    };
+    match built {
         Ok(root) => Some(root),
         Err(e) => {
             on_event(Event::Note(&format!(
@@ -671,7 +679,7 @@ fn run_in_vm(
             vec![vm::Share::writable_in_place(shared.path().to_path_buf())],
         ),
     };
-    let command = vec![
+    let mut command = vec![
         exe.display().to_string(),
         "guest".into(),
         "--kernel".into(),
@@ -681,6 +689,9 @@ fn run_in_vm(
         "--out".into(),
         work.join("results.json").display().to_string(),
     ];
+    if options.shell {
+        command.push("--hold".into());
+    }
 
     let mut spec = VmSpec::new(arg.clone(), setup.accel_for(entry.arch), command);
     spec.arch = entry.arch;
@@ -714,6 +725,16 @@ fn run_in_vm(
         spec.append = cmdline.split_whitespace().map(String::from).collect();
     }
 
+    if options.shell {
+        let exit = vm::run_interactive(&spec, &setup.vng, registry)?;
+        let results =
+            crate::results::read_json(&result_file).map_err(|source| KernelError::NoResults {
+                exit,
+                source,
+                console_tail: String::new(),
+            })?;
+        return results.kernels.into_iter().next().ok_or(KernelError::NoRun);
+    }
     let host_setup = started.elapsed();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let on_line = |line: &str| {

@@ -21,6 +21,7 @@ mod project;
 mod record;
 mod report;
 mod select;
+mod shell;
 
 use self::select::CaseSelection;
 use crate::{
@@ -111,6 +112,10 @@ enum Command {
     /// Write a new case, NAME.yaml, to start from: commented, and valid as written. Prints
     /// its path.
     New(new::NewArgs),
+    /// Boot one kernel as a run does, with the terminal as its console: a shell with
+    /// bpftool and the harness inside, and, given a case, that case's maps, programs and
+    /// sockets held after its steps until the shell exits.
+    Shell(shell::ShellArgs),
     /// Merge or show saved results (results.json) in the report formats, or say which
     /// versioned expectations their kernels have shown (evidence).
     Report {
@@ -185,6 +190,10 @@ struct GuestArgs {
     /// Where to write the results (in a directory the host shares read-write).
     #[arg(long)]
     out: PathBuf,
+    /// After the plan's case (at most one), an interactive shell on the console while the
+    /// case's maps, programs and sockets are held (`harness shell`).
+    #[arg(long)]
+    hold: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -272,6 +281,7 @@ pub fn main() -> ExitCode {
         Command::Check { paths } => check(&paths),
         Command::Run(args) => run(&args),
         Command::New(args) => new::run(&args),
+        Command::Shell(args) => shell::run(&args),
         Command::Guest(args) => guest(&args),
         Command::Report { command } => report::run(command),
         Command::Diff(args) => diff::run(&args),
@@ -379,7 +389,19 @@ fn run(args: &RunArgs) -> u8 {
         let also = baseline
             .as_ref()
             .and_then(baseline::Baseline::kernel_to_run);
-        match run_matrix(args, &cases, also) {
+        let choice = KernelChoice {
+            list: &args.kernels,
+            kernel: &args.kernel,
+        };
+        let limits = VmLimits {
+            jobs: args.jobs.unwrap_or_else(matrix::default_jobs),
+            memory: args.memory.clone(),
+            timeout: args.timeout,
+            cpus: args.cpus,
+            guest_root: args.guest_root,
+            shell: false,
+        };
+        match run_matrix(&choice, limits, &args.out, &cases, also) {
             Ok(results) => results,
             Err(code) => return code,
         }
@@ -530,8 +552,21 @@ fn human_matrix(
 /// VM each. Bad input (the file, a kernel name) is reported before anything is fetched or
 /// booted. Kernels given by path take their place among the others by the version they
 /// reported.
-fn run_matrix(args: &RunArgs, cases: &[Case], also: Option<&str>) -> Result<RunResults, u8> {
-    let (debian, given): (Vec<String>, Vec<String>) = args
+/// Which kernels a command boots: `kernel` (names, paths, `debian:…`; all of the list when
+/// empty) of the list `list`.
+struct KernelChoice<'a> {
+    list: &'a std::path::Path,
+    kernel: &'a [String],
+}
+
+fn run_matrix(
+    choice: &KernelChoice<'_>,
+    limits: VmLimits,
+    out: &std::path::Path,
+    cases: &[Case],
+    also: Option<&str>,
+) -> Result<RunResults, u8> {
+    let (debian, given): (Vec<String>, Vec<String>) = choice
         .kernel
         .iter()
         .cloned()
@@ -547,10 +582,10 @@ fn run_matrix(args: &RunArgs, cases: &[Case], also: Option<&str>) -> Result<RunR
     }
     // Kernels given by path or as Debian's alone need no kernel list.
     let direct = !paths.is_empty() || !debian.is_empty();
-    let file = if names.is_empty() && direct && !args.kernels.exists() {
-        KernelsFile::empty(&args.kernels)
+    let file = if names.is_empty() && direct && !choice.list.exists() {
+        KernelsFile::empty(choice.list)
     } else {
-        KernelsFile::load(&args.kernels).map_err(|e| {
+        KernelsFile::load(choice.list).map_err(|e| {
             eprintln!("{}", crate::error_chain(&e));
             EXIT_BAD_INPUT
         })?
@@ -580,14 +615,7 @@ fn run_matrix(args: &RunArgs, cases: &[Case], also: Option<&str>) -> Result<RunR
         eprintln!("{}", crate::printable::escape(&message));
         EXIT_BAD_INPUT
     })?;
-    let limits = VmLimits {
-        jobs: args.jobs.unwrap_or_else(matrix::default_jobs),
-        memory: args.memory.clone(),
-        timeout: args.timeout,
-        cpus: args.cpus,
-        guest_root: args.guest_root,
-    };
-    let mut results = run_kernels(&file, &selected, cases, limits, absent, &args.out)?;
+    let mut results = run_kernels(&file, &selected, cases, limits, absent, out)?;
     place_by_version(&mut results.kernels, &path_names);
     Ok(results)
 }
@@ -633,6 +661,8 @@ struct VmLimits {
     timeout: Option<std::time::Duration>,
     cpus: Option<u32>,
     guest_root: GuestRoot,
+    /// `harness shell`: see [`MatrixOptions::shell`].
+    shell: bool,
 }
 
 impl VmLimits {
@@ -644,6 +674,7 @@ impl VmLimits {
             timeout: None,
             cpus: None,
             guest_root: GuestRoot::default(),
+            shell: false,
         }
     }
 }
@@ -673,6 +704,7 @@ fn run_kernels(
         nine_p_memo: crate::cache_dir().map(|dir| vm::NinePMemo::at(dir.join("root-over-9p.json"))),
         guest_root: limits.guest_root,
         absent,
+        shell: limits.shell,
     };
     let quiet = ui().quiet;
     let bar = kernels::BarProgress::default();
@@ -683,8 +715,9 @@ fn run_kernels(
     };
     // Progress goes to stderr so that stdout stays the report (and JSON stays parseable).
     let run_progress = progress::RunProgress::for_stderr();
+    // A shell has the terminal: no progress drawn over it.
     let on_event = |event: Event<'_>| {
-        if !quiet {
+        if !quiet && !limits.shell {
             run_progress.show(event);
         }
     };
@@ -727,16 +760,21 @@ fn guest(args: &GuestArgs) -> u8 {
         }
     };
     let started = std::time::Instant::now();
-    let run = exec::run_cases(&args.kernel, &plan.cases, |case| {
-        // The console is captured by the host: one line per case helps when a kernel dies.
-        println!(
-            "{}{} {}",
-            matrix::CASE_DONE_MARK,
-            case.outcome.label(),
-            case.name
-        );
-    })
-    .unwrap_or_else(|e| {
+    let run = if args.hold {
+        exec::hold(&args.kernel, plan.cases.first())
+    } else {
+        exec::run_cases(&args.kernel, &plan.cases, |case| {
+            // The console is captured by the host: one line per case helps when a kernel
+            // dies.
+            println!(
+                "{}{} {}",
+                matrix::CASE_DONE_MARK,
+                case.outcome.label(),
+                case.name
+            );
+        })
+    };
+    let run = run.unwrap_or_else(|e| {
         let running = crate::version::KernelVersion::running().ok();
         crate::results::KernelRun {
             release: running.as_ref().map(|(_, release)| release.clone()),

@@ -10,6 +10,7 @@
 
 mod btf;
 mod case_bpf;
+mod hold;
 mod inspect;
 mod isolation;
 mod maps;
@@ -108,7 +109,39 @@ pub fn run_cases(
         on_case(&result);
         results.push(result);
     }
-    Ok(KernelRun {
+    Ok(kernel_run(kernel, version, release, start, results))
+}
+
+/// `harness shell`: runs `case`'s steps, if a case is given, then an interactive shell on
+/// this terminal while the case's maps, programs and sockets are held (its network
+/// namespace, its cgroup); they are released when the shell exits. The case's result is
+/// the run's, as for [`run_cases`].
+pub fn hold(kernel: &str, case: Option<&Case>) -> Result<KernelRun, InfraError> {
+    let start = Instant::now();
+    let (version, release) = preflight()?;
+    let results = match case {
+        Some(case) => vec![run_case_then(
+            case,
+            version,
+            HOLD_TIMEOUT,
+            AfterSteps::Shell,
+        )],
+        None => {
+            hold::shell(None, &[]);
+            Vec::new()
+        }
+    };
+    Ok(kernel_run(kernel, version, release, start, results))
+}
+
+fn kernel_run(
+    kernel: &str,
+    version: KernelVersion,
+    release: String,
+    start: Instant,
+    results: Vec<CaseResult>,
+) -> KernelRun {
+    KernelRun {
         kernel: kernel.to_string(),
         release: Some(release),
         arch: crate::vm::arch::running_machine(),
@@ -123,7 +156,7 @@ pub fn run_cases(
         phases: None,
         note: None,
         cases: results,
-    })
+    }
 }
 
 /// The longest a case may run. Cases take milliseconds, the slowest a few seconds under
@@ -144,6 +177,26 @@ pub fn run_case(case: &Case, version: KernelVersion) -> CaseResult {
 /// cannot touch what the next cases share: its rlimits are undone here at once (and it
 /// sets none later), and the next case that needs the eBPF object loads one of its own.
 pub fn run_case_for(case: &Case, version: KernelVersion, timeout: Duration) -> CaseResult {
+    run_case_then(case, version, timeout, AfterSteps::Release)
+}
+
+/// How long a held case may last: a person at its shell, not a machine.
+const HOLD_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What a case does once its steps ran, before it releases what it holds.
+#[derive(Debug, Clone, Copy)]
+enum AfterSteps {
+    Release,
+    /// An interactive shell on the terminal, in the case's network namespace ([`hold`]).
+    Shell,
+}
+
+fn run_case_then(
+    case: &Case,
+    version: KernelVersion,
+    timeout: Duration,
+    after: AfterSteps,
+) -> CaseResult {
     let start = Instant::now();
     let finish = |outcome, steps| CaseResult {
         name: case.name.clone(),
@@ -164,7 +217,7 @@ pub fn run_case_for(case: &Case, version: KernelVersion, timeout: Duration) -> C
         .name(case.name.clone())
         .spawn(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run_isolated(&owned, version, &case_left_behind)
+                run_isolated(&owned, version, &case_left_behind, after)
             }));
             // Nobody listens to a case left behind.
             let _ = done.send(result);
@@ -278,6 +331,7 @@ fn run_isolated(
     case: &Case,
     version: KernelVersion,
     left_behind: &LeftBehind,
+    after: AfterSteps,
 ) -> Result<Vec<StepResult>, CaseError> {
     netns::enter_new().map_err(CaseError::Netns)?;
     let bpf = case_bpf::CaseBpf::start(case).map_err(CaseError::Object)?;
@@ -287,6 +341,9 @@ fn run_isolated(
     let _limits = CaseLimits::apply(&case.rlimits, left_behind)?;
     let mut world = World::new(case, &sys::Kernel, bpf, left_behind);
     let results = run::run_all(&mut world, version);
+    if let AfterSteps::Shell = after {
+        hold::shell(Some(&world), &results);
+    }
     // Programs are detached and the cgroup removed before the case's sockets close.
     if let Some(bpf) = world.bpf.take() {
         bpf.finish().map_err(CaseError::Cleanup)?;

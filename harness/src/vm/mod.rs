@@ -54,7 +54,7 @@ pub use self::{
     console::{ConsoleFinding, Landmark, MarkerKind},
     memo::NinePMemo,
     outcome::{Phases, VmFailure, VmOutcome},
-    process::{VmProcess, VmRegistry, run, run_watched},
+    process::{VmProcess, VmRegistry, run, run_interactive, run_watched},
     root::MinimalRoot,
     spec::{Accel, GuestRootfs, KernelArg, Share, VmSpec, tree_is_built, tree_release},
     tools::Vng,

@@ -100,6 +100,91 @@ pub fn run_watched(
     Ok(outcome)
 }
 
+/// Boots `spec` with the terminal as the guest's console, stdin and stdout, for a person
+/// at it (`harness shell`): no wall-clock limit, no console captured, the VM's process
+/// group in the terminal's foreground until vng exits. Returns vng's exit code (the guest
+/// command's), and, as [`run`], leaves no process of the VM behind.
+pub fn run_interactive(
+    spec: &VmSpec,
+    vng: &Vng,
+    registry: &VmRegistry,
+) -> Result<Option<i32>, VmError> {
+    preflight(spec, vng)?;
+    let staging = Staging::new()?;
+    let args = vng_args(&staging.stage(spec)?)?;
+    let mut command = Command::new(vng.program());
+    command
+        .args(&args)
+        .envs(staging.environment(vng)?)
+        .current_dir(staging.path())
+        .process_group(0);
+    let orphaned_dirs: Vec<&Path> = std::iter::once(staging.path())
+        .chain(spec.remove_if_orphaned.iter().map(PathBuf::as_path))
+        .collect();
+    let (child, group) = registry.spawn(&mut command, vng, &orphaned_dirs)?;
+    drop(command);
+    let foreground = Foreground::give_terminal_to(group.pgid);
+    let pid = Pid::from_raw(child_pid(&child));
+    let exited = loop {
+        // Not reaped before the group is killed, as in `attempt`.
+        match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+            Err(Errno::EINTR) => continue,
+            other => break other,
+        }
+    };
+    drop(foreground);
+    exited.map_err(|errno| VmError::Wait {
+        source: errno.into(),
+    })?;
+    group.terminate()?;
+    let mut child = child;
+    let status = child.wait().map_err(|source| VmError::Wait { source })?;
+    if registry.is_cancelled() {
+        return Err(VmError::Cancelled);
+    }
+    Ok(status.code())
+}
+
+/// The terminal on stdin handed to a process group as its foreground, so that the guest's
+/// console reads the keyboard (a background group reading it would be stopped); given
+/// back to this process's group when dropped. Nothing happens without a terminal.
+struct Foreground {
+    ours: Option<Pid>,
+}
+
+impl Foreground {
+    fn give_terminal_to(group: Pid) -> Foreground {
+        let stdin = io::stdin();
+        let ours = nix::unistd::tcgetpgrp(&stdin).ok();
+        if ours.is_some() {
+            let _ = with_sigttou_ignored(|| nix::unistd::tcsetpgrp(&stdin, group));
+        }
+        Foreground { ours }
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        if let Some(ours) = self.ours {
+            let _ = with_sigttou_ignored(|| nix::unistd::tcsetpgrp(io::stdin(), ours));
+        }
+    }
+}
+
+/// Runs `f` with SIGTTOU ignored: a process outside the terminal's foreground group that
+/// changes the foreground is otherwise stopped by it, as shells know.
+fn with_sigttou_ignored<T>(f: impl FnOnce() -> T) -> T {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN runs no code in signal context; the previous action is restored.
+    let previous = unsafe { sigaction(Signal::SIGTTOU, &ignore) };
+    let result = f();
+    if let Ok(previous) = previous {
+        // SAFETY: puts back the action that was in place.
+        let _ = unsafe { sigaction(Signal::SIGTTOU, &previous) };
+    }
+    result
+}
+
 fn run_with_crash_retry(
     spec: &VmSpec,
     vng: &Vng,

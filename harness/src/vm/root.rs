@@ -111,6 +111,34 @@ impl MinimalRoot {
         Ok(root)
     }
 
+    /// Adds what a person at the guest's shell wants (`harness shell`): every busybox applet,
+    /// bpftool (found on `search_path` or in /usr/sbin) with its libraries, and the harness
+    /// as `harness`.
+    pub fn install_shell_tools(&self, search_path: &std::ffi::OsStr) -> Result<(), VmError> {
+        let busybox = self.host_path(Path::new("/bin/busybox"));
+        let listed = std::process::Command::new(&busybox)
+            .arg("--list")
+            .output()
+            .map_err(|source| root_error(&busybox, source))?;
+        for applet in String::from_utf8_lossy(&listed.stdout).lines() {
+            let guest = Path::new("/bin").join(applet);
+            if !applet.contains('/') && !self.host_path(&guest).exists() {
+                self.link(Path::new("busybox"), &guest)?;
+            }
+        }
+        let mut path = search_path.to_os_string();
+        path.push(":/usr/sbin");
+        let bpftool = super::tools::find_on_path("bpftool", &path).ok_or(VmError::ToolMissing {
+            tool: "bpftool",
+            hint: "install the Debian package bpftool (scripts/setup-vm.sh does)",
+        })?;
+        self.install_program(&bpftool, Path::new("/bin/bpftool"))?;
+        self.link(
+            Path::new(HARNESS_IN_GUEST.trim_start_matches("/bin/")),
+            Path::new("/bin/harness"),
+        )
+    }
+
     /// Builds the root of another architecture's guests under `parent`: that architecture's
     /// static `harness_exe`, `busybox` and `bash` (vng's init there is virtme-init, a bash
     /// script). busybox serves as modprobe too: the host's kmod does not run there.

@@ -34,6 +34,7 @@ mod kernels_fetch;
 mod matrix;
 mod report;
 mod report_page;
+mod shell;
 mod vm;
 mod vm_interrupt;
 mod workflow;
