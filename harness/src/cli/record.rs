@@ -7,14 +7,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{
-    EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INFRA, EXIT_PASS, kernels, load_cases, report::finish,
-    run_kernels,
-};
+use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INFRA, EXIT_PASS, load_cases, report::finish};
 use crate::{
     case::Case,
-    kernels::KernelsFile,
-    matrix::AbsentKernels,
     record::{self, StepEdit},
     results::{KernelRun, KernelStatus},
 };
@@ -28,10 +23,15 @@ pub struct RecordArgs {
     /// [default: the project's cases]
     #[arg(default_values_os_t = [super::project::path("cases")], hide_default_value = true)]
     paths: Vec<PathBuf>,
-    /// A kernel of the kernel list to run the cases on, or of --results to take
+    /// A kernel to run the cases on, as `run --kernel` takes it (a name of the list, a
+    /// path, `debian:SUITE[/VERSION][@FLAVOUR]`), or a kernel of --results to take
     /// (repeatable; with --results, all of its kernels by default). Several kernels let a
     /// proposal place a version split between them.
-    #[arg(long, value_name = "NAME", required_unless_present = "results")]
+    #[arg(
+        long,
+        value_name = "NAME|PATH|debian:SUITE[/VERSION]",
+        required_unless_present = "results"
+    )]
     kernel: Vec<String>,
     #[command(flatten)]
     select: super::select::CaseSelection,
@@ -140,22 +140,12 @@ fn kernel_runs(args: &RecordArgs, cases: &[Case]) -> Result<Vec<KernelRun>, u8> 
             .filter(|k| args.kernel.is_empty() || args.kernel.contains(&k.kernel))
             .collect());
     }
-    let file = KernelsFile::load(&args.kernels).map_err(|e| {
-        eprintln!("{}", crate::error_chain(&e));
-        EXIT_BAD_INPUT
-    })?;
-    let selected = kernels::select(&file, &args.kernel).map_err(|m| {
-        eprintln!("{}", crate::printable::escape(&m));
-        EXIT_BAD_INPUT
-    })?;
-    let results = run_kernels(
-        &file,
-        &selected,
-        cases,
-        super::VmLimits::one_at_a_time(args.memory.clone()),
-        AbsentKernels::Fail,
-        &args.out,
-    )?;
+    let choice = super::KernelChoice {
+        list: &args.kernels,
+        kernel: &args.kernel,
+    };
+    let limits = super::VmLimits::one_at_a_time(args.memory.clone());
+    let results = super::run_matrix(&choice, limits, &args.out, cases, None)?;
     if let Err(e) =
         crate::report::write_all(&results, &args.out, crate::results::JsonLayout::Compact)
     {

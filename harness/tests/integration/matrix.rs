@@ -485,7 +485,7 @@ fn paths_named_to_run_commands_boot_their_kernels_and_run_nothing() {
 /// A Debian kernel given as `debian:SUITE` needs no kernels.toml: the suite's newest kernel
 /// of the default flavour is fetched, verified and booted, and named by its version.
 #[test]
-fn a_debian_kernel_given_by_suite_runs_without_a_kernel_list() {
+fn a_debian_kernel_given_by_suite_runs_and_records_without_a_kernel_list() {
     if let Some((requirement, reason)) = requirements::vm_tools_missing() {
         requirements::missing(requirement, &reason);
         return;
@@ -495,34 +495,40 @@ fn a_debian_kernel_given_by_suite_runs_without_a_kernel_list() {
         requirements::missing(requirement, &reason);
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = dir.path().join("out");
-    let run = crate::harness_command()
-        // Outside the project: no kernels.toml is found.
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--kernel",
-            "debian:bookworm",
-            "--case",
-            "freeze-map",
-            "--out",
-        ])
-        .arg(&out)
-        .arg(repo_root().join("cases"))
-        .output()
-        .expect("the harness runs");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(0), "stderr: {stderr}");
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results.json"))
-            .expect("JSON");
-    let kernel = &results["kernels"][0];
-    let name = kernel["kernel"].as_str().expect("a name");
-    assert!(name.starts_with("6.1."), "named by its version: {name}");
-    assert_eq!(
-        kernel["version"], name,
-        "the guest reports the version it is named by"
-    );
-    assert_eq!(kernel["cases"][0]["outcome"]["status"], "pass");
+    // `record` takes its kernels as `run` does; with a case that agrees it proposes nothing.
+    for command in ["run", "record"] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("out");
+        let run = crate::harness_command()
+            // Outside the project: no kernels.toml is found.
+            .current_dir(dir.path())
+            .args([
+                command,
+                "--kernel",
+                "debian:bookworm",
+                "--case",
+                "freeze-map",
+                "--out",
+            ])
+            .arg(&out)
+            .arg(repo_root().join("cases"))
+            .output()
+            .expect("the harness runs");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(0), "{command}: stderr: {stderr}");
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results.json"))
+                .expect("JSON");
+        let kernel = &results["kernels"][0];
+        let name = kernel["kernel"].as_str().expect("a name");
+        assert!(
+            name.starts_with("6.1."),
+            "{command}: named by its version: {name}"
+        );
+        assert_eq!(
+            kernel["version"], name,
+            "{command}: the guest reports the version it is named by"
+        );
+        assert_eq!(kernel["cases"][0]["outcome"]["status"], "pass", "{command}");
+    }
 }
