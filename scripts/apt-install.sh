@@ -2,6 +2,9 @@
 # Installs the Debian packages given that are not installed yet; the one way the setup
 # scripts install packages. Quick when nothing is missing (it only asks dpkg).
 #   scripts/apt-install.sh WHO PACKAGE...     WHO prefixes the log lines
+# With HARNESS_APT_ARCHIVES set to a directory, apt keeps the .deb files it downloads there
+# and installs from them when they are present, so a CI cache of that directory spares the
+# downloads.
 set -euo pipefail
 who="$1"
 shift
@@ -25,6 +28,10 @@ log "installing apt packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # Other processes (another install, unattended upgrades) may hold the dpkg lock: wait.
 apt_get=(apt-get -o DPkg::Lock::Timeout=300 -y -q)
+if [[ -n ${HARNESS_APT_ARCHIVES:-} ]]; then
+    mkdir -p "$HARNESS_APT_ARCHIVES/partial"
+    apt_get+=(-o "Dir::Cache::Archives=$HARNESS_APT_ARCHIVES" -o APT::Keep-Downloaded-Packages=true)
+fi
 # On a fresh machine the package lists may be empty or stale: refresh once and retry.
 if ! "${apt_get[@]}" install --no-install-recommends "${missing[@]}"; then
     "${apt_get[@]}" update

@@ -26,7 +26,6 @@ APT_PACKAGES=(
     qemu-system-arm # qemu-system-aarch64, for arm64 kernels (TCG on an x86_64 host)
     gcc-aarch64-linux-gnu # the C that the aarch64 harness's crates compile (ring, liblzma)
     busybox-static  # vng's guest init, and the shell of the harness's minimal guest root
-    bpftool         # inside `harness shell`'s guests
     kmod            # depmod/modprobe for the guest kernel's modules (virtiofs is a module <6.12)
     udev            # guests on the host's root (--guest-root host) start udevd
     file            # vng inspects the kernel image type
@@ -48,6 +47,9 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 "$(dirname "$0")/apt-install.sh" setup-vm "${APT_PACKAGES[@]}"
+# bpftool, for `harness shell`'s guests; Debian packages it, Ubuntu (CI runners) not by
+# that name, and runs need none.
+"$(dirname "$0")/apt-install.sh" setup-vm bpftool || log "no bpftool package: harness shell's guests have none"
 
 # virtme-ng: checking the dist-info directory avoids starting Python on the fast path.
 if compgen -G "$VENV/lib/python3*/site-packages/virtme_ng-$VIRTME_NG_VERSION.dist-info" >/dev/null \

@@ -31,9 +31,10 @@ pub enum KernelsCommand {
     },
     /// Print the kernels' names and architectures in the list's order, for a CI matrix (one
     /// job per kernel, `harness run --kernel NAME`, on a runner that suits its architecture).
-    /// An optional kernel whose image is absent on this machine is left out, and stderr says
-    /// so: its job, which names it, would fail. `report merge --kernels` shows it as the skip
-    /// a run of the whole list shows.
+    /// A kernel that cannot run on this machine (an optional one whose image is absent, a
+    /// Debian one when no Debian mirror is configured) is left out, and stderr says why:
+    /// its job, which names it, would fail. `report merge --kernels` shows it as a skip with
+    /// that reason.
     Matrix {
         #[arg(long, value_enum, default_value_t = MatrixFormat::Github)]
         format: MatrixFormat,
@@ -76,13 +77,13 @@ pub fn run(command: KernelsCommand, kernels_file: &Path) -> anyhow::Result<ExitC
     }
 }
 
-/// The jobs of a CI matrix: every kernel of the list but the optional ones absent here, each
-/// of which stderr names with the reason.
+/// The jobs of a CI matrix: every kernel of the list but those that cannot run here, each of
+/// which stderr names with the reason.
 fn matrix(file: &KernelsFile, format: MatrixFormat) -> String {
     let jobs: Vec<MatrixJob<'_>> = file
         .kernels
         .iter()
-        .filter(|entry| match entry.absent_reason() {
+        .filter(|entry| match entry.cannot_run_here(file) {
             Some(reason) => {
                 eprintln!(
                     "{}: left out of the matrix: {}",

@@ -11,7 +11,7 @@ use clap::{Subcommand, ValueEnum};
 
 use super::{EXIT_BAD_INPUT, EXIT_INFRA, EXIT_PASS, exit_code, load_cases};
 use crate::{
-    kernels::{KernelEntry, KernelsFile},
+    kernels::KernelsFile,
     report::{self, changes, evidence, html, human::Human, junit, markdown, matrix},
     results::{self, JsonLayout, RunResults},
 };
@@ -191,8 +191,7 @@ fn merge_kernels(kernels_file: &Path, dir: &Path) -> Result<RunResults, u8> {
             );
         }
     }
-    let entries: Vec<&KernelEntry> = file.kernels.iter().collect();
-    results::merge_dir(&entries, dir).map_err(|e| {
+    results::merge_dir(&file, dir).map_err(|e| {
         eprintln!(
             "error: {}",
             crate::printable::escape(&format!("{}: {e}", dir.display()))

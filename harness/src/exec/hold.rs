@@ -103,6 +103,12 @@ fn describe(out: &mut impl Write, world: &World<'_>, steps: &[StepResult]) -> st
             escape(&step.expected.to_string())
         )?;
     }
+    if !Path::new("/bin/bpftool").exists() && !Path::new("/usr/sbin/bpftool").exists() {
+        writeln!(
+            out,
+            "(no bpftool here: install the Debian package bpftool on the host)"
+        )?;
+    }
     writeln!(out, "held by the executor, pid {}:", std::process::id())?;
     for name in world.case.maps.keys() {
         match (world.map_fd(name), world.map_ids.get(name)) {

@@ -92,6 +92,20 @@ impl KernelEntry {
         }
     }
 
+    /// Why this kernel cannot run on this machine as the list stands, if it cannot: an
+    /// `optional` local image that is absent ([`Self::absent_reason`]), or a Debian kernel
+    /// when no Debian mirror is configured (a CI runner of another distribution with no
+    /// `$HARNESS_DEBIAN_MIRROR`). A CI matrix gives such a kernel no job, and the merged
+    /// report shows it as a skip with this reason.
+    pub fn cannot_run_here(&self, file: &KernelsFile) -> Option<String> {
+        match &self.source {
+            KernelSource::Debian(_) => find_mirror(file.mirror.as_deref())
+                .err()
+                .map(|e| e.to_string()),
+            _ => self.absent_reason(),
+        }
+    }
+
     /// This kernel's row in the results when it ran no case: its note and the machine of
     /// its architecture, as a run of the list gives them.
     pub fn row_without_cases(&self, status: RunStatus) -> KernelRun {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{HarnessBuild, KernelStatus, RESULTS_JSON, RunResults, SCHEMA_VERSION, read_json};
-use crate::kernels::KernelEntry;
+use crate::kernels::KernelsFile;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -87,17 +87,18 @@ pub fn merge(inputs: Vec<RunResults>) -> Result<RunResults, MergeError> {
 /// Merges per-kernel runs laid out as `dir/<kernel>/results.json`, in the order of
 /// `kernels` (kernels.toml's). A kernel whose file is missing, unreadable, or holds other
 /// kernels than its own is that kernel's error row rather than a failed merge: its CI job
-/// failed before writing one, or wrote another schema. An `optional` kernel whose image is
-/// absent here had no job (`harness kernels matrix` leaves it out): without a file, its row
-/// is the skip a run of the whole list shows.
-pub fn merge_dir(kernels: &[&KernelEntry], dir: &Path) -> Result<RunResults, MergeError> {
+/// failed before writing one, or wrote another schema. A kernel that cannot run here had no
+/// job (`harness kernels matrix` leaves it out, [`KernelEntry::cannot_run_here`]): without
+/// a file, its row is a skip with the reason.
+pub fn merge_dir(file: &KernelsFile, dir: &Path) -> Result<RunResults, MergeError> {
+    let kernels = &file.kernels;
     let mut found = Vec::new();
     // Per kernel, the row that stands in for results not found.
     let mut stand_ins = Vec::with_capacity(kernels.len());
     for entry in kernels {
         let kernel = entry.name.as_str();
         let path = dir.join(kernel).join(RESULTS_JSON);
-        if let Some(reason) = entry.absent_reason()
+        if let Some(reason) = entry.cannot_run_here(file)
             && !path.exists()
         {
             stand_ins.push(Some(

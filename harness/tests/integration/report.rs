@@ -5,7 +5,7 @@ use crate::requirements;
 
 use harness::{
     case::Expected,
-    kernels::{KernelEntry, KernelsFile},
+    kernels::KernelsFile,
     report::{self, changes, human::Human, junit, markdown, matrix},
     results::{
         self, CaseOutcome, CaseResult, JsonLayout, KernelRun, KernelStatus, MergeError, ReadError,
@@ -511,8 +511,7 @@ fn a_merge_by_kernel_list_turns_unreadable_results_into_error_rows_and_absent_op
     }
     std::fs::write(&list, text).expect("writes kernels.toml");
     let file = KernelsFile::load(&list).expect("a valid list");
-    let entries: Vec<&KernelEntry> = file.kernels.iter().collect();
-    let merged = results::merge_dir(&entries, dir.path()).expect("merges");
+    let merged = results::merge_dir(&file, dir.path()).expect("merges");
     let rows: Vec<(&str, String)> = merged
         .kernels
         .iter()

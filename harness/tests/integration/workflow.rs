@@ -1,6 +1,8 @@
-//! The CI workflow (ci/github-actions.yml): actionlint finds nothing in it, and its flow run
-//! locally (the plan's matrix, one `harness run` per kernel, the merge in kernels.toml's
-//! order) reports what one run over every kernel reports.
+//! The CI workflows (ci/github-actions.yml, and the reusable .github/workflows/kernel-image.yml):
+//! actionlint finds nothing in them, and their flows run locally: the matrix's (the plan's
+//! jobs, one `harness run` per kernel, the merge in kernels.toml's order) reports what one
+//! run over every kernel reports, also on a runner without a Debian mirror; the reusable
+//! one's script runs a kernel image with the caller's own cases.
 
 use crate::requirements;
 
@@ -14,6 +16,12 @@ use requirements::Requirement;
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+/// The matrix to copy, and the workflow other repositories call.
+const WORKFLOWS: [&str; 2] = [
+    "ci/github-actions.yml",
+    ".github/workflows/kernel-image.yml",
+];
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -61,7 +69,8 @@ fn actionlint_finds_nothing_in_the_workflow() {
     )))
     .expect("a PATH");
     let out = Command::new(bin.join("actionlint"))
-        .args(["-no-color", "-verbose", "ci/github-actions.yml"])
+        .args(["-no-color", "-verbose"])
+        .args(WORKFLOWS)
         .current_dir(repo_root())
         .env("PATH", path)
         .output()
@@ -81,9 +90,14 @@ fn actionlint_finds_nothing_in_the_workflow() {
 /// and runs the harness's matrix and merge rather than a copied kernel list.
 #[test]
 fn the_workflow_takes_kernels_from_the_harness_and_the_mirror_from_a_variable() {
+    for path in WORKFLOWS {
+        let text = std::fs::read_to_string(repo_root().join(path)).expect("reads it");
+        assert!(!text.contains("http"), "a URL in {path}");
+    }
     let workflow =
         std::fs::read_to_string(repo_root().join("ci/github-actions.yml")).expect("reads it");
-    assert!(!workflow.contains("http"), "a URL in the workflow");
+    // One run per change: a pull request's pushes do not run it a second time.
+    assert!(workflow.contains("on:\n  push:\n    branches: [main]\n  pull_request:\n"));
     assert!(workflow.contains("HARNESS_DEBIAN_MIRROR: ${{ vars.HARNESS_DEBIAN_MIRROR }}"));
     assert!(workflow.contains("harness kernels matrix --format github"));
     assert!(workflow.contains("report merge --kernels kernels.toml --results results"));
@@ -239,4 +253,190 @@ fn without_durations(matrix: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `cmd` run with `/etc/apt` hidden (a tmpfs over it, in a mount namespace of its own, so
+/// the host's stays as it was) and no `$HARNESS_DEBIAN_MIRROR`: a runner whose apt sources
+/// name no Debian archive, as GitHub's Ubuntu runners.
+fn without_a_debian_mirror(dir: &Path, args: &[&str]) -> Output {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs none /etc/apt && exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("HARNESS_DEBIAN_MIRROR")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("unshare runs")
+}
+
+/// The first push of a fork, with no variable set: the Debian kernels get no job (a job
+/// would fail), and the merged report shows them skipped with the reason.
+#[test]
+fn without_a_mirror_debian_kernels_get_no_job_and_are_reported_skipped() {
+    if !nix::unistd::geteuid().is_root() {
+        requirements::missing(
+            Requirement::Root,
+            "a mount namespace, and cases on the host",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("kernels.toml"),
+        "[[kernel]]\nname = \"6.1\"\ndebian = { suite = \"bookworm\", series = \"6.1\" }\n\n\
+         [[kernel]]\nname = \"host\"\nhost = true\n",
+    )
+    .expect("writes kernels.toml");
+    let plan = without_a_debian_mirror(dir.path(), &["kernels", "matrix", "--format", "lines"]);
+    assert_eq!(
+        text(&plan.stdout),
+        "host x86_64\n",
+        "{}",
+        text(&plan.stderr)
+    );
+    assert!(
+        text(&plan.stderr).starts_with("6.1: left out of the matrix: no Debian mirror configured"),
+        "{}",
+        text(&plan.stderr)
+    );
+    let cases = repo_root().join("cases");
+    let job = harness(
+        dir.path(),
+        &[
+            "run",
+            "--kernel",
+            "host",
+            "--case",
+            "freeze-map",
+            "--out",
+            "results/host",
+            cases.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    assert_eq!(job.status.code(), Some(0), "{}", text(&job.stderr));
+    let merge = without_a_debian_mirror(
+        dir.path(),
+        &[
+            "report",
+            "merge",
+            "--kernels",
+            "kernels.toml",
+            "--results",
+            "results",
+            "--out",
+            "merged",
+        ],
+    );
+    assert_eq!(merge.status.code(), Some(0), "{}", text(&merge.stderr));
+    let merged = comparable(&dir.path().join("merged/results.json"));
+    assert_eq!(merged["kernels"][0]["status"]["status"], "skipped");
+    let reason = merged["kernels"][0]["status"]["reason"]
+        .as_str()
+        .expect("a reason");
+    assert!(reason.contains("HARNESS_DEBIAN_MIRROR"), "{reason}");
+    assert_eq!(merged["kernels"][1]["status"]["status"], "ran");
+}
+
+/// The reusable workflow's run step, executed as GitHub would run it: its `env` with the
+/// inputs bound, its script under bash, in a workspace laid out as its earlier steps leave
+/// it (the harness checked out in `harness/`, the caller in `caller/`, the kernel artifact
+/// in `kernel/`). The caller's own case runs beside the harness's.
+#[test]
+fn the_reusable_workflow_runs_a_kernel_image_with_the_callers_cases() {
+    if let Some((requirement, reason)) = requirements::vm_tools_missing() {
+        requirements::missing(requirement, &reason);
+        return;
+    }
+    let Some(image) = std::env::var_os("HARNESS_KERNELS_DIR")
+        .map(|dir| PathBuf::from(dir).join("5.2.1/bzImage"))
+        .filter(|image| image.is_file())
+    else {
+        requirements::missing(
+            Requirement::OldKernels,
+            "HARNESS_KERNELS_DIR holds no 5.2.1/bzImage, the image the workflow boots here",
+        );
+        return;
+    };
+    let workflow: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo_root().join(WORKFLOWS[1])).expect("reads it"),
+    )
+    .expect("YAML");
+    let step = workflow["jobs"]["run"]["steps"]
+        .as_sequence()
+        .expect("steps")
+        .iter()
+        .find(|step| step["name"] == "Run the cases on the kernel image")
+        .expect("the run step");
+    let inputs = [("kernel-path", "bzImage"), ("cases", "tests/sk-storage")];
+    let bind = |value: &str| {
+        inputs
+            .iter()
+            .fold(value.to_string(), |text, (name, bound)| {
+                text.replace(&format!("${{{{ inputs.{name} }}}}"), bound)
+            })
+    };
+
+    let workspace = tempfile::tempdir().expect("temp dir");
+    let ws = workspace.path();
+    std::os::unix::fs::symlink(repo_root(), ws.join("harness")).expect("links the checkout");
+    std::fs::create_dir_all(ws.join("kernel")).expect("mkdir");
+    std::fs::copy(&image, ws.join("kernel/bzImage")).expect("copies the image");
+    let own = ws.join("caller/tests/sk-storage");
+    std::fs::create_dir_all(&own).expect("mkdir");
+    let case = std::fs::read_to_string(repo_root().join("cases/freeze-map.yaml"))
+        .expect("a case")
+        .replace("name: freeze-map", "name: callers-own-case");
+    std::fs::write(own.join("own.yaml"), case).expect("writes the caller's case");
+    // The runner's sudo, which keeps the environment (-E): here the tests already run as
+    // root.
+    let shims = ws.join("shims");
+    std::fs::create_dir_all(&shims).expect("mkdir");
+    std::fs::write(
+        shims.join("sudo"),
+        "#!/bin/sh\n[ \"$1\" = -E ] && shift\nexec \"$@\"\n",
+    )
+    .expect("writes the shim");
+    std::fs::set_permissions(
+        shims.join("sudo"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let path = std::env::join_paths(std::iter::once(shims).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("a PATH");
+
+    let mut command = Command::new("bash");
+    command
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+        .arg(step["run"].as_str().expect("a script"))
+        .current_dir(ws)
+        .env("PATH", path)
+        .env("HARNESS_BIN", env!("CARGO_BIN_EXE_harness"))
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    for (name, value) in step["env"].as_mapping().expect("an env") {
+        command.env(
+            name.as_str().expect("a name"),
+            bind(value.as_str().expect("a value")),
+        );
+    }
+    let run = command.output().expect("bash runs the step");
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let results = comparable(&ws.join("out/results.json"));
+    let kernel = &results["kernels"][0];
+    assert_eq!(kernel["version"], "5.2.1", "{kernel:#}");
+    let own_case = kernel["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|case| case["name"] == "callers-own-case")
+        .expect("the caller's case ran");
+    assert_eq!(own_case["outcome"]["status"], "pass", "{own_case:#}");
+    assert!(kernel["cases"].as_array().expect("cases").len() > 40);
 }
