@@ -6,14 +6,15 @@
 //!   init, which powers off at once): what the kernel itself costs;
 //! - **vng**: `vng -r K --exec true` as a user types it (with the guests' accelerator and
 //!   vCPUs, and `--force-9p` for a kernel known to need it);
-//! - **host root**: `harness run --kernel K -j 1 --guest-root host`, vng's default root;
-//! - **minimal**: `harness run --kernel K -j 1`, the default minimal root.
+//! - **one**: `harness run --kernel K -j 1 --case freeze-map`, one case without programs:
+//!   the VM machinery's cost;
+//! - **all**: `harness run --kernel K -j 1`, every case.
 //!
-//! An arm64 kernel on an x86_64 host has only bare and minimal: its guests boot on their
-//! own minimal root, which vng as a user types it does not have.
+//! An arm64 kernel on an x86_64 host has no vng column: its guests boot on their own
+//! minimal root, which vng as a user types it does not have.
 //!
-//! Then where each harness run's time went (its phases, from results.json), and the whole
-//! matrix at `-j 2` on each root. Prints figures and ratios; asserts nothing.
+//! Then where each harness run's time went (its phases, from results.json), the slowest
+//! cases, and the whole matrix at `-j 2`. Prints figures and ratios; asserts nothing.
 //!
 //! cargo bench --bench matrix                      every kernel of kernels.toml
 //! BENCH_KERNELS=6.1,7.3 BENCH_ROUNDS=3 cargo bench --bench matrix
@@ -33,6 +34,9 @@ use harness::{
 
 /// vng's guest memory, which the harness keeps: the bare boot gets the same.
 const MEMORY: &str = "1G";
+
+/// The case of the "one case" column: userspace map calls only, no eBPF object.
+const ONE_CASE: &str = "freeze-map";
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -102,48 +106,46 @@ fn main() {
         initramfs.insert(*arch, path);
     }
 
-    // "boot/bare" leaves the cases out of the minimal root's run: what the VM machinery
-    // around the kernel costs, against the kernel alone.
+    // "one" runs a single case without programs, so that its ratio to bare is the VM
+    // machinery's cost (vng, the shares, init, the harness's start); "all" every case.
     println!(
-        "{:<10} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
-        "kernel", "bare", "vng", "host root", "minimal", "min/bare", "host/bare", "boot/bare"
+        "{:<10} {:>6} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9}",
+        "kernel", "bare", "vng", "one", "all", "vng/bare", "one/bare", "all/bare"
     );
     let mut phases = Vec::new();
     for (name, vmlinuz, arch) in &kernels {
+        // bare, vng, one case, all cases
         let mut best = [Duration::MAX; 4];
         let mut best_runs: [Option<KernelRun>; 2] = [None, None];
         for _ in 0..rounds {
             let bare = time_bare_qemu(&vng, vmlinuz, &initramfs[arch], *arch, accel);
-            let minimal = harness_run(&exe, &root, &["--kernel", name, "-j", "1"]);
-            if !arch.is_host() {
-                best[0] = best[0].min(bare.unwrap_or(Duration::MAX));
-                if let Some((took, run)) = minimal
-                    && took < best[3]
-                {
-                    best[3] = took;
-                    best_runs[1] = run.kernels.into_iter().next();
-                }
-                continue;
-            }
-            let over_9p = nine_p.as_ref().is_some_and(|memo| {
-                memo.needs_9p(&KernelArg::Image {
-                    vmlinuz: vmlinuz.clone(),
-                    release: None,
-                    modules: None,
+            // vng as a user types it boots on the host's root, which another architecture's
+            // guests cannot use.
+            let plain = arch
+                .is_host()
+                .then(|| {
+                    let over_9p = nine_p.as_ref().is_some_and(|memo| {
+                        memo.needs_9p(&KernelArg::Image {
+                            vmlinuz: vmlinuz.clone(),
+                            release: None,
+                            modules: None,
+                        })
+                    });
+                    time_plain_vng(&vng, vmlinuz, accel, over_9p)
                 })
-            });
-            let plain = time_plain_vng(&vng, vmlinuz, accel, over_9p);
-            let host = harness_run(
+                .flatten();
+            let one = harness_run(
                 &exe,
                 &root,
-                &["--kernel", name, "-j", "1", "--guest-root", "host"],
+                &["--kernel", name, "-j", "1", "--case", ONE_CASE],
             );
+            let all = harness_run(&exe, &root, &["--kernel", name, "-j", "1"]);
             for (slot, took) in [bare, plain].into_iter().enumerate() {
                 if let Some(took) = took {
                     best[slot] = best[slot].min(took);
                 }
             }
-            for (index, run) in [host, minimal].into_iter().enumerate() {
+            for (index, run) in [one, all].into_iter().enumerate() {
                 let Some((took, run)) = run else { continue };
                 if took < best[2 + index] {
                     best[2 + index] = took;
@@ -152,12 +154,10 @@ fn main() {
             }
         }
         let secs = |d: Duration| {
-            if d == Duration::MAX && !arch.is_host() {
+            if d == Duration::MAX {
                 "-".to_string()
-            } else if d == Duration::MAX {
-                "failed".to_string()
             } else {
-                format!("{:.1}s", d.as_secs_f64())
+                format!("{:.2}s", d.as_secs_f64())
             }
         };
         let ratio = |d: Duration| {
@@ -167,44 +167,52 @@ fn main() {
                 format!("{:.2}x", d.as_secs_f64() / best[0].as_secs_f64())
             }
         };
-        let [host, minimal] = best_runs;
-        let boot = match minimal.as_ref().and_then(|run| run.phases) {
-            Some(phases) if best[3] != Duration::MAX => {
-                ratio(best[3].saturating_sub(Duration::from_millis(phases.command_ms)))
-            }
-            _ => "-".to_string(),
-        };
         println!(
-            "{name:<10} {:>7} {:>7} {:>10} {:>8} {:>9} {:>9} {:>10}",
+            "{name:<10} {:>6} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9}",
             secs(best[0]),
             secs(best[1]),
             secs(best[2]),
             secs(best[3]),
-            ratio(best[3]),
+            ratio(best[1]),
             ratio(best[2]),
-            boot,
+            ratio(best[3]),
         );
-        phases.push((
-            name.clone(),
-            host.and_then(|r| r.phases),
-            minimal.and_then(|r| r.phases),
-        ));
+        let [one, all] = best_runs;
+        phases.push((name.clone(), one, all));
     }
 
-    println!("\nphases of those runs (s): host root → minimal root");
+    println!("\nphases of those runs (s): one case → all cases");
     let header = Phases::NAMES;
     println!("{:<10} {}", "kernel", header.join(" | "));
-    for (name, host, minimal) in &phases {
+    for (name, one, all) in &phases {
         let cells: Vec<String> = (0..header.len())
             .map(|i| {
-                let at = |p: &Option<Phases>| {
-                    p.map(|p| format!("{:.1}", p.named()[i].1 as f64 / 1000.0))
+                let at = |run: &Option<KernelRun>| {
+                    run.as_ref()
+                        .and_then(|run| run.phases)
+                        .map(|p| format!("{:.2}", p.named()[i].1 as f64 / 1000.0))
                         .unwrap_or_else(|| "?".into())
                 };
-                format!("{} → {}", at(host), at(minimal))
+                format!("{} → {}", at(one), at(all))
             })
             .collect();
         println!("{name:<10} {}", cells.join(" | "));
+    }
+    println!("\nslowest cases of the all-cases runs");
+    for (name, _, all) in &phases {
+        let Some(all) = all else { continue };
+        let mut cases: Vec<(&str, u64)> = all
+            .cases
+            .iter()
+            .map(|case| (case.name.as_str(), case.duration_ms))
+            .collect();
+        cases.sort_by_key(|(_, ms)| std::cmp::Reverse(*ms));
+        let slowest: Vec<String> = cases
+            .iter()
+            .take(3)
+            .map(|(case, ms)| format!("{case} {ms} ms"))
+            .collect();
+        println!("{name:<10} {}", slowest.join(", "));
     }
 
     let kernel_args: Vec<&str> = kernels
@@ -219,13 +227,10 @@ fn main() {
         )
         .map(|(took, _)| took.as_secs_f64())
     };
-    let host = whole(&["--guest-root", "host"]);
-    let minimal = whole(&[]);
-    if let (Some(host), Some(minimal)) = (host, minimal) {
+    if let Some(took) = whole(&[]) {
         println!(
-            "\nwhole matrix ({} kernels) at -j 2: host root {host:.1}s, minimal root {minimal:.1}s, {:.2}x faster",
-            kernels.len(),
-            host / minimal
+            "\nwhole matrix ({} kernels, every case) at -j 2: {took:.1}s",
+            kernels.len()
         );
     }
 }

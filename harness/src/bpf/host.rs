@@ -8,7 +8,6 @@ use std::{fs, path::Path};
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use aya::{
-    Btf,
     programs::{LsmAttachType, ProgramType},
     sys::is_program_supported,
 };
@@ -117,24 +116,23 @@ impl HostSupport {
 /// has no ftrace direct calls for BPF trampolines: a kernel that loads a trivial program of
 /// the type knows it, and the cases report the attach's ENOTSUPP as their outcome.
 fn kernel_knows(program_type: ProgramType) -> bool {
-    match is_program_supported(program_type) {
-        Ok(false) => {
-            // aya's probe targets.
-            let target = match program_type {
-                ProgramType::Tracing => {
-                    Some((BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, "bpf_fentry_test1"))
-                }
-                ProgramType::Lsm(LsmAttachType::Mac) => {
-                    Some((BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "bpf_lsm_bpf"))
-                }
-                _ => None,
-            };
-            target.is_some_and(|(program_type, attach_type, function)| {
-                trivial_program_loads(program_type, attach_type, function)
-            })
+    // Tracing and LSM first by a trivial program of our own, which uses the kernel BTF the
+    // process parsed once: aya's probe of those types parses it again (under TCG that
+    // parse is a large part of the first BPF case's time). Only where it does not load is
+    // aya asked, with the same answer as before.
+    let own_probe = match program_type {
+        ProgramType::Tracing => Some((BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, "bpf_fentry_test1")),
+        ProgramType::Lsm(LsmAttachType::Mac) => {
+            Some((BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "bpf_lsm_bpf"))
         }
-        _ => true,
+        _ => None,
+    };
+    if own_probe.is_some_and(|(program_type, attach_type, function)| {
+        trivial_program_loads(program_type, attach_type, function)
+    }) {
+        return true;
     }
+    !matches!(is_program_supported(program_type), Ok(false))
 }
 
 /// Whether `r0 = 0; exit` loads as a program of `program_type` attaching (`attach_type`)
@@ -144,10 +142,14 @@ fn trivial_program_loads(
     attach_type: bpf_attach_type,
     function: &str,
 ) -> bool {
-    let Ok(btf_id) = Btf::from_sys_fs().map_err(drop).and_then(|btf| {
-        btf.id_by_type_name_kind(function, BtfKind::Func)
-            .map_err(drop)
-    }) else {
+    let Ok(btf_id) = super::object::kernel_btf()
+        .as_ref()
+        .map_err(drop)
+        .and_then(|btf| {
+            btf.id_by_type_name_kind(function, BtfKind::Func)
+                .map_err(drop)
+        })
+    else {
         return false;
     };
     // BPF_ALU64 | BPF_MOV | BPF_K (r0 = 0), then BPF_JMP | BPF_EXIT; the opcode is the low

@@ -450,7 +450,7 @@ fn compatible_object(clone_flag: bool) -> &'static Result<Vec<u8>, String> {
 }
 
 /// The running kernel's BTF, parsed on first use and kept for the process.
-fn kernel_btf() -> &'static Result<Btf, String> {
+pub(super) fn kernel_btf() -> &'static Result<Btf, String> {
     static KERNEL_BTF: OnceLock<Result<Btf, String>> = OnceLock::new();
     KERNEL_BTF.get_or_init(|| Btf::from_sys_fs().map_err(|e| e.to_string()))
 }
