@@ -29,6 +29,7 @@ APT_PACKAGES=(
     kmod            # depmod/modprobe for the guest kernel's modules (virtiofs is a module <6.12)
     udev            # guests on the host's root (--guest-root host) start udevd
     file            # vng inspects the kernel image type
+    patch           # applies scripts/patches/ to virtme-ng
     python3
     python3-venv
     libseccomp-dev # virtiofsd links libseccomp
@@ -62,6 +63,17 @@ else
     # venv does not break when a user's Python manager changes versions.
     /usr/bin/python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "virtme-ng==$VIRTME_NG_VERSION"
+fi
+
+# A fix carried until virtme-ng has it (scripts/patches/virtme-ng-virtiofsd-poll.patch says
+# why): applied once; `patch -R --dry-run` succeeding means it is already in.
+VNG_PATCH="$(cd "$(dirname "$0")" && pwd)/patches/virtme-ng-virtiofsd-poll.patch"
+site_packages=$(compgen -G "$VENV/lib/python3*/site-packages" | head -n1)
+if patch -d "$site_packages" -p1 -R --dry-run --silent <"$VNG_PATCH" >/dev/null 2>&1; then
+    log "virtme-ng already polls virtiofsd quickly"
+else
+    log "patching virtme-ng: poll for virtiofsd from 5 ms"
+    patch -d "$site_packages" -p1 --forward --silent <"$VNG_PATCH"
 fi
 
 if [[ -x $VENV/bin/virtiofsd ]] \
