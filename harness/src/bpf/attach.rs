@@ -3,6 +3,8 @@
 //! makes. A hook at an attach point listed here needs nothing in this file; a new kind of
 //! attach point adds its arm to each match.
 
+use std::sync::OnceLock;
+
 use aya::{
     Btf,
     programs::{
@@ -16,6 +18,13 @@ use aya::{
 
 use super::cgroup::CaseCgroup;
 use crate::catalogue::{AttachPoint, CgroupProgram, SkbDirection};
+
+/// The running kernel's BTF, parsed on first use and kept for the process: the probes,
+/// the object's loader and the tracing programs' attachment all use this one parse.
+pub(super) fn kernel_btf() -> &'static Result<Btf, String> {
+    static KERNEL_BTF: OnceLock<Result<Btf, String>> = OnceLock::new();
+    KERNEL_BTF.get_or_init(|| Btf::from_sys_fs().map_err(|e| e.to_string()))
+}
 
 /// The kernel's program type for programs that attach at `attach`.
 pub fn program_type(attach: AttachPoint) -> ProgramType {

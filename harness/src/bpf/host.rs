@@ -142,7 +142,7 @@ fn trivial_program_loads(
     attach_type: bpf_attach_type,
     function: &str,
 ) -> bool {
-    let Ok(btf_id) = super::object::kernel_btf()
+    let Ok(btf_id) = super::attach::kernel_btf()
         .as_ref()
         .map_err(drop)
         .and_then(|btf| {

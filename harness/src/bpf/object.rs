@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, io, os::fd::AsFd, os::fd::BorrowedFd, sync::OnceLock};
 
 use aya::{
-    Btf, Ebpf, EbpfError, EbpfLoader,
+    Ebpf, EbpfError, EbpfLoader,
     maps::{Array, Map, MapData, MapError, Queue, SkStorage},
     programs::{Iter, Program, ProgramError},
 };
@@ -180,7 +180,7 @@ impl SkStorageObject {
             .as_ref()
             .map_err(|e| BpfError::BtfCompat(e.clone()))?;
         let mut ebpf = EbpfLoader::new()
-            .btf(kernel_btf().as_ref().ok())
+            .btf(attach::kernel_btf().as_ref().ok())
             .load(object)
             .map_err(BpfError::Load)?;
         let records = ebpf
@@ -236,7 +236,7 @@ impl SkStorageObject {
         helpers: HelperSet,
     ) -> Result<(), BpfError> {
         let handle = program_handle(&mut self.ebpf, program, helpers)?;
-        attach::load(handle, program.attach_point(), kernel_btf()).map_err(|e| match e {
+        attach::load(handle, program.attach_point(), attach::kernel_btf()).map_err(|e| match e {
             LoadError::KernelBtf(reason) => BpfError::KernelBtf { program, reason },
             LoadError::Program(ProgramError::LoadError {
                 io_error,
@@ -370,7 +370,7 @@ impl SkStorageObject {
         let error = |action| move |source| BpfError::Iterator { action, source };
         let iter = <&mut Iter>::try_from(handle).map_err(error("find"))?;
         if iter.fd().is_err() {
-            let btf = kernel_btf()
+            let btf = attach::kernel_btf()
                 .as_ref()
                 .map_err(|reason| BpfError::IteratorBtf(reason.clone()))?;
             iter.load("bpf_sk_storage_map", btf).map_err(|e| match e {
@@ -419,7 +419,7 @@ const ITERATOR_TARGET: &str = "bpf_iter_bpf_sk_storage_map";
 /// kernel BTF, to a target that 5.9 added (commit 5ce6e77c9edf "bpf: Implement bpf
 /// iterator for sock local storage map"). Probed in the kernel's BTF, not by version.
 pub fn iterator_unsupported() -> Option<String> {
-    match kernel_btf() {
+    match attach::kernel_btf() {
         Err(reason) => Some(format!(
             "the sk storage map iterator attaches by kernel BTF, which cannot be read here (/sys/kernel/btf/vmlinux): {reason}"
         )),
@@ -447,12 +447,6 @@ fn compatible_object(clone_flag: bool) -> &'static Result<Vec<u8>, String> {
         set_map_flags(&widened, map_name::STORAGE_CLONE, BPF_F_NO_PREALLOC)
             .map_err(|e| e.to_string())
     })
-}
-
-/// The running kernel's BTF, parsed on first use and kept for the process.
-pub(super) fn kernel_btf() -> &'static Result<Btf, String> {
-    static KERNEL_BTF: OnceLock<Result<Btf, String>> = OnceLock::new();
-    KERNEL_BTF.get_or_init(|| Btf::from_sys_fs().map_err(|e| e.to_string()))
 }
 
 fn program_handle(
