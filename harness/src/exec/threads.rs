@@ -12,9 +12,8 @@ type Tally = BTreeMap<String, BTreeMap<String, u64>>;
 /// first, as for a forked child, so the threads only make system calls.
 pub(super) fn perform(world: &mut World<'_>, action: &ThreadsAction) -> Result<Actual, Actual> {
     let mut prepared = Vec::with_capacity(action.threads.len());
-    for actions in &action.threads {
-        let calls = actions
-            .iter()
+    for runs in &action.threads {
+        let calls = ThreadsAction::actions(runs)
             .map(|action| Ok((action.name(), maps::prepare(world, action)?)))
             .collect::<Result<Vec<_>, Actual>>()?;
         prepared.push(calls);

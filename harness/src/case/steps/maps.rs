@@ -48,7 +48,7 @@ impl MapOpKind {
 }
 
 /// What the executor runs for a map step.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MapAction {
     Create { map: String },
@@ -72,7 +72,7 @@ impl MapAction {
 }
 
 /// An element command with its key, value and flags resolved.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ElemAction {
     pub command: ElemCommand,
     pub map: String,
@@ -115,7 +115,7 @@ impl ElemCommand {
 
 /// A batch command over the storages of these sockets (and these values, for update), in
 /// order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchAction {
     pub command: BatchCommand,
     pub map: String,

@@ -89,7 +89,7 @@ pub use self::{
         ConnectArgs, Direction, ResolvedOption, SendFdArgs, ShutdownArgs, ShutdownHow,
         SocketAction, SocketOp, SocketOpKind, SockoptArgs, TransferArgs,
     },
-    threads::{ThreadGroup, ThreadsAction, ThreadsOp, ThreadsOpKind},
+    threads::{Run, ThreadGroup, ThreadsAction, ThreadsOp, ThreadsOpKind},
 };
 use super::{Step, checked::Checked};
 
