@@ -103,6 +103,18 @@ fn the_workflow_takes_kernels_from_the_harness_and_the_mirror_from_a_variable() 
     assert!(workflow.contains("report merge --kernels kernels.toml --results results"));
 }
 
+/// The report job's merge of the kernel jobs' results in `results/`, into `merged/`.
+const MERGE: [&str; 8] = [
+    "report",
+    "merge",
+    "--kernels",
+    "kernels.toml",
+    "--results",
+    "results",
+    "--out",
+    "merged",
+];
+
 fn harness(dir: &Path, args: &[&str]) -> Output {
     crate::harness_command()
         .current_dir(dir)
@@ -195,19 +207,7 @@ fn per_kernel_runs_merged_by_the_kernel_list_equal_one_run() {
     );
 
     // report
-    let merge = harness(
-        dir.path(),
-        &[
-            "report",
-            "merge",
-            "--kernels",
-            "kernels.toml",
-            "--results",
-            "results",
-            "--out",
-            "merged",
-        ],
-    );
+    let merge = harness(dir.path(), &MERGE);
     assert_eq!(merge.status.code(), Some(0), "{}", text(&merge.stderr));
     let merged = comparable(&dir.path().join("merged/results.json"));
     assert_eq!(merged, comparable(&dir.path().join("single/results.json")));
@@ -318,19 +318,7 @@ fn without_a_mirror_debian_kernels_get_no_job_and_are_reported_skipped() {
         ],
     );
     assert_eq!(job.status.code(), Some(0), "{}", text(&job.stderr));
-    let merge = without_a_debian_mirror(
-        dir.path(),
-        &[
-            "report",
-            "merge",
-            "--kernels",
-            "kernels.toml",
-            "--results",
-            "results",
-            "--out",
-            "merged",
-        ],
-    );
+    let merge = without_a_debian_mirror(dir.path(), &MERGE);
     assert_eq!(merge.status.code(), Some(0), "{}", text(&merge.stderr));
     let merged = comparable(&dir.path().join("merged/results.json"));
     assert_eq!(merged["kernels"][0]["status"]["status"], "skipped");
