@@ -27,29 +27,26 @@ pub(super) fn shell(world: Option<&World<'_>>, steps: &[StepResult]) {
         }
     };
     let mut out = &output;
-    let prompt = match world {
+    let (prompt, held) = match world {
         Some(world) => {
             let _ = describe(&mut out, world, steps);
-            format!("[{}] # ", escape(&world.case.name))
+            (
+                format!("[{}] # ", escape(&world.case.name)),
+                "the case's state",
+            )
         }
-        None => "[harness shell] # ".to_string(),
+        None => ("[harness shell] # ".to_string(), "the kernel"),
     };
     let _ = writeln!(
         out,
-        "exit the shell to release {} and power the guest off",
-        if world.is_some() {
-            "the case's state"
-        } else {
-            "the kernel"
-        }
+        "exit the shell to release {held} and power the guest off"
     );
-    let errors = output.try_clone();
     let shell = Command::new("sh")
         .arg("-i")
         .env("PS1", prompt)
         .stdin(input)
         .stdout(output.try_clone().map_or(Stdio::inherit(), Stdio::from))
-        .stderr(errors.map_or(Stdio::inherit(), Stdio::from))
+        .stderr(Stdio::from(output))
         .status();
     if let Err(e) = shell {
         eprintln!("error: cannot start sh: {e}");
