@@ -98,6 +98,38 @@ fn eval(expr: &str, vars: &[(&str, i64)]) -> Result<i64, String> {
     Ok(sum)
 }
 
+/// Whether any `{…}` of `value`'s strings (keys included) names the variable `var`: when
+/// none does, `value` expands alike whatever `var` is.
+pub fn mentions(value: &Value, var: &str) -> bool {
+    let in_text = |text: &str| {
+        expressions(text).any(|expr| {
+            split_terms(expr)
+                .iter()
+                .any(|(_, term)| term.split('*').any(|factor| factor.trim() == var))
+        })
+    };
+    match value {
+        Value::String(text) => in_text(text),
+        Value::Array(items) => items.iter().any(|item| mentions(item, var)),
+        Value::Object(entries) => entries
+            .iter()
+            .any(|(key, item)| in_text(key) || mentions(item, var)),
+        _ => false,
+    }
+}
+
+/// The insides of `text`'s closed `{…}` parts.
+fn expressions(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let open = rest.find('{')?;
+        let close = rest[open..].find('}')?;
+        let expr = &rest[open + 1..open + close];
+        rest = &rest[open + close + 1..];
+        Some(expr)
+    })
+}
+
 /// The most bytes `text` can come to once its `{…}` parts are expanded: each counts
 /// [`EXPRESSION_EXPANDS_TO`] bytes, or its own length when that is longer. Refuses, with its
 /// length, an expression longer than [`MAX_EXPRESSION_BYTES`]. Nothing is evaluated.
@@ -183,6 +215,23 @@ mod tests {
         let at_limit = format!("{{{}}}", "1".repeat(62));
         assert_eq!(expanded_size(&at_limit), Ok(64));
         assert_eq!(expanded_size("a{b"), Ok(3));
+    }
+
+    #[test]
+    fn mentions_finds_a_variable_in_any_expression_of_any_string_or_key() {
+        let value = json!({ "map": "m", "key": ["x", "{t*64 + 3}"], "v{ i }": 1 });
+        assert!(mentions(&value, "t"));
+        assert!(mentions(&value, "i"));
+        let value = json!({ "map": "it", "key": "{ti}", "value": 5 });
+        assert!(
+            !mentions(&value, "t"),
+            "`ti` is another name, `it` no expression"
+        );
+        assert!(!mentions(&value, "i"));
+        assert!(
+            !mentions(&json!("{i"), "i"),
+            "an unclosed `{{` is no expression"
+        );
     }
 
     #[test]

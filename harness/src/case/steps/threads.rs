@@ -2,6 +2,7 @@
 //! each outcome happened.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use strum::VariantArray;
 
 use super::{MapAction, MapOp, MapOpKind, Op, StepCheck, StepKind, decl::BareOp, template};
@@ -61,44 +62,18 @@ fn one() -> u32 {
     1
 }
 
-/// One thread of a threads step: its group and its operations in order.
-struct Thread {
-    group: usize,
-    ops: Vec<MapOp>,
-}
-
-/// A step of a thread group whose template does not expand.
-struct TemplateError {
-    group: usize,
-    step: usize,
-    message: String,
-}
-
-/// Every thread, with `{t}` and `{i}` substituted in its operations, the map operations
-/// of each group's steps.
-fn expand(groups: &[ThreadGroup], steps: &[Vec<&MapOp>]) -> Result<Vec<Thread>, TemplateError> {
-    let mut threads = Vec::new();
-    for (g, group) in groups.iter().enumerate() {
-        for _ in 0..group.count {
-            let t = threads.len() as i64;
-            let mut ops = Vec::new();
-            for i in 0..group.repeat {
-                for (j, op) in steps[g].iter().enumerate() {
-                    let error = |message: String| TemplateError {
-                        group: g,
-                        step: j,
-                        message,
-                    };
-                    let written = serde_json::to_value(op).map_err(|e| error(e.to_string()))?;
-                    let vars = [("t", t), ("i", i64::from(i))];
-                    let expanded = template::expand(&written, &vars).map_err(error)?;
-                    ops.push(serde_json::from_value(expanded).map_err(|e| error(e.to_string()))?);
-                }
-            }
-            threads.push(Thread { group: g, ops });
-        }
-    }
-    Ok(threads)
+/// The map operations of a group's steps as `written`, with `{t}` and `{i}` substituted;
+/// else the step whose template does not expand, and why.
+fn expand_iteration(written: &[Value], t: i64, i: u32) -> Result<Vec<MapOp>, (usize, String)> {
+    let vars = [("t", t), ("i", i64::from(i))];
+    written
+        .iter()
+        .enumerate()
+        .map(|(j, step)| {
+            let expanded = template::expand(step, &vars).map_err(|message| (j, message))?;
+            serde_json::from_value(expanded).map_err(|e| (j, e.to_string()))
+        })
+        .collect()
 }
 
 impl ThreadsOp {
@@ -157,42 +132,68 @@ fn check_threads(groups: &[ThreadGroup], cx: &mut StepCheck<'_>) -> Option<Check
         }
         steps.push(ops);
     }
-    let expanded = match expand(groups, &steps) {
-        Ok(expanded) => expanded,
-        Err(e) => {
-            cx.error(
-                &path.index(e.group).key("steps").index(e.step),
-                Point::Value,
-                e.message,
-            );
-            return None;
-        }
-    };
     // Every operation is checked as its thread runs it; the first bad one is reported.
-    let mut actions = Vec::with_capacity(expanded.len());
-    for thread in &expanded {
-        let g = thread.group;
-        let per_iteration = groups[g].steps.len();
-        let mut runs: Vec<Run> = Vec::new();
-        for iteration in thread.ops.chunks(per_iteration) {
-            let mut checked_iteration = Vec::with_capacity(per_iteration);
-            for (k, op) in iteration.iter().enumerate() {
-                let at = path
-                    .index(g)
-                    .key("steps")
-                    .index(k)
-                    .key(MapOpKind::from(op).name());
-                checked_iteration.push(op.check(&mut cx.at(at))?.action);
-            }
-            match runs.last_mut() {
-                Some(run) if run.actions == checked_iteration => run.times += 1,
-                _ => runs.push(Run {
-                    actions: checked_iteration,
-                    times: 1,
-                }),
+    // Steps that name neither `{t}` nor `{i}` come out alike on every thread or iteration,
+    // so they are expanded and checked once: thousands of iterations checked one by one
+    // took most of the time the harness needed to load the cases.
+    let mut actions: Vec<Vec<Run>> = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        let mut written = Vec::with_capacity(steps[g].len());
+        for (j, op) in steps[g].iter().enumerate() {
+            match serde_json::to_value(op) {
+                Ok(value) => written.push(value),
+                Err(e) => {
+                    cx.error(
+                        &path.index(g).key("steps").index(j),
+                        Point::Value,
+                        e.to_string(),
+                    );
+                    return None;
+                }
             }
         }
-        actions.push(runs);
+        let varies = |var| written.iter().any(|step| template::mentions(step, var));
+        let per_thread = varies("t");
+        let (iterations, times) = if varies("i") {
+            (group.repeat, 1)
+        } else {
+            (1, group.repeat)
+        };
+        let group_start = actions.len();
+        for _ in 0..group.count {
+            if !per_thread && actions.len() > group_start {
+                actions.push(actions[group_start].clone());
+                continue;
+            }
+            let t = actions.len() as i64;
+            let mut runs: Vec<Run> = Vec::new();
+            for i in 0..iterations {
+                let ops = match expand_iteration(&written, t, i) {
+                    Ok(ops) => ops,
+                    Err((j, message)) => {
+                        cx.error(&path.index(g).key("steps").index(j), Point::Value, message);
+                        return None;
+                    }
+                };
+                let mut checked = Vec::with_capacity(ops.len());
+                for (k, op) in ops.iter().enumerate() {
+                    let at = path
+                        .index(g)
+                        .key("steps")
+                        .index(k)
+                        .key(MapOpKind::from(op).name());
+                    checked.push(op.check(&mut cx.at(at))?.action);
+                }
+                match runs.last_mut() {
+                    Some(run) if run.actions == checked => run.times += times,
+                    _ => runs.push(Run {
+                        actions: checked,
+                        times,
+                    }),
+                }
+            }
+            actions.push(runs);
+        }
     }
     let names: Vec<&'static str> = groups
         .iter()
