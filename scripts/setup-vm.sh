@@ -65,16 +65,23 @@ else
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "virtme-ng==$VIRTME_NG_VERSION"
 fi
 
-# A fix carried until virtme-ng has it (scripts/patches/virtme-ng-virtiofsd-poll.patch says
-# why): applied once; `patch -R --dry-run` succeeding means it is already in.
-VNG_PATCH="$(cd "$(dirname "$0")" && pwd)/patches/virtme-ng-virtiofsd-poll.patch"
+# Fixes carried until virtme-ng has them (each patch's head says why), in this order:
+# each applied once; `patch -R --dry-run` succeeding means it is already in.
+VNG_PATCHES=(
+    virtme-ng-virtiofsd-poll.patch        # poll for virtiofsd from 5 ms, not 100
+    virtme-ng-one-serial-device.patch     # one virtio-serial device for all script ports
+    virtme-ng-lazy-mainline-import.patch  # no `requests` import on every start
+)
 site_packages=$(compgen -G "$VENV/lib/python3*/site-packages" | head -n1)
-if patch -d "$site_packages" -p1 -R --dry-run --silent <"$VNG_PATCH" >/dev/null 2>&1; then
-    log "virtme-ng already polls virtiofsd quickly"
-else
-    log "patching virtme-ng: poll for virtiofsd from 5 ms"
-    patch -d "$site_packages" -p1 --forward --silent <"$VNG_PATCH"
-fi
+for name in "${VNG_PATCHES[@]}"; do
+    vng_patch="$(cd "$(dirname "$0")" && pwd)/patches/$name"
+    if patch -d "$site_packages" -p1 -R --dry-run --silent <"$vng_patch" >/dev/null 2>&1; then
+        log "virtme-ng already has $name"
+    else
+        log "patching virtme-ng: $name"
+        patch -d "$site_packages" -p1 --forward --silent <"$vng_patch"
+    fi
+done
 
 if [[ -x $VENV/bin/virtiofsd ]] \
     && [[ $("$VENV/bin/virtiofsd" --version 2>/dev/null) == *"$VIRTIOFSD_VERSION"* ]]; then

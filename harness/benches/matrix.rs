@@ -247,8 +247,8 @@ fn busybox_initramfs(busybox: &Path, path: &Path) {
 }
 
 /// QEMU booting `vmlinuz` into busybox, which powers off at once (`rdinit=/busybox --
-/// poweroff -f`), on the guests' machine (x86_64: vng's q35 with `-cpu max`; arm64: virt
-/// with the harness's CPU) with their accelerator (TCG for another architecture), vCPUs
+/// poweroff -f`), on the guests' machine (x86_64: vng's q35; arm64: virt) and CPU
+/// (`Arch::emulated_cpu` under TCG) with their accelerator (TCG for another architecture), vCPUs
 /// and memory; `None` if it did not power off.
 fn time_bare_qemu(
     vng: &Vng,
@@ -258,9 +258,15 @@ fn time_bare_qemu(
     accel: Accel,
 ) -> Option<Duration> {
     let accel = if arch.is_host() { accel } else { Accel::Tcg };
-    let (machine, cpu, console) = match arch {
-        Arch::X86_64 => ("q35", "max", "ttyS0"),
-        Arch::Arm64 => ("virt", arch.emulated_cpu().unwrap_or("max"), "ttyAMA0"),
+    // Under KVM the guests get vng's `-cpu host`, which `max` is there.
+    let cpu = if accel == Accel::Kvm {
+        "max"
+    } else {
+        arch.emulated_cpu()
+    };
+    let (machine, console) = match arch {
+        Arch::X86_64 => ("q35", "ttyS0"),
+        Arch::Arm64 => ("virt", "ttyAMA0"),
     };
     let qemu = vng
         .require_qemu(arch)

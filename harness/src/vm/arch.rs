@@ -96,14 +96,18 @@ impl Arch {
         }
     }
 
-    /// The CPU QEMU emulates for such a guest under TCG, when not vng's choice. arm64:
-    /// vng takes the Cortex-A57 (Armv8.0); the Neoverse N1 is an Armv8.2 server core as on
-    /// arm64 clouds (LSE atomics, which the BPF JIT then emits) and boots as fast under TCG
-    /// (docs/src/arm64.md), where `max` took 5× as long (it emulates pointer authentication).
-    pub fn emulated_cpu(self) -> Option<&'static str> {
+    /// The CPU QEMU emulates for such a guest under TCG, over vng's choice of `max`.
+    /// x86_64: QEMU's own default, the x86-64 baseline every Debian and upstream kernel
+    /// runs on; under `max` the guest also uses AVX-512 and its larger register state,
+    /// which TCG emulates at a cost: a one-case run on 6.1 took 10% longer, every case
+    /// 14% (docs/src/benchmarks.md). arm64: vng takes the Cortex-A57 (Armv8.0); the
+    /// Neoverse N1 is an Armv8.2 server core as on arm64 clouds (LSE atomics, which the
+    /// BPF JIT then emits) and boots as fast under TCG (docs/src/arm64.md), where `max`
+    /// took 5× as long (it emulates pointer authentication).
+    pub fn emulated_cpu(self) -> &'static str {
         match self {
-            Self::X86_64 => None,
-            Self::Arm64 => Some("neoverse-n1"),
+            Self::X86_64 => "qemu64",
+            Self::Arm64 => "neoverse-n1",
         }
     }
 

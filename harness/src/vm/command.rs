@@ -121,8 +121,8 @@ pub fn vng_args(spec: &VmSpec) -> Result<Vec<OsString>, VmError> {
     for word in kernel_command_line(&spec.append, spec.skip_unused_modules) {
         args.push(format!("--append={word}").into());
     }
-    if emulated && let Some(cpu) = spec.arch.emulated_cpu() {
-        args.push(format!("--qemu-opts=-cpu {cpu}").into());
+    if emulated {
+        args.push(format!("--qemu-opts=-cpu {}", spec.arch.emulated_cpu()).into());
     }
     args.push(format!("--exec={}", guest_command(&spec.command)?).into());
     Ok(args)
@@ -274,6 +274,7 @@ mod tests {
                 "--memory=2G",
                 "--rwdir=/tmp/out",
                 "--append=lsm=lockdown,capability,bpf",
+                "--qemu-opts=-cpu qemu64",
                 "--exec=harness guest",
             ]
         );

@@ -76,6 +76,9 @@ fn pasted_safely(word: &OsStr) -> bool {
     let bytes = word.as_bytes();
     bytes.starts_with(b"--exec=")
         || bytes.starts_with(b"--append=")
+        || bytes
+            .strip_prefix(b"--qemu-opts=-cpu ")
+            .is_some_and(is_safe_word)
         || bytes.split(|b| *b == b'=').all(is_safe_word)
 }
 
