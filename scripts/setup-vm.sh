@@ -71,6 +71,8 @@ VNG_PATCHES=(
     virtme-ng-virtiofsd-poll.patch        # poll for virtiofsd from 5 ms, not 100
     virtme-ng-one-serial-device.patch     # one virtio-serial device for all script ports
     virtme-ng-lazy-mainline-import.patch  # no `requests` import on every start
+    virtme-ng-xz-modules.patch            # the host decompresses .ko.xz, not the guest
+    virtme-ng-root-setup-in-initramfs.patch  # no second shell before init on --root
 )
 site_packages=$(compgen -G "$VENV/lib/python3*/site-packages" | head -n1)
 for name in "${VNG_PATCHES[@]}"; do
