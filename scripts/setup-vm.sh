@@ -68,15 +68,16 @@ fi
 # Fixes carried until virtme-ng has them (each patch's head says why), in this order:
 # each applied once; `patch -R --dry-run` succeeding means it is already in.
 VNG_PATCHES=(
-    virtme-ng-virtiofsd-poll.patch        # poll for virtiofsd from 5 ms, not 100
-    virtme-ng-one-serial-device.patch     # one virtio-serial device for all script ports
-    virtme-ng-lazy-mainline-import.patch  # no `requests` import on every start
-    virtme-ng-xz-modules.patch            # the host decompresses .ko.xz, not the guest
+    virtme-ng-virtiofsd-poll.patch           # poll for virtiofsd from 5 ms, not 100
+    virtme-ng-one-serial-device.patch        # one virtio-serial device for all script ports
+    virtme-ng-lazy-mainline-import.patch     # no `requests` import on every start
+    virtme-ng-xz-modules.patch               # the host decompresses .ko.xz, not the guest
     virtme-ng-root-setup-in-initramfs.patch  # no second shell before init on --root
 )
 site_packages=$(compgen -G "$VENV/lib/python3*/site-packages" | head -n1)
+patches_dir="$(cd "$(dirname "$0")" && pwd)/patches"
 for name in "${VNG_PATCHES[@]}"; do
-    vng_patch="$(cd "$(dirname "$0")" && pwd)/patches/$name"
+    vng_patch="$patches_dir/$name"
     if patch -d "$site_packages" -p1 -R --dry-run --silent <"$vng_patch" >/dev/null 2>&1; then
         log "virtme-ng already has $name"
     else

@@ -153,8 +153,7 @@ enum Command {
     /// For `git bisect run` in a kernel tree: boot one image, judge the selected case(s),
     /// exit 0 good, 1 bad, 125 cannot judge (no boot, skip, error), 128 bad input (aborts).
     BisectRun(bisect::BisectRunArgs),
-    /// Inside a VM: run cases on this kernel and write the results as JSON (used by `run`).
-    #[command(hide = true)]
+    #[command(hide = true, about = GUEST_ABOUT)]
     Guest(GuestArgs),
     /// Print the completion script of a shell (bash: `harness completions bash >
     /// ~/.local/share/bash-completion/completions/harness`).
@@ -178,13 +177,12 @@ enum Command {
     },
 }
 
+const GUEST_ABOUT: &str =
+    "Inside a VM: run cases on this kernel and write the results as JSON (used by `run`)";
+
 // `harness guest`'s arguments on their own, for `main`'s short way in.
 #[derive(Debug, Parser)]
-#[command(
-    name = "harness guest",
-    bin_name = "harness guest",
-    about = "Inside a VM: run cases on this kernel and write the results as JSON (used by `run`)"
-)]
+#[command(name = "harness guest", bin_name = "harness guest", about = GUEST_ABOUT)]
 struct GuestCli {
     #[command(flatten)]
     args: GuestArgs,

@@ -105,12 +105,15 @@ fn check_threads(groups: &[ThreadGroup], cx: &mut StepCheck<'_>) -> Option<Check
         .iter()
         .map(|g| u64::from(g.count) * u64::from(g.repeat) * g.steps.len() as u64)
         .sum();
+    // Each group's steps as written, the templates `{t}` and `{i}` expand.
     let mut steps = Vec::new();
     for (g, group) in groups.iter().enumerate() {
-        let mut ops = Vec::new();
+        let mut written = Vec::new();
         for (j, BareOp(op)) in group.steps.iter().enumerate() {
             match op {
-                Op::Maps(op) if MapOpKind::from(op).runs_in_thread() => ops.push(op),
+                Op::Maps(op) if MapOpKind::from(op).runs_in_thread() => written.push(
+                    serde_json::to_value(op).expect("a map operation is plain data for JSON"),
+                ),
                 _ => {
                     let runnable = MapOpKind::VARIANTS
                         .iter()
@@ -130,28 +133,14 @@ fn check_threads(groups: &[ThreadGroup], cx: &mut StepCheck<'_>) -> Option<Check
                 }
             }
         }
-        steps.push(ops);
+        steps.push(written);
     }
     // Every operation is checked as its thread runs it; the first bad one is reported.
     // Steps that name neither `{t}` nor `{i}` come out alike on every thread or iteration,
     // so they are expanded and checked once: thousands of iterations checked one by one
     // took most of the time the harness needed to load the cases.
     let mut actions: Vec<Vec<Run>> = Vec::new();
-    for (g, group) in groups.iter().enumerate() {
-        let mut written = Vec::with_capacity(steps[g].len());
-        for (j, op) in steps[g].iter().enumerate() {
-            match serde_json::to_value(op) {
-                Ok(value) => written.push(value),
-                Err(e) => {
-                    cx.error(
-                        &path.index(g).key("steps").index(j),
-                        Point::Value,
-                        e.to_string(),
-                    );
-                    return None;
-                }
-            }
-        }
+    for ((g, group), written) in groups.iter().enumerate().zip(&steps) {
         let varies = |var| written.iter().any(|step| template::mentions(step, var));
         let per_thread = varies("t");
         let (iterations, times) = if varies("i") {
@@ -168,7 +157,7 @@ fn check_threads(groups: &[ThreadGroup], cx: &mut StepCheck<'_>) -> Option<Check
             let t = actions.len() as i64;
             let mut runs: Vec<Run> = Vec::new();
             for i in 0..iterations {
-                let ops = match expand_iteration(&written, t, i) {
+                let ops = match expand_iteration(written, t, i) {
                     Ok(ops) => ops,
                     Err((j, message)) => {
                         cx.error(&path.index(g).key("steps").index(j), Point::Value, message);
