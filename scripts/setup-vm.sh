@@ -73,6 +73,10 @@ VNG_PATCHES=(
     virtme-ng-lazy-mainline-import.patch     # no `requests` import on every start
     virtme-ng-xz-modules.patch               # the host decompresses .ko.xz, not the guest
     virtme-ng-root-setup-in-initramfs.patch  # no second shell before init on --root
+    virtme-ng-virtme-run-in-process.patch    # no shell and second Python for virtme-run
+    virtme-ng-one-modprobe.patch             # one modprobe for all module aliases
+    virtme-ng-no-virtio-mmio-on-pci.patch    # no virtio_mmio module on q35/pc
+    virtme-ng-virtiofsd-found-once.patch     # virtiofsd looked for once, not per share
 )
 site_packages=$(compgen -G "$VENV/lib/python3*/site-packages" | head -n1)
 patches_dir="$(cd "$(dirname "$0")" && pwd)/patches"
