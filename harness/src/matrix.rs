@@ -39,7 +39,8 @@ pub struct MatrixOptions {
     pub cpus: Option<u32>,
     /// Where the guests write their results while they run.
     pub work_dir: PathBuf,
-    /// The binary the guests run (this one).
+    /// This binary, beside which cargo builds the guests' `harness-guest`
+    /// ([`vm::guest_exe`]).
     pub harness_exe: PathBuf,
     /// Where the accelerator probe's verdict is remembered between runs (`None`: probe).
     pub accel_memo: Option<PathBuf>,
@@ -379,17 +380,19 @@ fn minimal_root(
     if options.guest_root != GuestRoot::Minimal || !images {
         return None;
     }
-    let built = vm::MinimalRoot::build(dir, &options.harness_exe, vng.search_path());
-    let built = match (built, options.shell) {
-        (Ok(root), true) => root.install_shell_tools(vng.search_path()).map(|()| root),
-        (built, _) => built,
-    };
+    let built = vm::guest_exe::guest_exe(Arch::host()?, &options.harness_exe).and_then(|exe| {
+        let built = vm::MinimalRoot::build(dir, &exe, vng.search_path());
+        match (built, options.shell) {
+            (Ok(root), true) => root.install_shell_tools(vng.search_path()).map(|()| root),
+            (built, _) => built,
+        }
+        .map_err(|e| crate::error_chain(&e))
+    });
     match built {
         Ok(root) => Some(root),
-        Err(e) => {
+        Err(why) => {
             on_event(Event::Note(&format!(
-                "{}; the guests boot on the host's root instead",
-                crate::error_chain(&e)
+                "{why}; the guests boot on the host's root instead"
             )));
             None
         }
@@ -674,14 +677,14 @@ fn run_in_vm(
         }
         _ => (
             vm::GuestRootfs::Host,
-            options.harness_exe.clone(),
+            vm::guest_exe::guest_exe(entry.arch, &options.harness_exe)
+                .map_err(KernelError::Unavailable)?,
             shared.path().to_path_buf(),
             vec![vm::Share::writable_in_place(shared.path().to_path_buf())],
         ),
     };
     let mut command = vec![
         exe.display().to_string(),
-        "guest".into(),
         "--kernel".into(),
         entry.name.clone(),
         "--plan".into(),

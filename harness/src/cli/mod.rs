@@ -14,6 +14,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 mod baseline;
 mod bisect;
 mod diff;
+pub mod guest;
 mod kernels;
 mod new;
 mod progress;
@@ -29,7 +30,6 @@ use crate::{
     exec,
     kernels::{KernelCache, KernelsFile},
     matrix::{self, AbsentKernels, Event, GuestRoot, MatrixError, MatrixOptions},
-    plan::Plan,
     report::human::Human,
     results::{CaseOutcome, JsonLayout, KernelStatus, RunResults},
     vm,
@@ -113,7 +113,7 @@ enum Command {
     /// its path.
     New(new::NewArgs),
     /// Boot one kernel as a run does, with the terminal as its console: a shell with
-    /// bpftool and the harness inside, and, given a case, that case's maps, programs and
+    /// bpftool and harness-guest inside, and, given a case, that case's maps, programs and
     /// sockets held after its steps until the shell exits.
     Shell(shell::ShellArgs),
     /// Merge or show saved results (results.json) in the report formats, or say which
@@ -153,8 +153,6 @@ enum Command {
     /// For `git bisect run` in a kernel tree: boot one image, judge the selected case(s),
     /// exit 0 good, 1 bad, 125 cannot judge (no boot, skip, error), 128 bad input (aborts).
     BisectRun(bisect::BisectRunArgs),
-    #[command(hide = true, about = GUEST_ABOUT)]
-    Guest(GuestArgs),
     /// Print the completion script of a shell (bash: `harness completions bash >
     /// ~/.local/share/bash-completion/completions/harness`).
     Completions {
@@ -175,35 +173,6 @@ enum Command {
         #[arg(long, default_value_os_t = project::path("kernels.toml"), hide_default_value = true)]
         kernels: PathBuf,
     },
-}
-
-const GUEST_ABOUT: &str =
-    "Inside a VM: run cases on this kernel and write the results as JSON (used by `run`)";
-
-// `harness guest`'s arguments on their own, for `main`'s short way in.
-#[derive(Debug, Parser)]
-#[command(name = "harness guest", bin_name = "harness guest", about = GUEST_ABOUT)]
-struct GuestCli {
-    #[command(flatten)]
-    args: GuestArgs,
-}
-
-#[derive(Debug, clap::Args)]
-struct GuestArgs {
-    /// The plan to run: the cases the host validated (see `plan`). A file, as the guest's
-    /// command line travels on the kernel's, whose length is limited.
-    #[arg(long)]
-    plan: PathBuf,
-    /// The kernel's name in kernels.toml, recorded in the results.
-    #[arg(long)]
-    kernel: String,
-    /// Where to write the results (in a directory the host shares read-write).
-    #[arg(long)]
-    out: PathBuf,
-    /// After the plan's case (at most one), an interactive shell on the console while the
-    /// case's maps, programs and sockets are held (`harness shell`).
-    #[arg(long)]
-    hold: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -281,13 +250,6 @@ enum Format {
 }
 
 pub fn main() -> ExitCode {
-    // The in-guest executor, which the host starts as `harness guest …`, parses only its
-    // own arguments: building the whole command line (every subcommand, every default)
-    // took 70 ms of a one-case guest's 0.3 s under TCG.
-    if std::env::args_os().nth(1).is_some_and(|arg| arg == "guest") {
-        let GuestCli { args } = GuestCli::parse_from(std::env::args_os().skip(1));
-        return ExitCode::from(guest(&args));
-    }
     let cli = Cli::parse();
     UI.set(Ui {
         color: cli.color,
@@ -299,7 +261,6 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::New(args) => new::run(&args),
         Command::Shell(args) => shell::run(&args),
-        Command::Guest(args) => guest(&args),
         Command::Report { command } => report::run(command),
         Command::Diff(args) => diff::run(&args),
         Command::Bisect(args) => bisect::run(&args),
@@ -766,57 +727,6 @@ fn publish_to_github(results: &RunResults, files: &crate::report::ReportFiles, a
     }
 }
 
-/// The in-guest executor: whatever happens, it writes one `KernelRun` for the host to read,
-/// so a kernel without working BPF is reported as that kernel's error.
-fn guest(args: &GuestArgs) -> u8 {
-    let plan = match Plan::read(&args.plan) {
-        Ok(plan) => plan,
-        Err(e) => {
-            eprintln!("error: {}", crate::error_chain(&e));
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let started = std::time::Instant::now();
-    let run = if args.hold {
-        exec::hold(&args.kernel, plan.cases.first())
-    } else {
-        exec::run_cases(&args.kernel, &plan.cases, |case| {
-            // The console is captured by the host: one line per case helps when a kernel
-            // dies.
-            println!(
-                "{}{} {}",
-                matrix::CASE_DONE_MARK,
-                case.outcome.label(),
-                case.name
-            );
-        })
-    };
-    let run = run.unwrap_or_else(|e| {
-        let running = crate::version::KernelVersion::running().ok();
-        crate::results::KernelRun {
-            release: running.as_ref().map(|(_, release)| release.clone()),
-            arch: crate::vm::arch::running_machine(),
-            version: running.map(|(version, _)| version),
-            duration_ms: started.elapsed().as_millis() as u64,
-            ..crate::results::KernelRun::without_cases(
-                &args.kernel,
-                KernelStatus::Error {
-                    message: e.to_string(),
-                    log_tail: None,
-                },
-            )
-        }
-    });
-    let json = crate::results::to_json(&RunResults::new(vec![run]), JsonLayout::Compact);
-    match crate::report::write_atomically(&args.out, json.as_bytes()) {
-        Ok(()) => EXIT_PASS,
-        Err(e) => {
-            eprintln!("error: cannot write {}: {e}", args.out.display());
-            EXIT_INFRA
-        }
-    }
-}
-
 /// The run's exit code: infrastructure errors outrank divergences, which outrank passes.
 pub fn exit_code(results: &RunResults) -> u8 {
     let infra = results.kernels.iter().any(|k| {
@@ -842,27 +752,6 @@ pub fn exit_code(results: &RunResults) -> u8 {
 mod tests {
     use super::*;
     use crate::{results::KernelRun, version::KernelVersion};
-
-    #[test]
-    fn the_guests_short_way_in_reads_what_the_whole_command_line_does() {
-        let argv = [
-            "harness",
-            "guest",
-            "--kernel",
-            "6.1",
-            "--plan",
-            "/harness/plan.json",
-            "--out",
-            "/harness/results.json",
-            "--hold",
-        ];
-        let Command::Guest(whole) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("`guest` is the guest's subcommand");
-        };
-        let GuestCli { args: short } = GuestCli::try_parse_from(&argv[1..]).unwrap();
-        assert_eq!(format!("{short:?}"), format!("{whole:?}"));
-        assert!(GuestCli::try_parse_from(["guest", "--bogus"]).is_err());
-    }
 
     #[test]
     fn kernels_given_by_path_take_their_place_by_version() {

@@ -1,5 +1,5 @@
 //! `harness shell KERNEL [CASE]`: the kernel booted as a run boots it (same root, modules
-//! and command line), with the terminal as its console, a shell, bpftool and the harness
+//! and command line), with the terminal as its console, a shell, bpftool and harness-guest
 //! inside, and, with a case, that case's state after its steps held while the shell runs.
 
 use std::path::PathBuf;

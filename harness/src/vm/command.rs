@@ -244,7 +244,7 @@ mod tests {
     }
 
     fn spec(kernel: KernelArg, accel: Accel) -> VmSpec {
-        let mut spec = VmSpec::new(kernel, accel, vec!["harness".into(), "guest".into()]);
+        let mut spec = VmSpec::new(kernel, accel, vec!["harness-guest".into()]);
         spec.skip_unused_modules = false;
         spec.timeout = Duration::from_secs(10);
         spec
@@ -275,7 +275,7 @@ mod tests {
                 "--rwdir=/tmp/out",
                 "--append=lsm=lockdown,capability,bpf",
                 "--qemu-opts=-cpu qemu64",
-                "--exec=harness guest",
+                "--exec=harness-guest",
             ]
         );
     }

@@ -1,8 +1,10 @@
-//! The harness a guest of another architecture runs: a static build of the same source for
-//! that architecture ([`Arch::static_target`]). cargo makes it from the checkout this binary
-//! was built from, into the same target directory; its fingerprints keep that build until
-//! the source changes, so a run costs a no-op cargo call (about a second). A harness
-//! installed without its checkout is given one in `HARNESS_GUEST_EXE_<ARCH>`.
+//! The in-guest executor each guest runs (`harness-guest`, [`crate::cli::guest`]): for the
+//! host's architecture, the one cargo built beside this binary; for another architecture, a
+//! static build of the same source for it ([`Arch::static_target`]). cargo makes that one
+//! from the checkout this binary was built from, into the same target directory; its
+//! fingerprints keep that build until the source changes, so a run costs a no-op cargo call
+//! (about a second). `HARNESS_GUEST_EXE_<ARCH>` names a ready-made one instead, for a
+//! harness installed without its checkout.
 
 use std::{
     ffi::OsString,
@@ -11,21 +13,32 @@ use std::{
 };
 
 use super::Arch;
+use crate::cli::guest::BIN_NAME;
 
-/// The variable that names a ready-made guest harness of `arch`.
+/// The variable that names a ready-made `harness-guest` of `arch`.
 pub fn env_var(arch: Arch) -> String {
     format!("HARNESS_GUEST_EXE_{}", arch.name().to_uppercase())
 }
 
-/// The harness binary guests of `arch` run: `host_exe` for the host's architecture, else
-/// the one [`env_var`] names, else a cross build from this binary's checkout. `Err` says
-/// why there is none.
+/// The `harness-guest` binary guests of `arch` run: the one [`env_var`] names, else for the
+/// host's architecture the one beside `host_exe`, else a cross build from this binary's
+/// checkout. `Err` says why there is none.
 pub fn guest_exe(arch: Arch, host_exe: &Path) -> Result<PathBuf, String> {
-    if arch.is_host() {
-        return Ok(host_exe.to_path_buf());
-    }
     if let Some(given) = std::env::var_os(env_var(arch)).filter(|path| !path.is_empty()) {
         return Ok(PathBuf::from(given));
+    }
+    if arch.is_host() {
+        let beside = host_exe.with_file_name(BIN_NAME);
+        return if beside.is_file() {
+            Ok(beside)
+        } else {
+            Err(format!(
+                "no {BIN_NAME} beside {}: cargo builds both binaries (`cargo build --release \
+                 -p harness`); or set {} to one",
+                host_exe.display(),
+                env_var(arch)
+            ))
+        };
     }
     // Once per process: a bisection runs the matrix once per kernel, all with one build.
     static BUILT: Mutex<Vec<(Arch, Result<PathBuf, String>)>> = Mutex::new(Vec::new());
@@ -45,8 +58,9 @@ fn build_from_checkout(arch: Arch) -> Result<PathBuf, String> {
         .filter(|dir| dir.join("Cargo.toml").is_file())
         .ok_or_else(|| {
             format!(
-                "no {arch} build of the harness: this binary's checkout is gone; set {} to \
-                 one (`cargo build --release -p harness --target {}` in a checkout)",
+                "no {arch} build of {BIN_NAME}: this binary's checkout is gone; set {} to \
+                 one (`cargo build --release -p harness --bin {BIN_NAME} --target {}` in a \
+                 checkout)",
                 env_var(arch),
                 arch.static_target()
             )
@@ -54,7 +68,8 @@ fn build_from_checkout(arch: Arch) -> Result<PathBuf, String> {
     cross_build(workspace, arch)
 }
 
-/// `cargo build --release -p harness --target …` in `workspace`, and the binary it made.
+/// `cargo build --release -p harness --bin harness-guest --target …` in `workspace`, and
+/// the binary it made.
 fn cross_build(workspace: &Path, arch: Arch) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let output = duct::cmd!(
@@ -65,7 +80,7 @@ fn cross_build(workspace: &Path, arch: Arch) -> Result<PathBuf, String> {
         "-p",
         "harness",
         "--bin",
-        "harness",
+        BIN_NAME,
         "--target",
         arch.static_target(),
         "--message-format=json-render-diagnostics"
@@ -75,13 +90,14 @@ fn cross_build(workspace: &Path, arch: Arch) -> Result<PathBuf, String> {
     .stderr_capture()
     .unchecked()
     .run()
-    .map_err(|e| format!("cannot run cargo to build the {arch} harness: {e}"))?;
+    .map_err(|e| format!("cannot run cargo to build the {arch} {BIN_NAME}: {e}"))?;
     let failed = || {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
         format!(
-            "building the {arch} harness (cargo build --release -p harness --target {}) \
-             failed; scripts/setup-vm.sh installs the target and its C cross compiler:\n{}",
+            "building the {arch} {BIN_NAME} (cargo build --release -p harness --bin {BIN_NAME} \
+             --target {}) failed; scripts/setup-vm.sh installs the target and its C cross \
+             compiler:\n{}",
             arch.static_target(),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         )
@@ -92,13 +108,13 @@ fn cross_build(workspace: &Path, arch: Arch) -> Result<PathBuf, String> {
     executable(&String::from_utf8_lossy(&output.stdout)).ok_or_else(failed)
 }
 
-/// The harness binary in cargo's JSON messages (its `compiler-artifact` line).
+/// The `harness-guest` binary in cargo's JSON messages (its `compiler-artifact` line).
 fn executable(messages: &str) -> Option<PathBuf> {
     messages
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|message| {
-            message["reason"] == "compiler-artifact" && message["target"]["name"] == "harness"
+            message["reason"] == "compiler-artifact" && message["target"]["name"] == BIN_NAME
         })
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
 }
@@ -110,12 +126,12 @@ mod tests {
     #[test]
     fn the_binary_is_read_from_cargos_messages() {
         let messages = r#"{"reason":"compiler-artifact","target":{"name":"harness","kind":["lib"]},"executable":null}
-{"reason":"compiler-artifact","target":{"name":"harness","kind":["bin"]},"executable":"/t/aarch64-unknown-linux-musl/release/harness"}
+{"reason":"compiler-artifact","target":{"name":"harness-guest","kind":["bin"]},"executable":"/t/aarch64-unknown-linux-musl/release/harness-guest"}
 {"reason":"build-finished","success":true}"#;
         assert_eq!(
             executable(messages),
             Some(PathBuf::from(
-                "/t/aarch64-unknown-linux-musl/release/harness"
+                "/t/aarch64-unknown-linux-musl/release/harness-guest"
             ))
         );
         assert_eq!(executable(r#"{"reason":"build-finished"}"#), None);
@@ -123,11 +139,13 @@ mod tests {
     }
 
     #[test]
-    fn the_hosts_guests_run_this_binary() {
+    fn the_hosts_guests_run_the_executor_beside_this_binary() {
         let host = Arch::host().unwrap();
-        assert_eq!(
-            guest_exe(host, Path::new("/bin/harness")),
-            Ok(PathBuf::from("/bin/harness"))
-        );
+        let dir = tempfile::tempdir().unwrap();
+        let harness = dir.path().join("harness");
+        let missing = guest_exe(host, &harness).unwrap_err();
+        assert!(missing.contains("no harness-guest beside"), "{missing}");
+        std::fs::write(dir.path().join(BIN_NAME), "").unwrap();
+        assert_eq!(guest_exe(host, &harness), Ok(dir.path().join(BIN_NAME)));
     }
 }

@@ -1,6 +1,7 @@
 //! The guests' minimal root filesystem, for vng's `--root`: busybox (vng's init line and the
-//! command's shell), kmod (the kernel's module requests), the harness binary with the
-//! libraries it links, and the directories virtme-ng-init mounts over. Nothing else, in
+//! command's shell), kmod (the kernel's module requests), the in-guest executor
+//! (`harness-guest`) with the libraries it links, and the directories virtme-ng-init mounts
+//! over. Nothing else, in
 //! particular no udevd, whose coldplug was most of a boot under TCG (6 of 11 s of a 6.1
 //! boot): virtme-ng-init skips udev when the root has none.
 //!
@@ -17,8 +18,8 @@ use std::{
 
 use super::{VmError, spec::Share};
 
-/// Where the harness binary sits in the root.
-pub const HARNESS_IN_GUEST: &str = "/bin/sk-storage-harness";
+/// Where the in-guest executor sits in the root, on the shell's PATH under its own name.
+pub const HARNESS_IN_GUEST: &str = "/bin/harness-guest";
 /// The mount point of the guest's read-write directory (plan in, results out).
 pub const WORK_IN_GUEST: &str = "/harness";
 
@@ -84,8 +85,8 @@ pub struct MinimalRoot {
 }
 
 impl MinimalRoot {
-    /// Builds the root under `parent` around `harness_exe`, with the host's busybox and kmod
-    /// (found on `search_path`).
+    /// Builds the root under `parent` around `harness_exe` (a `harness-guest`), with the
+    /// host's busybox and kmod (found on `search_path`).
     pub fn build(
         parent: &Path,
         harness_exe: &Path,
@@ -112,8 +113,8 @@ impl MinimalRoot {
     }
 
     /// Adds what a person at the guest's shell wants (`harness shell`): every busybox applet,
-    /// bpftool (found on `search_path` or in /usr/sbin, if the host has it) with its
-    /// libraries, and the harness as `harness`.
+    /// and bpftool (found on `search_path` or in /usr/sbin, if the host has it) with its
+    /// libraries.
     pub fn install_shell_tools(&self, search_path: &std::ffi::OsStr) -> Result<(), VmError> {
         let busybox = self.host_path(Path::new("/bin/busybox"));
         let listed = std::process::Command::new(&busybox)
@@ -132,15 +133,13 @@ impl MinimalRoot {
         if let Some(bpftool) = super::tools::find_on_path("bpftool", &path) {
             self.install_program(&bpftool, Path::new("/bin/bpftool"))?;
         }
-        self.link(
-            Path::new(HARNESS_IN_GUEST.trim_start_matches("/bin/")),
-            Path::new("/bin/harness"),
-        )
+        Ok(())
     }
 
     /// Builds the root of another architecture's guests under `parent`: that architecture's
-    /// static `harness_exe`, `busybox` and `bash` (vng's init there is virtme-init, a bash
-    /// script). busybox serves as modprobe too: the host's kmod does not run there.
+    /// static `harness_exe` (a `harness-guest`), `busybox` and `bash` (vng's init there is
+    /// virtme-init, a bash script). busybox serves as modprobe too: the host's kmod does not
+    /// run there.
     pub fn build_foreign(
         parent: &Path,
         harness_exe: &Path,

@@ -84,12 +84,12 @@ fn a_guest_on_the_minimal_root_loads_modules_and_hands_back_its_exit_code() {
     let work = tempfile::tempdir().unwrap();
     let root = vm::MinimalRoot::build(
         work.path(),
-        std::path::Path::new(env!("CARGO_BIN_EXE_harness")),
+        std::path::Path::new(env!("CARGO_BIN_EXE_harness-guest")),
         vng.search_path(),
     )
     .unwrap();
     let shared = tempfile::tempdir().unwrap();
-    // The harness binary runs from the root, and modprobe finds the kernel's modules
+    // harness-guest runs from the root, and modprobe finds the kernel's modules
     // (inet_diag is one on Debian's 6.1) through the modules share.
     let mut spec = VmSpec::new(
         kernel.arg.clone(),
@@ -128,7 +128,7 @@ fn a_guest_on_the_minimal_root_loads_modules_and_hands_back_its_exit_code() {
     assert!(
         fs::read_to_string(shared.path().join("version"))
             .unwrap()
-            .starts_with("harness ")
+            .starts_with("harness-guest ")
     );
     let phases = outcome.phases(Duration::ZERO).expect("every landmark");
     eprintln!("minimal root on {}: {phases:?}", kernel.release);
