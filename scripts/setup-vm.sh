@@ -7,7 +7,7 @@
 #   - virtiofsd (not packaged for bookworm) built by cargo into the same venv's bin/;
 #   - for arm64 kernels: QEMU's aarch64 emulator, rustup's aarch64-unknown-linux-musl
 #     target and Debian's aarch64 C cross compiler, with which cargo builds the static
-#     harness arm64 guests run (docs/src/arm64.md).
+#     harness-guest arm64 guests run (docs/src/arm64.md).
 # Idempotent: every step is skipped when already satisfied, so a second run takes about
 # a second. Run as root on Debian bookworm.
 #

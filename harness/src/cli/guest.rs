@@ -1,7 +1,7 @@
 //! `harness-guest`, the in-guest executor the host starts in each VM: reads the plan the
 //! host validated, runs its cases on the running kernel and writes one `KernelRun`.
 //!
-//! A binary of its own, a quarter of the size of `harness`: under TCG a guest pays for
+//! A binary of its own, a third of the size of `harness`: under TCG a guest pays for
 //! every page of code it faults in over virtiofs and for translating it, and the reports,
 //! kernel downloads and case checking of `harness` are never run there.
 
@@ -14,10 +14,8 @@ use crate::{
     exec, matrix,
     plan::Plan,
     results::{JsonLayout, KernelStatus, RunResults},
+    vm::guest_exe::BIN_NAME,
 };
-
-/// The executable's name, which the host looks for beside its own.
-pub const BIN_NAME: &str = "harness-guest";
 
 /// Inside a VM: run cases on this kernel and write the results as JSON (started by
 /// `harness run` and `harness shell`).

@@ -13,7 +13,9 @@ use std::{
 };
 
 use super::Arch;
-use crate::cli::guest::BIN_NAME;
+
+/// The executable's name (`harness/src/bin/`), which the host looks for beside its own.
+pub const BIN_NAME: &str = "harness-guest";
 
 /// The variable that names a ready-made `harness-guest` of `arch`.
 pub fn env_var(arch: Arch) -> String {

@@ -2,10 +2,12 @@
 //!
 //! virtme-ng 1.42 pastes paths unquoted into command lines that `/bin/sh` runs: virtme-run's
 //! (`--run`, `--root`, `--rwdir`/`--rodir`, and for a mainline kernel its download under
-//! `$HOME/.cache/virtme-ng`), virtiofsd's for each share (virtiofsd's own path, its socket in
-//! `$TMPDIR`, the shared directory) and zstd's for each compressed module it puts in the
-//! initramfs (the module's resolved path). A path with `$(…)`, backticks, `;`, quotes, spaces
-//! or newlines there runs commands or breaks the boot; `ci/upstream/` has the fix for vng.
+//! `$HOME/.cache/virtme-ng`; the vng that `scripts/setup-vm.sh` patches splits that one with
+//! `shlex` instead, which still breaks at spaces), virtiofsd's for each share (virtiofsd's
+//! own path, its socket in `$TMPDIR`, the shared directory) and zstd's for each compressed
+//! module it puts in the initramfs (the module's resolved path). A path with `$(…)`,
+//! backticks, `;`, quotes, spaces or newlines there runs commands or breaks the boot;
+//! `ci/upstream/` has the fix for vng.
 //!
 //! So vng sees only paths made of [safe bytes](is_safe_word): [`Staging`] links the real files
 //! under names chosen here, in a temporary directory whose own path is checked, and

@@ -467,18 +467,23 @@ fn paths_named_to_run_commands_boot_their_kernels_and_run_nothing() {
         );
     }
 
-    // The control: such a path handed to vng as it is does run its command.
+    // The control: such a path handed to vng as it is does run its command. The root's
+    // is pasted into virtiofsd's command line, which virtme-run starts through a shell
+    // (`--run`'s was too, before the carried fix that runs virtme-run in vng's process).
     let control = base.path().join("control");
+    let root = base.path().join("r$(touch${IFS}$SK_MARK.root)");
+    std::fs::create_dir(&root).expect("a directory of that name");
     Command::new(vng.program())
-        .arg(format!("--run={}", by_path[0].display()))
+        .arg(format!("--run={}", old_image.display()))
+        .arg(format!("--root={}", root.display()))
         .args(["--exec", "true", "--dry-run"])
         .env("PATH", vng.search_path())
         .env("SK_MARK", &control)
         .output()
         .expect("vng runs");
     assert!(
-        control.with_extension("kernel").exists(),
-        "vng no longer hands --run to a shell: the staging of paths (vm::safe_path) may go"
+        control.with_extension("root").exists(),
+        "vng no longer hands --root to a shell: the staging of paths (vm::safe_path) may go"
     );
 }
 
