@@ -5,11 +5,16 @@
 //! fingerprints keep that build until the source changes, so a run costs a no-op cargo call
 //! (about a second). `HARNESS_GUEST_EXE_<ARCH>` names a ready-made one instead, for a
 //! harness installed without its checkout.
+//!
+//! `cargo run` (the `cargo harness` alias) builds only `harness`: in its checkout's target
+//! directory, a `harness-guest` older than this binary is brought up to date by cargo first,
+//! so that no guest runs code older than the host's.
 
 use std::{
     ffi::OsString,
     path::{Path, PathBuf},
     sync::{Mutex, PoisonError},
+    time::SystemTime,
 };
 
 use super::Arch;
@@ -23,24 +28,27 @@ pub fn env_var(arch: Arch) -> String {
 }
 
 /// The `harness-guest` binary guests of `arch` run: the one [`env_var`] names, else for the
-/// host's architecture the one beside `host_exe`, else a cross build from this binary's
-/// checkout. `Err` says why there is none.
+/// host's architecture the one beside `host_exe` (rebuilt first if cargo built `host_exe`
+/// after it), else a cross build from this binary's checkout. `Err` says why there is none.
 pub fn guest_exe(arch: Arch, host_exe: &Path) -> Result<PathBuf, String> {
     if let Some(given) = std::env::var_os(env_var(arch)).filter(|path| !path.is_empty()) {
         return Ok(PathBuf::from(given));
     }
+    let checkout = checkout_profile(host_exe).filter(|_| arch.is_host());
     if arch.is_host() {
         let beside = host_exe.with_file_name(BIN_NAME);
-        return if beside.is_file() {
-            Ok(beside)
-        } else {
-            Err(format!(
-                "no {BIN_NAME} beside {}: cargo builds both binaries (`cargo build --release \
-                 -p harness`); or set {} to one",
-                host_exe.display(),
-                env_var(arch)
-            ))
-        };
+        if checkout.is_none() || newer_or_as_new(&beside, host_exe) {
+            return if beside.is_file() {
+                Ok(beside)
+            } else {
+                Err(format!(
+                    "no {BIN_NAME} beside {}: cargo builds both binaries (`cargo build \
+                     --release -p harness`); or set {} to one",
+                    host_exe.display(),
+                    env_var(arch)
+                ))
+            };
+        }
     }
     // Once per process: a bisection runs the matrix once per kernel, all with one build.
     static BUILT: Mutex<Vec<(Arch, Result<PathBuf, String>)>> = Mutex::new(Vec::new());
@@ -48,44 +56,77 @@ pub fn guest_exe(arch: Arch, host_exe: &Path) -> Result<PathBuf, String> {
     if let Some((_, exe)) = built.iter().find(|(of, _)| *of == arch) {
         return exe.clone();
     }
-    let exe = build_from_checkout(arch);
+    let exe = match checkout {
+        Some((workspace, profile)) => rebuild_beside(workspace, arch, &profile),
+        None => build_from_checkout(arch),
+    };
     built.push((arch, exe.clone()));
     exe
 }
 
-/// The cross build from this binary's checkout, if it still exists.
-fn build_from_checkout(arch: Arch) -> Result<PathBuf, String> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .filter(|dir| dir.join("Cargo.toml").is_file())
-        .ok_or_else(|| {
-            format!(
-                "no {arch} build of {BIN_NAME}: this binary's checkout is gone; set {} to \
-                 one (`cargo build --release -p harness --bin {BIN_NAME} --target {}` in a \
-                 checkout)",
-                env_var(arch),
-                arch.static_target()
-            )
-        })?;
-    cross_build(workspace, arch)
+/// The host's `harness-guest` brought up to date by cargo in `workspace`'s `profile`, and
+/// marked as checked now: a build cargo finds fresh keeps its old time, which would send
+/// every later run back to cargo.
+fn rebuild_beside(workspace: &Path, arch: Arch, profile: &str) -> Result<PathBuf, String> {
+    let exe = cargo_build(workspace, arch, &["--profile", profile])?;
+    let _ = std::fs::File::options()
+        .write(true)
+        .open(&exe)
+        .and_then(|file| file.set_modified(SystemTime::now()));
+    Ok(exe)
 }
 
-/// `cargo build --release -p harness --bin harness-guest --target …` in `workspace`, and
-/// the binary it made.
-fn cross_build(workspace: &Path, arch: Arch) -> Result<PathBuf, String> {
+/// This binary's checkout and cargo profile, when it runs from the checkout's own target
+/// directory (`target/debug/harness`: `dev`; `target/release/harness`: `release`).
+fn checkout_profile(host_exe: &Path) -> Option<(&'static Path, String)> {
+    let workspace = workspace()?;
+    let dir = host_exe.parent()?;
+    let in_target =
+        dir.parent()?.canonicalize().ok()? == workspace.join("target").canonicalize().ok()?;
+    let profile = match dir.file_name()?.to_str()? {
+        "debug" => "dev",
+        other => other,
+    };
+    in_target.then(|| (workspace, profile.to_string()))
+}
+
+/// Whether `file` exists and was modified no earlier than `than`.
+fn newer_or_as_new(file: &Path, than: &Path) -> bool {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    matches!((modified(file), modified(than)), (Some(a), Some(b)) if a >= b)
+}
+
+/// The workspace this binary was built from, if it still exists.
+fn workspace() -> Option<&'static Path> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+}
+
+/// The cross build from this binary's checkout, if it still exists.
+fn build_from_checkout(arch: Arch) -> Result<PathBuf, String> {
+    let workspace = workspace().ok_or_else(|| {
+        format!(
+            "no {arch} build of {BIN_NAME}: this binary's checkout is gone; set {} to one \
+             (`cargo build --release -p harness --bin {BIN_NAME} --target {}` in a checkout)",
+            env_var(arch),
+            arch.static_target()
+        )
+    })?;
+    let target = arch.static_target();
+    cargo_build(workspace, arch, &["--release", "--target", target])
+}
+
+/// `cargo build -p harness --bin harness-guest` with `options` in `workspace`, and the
+/// binary it made.
+fn cargo_build(workspace: &Path, arch: Arch, options: &[&str]) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let output = duct::cmd!(
+    let mut args = vec!["build", "--locked", "-p", "harness", "--bin", BIN_NAME];
+    args.extend_from_slice(options);
+    let output = duct::cmd(
         cargo,
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "harness",
-        "--bin",
-        BIN_NAME,
-        "--target",
-        arch.static_target(),
-        "--message-format=json-render-diagnostics"
+        args.iter()
+            .chain(&["--message-format=json-render-diagnostics"]),
     )
     .dir(workspace)
     .stdout_capture()
@@ -97,10 +138,9 @@ fn cross_build(workspace: &Path, arch: Arch) -> Result<PathBuf, String> {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
         format!(
-            "building the {arch} {BIN_NAME} (cargo build --release -p harness --bin {BIN_NAME} \
-             --target {}) failed; scripts/setup-vm.sh installs the target and its C cross \
-             compiler:\n{}",
-            arch.static_target(),
+            "building the {arch} {BIN_NAME} (cargo {}) failed; scripts/setup-vm.sh installs \
+             the other architectures' targets and C cross compilers:\n{}",
+            args.join(" "),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         )
     };
@@ -138,6 +178,37 @@ mod tests {
         );
         assert_eq!(executable(r#"{"reason":"build-finished"}"#), None);
         assert_eq!(env_var(Arch::Arm64), "HARNESS_GUEST_EXE_ARM64");
+    }
+
+    #[test]
+    fn a_binary_in_its_checkouts_target_directory_names_its_profile() {
+        let workspace = workspace().unwrap();
+        let profile = |path: &str| checkout_profile(&workspace.join(path)).map(|(_, p)| p);
+        assert_eq!(
+            profile("target/release/harness").as_deref(),
+            Some("release")
+        );
+        assert_eq!(profile("target/debug/harness").as_deref(), Some("dev"));
+        assert_eq!(profile("target/debug/deps/harness-0123"), None);
+        assert_eq!(checkout_profile(Path::new("/usr/local/bin/harness")), None);
+    }
+
+    #[test]
+    fn an_older_executor_is_not_as_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+        std::fs::write(&old, "").unwrap();
+        std::fs::write(&new, "").unwrap();
+        let day_ago = SystemTime::now() - std::time::Duration::from_secs(86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(day_ago)
+            .unwrap();
+        assert!(newer_or_as_new(&new, &old));
+        assert!(!newer_or_as_new(&old, &new));
+        assert!(!newer_or_as_new(&dir.path().join("missing"), &old));
     }
 
     #[test]
