@@ -34,7 +34,7 @@ pub fn guest_exe(arch: Arch, host_exe: &Path) -> Result<PathBuf, String> {
     if let Some(given) = std::env::var_os(env_var(arch)).filter(|path| !path.is_empty()) {
         return Ok(PathBuf::from(given));
     }
-    let checkout = checkout_profile(host_exe).filter(|_| arch.is_host());
+    let checkout = arch.is_host().then(|| checkout_profile(host_exe)).flatten();
     if arch.is_host() {
         let beside = host_exe.with_file_name(BIN_NAME);
         if checkout.is_none() || newer_or_as_new(&beside, host_exe) {
@@ -81,13 +81,14 @@ fn rebuild_beside(workspace: &Path, arch: Arch, profile: &str) -> Result<PathBuf
 fn checkout_profile(host_exe: &Path) -> Option<(&'static Path, String)> {
     let workspace = workspace()?;
     let dir = host_exe.parent()?;
-    let in_target =
-        dir.parent()?.canonicalize().ok()? == workspace.join("target").canonicalize().ok()?;
+    if dir.parent()?.canonicalize().ok()? != workspace.join("target").canonicalize().ok()? {
+        return None;
+    }
     let profile = match dir.file_name()?.to_str()? {
         "debug" => "dev",
         other => other,
     };
-    in_target.then(|| (workspace, profile.to_string()))
+    Some((workspace, profile.to_string()))
 }
 
 /// Whether `file` exists and was modified no earlier than `than`.

@@ -1,9 +1,8 @@
 //! The guests' minimal root filesystem, for vng's `--root`: busybox (vng's init line and the
 //! command's shell), kmod (the kernel's module requests), the in-guest executor
 //! (`harness-guest`) with the libraries it links, and the directories virtme-ng-init mounts
-//! over. Nothing else, in
-//! particular no udevd, whose coldplug was most of a boot under TCG (6 of 11 s of a 6.1
-//! boot): virtme-ng-init skips udev when the root has none.
+//! over. Nothing else, in particular no udevd, whose coldplug was most of a boot under TCG
+//! (6 of 11 s of a 6.1 boot): virtme-ng-init skips udev when the root has none.
 //!
 //! Without udev the guest has no `/dev/virtio-ports/` links, so virtme-ng-init runs the
 //! command on the serial console instead of vng's script ports and cannot hand its exit
